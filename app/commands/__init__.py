@@ -1,0 +1,1 @@
+"""One typer sub-app per capability, mounted by :mod:`app.cli`."""

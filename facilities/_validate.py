@@ -1,0 +1,385 @@
+"""Gather every problem of a city's inputs into one :class:`ValidationError`.
+
+Parsing never raises on bad values: each bad cell becomes a :class:`Problem` that names the file,
+the row (as the user sees it in the file), the column and what to do; the caller raises one error
+with all of them, so a user fixes a file in one pass and nothing is half-loaded.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import re
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from facilities.schema import GRADE_NAMES, Field, Layer
+
+__all__ = ["Problem", "ValidationError", "Problems"]
+
+_MAX_SHOWN = 50
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One problem found in a city's inputs.
+
+    Attributes
+    ----------
+    file
+        The file (or layer) where it was found.
+    row
+        The row as the user sees it (a CSV's line number, a spreadsheet's row), or ``None``.
+    column
+        The user's column name, or ``None``.
+    message
+        What is wrong.
+    fix
+        What to do about it.
+    """
+
+    file: str
+    row: int | None
+    column: str | None
+    message: str
+    fix: str = ""
+
+    def __str__(self) -> str:
+        where = self.file
+        if self.row is not None:
+            where += f", row {self.row}"
+        if self.column:
+            where += f", column {self.column!r}"
+        text = f"{where}: {self.message}"
+        return f"{text} — {self.fix}" if self.fix else text
+
+
+class ValidationError(ValueError):
+    """Every problem found in a city's inputs, in one error.
+
+    Attributes
+    ----------
+    problems
+        The problems, in the order found.
+    """
+
+    def __init__(self, problems: Iterable[Problem], *, city: str = "the city") -> None:
+        self.problems: list[Problem] = list(problems)
+        self.city = city
+        n = len(self.problems)
+        lines = [f"{n} problem{'s' if n != 1 else ''} in {city}:"]
+        lines += [f"  - {p}" for p in self.problems[:_MAX_SHOWN]]
+        if n > _MAX_SHOWN:
+            lines.append(f"  ... and {n - _MAX_SHOWN} more of the same kinds")
+        super().__init__("\n".join(lines))
+
+
+class Problems(list[Problem]):
+    """A list of problems with a helper to add one and to raise them all at once."""
+
+    def add(self, file: str, row: int | None, column: str | None, message: str, fix: str = "") -> None:
+        """Record a problem."""
+        self.append(Problem(file, row, column, message, fix))
+
+    def raise_if_any(self, *, city: str) -> None:
+        """Raise a :class:`ValidationError` holding every problem, if there is any."""
+        if self:
+            raise ValidationError(self, city=city)
+
+
+# --------------------------------------------------------------------------------------------
+# Value parsers: each returns the parsed value or raises ValueError with a short reason.
+
+_MISSING_STRINGS = {"", "na", "n/a", "nan", "none", "null", "-"}
+_GRADE_ALIASES = {
+    "PK": -1, "PK3": -1, "PK4": -1, "PRE-K": -1, "PREK": -1, "K0": -1, "K1": -1,
+    "K": 0, "KG": 0, "K2": 0, "KINDERGARTEN": 0,
+}  # fmt: skip
+
+
+def is_missing(value: object) -> bool:
+    """Whether a cell is empty (None, NaN, NaT or a blank/NA string)."""
+    if value is None or value is pd.NA or value is pd.NaT:
+        return True
+    if isinstance(value, float) and math.isnan(value):
+        return True
+    return isinstance(value, str) and value.strip().lower() in _MISSING_STRINGS
+
+
+def parse_grade(value: object) -> int:
+    """Parse one grade: ``'PK'``, ``'K'``, ``'K2'``, ``'3'``, ``'03'``, ``'Grade 3'`` or ``3``."""
+    if isinstance(value, (bool, np.bool_)):
+        raise ValueError(f"{value!r} is not a grade")
+    if isinstance(value, (int, np.integer)) or (isinstance(value, (float, np.floating)) and float(value).is_integer()):
+        g = int(value)
+    else:
+        text = re.sub(r"^(GRADE|GR)\s*", "", str(value).strip().upper()).strip()
+        if text in _GRADE_ALIASES:
+            return _GRADE_ALIASES[text]
+        if not re.fullmatch(r"\d{1,2}", text):
+            raise ValueError(f"{value!r} is not a grade")
+        g = int(text)
+    if not 0 <= g <= 12:
+        raise ValueError(f"grade {g} is outside PK, K, 1-12")
+    return g
+
+
+def parse_grades(value: object) -> tuple[int, ...]:
+    """Parse grades served: ``'K-5'``, ``'PK-8'``, ``'PK,K,1,2'``, ``'6 to 8'``, ``'PK-3-8'`` (DC: PK3 to 8).
+
+    A sequence of grades (already canonical, e.g. ``(0, 1, 2)``) is accepted as well.
+    """
+    if isinstance(value, (tuple, list, np.ndarray)):
+        if len(value) == 0:
+            raise ValueError("no grade given")
+        return tuple(sorted({parse_grade(g) for g in value}))
+    text = str(value).strip().upper().replace("–", "-").replace(" TO ", "-")
+    text = re.sub(r"^PK-?3-", "PK-", text)  # DC writes PK3-8 as 'PK-3-8'
+    out: set[int] = set()
+    for part in re.split(r"[,;/ ]+", text):
+        if not part:
+            continue
+        bounds = [b for b in part.split("-") if b]
+        if len(bounds) == 1:
+            out.add(parse_grade(bounds[0]))
+        elif len(bounds) == 2:
+            lo, hi = parse_grade(bounds[0]), parse_grade(bounds[1])
+            if hi < lo:
+                raise ValueError(f"grade range {part!r} runs backwards")
+            out.update(range(lo, hi + 1))
+        else:
+            raise ValueError(f"{part!r} is not a grade range")
+    if not out:
+        raise ValueError(f"{value!r} names no grade")
+    return tuple(sorted(out))
+
+
+def parse_time(value: object) -> float:
+    """Parse a clock time into seconds after midnight: ``'07:30'``, ``'7:30 AM'``, ``'07:30:00'``, ``730``.
+
+    Whole numbers below 2400 read as ``HHMM``; larger numbers are already seconds after midnight.
+    """
+    if isinstance(value, dt.datetime):
+        value = value.time()
+    if isinstance(value, dt.time):
+        return float(value.hour * 3600 + value.minute * 60 + value.second)
+    if isinstance(value, (int, np.integer)) or (isinstance(value, (float, np.floating)) and float(value).is_integer()):
+        hhmm = int(value)
+        if 2400 <= hhmm < 86400:
+            return float(hhmm)
+        h, m = divmod(hhmm, 100)
+        if 0 <= h < 24 and 0 <= m < 60:
+            return float(h * 3600 + m * 60)
+        raise ValueError(f"{value!r} is not a time (write HH:MM)")
+    text = str(value).strip().upper()
+    match = re.fullmatch(r"(\d{1,2})(?::(\d{2}))?(?::(\d{2}))?\s*(AM|PM)?", text)
+    if not match or (match.group(2) is None and match.group(4) is None):
+        raise ValueError(f"{value!r} is not a time (write HH:MM)")
+    h, m, s = int(match.group(1)), int(match.group(2) or 0), int(match.group(3) or 0)
+    if match.group(4) == "PM" and h < 12:
+        h += 12
+    if match.group(4) == "AM" and h == 12:
+        h = 0
+    if h > 23 or m > 59 or s > 59:
+        raise ValueError(f"{value!r} is not a time of day")
+    return float(h * 3600 + m * 60 + s)
+
+
+_TRUE = {"true", "t", "yes", "y", "1", "1.0", "x"}
+_FALSE = {"false", "f", "no", "n", "0", "0.0"}
+
+
+def parse_bool(value: object) -> bool:
+    """Parse yes/no, true/false, 1/0."""
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    text = str(value).strip().lower()
+    if text in _TRUE:
+        return True
+    if text in _FALSE:
+        return False
+    raise ValueError(f"{value!r} is not yes or no")
+
+
+def parse_number(value: object, *, integer: bool) -> float | int:
+    """Parse a number; integers must be whole."""
+    if isinstance(value, (bool, np.bool_)):
+        raise ValueError(f"{value!r} is not a number")
+    number = float(str(value).replace(",", "").strip()) if isinstance(value, str) else float(value)  # type: ignore[arg-type]
+    if not math.isfinite(number):
+        raise ValueError(f"{value!r} is not a finite number")
+    if integer:
+        if not number.is_integer():
+            raise ValueError(f"{value!r} is not a whole number")
+        return int(number)
+    return number
+
+
+def parse_date(value: object) -> pd.Timestamp:
+    """Parse a date (ISO ``YYYY-MM-DD`` preferred)."""
+    stamp = pd.to_datetime(value, errors="coerce")
+    if stamp is pd.NaT or pd.isna(stamp):
+        raise ValueError(f"{value!r} is not a date (write YYYY-MM-DD)")
+    return pd.Timestamp(stamp).normalize()
+
+
+def parse_list(value: object) -> tuple[str, ...]:
+    """Split ``'a; b'`` or ``'a, b'`` into a tuple of stripped strings (a sequence is kept as it is)."""
+    if isinstance(value, (tuple, list, np.ndarray)):
+        return tuple(str(x).strip() for x in value if str(x).strip())
+    text = str(value)
+    parts = text.split(";") if ";" in text else text.split(",")
+    return tuple(p.strip() for p in parts if p.strip())
+
+
+def parse_str(value: object) -> str:
+    """A string; whole floats read from spreadsheets lose their ``.0`` (``4061.0`` → ``'4061'``)."""
+    if isinstance(value, (float, np.floating)) and float(value).is_integer():
+        return str(int(value))
+    return str(value).strip()
+
+
+_PARSERS: dict[str, Callable[[object], object]] = {
+    "str": parse_str,
+    "int": lambda v: parse_number(v, integer=True),
+    "float": lambda v: parse_number(v, integer=False),
+    "bool": parse_bool,
+    "grades": parse_grades,
+    "grade": parse_grade,
+    "time": parse_time,
+    "date": parse_date,
+    "list": parse_list,
+}
+
+_FIX = {
+    "str": "write text",
+    "int": "write a whole number",
+    "float": "write a number",
+    "bool": "write yes or no",
+    "grades": "write grades like 'K-5', '6-8' or 'PK,K,1'",
+    "grade": "write PK, K or 1-12",
+    "time": "write a time like 07:30",
+    "date": "write a date like 2027-08-01",
+    "list": "separate values with ';'",
+}
+
+_EMPTY: dict[str, object] = {"int": pd.NA, "float": np.nan, "time": np.nan, "date": pd.NaT}
+
+
+def empty_value(spec: Field) -> object:
+    """The value a missing cell of ``spec`` takes: its default, or the kind's NA."""
+    return spec.default if spec.default is not None else _EMPTY.get(spec.kind)
+
+
+def parse_column(
+    values: pd.Series,
+    spec: Field,
+    *,
+    source: str,
+    column: str,
+    rows: Iterable[int | None],
+    problems: Problems,
+    scale: float = 1.0,
+) -> pd.Series:
+    """Parse one column to its canonical kind, recording a problem for every bad cell.
+
+    Parameters
+    ----------
+    values
+        The raw column.
+    spec
+        The canonical field it maps to.
+    source, column
+        The user's file and column name, for messages.
+    rows
+        The user-visible row number of each value.
+    problems
+        Where problems are recorded.
+    scale
+        Unit factor applied to numbers (e.g. miles to metres).
+
+    Returns
+    -------
+    pandas.Series
+        Parsed values (missing cells hold the field default, or NA).
+    """
+    parse = _PARSERS[spec.kind]
+    empty = empty_value(spec)
+    out: list[object] = []
+    for value, row in zip(values.tolist(), rows, strict=True):
+        if is_missing(value):
+            if spec.required:
+                problems.add(source, row, column, f"{spec.name} is empty", f"fill in {spec.help or spec.name}")
+            out.append(empty)
+            continue
+        try:
+            parsed = parse(value)
+        except (ValueError, TypeError, OverflowError) as err:
+            problems.add(source, row, column, str(err), _FIX[spec.kind])
+            out.append(empty)
+            continue
+        if spec.kind in ("int", "float"):
+            parsed = parsed * scale if scale != 1.0 else parsed  # type: ignore[operator]
+            if spec.minimum is not None and parsed < spec.minimum:  # type: ignore[operator]
+                problems.add(source, row, column, f"{spec.name} is {value}, below {spec.minimum:g}", f"write a value of at least {spec.minimum:g}")
+        if spec.choices is not None and parsed not in spec.choices:
+            problems.add(
+                source, row, column, f"{value!r} is not a known {spec.name}",
+                f"use one of {', '.join(spec.choices)} (or map your values in city.toml [layers.<layer>.values.{spec.name}])",
+            )  # fmt: skip
+        out.append(parsed)
+    dtype: object = object
+    if spec.kind == "int":
+        dtype = "Int64"
+    elif spec.kind in ("float", "time"):
+        dtype = float
+    elif spec.kind == "bool" and not values.isna().any():
+        dtype = bool
+    elif spec.kind == "date":
+        dtype = "datetime64[ns]"
+    try:
+        return pd.Series(out, index=values.index, dtype=dtype)  # type: ignore[call-overload]
+    except (TypeError, ValueError):
+        return pd.Series(out, index=values.index, dtype=object)
+
+
+def check_unique_ids(ids: pd.Series, *, source: str, column: str, rows: list[int | None], problems: Problems) -> None:
+    """Record a problem for every id that repeats an earlier one."""
+    seen: dict[object, int | None] = {}
+    for value, row in zip(ids.tolist(), rows, strict=True):
+        if is_missing(value):
+            continue
+        if value in seen:
+            first = seen[value]
+            problems.add(source, row, column, f"id {value!r} repeats row {first}", "give every row its own id")
+        else:
+            seen[value] = row
+
+
+def check_layer_columns(layer: Layer, available: Iterable[str], mapping: dict[str, str], *, source: str, problems: Problems) -> None:
+    """Record missing required columns and mappings to columns that don't exist."""
+    have = set(available)
+    known = {f.name for f in layer.fields}
+    for name, column in mapping.items():
+        if name not in known:
+            problems.add(source, None, column, f"{name!r} is not a field of {layer.name}", f"map only {', '.join(sorted(known))}")
+        elif column not in have:
+            problems.add(source, None, column, f"column {column!r} (for {name}) is not in the file", f"the file has: {', '.join(sorted(map(str, have)))[:300]}")
+    for f in layer.fields:
+        if f.required and f.name not in mapping and f.name not in have:
+            problems.add(
+                source, None, f.name, f"required column for {f.name} ({f.help}) is missing",
+                f"add it, or map it in city.toml: [layers.{layer.name}.columns] {f.name} = \"your column\"",
+            )  # fmt: skip
+
+
+def check_bell_times(frame: pd.DataFrame, *, source: str, rows: list[int | None], columns: tuple[str, str], problems: Problems) -> None:
+    """Record impossible bell times: dismissal before the start, or a start outside 05:00-12:00."""
+    for start, end, row in zip(frame["bell_start"].tolist(), frame["bell_end"].tolist(), rows, strict=True):
+        if start == start and not 5 * 3600 <= start <= 12 * 3600:
+            problems.add(source, row, columns[0], f"a morning bell at {int(start) // 3600:02d}:{int(start) % 3600 // 60:02d} is not between 05:00 and 12:00", "check the time (24-hour HH:MM)")
+        if start == start and end == end and end <= start:
+            problems.add(source, row, columns[1], "dismissal is not after the morning bell", "write the dismissal time, later than the start")

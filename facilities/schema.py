@@ -1,0 +1,251 @@
+"""The canonical schema of a city: its layers, their fields, and the vocabularies they use.
+
+A city folder's ``city.toml`` maps each user's file and columns onto these names; everything
+downstream (capacity, matching, routing, zones) reads only the canonical names defined here.
+
+Conventions
+-----------
+- Grades are integers: ``PK = -1``, ``K = 0``, ``1`` ... ``12``. A school's or need's grades are a
+  sorted ``tuple[int, ...]``.
+- Bell times are seconds after midnight (``int``); files give them as ``"HH:MM"`` or ``"HH:MM:SS"``.
+- Distances are metres, times are seconds, money is dollars a year, areas are square metres.
+- Geometries are held in the city's metric CRS (``City.crs``) and written out in WGS84.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+__all__ = [
+    "GRADE_NAMES",
+    "SECTORS",
+    "OWNERS",
+    "STATUSES",
+    "SERVICES",
+    "ROOM_TYPES",
+    "Field",
+    "Layer",
+    "LAYERS",
+    "format_grades",
+    "format_time",
+]
+
+#: Grade codes in order; the index minus one is the grade integer (``PK`` is -1, ``K`` is 0).
+GRADE_NAMES: tuple[str, ...] = ("PK", "K", "1", "2", "3", "4", "5", "6", "7", "8", "9", "10", "11", "12")
+SECTORS: tuple[str, ...] = ("district", "charter", "catholic", "private")
+OWNERS: tuple[str, ...] = ("district", "archdiocese", "city", "private")
+STATUSES: tuple[str, ...] = ("occupied", "under-used", "vacant")
+SERVICES: tuple[str, ...] = ("corner", "door-to-door", "wheelchair")
+#: Room types counted by the capacity model; a city may map any subset of them.
+ROOM_TYPES: tuple[str, ...] = (
+    "classroom",
+    "small",
+    "science",
+    "special_education",
+    "art",
+    "music",
+    "library",
+    "computer",
+    "office",
+)
+
+Kind = Literal["str", "int", "float", "bool", "grades", "grade", "time", "date", "list"]
+
+
+@dataclass(frozen=True)
+class Field:
+    """One canonical column of a layer.
+
+    Parameters
+    ----------
+    name
+        Canonical column name.
+    kind
+        How the raw value is parsed: ``str``, ``int``, ``float``, ``bool``, ``grades`` (a set of
+        grades such as ``"K-5"`` or ``"PK,K,1"``), ``grade`` (one grade), ``time`` (``"HH:MM"``),
+        ``date`` (ISO date), ``list`` (values separated by ``;`` or ``,``).
+    required
+        Whether the city must map this field.
+    choices
+        Allowed values after the layer's value map is applied.
+    minimum
+        Smallest allowed number for ``int`` and ``float`` fields.
+    default
+        Value used when the field is not mapped.
+    ref
+        ``"layer.field"`` that every value must exist in (e.g. a student's school).
+    help
+        What the field means, in the users' words.
+    """
+
+    name: str
+    kind: Kind = "str"
+    required: bool = False
+    choices: tuple[str, ...] | None = None
+    minimum: float | None = None
+    default: object = None
+    ref: str | None = None
+    help: str = ""
+
+
+@dataclass(frozen=True)
+class Layer:
+    """A layer of the city: its fields and its geometry type."""
+
+    name: str
+    geometry: Literal["point", "polygon", None]
+    fields: tuple[Field, ...]
+    required: bool = False
+    #: A group of numeric columns named ``<prefix>_<type>``, e.g. ``rooms_classroom``.
+    groups: tuple[str, ...] = field(default_factory=tuple)
+    help: str = ""
+
+    def field(self, name: str) -> Field:
+        """Return the field called ``name``."""
+        for f in self.fields:
+            if f.name == name:
+                return f
+        raise KeyError(f"layer {self.name!r} has no field {name!r}")
+
+
+_ID = Field("id", "str", required=True, help="unique identifier")
+_NAME = Field("name", "str", help="name shown to people")
+
+SCHOOLS = Layer(
+    "schools",
+    "point",
+    (
+        _ID,
+        Field("name", "str", required=True, help="school name"),
+        Field("sector", "str", required=True, choices=SECTORS, help="district, charter, catholic or private"),
+        Field("grades", "grades", help="grades served, e.g. 'K-5', 'PK,K,1,2' or '6-8'"),
+        Field("enrollment", "int", minimum=0, help="students enrolled"),
+        Field("capacity", "int", minimum=0, help="reported seats (the capacity model computes its own from rooms)"),
+        Field("building", "str", ref="buildings.id", help="id of the building the school occupies"),
+        Field("bell_start", "time", help="morning bell, 'HH:MM'"),
+        Field("bell_end", "time", help="dismissal bell, 'HH:MM'"),
+        Field("neighborhood", "str", help="neighborhood name (derived from zones when absent)"),
+    ),
+    required=True,
+    help="every school of every sector",
+)
+
+BUILDINGS = Layer(
+    "buildings",
+    "point",
+    (
+        _ID,
+        _NAME,
+        Field("owner", "str", choices=OWNERS, default="district", help="district, archdiocese, city or private"),
+        Field("status", "str", choices=STATUSES, default="occupied", help="occupied, under-used or vacant"),
+        Field("gross_area", "float", minimum=0, help="gross floor area, square metres"),
+        Field("gym", "bool", default=False, help="has a gymnasium"),
+        Field("cafeteria", "bool", default=False, help="has a cafeteria"),
+        Field("accessible", "bool", default=False, help="fully accessible (ADA)"),
+        Field("condition", "float", minimum=0, help="facility condition score, 0 (poor) to 100 (new)"),
+        Field("annual_cost", "float", minimum=0, help="rent or operating cost, dollars a year"),
+        Field("available", "date", help="date the building becomes available"),
+        Field("neighborhood", "str", help="neighborhood name (derived from zones when absent)"),
+    ),
+    groups=("rooms",),
+    help="school buildings and candidate spaces; rooms_<type> columns count rooms by type",
+)
+
+STUDENTS = Layer(
+    "students",
+    "point",
+    (
+        Field("id", "str", help="student id (row number when absent)"),
+        Field("grade", "grade", required=True, help="grade, PK, K or 1-12"),
+        Field("school", "str", required=True, ref="schools.id", help="id of the school attended"),
+        Field("service", "str", choices=SERVICES, default="corner", help="corner, door-to-door or wheelchair"),
+        Field("max_walk", "float", minimum=0, help="longest walk to a stop, metres"),
+        Field("neighborhood", "str", help="neighborhood name (derived from zones when absent)"),
+    ),
+    help="students' homes (private: only ever shown aggregated)",
+)
+
+ZONES = Layer(
+    "zones",
+    "polygon",
+    (
+        _ID,
+        _NAME,
+        Field("kind", "str", default="neighborhood", help="neighborhood, attendance, shared, ..."),
+    ),
+    groups=("population",),
+    help="neighborhoods and enrollment zones; population_<band> columns count residents by age band",
+)
+
+YARDS = Layer(
+    "yards",
+    "point",
+    (
+        _ID,
+        _NAME,
+        Field("buses", "int", minimum=0, default=0, help="buses parked here"),
+    ),
+    help="bus yards",
+)
+
+BUS_TYPES = Layer(
+    "bus_types",
+    None,
+    (
+        _ID,
+        Field("seats", "int", required=True, minimum=1, help="seats for students"),
+        Field("wheelchair", "bool", default=False, help="has a wheelchair lift"),
+        Field("count", "int", minimum=0, help="buses of this type available"),
+        Field("cost_per_year", "float", minimum=0, help="dollars per bus-year"),
+    ),
+    help="the fleet's bus types",
+)
+
+NEEDS = Layer(
+    "needs",
+    None,
+    (
+        _ID,
+        Field("school", "str", ref="schools.id", help="the charter school with the need"),
+        _NAME,
+        Field("grades", "grades", required=True, help="grades served in the first year"),
+        Field("add_grade_per_year", "bool", default=True, help="adds the next grade each year"),
+        Field("years", "int", minimum=1, default=1, help="years of the growth plan"),
+        Field("seats", "int", required=True, minimum=0, help="seats needed in the first year"),
+        Field("seats_per_grade", "int", minimum=0, help="seats added with each new grade"),
+        Field("gym", "bool", default=False, help="needs a gymnasium"),
+        Field("cafeteria", "bool", default=False, help="needs a cafeteria"),
+        Field("lunch_periods", "int", minimum=0, default=1, help="cafeteria periods needed"),
+        Field("accessible", "bool", default=False, help="needs a fully accessible building"),
+        Field("budget", "float", minimum=0, help="most it can pay, dollars a year"),
+        Field("neighborhoods", "list", help="preferred neighborhoods"),
+        Field("priority", "float", help="priority score where the city has one (higher first)"),
+        Field("co_location", "bool", default=True, help="willing to share a building"),
+    ),
+    groups=("rooms",),
+    help="charter schools' space needs; rooms_<type> columns count rooms needed by type",
+)
+
+#: Every layer, in load order (a layer's refs point only to earlier layers or to ``schools``).
+LAYERS: dict[str, Layer] = {
+    layer.name: layer for layer in (BUILDINGS, SCHOOLS, ZONES, STUDENTS, YARDS, BUS_TYPES, NEEDS)
+}
+
+
+def format_grades(grades: tuple[int, ...] | list[int] | None) -> str:
+    """Format grades as people write them: ``(-1, 0, 1, 2)`` gives ``'PK-2'``, ``(6, 8)`` gives ``'6,8'``."""
+    if grades is None or len(grades) == 0:
+        return ""
+    g = sorted(set(int(x) for x in grades))
+    if g == list(range(g[0], g[-1] + 1)) and len(g) > 1:
+        return f"{GRADE_NAMES[g[0] + 1]}-{GRADE_NAMES[g[-1] + 1]}"
+    return ",".join(GRADE_NAMES[x + 1] for x in g)
+
+
+def format_time(seconds: float | int | None) -> str:
+    """Format seconds after midnight as ``'HH:MM'``; ``None`` or NaN gives ``''``."""
+    if seconds is None or seconds != seconds:
+        return ""
+    s = int(round(float(seconds)))
+    return f"{s // 3600:02d}:{(s % 3600) // 60:02d}"
