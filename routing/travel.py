@@ -1,0 +1,482 @@
+"""Travel times and distances: many-to-many matrices on a compiled street network, or without one.
+
+The network is compiled once (:func:`compile_network`) into immutable arrays: node ids and
+coordinates, sparse CSR matrices of travel times and lengths (and an undirected one for walking,
+which ignores one-way streets) and a KD-tree for snapping. A matrix is then one bounded
+:func:`scipy.sparse.csgraph.dijkstra` call per block of unique origins (or destinations, on the
+reversed graph, when there are fewer of them) — never a networkx call per pair.
+
+Cities that give no network use a :class:`StraightLineModel` (Manhattan, Euclidean or great-circle
+distance times a circuity factor, at a speed). Both follow the :class:`TravelModel` protocol, so a
+caller swaps one for the other (see :func:`travel_model`):
+
+>>> from routing.travel import travel_model
+>>> model = travel_model(city.network, crs=city.crs)  # doctest: +SKIP
+>>> seconds = model.matrix(students, schools)  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, Protocol, runtime_checkable
+
+import networkx as nx
+import numpy as np
+import pyproj
+import scipy.sparse as sp
+from scipy.sparse.csgraph import dijkstra
+from scipy.spatial import cKDTree
+from shapely import LineString
+
+from routing.network import WALK_SPEED_MPS, SnapResult, load_network, point_coordinates, snap
+
+__all__ = [
+    "TravelModel",
+    "CompiledNetwork",
+    "StraightLineModel",
+    "compile_network",
+    "travel_time_matrix",
+    "distance_matrix",
+    "shortest_path",
+    "route_geometry",
+    "travel_model",
+    "BUS_SPEED_MPS",
+]
+
+log = logging.getLogger(__name__)
+
+#: Door-to-door speed of a school bus in town, 20 mph (the school bus routing benchmark's convention).
+BUS_SPEED_MPS = 8.9408
+_EARTH_RADIUS_M = 6_371_008.8
+#: Dijkstra runs in blocks of origins whose dense rows fit in about this many bytes.
+_BLOCK_BYTES = 64 * 2**20
+
+Progress = Callable[[int, int], None]
+
+
+@runtime_checkable
+class TravelModel(Protocol):
+    """Anything that prices trips between points: a :class:`CompiledNetwork` or a :class:`StraightLineModel`."""
+
+    def matrix(self, origins: Any, destinations: Any, *, cutoff: float | None = None) -> np.ndarray:
+        """Travel times (seconds), ``(len(origins), len(destinations))``; ``inf`` beyond ``cutoff``."""
+        ...
+
+    def distance_matrix(self, origins: Any, destinations: Any, *, cutoff: float | None = None) -> np.ndarray:
+        """Travel distances (metres), ``(len(origins), len(destinations))``; ``inf`` beyond ``cutoff``."""
+        ...
+
+
+@dataclass(frozen=True, eq=False)
+class CompiledNetwork:
+    """A street network compiled for fast matrices; build it with :func:`compile_network`.
+
+    Attributes
+    ----------
+    node_ids
+        osmnx node ids; a node's position in this array is its row/column in the CSR matrices.
+    xy
+        ``(n, 2)`` node coordinates in ``crs`` (metres).
+    crs
+        The network's metric CRS.
+    time
+        Directed CSR of edge travel times (seconds); parallel edges keep the fastest.
+    length
+        Directed CSR of edge lengths (metres); parallel edges keep the shortest.
+    walk
+        Undirected CSR of edge lengths (metres): walkers may go against one-way streets.
+    kdtree
+        KD-tree of ``xy``, for snapping.
+    edge_geometry
+        ``(u, v)`` positions -> ``(k, 2)`` coordinates of the fastest edge, for edges that bend.
+    """
+
+    node_ids: np.ndarray
+    xy: np.ndarray
+    crs: pyproj.CRS | None
+    time: sp.csr_matrix
+    length: sp.csr_matrix
+    walk: sp.csr_matrix
+    kdtree: cKDTree
+    edge_geometry: Mapping[tuple[int, int], np.ndarray] = field(repr=False)
+    _order: np.ndarray = field(repr=False)
+
+    def __len__(self) -> int:
+        return len(self.node_ids)
+
+    def __repr__(self) -> str:
+        return f"CompiledNetwork({len(self)} nodes, {self.time.nnz} edges, crs={self.crs.to_string() if self.crs else None})"
+
+    def positions(self, nodes: Sequence[Any] | np.ndarray) -> np.ndarray:
+        """Positions (matrix rows) of node ids; raises ``KeyError`` naming an unknown id."""
+        nodes = np.asarray(nodes)
+        pos = np.searchsorted(self.node_ids, nodes, sorter=self._order)
+        pos = self._order[np.minimum(pos, len(self._order) - 1)]
+        bad = self.node_ids[pos] != nodes
+        if bad.any():
+            raise KeyError(f"node {nodes[bad][0]!r} is not in the network ({int(bad.sum())} unknown ids)")
+        return pos
+
+    def snap(self, points: Any, *, max_distance: float | None = None) -> SnapResult:
+        """Snap points to nodes (see :func:`routing.network.snap`)."""
+        return snap(self, points, max_distance=max_distance)
+
+    def matrix(self, origins: Any, destinations: Any, *, cutoff: float | None = None) -> np.ndarray:
+        """Driving times (seconds); see :func:`travel_time_matrix`."""
+        return travel_time_matrix(self, origins, destinations, cutoff=cutoff)
+
+    def distance_matrix(self, origins: Any, destinations: Any, *, cutoff: float | None = None) -> np.ndarray:
+        """Driving distances (metres); see :func:`distance_matrix`."""
+        return distance_matrix(self, origins, destinations, cutoff=cutoff)
+
+
+def compile_network(G: nx.MultiDiGraph) -> CompiledNetwork:
+    """Compile a prepared graph (:func:`routing.network.load_network`) into a :class:`CompiledNetwork`.
+
+    Parameters
+    ----------
+    G
+        Nodes with ``x``/``y`` in a metric CRS; edges with ``length`` (m) and ``travel_time`` (s).
+
+    Returns
+    -------
+    CompiledNetwork
+    """
+    node_ids = np.fromiter(G.nodes, dtype=np.int64 if all(isinstance(n, int) for n in G.nodes) else object)
+    index = {n: i for i, n in enumerate(G.nodes)}
+    xy = np.array([(d["x"], d["y"]) for _, d in G.nodes(data=True)], dtype=float).reshape(-1, 2)
+    edges = list(G.edges(data=True))
+    missing = [(u, v) for u, v, d in edges if "travel_time" not in d or "length" not in d]
+    if missing:
+        raise ValueError(
+            f"{len(missing)} edges lack travel_time or length (first {missing[0]}); "
+            "prepare the graph with routing.network.load_network or prepare_network"
+        )
+    u = np.fromiter((index[a] for a, _, _ in edges), dtype=np.intp, count=len(edges))
+    v = np.fromiter((index[b] for _, b, _ in edges), dtype=np.intp, count=len(edges))
+    seconds = np.fromiter((d["travel_time"] for _, _, d in edges), dtype=float, count=len(edges))
+    metres = np.fromiter((d["length"] for _, _, d in edges), dtype=float, count=len(edges))
+    n = len(node_ids)
+    fastest = _first_per_pair(u, v, seconds)
+    geometry = {
+        (int(u[i]), int(v[i])): np.asarray(edges[i][2]["geometry"].coords)
+        for i in fastest
+        if "geometry" in edges[i][2]
+    }
+    crs = G.graph.get("crs")
+    node_ids.setflags(write=False)
+    xy.setflags(write=False)
+    return CompiledNetwork(
+        node_ids=node_ids,
+        xy=xy,
+        crs=pyproj.CRS.from_user_input(crs) if crs is not None else None,
+        time=_csr(u, v, seconds, n),
+        length=_csr(u, v, metres, n),
+        walk=_csr(np.r_[u, v], np.r_[v, u], np.r_[metres, metres], n),
+        kdtree=cKDTree(xy),
+        edge_geometry=geometry,
+        _order=np.argsort(node_ids, kind="stable"),
+    )
+
+
+def travel_time_matrix(
+    net: CompiledNetwork,
+    origins: Any,
+    destinations: Any,
+    *,
+    cutoff: float | None = None,
+    access_speed: float = WALK_SPEED_MPS,
+    progress: Progress | None = None,
+) -> np.ndarray:
+    """Driving times (seconds) from every origin to every destination.
+
+    Parameters
+    ----------
+    net
+        The compiled network.
+    origins, destinations
+        Node ids (a 1-D integer array), a :class:`~routing.network.SnapResult`, or points (a
+        GeoSeries / GeoDataFrame, or an ``(n, 2)`` x/y array), which are snapped to their nearest
+        node. Snap first with :func:`~routing.network.snap` to report points far from the network.
+    cutoff
+        Bound on the search (seconds): times beyond it are ``inf``, and the search stops there,
+        which is much faster for local questions.
+    access_speed
+        Speed (m/s) of the straight stretch between a point and its node, added at both ends;
+        default walking, since that stretch is a walk to the curb (0 for node ids).
+    progress
+        Called with ``(done, total)`` origins after each block.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(len(origins), len(destinations))`` float64.
+    """
+    return _network_matrix(net, net.time, origins, destinations, cutoff, 1.0 / access_speed, progress)
+
+
+def distance_matrix(
+    net: CompiledNetwork,
+    origins: Any,
+    destinations: Any,
+    *,
+    cutoff: float | None = None,
+    walking: bool = False,
+    progress: Progress | None = None,
+) -> np.ndarray:
+    """Network distances (metres) from every origin to every destination.
+
+    Parameters
+    ----------
+    net, origins, destinations, progress
+        As :func:`travel_time_matrix`; a point's straight distance to its node is added.
+    cutoff
+        Bound on the search (metres): distances beyond it are ``inf``.
+    walking
+        Walking distances: one-way streets may be walked both ways (``net.walk``). This is the
+        distance to compare with a student's maximum walk.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(len(origins), len(destinations))`` float64.
+    """
+    graph = net.walk if walking else net.length
+    return _network_matrix(net, graph, origins, destinations, cutoff, 1.0, progress)
+
+
+def shortest_path(net: CompiledNetwork, origin: Any, destination: Any, *, weight: str = "time") -> list[Any]:
+    """The node ids of a fastest (``weight="time"``), shortest (``"length"``) or walking (``"walk"``) path.
+
+    Raises
+    ------
+    ValueError
+        When ``destination`` cannot be reached from ``origin``.
+    """
+    return _paths(net, [origin, destination], weight)[0]
+
+
+def route_geometry(net: CompiledNetwork, stops: Sequence[Any], *, weight: str = "time") -> LineString:
+    """The street-following line through ``stops`` (node ids, in order), for drawing a run.
+
+    Each leg follows a fastest path (or shortest / walking, by ``weight``); edges that bend
+    follow their street geometry, in the network's CRS.
+    """
+    coords: list[np.ndarray] = []
+    for leg in _paths(net, stops, weight):
+        pos = net.positions(leg)
+        for a, b in zip(pos[:-1], pos[1:]):
+            coords.append(_edge_coords(net, int(a), int(b)))
+    if not coords:
+        point = net.xy[net.positions([stops[0]])[0]]
+        return LineString([point, point])
+    line = np.concatenate([coords[0]] + [c[1:] for c in coords[1:]])
+    return LineString(line)
+
+
+@dataclass(frozen=True)
+class StraightLineModel:
+    """Travel without a street network: a straight-line distance times a circuity factor, at a speed.
+
+    Parameters
+    ----------
+    kind
+        ``"manhattan"`` (``|dx| + |dy|``, metric coordinates), ``"euclidean"`` or ``"great_circle"``
+        (haversine on lon/lat; metric coordinates are converted with ``crs``).
+    circuity
+        Network distance over straight distance; about 1.2–1.4 for great-circle or Euclidean
+        distance in US cities, nearer 1.0–1.1 for Manhattan distance on a grid.
+    speed_mps
+        Average door-to-door speed (m/s); default 20 mph, a school bus in town.
+    crs
+        CRS of the coordinates given as arrays (GeoSeries are reprojected to it); required for
+        ``"great_circle"`` on metric coordinates, else lon/lat are assumed.
+    """
+
+    kind: Literal["manhattan", "euclidean", "great_circle"] = "manhattan"
+    circuity: float = 1.3
+    speed_mps: float = BUS_SPEED_MPS
+    crs: Any = None
+
+    def __post_init__(self) -> None:
+        if self.kind not in ("manhattan", "euclidean", "great_circle"):
+            raise ValueError(f"kind must be 'manhattan', 'euclidean' or 'great_circle', not {self.kind!r}")
+        if not self.circuity > 0 or not self.speed_mps > 0:
+            raise ValueError(f"circuity and speed_mps must be positive, got {self.circuity} and {self.speed_mps}")
+        if self.crs is not None:
+            crs = pyproj.CRS.from_user_input(self.crs)
+            if self.kind != "great_circle" and crs.is_geographic:
+                raise ValueError(f"{self.kind} distance needs metric coordinates, not {crs.name}; project first")
+            object.__setattr__(self, "crs", crs)
+
+    def distance_matrix(self, origins: Any, destinations: Any, *, cutoff: float | None = None) -> np.ndarray:
+        """Distances (metres) times the circuity; ``inf`` beyond ``cutoff`` metres."""
+        (ox_, oy), (dx, dy) = self._coords(origins), self._coords(destinations)
+        if self.kind == "great_circle":
+            lat1, lat2 = np.radians(oy)[:, None], np.radians(dy)[None, :]
+            dlon = np.radians(dx)[None, :] - np.radians(ox_)[:, None]
+            h = np.sin((lat2 - lat1) / 2) ** 2 + np.cos(lat1) * np.cos(lat2) * np.sin(dlon / 2) ** 2
+            straight = 2 * _EARTH_RADIUS_M * np.arcsin(np.sqrt(np.clip(h, 0.0, 1.0)))
+        elif self.kind == "manhattan":
+            straight = np.abs(ox_[:, None] - dx[None, :]) + np.abs(oy[:, None] - dy[None, :])
+        else:
+            straight = np.hypot(ox_[:, None] - dx[None, :], oy[:, None] - dy[None, :])
+        return _cut(straight * self.circuity, cutoff)
+
+    def matrix(self, origins: Any, destinations: Any, *, cutoff: float | None = None) -> np.ndarray:
+        """Travel times (seconds); ``inf`` beyond ``cutoff`` seconds."""
+        return _cut(self.distance_matrix(origins, destinations) / self.speed_mps, cutoff)
+
+    def _coords(self, points: Any) -> tuple[np.ndarray, np.ndarray]:
+        """x/y in the model's CRS, or lon/lat for great-circle distance."""
+        xy, _ = point_coordinates(points, crs=self.crs)
+        if self.kind == "great_circle":
+            if self.crs is not None and not self.crs.is_geographic:
+                lon, lat = pyproj.Transformer.from_crs(self.crs, "EPSG:4326", always_xy=True).transform(xy[:, 0], xy[:, 1])
+                return np.asarray(lon), np.asarray(lat)
+            if self.crs is None and getattr(points, "crs", None) is not None and not points.crs.is_geographic:
+                xy, _ = point_coordinates(points, crs="EPSG:4326")
+        elif self.crs is None and getattr(points, "crs", None) is not None and points.crs.is_geographic:
+            raise ValueError(f"{self.kind} distance needs metric coordinates; project the points or give crs=")
+        return xy[:, 0], xy[:, 1]
+
+
+def travel_model(
+    network: Any = None,
+    *,
+    kind: Literal["manhattan", "euclidean", "great_circle"] = "manhattan",
+    circuity: float = 1.3,
+    speed_mps: float = BUS_SPEED_MPS,
+    crs: Any = None,
+    cache_dir: str | Path | None = None,
+) -> TravelModel:
+    """The travel model of a city: its street network when it has one, else a straight-line model.
+
+    Parameters
+    ----------
+    network
+        A :class:`CompiledNetwork`, a prepared graph, a network file or a ``facilities.NetworkSpec``
+        (loaded with :func:`~routing.network.load_network`), or ``None`` for a straight-line model.
+    kind, circuity, speed_mps
+        The straight-line model's parameters (see :class:`StraightLineModel`).
+    crs
+        The city's metric CRS: the network is projected to it, and straight-line coordinates are in it.
+    cache_dir
+        Download cache for networks given by place or bbox.
+
+    Returns
+    -------
+    TravelModel
+    """
+    if network is None:
+        return StraightLineModel(kind=kind, circuity=circuity, speed_mps=speed_mps, crs=crs)
+    if isinstance(network, CompiledNetwork):
+        return network
+    if not isinstance(network, nx.Graph):
+        network = load_network(network, crs=crs, cache_dir=cache_dir)
+    return compile_network(network)
+
+
+# --- internals -----------------------------------------------------------------------------------
+
+
+def _first_per_pair(u: np.ndarray, v: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """Indices of the lightest edge of each ``(u, v)`` pair."""
+    order = np.lexsort((w, v, u))
+    keep = np.ones(len(order), dtype=bool)
+    keep[1:] = (u[order][1:] != u[order][:-1]) | (v[order][1:] != v[order][:-1])
+    return order[keep]
+
+
+def _csr(u: np.ndarray, v: np.ndarray, w: np.ndarray, n: int) -> sp.csr_matrix:
+    """CSR adjacency keeping the lightest of parallel edges (explicit zeros stay edges for csgraph)."""
+    keep = _first_per_pair(u, v, w)
+    return sp.csr_matrix((w[keep], (u[keep], v[keep])), shape=(n, n))
+
+
+def _cut(values: np.ndarray, cutoff: float | None) -> np.ndarray:
+    if cutoff is not None:
+        values[values > cutoff] = np.inf
+    return values
+
+
+def _locate(net: CompiledNetwork, points: Any) -> tuple[np.ndarray, np.ndarray]:
+    """Matrix positions of the points and their straight distances (m) to those nodes."""
+    if isinstance(points, SnapResult):
+        return points.position, points.distance
+    array = None if hasattr(points, "geometry") else np.asarray(points)
+    if array is not None and array.ndim == 1 and array.dtype.kind in "iuO":
+        return net.positions(array), np.zeros(len(array))
+    snapped = snap(net, points)
+    return snapped.position, snapped.distance
+
+
+def _network_matrix(
+    net: CompiledNetwork,
+    graph: sp.csr_matrix,
+    origins: Any,
+    destinations: Any,
+    cutoff: float | None,
+    offset_scale: float,
+    progress: Progress | None,
+) -> np.ndarray:
+    o_pos, o_off = _locate(net, origins)
+    d_pos, d_off = _locate(net, destinations)
+    uo, o_inv = np.unique(o_pos, return_inverse=True)
+    ud, d_inv = np.unique(d_pos, return_inverse=True)
+    if len(ud) < len(uo):  # search backwards from the fewer destinations
+        core = _dijkstra_block(graph.T.tocsr(), ud, uo, cutoff, progress).T
+    else:
+        core = _dijkstra_block(graph, uo, ud, cutoff, progress)
+    out = core[np.ix_(o_inv, d_inv)]
+    out += o_off[:, None] * offset_scale
+    out += d_off[None, :] * offset_scale
+    return _cut(out, cutoff)
+
+
+def _dijkstra_block(
+    graph: sp.csr_matrix, sources: np.ndarray, targets: np.ndarray, cutoff: float | None, progress: Progress | None
+) -> np.ndarray:
+    """Bounded Dijkstra from ``sources`` in blocks; only the ``targets`` columns are kept."""
+    n = graph.shape[0]
+    block = max(1, _BLOCK_BYTES // (8 * max(n, 1)))
+    out = np.empty((len(sources), len(targets)))
+    limit = np.inf if cutoff is None else float(cutoff)
+    for start in range(0, len(sources), block):
+        rows = dijkstra(graph, directed=True, indices=sources[start : start + block], limit=limit)
+        out[start : start + block] = rows[:, targets]
+        if progress is not None:
+            progress(min(start + block, len(sources)), len(sources))
+    return out
+
+
+def _paths(net: CompiledNetwork, stops: Sequence[Any], weight: str) -> list[list[Any]]:
+    """Node-id paths between consecutive stops."""
+    graphs = {"time": net.time, "length": net.length, "walk": net.walk}
+    if weight not in graphs:
+        raise ValueError(f"weight must be one of {', '.join(graphs)}, not {weight!r}")
+    pos = net.positions(list(stops))
+    sources = np.unique(pos[:-1])
+    _, pred = dijkstra(graphs[weight], directed=True, indices=sources, return_predecessors=True)
+    row = {int(s): i for i, s in enumerate(sources)}
+    legs = []
+    for a, b in zip(pos[:-1], pos[1:]):
+        path = [int(b)]
+        while path[-1] != a:
+            path.append(int(pred[row[int(a)], path[-1]]))
+            if path[-1] < 0:
+                raise ValueError(f"node {net.node_ids[b]!r} cannot be reached from node {net.node_ids[a]!r}")
+        legs.append(net.node_ids[path[::-1]].tolist())
+    return legs
+
+
+def _edge_coords(net: CompiledNetwork, a: int, b: int) -> np.ndarray:
+    """Coordinates of the edge from position ``a`` to ``b``, oriented a -> b."""
+    if (a, b) in net.edge_geometry:
+        return net.edge_geometry[(a, b)]
+    if (b, a) in net.edge_geometry:  # a walk against a one-way street follows that street backwards
+        return net.edge_geometry[(b, a)][::-1]
+    return net.xy[[a, b]]
