@@ -1,0 +1,313 @@
+"""Runs for each school: capacitated routing with a ride limit for every student.
+
+A school's runs are solved as a vehicle routing problem *seen from the school*: the vehicle
+leaves the school at time 0 and visits the stops, travelling AM legs backwards (the transposed
+matrix) or PM legs forwards; returning to the school is free. The arrival at a stop in this
+view is exactly the ride of its students (AM: from leaving their stop to reaching school; PM:
+from leaving school to reaching their stop), so the ride limit is a time window ``[0, max_ride]``
+on every stop, and the route's own order reversed (AM) or kept (PM) is the run.
+
+Two solvers sit behind :func:`solve_vrp`: PyVRP (``"pyvrp"``, the default: better in
+``bench/bench_vrp.py`` and on the school benchmark) and OR-Tools routing (``"ortools"``).
+Both stop after an iteration budget (reproducible) or at the time limit, whichever comes first.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from routing.problem import Infeasible, ProblemData, Run, Session, Visit
+
+__all__ = ["SCALE", "VrpInput", "solve_vrp", "RunOptions", "school_runs", "SOLVERS"]
+
+#: Integer time units per second used inside the solvers (travel times are rounded up).
+SCALE = 100
+SOLVERS = ("pyvrp", "ortools")
+
+
+@dataclass(frozen=True)
+class VrpInput:
+    """A vehicle routing problem in integers; node 0 is the depot, 1..n the clients.
+
+    Attributes
+    ----------
+    durations, distances
+        ``(n+1, n+1)`` integer travel times and costs.
+    demand, service, tw_early, tw_late
+        Per node (depot included): load, service time, window for the start of service.
+    capacity
+        Vehicle capacity.
+    fixed_cost
+        Cost of each vehicle used.
+    max_vehicles
+        Vehicles available.
+    horizon
+        Latest return to the depot.
+    """
+
+    durations: np.ndarray
+    distances: np.ndarray
+    demand: np.ndarray
+    service: np.ndarray
+    tw_early: np.ndarray
+    tw_late: np.ndarray
+    capacity: int
+    fixed_cost: int
+    max_vehicles: int
+    horizon: int
+
+    @property
+    def n(self) -> int:
+        """Number of clients."""
+        return len(self.demand) - 1
+
+
+def _iterations(n: int) -> int:
+    return 100 + 10 * n
+
+
+def _solve_pyvrp(inp: VrpInput, *, time_limit: float, seed: int) -> list[list[int]]:
+    import pyvrp
+    from pyvrp.stop import MaxIterations, MaxRuntime, MultipleCriteria
+
+    locations = [pyvrp.Location(x=0, y=0) for _ in range(inp.n + 1)]
+    clients = [
+        pyvrp.Client(location=i, delivery=[int(inp.demand[i])], service_duration=int(inp.service[i]), tw_early=int(inp.tw_early[i]), tw_late=int(inp.tw_late[i]))
+        for i in range(1, inp.n + 1)
+    ]
+    data = pyvrp.ProblemData(
+        locations=locations,
+        clients=clients,
+        depots=[pyvrp.Depot(location=0, tw_early=int(inp.tw_early[0]), tw_late=int(inp.horizon))],
+        vehicle_types=[pyvrp.VehicleType(num_available=inp.max_vehicles, capacity=[inp.capacity], fixed_cost=inp.fixed_cost, tw_late=int(inp.horizon))],
+        distance_matrices=[np.ascontiguousarray(inp.distances, dtype=np.int64)],
+        duration_matrices=[np.ascontiguousarray(inp.durations, dtype=np.int64)],
+    )
+    stop = MultipleCriteria([MaxIterations(_iterations(inp.n)), MaxRuntime(max(time_limit, 0.01))])
+    result = pyvrp.solve(data, stop=stop, seed=seed, display=False, collect_stats=False)
+    if not result.is_feasible():
+        return []
+    return [[act.idx + 1 for act in route.schedule() if act.is_client()] for route in result.best.routes()]
+
+
+def _solve_ortools(inp: VrpInput, *, time_limit: float, seed: int) -> list[list[int]]:
+    from ortools.constraint_solver import pywrapcp, routing_enums_pb2
+
+    del seed  # OR-Tools' local search is deterministic under a solution limit
+    n = inp.n + 1
+    manager = pywrapcp.RoutingIndexManager(n, inp.max_vehicles, 0)
+    model = pywrapcp.RoutingModel(manager)
+    dur = inp.durations.tolist()
+    dist = inp.distances.tolist()
+    service = inp.service.tolist()
+    demand = inp.demand.tolist()
+
+    def cost(i: int, j: int) -> int:
+        return dist[manager.IndexToNode(i)][manager.IndexToNode(j)]
+
+    def transit(i: int, j: int) -> int:
+        a = manager.IndexToNode(i)
+        return service[a] + dur[a][manager.IndexToNode(j)]
+
+    cost_cb = model.RegisterTransitCallback(cost)
+    time_cb = model.RegisterTransitCallback(transit)
+    load_cb = model.RegisterUnaryTransitCallback(lambda i: demand[manager.IndexToNode(i)])
+    model.SetArcCostEvaluatorOfAllVehicles(cost_cb)
+    model.SetFixedCostOfAllVehicles(inp.fixed_cost)
+    model.AddDimension(time_cb, int(inp.horizon), int(inp.horizon), False, "time")
+    model.AddDimensionWithVehicleCapacity(load_cb, 0, [inp.capacity] * inp.max_vehicles, True, "load")
+    time_dim = model.GetDimensionOrDie("time")
+    for node in range(1, n):
+        time_dim.CumulVar(manager.NodeToIndex(node)).SetRange(int(inp.tw_early[node]), int(inp.tw_late[node]))
+    for v in range(inp.max_vehicles):
+        time_dim.CumulVar(model.Start(v)).SetRange(int(inp.tw_early[0]), int(inp.horizon))
+        time_dim.CumulVar(model.End(v)).SetRange(0, int(inp.horizon))
+    params = pywrapcp.DefaultRoutingSearchParameters()
+    params.first_solution_strategy = routing_enums_pb2.FirstSolutionStrategy.PATH_CHEAPEST_ARC
+    params.local_search_metaheuristic = routing_enums_pb2.LocalSearchMetaheuristic.GUIDED_LOCAL_SEARCH
+    params.solution_limit = _iterations(inp.n)
+    params.time_limit.FromMilliseconds(max(10, int(time_limit * 1000)))
+    solution = model.SolveWithParameters(params)
+    if solution is None:
+        return []
+    routes = []
+    for v in range(inp.max_vehicles):
+        i = solution.Value(model.NextVar(model.Start(v)))
+        route = []
+        while not model.IsEnd(i):
+            route.append(manager.IndexToNode(i))
+            i = solution.Value(model.NextVar(i))
+        if route:
+            routes.append(route)
+    return routes
+
+
+def solve_vrp(inp: VrpInput, *, solver: str = "pyvrp", time_limit: float = 1.0, seed: int = 0) -> list[list[int]]:
+    """Solve a :class:`VrpInput`; return the routes as lists of client nodes (``[]`` if none found).
+
+    Parameters
+    ----------
+    inp
+        The problem.
+    solver
+        ``"pyvrp"`` or ``"ortools"``.
+    time_limit
+        Seconds at most (an iteration budget usually stops the search first).
+    seed
+        Random seed (PyVRP); the same seed gives the same routes when the budget, not the clock, stops.
+    """
+    if solver == "pyvrp":
+        return _solve_pyvrp(inp, time_limit=time_limit, seed=seed)
+    if solver == "ortools":
+        return _solve_ortools(inp, time_limit=time_limit, seed=seed)
+    raise ValueError(f"unknown solver {solver!r}; choose one of {SOLVERS}")
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """How to cut a school's riders into runs; one set of options gives one run set.
+
+    Attributes
+    ----------
+    ride_factor
+        Fraction of the ride limit used (below 1 gives shorter runs).
+    run_cost
+        Cost of a run, in seconds of travel (large: fewest runs; small: shorter runs).
+    seed
+        Solver seed.
+    """
+
+    ride_factor: float = 1.0
+    run_cost: float = 7200.0
+    seed: int = 0
+
+
+def _bell(data: ProblemData, school: int, session: Session) -> float:
+    s = data.schools[school]
+    return s.am_bell if session == "am" else s.pm_dismissal
+
+
+def school_runs(
+    data: ProblemData,
+    school: int,
+    stops: Sequence[int],
+    *,
+    session: Session = "am",
+    bus_type: int = 0,
+    options: RunOptions = RunOptions(),
+    solver: str = "pyvrp",
+    time_limit: float = 1.0,
+) -> tuple[list[Run], list[Infeasible]]:
+    """Cut the riders of one school at ``stops`` into runs of bus type ``bus_type``.
+
+    Parameters
+    ----------
+    data
+        The problem.
+    school
+        School index.
+    stops
+        Stop indices (all of this school).
+    session
+        ``"am"`` (to school, before the bell) or ``"pm"`` (home, after dismissal).
+    bus_type
+        Bus type index: its seats bound each run's load.
+    options
+        Ride-limit fraction, run cost and seed.
+    solver, time_limit
+        See :func:`solve_vrp`.
+
+    Returns
+    -------
+    runs, infeasible
+        The runs, and the stops left out with the reason.
+    """
+    sch = data.schools[school]
+    bell = _bell(data, school, session)
+    limit = data.max_ride * options.ride_factor
+    seats = data.bus_types[bus_type].seats
+    T = data.durations if session == "pm" else data.durations.T
+    bad: list[Infeasible] = []
+    ok: list[int] = []
+    for k in stops:
+        st = data.stops[k]
+        direct = T[sch.location, st.location]
+        if not math.isfinite(bell):
+            bad.append(Infeasible(st.id, sch.id, f"school has no {session.upper()} bell time"))
+        elif direct > data.max_ride:
+            bad.append(Infeasible(st.id, sch.id, f"the direct ride takes {direct:.0f} s, over the {data.max_ride:.0f} s limit"))
+        else:
+            ok.append(k)
+    # a stop with more riders than seats is served by several visits
+    pieces: list[tuple[int, int]] = []
+    for k in ok:
+        n = data.stops[k].students
+        while n > 0:
+            pieces.append((k, min(n, seats)))
+            n -= seats
+    if not pieces:
+        return [], bad
+    routes = _route_pieces(data, sch.location, pieces, T, limit, seats, options, solver, time_limit)
+    runs = [_timed_run(data, school, bell, [pieces[i - 1] for i in r], session, bus_type) for r in routes]
+    return runs, bad
+
+
+def _route_pieces(data: ProblemData, school_loc: int, pieces: list[tuple[int, int]], T: np.ndarray, limit: float, seats: int, options: RunOptions, solver: str, time_limit: float) -> list[list[int]]:
+    locs = np.array([school_loc] + [data.stops[k].location for k, _ in pieces])
+    M = np.ceil(T[np.ix_(locs, locs)] * SCALE).astype(np.int64)
+    M[:, 0] = 0
+    np.fill_diagonal(M, 0)
+    demand = np.array([0] + [n for _, n in pieces])
+    service = np.array([0] + [math.ceil(data.stop_time(n) * SCALE) for _, n in pieces])
+    # a stop whose own direct ride fits the full limit always stays feasible on its own
+    direct = M[0, 1:]
+    tw_late = np.concatenate([[0], np.maximum(direct, int(limit * SCALE))])
+    tw_late = np.minimum(tw_late, int(data.max_ride * SCALE))
+    inp = VrpInput(
+        durations=M,
+        distances=M,
+        demand=demand,
+        service=service,
+        tw_early=np.zeros(len(locs), dtype=np.int64),
+        tw_late=tw_late,
+        capacity=seats,
+        fixed_cost=int(options.run_cost * SCALE),
+        max_vehicles=len(pieces),
+        horizon=int(tw_late.max() + service.max() + 1),
+    )
+    routes = solve_vrp(inp, solver=solver, time_limit=time_limit, seed=options.seed)
+    if not routes:  # never expected: one stop per run is always feasible
+        routes = [[i] for i in range(1, len(locs))]
+    return routes
+
+
+def _timed_run(data: ProblemData, school: int, bell: float, pieces: list[tuple[int, int]], session: Session, bus_type: int) -> Run:
+    """Times of a run given its pieces in the school-first order of the solver."""
+    T = data.durations
+    sch = data.schools[school]
+    total = sum(n for _, n in pieces)
+    visits: list[Visit] = []
+    if session == "am":
+        arrive = bell - sch.dwell
+        school_visit = Visit("dropoff", sch.location, school, None, total, arrive, bell)
+        nxt = school_visit
+        for k, n in pieces:  # backwards from the school
+            loc = data.stops[k].location
+            end = nxt.start - T[loc, nxt.location]
+            v = Visit("pickup", loc, school, k, n, end - data.stop_time(n), end)
+            visits.append(v)
+            nxt = v
+        visits = visits[::-1] + [school_visit]
+    else:
+        prev = Visit("pickup", sch.location, school, None, total, bell, bell + sch.dwell)
+        visits.append(prev)
+        for k, n in pieces:
+            loc = data.stops[k].location
+            start = prev.end + T[prev.location, loc]
+            prev = Visit("dropoff", loc, school, k, n, start, start + data.stop_time(n))
+            visits.append(prev)
+    return Run(session, tuple(visits), bus_type)
