@@ -122,7 +122,7 @@ def parse_grade(value: object) -> int:
         if not re.fullmatch(r"\d{1,2}", text):
             raise ValueError(f"{value!r} is not a grade")
         g = int(text)
-    if not 0 <= g <= 12:
+    if not -1 <= g <= 12:  # -1 is PK
         raise ValueError(f"grade {g} is outside PK, K, 1-12")
     return g
 

@@ -137,34 +137,14 @@ class City:
         ValidationError
             Every problem found, each naming its layer (or file), row and column.
         """
-        sources = dict(sources or {})
-        rows = dict(rows or {})
-        given = {
-            "schools": schools, "buildings": buildings, "students": students, "zones": zones,
-            "yards": yards, "bus_types": bus_types, "needs": needs,
-        }  # fmt: skip
-        problems = v.Problems()
-        target = _choose_crs(crs, given, sources, problems)
-        layers: dict[str, pd.DataFrame] = {}
-        for layer_name, layer in LAYERS.items():
-            frame = given[layer_name]
-            source = sources.get(layer_name, layer_name)
-            if frame is None:
-                layers[layer_name] = _empty(layer, target)
-                continue
-            layer_rows = rows.get(layer_name) or list(range(1, len(frame) + 1))
-            layers[layer_name] = _clean(frame, layer, target, source=source, rows=layer_rows, problems=problems)
-        _check_city(layers, sources, rows, problems)
-        problems.raise_if_any(city=name)
-        _add_neighborhoods(layers)
-        return cls(
-            name=name,
-            crs=target,
-            network=network,
-            settings=dict(settings or {}),
-            root=Path(root) if root is not None else None,
-            **layers,  # type: ignore[arg-type]
-        )
+        return _assemble(
+            name=name, crs=crs, network=network, settings=settings, root=root, sources=sources, rows=rows,
+            frames={
+                "schools": schools, "buildings": buildings, "students": students, "zones": zones,
+                "yards": yards, "bus_types": bus_types, "needs": needs,
+            },
+            problems=v.Problems(),
+        )  # fmt: skip
 
     def to_wgs84(self, frame: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
         """Return ``frame`` in WGS84 (longitude/latitude), as outputs are written."""
@@ -217,6 +197,45 @@ class City:
         return "\n".join(lines)
 
 
+def _assemble(
+    *,
+    name: str,
+    crs: str | int | pyproj.CRS,
+    frames: dict[str, pd.DataFrame | None],
+    network: NetworkSpec | None,
+    settings: dict[str, Any] | None,
+    root: str | os.PathLike[str] | None,
+    sources: dict[str, str] | None,
+    rows: dict[str, list[int | None]] | None,
+    problems: v.Problems,
+) -> City:
+    """Clean and check every layer, adding to ``problems`` (which may hold the loader's), then raise or build."""
+    sources = dict(sources or {})
+    rows = dict(rows or {})
+    target = _choose_crs(crs, frames, problems)
+    layers: dict[str, pd.DataFrame] = {}
+    user_columns: dict[str, dict[str, str]] = {}
+    for layer_name, layer in LAYERS.items():
+        frame = frames.get(layer_name)
+        if frame is None:
+            layers[layer_name] = _empty(layer, target)
+            continue
+        user_columns[layer_name] = dict(frame.attrs.get("columns", {}))
+        layer_rows = rows.get(layer_name) or list(range(1, len(frame) + 1))
+        layers[layer_name] = _clean(frame, layer, target, source=sources.get(layer_name, layer_name), rows=layer_rows, problems=problems)
+    _check_city(layers, sources, rows, user_columns, problems)
+    problems.raise_if_any(city=name)
+    _add_neighborhoods(layers)
+    return City(
+        name=name,
+        crs=target,
+        network=network,
+        settings=dict(settings or {}),
+        root=Path(root) if root is not None else None,
+        **layers,  # type: ignore[arg-type]
+    )
+
+
 def _empty(layer: Layer, crs: pyproj.CRS) -> pd.DataFrame:
     columns = [f.name for f in layer.fields] + [f"rooms_{t}" for t in ROOM_TYPES if "rooms" in layer.groups]
     frame = pd.DataFrame({c: pd.Series(dtype=object) for c in columns})
@@ -227,7 +246,7 @@ def _empty(layer: Layer, crs: pyproj.CRS) -> pd.DataFrame:
     return gpd.GeoDataFrame(frame, geometry=gpd.GeoSeries([], crs=crs), crs=crs)
 
 
-def _choose_crs(crs: str | int | pyproj.CRS, given: dict[str, pd.DataFrame | None], sources: dict[str, str], problems: v.Problems) -> pyproj.CRS:
+def _choose_crs(crs: str | int | pyproj.CRS, given: dict[str, pd.DataFrame | None], problems: v.Problems) -> pyproj.CRS:
     """The metric CRS: as given, or the UTM zone of the data's centre."""
     if not (isinstance(crs, str) and crs.lower() == "auto"):
         try:
@@ -255,7 +274,13 @@ def _choose_crs(crs: str | int | pyproj.CRS, given: dict[str, pd.DataFrame | Non
     ok = np.isfinite(lon) & np.isfinite(lat) & (np.abs(lon) <= 180) & (np.abs(lat) <= 84)
     if not ok.any():
         return pyproj.CRS.from_epsg(3857)
-    return gpd.GeoSeries(gpd.points_from_xy([np.median(lon[ok])], [np.median(lat[ok])]), crs=4326).estimate_utm_crs()
+    return utm_crs(float(np.median(lon[ok])), float(np.median(lat[ok])))
+
+
+def utm_crs(lon: float, lat: float) -> pyproj.CRS:
+    """The WGS84 UTM zone CRS holding ``(lon, lat)`` (the regular 6-degree zones)."""
+    zone = min(int((lon + 180.0) // 6.0) + 1, 60)
+    return pyproj.CRS.from_epsg((32600 if lat >= 0 else 32700) + zone)
 
 
 def _clean(frame: pd.DataFrame, layer: Layer, crs: pyproj.CRS, *, source: str, rows: list[int | None], problems: v.Problems) -> pd.DataFrame:
@@ -346,7 +371,13 @@ def _check_geometry(geoms: gpd.GeoSeries, layer: Layer, *, source: str, rows: li
     return gpd.GeoSeries(fixed, index=geoms.index, crs=geoms.crs)
 
 
-def _check_city(layers: dict[str, pd.DataFrame], sources: dict[str, str], rows: dict[str, list[int | None]], problems: v.Problems) -> None:
+def _check_city(
+    layers: dict[str, pd.DataFrame],
+    sources: dict[str, str],
+    rows: dict[str, list[int | None]],
+    user_columns: dict[str, dict[str, str]],
+    problems: v.Problems,
+) -> None:
     """Cross-layer checks: references resolve, points lie within the city."""
     for layer_name, layer in LAYERS.items():
         frame = layers[layer_name]
@@ -360,7 +391,8 @@ def _check_city(layers: dict[str, pd.DataFrame], sources: dict[str, str], rows: 
                 continue
             for value, row in zip(frame[f.name].tolist(), layer_rows, strict=False):
                 if not v.is_missing(value) and value not in known:
-                    problems.add(sources.get(layer_name, layer_name), row, f.name, f"{f.name} {value!r} is not in {ref_layer}", f"use an id from the {ref_layer} layer's {ref_field} column")
+                    column = user_columns.get(layer_name, {}).get(f.name, f.name)
+                    problems.add(sources.get(layer_name, layer_name), row, column, f"{f.name} {value!r} is not in {ref_layer}", f"use an id from the {ref_layer} layer's {ref_field} column")
     extent = _extent(layers)
     if extent is None:
         return

@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 from facilities import _validate as v
-from facilities.city import City, NetworkSpec
+from facilities.city import City, NetworkSpec, _assemble
 from facilities.schema import LAYERS, Layer
 
 __all__ = ["read_city", "read_layer_file", "atomic_write", "write_geo"]
@@ -85,8 +85,9 @@ def read_city(path: str | os.PathLike[str]) -> City:
             frames[layer_name], rows[layer_name] = loaded
     network = _network_spec(root, config.get("network"), problems)
     settings = {k: val for k, val in config.items() if k not in ("city", "layers", "network")}
-    problems.raise_if_any(city=name)
-    return City.from_frames(
+    if "schools" not in frames:
+        problems.raise_if_any(city=name)
+    return _assemble(
         name=name,
         crs=city_table.get("crs", "auto"),
         root=root,
@@ -94,7 +95,8 @@ def read_city(path: str | os.PathLike[str]) -> City:
         settings=settings,
         sources={k: str(layers_cfg[k].get("file")) for k in frames},
         rows=rows,
-        **frames,
+        frames=frames,
+        problems=problems,
     )
 
 
