@@ -1,0 +1,625 @@
+"""Bell times: policy rules, allowed times, alignment and optimization, with an explanation per school.
+
+A school's runs do not depend on its bell (the *fixed-run* model): moving a bell by ``d`` moves
+all its runs by ``d``, morning and afternoon (the school day keeps its length). Which runs one bus
+can drive in a row then depends only on the bells, and the fewest buses for given bells is a
+minimum path cover of the runs' "can follow" graph, i.e. the number of runs minus a maximum
+bipartite matching (Hopcroft–Karp, :func:`scipy.sparse.csgraph.maximum_bipartite_matching`): an
+exact count in milliseconds. :class:`RunChains` holds that evaluator; :func:`optimize_bells` runs
+a seeded local search over the allowed times of every school (whole tiers first, then school by
+school) with it, in the spirit of the bell-time step of BiRD (Bertsimas, Delarue & Martin, PNAS
+2019), which selects bells against the run schedule in the same way.
+
+Policy (``[transport.bells]`` in ``city.toml``)::
+
+    [transport.bells]
+    earliest = "07:00"             # window of start times considered
+    latest = "09:30"
+    step_minutes = 30              # candidate starts: this grid, plus each school's current time
+    shifts_minutes = [-10, -5, 5, 10]   # and small shifts of the current time (Framingham's 5-10 min)
+    max_change_minutes = 90        # largest change for any school
+    [[transport.bells.rules]]
+    label = "no high school before 8:00"
+    grades = "9-12"                # schools serving any of these grades
+    earliest = "08:00"
+    [[transport.bells.rules]]
+    label = "elementary dismissal before 16:00"
+    grades = "PK-5"
+    end_before = "16:00"
+    [[transport.bells.rules]]
+    label = "Catholic schools keep their tiers"
+    sector = "catholic"            # or a list
+    times = ["07:45", "08:15"]     # allowed starts (a tier set)
+    [[transport.bells.rules]]
+    schools = ["Latin Academy"]    # by id
+    fixed = true                   # cannot move
+
+>>> from routing.bells import BellPolicy, allowed_times, optimize_bells
+>>> policy = BellPolicy.from_settings(city.settings.get("transport", {}))  # doctest: +SKIP
+>>> result = optimize_bells(chains, schools, policy=policy, time_limit=30, seed=1)  # doctest: +SKIP
+>>> result.changes[["school", "old_start", "new_start", "reason"]]  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+from scipy.sparse.csgraph import maximum_bipartite_matching
+
+from facilities import Problem, ValidationError
+from facilities._validate import parse_grades, parse_time
+from facilities.schema import format_time
+from routing.problem import ProblemData, Run
+
+__all__ = [
+    "BANDS",
+    "grade_band",
+    "BellRule",
+    "BellPolicy",
+    "Allowed",
+    "allowed_times",
+    "RunChains",
+    "BellTimes",
+    "current_bells",
+    "align_bells",
+    "optimize_bells",
+]
+
+log = logging.getLogger(__name__)
+
+Progress = Callable[[str, float], None]
+
+#: Grade bands used by the rules' reports: elementary (PK-5), middle (6-8), high (9-12).
+BANDS: dict[str, tuple[int, ...]] = {"elementary": tuple(range(-1, 6)), "middle": (6, 7, 8), "high": (9, 10, 11, 12)}
+
+
+def grade_band(grade: int) -> str:
+    """The band of one grade: ``"elementary"``, ``"middle"`` or ``"high"``."""
+    return next(name for name, grades in BANDS.items() if int(grade) in grades)
+
+
+@dataclass(frozen=True)
+class BellRule:
+    """A policy rule over some schools (all of the given sectors, grades and ids; empty = any).
+
+    Parameters
+    ----------
+    label
+        How the rule is named in explanations.
+    sectors, grades, schools
+        Which schools it applies to: a school's sector is one of ``sectors``, it serves any of
+        ``grades``, or its id is in ``schools`` (each empty criterion matches every school).
+    earliest, latest
+        Bounds on the start time (seconds after midnight; NaN for none).
+    end_before, end_after
+        Bounds on the dismissal time.
+    max_change
+        Largest change of the start time, seconds.
+    times
+        Allowed start times (a tier set); empty for any.
+    fixed
+        The school keeps its current times.
+    """
+
+    label: str
+    sectors: tuple[str, ...] = ()
+    grades: tuple[int, ...] = ()
+    schools: tuple[str, ...] = ()
+    earliest: float = math.nan
+    latest: float = math.nan
+    end_before: float = math.nan
+    end_after: float = math.nan
+    max_change: float = math.nan
+    times: tuple[float, ...] = ()
+    fixed: bool = False
+
+    def applies(self, school: Mapping[str, object]) -> bool:
+        """Whether the rule covers ``school`` (a row with ``id``, ``sector``, ``grades``)."""
+        if self.sectors and school["sector"] not in self.sectors:
+            return False
+        if self.schools and str(school["id"]) not in self.schools:
+            return False
+        if self.grades:
+            grades = school.get("grades")
+            if not isinstance(grades, tuple) or not set(grades) & set(self.grades):
+                return False
+        return True
+
+    def allows(self, start: float, end: float, current: float) -> bool:
+        """Whether a start (and the matching dismissal) satisfies the rule."""
+        if self.fixed:
+            return start == current
+        checks = (
+            math.isnan(self.earliest) or start >= self.earliest,
+            math.isnan(self.latest) or start <= self.latest,
+            math.isnan(self.end_before) or end <= self.end_before,
+            math.isnan(self.end_after) or end >= self.end_after,
+            math.isnan(self.max_change) or abs(start - current) <= self.max_change,
+            not self.times or start in self.times,
+        )
+        return all(checks)
+
+
+@dataclass(frozen=True)
+class BellPolicy:
+    """The candidate start times and the rules they must satisfy.
+
+    Parameters
+    ----------
+    earliest, latest
+        Window of candidate start times (seconds after midnight).
+    step
+        Candidate starts every ``step`` seconds in the window, plus each school's current start.
+    shifts
+        Small shifts (seconds) of each school's current start added to its candidates.
+    max_change
+        Largest change of any start, seconds.
+    rules
+        Rules per sector, grade band or school.
+    """
+
+    earliest: float = 7 * 3600.0
+    latest: float = 9.5 * 3600
+    step: float = 1800.0
+    shifts: tuple[float, ...] = ()
+    max_change: float = math.inf
+    rules: tuple[BellRule, ...] = ()
+
+    @classmethod
+    def from_settings(cls, transport: Mapping[str, object]) -> BellPolicy:
+        """Read ``[transport.bells]`` (see the module docstring); defaults for whatever is absent.
+
+        Raises
+        ------
+        facilities.ValidationError
+            Naming each bad key of each rule, and what to write instead.
+        """
+        raw = dict(transport.get("bells", {}) or {})
+        problems: list[Problem] = []
+        where = "city.toml [transport.bells]"
+
+        def clock(table: Mapping[str, object], key: str, row: int | None) -> float:
+            if key not in table:
+                return math.nan
+            try:
+                return parse_time(table[key])
+            except ValueError as err:
+                problems.append(Problem(where if row is None else f"{where}.rules", row, key, str(err), 'write "HH:MM"'))
+                return math.nan
+
+        def names(value: object) -> tuple[str, ...]:
+            return (value,) if isinstance(value, str) else tuple(str(v) for v in (value or ()))
+
+        rules = []
+        for k, r in enumerate(raw.get("rules", []) or []):
+            unknown = set(r) - {"label", "sector", "sectors", "grades", "schools", "earliest", "latest", "end_before", "end_after", "max_change_minutes", "times", "fixed"}
+            if unknown:
+                problems.append(Problem(f"{where}.rules", k + 1, sorted(unknown)[0], "unknown key", "use label, sector, grades, schools, earliest, latest, end_before, end_after, max_change_minutes, times, fixed"))
+            try:
+                grades = parse_grades(r["grades"]) if "grades" in r else ()
+            except ValueError as err:
+                problems.append(Problem(f"{where}.rules", k + 1, "grades", str(err), 'write grades = "9-12"'))
+                grades = ()
+            times = []
+            for t in r.get("times", []) or []:
+                try:
+                    times.append(parse_time(t))
+                except ValueError as err:
+                    problems.append(Problem(f"{where}.rules", k + 1, "times", str(err), 'write times = ["07:30", "08:30"]'))
+            rules.append(
+                BellRule(
+                    label=str(r.get("label", f"rule {k + 1}")),
+                    sectors=names(r.get("sectors", r.get("sector"))),
+                    grades=grades,
+                    schools=names(r.get("schools")),
+                    earliest=clock(r, "earliest", k + 1),
+                    latest=clock(r, "latest", k + 1),
+                    end_before=clock(r, "end_before", k + 1),
+                    end_after=clock(r, "end_after", k + 1),
+                    max_change=float(r["max_change_minutes"]) * 60 if "max_change_minutes" in r else math.nan,
+                    times=tuple(times),
+                    fixed=bool(r.get("fixed", False)),
+                )
+            )
+        policy = cls(
+            earliest=clock(raw, "earliest", None) if "earliest" in raw else cls.earliest,
+            latest=clock(raw, "latest", None) if "latest" in raw else cls.latest,
+            step=float(raw.get("step_minutes", cls.step / 60)) * 60,
+            shifts=tuple(float(m) * 60 for m in raw.get("shifts_minutes", []) or []),
+            max_change=float(raw["max_change_minutes"]) * 60 if "max_change_minutes" in raw else math.inf,
+            rules=tuple(rules),
+        )
+        if not policy.step > 0:
+            problems.append(Problem(where, None, "step_minutes", f"must be positive, got {policy.step / 60}", "give minutes > 0"))
+        if problems:
+            raise ValidationError(problems, city="bell-time policy")
+        return policy
+
+    def with_rules(self, *rules: BellRule) -> BellPolicy:
+        """A copy with more rules."""
+        return BellPolicy(self.earliest, self.latest, self.step, self.shifts, self.max_change, self.rules + tuple(rules))
+
+    def violations(self, schools: pd.DataFrame, starts: Mapping[str, float]) -> list[str]:
+        """The broken rules, one line per school and rule (empty when the times satisfy the policy)."""
+        out = []
+        for _, s in schools.iterrows():
+            start = float(starts[str(s["id"])])
+            end = start + float(s["bell_end"] - s["bell_start"])
+            if abs(start - float(s["bell_start"])) > self.max_change:
+                out.append(f"{s['id']}: changes by more than {self.max_change / 60:.0f} min")
+            for rule in self.rules:
+                if rule.applies(s) and not rule.allows(start, end, float(s["bell_start"])):
+                    out.append(f"{s['id']}: {rule.label} ({format_time(start)}-{format_time(end)})")
+        return out
+
+
+@dataclass(frozen=True)
+class Allowed:
+    """Allowed start times per school, and the schools with none.
+
+    Attributes
+    ----------
+    times
+        School id -> sorted allowed starts (seconds after midnight).
+    binding
+        School id -> labels of the rules that removed its current start (empty when it is allowed).
+    infeasible
+        Schools with no allowed time (``school``, ``reason``): they keep their current times.
+    """
+
+    times: Mapping[str, tuple[float, ...]]
+    binding: Mapping[str, tuple[str, ...]]
+    infeasible: pd.DataFrame
+
+
+def allowed_times(schools: pd.DataFrame, policy: BellPolicy) -> Allowed:
+    """The start times each school may take under ``policy``.
+
+    Parameters
+    ----------
+    schools
+        ``id``, ``sector``, ``grades``, ``bell_start``, ``bell_end`` (seconds after midnight).
+    policy
+        The candidate grid and the rules.
+
+    Returns
+    -------
+    Allowed
+        Schools without current bell times or with no time satisfying every rule are listed in
+        ``infeasible``, by name and why.
+    """
+    grid = np.arange(policy.earliest, policy.latest + 1e-9, policy.step)
+    times: dict[str, tuple[float, ...]] = {}
+    binding: dict[str, tuple[str, ...]] = {}
+    bad: list[tuple[str, str]] = []
+    for _, s in schools.iterrows():
+        sid, start, end = str(s["id"]), float(s["bell_start"]), float(s["bell_end"])
+        if not (math.isfinite(start) and math.isfinite(end)):
+            bad.append((sid, "no current start and end times"))
+            continue
+        rules = [r for r in policy.rules if r.applies(s)]
+        extra = [t for r in rules for t in r.times]
+        cands = sorted({start, *grid.tolist(), *(start + d for d in policy.shifts), *extra})
+        ok = tuple(
+            t for t in cands
+            if abs(t - start) <= policy.max_change and all(r.allows(t, t + end - start, start) for r in rules)
+        )  # fmt: skip
+        binding[sid] = tuple(r.label for r in rules if not r.allows(start, end, start))
+        if not ok:
+            labels = "; ".join(r.label for r in rules) or "the window and largest change"
+            bad.append((sid, f"no start time satisfies every rule ({labels})"))
+            continue
+        times[sid] = ok
+    return Allowed(times, binding, pd.DataFrame(bad, columns=["school", "reason"]))
+
+
+# ====================================================================== evaluator
+@dataclass(frozen=True, eq=False)
+class RunChains:
+    """The fewest buses for any bell times, for fixed runs: an exact, fast evaluator.
+
+    Build it with :meth:`from_runs`. For each session, run ``j`` can follow run ``i`` on one bus
+    when ``shift[school j] - shift[school i] >= need[i, j]``, where ``need`` is the time from the
+    start of ``j`` back to the end of ``i`` plus the drive between them, at the current bells.
+
+    Attributes
+    ----------
+    school_ids
+        School ids, in the order of the shift vectors.
+    sessions
+        Session name -> ``(school, rows, cols, need)`` arrays: each run's school index and the
+        candidate successor pairs with their ``need`` (seconds).
+    """
+
+    school_ids: tuple[str, ...]
+    sessions: Mapping[str, tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = field(repr=False)
+
+    @classmethod
+    def from_runs(cls, data: ProblemData, runs: Mapping[str, Sequence[Run]], *, max_shift: float = 4 * 3600) -> RunChains:
+        """Build the evaluator from each session's runs (timed at the current bells of ``data``).
+
+        Parameters
+        ----------
+        data
+            The problem (its ``durations`` give the drives between runs).
+        runs
+            ``{"am": [...], "pm": [...]}``; a run's school is its first school.
+        max_shift
+            Largest difference of two schools' shifts considered; pairs needing more never chain.
+        """
+        T = data.durations
+        out = {}
+        for session, rs in runs.items():
+            if not rs:
+                continue
+            school = np.array([r.schools[0] for r in rs], dtype=np.intp)
+            start = np.array([r.start for r in rs])
+            end = np.array([r.end for r in rs])
+            first = np.array([r.start_location for r in rs], dtype=np.intp)
+            last = np.array([r.end_location for r in rs], dtype=np.intp)
+            need = end[:, None] + T[np.ix_(last, first)] - start[None, :]
+            np.fill_diagonal(need, np.inf)
+            rows, cols = np.nonzero(need <= max_shift)
+            out[session] = (school, rows.astype(np.int32), cols.astype(np.int32), need[rows, cols].astype(np.float32))
+        return cls(tuple(s.id for s in data.schools), out)
+
+    def _matching(self, session: str, shift: np.ndarray) -> np.ndarray:
+        school, rows, cols, need = self.sessions[session]
+        s = shift[school]
+        ok = (s[cols] - s[rows]) >= need
+        n = len(school)
+        graph = sp.csr_matrix((np.ones(int(ok.sum()), dtype=np.int8), (rows[ok], cols[ok])), shape=(n, n))
+        return maximum_bipartite_matching(graph, perm_type="column")
+
+    def buses(self, shift: np.ndarray | None = None) -> int:
+        """Fewest buses for bells shifted by ``shift`` seconds per school: the busier session."""
+        return max(self.session_buses(shift).values(), default=0)
+
+    def session_buses(self, shift: np.ndarray | None = None) -> dict[str, int]:
+        """Fewest buses per session."""
+        shift = np.zeros(len(self.school_ids)) if shift is None else np.asarray(shift, dtype=float)
+        return {k: int((self._matching(k, shift) < 0).sum()) for k in self.sessions}
+
+    def chains(self, session: str, shift: np.ndarray) -> list[list[int]]:
+        """The runs (indices into that session's runs) of each bus, in order, for a fewest-bus plan."""
+        succ = self._matching(session, np.asarray(shift, dtype=float))
+        has_pred = np.zeros(len(succ), dtype=bool)
+        has_pred[succ[succ >= 0]] = True
+        out = []
+        for head in np.flatnonzero(~has_pred):
+            chain = [int(head)]
+            while succ[chain[-1]] >= 0:
+                chain.append(int(succ[chain[-1]]))
+            out.append(chain)
+        return out
+
+
+# ====================================================================== results
+@dataclass(frozen=True)
+class BellTimes:
+    """Bell times of a scenario and why each school has its time.
+
+    Attributes
+    ----------
+    starts, ends
+        School id -> start and dismissal (seconds after midnight).
+    changes
+        One row per school: ``school``, ``old_start``, ``new_start``, ``old_end``, ``new_end``
+        (``HH:MM``), ``change_min``, ``reason``.
+    infeasible
+        Schools that could not be given an allowed time (``school``, ``reason``).
+    buses
+        Fewest buses for these times with the fixed runs (``None`` when not evaluated).
+    """
+
+    starts: Mapping[str, float]
+    ends: Mapping[str, float]
+    changes: pd.DataFrame
+    infeasible: pd.DataFrame
+    buses: int | None = None
+
+    def shift(self, school_ids: Sequence[str], current: Mapping[str, float]) -> np.ndarray:
+        """Shifts (seconds) from ``current`` starts, in the order of ``school_ids`` (0 for others)."""
+        return np.array([self.starts.get(s, current.get(s, 0.0)) - current.get(s, 0.0) for s in school_ids], dtype=float)
+
+
+def _times(schools: pd.DataFrame, starts: Mapping[str, float], reasons: Mapping[str, str], infeasible: pd.DataFrame, buses: int | None) -> BellTimes:
+    rows = []
+    ends = {}
+    for _, s in schools.iterrows():
+        sid, old, old_end = str(s["id"]), float(s["bell_start"]), float(s["bell_end"])
+        new = float(starts.get(sid, old))
+        ends[sid] = new + (old_end - old)
+        rows.append((sid, s.get("sector", ""), format_time(old), format_time(new), format_time(old_end), format_time(ends[sid]), (new - old) / 60 if math.isfinite(old) else math.nan, reasons.get(sid, "unchanged")))
+    changes = pd.DataFrame(rows, columns=["school", "sector", "old_start", "new_start", "old_end", "new_end", "change_min", "reason"])
+    full = {str(s): float(starts.get(str(s), b)) for s, b in zip(schools["id"], schools["bell_start"])}
+    return BellTimes(full, ends, changes, infeasible, buses)
+
+
+def current_bells(schools: pd.DataFrame) -> BellTimes:
+    """The status quo: every school keeps its times (schools without times are listed as infeasible)."""
+    missing = schools[~np.isfinite(schools["bell_start"].astype(float)) | ~np.isfinite(schools["bell_end"].astype(float))]
+    infeasible = pd.DataFrame({"school": missing["id"].astype(str), "reason": "no current start and end times"})
+    return _times(schools, {}, {}, infeasible.reset_index(drop=True), None)
+
+
+def align_bells(
+    schools: pd.DataFrame,
+    *,
+    policy: BellPolicy,
+    sectors: Sequence[str] = ("charter", "catholic"),
+    to: str = "district",
+    chains: RunChains | None = None,
+) -> BellTimes:
+    """Schools of ``sectors`` move onto the tiers of the ``to`` sector (its distinct current starts).
+
+    Without ``chains`` each school takes its nearest allowed tier. With ``chains`` the schools are
+    aligned one at a time (in id order) to the allowed tier needing the fewest buses (ties: the
+    nearest), and a school stays put when every tier would need more buses than its current time,
+    so alignment never needs more buses than the status quo. A school whose allowed times include
+    no tier keeps its time; the reason says so.
+
+    Returns
+    -------
+    BellTimes
+    """
+    allowed = allowed_times(schools, policy)
+    tiers = sorted({float(t) for t in schools.loc[schools["sector"] == to, "bell_start"] if math.isfinite(float(t))})
+    current = {str(s): float(b) for s, b in zip(schools["id"], schools["bell_start"])}
+    ids = list(chains.school_ids) if chains is not None else list(current)
+    index = {s: i for i, s in enumerate(ids)}
+    shift = np.zeros(len(ids))
+    starts: dict[str, float] = {}
+    reasons: dict[str, str] = {}
+    movers = sorted(str(s) for s, sector in zip(schools["id"], schools["sector"]) if sector in sectors)
+    buses = chains.buses(shift) if chains is not None else 0
+    for sid in movers:
+        if sid not in allowed.times:
+            continue
+        old = current[sid]
+        options = [t for t in allowed.times[sid] if t in tiers]
+        if not options:
+            reasons[sid] = f"kept: no {to} tier ({', '.join(map(format_time, tiers))}) is allowed by the policy"
+            continue
+        if chains is None:
+            new = min(options, key=lambda t: (abs(t - old), t))
+        else:
+            def need(t: float) -> int:
+                trial = shift.copy()
+                trial[index[sid]] = t - old
+                return chains.buses(trial)
+
+            cost = {t: need(t) for t in options}
+            new = min(options, key=lambda t: (cost[t], abs(t - old), t))
+            if cost[new] > buses and old in allowed.times[sid]:
+                reasons[sid] = f"kept: the {to} tiers would need {cost[new] - buses} more bus{'es' if cost[new] - buses > 1 else ''}"
+                continue
+            buses = cost[new]
+            shift[index[sid]] = new - old
+        starts[sid] = new
+        reasons[sid] = f"aligned to the {to} tier {format_time(new)}" if new != old else f"already on the {to} tier {format_time(new)}"
+    return _times(schools, starts, reasons, allowed.infeasible, buses if chains is not None else None)
+
+
+def optimize_bells(
+    chains: RunChains,
+    schools: pd.DataFrame,
+    *,
+    policy: BellPolicy,
+    time_limit: float = 30.0,
+    seed: int = 0,
+    progress: Progress | None = None,
+) -> BellTimes:
+    """Choose allowed bell times that need the fewest buses, and explain each change.
+
+    Seeded local search: start from the current times (moved to the nearest allowed time where the
+    policy forbids them), try moving whole groups of schools that share a start (tiers), then each
+    school alone, to each of its allowed times, keeping a move when it needs fewer buses (ties:
+    fewer schools changed, then less total change); repeat until a pass improves nothing or the
+    time limit. Every kept time satisfies the policy.
+
+    Parameters
+    ----------
+    chains
+        The evaluator built from the runs (:meth:`RunChains.from_runs`).
+    schools
+        ``id``, ``sector``, ``grades``, ``bell_start``, ``bell_end``.
+    policy
+        Allowed times and rules.
+    time_limit
+        Seconds of search.
+    seed
+        Order of the moves tried; the same seed gives the same times.
+    progress
+        Called with ``(message, fraction of the time limit used)``.
+
+    Returns
+    -------
+    BellTimes
+        ``reason`` per school: the rule that forced a move, or the buses a change saves (the buses
+        needed if that school alone went back to its current time).
+    """
+    t0 = time.perf_counter()
+    rng = np.random.default_rng(seed)
+    allowed = allowed_times(schools, policy)
+    ids = list(chains.school_ids)
+    index = {s: i for i, s in enumerate(ids)}
+    current = {str(s): float(b) for s, b in zip(schools["id"], schools["bell_start"])}
+    options = {s: np.array(allowed.times[s]) - current[s] for s in ids if s in allowed.times}
+    shift = np.zeros(len(ids))
+    for s, opts in options.items():  # the policy may forbid the current time
+        if not np.any(opts == 0):
+            shift[index[s]] = opts[np.argmin(np.abs(opts))]
+
+    def score(x: np.ndarray) -> tuple[int, int, float]:
+        return (chains.buses(x), int(np.count_nonzero(x)), float(np.abs(x).sum()))
+
+    best = score(shift)
+    start_buses = best[0]
+    movable = [s for s, o in options.items() if len(o) > 1]
+    out_of_time = False
+
+    def tick(label: str) -> bool:
+        used = time.perf_counter() - t0
+        if progress is not None:
+            progress(label, min(used / time_limit, 1.0))
+        return used >= time_limit
+
+    improved = True
+    while improved and not out_of_time:
+        improved = False
+        groups: dict[float, list[str]] = {}
+        for s in movable:
+            groups.setdefault(current[s] + shift[index[s]], []).append(s)
+        moves: list[list[tuple[str, float]]] = []
+        for at, members in sorted(groups.items()):
+            common = set.intersection(*(set((options[s] + current[s]).tolist()) for s in members)) - {at}
+            moves += [[(s, t - current[s]) for s in members] for t in sorted(common)]
+        moves += [[(s, float(d))] for s in rng.permutation(movable).tolist() for d in rng.permutation(options[s]) if d != shift[index[s]]]
+        for move in moves:
+            trial = shift.copy()
+            for s, d in move:
+                trial[index[s]] = d
+            value = score(trial)
+            if value < best:
+                best, shift, improved = value, trial, True
+            if tick(f"bell times: {best[0]} buses (from {start_buses})"):
+                out_of_time = True
+                break
+    reasons = _explain(chains, schools, shift, ids, current, allowed)
+    starts = {s: current[s] + shift[index[s]] for s in ids if s in current}
+    log.info("bell times: %d -> %d buses in %.1f s", start_buses, best[0], time.perf_counter() - t0)
+    return _times(schools, starts, reasons, allowed.infeasible, best[0])
+
+
+def _explain(chains: RunChains, schools: pd.DataFrame, shift: np.ndarray, ids: list[str], current: Mapping[str, float], allowed: Allowed) -> dict[str, str]:
+    """Why each school has its time: the rule that forced it, or the buses it saves."""
+    buses = chains.buses(shift)
+    bad = dict(zip(allowed.infeasible["school"], allowed.infeasible["reason"]))
+    reasons = {}
+    for i, s in enumerate(ids):
+        if s in bad:
+            reasons[s] = f"kept: {bad[s]}"
+        elif s not in allowed.times:
+            continue
+        elif shift[i] == 0:
+            reasons[s] = "kept: fixed by policy" if len(allowed.times[s]) == 1 else "kept: no allowed change saves a bus"
+        elif allowed.binding.get(s):
+            reasons[s] = f"moved by policy: {'; '.join(allowed.binding[s])}"
+        else:
+            back = shift.copy()
+            back[i] = 0.0
+            more = chains.buses(back) - buses
+            when = f"{abs(shift[i]) / 60:.0f} min {'later' if shift[i] > 0 else 'earlier'}"
+            if more > 0:
+                reasons[s] = f"{when}: keeping {format_time(current[s])} would need {more} more bus{'es' if more > 1 else ''}"
+            else:
+                reasons[s] = f"{when}: part of a joint move with other schools that saves buses"
+    return reasons
