@@ -1,5 +1,239 @@
-"""``compact zones``: shared enrollment zones, the seat guarantee and a unified lottery."""
+"""``compact zones``: shared enrollment zones, the seat guarantee and a unified lottery.
 
+Travel times come from :mod:`routing.travel`: the city's street network when it has one, else
+the network-free straight-line model (Manhattan distance times 1.3 at 20 mph). Student-level
+results are written only to the file named by ``--private-out``.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
 import typer
 
 app = typer.Typer(help="Shared enrollment zones: coverage, the lottery and zone design.", no_args_is_help=True)
+
+_CITY = typer.Argument(..., help="A city folder with a city.toml.")
+_OUT = typer.Option(..., "--out", help="Folder for the outputs (created; files written atomically).")
+_UNITS = typer.Option(None, "--units", help="Shared zone from units: zone ids or names, comma-separated.")
+_SCHOOLS = typer.Option(None, "--schools", help="The shared zone's school ids, comma-separated (default: those inside).")
+_ZONES = typer.Option(None, "--zones", help="A file of zone polygons (GeoJSON, GeoPackage, shapefile).")
+_ZONE_ID = typer.Option("id", "--zone-id", help="Column of --zones holding zone ids.")
+_ZONE_SCHOOLS = typer.Option(None, "--zone-schools", help="Column of --zones holding each zone's school ids.")
+_SOURCE = typer.Option("auto", "--source", help="Residents from 'students', 'population' or 'auto'.")
+_BASIS = typer.Option("capacity", "--basis", help="Seats from 'capacity' or 'enrollment'.")
+_SEED = typer.Option(0, "--seed", help="Random seed (the same seed gives the same results).")
+
+
+def _echo(message: str) -> None:
+    typer.echo(message, err=True)
+
+
+def _load(city_dir: Path) -> Any:
+    from facilities import ValidationError, read_city
+
+    try:
+        return read_city(city_dir)
+    except ValidationError as err:
+        _echo(str(err))
+        raise typer.Exit(code=1) from None
+
+
+def travel_for(city: Any) -> tuple[Any, str]:
+    """The city's travel callable (seconds) and a sentence saying which model it is."""
+    from routing.travel import StraightLineModel, travel_model
+
+    if city.network is not None:
+        try:
+            model = travel_model(city.network, crs=city.crs)
+            return model.matrix, "street network travel times"
+        except Exception as err:  # noqa: BLE001 - any network failure falls back, and says so
+            _echo(f"street network unavailable ({err}); using the straight-line model")
+    model = StraightLineModel(crs=city.crs)
+    return model.matrix, "straight-line model (Manhattan distance x 1.3 at 20 mph; no street network)"
+
+
+def _split(text: str | None) -> list[str] | None:
+    return [t.strip() for t in text.split(",") if t.strip()] if text else None
+
+
+def resolve_zones(city: Any, *, units: str | None = None, schools: str | None = None, zones_file: Path | None = None,
+                  zone_id: str = "id", zone_schools: str | None = None) -> gpd.GeoDataFrame | None:  # fmt: skip
+    """The zones asked for: ``--units`` (a shared zone), ``--zones FILE``, the city's
+    ``[[enrollment.shared_zones]]`` (``id``, ``units``, optional ``schools``), or ``None``."""
+    from facilities.zones import read_zones, shared_zone
+
+    if units:
+        return shared_zone(city, units=_split(units) or [], schools=_split(schools), id="shared")
+    if zones_file is not None:
+        return read_zones(zones_file, crs=city.crs, id=zone_id, schools=zone_schools)
+    table = city.settings.get("enrollment", {}).get("shared_zones", [])
+    if table:
+        frames = [shared_zone(city, units=z["units"], schools=z.get("schools"), id=str(z.get("id", f"shared{k + 1}")),
+                              name=z.get("name")) for k, z in enumerate(table)]  # fmt: skip
+        return pd.concat(frames, ignore_index=True)
+    return None
+
+
+def _write_csv(frame: pd.DataFrame, path: Path) -> None:
+    from facilities.io import atomic_write
+
+    with atomic_write(path) as tmp:
+        frame.to_csv(tmp, index=False)
+
+
+def _write_json(obj: dict, path: Path) -> None:
+    from facilities.io import atomic_write
+
+    with atomic_write(path) as tmp:
+        tmp.write_text(json.dumps(obj, indent=2, default=str), encoding="utf-8")
+
+
+def _plain(frame: gpd.GeoDataFrame) -> pd.DataFrame:
+    out = pd.DataFrame(frame.drop(columns=frame.geometry.name))
+    for col in ("schools", "units"):
+        if col in out:
+            out[col] = out[col].map(lambda v: ";".join(v) if isinstance(v, (tuple, list)) else v)
+    return out
+
+
+def _private_cells(frame: pd.DataFrame, columns: list[str], min_count: int = 10) -> pd.DataFrame:
+    """Counts of students below ``min_count`` shown as '<10' (reports never single out a few homes)."""
+    out = frame.copy()
+    for c in columns:
+        out[c] = out[c].map(lambda v: f"<{min_count}" if 0 < v < min_count else v).astype(object)
+    return out
+
+
+@app.command()
+def coverage(
+    city_dir: Path = _CITY, out: Path = _OUT, units: str = _UNITS, schools: str = _SCHOOLS, zones: Path = _ZONES,
+    zone_id: str = _ZONE_ID, zone_schools: str = _ZONE_SCHOOLS, source: str = _SOURCE, basis: str = _BASIS,
+) -> None:  # fmt: skip
+    """Zones' residents and seats by grade, the guarantee and its shortfall, travel and compactness."""
+    from app.report_zones import write_report
+    from facilities.io import write_geo
+    from facilities.zones import coverage as measure
+    from facilities.zones import gap_closers
+
+    city = _load(city_dir)
+    travel, how = travel_for(city)
+    chosen = resolve_zones(city, units=units, schools=schools, zones_file=zones, zone_id=zone_id, zone_schools=zone_schools)
+    cov = measure(city, chosen, travel=travel, source=source, basis=basis)  # type: ignore[arg-type]
+    gaps = gap_closers(city, cov)
+    out.mkdir(parents=True, exist_ok=True)
+    table = _plain(cov.zones)
+    write_geo(cov.zones.assign(schools=table["schools"].to_numpy()), out / "zones.gpkg", layer="zones")
+    _write_csv(table, out / "zones.csv")
+    _write_csv(cov.grades, out / "coverage.csv")
+    _write_csv(gaps, out / "gaps.csv")
+    summary = {**cov.summary(), "residents_from": cov.source, "travel": how}
+    _write_json(summary, out / "summary.json")
+    counts = ["residents", "guaranteed", "shortfall"] if cov.source == "students" else []
+    write_report(out / "report.html", title=f"{city.name}: shared zones and the guarantee",
+                 notes={"Residents": cov.source, "Travel": how},
+                 sections=[("Zones", _private_cells(table, counts)), ("Guarantee by zone and grade", _private_cells(cov.grades, counts)),
+                           ("What would close the gaps", gaps)])  # fmt: skip
+    _echo(f"{summary['zones']} zones: {summary['guaranteed']:,} of {summary['residents']:,} residents guaranteed a seat "
+          f"({summary['share']:.1%}), shortfall {summary['shortfall']:,}; median Polsby-Popper {summary['polsby_popper_median']}")  # fmt: skip
+    _echo(f"wrote {out}")
+
+
+@app.command()
+def lottery(
+    city_dir: Path = _CITY, out: Path = _OUT, units: str = _UNITS, schools: str = _SCHOOLS, zones: Path = _ZONES,
+    zone_id: str = _ZONE_ID, zone_schools: str = _ZONE_SCHOOLS, source: str = _SOURCE, basis: str = _BASIS, seed: int = _SEED,
+    choices: Path = typer.Option(None, "--choices", help="Real ranked lists: CSV with student, school, rank."),
+    grades: str = typer.Option(None, "--grades", help="Grades applying, e.g. 'K,6,9' (default: K, 6, 9 when simulated)."),
+    no_guarantee: bool = typer.Option(False, "--no-guarantee", help="Do not apply the shared zones' guarantee."),
+    private_out: Path = typer.Option(None, "--private-out", help="Write each student's assignment (PRIVATE) to this CSV."),
+) -> None:  # fmt: skip
+    """One lottery (deferred acceptance) across district, charter and Catholic schools, with the zone guarantee."""
+    from app.report_zones import write_report
+    from facilities._validate import parse_grade
+    from facilities.enrollment import run_lottery
+
+    city = _load(city_dir)
+    chosen = resolve_zones(city, units=units, schools=schools, zones_file=zones, zone_id=zone_id, zone_schools=zone_schools)
+    ranked = pd.read_csv(choices) if choices is not None else None
+    wanted = [parse_grade(g) for g in _split(grades)] if grades else None
+    try:
+        run = run_lottery(city, zones=chosen, choices=ranked, guarantee=not no_guarantee, seed=seed, grades=wanted,
+                          source=source, basis=basis)  # fmt: skip
+    except ValueError as err:
+        _echo(str(err))
+        raise typer.Exit(code=1) from None
+    out.mkdir(parents=True, exist_ok=True)
+    tables = {key: run.aggregates(by=[key]) for key in ("sector", "neighborhood", "grade")}
+    for key, frame in tables.items():
+        _write_csv(frame, out / f"lottery_by_{key}.csv")
+    by_zone = run.by_zone()
+    _write_csv(by_zone, out / "lottery_by_zone.csv")
+    summary = run.summary()
+    _write_json(summary, out / "lottery_summary.json")
+    lists = "simulated (random-utility model: distance, sector; seeded)" if run.simulated_choices else "given"
+    people = "simulated from population by age" if run.simulated_applicants else "the city's students"
+    write_report(out / "report.html", title=f"{city.name}: unified lottery",
+                 notes={"Applicants": people, "Ranked lists": lists, "Seed": str(seed), "Priorities": ", ".join(summary["priorities"]) or "none"},
+                 sections=[("Overall", run.aggregates()), *((f"By {k}", v) for k, v in tables.items()),
+                           ("Shared zones' residents", by_zone)])  # fmt: skip
+    if private_out is not None:
+        run.result.to_csv(private_out)
+        _echo(f"wrote each student's assignment (private) to {private_out}")
+    _echo(f"{summary['students']:,} applicants ({people}; lists {lists}): {summary['matched_share']:.1%} matched, "
+          f"{summary['first_choice_share']:.1%} first choice, {summary['top_three_share']:.1%} top three, "
+          f"{summary['unassigned']:,} unassigned")  # fmt: skip
+    _echo(f"wrote {out}")
+
+
+@app.command()
+def design(
+    city_dir: Path = _CITY, out: Path = _OUT, source: str = _SOURCE, basis: str = _BASIS, seed: int = _SEED,
+    grades: str = typer.Option("K-5", "--grades", help="Grades the zones guarantee, e.g. 'K-5' or '6-8'."),
+    min_schools: int = typer.Option(2, "--min-schools", help="Fewest schools a zone holds."),
+    max_schools: int = typer.Option(8, "--max-schools", help="Most schools a zone holds."),
+    time_limit: float = typer.Option(60.0, "--time-limit", help="Seconds for each optimizer."),
+    cpsat: bool = typer.Option(False, "--cpsat", help="Also solve the exact CP-SAT model (slower on many units)."),
+) -> None:  # fmt: skip
+    """Generate contiguous shared zones from the city's neighborhoods and compare plans side by side."""
+    from app.report_zones import write_report
+    from facilities._validate import parse_grades
+    from facilities.io import write_geo
+    from facilities.zones import ZoneData, ZonePlan, compare_plans, design_cpsat, greedy_zones
+    from facilities.zones import design as make
+
+    city = _load(city_dir)
+    travel, how = travel_for(city)
+    wanted = tuple(parse_grades(grades))
+    data = ZoneData.from_city(city, travel=travel, source=source, basis=basis)  # type: ignore[arg-type]
+    options = {"min_schools": min_schools, "max_schools": max_schools, "grades": wanted}
+    plans: dict[str, ZonePlan] = {
+        "each neighborhood": ZonePlan.from_labels(data, data.unit_ids, grades=wanted),
+        "greedy": greedy_zones(data, **options),
+        "designed": make(data, time_limit=time_limit, seed=seed, progress=lambda k, n: _echo(f"  local search pass {k}"), **options),
+    }  # fmt: skip
+    if cpsat:
+        plans["cp-sat"] = design_cpsat(data, time_limit=time_limit, seed=seed, **options)
+    table = compare_plans(plans).reset_index(names="measure")
+    out.mkdir(parents=True, exist_ok=True)
+    for name, plan in plans.items():
+        frame = plan.to_geodataframe()
+        write_geo(frame.assign(**{c: _plain(frame)[c].to_numpy() for c in ("units", "schools")}), out / "plans.gpkg", layer=name.replace(" ", "_"))
+    _write_csv(table, out / "comparison.csv")
+    issues = {name: list(plan.issues) for name, plan in plans.items()}
+    _write_json({"grades": list(wanted), "travel": how, "issues": issues,
+                 "status": {n: p.status for n, p in plans.items()}}, out / "design.json")  # fmt: skip
+    sections: list[tuple[str, Any]] = [("Plans side by side", table)]
+    for name, plan in plans.items():
+        sections.append((f"{name}: zones", _plain(plan.to_geodataframe())))
+        if plan.issues:
+            sections.append((f"{name}: issues", "; ".join(plan.issues)))
+    write_report(out / "report.html", title=f"{city.name}: shared zone design ({grades})",
+                 notes={"Travel": how, "Residents": source}, sections=sections)  # fmt: skip
+    _echo(table.to_string(index=False))
+    _echo(f"wrote {out}")

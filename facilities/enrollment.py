@@ -1,0 +1,287 @@
+"""Common enrollment on a city: one application and one lottery across district, charter and Catholic schools.
+
+Wires :mod:`facilities.lottery` to a :class:`facilities.City`: the applicants (the city's students,
+or children simulated from the neighborhoods' population by age when it has none), their ranked
+lists (given, or simulated by :func:`facilities.lottery.simulate_choices` and said to be so), seats
+by grade from the schools (:func:`facilities.zones.seats_by_grade`), the zone priority and the
+shared-zone guarantee.
+
+>>> from facilities.enrollment import run_lottery
+>>> from facilities.zones import shared_zone
+>>> zone = shared_zone(city, units=["Mill Hill", "Bayview"], id="east")  # doctest: +SKIP
+>>> out = run_lottery(city, zones=zone, seed=7)  # doctest: +SKIP
+>>> out.aggregates(by=["sector"])  # matched, first choice, top three, unassigned  # doctest: +SKIP
+
+Simulated applicants: in each neighborhood and grade, ``round(residents * participation)``
+children (residents from :func:`facilities.zones.residents_by_grade`) at points drawn uniformly
+in the neighborhood's polygon, from the seed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+
+from facilities.lottery import LotteryData, LotteryResult, simulate_choices, solve
+from facilities.zones import Basis, Source, _pick_source, population_units, residents_by_grade, seats_by_grade
+
+__all__ = ["ENTRY_GRADES", "Enrollment", "applicants", "lottery_data", "run_lottery"]
+
+#: Grades families apply to when applicants are simulated: K, 6 and 9.
+ENTRY_GRADES: tuple[int, ...] = (0, 6, 9)
+
+
+def _points_in(poly: shapely.Geometry, n: int, rng: np.random.Generator) -> np.ndarray:
+    """``n`` points drawn uniformly in a polygon (rejection sampling in its bounds)."""
+    if n <= 0:
+        return np.zeros((0, 2))
+    minx, miny, maxx, maxy = poly.bounds
+    shapely.prepare(poly)
+    out: list[np.ndarray] = []
+    have = 0
+    while have < n:
+        xy = rng.uniform((minx, miny), (maxx, maxy), size=(max(2 * (n - have), 16), 2))
+        inside = shapely.contains_xy(poly, xy[:, 0], xy[:, 1])
+        out.append(xy[inside])
+        have += int(inside.sum())
+    return np.concatenate(out)[:n]
+
+
+def applicants(
+    city: object,
+    *,
+    grades: Sequence[int] | None = None,
+    source: Source = "auto",
+    participation: float = 1.0,
+    seed: int = 0,
+) -> tuple[gpd.GeoDataFrame, bool]:
+    """The lottery's applicants: the city's students, or children simulated from population.
+
+    Parameters
+    ----------
+    city
+        A :class:`facilities.City`.
+    grades
+        Grades applying (default: every student's grade, or :data:`ENTRY_GRADES` when simulated).
+    source
+        ``"students"`` (the students layer), ``"population"`` (simulated from the neighborhoods'
+        population by age) or ``"auto"`` (population when the neighborhoods have it, as a
+        students layer often holds only bus riders).
+    participation
+        Share of children who apply (simulated applicants only).
+    seed
+        Seeds the simulated homes.
+
+    Returns
+    -------
+    (GeoDataFrame, bool)
+        Applicants with ``id``, ``grade``, ``neighborhood``, ``current_school`` and points, and
+        whether they were simulated.
+    """
+    st = city.students  # type: ignore[attr-defined]
+    if _pick_source(city, source) == "students":
+        if not len(st):
+            raise ValueError(f"{city.name} has no students; use source='population'")  # type: ignore[attr-defined]
+        keep = st["grade"].isin(grades) if grades is not None else np.ones(len(st), bool)
+        out = st.loc[keep, ["id", "grade", "neighborhood", "school", "geometry"]].rename(columns={"school": "current_school"})
+        return out.reset_index(drop=True), False
+    units = population_units(city)
+    res = residents_by_grade(units, participation=participation)
+    rng = np.random.default_rng(seed)
+    grades = tuple(ENTRY_GRADES if grades is None else grades)
+    parts = []
+    labels = units["name"].where(units["name"].notna(), units["id"]).astype(str)
+    for u, (label, poly) in enumerate(zip(labels, units.geometry.values, strict=True)):
+        for g in grades:
+            n = int(round(res[u, g + 1]))
+            xy = _points_in(poly, n, rng)
+            parts.append(pd.DataFrame({"grade": g, "neighborhood": label, "x": xy[:, 0], "y": xy[:, 1]}))
+    frame = pd.concat(parts, ignore_index=True)
+    frame.insert(0, "id", [f"A{i + 1:06d}" for i in range(len(frame))])
+    frame["current_school"] = ""
+    out = gpd.GeoDataFrame(frame.drop(columns=["x", "y"]), geometry=gpd.points_from_xy(frame["x"], frame["y"]), crs=units.crs)
+    return out, True
+
+
+def _zone_of_schools(schools: pd.DataFrame, zones: gpd.GeoDataFrame | None) -> tuple[np.ndarray, dict[str, list[str]]]:
+    """Each school's shared zone ("" when none) and the zone -> school ids mapping."""
+    zone = np.full(len(schools), "", dtype=object)
+    members: dict[str, list[str]] = {}
+    if zones is None or not len(zones):
+        return zone, members
+    index = {str(s): i for i, s in enumerate(schools["id"])}
+    for zid, ids, geom in zip(zones["id"].astype(str), zones.get("schools", [None] * len(zones)), zones.geometry.values, strict=True):
+        if ids is None:
+            ids = tuple(schools["id"][schools.geometry.within(geom).to_numpy()].astype(str))
+        unknown = [s for s in ids if str(s) not in index]
+        if unknown:
+            raise ValueError(f"zone {zid!r} lists unknown schools {unknown[:10]}; use ids of the schools layer")
+        members[zid] = [str(s) for s in ids]
+        zone[[index[str(s)] for s in ids]] = zid
+    return zone, members
+
+
+def lottery_data(
+    city: object,
+    *,
+    zones: gpd.GeoDataFrame | None = None,
+    choices: pd.DataFrame | None = None,
+    grades: Sequence[int] | None = None,
+    source: Source = "auto",
+    priorities: Sequence[str] | None = None,
+    basis: Basis = "capacity",
+    participation: float = 1.0,
+    n_choices: int = 8,
+    sector_terms: Mapping[str, float] | None = None,
+    seed: int = 0,
+) -> tuple[LotteryData, bool]:
+    """Build the unified lottery of a city.
+
+    Parameters
+    ----------
+    city
+        A :class:`facilities.City`.
+    zones
+        Shared zones (polygons with an optional ``schools`` column of ids): residents get the
+        ``zone`` priority at their zone's schools.
+    choices
+        Real ranked lists (``student``, ``school``, ``rank``); default: simulated (see
+        :func:`facilities.lottery.simulate_choices`; the results say so).
+    grades, source, participation
+        See :func:`applicants`.
+    priorities
+        Priority rules best first; default ``continuing`` (when students have schools) then
+        ``zone`` (when zones are given).
+    basis
+        Seats from capacity or enrollment (:func:`facilities.zones.seats_by_grade`).
+    n_choices, sector_terms
+        The simulated lists' length and sector preferences.
+    seed
+        Seeds simulated applicants and lists.
+
+    Returns
+    -------
+    (LotteryData, bool)
+        The instance and whether the applicants were simulated.
+    """
+    people, simulated_people = applicants(city, grades=grades, source=source, participation=participation, seed=seed)
+    schools = city.schools  # type: ignore[attr-defined]
+    seats = seats_by_grade(schools, basis=basis)
+    school_zone, _ = _zone_of_schools(schools, zones)
+    home_zone = np.full(len(people), "", dtype=object)
+    if zones is not None and len(zones):
+        pts, zs = zones.sindex.query(people.geometry.values, predicate="within")
+        home_zone[pts[::-1]] = zones["id"].astype(str).to_numpy()[zs[::-1]]
+    sxy = np.column_stack([people.geometry.x, people.geometry.y])
+    kxy = np.column_stack([schools.geometry.x, schools.geometry.y])
+    offered = [tuple(int(g) for g in np.flatnonzero(row > 0) - 1) for row in seats]
+    students = pd.DataFrame({
+        "id": people["id"].astype(str).to_numpy(), "grade": people["grade"].to_numpy(int),
+        "neighborhood": people["neighborhood"].fillna("").astype(str).to_numpy(),
+        "current_school": people["current_school"].fillna("").astype(str).to_numpy(),
+        "zone": home_zone, "x": sxy[:, 0], "y": sxy[:, 1],
+    })  # fmt: skip
+    table = pd.DataFrame({"id": schools["id"].astype(str), "sector": schools["sector"].astype(str),
+                          "zone": school_zone, "x": kxy[:, 0], "y": kxy[:, 1]})  # fmt: skip
+    if choices is None:
+        attrs = pd.DataFrame({"id": table["id"], "sector": table["sector"], "grades": offered})
+        choices = simulate_choices(sxy, kxy, attrs, seed=seed, n_choices=n_choices, student_grades=students["grade"].to_numpy(),
+                                   student_ids=students["id"].to_numpy(), sector_terms=sector_terms)  # fmt: skip
+    if priorities is None:
+        priorities = [r for r, ok in (("continuing", not simulated_people), ("zone", zones is not None)) if ok]
+    seat_rows = pd.DataFrame([(sid, g, int(n)) for sid, row in zip(table["id"], seats, strict=True)
+                              for g, n in zip(range(-1, 13), row, strict=True) if n > 0],
+                             columns=["school", "grade", "seats"])  # fmt: skip
+    data = LotteryData.from_frames(students, choices, table, priorities=list(priorities), seats=seat_rows)
+    return data, simulated_people
+
+
+@dataclass(frozen=True, eq=False)
+class Enrollment:
+    """A unified lottery run on a city.
+
+    Attributes
+    ----------
+    result
+        The lottery's result (student-level: private).
+    simulated_applicants
+        Whether the applicants were simulated from population.
+    simulated_choices
+        Whether their ranked lists were simulated.
+    guarantee
+        The shared zones guaranteed (zone id -> school ids).
+    """
+
+    result: LotteryResult
+    simulated_applicants: bool
+    simulated_choices: bool
+    guarantee: dict[str, list[str]]
+
+    def aggregates(self, by: Sequence[str] = (), *, min_count: int = 10) -> pd.DataFrame:
+        """Outcome counts overall or by ``sector``, ``neighborhood``, ``grade`` (see ``LotteryResult.aggregates``)."""
+        return self.result.aggregates(by, min_count=min_count)
+
+    def by_zone(self, *, min_count: int = 10) -> pd.DataFrame:
+        """Outcomes of each shared zone's residents: students, matched, in the zone, guaranteed, unassigned."""
+        d, r = self.result.data, self.result
+        zone_of = {s: z for z, ids in self.guarantee.items() for s in ids}
+        placed = np.where(r.assignment >= 0, d.school_ids[np.clip(r.assignment, 0, None)], "")
+        frame = pd.DataFrame({
+            "zone": d.zones, "students": 1, "matched": r.assignment >= 0,
+            "in_zone": [zone_of.get(s, None) == z for s, z in zip(placed, d.zones, strict=True)],
+            "guarantee": r.guaranteed, "unassigned": r.assignment < 0,
+        })  # fmt: skip
+        out = frame[frame["zone"] != ""].groupby("zone", sort=True).sum().reset_index()
+        counts = [c for c in out.columns if c != "zone"]
+        out = out.astype({c: "Int64" for c in counts})
+        out.loc[out["students"] < min_count, counts] = pd.NA
+        return out
+
+    def summary(self) -> dict[str, object]:
+        """Overall counts and shares, and what was simulated."""
+        row = self.aggregates().iloc[0].to_dict()
+        row = {k: (None if pd.isna(v) else (int(v) if isinstance(v, (int, np.integer)) else float(v))) for k, v in row.items()}
+        row.update(simulated_applicants=self.simulated_applicants, simulated_choices=self.simulated_choices,
+                   priorities=list(self.result.data.priorities), seed=self.result.seed, zones=sorted(self.guarantee))  # fmt: skip
+        return row
+
+
+def run_lottery(
+    city: object,
+    *,
+    zones: gpd.GeoDataFrame | None = None,
+    choices: pd.DataFrame | None = None,
+    guarantee: bool = True,
+    seed: int = 0,
+    lottery: str = "single",
+    **options: object,
+) -> Enrollment:
+    """Run one lottery across every sector's schools, with each shared zone's guarantee.
+
+    Parameters
+    ----------
+    city
+        A :class:`facilities.City`.
+    zones
+        Shared zones (see :func:`lottery_data`); their residents left unmatched are placed in
+        the zone's schools with room when ``guarantee`` is true.
+    choices
+        Real ranked lists; default simulated.
+    guarantee
+        Apply the shared zones' guarantee after the lottery.
+    seed
+        Seeds applicants, lists and lottery numbers: the same seed gives the same result.
+    lottery
+        ``"single"`` or ``"per_school"`` lottery numbers.
+    **options
+        Passed to :func:`lottery_data` (``grades``, ``priorities``, ``basis``, ...).
+    """
+    data, simulated_people = lottery_data(city, zones=zones, choices=choices, seed=seed, **options)  # type: ignore[arg-type]
+    _, members = _zone_of_schools(city.schools, zones)  # type: ignore[attr-defined]
+    result = solve(data, seed=seed, lottery=lottery, guarantee=members if guarantee and members else None)  # type: ignore[arg-type]
+    return Enrollment(result, simulated_people, data.simulated, members if guarantee else {})
