@@ -779,6 +779,8 @@ def _make_students(size: Size, schools: list[dict], points: _Points, rng: np.ran
         for band in ("K-5", "6-8", "9-12"):
             limit = ELIGIBILITY[band]
             in_band = np.array([_band(g) == band for g in drawn], dtype=bool)
+            if not in_band.any():
+                continue
             ride_grades = drawn[: n_ride][in_band[: n_ride]]
             walk_grades = drawn[n_ride:][in_band[n_ride:]]
             far = points.weight * np.exp(-np.maximum(dist - limit, 0) / reach[s["sector"]]) * (dist >= limit + 50)
@@ -1013,7 +1015,7 @@ def generate(*, size: str = "demo", seed: int = 2026, out: str | os.PathLike[str
     river = _make_river(spec, rng)
     streets = _make_streets(spec, river, rng)
     hoods = _make_neighborhoods(spec, river, rng)
-    points = _street_points(streets, hoods, river, max(20_000, 8 * spec.riders), rng)
+    points = _street_points(streets, hoods, river, max(20_000, 5 * spec.riders), rng)
     schools, buildings, taken = _make_schools(spec, points, hoods, rng)
     _add_vacant(spec, buildings, points, hoods, taken, rng)
     needs = _make_needs(spec, schools, buildings, hoods, points, rng)
