@@ -114,7 +114,8 @@ class MatchRules:
         ignores availability dates.
     max_candidates
         Keep at most this many fitting buildings per need in the optimization (the best by
-        their own score, the need's current building always kept); ``None`` keeps all.
+        their own score, the need's current building always kept; default 25); ``None`` keeps all.
+        The answer is optimal over these candidates (bench_matching compares with all of them).
     """
 
     capacity: CapacityRules = field(default_factory=CapacityRules)
@@ -124,7 +125,7 @@ class MatchRules:
     detour: float = 1.3
     cell: float = 400.0
     start: pd.Timestamp | None = None
-    max_candidates: int | None = 60
+    max_candidates: int | None = 25
 
 
 @dataclass(frozen=True, eq=False)
@@ -262,10 +263,12 @@ class MatchData:
         n, b = self.index(need_id, building_id)
         return _pair_reasons(self, n, b)
 
-    def score(self, n: int, b: int, years: int | None = None) -> float:
-        """Objective points of housing need ``n`` in building ``b`` for its first ``years`` years alone."""
-        k = int(self.fit[n, b] if years is None else years)
-        return float(_year_points(self, n, b)[:k].sum())
+    def scores(self, weights: Weights | None = None) -> np.ndarray:
+        """``(needs, buildings)`` objective points of housing each need alone in each building for the
+        years it fits there (lower is better; ``inf`` where the building does not fit)."""
+        points = _points(self, weights)
+        upto = np.arange(self.years)[None, None, :] < self.fit[:, :, None]
+        return np.where(self.fit > 0, (points * upto).sum(axis=2), np.inf)
 
     def summary(self) -> str:
         """One line: needs, buildings by mode, candidate pairs."""
@@ -604,13 +607,15 @@ def _rewards(data: MatchData, weights: Weights) -> np.ndarray:
     return weights.unplaced * (1 + weights.priority * p)
 
 
-def _year_points(data: MatchData, n: int, b: int, weights: Weights | None = None) -> np.ndarray:
-    """Points of each plan year of need ``n`` housed in building ``b`` (negative = better than unhoused)."""
+def _points(data: MatchData, weights: Weights | None = None) -> np.ndarray:
+    """``(needs, buildings, years)`` points of each plan year of each need housed in each building
+    (negative = better than unhoused; 0 beyond a need's plan)."""
     w = weights or Weights()
-    reward = _rewards(data, w)[n] + w.occupant * w.unplaced * data.occupant[n, b]
-    travel = 0.0 if np.isnan(data.travel[n, b]) else data.travel[n, b]
-    per_year = -reward + w.travel * travel + w.cost * data.cost[n, b] / 1e4 - w.neighborhood * data.preferred[n, b]
-    return per_year[: data.plan_years[n]]
+    reward = _rewards(data, w)[:, None] + w.occupant * w.unplaced * data.occupant
+    travel = np.nan_to_num(data.travel, nan=0.0)
+    per_pair = -reward + w.travel * travel - w.neighborhood * data.preferred
+    active = np.arange(data.years)[None, :] < data.plan_years[:, None]
+    return (per_pair[:, :, None] + w.cost * data.cost / 1e4) * active[:, None, :]
 
 
 # ---------------------------------------------------------------------- result
@@ -730,8 +735,8 @@ class MatchResult:
         d = self.data
         n, _ = d.index(need_id)
         candidates = np.flatnonzero(d.fit[n] > 0)
-        scores = np.array([d.score(n, b) for b in candidates])
-        ranked = candidates[np.lexsort((candidates, scores))][:k]
+        scores = d.scores(self.weights)[n]
+        ranked = candidates[np.lexsort((candidates, scores[candidates]))][:k]
         left = self._left(exclude=n)
         rows = []
         for rank, b in enumerate(ranked, start=1):
@@ -739,7 +744,7 @@ class MatchResult:
             rows.append(
                 {"rank": rank, "building": d.building_ids[b], "name": d.buildings["name"].iat[b], "mode": d.buildings["mode"].iat[b],
                  "years_fit": int(d.fit[n, b]), "travel_min": round(float(d.travel[n, b]), 1), "cost": round(float(d.cost[n, b, 0]), 2),
-                 "preferred": bool(d.preferred[n, b]), "score": round(d.score(n, b), 1), "assigned": self.choice.get(n, (None,))[0] == b, "free": fits_left}
+                 "preferred": bool(d.preferred[n, b]), "score": round(float(scores[b]), 1), "assigned": self.choice.get(n, (None,))[0] == b, "free": fits_left}
             )  # fmt: skip
         return pd.DataFrame(rows, columns=["rank", "building", "name", "mode", "years_fit", "travel_min", "cost", "preferred", "score", "assigned", "free"])
 
@@ -821,11 +826,11 @@ def _candidates(data: MatchData, weights: Weights) -> list[tuple[int, int]]:
     """Fitting pairs kept for the model: per need its best ``max_candidates`` (and its current building)."""
     pairs = []
     limit = data.rules.max_candidates
+    scores = data.scores(weights)
     for n in range(len(data.needs)):
         bs = np.flatnonzero(data.fit[n] > 0)
         if limit is not None and len(bs) > limit:
-            scores = np.array([_year_points(data, n, b, weights)[: data.fit[n, b]].sum() for b in bs])
-            keep = set(bs[np.lexsort((bs, scores))][:limit]) | set(bs[data.occupant[n, bs]])
+            keep = set(bs[np.lexsort((bs, scores[n, bs]))][:limit]) | set(bs[data.occupant[n, bs]])
             bs = np.array(sorted(keep))
         pairs += [(n, int(b)) for b in bs]
     return pairs
@@ -842,10 +847,10 @@ def _band_terms(data: MatchData, weights: Weights) -> tuple[np.ndarray, np.ndarr
 
 def _objective(data: MatchData, choice: dict[int, tuple[int, int]], weights: Weights) -> float:
     """Objective points of an answer (the same formula the CP-SAT model minimizes)."""
-    rewards = _rewards(data, weights)
-    total = float((rewards * data.plan_years).sum())
+    points = _points(data, weights)
+    total = float((_rewards(data, weights) * data.plan_years).sum())
     for n, (b, k) in choice.items():
-        total += float(_year_points(data, n, b, weights)[:k].sum())
+        total += float(points[n, b, :k].sum())
     below, above, per_seat = _band_terms(data, weights)
     added = np.zeros((len(data.buildings), data.years))
     for n, (b, k) in choice.items():
@@ -879,6 +884,7 @@ def _greedy_choice(data: MatchData, weights: Weights, pairs: list[tuple[int, int
     for n, b in pairs:
         by_need.setdefault(n, []).append(b)
     order = np.lexsort((np.arange(len(data.needs)), -_rewards(data, weights)))
+    points = _points(data, weights)
     choice: dict[int, tuple[int, int]] = {}
     for n in order:
         best: tuple[float, int, int] | None = None
@@ -890,7 +896,7 @@ def _greedy_choice(data: MatchData, weights: Weights, pairs: list[tuple[int, int
                 k += 1
             if k == 0:
                 continue
-            score = float(_year_points(data, n, b, weights)[:k].sum())
+            score = float(points[n, b, :k].sum())
             if best is None or (score, b) < (best[0], best[1]):
                 best = (score, b, k)
         if best is not None:
@@ -942,9 +948,10 @@ def solve(
     z: dict[tuple[int, int], list[Any]] = {}
     objective: list[Any] = []
     coeffs: list[int] = []
+    points_all = _points(data, weights)
     for n, b in pairs:
         k = int(data.fit[n, b])
-        points = _year_points(data, n, b, weights)
+        points = points_all[n, b]
         z[n, b] = [model.new_bool_var(f"z_{n}_{b}_{t}") for t in range(k)]
         for t in range(k):
             if t:
@@ -997,6 +1004,11 @@ def solve(
     solver.parameters.max_time_in_seconds = float(time_limit)
     solver.parameters.num_workers = 1
     solver.parameters.random_seed = int(seed)
+    # The LP relaxation with cuts proves optimality on these assignment models; probing and symmetry
+    # detection cost most of the time limit on large ones, for no better answer (bench_matching).
+    solver.parameters.linearization_level = 2
+    solver.parameters.cp_model_probing_level = 0
+    solver.parameters.symmetry_level = 0
     callback = _Progress(progress, t0, time_limit, offset) if progress is not None else None
     status = solver.solve(model, callback) if callback is not None else solver.solve(model)
     name = {cp_model.OPTIMAL: "optimal", cp_model.FEASIBLE: "feasible"}.get(status)
