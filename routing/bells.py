@@ -326,7 +326,7 @@ class RunChains:
     """The fewest buses for any bell times, for fixed runs: an exact, fast evaluator.
 
     Build it with :meth:`from_runs`. For each session, run ``j`` can follow run ``i`` on one bus
-    when ``shift[school j] - shift[school i] >= need[i, j]``, where ``need`` is the time from the
+    (of the same type, as in :func:`routing.buses.chain`) when ``shift[school j] - shift[school i] >= need[i, j]``, where ``need`` is the time from the
     start of ``j`` back to the end of ``i`` plus the drive between them, at the current bells.
 
     Attributes
@@ -365,6 +365,8 @@ class RunChains:
             first = np.array([r.start_location for r in rs], dtype=np.intp)
             last = np.array([r.end_location for r in rs], dtype=np.intp)
             need = end[:, None] + T[np.ix_(last, first)] - start[None, :]
+            kind = np.array([r.bus_type for r in rs])
+            need[kind[:, None] != kind[None, :]] = np.inf  # a bus type drives its own runs (as routing.buses.chain)
             np.fill_diagonal(need, np.inf)
             rows, cols = np.nonzero(need <= max_shift)
             out[session] = (school, rows.astype(np.int32), cols.astype(np.int32), need[rows, cols].astype(np.float32))
@@ -386,19 +388,6 @@ class RunChains:
         """Fewest buses per session."""
         shift = np.zeros(len(self.school_ids)) if shift is None else np.asarray(shift, dtype=float)
         return {k: int((self._matching(k, shift) < 0).sum()) for k in self.sessions}
-
-    def chains(self, session: str, shift: np.ndarray) -> list[list[int]]:
-        """The runs (indices into that session's runs) of each bus, in order, for a fewest-bus plan."""
-        succ = self._matching(session, np.asarray(shift, dtype=float))
-        has_pred = np.zeros(len(succ), dtype=bool)
-        has_pred[succ[succ >= 0]] = True
-        out = []
-        for head in np.flatnonzero(~has_pred):
-            chain = [int(head)]
-            while succ[chain[-1]] >= 0:
-                chain.append(int(succ[chain[-1]]))
-            out.append(chain)
-        return out
 
 
 # ====================================================================== results

@@ -52,7 +52,8 @@ from facilities._validate import parse_time
 from facilities.schema import format_time
 from routing.bells import BANDS, BellPolicy, BellTimes, RunChains, align_bells, current_bells, grade_band, optimize_bells
 from routing.network import point_coordinates
-from routing.problem import METRES_PER_MILE, Bus, BusPlan, ProblemData, Run, Visit
+from routing.buses import chain
+from routing.problem import BusPlan, ProblemData, Run
 from routing.runs import RunOptions, school_runs
 from routing.stops import StopPlan, eligibility_rules, eligible_riders, place_stops
 from routing.travel import CompiledNetwork, StraightLineModel, TravelModel, route_geometry, travel_model
@@ -583,7 +584,7 @@ def run_scenario(
         am={s: bells.starts[s] for s in prepared.chains.school_ids if math.isfinite(bells.starts.get(s, math.nan))},
         pm={s: bells.ends[s] for s in prepared.chains.school_ids if math.isfinite(bells.ends.get(s, math.nan))},
     )
-    plans = {session: _plan(data, session, prepared.runs[session], prepared.chains, shift) for session in prepared.runs if prepared.runs[session]}
+    plans = {session: _plan(data, session, prepared.runs[session], shift) for session in prepared.runs if prepared.runs[session]}
     policy = scenario_policy(prepared.policy, scenario.bells)
     ok = prepared.schools["id"].isin(list(bells.starts)) & np.isfinite(prepared.schools["bell_start"].astype(float))
     violations = tuple(policy.violations(prepared.schools[ok], bells.starts))
@@ -599,19 +600,10 @@ def _shifted(run: Run, d: float) -> Run:
     return replace(run, visits=tuple(replace(v, start=v.start + d, end=v.end + d) for v in run.visits))
 
 
-def _plan(data: ProblemData, session: str, runs: Sequence[Run], chains: RunChains, shift: np.ndarray) -> BusPlan:
-    """Runs shifted to the new bells and chained onto the fewest buses, each from its nearest yard."""
+def _plan(data: ProblemData, session: str, runs: Sequence[Run], shift: np.ndarray) -> BusPlan:
+    """Runs shifted to the new bells and chained exactly (:func:`routing.buses.chain`: fewest buses, then least deadhead)."""
     moved = tuple(_shifted(r, float(shift[r.schools[0]])) for r in runs)
-    yards = np.array([y.location for y in data.yards])
-    T = data.durations
-    buses = []
-    for chain in chains.chains(session, shift):
-        first, last = moved[chain[0]], moved[chain[-1]]
-        start_yard = int(np.argmin(T[yards, first.start_location]))
-        end_yard = int(np.argmin(T[last.end_location, yards]))
-        bus_type = max((moved[r].bus_type for r in chain), key=lambda b: (data.bus_types[b].wheelchair, data.bus_types[b].seats))
-        buses.append(Bus(bus_type, start_yard, end_yard, tuple(chain)))
-    return BusPlan(data, session, moved, tuple(buses), stats={"method": "fixed runs, minimum path cover"})  # type: ignore[arg-type]
+    return BusPlan(data, session, moved, tuple(chain(data, moved)), stats={"method": "fixed runs, exact chaining"})  # type: ignore[arg-type]
 
 
 def _metrics(prepared: Prepared, bells: BellTimes, plans: Mapping[str, BusPlan]) -> tuple[dict[str, float], pd.DataFrame, pd.DataFrame]:

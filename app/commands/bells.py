@@ -1,5 +1,92 @@
 """``compact bells``: bell-time alignment scenarios and what they save."""
 
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
 import typer
 
 app = typer.Typer(help="Compare bell-time scenarios: buses, miles, ride times and dollars.", no_args_is_help=True)
+
+_QUICK = {"time_limit": 20.0, "sessions": ("am", "pm")}
+
+
+def _progress(quiet: bool):  # type: ignore[no-untyped-def]
+    """A progress callback printing to stderr at most every 2 seconds."""
+    state = {"last": 0.0}
+
+    def say(message: str, fraction: float) -> None:
+        now = time.monotonic()
+        if not quiet and (now - state["last"] > 2 or fraction >= 1):
+            typer.echo(f"[{fraction:4.0%}] {message}", err=True)
+            state["last"] = now
+
+    return say
+
+
+def _load(city_dir: Path, scenarios: Path | None):  # type: ignore[no-untyped-def]
+    from facilities import ValidationError, read_city
+    from routing.scenarios import DEFAULT_SCENARIOS, grid_scenarios, read_scenarios
+
+    try:
+        city = read_city(city_dir)
+        if scenarios is None:
+            return city, list(DEFAULT_SCENARIOS)
+        listed, grid = read_scenarios(scenarios)
+        return city, listed + grid_scenarios(grid)
+    except ValidationError as err:
+        typer.echo(str(err), err=True)
+        raise typer.Exit(code=1) from None
+
+
+@app.command()
+def compare(
+    city_dir: Path = typer.Argument(..., help="A city folder with a city.toml."),
+    out: Path = typer.Option(Path("out/bells"), "--out", help="Folder for runs, stops, schedules, summary and report."),
+    scenarios: Path | None = typer.Option(None, "--scenarios", help="TOML file of [[scenario]] tables (default: status quo, aligned, optimized)."),
+    time_limit: float = typer.Option(60.0, "--time-limit", help="Seconds in all: half for runs, half for the bell-time search."),
+    quick: bool = typer.Option(False, "--quick", help="A fast look: 20 s in all."),
+    am_only: bool = typer.Option(False, "--am-only", help="Route the morning only."),
+    seed: int = typer.Option(0, "--seed", help="Same seed, same result."),
+    quiet: bool = typer.Option(False, "--quiet", help="No progress on stderr."),
+) -> None:
+    """Run the status quo, 'charter and Catholic schools align to the district's tiers' and 'optimized'
+    (or the scenarios of --scenarios), and write what each costs and saves."""
+    from routing.scenarios import compare as run_compare
+
+    city, listed = _load(city_dir, scenarios)
+    limit = _QUICK["time_limit"] if quick else time_limit
+    result = run_compare(city, scenarios=listed, time_limit=limit, seed=seed, progress=_progress(quiet), sessions=("am",) if am_only else ("am", "pm"))
+    paths = result.write(out)
+    typer.echo(result.text())
+    typer.echo(f"wrote {', '.join(sorted(paths))} to {out}")
+
+
+@app.command()
+def sweep(
+    city_dir: Path = typer.Argument(..., help="A city folder with a city.toml."),
+    scenarios: Path = typer.Option(..., "--scenarios", help="TOML file of [[scenario]] tables and/or a [grid] of policy values."),
+    out: Path = typer.Option(Path("out/bells/sweep.csv"), "--out", help="CSV of totals per scenario."),
+    scheduler: str | None = typer.Option(None, "--scheduler", help="Dask scheduler address (tcp://host:8786); default: local processes."),
+    workers: int | None = typer.Option(None, "--workers", help="Local processes (default: the machine's cores)."),
+    time_limit: float = typer.Option(30.0, "--time-limit", help="Seconds of bell-time search per optimized scenario."),
+    prepare_time: float = typer.Option(30.0, "--prepare-time", help="Seconds for the runs, computed once."),
+    am_only: bool = typer.Option(False, "--am-only", help="Route the morning only."),
+    seed: int = typer.Option(0, "--seed", help="Same seed, same result."),
+    quiet: bool = typer.Option(False, "--quiet", help="No progress on stderr."),
+) -> None:
+    """Evaluate many scenarios in parallel (local processes, or a Dask cluster with --scheduler)."""
+    from facilities.io import atomic_write
+    from routing.scenarios import DaskExecutor, ProcessExecutor, prepare
+    from routing.scenarios import sweep as run_sweep
+
+    city, listed = _load(city_dir, scenarios)
+    prepared = prepare(city, time_limit=prepare_time, seed=seed, progress=_progress(quiet), sessions=("am",) if am_only else ("am", "pm"))
+    executor = DaskExecutor(scheduler) if scheduler else ProcessExecutor(workers)
+    table = run_sweep(prepared, listed, executor=executor, time_limit=time_limit, seed=seed)
+    with atomic_write(out) as tmp:
+        table.to_csv(tmp, index=False)
+    cols = ["scenario", "buses", "buses_saved", "dollars_saved_per_year", "mean_ride_min", "policy_violations"]
+    typer.echo(table[cols].to_string(index=False))
+    typer.echo(f"wrote {out}")
