@@ -41,7 +41,7 @@ import numpy as np
 import osmnx as ox
 import pandas as pd
 import shapely
-from shapely.geometry import LineString, MultiPoint, Point, Polygon, box
+from shapely.geometry import MultiPoint, Point, Polygon, box
 
 from facilities.schema import GRADE_NAMES, ROOM_TYPES, format_grades, format_time
 
@@ -165,7 +165,7 @@ def _uniform_in(poly: Polygon, n: int, rng: np.random.Generator) -> np.ndarray:
 
 @dataclass(frozen=True)
 class _River:
-    """A river crossing the city west to east along a gentle sine, ``width`` metres wide."""
+    """A river crossing the city west to east along a gentle sine, ``2 * half_width`` metres wide."""
 
     y0: float
     amplitude: float
@@ -253,21 +253,18 @@ def _make_streets(size: Size, river: _River, rng: np.random.Generator) -> _Stree
     # one-way pairs: in some eight-block squares the north-south residential streets alternate
     one_way_square = rng.random(size=(n // 8 + 1, n // 8 + 1)) < 0.3
 
-    def node(i: int, j: int) -> int:
-        return j * n + i + 1
-
     rows: list[tuple] = []  # (u, v, highway, oneway, name, bridge)
     for j in range(n):
         for i in range(n - 1):
             if alive[i, j] and alive[i + 1, j]:
-                rows.append((node(i, j), node(i + 1, j), row_class[j], False, _ordinal(j + 1), False))
+                rows.append((_node(i, j, n), _node(i + 1, j, n), row_class[j], False, _ordinal(j + 1), False))
     for i in range(n):
         name = f"{_AVENUES[i % len(_AVENUES)]} {_STREET_KINDS[(i // len(_AVENUES)) % len(_STREET_KINDS)]}"
         for j in range(n - 1):
             if not (alive[i, j] and alive[i, j + 1]):
                 continue
             one_way = col_class[i] == "residential" and one_way_square[i // 8, j // 8]
-            u, v = (node(i, j), node(i, j + 1)) if i % 2 == 0 or not one_way else (node(i, j + 1), node(i, j))
+            u, v = (_node(i, j, n), _node(i, j + 1, n)) if i % 2 == 0 or not one_way else (_node(i, j + 1, n), _node(i, j, n))
             rows.append((u, v, col_class[i], bool(one_way), name, False))
     # a diagonal avenue running north-east through the north side
     j_start = int(np.searchsorted(pos[n // 2, :, 1], river.center(0.0) + river.half_width + 2 * size.block))
@@ -276,7 +273,7 @@ def _make_streets(size: Size, river: _River, rng: np.random.Generator) -> _Stree
         if i + 1 >= n:
             break
         if alive[i, j] and alive[i + 1, j + 1]:
-            rows.append((node(i, j), node(i + 1, j + 1), "secondary", False, "Old Colony Road", False))
+            rows.append((_node(i, j, n), _node(i + 1, j + 1, n), "secondary", False, "Old Colony Road", False))
         i += 1
     seg = pd.DataFrame(rows, columns=["u", "v", "highway", "oneway", "name", "bridge"])
     seg[["x0", "y0"]] = _coords(seg["u"], n, pos)
@@ -286,16 +283,22 @@ def _make_streets(size: Size, river: _River, rng: np.random.Generator) -> _Stree
     # a few local streets are missing (dead ends, cul-de-sacs)
     drop = (seg["highway"] == "residential") & ~seg["oneway"] & (rng.random(len(seg)) < 0.04)
     seg = seg[~drop]
-    seg = pd.concat([seg, _bridges(size, river, alive, pos, col_class, node)], ignore_index=True)
+    seg = pd.concat([seg, _bridges(size, river, alive, pos, col_class)], ignore_index=True)
     return _build_graph(seg, n, pos, core=0.12 * size.extent)
 
 
+def _node(i: int, j: int, n: int) -> int:
+    """Id of the node at column ``i``, row ``j`` of an ``n`` x ``n`` grid."""
+    return j * n + i + 1
+
+
 def _coords(ids: pd.Series, n: int, pos: np.ndarray) -> np.ndarray:
+    """Local coordinates of the nodes ``ids`` (the inverse of :func:`_node`)."""
     k = ids.to_numpy() - 1
     return pos[k % n, k // n]
 
 
-def _bridges(size: Size, river: _River, alive: np.ndarray, pos: np.ndarray, col_class: list[str], node) -> pd.DataFrame:
+def _bridges(size: Size, river: _River, alive: np.ndarray, pos: np.ndarray, col_class: list[str]) -> pd.DataFrame:
     """Bridges carry a few arterials across the river (spread west to east)."""
     n = alive.shape[0]
     arterials = [i for i in range(n) if col_class[i] in ("primary", "secondary")]
@@ -310,7 +313,7 @@ def _bridges(size: Size, river: _River, alive: np.ndarray, pos: np.ndarray, col_
         js, jn = max(south), min(north)
         name = f"{_AVENUES[i % len(_AVENUES)]} Street Bridge"
         (x0, y0), (x1, y1) = pos[i, js], pos[i, jn]
-        rows.append((node(i, js), node(i, jn), "primary", False, name, True, x0, y0, x1, y1))
+        rows.append((_node(i, js, n), _node(i, jn, n), "primary", False, name, True, x0, y0, x1, y1))
     return pd.DataFrame(rows, columns=["u", "v", "highway", "oneway", "name", "bridge", "x0", "y0", "x1", "y1"])
 
 
