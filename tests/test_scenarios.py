@@ -1,0 +1,115 @@
+"""Scenarios end to end on a small city: savings, outputs, privacy, reproducibility, sweeps."""
+
+from __future__ import annotations
+
+import json
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pytest
+
+from facilities import City
+from routing.scenarios import DEFAULT_SCENARIOS, DaskExecutor, ProcessExecutor, Scenario, compare, prepare, read_scenarios, run_scenario, sweep
+
+
+def _city() -> City:
+    rng = np.random.default_rng(11)
+    lon0, lat0 = -71.08, 42.33
+    n_sch, n_st = 8, 360
+    sectors = ["district"] * 5 + ["charter", "charter", "catholic"]
+    starts = ["07:30", "08:30", "09:30", "08:30", "07:30", "08:10", "07:50", "08:05"]
+    ends = ["14:00", "15:00", "16:00", "15:00", "14:00", "15:10", "14:50", "15:05"]
+    schools = gpd.GeoDataFrame(
+        {"id": [f"S{i}" for i in range(n_sch)], "name": [f"School {i}" for i in range(n_sch)], "sector": sectors, "grades": ["K-5", "6-8", "9-12", "K-5", "K-8", "K-8", "9-12", "K-8"], "bell_start": starts, "bell_end": ends},
+        geometry=gpd.points_from_xy(lon0 + rng.uniform(-0.04, 0.04, n_sch), lat0 + rng.uniform(-0.03, 0.03, n_sch)),
+        crs="EPSG:4326",
+    )
+    students = gpd.GeoDataFrame(
+        {"id": [f"st{i}" for i in range(n_st)], "grade": rng.integers(0, 9, n_st), "school": rng.choice(schools["id"], n_st), "service": rng.choice(["corner"] * 8 + ["door-to-door", "wheelchair"], n_st), "max_walk": 500.0, "neighborhood": rng.choice(["North", "South", "Tiny"], n_st, p=[0.5, 0.48, 0.02])},
+        geometry=gpd.points_from_xy(lon0 + rng.uniform(-0.06, 0.06, n_st), lat0 + rng.uniform(-0.05, 0.05, n_st)),
+        crs="EPSG:4326",
+    )
+    yards = gpd.GeoDataFrame({"id": ["Y1"], "name": ["Yard"], "buses": [40]}, geometry=gpd.points_from_xy([lon0], [lat0 - 0.05]), crs="EPSG:4326")
+    bus_types = pd.DataFrame({"id": ["big", "lift"], "seats": [66, 20], "wheelchair": [False, True]})
+    settings = {"transport": {"max_ride": 2700, "eligibility": {"K-12": 800}, "bells": {"rules": [{"label": "no high school before 8:00", "grades": "9-12", "earliest": "08:00"}]}}}
+    return City.from_frames(name="Testville", schools=schools, students=students, yards=yards, bus_types=bus_types, settings=settings)
+
+
+@pytest.fixture(scope="module")
+def prepared():  # type: ignore[no-untyped-def]
+    return prepare(_city(), network=None, time_limit=20, seed=1)
+
+
+@pytest.fixture(scope="module")
+def comparison(prepared):  # type: ignore[no-untyped-def]
+    return compare(prepared, time_limit=10, seed=1)
+
+
+def test_every_eligible_rider_on_exactly_one_run(prepared, comparison) -> None:  # type: ignore[no-untyped-def]
+    riders = prepared.riders
+    left = set(prepared.infeasible.loc[prepared.infeasible["kind"] == "student", "id"])
+    for r in comparison.results:
+        for session, plan in r.plans.items():
+            carried: dict[str, int] = {}
+            for run in plan.runs:
+                for v in run.visits:
+                    if v.stop is not None:
+                        sid = plan.data.stops[v.stop].id
+                        carried[sid] = carried.get(sid, 0) + v.students
+            on_bus = sorted(s for b in plan.buses for s in b.runs)
+            assert on_bus == list(range(len(plan.runs)))  # every run on exactly one bus
+            expected = riders[~riders["id"].isin(left)].groupby("stop").size()
+            assert carried == expected.to_dict()
+
+
+def test_scenarios_never_need_more_buses_and_keep_the_rules(comparison) -> None:  # type: ignore[no-untyped-def]
+    summary = comparison.summary()
+    quo, aligned, optimized = summary["buses"]
+    assert aligned <= quo and optimized <= quo
+    for r in comparison.results[1:]:
+        assert r.policy_violations == ()
+    assert comparison.results[0].policy_violations  # S6, a high school at 07:50, breaks the 8:00 rule
+    assert summary["dollars_saved_per_year"].iloc[0] == 0
+
+
+def test_same_seed_same_result(prepared) -> None:  # type: ignore[no-untyped-def]
+    a = run_scenario(prepared, DEFAULT_SCENARIOS[2], time_limit=5, seed=4)
+    b = run_scenario(prepared, DEFAULT_SCENARIOS[2], time_limit=5, seed=4)
+    assert a.bells.starts == b.bells.starts and a.metrics["buses"] == b.metrics["buses"]
+
+
+def test_outputs_and_privacy(comparison, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    paths = comparison.write(tmp_path)
+    for name in ("runs.parquet", "stops.parquet", "bells.gpkg", "schedules.csv", "summary.json", "report.html"):
+        assert paths[name].exists()
+    runs = gpd.read_parquet(paths["runs.parquet"])
+    assert set(runs["scenario"]) == {s.name for s in DEFAULT_SCENARIOS} and runs.crs.to_epsg() == 4326
+    summary = json.loads(paths["summary.json"].read_text())
+    hood = pd.DataFrame(summary["by_neighborhood"])
+    shown = hood["riders"].dropna()
+    assert (shown >= 10).all() and hood.loc[hood["neighborhood"] == "Tiny", "riders"].isna().all()
+    report = paths["report.html"].read_text()
+    assert "<svg" in report and "http" not in report.replace("http://www.w3.org", "")
+    assert "st1" not in report  # no student ids
+
+
+def test_read_scenarios(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    f = tmp_path / "s.toml"
+    f.write_text('[[scenario]]\nname = "quo"\n[[scenario]]\nname = "S1 early"\nkind = "fixed"\ntimes = { S1 = "07:30" }\n[grid]\nmax_change_minutes = [30, 60]\n')
+    listed, grid = read_scenarios(f)
+    assert [s.kind for s in listed] == ["status_quo", "fixed"] and listed[1].times == {"S1": 7.5 * 3600}
+    assert grid == {"max_change_minutes": [30, 60]}
+    f.write_text('[[scenario]]\nkind = "magic"\n')
+    with pytest.raises(Exception, match="kind"):
+        read_scenarios(f)
+
+
+def test_sweep_processes_and_dask_agree(prepared) -> None:  # type: ignore[no-untyped-def]
+    pytest.importorskip("distributed")
+    scenarios = [DEFAULT_SCENARIOS[0], Scenario("opt 60", "optimized", bells={"max_change_minutes": 60}), Scenario("opt 30", "optimized", bells={"max_change_minutes": 30})]
+    local = sweep(prepared, scenarios, executor=ProcessExecutor(2), time_limit=3, seed=2)
+    dask = sweep(prepared, scenarios, executor=DaskExecutor(None), time_limit=3, seed=2)
+    assert list(local["scenario"]) == [s.name for s in scenarios]
+    assert list(local["buses"]) == list(dask["buses"])
+    assert (local["buses"] <= local["buses"].iloc[0]).all()
