@@ -173,6 +173,7 @@ ZONES = Layer(
         _ID,
         _NAME,
         Field("kind", "str", default="neighborhood", help="neighborhood, attendance, shared, ..."),
+        Field("low_income_share", "float", minimum=0, help="share of residents with low income (0-1), for equity breakdowns"),
     ),
     groups=("population",),
     help="neighborhoods and enrollment zones; population_<band> columns count residents by age band",
