@@ -92,9 +92,11 @@ class CapacityRules:
         """Build the rules from a ``city.toml [capacity]`` table (unknown keys are an error).
 
         ``class_size`` is a table of grade bands to seats, e.g. ``{"PK-3" = 20, "4-8" = 28}``;
-        ``band`` a two-number list; the other keys are the attributes' names.
+        ``band`` (or ``target``) a two-number list; the other keys are the attributes' names.
         """
         settings = dict(settings or {})
+        if "target" in settings:  # the demo's and users' word for the band
+            settings["band"] = settings.pop("target")
         known = {f.name for f in fields(cls)}
         if unknown := sorted(set(settings) - known):
             raise ValidationError([_problem("city.toml [capacity]", None, ", ".join(unknown), "unknown setting", f"use {', '.join(sorted(known))}")])

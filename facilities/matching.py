@@ -152,7 +152,8 @@ class MatchData:
     cost
         ``(needs, buildings, years)`` dollars a year.
     travel
-        ``(needs, buildings)`` minutes (NaN when unknown).
+        ``(needs, buildings)`` minutes (NaN when unknown or unreachable; the objective then counts
+        the need's longest known travel time).
     fails
         Rule name → ``(needs, buildings)`` booleans: the pair breaks the rule.
     fit
@@ -206,7 +207,7 @@ class MatchData:
         """
         if rules is None:
             rules = MatchRules(capacity=CapacityRules.from_settings(city.settings.get("capacity")))
-        return _build(city.needs, city.buildings, city.schools, city.students, travel=travel, years=years, rules=rules)
+        return _build(city.needs, city.buildings, city.schools, city.students, travel=travel, years=years, rules=rules, zones=city.zones)
 
     @classmethod
     def from_frames(
@@ -325,15 +326,23 @@ def _plans(needs: pd.DataFrame, horizon: int, rules: CapacityRules) -> tuple[np.
     return plan_years, seats, rooms, grades_by_year
 
 
-def _origins(needs: pd.DataFrame, schools: gpd.GeoDataFrame, students: gpd.GeoDataFrame | None, cell: float) -> tuple[gpd.GeoDataFrame, gpd.GeoSeries]:
-    """Travel origins (students grouped in cells, else the charter's school) and one map point per need."""
+def _origins(needs: pd.DataFrame, schools: gpd.GeoDataFrame, students: gpd.GeoDataFrame | None, zones: gpd.GeoDataFrame | None, cell: float) -> tuple[gpd.GeoDataFrame, gpd.GeoSeries]:
+    """Travel origins and one map point per need: its students grouped in cells, else its school,
+    else the centre of its preferred neighborhoods."""
     crs = schools.crs
     school_point = dict(zip(schools["id"], schools.geometry, strict=True))
+    if zones is not None and len(zones):
+        hoods = zones[zones["kind"] == "neighborhood"]
+        centres = dict(zip(hoods["name"].where(hoods["name"].notna(), hoods["id"]), hoods.geometry.centroid, strict=True))
+        for need, wanted in zip(needs["id"], needs["neighborhoods"], strict=True):
+            points = [centres[h] for h in (wanted if isinstance(wanted, (tuple, list)) else ()) if h in centres]
+            if points:
+                school_point.setdefault(f"\0{need}", shapely.centroid(shapely.multipoints(points)))
     rows: list[dict[str, Any]] = []
     points = []
     by_school = students.groupby("school") if students is not None and len(students) else None
     for need, school in zip(needs["id"], needs["school"], strict=True):
-        home = school_point.get(school)
+        home = school_point.get(school, school_point.get(f"\0{need}"))
         group = by_school.get_group(school) if by_school is not None and school in by_school.groups else None
         if group is not None and len(group):
             xy = shapely.get_coordinates(group.geometry.values)
@@ -358,11 +367,13 @@ def _travel_minutes(travel: Travel | None, needs: pd.DataFrame, buildings: gpd.G
         missing = [i for i in ids if i not in travel.index] + [b for b in buildings["id"] if b not in travel.columns]
         if missing:
             raise KeyError(f"the travel matrix has no row or column for {missing[:5]}; give seconds for every need id (rows) and building id (columns)")
-        return travel.loc[ids, buildings["id"].tolist()].to_numpy(dtype=float) / 60
+        minutes = travel.loc[ids, buildings["id"].tolist()].to_numpy(dtype=float) / 60
+        return np.where(np.isfinite(minutes), minutes, np.nan)
     if isinstance(travel, np.ndarray):
         if travel.shape != (len(needs), len(buildings)):
             raise ValueError(f"the travel matrix is {travel.shape}; it must be needs × buildings = {(len(needs), len(buildings))} seconds")
-        return travel.astype(float) / 60
+        minutes = travel.astype(float) / 60
+        return np.where(np.isfinite(minutes), minutes, np.nan)
     out = np.full((len(needs), len(buildings)), np.nan)
     if not len(origins) or not len(buildings):
         return out
@@ -380,7 +391,7 @@ def _travel_minutes(travel: Travel | None, needs: pd.DataFrame, buildings: gpd.G
     count = np.bincount(rows, weights=weights, minlength=len(ids))
     has = count > 0
     out[has] = total[has] / count[has, None] / 60
-    return out
+    return np.where(np.isfinite(out), out, np.nan)
 
 
 def _buildings_table(buildings: gpd.GeoDataFrame, schools: pd.DataFrame, rules: CapacityRules) -> gpd.GeoDataFrame:
@@ -398,13 +409,16 @@ def _buildings_table(buildings: gpd.GeoDataFrame, schools: pd.DataFrame, rules: 
     return out
 
 
-def _build(needs: pd.DataFrame, buildings: gpd.GeoDataFrame, schools: gpd.GeoDataFrame, students: gpd.GeoDataFrame | None, *, travel: Travel | None, years: int | None, rules: MatchRules, frames_travel: np.ndarray | None = None) -> MatchData:
+def _build(
+    needs: pd.DataFrame, buildings: gpd.GeoDataFrame, schools: gpd.GeoDataFrame, students: gpd.GeoDataFrame | None, *,
+    travel: Travel | None, years: int | None, rules: MatchRules, zones: gpd.GeoDataFrame | None = None, frames_travel: np.ndarray | None = None,
+) -> MatchData:  # fmt: skip
     needs = needs.reset_index(drop=True)
     _check_needs(needs)
     table = _buildings_table(buildings, schools, rules.capacity)
     horizon = int(years or max(1, int(pd.to_numeric(needs["years"], errors="coerce").fillna(1).max()) if len(needs) else 1))
     plan_years, seats, rooms, grades_by_year = _plans(needs, horizon, rules.capacity)
-    origins, points = _origins(needs, schools, students, rules.cell)
+    origins, points = _origins(needs, schools, students, zones, rules.cell)
     minutes = _travel_minutes(travel, needs, table, origins, rules) if frames_travel is None else frames_travel
 
     nn, nb = len(needs), len(table)
@@ -473,7 +487,7 @@ def _build(needs: pd.DataFrame, buildings: gpd.GeoDataFrame, schools: gpd.GeoDat
         needs=needs, buildings=table, years=horizon, plan_years=plan_years, requirement=rooms, seats=seats,
         gym=gym, lunch=lunch, cost=cost, travel=minutes, preferred=preferred, occupant=occupant, fails=fails,
         shortfall=shortfall, fit=fit, origins=points, rules=rules, schools=schools, travel_model=travel,
-        frames={"needs": needs, "buildings": buildings.reset_index(drop=True), "schools": schools, "students": students},
+        frames={"needs": needs, "buildings": buildings.reset_index(drop=True), "schools": schools, "students": students, "zones": zones},
     )  # fmt: skip
     for array in (rooms, seats, gym, lunch, cost, minutes, preferred, occupant, shortfall, fit, *fails.values()):
         array.flags.writeable = False
@@ -515,11 +529,11 @@ def what_if(data: MatchData, *, withdraw: Iterable[str] = (), add: pd.DataFrame 
         needs = pd.concat([needs, parsed], ignore_index=True)
     keep = [data.building_ids.index(b) for b in buildings["id"]]
     travel_model = data.travel_model if callable(data.travel_model) else None
-    new = _build(needs.iloc[len(data.needs):], buildings, data.schools, frames["students"], travel=travel_model, years=data.years, rules=data.rules) if len(added) else None
+    new = _build(needs.iloc[len(data.needs):], buildings, data.schools, frames["students"], travel=travel_model, years=data.years, rules=data.rules, zones=frames["zones"]) if len(added) else None
     minutes = data.travel[:, keep]
     if new is not None:
         minutes = np.vstack([minutes, new.travel])
-    return _build(needs, buildings, data.schools, frames["students"], travel=data.travel_model, years=data.years, rules=data.rules, frames_travel=minutes)
+    return _build(needs, buildings, data.schools, frames["students"], travel=data.travel_model, years=data.years, rules=data.rules, zones=frames["zones"], frames_travel=minutes)
 
 
 # ---------------------------------------------------------------------- reasons
@@ -582,7 +596,7 @@ def _need_summary(data: MatchData, n: int) -> str:
     """Why no building fits need ``n`` at all: how many buildings break each rule, and the nearest miss."""
     counts = {k: int(v[n].sum()) for k, v in data.fails.items() if v[n].any()}
     labels = {
-        "occupied": "occupied", "no_co_location": "would mean co-locating", "grades": "host grades incompatible",
+        "occupied": "occupied", "no_co_location": "shared (the need does not co-locate)", "grades": "host grades incompatible",
         "accessible": "not accessible", "no_gym": "no gym", "gym_full": "gym full", "no_cafeteria": "no cafeteria",
         "cafeteria_full": "cafeteria full", "rooms": "short of rooms", "budget": "over budget", "available": "not available in time",
     }  # fmt: skip
@@ -612,7 +626,9 @@ def _points(data: MatchData, weights: Weights | None = None) -> np.ndarray:
     (negative = better than unhoused; 0 beyond a need's plan)."""
     w = weights or Weights()
     reward = _rewards(data, w)[:, None] + w.occupant * w.unplaced * data.occupant
-    travel = np.nan_to_num(data.travel, nan=0.0)
+    # an unknown (or unreachable) travel time counts as the need's longest known one
+    longest = np.nanmax(np.where(np.isnan(data.travel), -np.inf, data.travel), axis=1, initial=0.0)
+    travel = np.where(np.isnan(data.travel), longest[:, None], data.travel)
     per_pair = -reward + w.travel * travel - w.neighborhood * data.preferred
     active = np.arange(data.years)[None, :] < data.plan_years[:, None]
     return (per_pair[:, :, None] + w.cost * data.cost / 1e4) * active[:, None, :]
