@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import logging
 import os
-import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import cached_property
@@ -33,7 +32,8 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
-from facilities._validate import Problems, ValidationError, is_missing, parse_list
+from facilities._validate import Problems, is_missing, parse_list
+from facilities.io import atomic_write
 
 __all__ = [
     "PRIORITY_RULES",
@@ -553,17 +553,9 @@ class LotteryResult:
         if table not in ("assignment", "waitlists"):
             raise ValueError(f"table={table!r}; use 'assignment' or 'waitlists'")
         frame = self.table() if table == "assignment" else self.waitlists
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "w", newline="") as fh:
-                frame.to_csv(fh, index=False)
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
-        return path
+        with atomic_write(path) as tmp:
+            frame.to_csv(tmp, index=False)
+        return Path(path)
 
 
 def _keys(data: LotteryData, rng: np.random.Generator, lottery: str) -> tuple[np.ndarray, np.ndarray]:

@@ -225,6 +225,7 @@ def read_zones(
     name: str | None = None,
     schools: str | None = None,
     kind: str = "attendance",
+    repair: bool = False,
 ) -> gpd.GeoDataFrame:
     """Read zone polygons from any vector file (attendance zones, neighborhoods, drawn zones).
 
@@ -241,6 +242,9 @@ def read_zones(
         without it a zone's schools are those inside its polygon.
     kind
         The zones' kind (``attendance``, ``shared``, ...).
+    repair
+        Repair invalid polygons (self-intersections) with :func:`shapely.make_valid`, keeping
+        their polygonal parts, instead of reporting them.
 
     Raises
     ------
@@ -256,6 +260,8 @@ def read_zones(
     if frame.crs is None:
         problems.add(path.name, None, "geometry", "the file has no CRS", "save it with its CRS (e.g. EPSG:4326)")
     problems.raise_if_any(city=path.name)
+    if repair:
+        frame = frame.set_geometry(_make_valid(frame.geometry))
     _check_polygons(frame, source=path.name, problems=problems)
     ids = frame[id].astype(str).str.strip()
     for row in np.flatnonzero(ids.duplicated().to_numpy()):
@@ -269,6 +275,17 @@ def read_zones(
     if schools is not None:
         out["schools"] = [() if is_missing(v) else parse_list(str(v)) for v in frame[schools]]
     return out
+
+
+def _make_valid(geoms: gpd.GeoSeries) -> gpd.GeoSeries:
+    """Valid polygons: invalid ones repaired, keeping only their polygonal parts."""
+    fixed = []
+    for geom in geoms.values:
+        if geom is not None and geom.geom_type in ("Polygon", "MultiPolygon") and not geom.is_valid:
+            parts = [p for p in shapely.get_parts(shapely.make_valid(geom)) if p.geom_type in ("Polygon", "MultiPolygon")]
+            geom = shapely.union_all(parts) if parts else geom
+        fixed.append(geom)
+    return gpd.GeoSeries(fixed, index=geoms.index, crs=geoms.crs)
 
 
 def _unit_index(zones: pd.DataFrame, names: Sequence[str], *, what: str) -> np.ndarray:

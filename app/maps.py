@@ -1,0 +1,478 @@
+"""Map layers for the app: the city's own streets and neighborhoods as the base, then its data.
+
+Every map is drawn offline with pydeck (no tile server): the base is the city's street network
+(:func:`street_layer`, from its GraphML or OSM file) and its neighborhood outlines
+(:func:`outline_layer`). On top come schools by sector, buildings by status, zones, and student
+homes, which are never drawn one by one: :func:`hexbin` counts them in hexagons and drops every
+cell with fewer than ``min_count`` (10) students.
+
+Each layer builder takes frames in the city's metric CRS and returns a :class:`pydeck.Layer`
+whose objects carry a ``tip`` (the tooltip text); :func:`deck` frames the layers in a view.
+
+>>> from app import maps
+>>> layers = [*maps.base_layers(city), maps.point_layer(city.schools, color=maps.SECTOR_COLORS, by="sector")]  # doctest: +SKIP
+>>> st.pydeck_chart(maps.deck(layers, city=city))  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pydeck as pdk
+import shapely
+
+if TYPE_CHECKING:
+    from facilities import City
+
+__all__ = [
+    "SECTOR_COLORS",
+    "STATUS_COLORS",
+    "MIN_CELL",
+    "hexbin",
+    "hexbin_layer",
+    "street_layer",
+    "outline_layer",
+    "label_layer",
+    "base_layers",
+    "point_layer",
+    "polygon_layer",
+    "path_layer",
+    "deck",
+    "legend",
+    "ramp",
+]
+
+Color = tuple[int, int, int] | tuple[int, int, int, int]
+
+#: Colors of the school sectors (colorblind-safe, Okabe–Ito).
+SECTOR_COLORS: dict[str, Color] = {
+    "district": (0, 114, 178),
+    "charter": (230, 159, 0),
+    "catholic": (204, 121, 167),
+    "private": (110, 110, 110),
+}
+#: Colors of the building statuses.
+STATUS_COLORS: dict[str, Color] = {
+    "occupied": (90, 90, 90),
+    "under-used": (0, 158, 115),
+    "vacant": (213, 94, 0),
+}
+#: Fewest student homes a map cell may show.
+MIN_CELL = 10
+_STREET = (150, 150, 150)
+_OUTLINE = (60, 60, 60)
+_SQRT3 = math.sqrt(3.0)
+
+
+# --------------------------------------------------------------------------------------------
+# Aggregation of private points
+
+
+def hexbin(
+    points: gpd.GeoSeries | gpd.GeoDataFrame,
+    *,
+    size: float = 250.0,
+    min_count: int = MIN_CELL,
+    sums: Sequence[str] = (),
+) -> gpd.GeoDataFrame:
+    """Count points in a hexagon grid and keep only the cells holding at least ``min_count``.
+
+    Parameters
+    ----------
+    points
+        Points in a projected (metric) CRS; a GeoDataFrame may carry the ``sums`` columns.
+    size
+        Hexagon circumradius (centre to corner), in the CRS's units (metres).
+    min_count
+        Cells with fewer points are dropped, never shown (student homes stay private).
+    sums
+        Numeric or boolean columns of ``points`` to add up per cell (e.g. ``"first_choice"``).
+
+    Returns
+    -------
+    geopandas.GeoDataFrame
+        One row per kept cell: ``q``, ``r`` (axial hexagon coordinates), ``count``, the ``sums``
+        columns, and the hexagon as ``geometry``, in the points' CRS. ``attrs["hidden"]`` holds the
+        number of points in the dropped cells.
+
+    Raises
+    ------
+    ValueError
+        If the points are in a geographic CRS (degrees), or ``size`` or ``min_count`` is not positive.
+    """
+    geo = points.geometry if isinstance(points, gpd.GeoDataFrame) else points
+    if geo.crs is None or not geo.crs.is_projected:
+        raise ValueError("hexbin needs points in a metric CRS; project them first (e.g. city.students is).")
+    if size <= 0 or min_count < 1:
+        raise ValueError(f"hexbin needs size > 0 and min_count >= 1; got size={size}, min_count={min_count}.")
+    frame = pd.DataFrame({"q": np.zeros(0, int), "r": np.zeros(0, int)})
+    if len(geo):
+        q, r = _axial(geo.x.to_numpy(), geo.y.to_numpy(), size)
+        frame = pd.DataFrame({"q": q, "r": r})
+    for column in sums:
+        frame[column] = np.asarray(points[column], dtype=float)
+    cells = frame.groupby(["q", "r"], sort=True).agg(count=("q", "size"), **{c: (c, "sum") for c in sums})
+    cells = cells.reset_index()
+    kept = cells[cells["count"] >= min_count].reset_index(drop=True)
+    out = gpd.GeoDataFrame(kept, geometry=_hexagons(kept["q"].to_numpy(), kept["r"].to_numpy(), size), crs=geo.crs)
+    out.attrs["hidden"] = int(cells["count"].sum() - kept["count"].sum())
+    return out
+
+
+def _axial(x: np.ndarray, y: np.ndarray, size: float) -> tuple[np.ndarray, np.ndarray]:
+    """Axial coordinates of the pointy-top hexagon of circumradius ``size`` holding each point."""
+    qf = (_SQRT3 / 3 * x - y / 3) / size
+    rf = (2 / 3 * y) / size
+    sf = -qf - rf
+    q, r, s = np.round(qf), np.round(rf), np.round(sf)
+    dq, dr, ds = np.abs(q - qf), np.abs(r - rf), np.abs(s - sf)
+    fix_q = (dq > dr) & (dq > ds)
+    fix_r = ~fix_q & (dr > ds)
+    q = np.where(fix_q, -r - s, q)
+    r = np.where(fix_r, -q - s, r)
+    return q.astype(int), r.astype(int)
+
+
+def _hexagons(q: np.ndarray, r: np.ndarray, size: float) -> np.ndarray:
+    """Pointy-top hexagon polygons of the axial cells ``(q, r)``."""
+    cx = size * _SQRT3 * (q + r / 2)
+    cy = size * 1.5 * r
+    angles = np.radians(30 + 60 * np.arange(6))
+    xs = cx[:, None] + size * np.cos(angles)[None, :]
+    ys = cy[:, None] + size * np.sin(angles)[None, :]
+    rings = np.stack([xs, ys], axis=-1)
+    return shapely.polygons(rings) if len(q) else np.array([], dtype=object)
+
+
+# --------------------------------------------------------------------------------------------
+# Layers
+
+
+def _wgs84(frame: gpd.GeoDataFrame | gpd.GeoSeries) -> gpd.GeoSeries:
+    geo = frame.geometry if isinstance(frame, gpd.GeoDataFrame) else frame
+    return geo.to_crs(4326) if geo.crs is not None and not geo.crs.equals("EPSG:4326") else geo
+
+
+def _rings(geometry: gpd.GeoSeries) -> tuple[list[list[list[float]]], np.ndarray]:
+    """Exterior rings of (multi)polygons as lon/lat lists, and the row each ring came from."""
+    parts = geometry.explode(index_parts=False)
+    rings = [np.round(np.asarray(p.exterior.coords)[:, :2], 6).tolist() for p in parts]
+    return rings, parts.index.to_numpy()
+
+
+def _colors(values: pd.Series, color: Color | Mapping[str, Color], alpha: int) -> list[list[int]]:
+    if isinstance(color, Mapping):
+        return [[*color.get(v, (0, 0, 0))[:3], alpha] for v in values]
+    return [[*color[:3], alpha]] * len(values)
+
+
+def point_layer(
+    frame: gpd.GeoDataFrame,
+    *,
+    color: Color | Mapping[str, Color],
+    by: str | None = None,
+    tip: Callable[[pd.Series], str] | None = None,
+    radius: float = 6,
+    alpha: int = 230,
+    ring: bool = False,
+    layer_id: str | None = None,
+) -> pdk.Layer:
+    """Points (schools, buildings, stops) as dots, colored by the values of column ``by``.
+
+    Parameters
+    ----------
+    frame
+        Points in any CRS.
+    color
+        One color, or colors by value of ``by``.
+    by
+        Column whose values pick the color.
+    tip
+        Tooltip text of a row; default its ``name`` (or ``id``).
+    radius
+        Dot radius in pixels.
+    alpha
+        Opacity, 0–255.
+    ring
+        Draw rings (the color on the outline, a white centre) instead of dots, to tell
+        buildings from the schools drawn over them.
+    layer_id
+        pydeck layer id.
+    """
+    geo = _wgs84(frame)
+    values = frame[by] if by else pd.Series([None] * len(frame), index=frame.index)
+    colors = _colors(values, color, alpha)
+    data = pd.DataFrame(
+        {
+            "position": [[round(float(x), 6), round(float(y), 6)] for x, y in zip(geo.x, geo.y)],
+            "fill": [[255, 255, 255, 200]] * len(frame) if ring else colors,
+            "line": colors if ring else [[255, 255, 255, 255]] * len(frame),
+            "tip": [tip(row) if tip else str(row.get("name") or row.get("id", "")) for _, row in frame.iterrows()],
+        }
+    )
+    return pdk.Layer(
+        "ScatterplotLayer",
+        data,
+        id=layer_id,
+        get_position="position",
+        get_fill_color="fill",
+        get_line_color="line",
+        line_width_units='"pixels"',
+        get_line_width=3 if ring else 1,
+        stroked=True,
+        radius_units='"pixels"',
+        get_radius=radius,
+        pickable=True,
+    )
+
+
+def polygon_layer(
+    frame: gpd.GeoDataFrame,
+    *,
+    fill: Sequence[Sequence[int]] | Color,
+    tip: Sequence[str] | None = None,
+    line: Color = _OUTLINE,
+    line_width: float = 1,
+    layer_id: str | None = None,
+    pickable: bool = True,
+) -> pdk.Layer:
+    """Polygons (zones, hexagons) with one fill per row (RGBA lists) or one fill for all."""
+    rings, rows = _rings(_wgs84(frame).reset_index(drop=True))
+    per_row = len(fill) == len(frame) and len(fill) > 0 and not isinstance(fill[0], int)
+    fills = [list(fill[i]) for i in rows] if per_row else [list(fill)] * len(rows)
+    tips = [tip[i] for i in rows] if tip is not None else [""] * len(rows)
+    data = pd.DataFrame({"polygon": rings, "fill": fills, "tip": tips})
+    return pdk.Layer(
+        "PolygonLayer",
+        data,
+        id=layer_id,
+        get_polygon="polygon",
+        get_fill_color="fill",
+        get_line_color=list(line),
+        line_width_min_pixels=line_width,
+        stroked=True,
+        filled=True,
+        pickable=pickable,
+    )
+
+
+def path_layer(
+    paths: Sequence[Sequence[Sequence[float]]],
+    *,
+    colors: Sequence[Sequence[int]] | Color,
+    tips: Sequence[str] | None = None,
+    width: float = 3,
+    layer_id: str | None = None,
+) -> pdk.Layer:
+    """Lines given as lists of ``[lon, lat]`` (bus runs, streets), one color per line or one for all."""
+    per_line = len(colors) == len(paths) and len(colors) > 0 and not isinstance(colors[0], int)
+    data = pd.DataFrame(
+        {
+            "path": [[[round(float(x), 6), round(float(y), 6)] for x, y in p] for p in paths],
+            "color": [list(c) for c in colors] if per_line else [list(colors)] * len(paths),
+            "tip": list(tips) if tips is not None else [""] * len(paths),
+        }
+    )
+    return pdk.Layer(
+        "PathLayer",
+        data,
+        id=layer_id,
+        get_path="path",
+        get_color="color",
+        width_units='"pixels"',
+        get_width=width,
+        width_min_pixels=1,
+        pickable=tips is not None,
+    )
+
+
+def ramp(values: Sequence[float] | np.ndarray, *, alpha: int = 190, low: Color = (255, 237, 160), high: Color = (189, 0, 38)) -> list[list[int]]:
+    """Colors from ``low`` to ``high`` for values scaled between their minimum and maximum."""
+    v = np.asarray(values, dtype=float)
+    if v.size == 0:
+        return []
+    span = np.nanmax(v) - np.nanmin(v)
+    t = np.zeros_like(v) if not span else (v - np.nanmin(v)) / span
+    t = np.nan_to_num(t)
+    lo, hi = np.asarray(low[:3], float), np.asarray(high[:3], float)
+    rgb = np.round(lo[None, :] + t[:, None] * (hi - lo)[None, :]).astype(int)
+    return [[*row, alpha] for row in rgb.tolist()]
+
+
+def hexbin_layer(cells: gpd.GeoDataFrame, *, value: str = "count", label: str = "students", alpha: int = 150, layer_id: str = "homes") -> pdk.Layer:
+    """Hexagons of :func:`hexbin`, shaded by ``value``; the tooltip gives the count."""
+    tips = [f"{int(c):,} {label}" if value == "count" else f"{v:,.0f} of {int(c):,} {label}" for c, v in zip(cells["count"], cells[value])]
+    return polygon_layer(cells, fill=ramp(cells[value], alpha=alpha), tip=tips, line=(255, 255, 255), line_width=0, layer_id=layer_id)
+
+
+@functools.lru_cache(maxsize=4)
+def _street_paths(file: str, network_type: str) -> tuple[list[list[list[float]]], tuple[float, ...]]:
+    """Every street of a network file once (either direction), as lon/lat paths, and its widths."""
+    import osmnx as ox
+
+    from routing.network import read_network
+
+    graph = read_network(Path(file), network_type=network_type)
+    edges = ox.graph_to_gdfs(graph, nodes=False).to_crs(4326)
+    u = edges.index.get_level_values("u").to_numpy()
+    v = edges.index.get_level_values("v").to_numpy()
+    keep = ~pd.Series([(min(a, b), max(a, b)) for a, b in zip(u, v)]).duplicated().to_numpy()
+    edges = edges[keep]
+    major = {"motorway", "trunk", "primary", "secondary"}
+    widths = tuple(2.0 if (set(h) if isinstance(h, list) else {h}) & major else 1.0 for h in edges["highway"])
+    paths = [np.round(np.asarray(g.coords)[:, :2], 6).tolist() for g in edges.geometry]
+    return paths, widths
+
+
+def street_layer(city: City) -> pdk.Layer | None:
+    """The city's streets, drawn from its network file; ``None`` when it has no file."""
+    if city.network is None or city.network.file is None or not Path(city.network.file).is_file():
+        return None
+    paths, widths = _street_paths(str(city.network.file), city.network.network_type)
+    data = pd.DataFrame({"path": paths, "width": widths})
+    return pdk.Layer(
+        "PathLayer",
+        data,
+        id="streets",
+        get_path="path",
+        get_color=list(_STREET),
+        width_units='"pixels"',
+        get_width="width",
+        pickable=False,
+    )
+
+
+def outline_layer(zones: gpd.GeoDataFrame, *, layer_id: str = "neighborhoods") -> pdk.Layer:
+    """Zone outlines with a faint fill; the tooltip names the zone."""
+    return polygon_layer(zones, fill=(240, 240, 235, 40), tip=list(zones["name"].fillna(zones["id"]).astype(str)), line=_OUTLINE, layer_id=layer_id)
+
+
+def label_layer(zones: gpd.GeoDataFrame, *, layer_id: str = "labels") -> pdk.Layer:
+    """Zone names written at their centres."""
+    centres = _wgs84(zones.geometry.representative_point())
+    data = pd.DataFrame(
+        {
+            "position": [[round(float(x), 6), round(float(y), 6)] for x, y in zip(centres.x, centres.y)],
+            "text": zones["name"].fillna(zones["id"]).astype(str).to_list(),
+        }
+    )
+    return pdk.Layer(
+        "TextLayer",
+        data,
+        id=layer_id,
+        get_position="position",
+        get_text="text",
+        get_size=12,
+        get_color=[40, 40, 40, 200],
+        font_weight=600,
+        font_family='"Helvetica Neue, Arial, sans-serif"',
+        outline_width=2,
+        outline_color=[255, 255, 255, 220],
+        font_settings={"sdf": True},
+        pickable=False,
+    )
+
+
+def base_layers(
+    city: City,
+    *,
+    under: Sequence[pdk.Layer | None] = (),
+    streets: bool = True,
+    neighborhoods: bool = True,
+    labels: bool = True,
+) -> list[pdk.Layer]:
+    """The base map drawn from the city's own data: neighborhood outlines, streets and names.
+
+    Parameters
+    ----------
+    city
+        The city whose zones of kind ``neighborhood`` and street network file are drawn.
+    under
+        Area layers (zones, hexagons) drawn between the outlines and the streets, so streets
+        and names stay readable on top of them.
+    streets, neighborhoods, labels
+        Which parts to draw.
+    """
+    layers: list[pdk.Layer] = []
+    hoods = city.zones[city.zones["kind"] == "neighborhood"] if len(city.zones) else city.zones
+    if neighborhoods and len(hoods):
+        layers.append(outline_layer(hoods))
+    layers.extend(layer for layer in under if layer is not None)
+    street = street_layer(city) if streets else None
+    if street is not None:
+        layers.append(street)
+    if labels and len(hoods):
+        layers.append(label_layer(hoods))
+    return layers
+
+
+def _bounds(city: City) -> tuple[float, float, float, float]:
+    frames = [f for f in (city.zones, city.schools, city.buildings) if len(f)]
+    boxes = np.array([_wgs84(f).total_bounds for f in frames])
+    return float(boxes[:, 0].min()), float(boxes[:, 1].min()), float(boxes[:, 2].max()), float(boxes[:, 3].max())
+
+
+def deck(
+    layers: Sequence[pdk.Layer | None],
+    *,
+    city: City | None = None,
+    bounds: tuple[float, float, float, float] | None = None,
+    height: int = 560,
+    width: int = 900,
+) -> pdk.Deck:
+    """A pydeck map of ``layers`` framed on the city (or ``bounds``), with no tile server.
+
+    Parameters
+    ----------
+    layers
+        Layers bottom first; ``None`` entries are skipped.
+    city
+        Frames the view on the city's zones, schools and buildings.
+    bounds
+        ``(west, south, east, north)`` in degrees, instead of the city's.
+    height, width
+        Map height, and the width it is framed for, in pixels.
+    """
+    west, south, east, north = bounds if bounds is not None else _bounds(city)
+    tall = (north - south) / max(math.cos(math.radians((north + south) / 2)), 0.1) * width / height
+    span = max(east - west, tall, 1e-4)
+    zoom = float(np.clip(math.log2(width * 360 / (512 * span)) - 0.2, 1, 18))
+    view = pdk.ViewState(latitude=(north + south) / 2, longitude=(west + east) / 2, zoom=zoom, pitch=0)
+    return pdk.Deck(
+        layers=[layer for layer in layers if layer is not None],
+        initial_view_state=view,
+        map_provider=None,
+        map_style=None,
+        height=height,
+        tooltip={"text": "{tip}"},
+    )
+
+
+def legend(colors: Mapping[str, Color], *, title: str = "", counts: Mapping[str, int] | None = None, ring: bool = False, line: bool = False) -> str:
+    """An HTML legend (for ``st.markdown(..., unsafe_allow_html=True)``): a title and colored marks.
+
+    Marks are dots, rings (``ring``, as :func:`point_layer` draws them) or lines (``line``);
+    legends joined in one string sit on one line.
+    """
+    items = [f'<b style="margin-right:0.6em">{title}</b>'] if title else []
+    for name, color in colors.items():
+        n = f" ({counts.get(name, 0):,})" if counts is not None else ""
+        rgb = ",".join(str(c) for c in color[:3])
+        if line:
+            mark = f"width:1.4em;height:0.25em;background:rgb({rgb});vertical-align:middle"
+        elif ring:
+            mark = f"width:0.8em;height:0.8em;border-radius:50%;box-sizing:border-box;border:3px solid rgb({rgb});background:#fff"
+        else:
+            mark = f"width:0.8em;height:0.8em;border-radius:50%;background:rgb({rgb})"
+        items.append(
+            f'<span style="white-space:nowrap;margin-right:1.2em"><span style="display:inline-block;{mark};'
+            f'margin-right:0.35em"></span>{name}{n}</span>'
+        )
+    return '<span style="font-size:0.9em;margin-right:2em;display:inline-block">' + "".join(items) + "</span>"

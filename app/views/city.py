@@ -1,0 +1,137 @@
+"""City: every school by sector, every building by status, zones and where students live, on one map."""
+
+import altair as alt
+import pandas as pd
+import streamlit as st
+
+from app import maps, state, ui
+from facilities.schema import SECTORS, STATUSES, format_grades
+
+city = state.current_city()
+
+st.title(city.name)
+st.caption(f"{city.crs.name} · read from {city.root}" if city.root else city.crs.name)
+
+schools, buildings, students, zones = city.schools, city.buildings, city.students, city.zones
+hoods = zones[zones["kind"] == "neighborhood"]
+other_zones = zones[zones["kind"] != "neighborhood"]
+
+cols = st.columns(5)
+cols[0].metric("Schools", f"{len(schools):,}", help=", ".join(f"{(schools['sector'] == s).sum()} {s}" for s in SECTORS))
+cols[1].metric("Buildings", f"{len(buildings):,}", help="vacant and under-used ones are offered to charter schools")
+cols[2].metric("Available buildings", f"{int(buildings['status'].isin(['vacant', 'under-used']).sum()):,}")
+cols[3].metric("Students", f"{len(students):,}")
+cols[4].metric("Neighborhoods", f"{len(hoods):,}")
+
+# ---------------------------------------------------------------- map
+controls = st.columns([3, 3, 2])
+sectors = controls[0].multiselect("Schools of", list(SECTORS), default=[s for s in SECTORS if (schools["sector"] == s).any()], key="city_sectors")
+show = controls[1].pills(
+    "Show",
+    ["Buildings", "Student homes", "Zones", "Streets"],
+    selection_mode="multi",
+    default=["Buildings", "Student homes", "Streets"],
+    key="city_layers",
+)
+cell = controls[2].select_slider("Hexagon size (m)", options=[150, 250, 400, 600, 1000], value=400, key="city_cell", disabled=not len(students))
+
+areas = []
+if "Zones" in show and len(other_zones):
+    areas.append(maps.polygon_layer(other_zones, fill=(0, 114, 178, 40), tip=[f"{n} ({k})" for n, k in zip(other_zones["name"], other_zones["kind"])], layer_id="zones"))
+homes_note = ""
+if "Student homes" in show and len(students):
+    cells = maps.hexbin(students, size=cell)
+    areas.append(maps.hexbin_layer(cells))
+    homes_note = f" Student homes are counted in hexagons of at least {maps.MIN_CELL}; {cells.attrs['hidden']:,} students in sparser cells are not drawn."
+layers = maps.base_layers(city, under=areas, streets="Streets" in show)
+if "Buildings" in show and len(buildings):
+    layers.append(
+        maps.point_layer(
+            buildings,
+            color=maps.STATUS_COLORS,
+            by="status",
+            radius=7,
+            ring=True,
+            tip=lambda b: f"{b['name'] or b['id']} — {b['status']}, {int(b['rooms_classroom'])} classrooms",
+            layer_id="buildings",
+        )
+    )
+shown = schools[schools["sector"].isin(sectors)]
+layers.append(
+    maps.point_layer(
+        shown,
+        color=maps.SECTOR_COLORS,
+        by="sector",
+        radius=5,
+        tip=lambda s: f"{s['name']} — {s['sector']}" + (f", grades {format_grades(s['grades'])}" if isinstance(s["grades"], tuple) else ""),
+        layer_id="schools",
+    )
+)
+st.pydeck_chart(maps.deck(layers, city=city), key="city_map")
+st.markdown(
+    maps.legend({s: maps.SECTOR_COLORS[s] for s in sectors}, title="Schools", counts=schools["sector"].value_counts().to_dict())
+    + (maps.legend(maps.STATUS_COLORS, title="Buildings", counts=buildings["status"].value_counts().to_dict(), ring=True) if "Buildings" in show and len(buildings) else ""),
+    unsafe_allow_html=True,
+)
+st.caption("Streets and neighborhoods are drawn from the city's own files; no map tiles are used." + homes_note)
+
+# ---------------------------------------------------------------- tables and charts
+tabs = st.tabs(["Schools", "Buildings", "Students", "Zones", "Fleet and needs"])
+with tabs[0]:
+    left, right = st.columns([3, 2])
+    with left:
+        st.dataframe(ui.readable(schools), hide_index=True, width="stretch", height=360)
+        ui.download_csv(ui.readable(schools), label="Download schools", file_name="schools.csv", key="dl_schools")
+    with right:
+        by_hood = schools.groupby(["neighborhood", "sector"], dropna=False).size().rename("schools").reset_index()
+        by_hood["neighborhood"] = by_hood["neighborhood"].astype(object).fillna("(outside)")
+        chart = (
+            alt.Chart(by_hood)
+            .mark_bar()
+            .encode(
+                y=alt.Y("neighborhood:N", sort="-x", title=None),
+                x=alt.X("schools:Q", title="schools"),
+                color=alt.Color("sector:N", scale=alt.Scale(domain=list(SECTORS), range=[f"rgb{maps.SECTOR_COLORS[s][:3]}" for s in SECTORS])),
+                tooltip=["neighborhood", "sector", "schools"],
+            )
+            .properties(height=max(200, 16 * by_hood["neighborhood"].nunique()), title="Schools by neighborhood")
+        )
+        st.altair_chart(chart, width="stretch")
+with tabs[1]:
+    if len(buildings):
+        counts = buildings["status"].value_counts().reindex(list(STATUSES), fill_value=0)
+        c = st.columns(len(STATUSES))
+        for col, (status, n) in zip(c, counts.items()):
+            col.metric(status.capitalize(), f"{n:,}")
+        st.dataframe(ui.readable(buildings), hide_index=True, width="stretch", height=360)
+        ui.download_csv(ui.readable(buildings), label="Download buildings", file_name="buildings.csv", key="dl_buildings")
+    else:
+        st.info("This city has no buildings layer: add [layers.buildings] to city.toml to plan space.")
+with tabs[2]:
+    if len(students):
+        table = students.groupby(["neighborhood", "grade"], dropna=False).size().rename("students").reset_index()
+        table["neighborhood"] = table["neighborhood"].astype(object).fillna("(outside)")
+        small = table["students"] < maps.MIN_CELL
+        table.loc[small, "students"] = pd.NA
+        st.caption(f"Students by neighborhood and grade; counts under {maps.MIN_CELL} are withheld.")
+        pivot = table.pivot(index="neighborhood", columns="grade", values="students")
+        pivot.columns = [format_grades((int(g),)) for g in pivot.columns]
+        st.dataframe(pivot, width="stretch")
+        by_service = students["service"].value_counts().rename_axis("service").rename("students").reset_index()
+        st.bar_chart(by_service, x="service", y="students", height=220)
+    else:
+        st.info("This city has no students layer.")
+with tabs[3]:
+    if len(zones):
+        st.dataframe(ui.readable(zones), hide_index=True, width="stretch")
+    else:
+        st.info("This city has no zones layer.")
+with tabs[4]:
+    parts = [("Bus types", city.bus_types), ("Bus yards", city.yards), ("Charter schools' space needs", city.needs)]
+    for column, (title, frame) in zip(st.columns(len(parts)), parts):
+        with column:
+            st.markdown(f"**{title}**")
+            if len(frame):
+                st.dataframe(ui.readable(frame), hide_index=True, width="stretch")
+            else:
+                st.caption("none in this city")
