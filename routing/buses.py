@@ -7,9 +7,8 @@ among all plans with that many buses, the one with the least deadhead (yards inc
 
 :func:`solve` is the whole engine: several run sets per school (:class:`~routing.runs.RunOptions`:
 fewest long runs, shorter runs under a tighter ride limit, cheaper runs, other seeds), one per
-school chosen jointly with the chaining by a local search whose every move is scored by an exact
-maximum matching (as BiRD's scenario selection does with an integer program), then the exact
-min-cost chaining of the chosen runs.
+school chosen jointly with the chaining by an exact integer program (as BiRD's scenario
+selection does), then the exact min-cost chaining of the chosen runs.
 """
 
 from __future__ import annotations
@@ -149,48 +148,68 @@ def _groups(data: ProblemData, session: Session) -> list[tuple[int, int, list[in
 
 
 class _Selector:
-    """Choose one run set per group so that the chosen runs need the fewest buses."""
+    """Choose one run set per group, jointly with the chaining, to need the fewest buses.
+
+    An exact integer program (HiGHS through :func:`scipy.optimize.milp`). Runs that end at the
+    same place and time (an AM school's runs, all ending at its bell) free their buses into one
+    *pool*; ``y[g, a]`` picks run set ``a`` of group ``g``; ``x[p, j]`` sends a bus from pool
+    ``p`` to run ``j`` when it can get there in time; ``z[j]`` sends a new bus from the yard.
+    Every chosen run gets exactly one bus, a pool gives at most the buses its chosen runs freed,
+    and the objective is ``sum(z)``, the buses. Only ``y`` needs to be integer: given ``y`` the
+    rest is a transportation problem.
+    """
 
     def __init__(self, data: ProblemData, options: list[list[list[Run]]]) -> None:
         self.options = options
         flat = [(g, a, r) for g, alts in enumerate(options) for a, runs in enumerate(alts) for r in runs]
-        self.group = np.array([g for g, _, _ in flat], dtype=int)
-        self.alt = np.array([a for _, a, _ in flat], dtype=int)
-        self.runs = [r for _, _, r in flat]
-        self.type = np.array([r.bus_type for r in self.runs], dtype=int)
-        self.ok = _compatible(data, self.runs) & (self.type[:, None] == self.type[None, :])
-        self.length = np.array([r.end - r.start for r in self.runs])
+        runs = [r for _, _, r in flat]
+        alt_base = np.concatenate([[0], np.cumsum([len(a) for a in options])])
+        self.alt_base = alt_base
+        self.alt_of_run = np.array([alt_base[g] + a for g, a, _ in flat], dtype=int)
+        keys = [(r.end_location, round(r.end, 3), r.bus_type) for r in runs]
+        pool_of: dict[tuple, int] = {}
+        self.pool_of_run = np.array([pool_of.setdefault(k, len(pool_of)) for k in keys], dtype=int)
+        pools = list(pool_of)
+        p_loc = np.array([k[0] for k in pools], dtype=int)
+        p_end = np.array([k[1] for k in pools])
+        p_type = np.array([k[2] for k in pools], dtype=int)
+        start = np.array([r.start for r in runs])
+        s_loc = np.array([r.start_location for r in runs], dtype=int)
+        types = np.array([r.bus_type for r in runs], dtype=int)
+        ok = (p_end[:, None] + data.durations[np.ix_(p_loc, s_loc)] <= start[None, :] + 1e-6) & (p_type[:, None] == types[None, :])
+        self.arcs = np.nonzero(ok)
+        self.n_runs, self.n_pools = len(runs), len(pools)
 
-    def score(self, choice: np.ndarray) -> tuple[int, int, float]:
-        sel = np.flatnonzero(self.alt == choice[self.group])
-        sub = csr_matrix(self.ok[np.ix_(sel, sel)])
-        matched = maximum_bipartite_matching(sub, perm_type="column")
-        return (len(sel) - int((matched >= 0).sum()), len(sel), float(self.length[sel].sum()))
+    def choose(self, *, time_limit: float) -> tuple[np.ndarray, dict[str, object]]:
+        """The run set chosen per group (index into its alternatives), and solver details."""
+        from scipy.optimize import Bounds, LinearConstraint, milp
+        from scipy.sparse import coo_matrix
 
-    def search(self, *, seed: int, deadline: float, progress: Progress | None) -> tuple[np.ndarray, int]:
-        rng = np.random.default_rng(seed)
-        n_alts = np.array([len(a) for a in self.options])
-        choice = np.zeros(len(self.options), dtype=int)
-        best = self.score(choice)
-        moves, improved = 0, True
-        while improved and time.perf_counter() < deadline:
-            improved = False
-            for g in rng.permutation(len(self.options)):
-                if time.perf_counter() >= deadline:
-                    break
-                for a in range(n_alts[g]):
-                    if a == choice[g]:
-                        continue
-                    old = choice[g]
-                    choice[g] = a
-                    s = self.score(choice)
-                    if s < best:
-                        best, improved, moves = s, True, moves + 1
-                    else:
-                        choice[g] = old
-            if progress:
-                progress(f"choosing run sets: {best[0]} buses", 0.9)
-        return choice, moves
+        n, P = self.n_runs, self.n_pools
+        ap, aj = self.arcs
+        m, ny, ng = len(ap), int(self.alt_base[-1]), len(self.options)
+        # variables: y (ny) | x (m) | z (n)
+        X, Z = ny, ny + m
+        # each run: buses in (pools + yard) == chosen ; each pool: buses out <= runs ending there
+        rows = [aj, np.arange(n), np.arange(n), n + ap, n + self.pool_of_run]
+        cols = [X + np.arange(m), Z + np.arange(n), self.alt_of_run, X + np.arange(m), self.alt_of_run]
+        vals = [np.ones(m), np.ones(n), -np.ones(n), np.ones(m), -np.ones(n)]
+        groups = np.repeat(np.arange(ng), np.diff(self.alt_base))
+        rows.append(n + P + groups)
+        cols.append(np.arange(ny))
+        vals.append(np.ones(ny))
+        A = coo_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))), shape=(n + P + ng, ny + m + n)).tocsr()
+        lo = np.concatenate([np.zeros(n), np.full(P, -np.inf), np.ones(ng)])
+        hi = np.concatenate([np.zeros(n), np.zeros(P), np.ones(ng)])
+        c = np.zeros(ny + m + n)
+        c[Z:] = 1.0
+        integrality = np.concatenate([np.ones(ny), np.zeros(m + n)])
+        res = milp(c, constraints=LinearConstraint(A, lo, hi), integrality=integrality, bounds=Bounds(0, 1), options={"time_limit": max(1.0, time_limit), "disp": False})
+        if res.x is None:
+            return np.zeros(ng, dtype=int), {"mip_status": res.message}
+        y = res.x[:ny]
+        choice = np.array([int(np.argmax(y[self.alt_base[g] : self.alt_base[g + 1]])) for g in range(ng)])
+        return choice, {"mip_status": res.message, "mip_buses": round(float(res.fun)), "mip_bound": float(getattr(res, "mip_dual_bound", np.nan)), "arcs": m}
 
 
 def solve(
@@ -201,7 +220,6 @@ def solve(
     seed: int = 0,
     solver: str = "pyvrp",
     alternatives: int | Sequence[RunOptions] = 5,
-    mixed_loads: bool = False,
     progress: Progress | None = None,
 ) -> BusPlan:
     """Turn stops, schools and bell times into a bus plan with as few buses as possible.
@@ -221,8 +239,6 @@ def solve(
     alternatives
         How many run sets per school (the first of :data:`DEFAULT_ALTERNATIVES`), or the recipes.
         With 1, each school gets its fewest-runs set and only the chaining is optimized.
-    mixed_loads
-        Let a run carry students of several schools (see :mod:`routing.mixed`).
     progress
         Called as ``progress(message, fraction_done)``.
 
@@ -253,19 +269,16 @@ def solve(
             options.append(alts)
         if progress:
             progress(f"runs for school {data.schools[school].id}", 0.7 * (gi + 1) / len(groups))
-    if mixed_loads:
-        from routing.mixed import add_mixed_alternatives
-
-        options = add_mixed_alternatives(data, options, session=session, solver=solver, seed=seed, time_limit=0.15 * time_limit)
     routing_s = time.perf_counter() - t0
-    selector = _Selector(data, options) if options else None
-    if selector is not None:
-        deadline = t0 + max(time_limit * 0.95 - 1.0, routing_s + 0.5)
-        choice, moves = selector.search(seed=seed, deadline=deadline, progress=progress)
+    info: dict[str, object] = {}
+    if options:
+        remaining = max(1.0, t0 + 0.95 * time_limit - time.perf_counter())
+        if progress:
+            progress("choosing run sets jointly with the chaining", 0.75)
+        choice, info = _Selector(data, options).choose(time_limit=remaining)
         chosen = [r for g, alts in enumerate(options) for r in alts[choice[g]]]
-        first = int(selector.score(np.zeros(len(options), dtype=int))[0])
     else:
-        chosen, moves, first = [], 0, 0
+        chosen = []
     buses = chain(data, chosen)
     if progress:
         progress(f"{len(buses)} buses", 1.0)
@@ -274,8 +287,7 @@ def solve(
         "routing_seconds": routing_s,
         "alternatives": sum(len(a) for a in options),
         "groups": len(options),
-        "buses_first_choice": first,
-        "selection_moves": moves,
+        **info,
         "solver": solver,
     }
     log.info("%s: %d buses, %d runs in %.1f s", data.name, len(buses), len(chosen), stats["seconds"])

@@ -1,5 +1,52 @@
 """``compact sbrp``: the school bus routing benchmark (Park, Tae & Kim 2012)."""
 
+from pathlib import Path
+
 import typer
 
 app = typer.Typer(help="Solve and check school bus routing benchmark instances.", no_args_is_help=True)
+
+
+@app.command()
+def solve(
+    instance_dir: Path = typer.Argument(..., help="An instance folder, e.g. ../shared/data/sbrp/RSRB/RSRB01."),
+    max_ride: float = typer.Option(..., "--max-ride", help="Longest ride in seconds (the benchmark uses 2700 and 5400)."),
+    out: Path = typer.Option(..., "--out", help="Itinerary CSV to write (BiRD's solution format)."),
+    time_limit: float = typer.Option(60.0, "--time-limit", help="Seconds for the whole solve."),
+    seed: int = typer.Option(0, "--seed", help="Random seed; the same seed gives the same plan."),
+    solver: str = typer.Option("pyvrp", "--solver", help="Run solver: pyvrp or ortools."),
+    alternatives: int = typer.Option(5, "--alternatives", help="Run sets per school, chosen jointly with the chaining."),
+) -> None:
+    """Solve an instance and write the buses' itineraries; progress goes to stderr."""
+    from facilities import ValidationError
+    from routing.buses import solve as solve_plan
+    from routing.sbrp import read_instance
+
+    try:
+        data = read_instance(instance_dir, max_ride=max_ride)
+    except ValidationError as err:
+        typer.echo(str(err), err=True)
+        raise typer.Exit(code=1) from None
+
+    def progress(message: str, fraction: float) -> None:
+        typer.echo(f"[{fraction:4.0%}] {message}", err=True)
+
+    plan = solve_plan(data, time_limit=time_limit, seed=seed, solver=solver, alternatives=alternatives, progress=progress)
+    plan.to_bird_csv(out)
+    typer.echo(plan.summary())
+    typer.echo(f"wrote {out}")
+
+
+@app.command()
+def check(
+    instance_dir: Path = typer.Argument(..., help="An instance folder."),
+    plan_csv: Path = typer.Argument(..., help="An itinerary CSV (BiRD's solution format)."),
+    max_ride: float = typer.Option(..., "--max-ride", help="Longest ride in seconds."),
+) -> None:
+    """Check a plan independently of the solver; exit 1 when a rule is broken."""
+    from routing.check import check_plan
+
+    report = check_plan(instance_dir, plan_csv, max_ride=max_ride)
+    typer.echo(str(report))
+    if not report.ok:
+        raise typer.Exit(code=1)

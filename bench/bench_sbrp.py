@@ -1,0 +1,59 @@
+"""The school bus routing benchmark: our buses against BiRD, Chen et al. and Park et al.
+
+Every plan is written as an itinerary CSV and checked by :mod:`routing.check` (independent of
+the solver). The reference measured in the same run is the plain pipeline: one run set per
+school (fewest runs) and the exact chaining.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from pathlib import Path
+
+import pandas as pd
+
+ROOT = Path(__file__).resolve().parents[2] / "shared" / "data" / "sbrp"
+INSTANCES = [f"RSRB0{i}" for i in range(1, 9)] + [f"CSCB0{i}" for i in range(1, 9)]
+
+
+def _park_buses(folder: Path, max_ride: int) -> int:
+    sol = pd.read_csv(folder / f"solution_{max_ride}.txt", sep=r"\s+")
+    return int(sol["Veh_ID"].nunique())
+
+
+def run(quick: bool) -> None:
+    """Print, per instance and ride limit: buses (ours, plain, BiRD, Chen, Park mixed), time, check."""
+    from routing.buses import solve
+    from routing.check import check_plan
+    from routing.sbrp import read_instance
+
+    if not ROOT.exists():
+        print(f"skipped: {ROOT} not found (the shared benchmark data)")
+        return
+    table = pd.read_csv(ROOT / "bird_results" / "pnas-tableS1.csv")
+    published = table.pivot_table(index=["benchmark", "max_riding_time"], columns="exp_name", values="buses")
+    instances = ["RSRB01", "CSCB01", "RSRB03"] if quick else INSTANCES
+    rides = [2700] if quick else [2700, 5400]
+    limit, plain_limit = (15.0, 5.0) if quick else (45.0, 15.0)
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for ride in rides:
+            for name in instances:
+                folder = ROOT / name[:4] / name
+                data = read_instance(folder, max_ride=ride)
+                t0 = time.perf_counter()
+                plan = solve(data, time_limit=limit, seed=0)
+                secs = time.perf_counter() - t0
+                plain = solve(data, time_limit=plain_limit, seed=0, alternatives=1)
+                csv = plan.to_bird_csv(Path(tmp) / f"{name}_{ride}.csv")
+                report = check_plan(folder, csv, max_ride=ride)
+                pub = published.loc[(name, float(ride))]
+                rows.append({"instance": name, "max_ride": ride, "ours": plan.n_buses, "plain": plain.n_buses, "BiRD": int(pub["many"]), "Chen": int(pub["Chen"]), "Park (mixed)": _park_buses(folder, ride), "seconds": round(secs, 1), "checked": "ok" if report.ok else f"{len(report.violations)} violations"})
+                print(pd.DataFrame(rows[-1:]).to_string(index=False, header=len(rows) == 1), flush=True)
+    frame = pd.DataFrame(rows)
+    print()
+    print(frame.to_string(index=False))
+    totals = frame.groupby("max_ride")[["ours", "plain", "BiRD", "Chen", "Park (mixed)", "seconds"]].sum()
+    print("\nTotals over the instances run:")
+    print(totals.to_string())

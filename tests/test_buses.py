@@ -1,0 +1,100 @@
+"""Chaining runs onto buses: exact minimum, feasible moves, yards; the whole solve."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+
+from routing.buses import chain, min_buses, solve
+from routing.problem import Run, Visit
+from tests.test_problem import toy_problem
+
+
+def _runs(data, seed: int, n: int) -> list[Run]:
+    """Random one-stop AM runs: pick up at a random stop, reach a random school by its bell."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for _ in range(n):
+        k = int(rng.integers(len(data.stops)))
+        st = data.stops[k]
+        sch = data.schools[int(rng.integers(len(data.schools)))]
+        s_idx = data.schools.index(sch)
+        bell = sch.am_bell + float(rng.integers(-3, 4)) * 900
+        arrive = bell - sch.dwell
+        end = arrive - data.durations[st.location, sch.location]
+        out.append(Run("am", (Visit("pickup", st.location, s_idx, k, 1, end - 10, end), Visit("dropoff", sch.location, s_idx, None, 1, arrive, bell)), 0))
+    return out
+
+
+def _feasible(data, runs, buses):
+    assert sorted(r for b in buses for r in b.runs) == list(range(len(runs)))
+    for b in buses:
+        for i, j in zip(b.runs, b.runs[1:]):
+            assert runs[i].end + data.durations[runs[i].end_location, runs[j].start_location] <= runs[j].start + 1e-6
+
+
+def _brute_force_min(data, runs):
+    """Fewest buses by trying every assignment of successors (tiny inputs only)."""
+    n = len(runs)
+    ok = [[i != j and runs[i].end + data.durations[runs[i].end_location, runs[j].start_location] <= runs[j].start + 1e-6 for j in range(n)] for i in range(n)]
+    best = n
+    for succ in itertools.product(*[[None] + [j for j in range(n) if ok[i][j]] for i in range(n)]):
+        used = [s for s in succ if s is not None]
+        if len(used) == len(set(used)):
+            best = min(best, n - len(used))
+    return best
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_chain_is_minimal_and_feasible(seed):
+    data = toy_problem()
+    runs = _runs(data, seed, 7)
+    buses = chain(data, runs)
+    _feasible(data, runs, buses)
+    assert len(buses) == min_buses(data, runs) == _brute_force_min(data, runs)
+
+
+def test_chain_prefers_less_deadhead_among_minimal_plans():
+    data = toy_problem()
+    runs = _runs(data, 11, 40)
+    buses = chain(data, runs)
+    D, yard = data.distances, data.yards[0].location
+
+    def deadhead(seq):
+        inner = sum(D[runs[x].end_location, runs[y].start_location] for x, y in zip(seq, seq[1:]))
+        return D[yard, runs[seq[0]].start_location] + inner + D[runs[seq[-1]].end_location, yard]
+
+    def feasible(seq):
+        return all(runs[x].end + data.durations[runs[x].end_location, runs[y].start_location] <= runs[y].start + 1e-6 for x, y in zip(seq, seq[1:]))
+
+    rng = np.random.default_rng(0)
+    # any other plan with as many buses, made by swapping the tails of two buses, has no less deadhead
+    for _ in range(200):
+        a, b = rng.choice(len(buses), 2, replace=False)
+        ra, rb = list(buses[a].runs), list(buses[b].runs)
+        i, j = int(rng.integers(len(ra))), int(rng.integers(len(rb)))
+        na, nb = ra[: i + 1] + rb[j + 1 :], rb[: j + 1] + ra[i + 1 :]
+        if feasible(na) and feasible(nb):
+            assert deadhead(na) + deadhead(nb) >= deadhead(ra) + deadhead(rb) - 1.0
+
+
+def test_solve_is_reproducible_and_alternatives_never_hurt():
+    data = toy_problem(n_schools=4, stops_per_school=6, seed=5)
+    one = solve(data, time_limit=5, seed=3, alternatives=1)
+    again = solve(data, time_limit=5, seed=3, alternatives=1)
+    assert one.runs == again.runs and one.buses == again.buses
+    many = solve(data, time_limit=10, seed=3, alternatives=3)
+    assert many.n_buses <= one.n_buses
+    _feasible(data, list(many.runs), many.buses)
+    assert sorted(k for r in many.runs for k in r.stops) == list(range(len(data.stops)))
+
+
+def test_pm_plan_starts_runs_at_school_after_dismissal():
+    data = toy_problem(seed=4)
+    plan = solve(data, session="pm", time_limit=3, seed=0, alternatives=1)
+    _feasible(data, list(plan.runs), plan.buses)
+    for r in plan.runs:
+        sch = data.schools[r.schools[0]]
+        assert r.start_location == sch.location and r.start == pytest.approx(sch.pm_dismissal)
