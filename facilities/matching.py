@@ -578,7 +578,8 @@ def _pair_reasons(data: MatchData, n: int, b: int) -> list[str]:
     if f["available"]:
         out.append(f"available only from {pd.Timestamp(bld['available']).date()}")
     if not out and data.fit[n, b] < data.plan_years[n]:
-        out.append(f"fits years 1-{data.fit[n, b]} only; year {data.fit[n, b] + 1}: " + _year_shortfall(data, n, b, int(data.fit[n, b])))
+        k = int(data.fit[n, b])
+        out.append(f"fits {'year 1' if k == 1 else f'years 1-{k}'} only; year {k + 1}: " + _year_shortfall(data, n, b, k))
     return out
 
 
@@ -728,7 +729,8 @@ class MatchResult:
             if k >= plan:
                 continue
             if b is not None:
-                reason = f"housed in {d.building_ids[b]} for years 1-{k}; year {k + 1}: {_year_shortfall(d, n, b, k)}"
+                years = "year 1" if k == 1 else f"years 1-{k}"
+                reason = f"housed in {d.building_ids[b]} for {years}; year {k + 1}: {_year_shortfall(d, n, b, k)}"
             elif (d.fit[n] > 0).any():
                 taken = [d.building_ids[x] for x in np.flatnonzero(d.fit[n] > 0)]
                 reason = f"its {_plural(len(taken), 'fitting building')} ({', '.join(taken[:5])}{', ...' if len(taken) > 5 else ''}) went to needs that score higher"

@@ -1,5 +1,117 @@
-"""``compact facilities``: capacity, utilization and matching charter needs to buildings."""
+"""``compact facilities``: capacity, utilization and matching charter needs to buildings.
+
+Travel times for the matching come from the city's street network when it has one, else the
+straight-line model (see ``compact zones``); ``--straight-line`` forces the latter.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
 
 import typer
 
 app = typer.Typer(help="Building capacity and utilization; match charter needs to buildings.", no_args_is_help=True)
+
+_CITY = typer.Argument(..., help="A city folder with a city.toml.")
+
+
+def _echo(message: str) -> None:
+    typer.echo(message, err=True)
+
+
+def _load(city_dir: Path) -> Any:
+    from facilities import ValidationError, read_city
+
+    try:
+        return read_city(city_dir)
+    except ValidationError as err:
+        _echo(str(err))
+        raise typer.Exit(code=1) from None
+
+
+def _band(text: str | None) -> tuple[float, float] | None:
+    if not text:
+        return None
+    try:
+        low, high = (float(x) for x in text.split(","))
+    except ValueError:
+        raise typer.BadParameter(f"{text!r}: give two numbers, e.g. 0.85,1.0") from None
+    return low, high
+
+
+@app.command()
+def capacity(
+    city_dir: Path = _CITY,
+    out: Path = typer.Option(None, "--out", help="Folder for capacity_buildings.csv and capacity_schools.csv."),
+    band: str = typer.Option(None, "--band", help="Target utilization band 'low,high' (default city.toml [capacity] or 0.85,1.0)."),
+) -> None:
+    """Capacity of each building from its rooms, and the utilization of buildings and schools."""
+    from facilities import ValidationError
+    from facilities.capacity import utilization
+    from facilities.io import atomic_write
+
+    city = _load(city_dir)
+    try:
+        result = utilization(city, band=_band(band))
+    except ValidationError as err:
+        _echo(str(err))
+        raise typer.Exit(code=1) from None
+    b, s = result.buildings, result.schools
+    low, high = result.rules.band
+    typer.echo(f"{city.name}: {len(b)} buildings, {int(b['capacity'].sum()):,} seats, {int(b['enrollment'].sum()):,} enrolled; band {low:.0%}-{high:.0%}")
+    for flag, n in b["flag"].value_counts().items():
+        typer.echo(f"  {flag:<14} {n:>5} buildings")
+    shown = b[["building", "name", "capacity", "enrollment", "utilization", "spare_seats", "spare_rooms", "flag"]]
+    typer.echo(shown.sort_values("utilization", ascending=False).to_string(index=False, max_rows=40))
+    if out is not None:
+        for frame, name in ((b, "capacity_buildings.csv"), (s, "capacity_schools.csv")):
+            with atomic_write(out / name) as tmp:
+                frame.to_csv(tmp, index=False)
+        _echo(f"wrote {out / 'capacity_buildings.csv'} and {out / 'capacity_schools.csv'}")
+
+
+@app.command()
+def match(
+    city_dir: Path = _CITY,
+    out: Path = typer.Option(..., "--out", help="Folder for matches.gpkg, matches.csv, summary.json and report.html."),
+    time_limit: float = typer.Option(30.0, "--time-limit", help="Seconds the solver may search."),
+    seed: int = typer.Option(0, "--seed", help="Random seed (the same seed gives the same answer)."),
+    years: int = typer.Option(None, "--years", help="Horizon in years (default: the longest growth plan)."),
+    withdraw: str = typer.Option(None, "--withdraw", help="What-if: building ids to withdraw, comma-separated."),
+    straight_line: bool = typer.Option(False, "--straight-line", help="Use straight-line travel even when the city has streets."),
+) -> None:
+    """Match charter needs to buildings (whole or co-located) over their growth plans; write the outputs and a report."""
+    from app.report_facilities import write_match_report
+    from facilities import ValidationError
+    from facilities.matching import MatchData, solve, what_if
+
+    city = _load(city_dir)
+    if not len(city.needs):
+        _echo(f"{city.name} has no needs layer: add [layers.needs] to city.toml")
+        raise typer.Exit(code=1)
+    if straight_line:
+        travel, how = None, "straight-line distance x 1.3 at 20 km/h (MatchRules)"
+    else:
+        from app.commands.zones import travel_for
+
+        travel, how = travel_for(city)
+    try:
+        data = MatchData.from_city(city, travel=travel, years=years)
+        if withdraw:
+            data = what_if(data, withdraw=[w.strip() for w in withdraw.split(",") if w.strip()])
+    except (ValidationError, KeyError) as err:
+        _echo(str(err).strip("'\""))
+        raise typer.Exit(code=1) from None
+    _echo(data.summary())
+    result = solve(data, time_limit=time_limit, seed=seed, progress=lambda message, _fraction: _echo(message))
+    paths = result.to_files(out)
+    report = write_match_report(out / "report.html", result, title=f"{city.name}: charter needs matched to buildings", zones=city.zones,
+                                notes={"Travel": how, "Weights": ", ".join(f"{k} {v:g}" for k, v in result.summary()["weights"].items())})  # fmt: skip
+    s = result.summary()
+    typer.echo(f"{s['housed']} of {s['needs']} needs housed ({s['housed_whole_plan']} for the whole plan), {s['status']}, gap {100 * s['gap']:.2f}%")
+    if len(result.assignments):
+        typer.echo(result.assignments[["need", "building", "mode", "year_last", "plan_years", "seats", "travel_min", "cost"]].to_string(index=False))
+    for row in result.unmatched.itertuples():
+        typer.echo(f"  {row.need} not housed for {row.years_unmet} year{'s' if row.years_unmet != 1 else ''}: {row.reasons}")
+    _echo(f"wrote {', '.join(str(p) for p in [*paths.values(), report])}")
