@@ -17,14 +17,17 @@ import shapely
 
 from facilities.zones import ZoneData, compare_plans, design, design_cpsat, greedy_zones
 
+#: South-west corner of the synthetic city, UTM zone 19N metres (near Boston).
+_ORIGIN = (320_000.0, 4_680_000.0)
 _LEVELS = {"elementary": tuple(range(0, 6)), "middle": (6, 7, 8), "high": (9, 10, 11, 12)}
 
 
 def synthetic(n_units: int = 500, *, seed: int = 0, side: float = 20_000.0) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame]:
-    """Units (Voronoi polygons with population bands) and schools of a synthetic city in metres (UTM 19N)."""
+    """Units (Voronoi polygons with population bands) and schools of a synthetic city (UTM zone 19N metres)."""
     rng = np.random.default_rng(seed)
-    pts = rng.uniform(0, side, size=(n_units, 2))
-    square = shapely.box(0, 0, side, side)
+    x0, y0 = _ORIGIN
+    pts = rng.uniform(0, side, size=(n_units, 2)) + (x0, y0)
+    square = shapely.box(x0, y0, x0 + side, y0 + side)
     cells = shapely.get_parts(shapely.voronoi_polygons(shapely.multipoints(pts), extend_to=square))
     cells = shapely.intersection(cells, square)
     order = shapely.STRtree(cells).query(shapely.points(pts), predicate="intersects")
@@ -32,7 +35,7 @@ def synthetic(n_units: int = 500, *, seed: int = 0, side: float = 20_000.0) -> t
     geoms[order[0]] = cells[order[1]]
     children = rng.gamma(4.0, 120.0, size=n_units).round()
     shares = np.array([5, 5, 5, 3]) / 18
-    low = np.clip(0.2 + 0.5 * (1 - pts.sum(axis=1) / (2 * side)) + rng.normal(0, 0.08, n_units), 0.02, 0.95)
+    low = np.clip(0.2 + 0.5 * (1 - (pts - _ORIGIN).sum(axis=1) / (2 * side)) + rng.normal(0, 0.08, n_units), 0.02, 0.95)
     units = gpd.GeoDataFrame(
         {
             "id": [f"u{i:03d}" for i in range(n_units)],
