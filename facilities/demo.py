@@ -26,6 +26,7 @@ From the shell (the Makefile's ``make demo-data``)::
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import logging
 import math
@@ -43,6 +44,7 @@ import pandas as pd
 import shapely
 from shapely.geometry import MultiPoint, Point, Polygon, box
 
+from facilities._validate import parse_grades
 from facilities.schema import GRADE_NAMES, ROOM_TYPES, format_grades, format_time
 
 __all__ = ["SIZES", "Size", "generate", "main"]
@@ -888,6 +890,32 @@ def _manifest(size_name: str, seed: int) -> str:
     return "\n".join(parts)
 
 
+def _shared_zone_table(schools: pd.DataFrame, hoods: pd.DataFrame) -> str:
+    """A Denver-style shared middle-school zone: two touching neighborhoods whose grade-7 schools
+    include at least one district and two charter schools (the most such schools wins)."""
+    middle = schools[schools["grades"].map(lambda g: 7 in parse_grades(g))]
+    best: tuple[int, str, str] | None = None
+    geoms = dict(zip(hoods["name"], hoods["geometry"], strict=True))
+    for a, b in itertools.combinations(sorted(geoms), 2):
+        if not geoms[a].touches(geoms[b]) and not geoms[a].intersects(geoms[b]):
+            continue
+        inside = middle[middle["neighborhood"].isin([a, b])]
+        sectors = inside["sector"].value_counts()
+        if sectors.get("district", 0) >= 1 and sectors.get("charter", 0) >= 2 and (best is None or len(inside) > best[0]):
+            best = (len(inside), a, b)
+    if best is None:
+        return ""
+    _, a, b = best
+    ids = ", ".join(f'"{i}"' for i in sorted(middle.loc[middle["neighborhood"].isin([a, b]), "id"]))
+    return (
+        "\n# A shared middle-school zone, as in Denver: every grade 6-8 student living in it is\n"
+        "# guaranteed a seat at one of its district and charter schools.\n"
+        "[[enrollment.shared_zones]]\n"
+        f'id = "shared-middle"\nname = "{a}-{b} shared middle-school zone"\n'
+        f'units = ["{a}", "{b}"]\nschools = [{ids}]\ngrades = "6-8"\n'
+    )
+
+
 def _readme(size_name: str, seed: int, counts: dict[str, int]) -> str:
     lines = [
         f"# Riverton ({size_name})",
@@ -947,6 +975,7 @@ def _write(folder: Path, size_name: str, seed: int, *, river: _River, streets: _
         "neighborhood": _hood_names(s_xy, hoods),
     })  # fmt: skip
     _write_csv(_with_lonlat(frame, s_xy), folder / "schools.csv")
+    frame_schools = frame
 
     h_xy = points.xy[students["home"].to_numpy()]
     frame = students[["id", "grade", "school", "service", "max_walk"]].copy()
@@ -972,7 +1001,7 @@ def _write(folder: Path, size_name: str, seed: int, *, river: _River, streets: _
     frame["priority"] = [n["priority"] for n in needs]
     _write_csv(frame, folder / "needs.csv")
 
-    (folder / "city.toml").write_text(_manifest(size_name, seed), encoding="utf-8")
+    (folder / "city.toml").write_text(_manifest(size_name, seed) + _shared_zone_table(frame_schools, hoods), encoding="utf-8")
     counts = {
         "streets.graphml": streets.graph.number_of_nodes(), "zones.geojson": len(hoods), "river.geojson": 1,
         "schools.csv": len(schools), "buildings.csv": len(buildings), "students.csv": len(students),
