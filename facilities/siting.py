@@ -310,14 +310,14 @@ class PMedian:
 
     def _compact(self) -> _Model:
         """The radius formulation: variables y (sites) then z (levels per demand point)."""
-        n, m = self.n_demand, self.n_sites
+        m = self.n_sites
         fixed = self._fixed()
-        cost = np.where(np.isfinite(self.cost), self.cost, np.inf)
+        cost = self.cost
         order = np.argsort(cost, axis=1, kind="stable")
         dist = np.take_along_axis(cost, order, 1)
         # the distance every solution meets: the (m - p - fixed + 1)-th nearest, or the nearest fixed site
         reach = np.minimum(dist[:, m - self.p - int(fixed.sum())], np.where(fixed, cost, np.inf).min(1))
-        base, rows, cols, vals, z_cost, first_rows = 0.0, [], [], [], [], []
+        base, rows, cols, vals, z_cost, z_upper, first_rows = 0.0, [], [], [], [], [], []
         n_z = 0
         for i in np.flatnonzero(self.weights > 0):
             d = dist[i]
@@ -333,7 +333,9 @@ class PMedian:
             rows += [n_z + at, n_z + np.arange(k), n_z + np.arange(1, k)]
             cols += [order[i, : levels[-1] + 1], m + n_z + np.arange(k), m + n_z + np.arange(k - 1)]
             vals += [np.ones(levels[-1] + 1), np.ones(k), -np.ones(k - 1)]
-            z_cost.append(self.weights[i] * (d[levels + 1] - d[levels]))
+            step = d[levels + 1] - d[levels]  # inf: beyond lies no site, so the point must be served
+            z_cost.append(np.where(np.isfinite(step), self.weights[i] * step, 0.0))
+            z_upper.append(np.isfinite(step).astype(float))
             first_rows.append(n_z)
             n_z += k
         cat = lambda parts, dtype: np.concatenate(parts) if parts else np.zeros(0, dtype)  # noqa: E731
@@ -344,7 +346,7 @@ class PMedian:
         cardinality = sp.csr_array(np.r_[np.ones(m), np.zeros(n_z)][None, :])
         total = self.p + int(fixed.sum())
         constraints = [LinearConstraint(a, lower, np.inf), LinearConstraint(cardinality, total, total)]
-        bounds = Bounds(np.r_[fixed.astype(float), np.zeros(n_z)], np.ones(m + n_z))
+        bounds = Bounds(np.r_[fixed.astype(float), np.zeros(n_z)], np.r_[np.ones(m), cat(z_upper, float)])
         integrality = np.r_[np.ones(m), np.zeros(n_z)]
 
         def decode(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from facilities._validate import ValidationError
 from facilities.lottery import LotteryData, LotteryResult, simulate_choices, solve
 
-SETTINGS = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+SETTINGS = settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
 @st.composite

@@ -124,3 +124,14 @@ def test_or_library_pmed4_optimum() -> None:
     cost, p = load(SHARED / "pmed4.txt")
     result = PMedian.from_cost_matrix(cost, np.ones(len(cost)), p).solve(time_limit=120, seed=0)
     assert result.optimal and result.objective == optima()["pmed4"]
+
+
+def test_sites_out_of_reach_are_respected() -> None:
+    rng = np.random.default_rng(0)
+    for _ in range(10):
+        cost = rng.integers(1, 100, (8, 5)).astype(float)
+        cost[rng.random(cost.shape) < 0.4] = np.inf
+        cost[np.isinf(cost).all(1), 0] = 5.0
+        result = PMedian.from_cost_matrix(cost, np.ones(8), 2).solve(time_limit=10, seed=0)
+        assert np.isfinite(result.objective)
+        assert result.objective == pytest.approx(_brute_force(cost, np.ones(8), 2, np.zeros(5, bool)))
