@@ -356,13 +356,14 @@ def prepare(
         uniq_xy, loc = np.unique(np.round(xy, 1), axis=0, return_inverse=True)
         durations, distances = model.matrix(uniq_xy, uniq_xy), model.distance_matrix(uniq_xy, uniq_xy)
     ny, ns = len(yards), len(schools)
-    bells_ok = np.isfinite(schools["bell_start"].astype(float))
+    bells_ok = (np.isfinite(schools["bell_start"].astype(float)) & np.isfinite(schools["bell_end"].astype(float))).to_numpy()
+    routed = plan.stops["school"].isin(schools.loc[bells_ok, "id"]).to_numpy()  # a school without bells cannot be routed
     dwell = float(transport.get("school_dwell", 300.0))
     data = ProblemData.from_matrices(
         durations=durations,
         distances=distances,
-        schools=pd.DataFrame({"id": schools["id"], "location": loc[ny : ny + ns], "am_bell": schools["bell_start"].astype(float), "pm_dismissal": schools["bell_end"].astype(float), "dwell": dwell}),
-        stops=pd.DataFrame({"id": plan.stops["id"], "location": loc[ny + ns :], "school": plan.stops["school"], "students": plan.stops["students"], "service": plan.stops["service"]}),
+        schools=pd.DataFrame({"id": schools["id"], "location": loc[ny : ny + ns], "am_bell": schools["bell_start"].astype(float), "pm_dismissal": schools["bell_end"].astype(float), "dwell": dwell})[bells_ok],
+        stops=pd.DataFrame({"id": plan.stops["id"], "location": loc[ny + ns :], "school": plan.stops["school"], "students": plan.stops["students"], "service": plan.stops["service"]})[routed],
         yards=pd.DataFrame({"id": yards["id"], "location": loc[:ny]}),
         bus_types=_bus_types(city, seats),
         max_ride=float(transport.get("max_ride", 3600.0)),
@@ -378,7 +379,7 @@ def prepare(
         [
             pd.DataFrame({"kind": "student", "id": plan.infeasible["student"], "school": plan.infeasible["school"], "reason": plan.infeasible["reason"]}),
             pd.DataFrame([("stop", i.stop, i.school, i.reason) for i in left_out], columns=["kind", "id", "school", "reason"]),
-            pd.DataFrame({"kind": "school", "id": schools.loc[~bells_ok, "id"], "school": schools.loc[~bells_ok, "id"], "reason": "no current bell times"}),
+            pd.DataFrame({"kind": "school", "id": schools.loc[~bells_ok, "id"], "school": schools.loc[~bells_ok, "id"], "reason": "no current bell times: its riders are not routed"}),
         ],
         ignore_index=True,
     )
@@ -829,8 +830,9 @@ def _location_xy(prepared: Prepared) -> np.ndarray:
     school_xy = dict(zip(prepared.schools["id"], zip(prepared.schools["x"], prepared.schools["y"])))
     for s in data.schools:
         xy[s.location] = school_xy[s.id]
-    for k, st in enumerate(data.stops):
-        xy[st.location] = (stops.geometry.iloc[k].x, stops.geometry.iloc[k].y)
+    stop_xy = dict(zip(stops["id"], zip(stops.geometry.x, stops.geometry.y)))
+    for st in data.stops:
+        xy[st.location] = stop_xy[st.id]
     return xy
 
 
