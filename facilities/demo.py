@@ -674,6 +674,9 @@ def _spare_classrooms(building: int, buildings: list[dict], schools: list[dict])
 def _make_needs(size: Size, schools: list[dict], buildings: list[dict], hoods: pd.DataFrame, points: _Points, rng: np.random.Generator) -> list[dict]:
     """Charter schools' space needs, made to exercise every answer of the matching.
 
+    A need's seats and classrooms are its first year's; its plan adds a grade a year, and the
+    matching adds the classrooms each new grade takes (other rooms are for the full plan).
+
     Some fit a whole vacant building (a former district school, a closed parish school, commercial
     space), some only a share of an under-used district building (too small a budget for a whole
     one), one competes for the large buildings, and one cannot be met: it needs a gym and full
@@ -703,7 +706,8 @@ def _make_needs(size: Size, schools: list[dict], buildings: list[dict], hoods: p
         final = tuple(range(first[0], first[-1] + years)) if years > 1 else first
         seats_final = int(classrooms * _seats_per_room(final) * 0.9)
         per_grade = seats_final // len(final)
-        rooms = _rooms(classrooms, max(final))
+        rooms = _rooms(classrooms, max(final))  # specialty rooms for the full plan ...
+        rooms["classroom"] = math.ceil(per_grade * len(first) / _seats_per_room(first))  # ... classrooms for year one
         return {
             "grades": first, "add_grade_per_year": years > 1, "years": years, "seats": per_grade * len(first),
             "seats_per_grade": per_grade, "rooms": rooms, "budget": float(round(budget, -3)), "lunch_periods": 1 + (seats_final > 350),
@@ -736,9 +740,12 @@ def _make_needs(size: Size, schools: list[dict], buildings: list[dict], hoods: p
             share = buildings[k]["annual_cost"] * rooms / buildings[k]["rooms"]["classroom"]
             whole = [buildings[v]["annual_cost"] for v in vacant if buildings[v]["rooms"]["classroom"] >= rooms]
             budget = min(share * 1.5, 0.8 * min(whole)) if whole else share * 1.5
-            guest = next(turn)
-            grade = str(max(g for g in guest["grades"] if g >= 0))
-            plans.append(need(grade, 1, rooms, budget, [hood_of[k]], school=guest["id"], name=f"{guest['name']} (grade {grade} annex)"))
+            host = {g for sc in schools if sc["building"] == k for g in sc["grades"]}
+            guest = next((c for c in charters if set(c["grades"]) & host), next(turn))  # grades the host can share with
+            grade = str(max((set(guest["grades"]) & host) or {g for g in guest["grades"] if g >= 0}))
+            annex = need(grade, 1, rooms, budget, [hood_of[k]], school=guest["id"], name=f"{guest['name']} (grade {grade} annex)")
+            annex["rooms"] = {"classroom": annex["rooms"]["classroom"], "small": 1}  # the campus's other rooms serve it
+            plans.append(annex)
         plans.append(need("9", 4, 15, float(np.median([buildings[v]["annual_cost"] for v in vacant])) * 1.2, list(rng.choice(names, 2, replace=False)), name=new_name(), gym=True, cafeteria=True))
         big = [b["annual_cost"] for b in buildings if b["gym"] and b["accessible"] and b["rooms"]["classroom"] >= 12]
         plans.append(need("K-2", 6, 12, 0.5 * min(big) if big else 250_000.0, [str(rng.choice(names))], name=new_name(), gym=True, cafeteria=True, accessible=True, co_location=False))
@@ -883,6 +890,11 @@ def _manifest(size_name: str, seed: int) -> str:
         "cost_per_mile = 3.0          # fuel and upkeep, dollars a mile driven\n",
         "[transport.eligibility]      # walking distance (metres) beyond which a student rides, by grade band\n"
         + "".join(f'"{band}" = {metres}\n' for band, metres in ELIGIBILITY.items()),
+        "[transport.bells]            # what the bell-time optimizer may change\n"
+        'earliest = "07:15"\nlatest = "09:30"\nstep_minutes = 15\nshifts_minutes = [-10, -5, 5, 10]\n'
+        "max_change_minutes = 60\n\n"
+        '[[transport.bells.rules]]\nlabel = "no high school before 8:00"\ngrades = "9-12"\nearliest = "08:00"\n\n'
+        '[[transport.bells.rules]]\nlabel = "elementary dismissal before 16:00"\ngrades = "PK-5"\nend_before = "16:00"\n',
         "[capacity]\ntarget = [0.85, 1.00]       # utilization band of a well-used building\n",
         "[capacity.class_size]        # students a classroom seats, by grade band\n"
         + "".join(f'"{band}" = {seats}\n' for band, seats in CLASS_SIZES.items()),
