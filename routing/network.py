@@ -32,7 +32,6 @@ import networkx as nx
 import numpy as np
 import osmnx as ox
 import pyproj
-from scipy.spatial import cKDTree
 
 from facilities import Problem, ValidationError
 from facilities.io import atomic_write
