@@ -70,7 +70,7 @@ def _iterations(n: int) -> int:
     return 100 + 10 * n
 
 
-def _solve_pyvrp(inp: VrpInput, *, time_limit: float, seed: int) -> list[list[int]]:
+def _solve_pyvrp(inp: VrpInput, *, time_limit: float, seed: int, iterations: int) -> list[list[int]]:
     import pyvrp
     from pyvrp.stop import MaxIterations, MaxRuntime, MultipleCriteria
 
@@ -87,14 +87,14 @@ def _solve_pyvrp(inp: VrpInput, *, time_limit: float, seed: int) -> list[list[in
         distance_matrices=[np.ascontiguousarray(inp.distances, dtype=np.int64)],
         duration_matrices=[np.ascontiguousarray(inp.durations, dtype=np.int64)],
     )
-    stop = MultipleCriteria([MaxIterations(_iterations(inp.n)), MaxRuntime(max(time_limit, 0.01))])
+    stop = MultipleCriteria([MaxIterations(iterations), MaxRuntime(max(time_limit, 0.01))])
     result = pyvrp.solve(data, stop=stop, seed=seed, display=False, collect_stats=False)
     if not result.is_feasible():
         return []
     return [[act.idx + 1 for act in route.schedule() if act.is_client()] for route in result.best.routes()]
 
 
-def _solve_ortools(inp: VrpInput, *, time_limit: float, seed: int) -> list[list[int]]:
+def _solve_ortools(inp: VrpInput, *, time_limit: float, seed: int, iterations: int) -> list[list[int]]:
     from ortools.constraint_solver import pywrapcp, routing_enums_pb2
 
     del seed  # OR-Tools' local search is deterministic under a solution limit
@@ -129,7 +129,7 @@ def _solve_ortools(inp: VrpInput, *, time_limit: float, seed: int) -> list[list[
     params = pywrapcp.DefaultRoutingSearchParameters()
     params.first_solution_strategy = routing_enums_pb2.FirstSolutionStrategy.PATH_CHEAPEST_ARC
     params.local_search_metaheuristic = routing_enums_pb2.LocalSearchMetaheuristic.GUIDED_LOCAL_SEARCH
-    params.solution_limit = _iterations(inp.n)
+    params.solution_limit = iterations
     params.time_limit.FromMilliseconds(max(10, int(time_limit * 1000)))
     solution = model.SolveWithParameters(params)
     if solution is None:
@@ -146,7 +146,7 @@ def _solve_ortools(inp: VrpInput, *, time_limit: float, seed: int) -> list[list[
     return routes
 
 
-def solve_vrp(inp: VrpInput, *, solver: str = "pyvrp", time_limit: float = 1.0, seed: int = 0) -> list[list[int]]:
+def solve_vrp(inp: VrpInput, *, solver: str = "pyvrp", time_limit: float = 1.0, seed: int = 0, iterations: int | None = None) -> list[list[int]]:
     """Solve a :class:`VrpInput`; return the routes as lists of client nodes (``[]`` if none found).
 
     Parameters
@@ -159,11 +159,14 @@ def solve_vrp(inp: VrpInput, *, solver: str = "pyvrp", time_limit: float = 1.0, 
         Seconds at most (an iteration budget usually stops the search first).
     seed
         Random seed (PyVRP); the same seed gives the same routes when the budget, not the clock, stops.
+    iterations
+        Search budget: PyVRP iterations or OR-Tools solutions (default ``100 + 10 n``).
     """
+    budget = _iterations(inp.n) if iterations is None else iterations
     if solver == "pyvrp":
-        return _solve_pyvrp(inp, time_limit=time_limit, seed=seed)
+        return _solve_pyvrp(inp, time_limit=time_limit, seed=seed, iterations=budget)
     if solver == "ortools":
-        return _solve_ortools(inp, time_limit=time_limit, seed=seed)
+        return _solve_ortools(inp, time_limit=time_limit, seed=seed, iterations=budget)
     raise ValueError(f"unknown solver {solver!r}; choose one of {SOLVERS}")
 
 
