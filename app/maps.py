@@ -306,10 +306,29 @@ def ramp(values: Sequence[float] | np.ndarray, *, alpha: int = 190, low: Color =
     return [[*row, alpha] for row in rgb.tolist()]
 
 
-def hexbin_layer(cells: gpd.GeoDataFrame, *, value: str = "count", label: str = "students", alpha: int = 150, layer_id: str = "homes") -> pdk.Layer:
-    """Hexagons of :func:`hexbin`, shaded by ``value``; the tooltip gives the count."""
-    tips = [f"{int(c):,} {label}" if value == "count" else f"{v:,.0f} of {int(c):,} {label}" for c, v in zip(cells["count"], cells[value])]
-    return polygon_layer(cells, fill=ramp(cells[value], alpha=alpha), tip=tips, line=(255, 255, 255), line_width=0, layer_id=layer_id)
+def hexbin_layer(
+    cells: gpd.GeoDataFrame,
+    *,
+    value: str = "count",
+    label: str = "students",
+    alpha: int = 150,
+    share: str | None = None,
+    layer_id: str = "homes",
+) -> pdk.Layer:
+    """Hexagons of :func:`hexbin`, shaded by ``value`` (or by ``share``, a summed column over the count).
+
+    The tooltip gives the count, and with ``share`` how many of them the column counts
+    (e.g. ``"18 of 25 students: first_choice"``).
+    """
+    count = cells["count"].to_numpy(dtype=float)
+    if share is None:
+        tips = [f"{int(c):,} {label}" for c in count]
+        shade = cells[value].to_numpy(dtype=float)
+    else:
+        part = cells[share].to_numpy(dtype=float)
+        tips = [f"{p:,.0f} of {int(c):,} {label} ({p / c:.0%}): {share.replace('_', ' ')}" for p, c in zip(part, count)]
+        shade = part / count
+    return polygon_layer(cells, fill=ramp(shade, alpha=alpha), tip=tips, line=(255, 255, 255), line_width=0, layer_id=layer_id)
 
 
 @functools.lru_cache(maxsize=4)

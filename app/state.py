@@ -17,7 +17,18 @@ import streamlit as st
 
 from facilities import City, Problem, ValidationError, read_city
 
-__all__ = ["DEMO_CITY", "CITY_ENV", "default_city", "load_city", "load_zipped_city", "city_picker", "current_city", "show_problems"]
+__all__ = [
+    "DEMO_CITY",
+    "CITY_ENV",
+    "default_city",
+    "load_city",
+    "load_zipped_city",
+    "city_picker",
+    "current_city",
+    "city_key",
+    "show_problems",
+    "zip_folder",
+]
 
 #: The demo city shipped with the project.
 DEMO_CITY = Path(__file__).resolve().parents[1] / "data" / "demo"
@@ -78,6 +89,25 @@ def load_zipped_city(data: bytes, name: str = "city.zip") -> City:
     if not manifests:
         raise ValidationError([Problem(name, None, None, "no city.toml in the zip", "put city.toml at the top of the folder you zip (see README: 'A city is a folder')")], city=name)
     return read_city(manifests[0].parent)
+
+
+def city_key(city: City) -> str:
+    """A key naming this city object, for caches and for results kept in the session.
+
+    The cached city is the same object on every rerun until its folder changes, so results keyed
+    by it are dropped when another city (or a new version) is picked.
+    """
+    return f"{city.name}|{city.root}|{id(city)}"
+
+
+def zip_folder(folder: str | os.PathLike[str]) -> bytes:
+    """The files of a folder as zip bytes (for a download button)."""
+    buffer = io.BytesIO()
+    root = Path(folder)
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for path in sorted(p for p in root.rglob("*") if p.is_file()):
+            archive.write(path, path.relative_to(root))
+    return buffer.getvalue()
 
 
 def show_problems(error: ValidationError) -> None:

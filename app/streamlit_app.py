@@ -12,6 +12,9 @@ st.set_page_config(page_title="Compact planner", page_icon="🏫", layout="wide"
 page = st.navigation(
     [
         st.Page("views/city.py", title="City", icon="🗺️", default=True),
+        st.Page("views/facilities.py", title="Facilities", icon="🏫"),
+        st.Page("views/bells.py", title="Bell times", icon="🚌"),
+        st.Page("views/zones.py", title="Enrollment zones", icon="🧩"),
     ]
 )
 state.city_picker()

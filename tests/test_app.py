@@ -45,10 +45,15 @@ def _layer(spec: dict, layer_id: str) -> dict:
     return layers[layer_id]
 
 
-def _problems_table(at: AppTest) -> pd.DataFrame:
-    tables = [d.value for d in at.dataframe if "problem" in d.value.columns]
-    assert tables, "the page shows no table of problems"
+def _table(at: AppTest, *columns: str) -> pd.DataFrame:
+    """The first table on the page holding ``columns`` (AppTest does not expose a dataframe's key)."""
+    tables = [d.value for d in at.dataframe if set(columns) <= set(d.value.columns)]
+    assert tables, f"the page shows no table with {columns}"
     return tables[0]
+
+
+def _problems_table(at: AppTest) -> pd.DataFrame:
+    return _table(at, "file", "problem", "what to do")
 
 
 def _broken_city(folder: Path) -> Path:
@@ -164,3 +169,139 @@ def test_an_uploaded_city_is_shown(tmp_path):
     assert not at.exception
     assert at.title[0].value == "Tiny Town"
     assert len(_layer(_deck(at), "schools")["data"]) == 3
+
+
+# ---------------------------------------------------------------- facilities page
+
+
+def test_facilities_page_runs_the_match_and_explains_a_misfit(app):
+    app.switch_page("views/facilities.py").run()
+    assert not app.exception
+    assert app.title[0].value == "Facilities"
+    spec = _deck(app)
+    assert len(_layer(spec, "buildings")["data"]) > 0 and len(_layer(spec, "needs")["data"]) > 0
+    assert any(w.value.startswith("**") for w in app.warning) or app.success, "the page explains whether the picked building fits"
+    app.slider(key="match_time").set_value(2)
+    app.button(key="match_run").click().run()
+    assert not app.exception
+    matches = _table(app, "need", "building", "mode")
+    spec = _deck(app)
+    assert len(_layer(spec, "matches")["data"]) == len(matches)
+    labels = [b.label for b in app.get("download_button")]
+    assert "Download matches (CSV)" in labels and any("ZIP" in label for label in labels)
+    # every need left out is explained, and a building that does not fit says why
+    unmatched = [d.value for d in app.dataframe if "reasons" in d.value.columns]
+    if unmatched:
+        assert unmatched[0]["reasons"].str.len().gt(0).all()
+
+
+def test_facilities_page_says_why_a_building_does_not_fit(app):
+    app.switch_page("views/facilities.py").run()
+    from facilities import read_city
+    from facilities.matching import MatchData
+
+    data = MatchData.from_city(read_city(DEMO))
+    need = data.need_ids[0]
+    misfit = next(b for b in data.building_ids if data.reasons(need, b))
+    app.selectbox(key="why_need").set_value(need).run()
+    app.selectbox(key="why_building").set_value(misfit).run()
+    text = " ".join(w.value for w in app.warning)
+    assert "does not fit" in text
+    assert all(reason in text for reason in data.reasons(need, misfit))
+
+
+# ---------------------------------------------------------------- small generated city for bells and zones
+
+
+@pytest.fixture(scope="session")
+def small_city(tmp_path_factory) -> Path:
+    from facilities.demo import generate
+
+    return generate(size="test", seed=7, out=tmp_path_factory.mktemp("riverton") / "city")
+
+
+@pytest.fixture
+def small_app(small_city) -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    at.session_state["city_source"] = "A city folder"
+    at.session_state["city_folder"] = str(small_city)
+    at.run()
+    assert not at.exception, at.exception
+    return at
+
+
+def test_bells_page_runs_scenarios_and_compares_them(small_app, small_city):
+    at = small_app
+    at.switch_page("views/bells.py").run()
+    assert not at.exception and at.title[0].value == "Bell times"
+    assert not at.get("deck_gl_json_chart"), "no map before a run"
+    at.slider(key="bell_time").set_value(4)
+    at.button(key="bell_run").click().run()
+    assert not at.exception, at.exception
+    summary = _table(at, "scenario", "buses", "buses_saved")
+    assert summary["scenario"].tolist() == ["status quo", "aligned", "optimized"]
+    assert (summary["buses"] > 0).all()
+    assert summary["buses_saved"].iloc[0] == 0
+    buses = [m.value for m in at.metric if m.label == "Buses"]
+    assert buses == [f"{int(b):,}" for b in summary["buses"]]
+    spec = _deck(at)
+    assert len(_layer(spec, "runs")["data"]) > 0 and len(_layer(spec, "stops")["data"]) > 0
+    homes = _layer(spec, "homes")["data"]
+    assert all(int(row["tip"].split()[0].replace(",", "")) >= 10 for row in homes)
+    assert any("ZIP" in b.label for b in at.get("download_button"))
+
+
+def test_bells_page_edited_times_make_a_scenario_of_their_own(small_app, small_city):
+    at = small_app
+    at.switch_page("views/bells.py").run()
+    at.multiselect(key="bell_scenarios").set_value(["status quo"]).run()
+    assert not at.exception
+    # the data editor cannot be typed into here; the same fixed scenario comes from the library's API
+    from facilities import read_city
+    from routing.scenarios import Scenario, prepare, run_scenario
+
+    city = read_city(small_city)
+    school = city.schools.dropna(subset=["bell_start"]).iloc[0]
+    prepared = prepare(city, sessions=("am",), time_limit=2, seed=0)
+    moved = run_scenario(prepared, Scenario("your times", "fixed", times={school["id"]: school["bell_start"] + 1800}))
+    changes = moved.bells.changes.set_index("school")
+    assert changes.loc[school["id"], "reason"] == "set by the scenario"
+
+
+def test_bells_page_shows_an_error_for_a_bad_policy_time(small_app):
+    at = small_app
+    at.switch_page("views/bells.py").run()
+    at.text_input(key="bell_earliest").input("seven").run()
+    at.slider(key="bell_time").set_value(4)
+    at.multiselect(key="bell_scenarios").set_value(["optimized"]).run()
+    at.button(key="bell_run").click().run()
+    assert not at.exception
+    assert _problems_table(at)["column"].str.contains("earliest").any()
+
+
+# ---------------------------------------------------------------- zones page
+
+
+def test_zones_page_measures_a_zone_and_runs_the_lottery(small_app, small_city):
+    at = small_app
+    at.switch_page("views/zones.py").run()
+    assert not at.exception and at.title[0].value == "Enrollment zones"
+    metrics = {m.label: m.value for m in at.metric}
+    assert {"Residents", "Seats", "Guaranteed a seat"} <= set(metrics)
+    spec = _deck(at)
+    assert len(_layer(spec, "zones")["data"]) == 1
+    zone_schools = len(_layer(spec, "zone_schools")["data"])
+    names = at.multiselect(key="zone_units").options
+    at.multiselect(key="zone_units").set_value(names).run()
+    assert len(_layer(_deck(at), "zone_schools")["data"]) >= zone_schools, "a bigger zone holds at least the same schools"
+    at.button(key="lottery_run").click().run()
+    assert not at.exception, at.exception
+    at.radio(key="zone_shade").set_value("Lottery: first choice").run()
+    outcomes = _layer(_deck(at), "outcomes")["data"]
+    assert outcomes
+    for row in outcomes:
+        part, total = (int(x.replace(",", "")) for x in row["tip"].split(" applicants")[0].split(" of "))
+        assert total >= 10 and 0 <= part <= total
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Applicants"] != "0"
+    assert any("lottery" in b.label.lower() for b in at.get("download_button"))

@@ -33,9 +33,13 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
-#: Pages: url path ("" is the default page), screenshot name, whether it draws a map.
+#: Pages: url path ("" is the default page), screenshot name, the button that runs the page's
+#: analysis (None: nothing to run), and a heading the result shows.
 PAGES = [
-    ("", "city", True),
+    ("", "city", None, None),
+    ("facilities", "facilities", "Run the match", "The match"),
+    ("bells", "bells", "Run the scenarios", "Side by side"),
+    ("zones", "zones", "Run the lottery", "The lottery's outcomes"),
 ]
 
 
@@ -113,22 +117,27 @@ def _settle(page) -> None:
     )
 
 
-@pytest.mark.parametrize(("path", "name", "has_map"), PAGES)
-def test_page_in_browser(browser, app_url, path, name, has_map):
+@pytest.mark.parametrize(("path", "name", "button", "result"), PAGES)
+def test_page_in_browser(browser, app_url, path, name, button, result):
     page = browser.new_page(viewport={"width": 1400, "height": 1000})
     try:
         page.goto(f"{app_url}/{path}", wait_until="domcontentloaded", timeout=60_000)
         page.wait_for_selector("h1", timeout=180_000)
-        if has_map:
-            page.wait_for_selector("[data-testid='stDeckGlJsonChart'] canvas", timeout=180_000)
         _settle(page)
-        page.wait_for_timeout(1500)  # let deck.gl paint before the screenshot
+        if button:
+            if path == "bells":
+                page.get_by_label("Morning only").check(force=True)
+                _settle(page)
+            page.get_by_role("button", name=button).click()
+            page.get_by_role("heading", name=result).wait_for(timeout=300_000)
+            _settle(page)
+        page.wait_for_selector("[data-testid='stDeckGlJsonChart'] canvas", timeout=180_000)
+        page.wait_for_timeout(2000)  # let deck.gl paint before the screenshot
         SHOTS.mkdir(parents=True, exist_ok=True)
         page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
         assert page.locator("[data-testid='stException']").count() == 0, page.locator("[data-testid='stException']").first.inner_text()
         assert "Page not found" not in page.content()
-        if has_map:
-            box = page.locator("[data-testid='stDeckGlJsonChart'] canvas").first.bounding_box()
-            assert box is not None and box["width"] > 300 and box["height"] > 300
+        box = page.locator("[data-testid='stDeckGlJsonChart'] canvas").first.bounding_box()
+        assert box is not None and box["width"] > 300 and box["height"] > 300
     finally:
         page.close()
