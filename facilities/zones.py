@@ -562,6 +562,7 @@ def coverage(
     source: Source = "auto",
     basis: Basis = "capacity",
     participation: float = 1.0,
+    grades: Sequence[int] | None = None,
 ) -> Coverage:
     """Measure zones: residents and seats by grade, the guarantee, travel time and compactness.
 
@@ -582,6 +583,8 @@ def coverage(
         Seats from ``"capacity"`` or ``"enrollment"`` (see :func:`seats_by_grade`).
     participation
         Share of children counted as residents (population source only).
+    grades
+        The grades the zones guarantee (e.g. ``range(6, 9)`` for a middle-school zone); default all.
 
     Returns
     -------
@@ -612,6 +615,10 @@ def coverage(
     residents = np.zeros((nz, _NG))
     np.add.at(residents, pieces.zone, pieces.residents)
     zone_seats = np.stack([seats[s].sum(axis=0) if len(s) else np.zeros(_NG, np.int64) for s in sets])
+    if grades is not None:
+        outside = ~np.isin(np.arange(_NG) - 1, list(grades))
+        residents[:, outside] = 0
+        zone_seats[:, outside] = 0
     rows = _guarantee_rows(zones["id"].astype(str).tolist(), residents, zone_seats)
     totals = rows.groupby("zone", sort=False)[["residents", "seats", "guaranteed", "shortfall"]].sum()
     totals = totals.reindex(zones["id"].astype(str)).fillna(0).astype(int)

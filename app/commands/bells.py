@@ -2,35 +2,24 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import typer
+
+from app._common import load_city
+from app._common import progress_printer as _progress
 
 app = typer.Typer(help="Compare bell-time scenarios: buses, miles, ride times and dollars.", no_args_is_help=True)
 
 _QUICK = {"time_limit": 20.0, "sessions": ("am", "pm")}
 
 
-def _progress(quiet: bool):  # type: ignore[no-untyped-def]
-    """A progress callback printing to stderr at most every 2 seconds."""
-    state = {"last": 0.0}
-
-    def say(message: str, fraction: float) -> None:
-        now = time.monotonic()
-        if not quiet and (now - state["last"] > 2 or fraction >= 1):
-            typer.echo(f"[{fraction:4.0%}] {message}", err=True)
-            state["last"] = now
-
-    return say
-
-
 def _load(city_dir: Path, scenarios: Path | None):  # type: ignore[no-untyped-def]
-    from facilities import ValidationError, read_city
+    from facilities import ValidationError
     from routing.scenarios import DEFAULT_SCENARIOS, grid_scenarios, read_scenarios
 
+    city = load_city(city_dir)
     try:
-        city = read_city(city_dir)
         if scenarios is None:
             return city, list(DEFAULT_SCENARIOS)
         listed, grid = read_scenarios(scenarios)

@@ -6,28 +6,19 @@ straight-line model (see ``compact zones``); ``--straight-line`` forces the latt
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import typer
 
+from app._common import echo as _echo
+from app._common import load_city as _load
+from app._common import travel_for, write_csv
+
 app = typer.Typer(help="Building capacity and utilization; match charter needs to buildings.", no_args_is_help=True)
 
 _CITY = typer.Argument(..., help="A city folder with a city.toml.")
-
-
-def _echo(message: str) -> None:
-    typer.echo(message, err=True)
-
-
-def _load(city_dir: Path) -> Any:
-    from facilities import ValidationError, read_city
-
-    try:
-        return read_city(city_dir)
-    except ValidationError as err:
-        _echo(str(err))
-        raise typer.Exit(code=1) from None
 
 
 def _band(text: str | None) -> tuple[float, float] | None:
@@ -49,7 +40,6 @@ def capacity(
     """Capacity of each building from its rooms, and the utilization of buildings and schools."""
     from facilities import ValidationError
     from facilities.capacity import utilization
-    from facilities.io import atomic_write
 
     city = _load(city_dir)
     try:
@@ -66,8 +56,7 @@ def capacity(
     typer.echo(shown.sort_values("utilization", ascending=False).to_string(index=False, max_rows=40))
     if out is not None:
         for frame, name in ((b, "capacity_buildings.csv"), (s, "capacity_schools.csv")):
-            with atomic_write(out / name) as tmp:
-                frame.to_csv(tmp, index=False)
+            write_csv(frame, out / name)
         _echo(f"wrote {out / 'capacity_buildings.csv'} and {out / 'capacity_schools.csv'}")
 
 
@@ -82,24 +71,31 @@ def match(
     straight_line: bool = typer.Option(False, "--straight-line", help="Use straight-line travel even when the city has streets."),
 ) -> None:
     """Match charter needs to buildings (whole or co-located) over their growth plans; write the outputs and a report."""
+    city = _load(city_dir)
+    travel, how = (None, _STRAIGHT) if straight_line else travel_for(city)
+    match_city(city, out, travel=travel, how=how, time_limit=time_limit, seed=seed, years=years,
+               withdraw=[w.strip() for w in withdraw.split(",") if w.strip()] if withdraw else ())  # fmt: skip
+
+
+_STRAIGHT = "straight-line distance x 1.3 at 20 km/h (MatchRules)"
+
+
+def match_city(
+    city: Any, out: Path, *, travel: Any = None, how: str = _STRAIGHT, time_limit: float = 30.0, seed: int = 0,
+    years: int | None = None, withdraw: Sequence[str] = (),
+) -> Any:  # fmt: skip
+    """Match a loaded city's needs, print the answer, write the outputs to ``out``; return the ``MatchResult``."""
     from app.report_facilities import write_match_report
     from facilities import ValidationError
     from facilities.matching import MatchData, solve, what_if
 
-    city = _load(city_dir)
     if not len(city.needs):
         _echo(f"{city.name} has no needs layer: add [layers.needs] to city.toml")
         raise typer.Exit(code=1)
-    if straight_line:
-        travel, how = None, "straight-line distance x 1.3 at 20 km/h (MatchRules)"
-    else:
-        from app.commands.zones import travel_for
-
-        travel, how = travel_for(city)
     try:
         data = MatchData.from_city(city, travel=travel, years=years)
         if withdraw:
-            data = what_if(data, withdraw=[w.strip() for w in withdraw.split(",") if w.strip()])
+            data = what_if(data, withdraw=list(withdraw))
     except (ValidationError, KeyError) as err:
         _echo(str(err).strip("'\""))
         raise typer.Exit(code=1) from None
@@ -115,3 +111,4 @@ def match(
     for row in result.unmatched.itertuples():
         typer.echo(f"  {row.need} not housed for {row.years_unmet} year{'s' if row.years_unmet != 1 else ''}: {row.reasons}")
     _echo(f"wrote {', '.join(str(p) for p in [*paths.values(), report])}")
+    return result

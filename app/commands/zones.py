@@ -7,7 +7,7 @@ results are written only to the file named by ``--private-out``.
 
 from __future__ import annotations
 
-import json
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +15,12 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import typer
+
+from app._common import echo as _echo
+from app._common import load_city as _load
+from app._common import travel_for
+from app._common import write_csv as _write_csv
+from app._common import write_json as _write_json
 
 app = typer.Typer(help="Shared enrollment zones: coverage, the lottery and zone design.", no_args_is_help=True)
 
@@ -28,34 +34,6 @@ _ZONE_SCHOOLS = typer.Option(None, "--zone-schools", help="Column of --zones hol
 _SOURCE = typer.Option("auto", "--source", help="Residents from 'students', 'population' or 'auto'.")
 _BASIS = typer.Option("capacity", "--basis", help="Seats from 'capacity' or 'enrollment'.")
 _SEED = typer.Option(0, "--seed", help="Random seed (the same seed gives the same results).")
-
-
-def _echo(message: str) -> None:
-    typer.echo(message, err=True)
-
-
-def _load(city_dir: Path) -> Any:
-    from facilities import ValidationError, read_city
-
-    try:
-        return read_city(city_dir)
-    except ValidationError as err:
-        _echo(str(err))
-        raise typer.Exit(code=1) from None
-
-
-def travel_for(city: Any) -> tuple[Any, str]:
-    """The city's travel callable (seconds) and a sentence saying which model it is."""
-    from routing.travel import StraightLineModel, travel_model
-
-    if city.network is not None:
-        try:
-            model = travel_model(city.network, crs=city.crs)
-            return model.matrix, "street network travel times"
-        except Exception as err:  # noqa: BLE001 - any network failure falls back, and says so
-            _echo(f"street network unavailable ({err}); using the straight-line model")
-    model = StraightLineModel(crs=city.crs)
-    return model.matrix, "straight-line model (Manhattan distance x 1.3 at 20 mph; no street network)"
 
 
 def _split(text: str | None) -> list[str] | None:
@@ -80,20 +58,6 @@ def resolve_zones(city: Any, *, units: str | None = None, schools: str | None = 
     return None
 
 
-def _write_csv(frame: pd.DataFrame, path: Path) -> None:
-    from facilities.io import atomic_write
-
-    with atomic_write(path) as tmp:
-        frame.to_csv(tmp, index=False)
-
-
-def _write_json(obj: dict, path: Path) -> None:
-    from facilities.io import atomic_write
-
-    with atomic_write(path) as tmp:
-        tmp.write_text(json.dumps(obj, indent=2, default=str), encoding="utf-8")
-
-
 def _plain(frame: gpd.GeoDataFrame) -> pd.DataFrame:
     out = pd.DataFrame(frame.drop(columns=frame.geometry.name))
     for col in ("schools", "units"):
@@ -114,17 +78,37 @@ def _private_cells(frame: pd.DataFrame, columns: list[str], min_count: int = 10)
 def coverage(
     city_dir: Path = _CITY, out: Path = _OUT, units: str = _UNITS, schools: str = _SCHOOLS, zones: Path = _ZONES,
     zone_id: str = _ZONE_ID, zone_schools: str = _ZONE_SCHOOLS, source: str = _SOURCE, basis: str = _BASIS,
+    grades: str = typer.Option(None, "--grades", help="Grades the zones guarantee, e.g. '6-8' (default: the city's shared zones' grades, else all)."),
 ) -> None:  # fmt: skip
     """Zones' residents and seats by grade, the guarantee and its shortfall, travel and compactness."""
+    from facilities._validate import parse_grades
+
+    city = _load(city_dir)
+    travel, how = travel_for(city)
+    chosen = resolve_zones(city, units=units, schools=schools, zones_file=zones, zone_id=zone_id, zone_schools=zone_schools)
+    wanted = parse_grades(grades) if grades else (shared_zone_grades(city) if units is None and zones is None else None)
+    coverage_city(city, out, zones=chosen, travel=travel, how=how, source=source, basis=basis, grades=wanted)
+
+
+def shared_zone_grades(city: Any) -> tuple[int, ...] | None:
+    """The grades the city's ``[[enrollment.shared_zones]]`` guarantee (their ``grades`` keys), or ``None`` for all."""
+    from facilities._validate import parse_grades
+
+    listed = [z["grades"] for z in city.settings.get("enrollment", {}).get("shared_zones", []) if "grades" in z]
+    return tuple(sorted({g for text in listed for g in parse_grades(text)})) if listed else None
+
+
+def coverage_city(
+    city: Any, out: Path, *, zones: gpd.GeoDataFrame | None, travel: Any, how: str, source: str = "auto",
+    basis: str = "capacity", grades: Sequence[int] | None = None,
+) -> dict:  # fmt: skip
+    """Measure a loaded city's zones (for ``grades``, default all), write the outputs and report to ``out``; return the summary."""
     from app.report_zones import write_report
     from facilities.io import write_geo
     from facilities.zones import coverage as measure
     from facilities.zones import gap_closers
 
-    city = _load(city_dir)
-    travel, how = travel_for(city)
-    chosen = resolve_zones(city, units=units, schools=schools, zones_file=zones, zone_id=zone_id, zone_schools=zone_schools)
-    cov = measure(city, chosen, travel=travel, source=source, basis=basis)  # type: ignore[arg-type]
+    cov = measure(city, zones, travel=travel, source=source, basis=basis, grades=grades)  # type: ignore[arg-type]
     gaps = gap_closers(city, cov)
     out.mkdir(parents=True, exist_ok=True)
     table = _plain(cov.zones)
@@ -142,6 +126,7 @@ def coverage(
     _echo(f"{summary['zones']} zones: {summary['guaranteed']:,} of {summary['residents']:,} residents guaranteed a seat "
           f"({summary['share']:.1%}), shortfall {summary['shortfall']:,}; median Polsby-Popper {summary['polsby_popper_median']}")  # fmt: skip
     _echo(f"wrote {out}")
+    return summary
 
 
 @app.command()
@@ -154,16 +139,29 @@ def lottery(
     private_out: Path = typer.Option(None, "--private-out", help="Write each student's assignment (PRIVATE) to this CSV."),
 ) -> None:  # fmt: skip
     """One lottery (deferred acceptance) across district, charter and Catholic schools, with the zone guarantee."""
-    from app.report_zones import write_report
     from facilities._validate import parse_grade
-    from facilities.enrollment import run_lottery
 
     city = _load(city_dir)
     chosen = resolve_zones(city, units=units, schools=schools, zones_file=zones, zone_id=zone_id, zone_schools=zone_schools)
     ranked = pd.read_csv(choices) if choices is not None else None
-    wanted = [parse_grade(g) for g in _split(grades)] if grades else None
+    wanted = [parse_grade(g) for g in _split(grades)] if grades else None  # type: ignore[union-attr]
+    lottery_city(city, out, zones=chosen, choices=ranked, guarantee=not no_guarantee, seed=seed, grades=wanted,
+                 source=source, basis=basis, private_out=private_out)  # fmt: skip
+
+
+def lottery_city(
+    city: Any, out: Path, *, zones: gpd.GeoDataFrame | None, choices: pd.DataFrame | None = None, guarantee: bool = True,
+    seed: int = 0, grades: list[int] | None = None, source: str = "auto", basis: str = "capacity", private_out: Path | None = None,
+) -> dict:  # fmt: skip
+    """Run the unified lottery on a loaded city, write aggregate outputs and the report to ``out``; return the summary.
+
+    Student-level assignments are written only to ``private_out`` when it is given.
+    """
+    from app.report_zones import write_report
+    from facilities.enrollment import run_lottery
+
     try:
-        run = run_lottery(city, zones=chosen, choices=ranked, guarantee=not no_guarantee, seed=seed, grades=wanted,
+        run = run_lottery(city, zones=zones, choices=choices, guarantee=guarantee, seed=seed, grades=grades,
                           source=source, basis=basis)  # fmt: skip
     except ValueError as err:
         _echo(str(err))
@@ -189,6 +187,7 @@ def lottery(
           f"{summary['first_choice_share']:.1%} first choice, {summary['top_three_share']:.1%} top three, "
           f"{summary['unassigned']:,} unassigned")  # fmt: skip
     _echo(f"wrote {out}")
+    return summary
 
 
 @app.command()
