@@ -1,0 +1,61 @@
+"""The ``compact`` command line end to end on the demo city: what ``make demo`` runs."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from app.cli import app as cli
+from tests.conftest import DEMO
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def demo_out(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+    if not (DEMO / "city.toml").exists():
+        pytest.skip("data/demo has not been generated (make demo-data)")
+    out = tmp_path_factory.mktemp("demo")
+    result = CliRunner().invoke(cli, ["demo", "--out", str(out), "--time-limit", "8", "--seed", "1"])
+    assert result.exit_code == 0, result.output
+    return out, result.output
+
+
+def test_demo_writes_every_capability(demo_out: tuple[Path, str]) -> None:
+    out, printed = demo_out
+    for report in ("facilities/report.html", "bells/report.html", "zones/report.html"):
+        assert (out / report).stat().st_size > 1000
+    summary = json.loads((out / "summary.json").read_text())
+    assert 0 < summary["facilities"]["housed"] <= summary["facilities"]["needs"]
+    buses = {row["scenario"]: row["buses"] for row in summary["bells"]}
+    assert buses["optimized"] <= buses["status quo"]
+    assert 0 <= summary["zones"]["share"] <= 1 and summary["zones"]["guaranteed"] <= summary["zones"]["residents"]
+    assert 0 < summary["lottery"]["matched_share"] <= 1
+    assert "what the compact can do" in printed and "charter needs housed" in printed
+
+
+def test_demo_match_never_overfills_a_building(demo_out: tuple[Path, str]) -> None:
+    out, _ = demo_out
+    matches = pd.read_csv(out / "facilities" / "matches.csv")
+    whole = matches[matches["mode"] == "whole"]
+    assert whole["building"].is_unique, "a whole building houses one need"
+    assert not set(whole["building"]) & set(matches.loc[matches["mode"] == "co_location", "building"])
+
+
+def test_demo_reports_hold_no_student_level_rows(demo_out: tuple[Path, str]) -> None:
+    out, _ = demo_out
+    students = pd.read_csv(DEMO / "students.csv", usecols=["id", "lon", "lat"])
+    homes = {f"{x:.5f}" for x in students["lon"].head(500)}
+    for path in list(out.rglob("*.html")) + list(out.rglob("*.csv")) + list(out.rglob("*.json")):
+        text = path.read_text(errors="ignore")
+        assert not any(sid in text for sid in students["id"].head(200)), f"{path} names a student"
+        assert not any(h in text for h in list(homes)[:200]), f"{path} holds a home coordinate"
+
+
+def test_validate_the_demo_city() -> None:
+    result = CliRunner().invoke(cli, ["validate", str(DEMO)])
+    assert result.exit_code == 0 and "Riverton" in result.output and "valid city" in result.output
