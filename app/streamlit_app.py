@@ -11,10 +11,10 @@ st.set_page_config(page_title="Compact planner", page_icon="🏫", layout="wide"
 
 page = st.navigation(
     [
-        st.Page("views/city.py", title="City", icon="🗺️", default=True),
-        st.Page("views/facilities.py", title="Facilities", icon="🏫"),
-        st.Page("views/bells.py", title="Bell times", icon="🚌"),
-        st.Page("views/zones.py", title="Enrollment zones", icon="🧩"),
+        st.Page("views/city.py", title="City", icon=":material/map:", default=True),
+        st.Page("views/facilities.py", title="Facilities", icon=":material/apartment:"),
+        st.Page("views/bells.py", title="Bell times", icon=":material/directions_bus:"),
+        st.Page("views/zones.py", title="Enrollment zones", icon=":material/hexagon:"),
     ]
 )
 state.city_picker()

@@ -119,7 +119,7 @@ def _settle(page) -> None:
 
 @pytest.mark.parametrize(("path", "name", "button", "result"), PAGES)
 def test_page_in_browser(browser, app_url, path, name, button, result):
-    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    page = browser.new_page(viewport={"width": 1400, "height": 2400})
     try:
         page.goto(f"{app_url}/{path}", wait_until="domcontentloaded", timeout=60_000)
         page.wait_for_selector("h1", timeout=180_000)

@@ -152,7 +152,7 @@ charts[0].altair_chart(
         color=alt.Color("scenario:N", legend=None, sort=list(summary["scenario"])),
         column=alt.Column("measure:N", title=None),
         tooltip=["scenario", "measure", alt.Tooltip("value:Q", format=",.0f")],
-    ).properties(width=110, height=220),
+    ).properties(width=110, height=220).resolve_scale(y="independent"),
 )
 early = summary.melt(id_vars="scenario", value_vars=["before_8_elementary", "before_8_middle", "before_8_high"], var_name="band", value_name="students")
 early["band"] = early["band"].str.replace("before_8_", "")
@@ -192,7 +192,7 @@ layers.append(
         layer_id="runs",
     )
 )
-layers.append(maps.point_layer(stops, color=(40, 40, 40), radius=2.5, alpha=200, tip=lambda s: f"stop for {s['school']} ({s['service']})", layer_id="stops"))
+layers.append(maps.point_layer(stops, color=(40, 40, 40), radius=1.5, alpha=140, tip=lambda s: f"stop for {s['school']} ({s['service']})", layer_id="stops"))
 layers.append(maps.point_layer(city.schools, color=maps.SECTOR_COLORS, by="sector", radius=6, layer_id="schools"))
 st.pydeck_chart(maps.deck(layers, city=city), key="bells_map")
 st.markdown(

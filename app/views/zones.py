@@ -1,7 +1,7 @@
 """Enrollment zones: pick or build a shared zone from units, see its coverage and a unified lottery's outcomes."""
 
-import geopandas as gpd
 import altair as alt
+import geopandas as gpd
 import pandas as pd
 import streamlit as st
 
@@ -77,7 +77,7 @@ with st.container(border=True):
     grade_options = list(range(-1, 13))
     grades = lc[0].multiselect("Grades applying", grade_options, default=list(ENTRY_GRADES), format_func=lambda g: GRADE_NAMES[g + 1], key="lottery_grades")
     seed = lc[1].number_input("Seed", 0, 10_000, 0, key="lottery_seed")
-    guarantee = lc[2].checkbox("Apply the zone's guarantee", value=True, key="lottery_guarantee")
+    guarantee = lc[2].checkbox("Zone guarantee", help="place the zone's residents left unmatched in its schools with room", value=True, key="lottery_guarantee")
     go = lc[3].button("Run the lottery", type="primary", key="lottery_run", width="stretch", disabled=not grades)
     if go:
         with st.spinner("Drawing lottery numbers and placing applicants…"):
@@ -91,8 +91,11 @@ found = st.session_state.get("lottery")
 outcome = found[1] if found and found[0] == key else None
 
 # ---------------------------------------------------------------- map
-show = st.radio("Shade the map by", ["Lottery: first choice", "Lottery: matched", "Nothing"] if outcome is not None else ["Nothing"], horizontal=True, key="zone_shade")
-areas = [maps.polygon_layer(cov.zones, fill=(0, 114, 178, 50), tip=[f"{n}: {r:,} residents, {sh:.0%} guaranteed" for n, r, sh in zip(cov.zones["name"], cov.zones["residents"], cov.zones["share"].fillna(0))], line=(0, 114, 178), line_width=3, layer_id="zones")]
+if outcome is None:
+    show = "Nothing"
+else:
+    show = st.radio("Shade the map by", ["Lottery: first choice", "Lottery: matched", "Nothing"], horizontal=True, key="zone_shade")
+areas = []
 if outcome is not None and show != "Nothing":
     d, r = outcome.result.data, outcome.result
     if d.student_xy is not None:
@@ -104,6 +107,8 @@ if outcome is not None and show != "Nothing":
         )
         areas.append(maps.hexbin_layer(maps.hexbin(points, size=400, sums=[column]), share=column, label="applicants", layer_id="outcomes"))
 layers = maps.base_layers(city, under=areas)
+zone_tips = [f"{n}: {r:,} residents, {sh:.0%} guaranteed" for n, r, sh in zip(cov.zones["name"], cov.zones["residents"], cov.zones["share"].fillna(0))]
+layers.append(maps.polygon_layer(cov.zones, fill=(0, 114, 178, 0 if areas else 40), tip=zone_tips, line=(0, 114, 178), line_width=4, layer_id="zones"))
 in_zone = set(s for ids in cov.zones["schools"] for s in ids)
 layers.append(maps.point_layer(city.schools[~city.schools["id"].isin(in_zone)], color=maps.SECTOR_COLORS, by="sector", radius=4, alpha=120, layer_id="other_schools"))
 layers.append(maps.point_layer(city.schools[city.schools["id"].isin(in_zone)], color=maps.SECTOR_COLORS, by="sector", radius=8, tip=lambda x: f"{x['name']} — {x['sector']}, in the zone", layer_id="zone_schools"))
@@ -113,7 +118,10 @@ st.markdown(
     + maps.legend({"shared zone": (0, 114, 178)}, line=True),
     unsafe_allow_html=True,
 )
-st.caption(f"Travel: {travel_how}. Applicants are drawn on the map only as hexagons of at least {maps.MIN_CELL}.")
+st.caption(
+    f"Travel: {travel_how}. Applicants are drawn on the map only as hexagons of at least {maps.MIN_CELL}"
+    + ("; darker hexagons: a larger share." if areas else ".")
+)
 
 # ---------------------------------------------------------------- coverage by grade
 left, right = st.columns(2)
