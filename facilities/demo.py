@@ -84,7 +84,7 @@ class Size:
 SIZES: dict[str, Size] = {
     "test": Size(extent=3000, block=120, neighborhoods=4, schools=14, riders=400, available=8, needs=8, yards=1, bridges=2, parks=1),
     "demo": Size(extent=6000, block=110, neighborhoods=12, schools=60, riders=6000, available=25, needs=8, yards=1, bridges=3, parks=3),
-    "city": Size(extent=20000, block=120, neighborhoods=24, schools=220, riders=25000, available=90, needs=16, yards=4, bridges=8, parks=20),
+    "city": Size(extent=14000, block=120, neighborhoods=24, schools=220, riders=25000, available=90, needs=16, yards=4, bridges=8, parks=20),
 }
 
 #: Where Riverton sits (a real-looking place, so the UTM zone logic has work to do).

@@ -18,7 +18,9 @@ caller swaps one for the other (see :func:`travel_model`):
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping, Sequence
+import multiprocessing
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Protocol, runtime_checkable
@@ -190,6 +192,7 @@ def travel_time_matrix(
     cutoff: float | None = None,
     access_speed: float = WALK_SPEED_MPS,
     progress: Progress | None = None,
+    workers: int = 1,
 ) -> np.ndarray:
     """Driving times (seconds) from every origin to every destination.
 
@@ -209,13 +212,15 @@ def travel_time_matrix(
         default walking, since that stretch is a walk to the curb (0 for node ids).
     progress
         Called with ``(done, total)`` origins after each block.
+    workers
+        Processes to search in (scipy's Dijkstra runs on one core); worth it for large matrices.
 
     Returns
     -------
     numpy.ndarray
         ``(len(origins), len(destinations))`` float64.
     """
-    return _network_matrix(net, net.time, origins, destinations, cutoff, 1.0 / access_speed, progress)
+    return _network_matrix(net, net.time, origins, destinations, cutoff, 1.0 / access_speed, progress, workers)
 
 
 def distance_matrix(
@@ -422,15 +427,16 @@ def _network_matrix(
     cutoff: float | None,
     offset_scale: float,
     progress: Progress | None,
+    workers: int = 1,
 ) -> np.ndarray:
     o_pos, o_off = _locate(net, origins)
     d_pos, d_off = _locate(net, destinations)
     uo, o_inv = np.unique(o_pos, return_inverse=True)
     ud, d_inv = np.unique(d_pos, return_inverse=True)
     if len(ud) < len(uo):  # search backwards from the fewer destinations
-        core = _dijkstra_block(graph.T.tocsr(), ud, uo, cutoff, progress).T
+        core = _dijkstra_block(graph.T.tocsr(), ud, uo, cutoff, progress, workers).T
     else:
-        core = _dijkstra_block(graph, uo, ud, cutoff, progress)
+        core = _dijkstra_block(graph, uo, ud, cutoff, progress, workers)
     out = core[np.ix_(o_inv, d_inv)]
     out += o_off[:, None] * offset_scale
     out += d_off[None, :] * offset_scale
@@ -438,19 +444,42 @@ def _network_matrix(
 
 
 def _dijkstra_block(
-    graph: sp.csr_matrix, sources: np.ndarray, targets: np.ndarray, cutoff: float | None, progress: Progress | None
+    graph: sp.csr_matrix, sources: np.ndarray, targets: np.ndarray, cutoff: float | None, progress: Progress | None, workers: int = 1
 ) -> np.ndarray:
-    """Bounded Dijkstra from ``sources`` in blocks; only the ``targets`` columns are kept."""
+    """Bounded Dijkstra from ``sources`` in blocks; only the ``targets`` columns are kept.
+
+    With ``workers > 1`` the blocks run in that many processes (scipy's Dijkstra holds the GIL).
+    """
     n = graph.shape[0]
     block = max(1, _BLOCK_BYTES // (8 * max(n, 1)))
-    out = np.empty((len(sources), len(targets)))
+    if workers > 1 and len(sources) >= 4 * workers:
+        block = min(block, -(-len(sources) // (2 * workers)))
     limit = np.inf if cutoff is None else float(cutoff)
-    for start in range(0, len(sources), block):
-        rows = dijkstra(graph, directed=True, indices=sources[start : start + block], limit=limit)
-        out[start : start + block] = rows[:, targets]
-        if progress is not None:
-            progress(min(start + block, len(sources)), len(sources))
+    starts = range(0, len(sources), block)
+    out = np.empty((len(sources), len(targets)))
+    jobs = ((graph, sources[start : start + block], targets, limit) for start in starts)
+    if workers > 1 and len(starts) > 1:
+        with ProcessPoolExecutor(max_workers=workers, mp_context=_MP) as pool:
+            rows_iter = pool.map(_rows, *zip(*jobs, strict=True))
+            _fill(out, starts, block, rows_iter, progress)
+    else:
+        _fill(out, starts, block, (_rows(*job) for job in jobs), progress)
     return out
+
+
+#: Worker processes fork (cheap, and the compiled graph is shared copy-on-write) where the OS can.
+_MP = multiprocessing.get_context("fork" if "fork" in multiprocessing.get_all_start_methods() else None)
+
+
+def _rows(graph: sp.csr_matrix, sources: np.ndarray, targets: np.ndarray, limit: float) -> np.ndarray:
+    return dijkstra(graph, directed=True, indices=sources, limit=limit)[:, targets]
+
+
+def _fill(out: np.ndarray, starts: range, block: int, rows_iter: Iterable[np.ndarray], progress: Progress | None) -> None:
+    for start, rows in zip(starts, rows_iter, strict=True):
+        out[start : start + block] = rows
+        if progress is not None:
+            progress(min(start + block, len(out)), len(out))
 
 
 def _paths(net: CompiledNetwork, stops: Sequence[Any], weight: str) -> list[list[Any]]:

@@ -266,3 +266,22 @@ def test_travel_model_swaps_network_and_network_free(backbay):
     points = net.xy[:15]
     on_streets, straight = net.distance_matrix(points, points), free.distance_matrix(points, points) / 1.3
     assert np.all(on_streets >= straight - 1.0)  # no street trip is shorter than the great circle
+
+
+def test_matrix_in_processes_equals_one_process() -> None:
+    """Searching in several processes changes nothing but the time."""
+    G = nx.MultiDiGraph(crs="EPSG:32619")
+    rng = np.random.default_rng(3)
+    for i in range(400):
+        G.add_node(i, x=float(i % 20) * 100, y=float(i // 20) * 100)
+    for i in range(400):
+        for j in (i + 1, i + 20):
+            if j < 400 and (j != i + 1 or j % 20):
+                t = float(rng.uniform(5, 30))
+                G.add_edge(i, j, length=100.0, travel_time=t)
+                G.add_edge(j, i, length=100.0, travel_time=t * float(rng.uniform(1, 2)))
+    net = compile_network(G)
+    nodes = np.asarray(net.node_ids)
+    one = travel_time_matrix(net, nodes[:120], nodes[::3])
+    two = travel_time_matrix(net, nodes[:120], nodes[::3], workers=2)
+    np.testing.assert_array_equal(one, two)
