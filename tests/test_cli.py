@@ -59,3 +59,28 @@ def test_demo_reports_hold_no_student_level_rows(demo_out: tuple[Path, str]) -> 
 def test_validate_the_demo_city() -> None:
     result = CliRunner().invoke(cli, ["validate", str(DEMO)])
     assert result.exit_code == 0 and "Riverton" in result.output and "valid city" in result.output
+
+
+@pytest.mark.parametrize("capacitated", [False, True])
+def test_sites_choose_available_buildings_within_their_seats(tmp_path: Path, capacitated: bool) -> None:
+    from facilities import read_city
+
+    args = ["facilities", "sites", str(DEMO), "--p", "3", "--grades", "9-12", "--straight-line", "--out", str(tmp_path)]
+    result = CliRunner().invoke(cli, args + (["--capacitated"] if capacitated else []))
+    assert result.exit_code == 0, result.output
+    chosen = pd.read_csv(tmp_path / "sites.csv")
+    city = read_city(DEMO)
+    riders = int(city.students["grade"].between(9, 12).sum())
+    assert len(chosen) == 3 and chosen["id"].is_unique
+    assert set(chosen["status"]) <= {"vacant", "under-used"}
+    assert chosen["students_served"].sum() == riders
+    if capacitated:
+        assert (chosen["students_served"] <= chosen["spare_seats"]).all()
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert summary["optimal"] and summary["students"] == riders
+
+
+def test_sites_say_why_when_seats_fall_short(tmp_path: Path) -> None:
+    args = ["facilities", "sites", str(DEMO), "--p", "1", "--capacitated", "--straight-line", "--out", str(tmp_path)]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 1 and "raise p or capacities" in result.output
