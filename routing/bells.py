@@ -326,20 +326,27 @@ class RunChains:
     """The fewest buses for any bell times, for fixed runs: an exact, fast evaluator.
 
     Build it with :meth:`from_runs`. For each session, run ``j`` can follow run ``i`` on one bus
-    (of the same type, as in :func:`routing.buses.chain`) when ``shift[school j] - shift[school i] >= need[i, j]``, where ``need`` is the time from the
-    start of ``j`` back to the end of ``i`` plus the drive between them, at the current bells.
+    when both have the same bus type and, with every run moved by its school's shift,
+    ``(end[i] + shift[i]) + drive[i, j] <= (start[j] + shift[j]) + 1e-6`` -- the very test (same
+    arithmetic, same tolerance) of :func:`routing.buses.chain`, so the count is the one the final
+    plan of the same shifted runs has. Only pairs that can chain for *some* shifts no further apart
+    than ``max_shift`` are kept; beyond that the count is an upper bound.
 
     Attributes
     ----------
     school_ids
         School ids, in the order of the shift vectors.
     sessions
-        Session name -> ``(school, rows, cols, need)`` arrays: each run's school index and the
-        candidate successor pairs with their ``need`` (seconds).
+        Session name -> ``(school, start, end, rows, cols, drive)`` arrays: each run's school
+        index, start and end at the current bells, and the candidate successor pairs with the
+        drive (seconds) from the end of ``rows`` to the start of ``cols``.
+    max_shift
+        Largest difference of two schools' shifts for which the count is exact.
     """
 
     school_ids: tuple[str, ...]
-    sessions: Mapping[str, tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = field(repr=False)
+    sessions: Mapping[str, tuple[np.ndarray, ...]] = field(repr=False)
+    max_shift: float = 4 * 3600.0
 
     @classmethod
     def from_runs(cls, data: ProblemData, runs: Mapping[str, Sequence[Run]], *, max_shift: float = 4 * 3600) -> RunChains:
@@ -360,22 +367,20 @@ class RunChains:
             if not rs:
                 continue
             school = np.array([r.schools[0] for r in rs], dtype=np.intp)
-            start = np.array([r.start for r in rs])
-            end = np.array([r.end for r in rs])
-            first = np.array([r.start_location for r in rs], dtype=np.intp)
-            last = np.array([r.end_location for r in rs], dtype=np.intp)
-            need = end[:, None] + T[np.ix_(last, first)] - start[None, :]
+            start = np.array([r.start for r in rs], dtype=float)
+            end = np.array([r.end for r in rs], dtype=float)
+            drive = T[np.ix_([r.end_location for r in rs], [r.start_location for r in rs])]
             kind = np.array([r.bus_type for r in rs])
-            need[kind[:, None] != kind[None, :]] = np.inf  # a bus type drives its own runs (as routing.buses.chain)
-            np.fill_diagonal(need, np.inf)
-            rows, cols = np.nonzero(need <= max_shift)
-            out[session] = (school, rows.astype(np.int32), cols.astype(np.int32), need[rows, cols].astype(np.float32))
-        return cls(tuple(s.id for s in data.schools), out)
+            near = (end[:, None] + drive - start[None, :] <= max_shift + 1.0) & (kind[:, None] == kind[None, :])
+            np.fill_diagonal(near, False)  # a bus type drives its own runs (as routing.buses.chain)
+            rows, cols = np.nonzero(near)
+            out[session] = (school, start, end, rows.astype(np.int32), cols.astype(np.int32), drive[rows, cols])
+        return cls(tuple(s.id for s in data.schools), out, float(max_shift))
 
     def _matching(self, session: str, shift: np.ndarray) -> np.ndarray:
-        school, rows, cols, need = self.sessions[session]
+        school, start, end, rows, cols, drive = self.sessions[session]
         s = shift[school]
-        ok = (s[cols] - s[rows]) >= need
+        ok = (end + s)[rows] + drive <= (start + s)[cols] + 1e-6
         n = len(school)
         graph = sp.csr_matrix((np.ones(int(ok.sum()), dtype=np.int8), (rows[ok], cols[ok])), shape=(n, n))
         return maximum_bipartite_matching(graph, perm_type="column")
@@ -385,7 +390,7 @@ class RunChains:
         return max(self.session_buses(shift).values(), default=0)
 
     def session_buses(self, shift: np.ndarray | None = None) -> dict[str, int]:
-        """Fewest buses per session."""
+        """Fewest buses per session (the number of buses :func:`routing.buses.chain` uses)."""
         shift = np.zeros(len(self.school_ids)) if shift is None else np.asarray(shift, dtype=float)
         return {k: int((self._matching(k, shift) < 0).sum()) for k in self.sessions}
 
@@ -449,11 +454,14 @@ def align_bells(
 ) -> BellTimes:
     """Schools of ``sectors`` move onto the tiers of the ``to`` sector (its distinct current starts).
 
-    Without ``chains`` each school takes its nearest allowed tier. With ``chains`` the schools are
-    aligned one at a time (in id order) to the allowed tier needing the fewest buses (ties: the
-    nearest), and a school stays put when every tier would need more buses than its current time,
-    so alignment never needs more buses than the status quo. A school whose allowed times include
-    no tier keeps its time; the reason says so.
+    Without ``chains`` each school takes its nearest allowed tier. With ``chains`` alignment is a
+    choice per school between its allowed tiers and its current time (the status quo): starting
+    from the current times, a school moves (in id order, pass after pass until nothing changes)
+    when the move needs fewer buses, or as many buses with more schools on a tier, or the same
+    with less total change. Every accepted move keeps or lowers the count, so alignment never
+    needs more buses than the status quo. A school whose every allowed tier needs more buses keeps
+    its time, even one a rule forbids (its reason names the rule; the scenario lists it among the
+    policy violations); a school whose allowed times include no tier keeps its time too.
 
     Returns
     -------
@@ -461,40 +469,56 @@ def align_bells(
     """
     allowed = allowed_times(schools, policy)
     tiers = sorted({float(t) for t in schools.loc[schools["sector"] == to, "bell_start"] if math.isfinite(float(t))})
+    tier_text = ", ".join(map(format_time, tiers))
     current = {str(s): float(b) for s, b in zip(schools["id"], schools["bell_start"])}
-    ids = list(chains.school_ids) if chains is not None else list(current)
-    index = {s: i for i, s in enumerate(ids)}
-    shift = np.zeros(len(ids))
-    starts: dict[str, float] = {}
-    reasons: dict[str, str] = {}
-    movers = sorted(str(s) for s, sector in zip(schools["id"], schools["sector"]) if sector in sectors)
-    buses = chains.buses(shift) if chains is not None else 0
-    for sid in movers:
-        if sid not in allowed.times:
-            continue
-        old = current[sid]
-        options = [t for t in allowed.times[sid] if t in tiers]
-        if not options:
-            reasons[sid] = f"kept: no {to} tier ({', '.join(map(format_time, tiers))}) is allowed by the policy"
-            continue
-        if chains is None:
-            new = min(options, key=lambda t: (abs(t - old), t))
-        else:
-            def need(t: float) -> int:
-                trial = shift.copy()
-                trial[index[sid]] = t - old
-                return chains.buses(trial)
+    movers = sorted(str(s) for s, sector in zip(schools["id"], schools["sector"]) if sector in sectors and str(s) in allowed.times)
+    options = {sid: [t for t in allowed.times[sid] if t in tiers] for sid in movers}
+    reasons = {sid: f"kept: no {to} tier ({tier_text}) is allowed by the policy" for sid in movers if not options[sid]}
+    movers = [sid for sid in movers if options[sid]]
+    if chains is None:
+        starts = {sid: min(options[sid], key=lambda t: (abs(t - current[sid]), t)) for sid in movers}
+        buses = None
+    else:
+        index = {s: i for i, s in enumerate(chains.school_ids)}
+        shift = np.zeros(len(chains.school_ids))
 
-            cost = {t: need(t) for t in options}
-            new = min(options, key=lambda t: (cost[t], abs(t - old), t))
-            if cost[new] > buses and old in allowed.times[sid]:
-                reasons[sid] = f"kept: the {to} tiers would need {cost[new] - buses} more bus{'es' if cost[new] - buses > 1 else ''}"
+        def key(x: np.ndarray) -> tuple[int, int, float]:
+            off = sum(current[sid] + x[index[sid]] not in tiers for sid in movers)
+            return (chains.buses(x), off, float(np.abs(x).sum()))
+
+        best = key(shift)
+        changed = True
+        while changed:
+            changed = False
+            for sid in movers:
+                for t in [*options[sid], current[sid]]:
+                    trial = shift.copy()
+                    trial[index[sid]] = t - current[sid]
+                    if trial[index[sid]] == shift[index[sid]]:
+                        continue
+                    value = key(trial)
+                    if value < best:
+                        best, shift, changed = value, trial, True
+        buses = best[0]
+        starts = {sid: current[sid] + shift[index[sid]] for sid in movers}
+        for sid in movers:
+            if starts[sid] in tiers:
                 continue
-            buses = cost[new]
-            shift[index[sid]] = new - old
-        starts[sid] = new
-        reasons[sid] = f"aligned to the {to} tier {format_time(new)}" if new != old else f"already on the {to} tier {format_time(new)}"
-    return _times(schools, starts, reasons, allowed.infeasible, buses if chains is not None else None)
+            more = min(_with(chains, shift, index[sid], t - current[sid]) for t in options[sid]) - buses
+            broken = "" if not allowed.binding.get(sid) else f"; its current time breaks {'; '.join(allowed.binding[sid])}"
+            reasons[sid] = f"kept: the {to} tiers would need {more} more bus{'es' if more > 1 else ''}{broken}"
+    for sid in movers:
+        new, old = starts[sid], current[sid]
+        if sid not in reasons:
+            reasons[sid] = f"aligned to the {to} tier {format_time(new)}" if new != old else f"already on the {to} tier {format_time(new)}"
+    return _times(schools, starts, reasons, allowed.infeasible, buses)
+
+
+def _with(chains: RunChains, shift: np.ndarray, i: int, d: float) -> int:
+    """Buses with school ``i`` alone shifted by ``d`` (the rest as in ``shift``)."""
+    trial = shift.copy()
+    trial[i] = d
+    return chains.buses(trial)
 
 
 def optimize_bells(
@@ -603,9 +627,7 @@ def _explain(chains: RunChains, schools: pd.DataFrame, shift: np.ndarray, ids: l
         elif allowed.binding.get(s):
             reasons[s] = f"moved by policy: {'; '.join(allowed.binding[s])}"
         else:
-            back = shift.copy()
-            back[i] = 0.0
-            more = chains.buses(back) - buses
+            more = _with(chains, shift, i, 0.0) - buses
             when = f"{abs(shift[i]) / 60:.0f} min {'later' if shift[i] > 0 else 'earlier'}"
             if more > 0:
                 reasons[s] = f"{when}: keeping {format_time(current[s])} would need {more} more bus{'es' if more > 1 else ''}"

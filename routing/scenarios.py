@@ -478,7 +478,9 @@ class ScenarioResult:
         The same per sector of the schools and per home neighborhood of the riders
         (neighborhoods with fewer than :data:`MIN_CELL` riders are blanked).
     policy_violations
-        Rules the bells break (the status quo may; aligned and optimized never do).
+        Rules the bells break: the status quo may; optimized never does; aligned keeps a school's
+        forbidden current time only when every allowed tier would need more buses (its reason
+        says so), and does not move the ``to`` sector's schools.
     seconds
         Time taken.
     """

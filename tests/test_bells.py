@@ -139,3 +139,18 @@ def test_alignment_never_needs_more_buses(problem) -> None:  # type: ignore[no-u
     for sid in ("C1", "K1"):
         reason = aligned.changes.set_index("school").loc[sid, "reason"]
         assert aligned.starts[sid] in tiers or reason.startswith("kept")
+
+
+def test_alignment_never_needs_more_buses_even_when_the_policy_forbids_current_times(problem) -> None:  # type: ignore[no-untyped-def]
+    data, runs = problem
+    chains = RunChains.from_runs(data, runs)
+    schools = _schools()
+    rule = {"label": "charter and Catholic schools on the tiers", "sector": ["charter", "catholic"], "times": ["07:30", "08:30", "09:30"]}
+    for limit in ([], [{"label": "only the first tier", "sector": ["charter", "catholic"], "times": ["07:30"]}]):
+        policy = BellPolicy.from_settings({"bells": {"rules": [rule, *limit]}})
+        aligned = align_bells(schools, policy=policy, chains=chains)
+        assert aligned.buses == chains.buses(aligned.shift(chains.school_ids, dict(zip(schools["id"], schools["bell_start"]))))
+        assert aligned.buses <= chains.buses()
+        reasons = aligned.changes.set_index("school")["reason"]
+        for sid in ("C1", "K1"):  # on an allowed tier, or kept and the broken rule named
+            assert not policy.violations(schools[schools["id"] == sid], aligned.starts) or "breaks" in reasons[sid]

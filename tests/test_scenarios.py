@@ -113,3 +113,18 @@ def test_sweep_processes_and_dask_agree(prepared) -> None:  # type: ignore[no-un
     assert list(local["scenario"]) == [s.name for s in scenarios]
     assert list(local["buses"]) == list(dask["buses"])
     assert (local["buses"] <= local["buses"].iloc[0]).all()
+
+
+@pytest.mark.parametrize("seed", [3, 8, 21])
+def test_reported_buses_never_exceed_the_status_quo_on_demo_cities(seed, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """The guarantee holds on the final plans (exact chaining, AM and PM), not only in the search."""
+    from facilities import read_city
+    from facilities.demo import generate
+
+    city = read_city(generate(size="test", seed=seed, out=tmp_path / "city"))
+    comparison = compare(city, network=None, time_limit=6, seed=seed)
+    quo, aligned, optimized = comparison.results
+    assert aligned.buses <= quo.buses and optimized.buses <= quo.buses
+    for r in comparison.results[1:]:
+        assert r.bells.buses == r.buses  # what the search counted is what the plan needs
+        assert r.buses == max(p.n_buses for p in r.plans.values())
