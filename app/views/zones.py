@@ -6,7 +6,7 @@ import pandas as pd
 import streamlit as st
 
 from app import maps, state, ui
-from app.commands.zones import travel_for
+from app._common import travel_for
 from facilities import ValidationError
 from facilities.enrollment import ENTRY_GRADES, run_lottery
 from facilities.schema import GRADE_NAMES, SECTORS, format_grades
