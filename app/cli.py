@@ -40,7 +40,8 @@ def demo(
     """The whole toolkit on one city: capacity and the charter match, bell-time alignment, a shared zone and a lottery."""
     from app._common import echo, load_city, progress_printer, travel_model_for, write_json
     from app.commands.facilities import match_city
-    from app.commands.zones import coverage_city, lottery_city, resolve_zones, shared_zone_grades
+    from app.commands.zones import coverage_city, lottery_city
+    from facilities.zones import configured_grades, configured_zones
     from facilities.capacity import utilization
     from routing.scenarios import compare
 
@@ -63,8 +64,8 @@ def demo(
     totals = bells.summary()
 
     typer.echo("\n== Shared enrollment zone: the seat guarantee and one lottery across sectors ==")
-    shared = resolve_zones(city)
-    zone = coverage_city(city, out / "zones", zones=shared, travel=model.matrix, how=how, grades=shared_zone_grades(city))
+    shared = configured_zones(city)
+    zone = coverage_city(city, out / "zones", zones=shared, travel=model.matrix, how=how, grades=configured_grades(city))
     lottery = lottery_city(city, out / "zones", zones=shared, seed=seed)
 
     best = totals.iloc[totals["buses"].idxmin()]

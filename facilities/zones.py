@@ -51,7 +51,7 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from facilities._validate import Problems, is_missing, parse_list
+from facilities._validate import Problems, is_missing, parse_grades, parse_list
 from facilities.schema import GRADE_NAMES
 
 __all__ = [
@@ -312,6 +312,25 @@ def _school_index(schools: pd.DataFrame, ids: Sequence[str], *, what: str) -> np
             problems.add(what, k + 1, "school", f"unknown school {s!r}", "use an id of the schools layer")
     problems.raise_if_any(city=what)
     return np.asarray([index[str(s)] for s in ids], dtype=np.int64)
+
+
+def configured_zones(city: object) -> gpd.GeoDataFrame | None:
+    """The shared zones listed in the city's ``city.toml`` (``[[enrollment.shared_zones]]`` tables
+    with ``id``, ``units``, optional ``name``, ``schools`` and ``grades``), or ``None``."""
+    table = city.settings.get("enrollment", {}).get("shared_zones", [])  # type: ignore[attr-defined]
+    if not table:
+        return None
+    frames = [
+        shared_zone(city, units=z["units"], schools=z.get("schools"), id=str(z.get("id", f"shared{k + 1}")), name=z.get("name"))
+        for k, z in enumerate(table)
+    ]
+    return pd.concat(frames, ignore_index=True)
+
+
+def configured_grades(city: object) -> tuple[int, ...] | None:
+    """The grades the city's configured shared zones guarantee (their ``grades`` keys), or ``None`` for all."""
+    listed = [z["grades"] for z in city.settings.get("enrollment", {}).get("shared_zones", []) if "grades" in z]  # type: ignore[attr-defined]
+    return tuple(sorted({g for text in listed for g in parse_grades(text)})) if listed else None
 
 
 def shared_zone(

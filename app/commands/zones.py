@@ -44,18 +44,13 @@ def resolve_zones(city: Any, *, units: str | None = None, schools: str | None = 
                   zone_id: str = "id", zone_schools: str | None = None) -> gpd.GeoDataFrame | None:  # fmt: skip
     """The zones asked for: ``--units`` (a shared zone), ``--zones FILE``, the city's
     ``[[enrollment.shared_zones]]`` (``id``, ``units``, optional ``schools``), or ``None``."""
-    from facilities.zones import read_zones, shared_zone
+    from facilities.zones import configured_zones, read_zones, shared_zone
 
     if units:
         return shared_zone(city, units=_split(units) or [], schools=_split(schools), id="shared")
     if zones_file is not None:
         return read_zones(zones_file, crs=city.crs, id=zone_id, schools=zone_schools)
-    table = city.settings.get("enrollment", {}).get("shared_zones", [])
-    if table:
-        frames = [shared_zone(city, units=z["units"], schools=z.get("schools"), id=str(z.get("id", f"shared{k + 1}")),
-                              name=z.get("name")) for k, z in enumerate(table)]  # fmt: skip
-        return pd.concat(frames, ignore_index=True)
-    return None
+    return configured_zones(city)
 
 
 def _plain(frame: gpd.GeoDataFrame) -> pd.DataFrame:
@@ -82,20 +77,13 @@ def coverage(
 ) -> None:  # fmt: skip
     """Zones' residents and seats by grade, the guarantee and its shortfall, travel and compactness."""
     from facilities._validate import parse_grades
+    from facilities.zones import configured_grades
 
     city = _load(city_dir)
     travel, how = travel_for(city)
     chosen = resolve_zones(city, units=units, schools=schools, zones_file=zones, zone_id=zone_id, zone_schools=zone_schools)
-    wanted = parse_grades(grades) if grades else (shared_zone_grades(city) if units is None and zones is None else None)
+    wanted = parse_grades(grades) if grades else (configured_grades(city) if units is None and zones is None else None)
     coverage_city(city, out, zones=chosen, travel=travel, how=how, source=source, basis=basis, grades=wanted)
-
-
-def shared_zone_grades(city: Any) -> tuple[int, ...] | None:
-    """The grades the city's ``[[enrollment.shared_zones]]`` guarantee (their ``grades`` keys), or ``None`` for all."""
-    from facilities._validate import parse_grades
-
-    listed = [z["grades"] for z in city.settings.get("enrollment", {}).get("shared_zones", []) if "grades" in z]
-    return tuple(sorted({g for text in listed for g in parse_grades(text)})) if listed else None
 
 
 def coverage_city(

@@ -10,7 +10,7 @@ from app._common import travel_for
 from facilities import ValidationError
 from facilities.enrollment import ENTRY_GRADES, run_lottery
 from facilities.schema import GRADE_NAMES, SECTORS, format_grades
-from facilities.zones import coverage, shared_zone
+from facilities.zones import configured_grades, configured_zones, coverage, shared_zone
 
 city = state.current_city()
 key = state.city_key(city)
@@ -33,10 +33,16 @@ def _travel(city_key: str, _city):
 
 
 # ---------------------------------------------------------------- the zone
-choices = ["Build a shared zone from neighborhoods"] + (["The city's own zones"] if len(others) else [])
+configured = configured_zones(city)
+BUILD, CONFIGURED, OWN = "Build a shared zone from neighborhoods", "The city's shared zones (city.toml)", "The city's own zones"
+choices = ([CONFIGURED] if configured is not None else []) + [BUILD] + ([OWN] if len(others) else [])
 how = st.radio("Zone", choices, horizontal=True, key="zone_how", label_visibility="collapsed")
+zone_grades = configured_grades(city) if how == CONFIGURED else None
 try:
-    if how == choices[0]:
+    if how == CONFIGURED:
+        zones = configured
+        st.caption(f"{', '.join(configured['name'].fillna(configured['id']))}: grades {format_grades(zone_grades) if zone_grades else 'all'}.")
+    elif how == BUILD:
         names = units["name"].fillna(units["id"]).astype(str).tolist()
         picked = st.multiselect("Neighborhoods in the shared zone", names, default=names[: min(2, len(names))], key="zone_units")
         if not picked:
@@ -55,7 +61,7 @@ try:
     else:
         zones = others.reset_index(drop=True)
     travel, travel_how = _travel(key, city)
-    cov = coverage(city, zones, travel=travel)
+    cov = coverage(city, zones, travel=travel, grades=zone_grades)
 except ValidationError as err:
     state.show_problems(err)
     st.stop()
