@@ -23,11 +23,28 @@ app.add_typer(sbrp.app, name="sbrp")
 
 
 @app.command()
-def validate(city_dir: Path = typer.Argument(..., help="A city folder with a city.toml.")) -> None:
+def validate(
+    city_dir: Path = typer.Argument(..., help="A city folder with a city.toml."),
+    streets: bool = typer.Option(True, "--streets/--no-streets", help="Also load the street network and report points far from it."),
+) -> None:
     """Load a city folder, and print its summary or every problem found in it."""
-    from app._common import load_city
+    from app._common import load_city, travel_model_for
 
-    typer.echo(load_city(city_dir).summary())
+    city = load_city(city_dir)
+    typer.echo(city.summary())
+    if not streets or city.network is None:
+        return
+    model, how = travel_model_for(city)
+    if not how.startswith("street"):
+        return
+    from routing.network import snap
+
+    typer.echo(f"  street network {len(model):,} nodes after keeping its largest strongly connected part")
+    for name in ("schools", "buildings", "yards", "students"):
+        layer = city.layer(name)
+        if len(layer):
+            far = snap(model, layer, max_distance=city.network.snap_max).describe_far(layer=name)
+            typer.echo(f"  warning: {far}" if far else f"  every one of the {len(layer):,} {name} is within {city.network.snap_max:.0f} m of a street")
 
 
 @app.command()

@@ -56,9 +56,20 @@ def test_demo_reports_hold_no_student_level_rows(demo_out: tuple[Path, str]) -> 
         assert not any(h in text for h in list(homes)[:200]), f"{path} holds a home coordinate"
 
 
-def test_validate_the_demo_city() -> None:
+def test_validate_the_demo_city_and_its_streets() -> None:
     result = CliRunner().invoke(cli, ["validate", str(DEMO)])
     assert result.exit_code == 0 and "Riverton" in result.output and "valid city" in result.output
+    assert "every one of the 7,502 students is within 250 m of a street" in result.output
+
+
+def test_validate_reports_points_far_from_the_streets() -> None:
+    from tests.conftest import CITIES, shared_path
+
+    shared_path("boston", "boston_backbay_drive.osm")
+    result = CliRunner().invoke(cli, ["validate", str(CITIES / "boston")])
+    assert result.exit_code == 0, result.output
+    assert "488 nodes" in result.output  # the Back Bay network's largest strongly connected part
+    assert "schools are farther than 300 m from the street network: BPS-" in result.output
 
 
 @pytest.mark.parametrize("capacitated", [False, True])
