@@ -14,17 +14,19 @@ selection does), then the exact min-cost chaining of the chosen runs.
 from __future__ import annotations
 
 import logging
+import multiprocessing
 import time
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from collections.abc import Callable, Sequence
 
 import numpy as np
 from scipy.sparse import csr_matrix
 from scipy.sparse.csgraph import maximum_bipartite_matching
 
-from routing.problem import Bus, BusPlan, Infeasible, ProblemData, Run, Session
-from routing.runs import RunOptions, school_runs
+from routing.problem import Bus, BusPlan, Infeasible, ProblemData, Run, Session, Visit
+from routing.runs import RunOptions, SchoolVrp, VrpInput, greedy_routes, runs_from_routes, school_vrp, solve_vrp
 
-__all__ = ["chain", "min_buses", "solve", "DEFAULT_ALTERNATIVES", "Progress"]
+__all__ = ["chain", "min_buses", "solve", "mix_loads", "routing_budget", "DEFAULT_ALTERNATIVES", "SECONDS_PER_CLIENT_ITERATION", "Progress"]
 
 log = logging.getLogger(__name__)
 
@@ -212,6 +214,50 @@ class _Selector:
         return choice, {"mip_status": res.message, "mip_buses": round(float(res.fun)), "mip_bound": float(getattr(res, "mip_dual_bound", np.nan)), "arcs": m}
 
 
+#: Seconds per client and iteration of PyVRP on a school VRP (measured on the benchmark, 2 cores
+#: shared); converts a time limit into an iteration budget.
+SECONDS_PER_CLIENT_ITERATION = 3.5e-5
+
+
+def routing_budget(time_limit: float, clients: int, *, workers: int = 2, share: float = 0.6) -> int:
+    """Iterations per school VRP so that ``clients`` clients (summed over all VRPs) fit in
+    ``share`` of ``time_limit`` on ``workers`` processes; at least 50, at most 20,000."""
+    budget = share * time_limit * max(1, workers) / (SECONDS_PER_CLIENT_ITERATION * max(1, clients))
+    return int(min(20_000, max(50, budget)))
+
+
+def _solve_task(task: tuple[VrpInput, str, int, int, float]) -> list[list[int]]:
+    inp, solver, seed, iterations, deadline = task
+    # the clock is only a safety net: 4x the expected time, and never past the deadline
+    expected = 4 * SECONDS_PER_CLIENT_ITERATION * inp.n * iterations
+    limit = max(0.05, min(expected + 0.5, deadline - time.time()))
+    return solve_vrp(inp, solver=solver, time_limit=limit, seed=seed, iterations=iterations)
+
+
+def _solve_all(problems: list[SchoolVrp], seeds: list[int], *, solver: str, iterations: int, deadline: float, workers: int, progress: Progress | None) -> list[list[list[int]]]:
+    """Routes of every school VRP, in ``workers`` processes (the same routes for any ``workers``)."""
+    tasks = [(p.vrp, solver, sd, iterations, deadline) for p, sd in zip(problems, seeds)]
+    out: list[list[list[int]]] = [[] for _ in tasks]
+    order = sorted(range(len(tasks)), key=lambda i: -tasks[i][0].n)  # largest first: balanced
+    if workers > 1 and len(tasks) > 2 * workers:
+        ctx = multiprocessing.get_context("fork") if "fork" in multiprocessing.get_all_start_methods() else None
+        with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
+            futures = {pool.submit(_solve_task, tasks[i]): i for i in order}
+            for done, fut in enumerate(as_completed(futures), 1):
+                out[futures[fut]] = fut.result()
+                if progress and done % max(1, len(tasks) // 20) == 0:
+                    progress(f"school runs: {done} of {len(tasks)} routing problems", 0.6 * done / len(tasks))
+    else:
+        for done, i in enumerate(order, 1):
+            out[i] = _solve_task(tasks[i])
+            if progress and done % max(1, len(tasks) // 20) == 0:
+                progress(f"school runs: {done} of {len(tasks)} routing problems", 0.6 * done / len(tasks))
+    for i, routes in enumerate(out):
+        if not routes:  # OR-Tools without a first solution: the feasible greedy start
+            out[i] = greedy_routes(tasks[i][0])
+    return out
+
+
 def solve(
     data: ProblemData,
     *,
@@ -220,6 +266,8 @@ def solve(
     seed: int = 0,
     solver: str = "pyvrp",
     alternatives: int | Sequence[RunOptions] = 5,
+    workers: int = 2,
+    mixed_loads: bool = False,
     progress: Progress | None = None,
 ) -> BusPlan:
     """Turn stops, schools and bell times into a bus plan with as few buses as possible.
@@ -231,14 +279,22 @@ def solve(
     session
         ``"am"`` (runs reach school before the bell) or ``"pm"`` (runs leave after dismissal).
     time_limit
-        Seconds for the whole solve (about 70 % routing, the rest choosing and chaining).
+        Seconds for the whole solve: it sets each school VRP's iteration budget (by the number of
+        stops, :func:`routing_budget`), so the plan does not depend on the machine's speed; the
+        clock only stops a search that runs far over its expected time.
     seed
-        Random seed; the same seed gives the same plan (when iteration budgets, not the clock, stop).
+        Random seed; the same seed (and arguments) gives the same plan.
     solver
         ``"pyvrp"`` (default) or ``"ortools"``, for the runs of each school.
     alternatives
         How many run sets per school (the first of :data:`DEFAULT_ALTERNATIVES`), or the recipes.
         With 1, each school gets its fewest-runs set and only the chaining is optimized.
+    workers
+        Processes solving the school VRPs (part of the budget: the same ``workers`` give the
+        same plan, whatever the machine).
+    mixed_loads
+        Let a run carry students of several schools (AM only; :func:`mix_loads` on the
+        single-load plan, with a fifth of the time): never more buses than without.
     progress
         Called as ``progress(message, fraction_done)``.
 
@@ -247,28 +303,38 @@ def solve(
     BusPlan
         With the stops left out (and why) in :attr:`~routing.problem.BusPlan.infeasible`.
     """
+    if mixed_loads:
+        if session != "am":
+            raise ValueError("mixed loads are implemented for AM plans; solve the PM session with single loads")
+        single = solve(data, session=session, time_limit=0.8 * time_limit, seed=seed, solver=solver, alternatives=alternatives, workers=workers, progress=progress)
+        return mix_loads(single, time_limit=0.2 * time_limit, progress=progress)
     t0 = time.perf_counter()
     recipes = list(DEFAULT_ALTERNATIVES[: max(1, alternatives)]) if isinstance(alternatives, int) else list(alternatives)
     groups = _groups(data, session)
-    per_vrp = 0.7 * time_limit / max(1, len(groups) * len(recipes))
+    problems: list[SchoolVrp] = []
+    seeds: list[int] = []
+    for school, bus_type, stops in groups:
+        for rec in recipes:
+            problems.append(school_vrp(data, school, stops, session=session, bus_type=bus_type, ride_factor=rec.ride_factor, run_cost=rec.run_cost))
+            seeds.append(rec.seed + seed)
+    infeasible: list[Infeasible] = [bad for p in problems[:: len(recipes)] for bad in p.infeasible]
+    solvable = [i for i, p in enumerate(problems) if p.vrp is not None]
+    iterations = routing_budget(time_limit, sum(problems[i].vrp.n for i in solvable), workers=workers)  # type: ignore[union-attr]
+    routes = _solve_all([problems[i] for i in solvable], [seeds[i] for i in solvable], solver=solver, iterations=iterations, deadline=time.time() + 0.8 * time_limit, workers=workers, progress=progress)
     options: list[list[list[Run]]] = []
-    infeasible: list[Infeasible] = []
-    for gi, (school, bus_type, stops) in enumerate(groups):
+    for g in range(len(groups)):
         alts: list[list[Run]] = []
         seen: set[tuple] = set()
-        for rec in recipes:
-            rec = RunOptions(rec.ride_factor, rec.run_cost, rec.seed + seed)
-            runs, bad = school_runs(data, school, stops, session=session, bus_type=bus_type, options=rec, solver=solver, time_limit=per_vrp)
-            if not alts:
-                infeasible += bad
-            key = tuple(sorted(r.stops for r in runs))
+        for i, r in zip(solvable, routes):
+            if i // len(recipes) != g:
+                continue
+            runs = runs_from_routes(data, problems[i], r)
+            key = tuple(sorted(run.stops for run in runs))
             if runs and key not in seen:
                 seen.add(key)
                 alts.append(runs)
         if alts:
             options.append(alts)
-        if progress:
-            progress(f"runs for school {data.schools[school].id}", 0.7 * (gi + 1) / len(groups))
     routing_s = time.perf_counter() - t0
     info: dict[str, object] = {}
     if options:
@@ -285,6 +351,7 @@ def solve(
     stats = {
         "seconds": time.perf_counter() - t0,
         "routing_seconds": routing_s,
+        "iterations": iterations,
         "alternatives": sum(len(a) for a in options),
         "groups": len(options),
         **info,
@@ -292,3 +359,167 @@ def solve(
     }
     log.info("%s: %d buses, %d runs in %.1f s", data.name, len(buses), len(chosen), stats["seconds"])
     return BusPlan(data, session, tuple(chosen), tuple(buses), tuple(infeasible), stats)
+
+
+# ====================================================================== mixed loads
+def _mixed_run(data: ProblemData, pickups: Sequence[tuple[int, int]], schools: Sequence[int], bus_type: int) -> Run | None:
+    """An AM run picking up ``(stop, students)`` in order, then unloading at ``schools`` in order,
+    as late as the bells allow; ``None`` when seats, a bell or the ride limit make it infeasible."""
+    T = data.durations
+    if sum(n for _, n in pickups) > data.bus_types[bus_type].seats:
+        return None
+    sch = [data.schools[s] for s in schools]
+    # the first school's unloading starts at X; each next school follows as soon as possible
+    offset, offsets = 0.0, []
+    for k, s in enumerate(sch):
+        if k:
+            offset += sch[k - 1].dwell + T[sch[k - 1].location, s.location]
+        offsets.append(offset)
+    x = min(s.am_bell - s.dwell - o for s, o in zip(sch, offsets))
+    drop_start = {schools[k]: x + offsets[k] for k in range(len(sch))}
+    visits: list[Visit] = []
+    nxt_loc, nxt_start = sch[0].location, x
+    for k, n in reversed(pickups):
+        st = data.stops[k]
+        end = nxt_start - T[st.location, nxt_loc]
+        if drop_start[st.school] - end > data.max_ride + 1e-6:
+            return None
+        visits.append(Visit("pickup", st.location, st.school, k, n, end - data.stop_time(n), end))
+        nxt_loc, nxt_start = st.location, end - data.stop_time(n)
+    visits.reverse()
+    on_board = {s: 0 for s in schools}
+    for k, n in pickups:
+        on_board[data.stops[k].school] += n
+    if any(v == 0 for v in on_board.values()):
+        return None
+    visits += [Visit("dropoff", data.schools[s].location, s, None, on_board[s], drop_start[s], drop_start[s] + data.schools[s].dwell) for s in schools]
+    return Run("am", tuple(visits), bus_type)
+
+
+def _parts(run: Run) -> tuple[list[tuple[int, int]], list[int]]:
+    return [(v.stop, v.students) for v in run.visits if v.stop is not None], [v.school for v in run.visits if v.stop is None]
+
+
+class _Mixer:
+    """Empties buses by moving their pickups into runs of other buses (any school), keeping every
+    bus's chain of runs feasible: the local search of Park, Tae & Kim's mixed-load improvement."""
+
+    def __init__(self, data: ProblemData, runs: Sequence[Run], buses: Sequence[Bus], candidates: int) -> None:
+        self.data = data
+        self.runs: list[Run | None] = list(runs)
+        self.paths: list[list[int]] = [list(b.runs) for b in buses]
+        self.bus_of = {r: b for b, p in enumerate(self.paths) for r in p}
+        self.candidates = candidates
+
+    def _fits_chain(self, r: int, run: Run) -> bool:
+        T = self.data.durations
+        path = self.paths[self.bus_of[r]]
+        i = path.index(r)
+        if i and (prev := self.runs[path[i - 1]]) is not None and prev.end + T[prev.end_location, run.start_location] > run.start + 1e-6:
+            return False
+        if i + 1 < len(path) and (nxt := self.runs[path[i + 1]]) is not None and run.end + T[run.end_location, nxt.start_location] > nxt.start + 1e-6:
+            return False
+        return True
+
+    def _best_insertion(self, piece: tuple[int, int], bus: int, bus_type: int, limit_bell: float) -> tuple[int, Run] | None:
+        data, T = self.data, self.data.durations
+        k, n = piece
+        st = data.stops[k]
+        seats = data.bus_types[bus_type].seats
+        cands = []
+        for q, run in enumerate(self.runs):
+            if run is None or self.bus_of[q] == bus or run.bus_type != bus_type or run.students + n > seats:
+                continue
+            if abs(run.visits[-1].end - limit_bell) > data.max_ride:
+                continue
+            near = min(T[st.location, v.location] for v in run.visits if v.stop is not None)
+            cands.append((near, q))
+        cands.sort()
+        best: tuple[float, int, Run] | None = None
+        for _, q in cands[: self.candidates]:
+            run = self.runs[q]
+            assert run is not None
+            pickups, schools = _parts(run)
+            orders = [schools] if st.school in schools else [schools[:j] + [st.school] + schools[j:] for j in range(len(schools) + 1)]
+            for sch in orders:
+                for i in range(len(pickups) + 1):
+                    new = _mixed_run(data, pickups[:i] + [piece] + pickups[i:], sch, bus_type)
+                    if new is None or not self._fits_chain(q, new):
+                        continue
+                    cost = (new.end - new.start) - (run.end - run.start)
+                    if best is None or cost < best[0]:
+                        best = (cost, q, new)
+        return None if best is None else (best[1], best[2])
+
+    def empty_bus(self, bus: int) -> bool:
+        """Move every pickup of ``bus`` elsewhere, or change nothing; whether it worked."""
+        saved = {}
+        for r in self.paths[bus]:
+            run = self.runs[r]
+            assert run is not None
+            pickups, _ = _parts(run)
+            for piece in sorted(pickups, key=lambda p: -p[1]):
+                got = self._best_insertion(piece, bus, run.bus_type, run.end)
+                if got is None:
+                    for q, old in saved.items():
+                        self.runs[q] = old
+                    return False
+                q, new = got
+                saved.setdefault(q, self.runs[q])
+                self.runs[q] = new
+        for r in self.paths[bus]:
+            self.runs[r] = None
+        self.paths[bus] = []
+        return True
+
+
+def mix_loads(plan: BusPlan, *, time_limit: float = 60.0, candidates: int = 8, progress: Progress | None = None) -> BusPlan:
+    """Mixed loads: a run may carry students of several schools when bells and places allow.
+
+    Starting from a single-load AM plan, buses with the fewest runs are emptied one at a time by
+    moving each pickup into a run of another bus (of any school: the run then also unloads at
+    that school, in the order that meets every bell) wherever the ride limit, the seats and that
+    bus's chain allow; then the runs are chained again exactly. The result never needs more buses
+    than ``plan``. Deterministic: passes end when a pass empties no bus (the clock is a safety net).
+
+    Parameters
+    ----------
+    plan
+        A single-load AM plan (e.g. from :func:`solve`).
+    time_limit
+        Seconds at most.
+    candidates
+        Runs tried for each pickup (the nearest ones).
+    progress
+        Called as ``progress(message, fraction_done)``.
+
+    Returns
+    -------
+    BusPlan
+        The mixed-load plan, with ``stats["single_load_buses"]``.
+    """
+    if plan.session != "am":
+        raise ValueError("mixed loads are implemented for AM plans; solve the PM session with single loads")
+    t0 = time.perf_counter()
+    data = plan.data
+    runs, buses = list(plan.runs), list(plan.buses)
+    emptied_total, passes = 0, 0
+    while time.perf_counter() - t0 < time_limit:
+        passes += 1
+        mixer = _Mixer(data, runs, buses, candidates)
+        emptied = 0
+        order = sorted(range(len(buses)), key=lambda b: (len(buses[b].runs), sum(runs[r].students for r in buses[b].runs), b))
+        for b in order:
+            if time.perf_counter() - t0 > time_limit:
+                break
+            emptied += mixer.empty_bus(b)
+        new_runs = [r for r in mixer.runs if r is not None]
+        new_buses = chain(data, new_runs)
+        if len(new_buses) >= len(buses):
+            break
+        emptied_total += emptied
+        runs, buses = new_runs, new_buses
+        if progress:
+            progress(f"mixed loads: {len(buses)} buses after pass {passes}", min(1.0, (time.perf_counter() - t0) / time_limit))
+    stats = {**plan.stats, "single_load_buses": plan.n_buses, "mixed_passes": passes, "mixed_seconds": time.perf_counter() - t0, "mixed_runs": sum(len(r.schools) > 1 for r in runs)}
+    return BusPlan(data, "am", tuple(runs), tuple(buses), plan.infeasible, stats)

@@ -15,6 +15,7 @@ Both stop after an iteration budget (reproducible) or at the time limit, whichev
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -22,7 +23,7 @@ import numpy as np
 
 from routing.problem import Infeasible, ProblemData, Run, Session, Visit
 
-__all__ = ["SCALE", "VrpInput", "solve_vrp", "RunOptions", "school_runs", "SOLVERS"]
+__all__ = ["SCALE", "VrpInput", "solve_vrp", "greedy_routes", "RunOptions", "school_runs", "SchoolVrp", "school_vrp", "runs_from_routes", "SOLVERS"]
 
 #: Integer time units per second used inside the solvers (travel times are rounded up).
 SCALE = 100
@@ -88,10 +89,40 @@ def _solve_pyvrp(inp: VrpInput, *, time_limit: float, seed: int, iterations: int
         duration_matrices=[np.ascontiguousarray(inp.durations, dtype=np.int64)],
     )
     stop = MultipleCriteria([MaxIterations(iterations), MaxRuntime(max(time_limit, 0.01))])
-    result = pyvrp.solve(data, stop=stop, seed=seed, display=False, collect_stats=False)
-    if not result.is_feasible():
-        return []
-    return [[act.idx + 1 for act in route.schedule() if act.is_client()] for route in result.best.routes()]
+    start = pyvrp.Solution(data, [[c - 1 for c in r] for r in greedy_routes(inp)])
+    with warnings.catch_warnings():  # the warm start is feasible; penalty warnings are noise
+        warnings.simplefilter("ignore")
+        result = pyvrp.solve(data, stop=stop, seed=seed, display=False, collect_stats=False, initial_solution=start)
+    best = result.best if result.is_feasible() else start
+    return [[act.idx + 1 for act in route.schedule() if act.is_client()] for route in best.routes()]
+
+
+def greedy_routes(inp: VrpInput) -> list[list[int]]:
+    """A feasible start: nearest feasible client next, a new route when none fits.
+
+    Every client alone on a route must be feasible (as for the school runs, whose windows always
+    admit the direct ride); the routes then are too.
+    """
+    M = inp.durations
+    left = np.ones(inp.n + 1, dtype=bool)
+    left[0] = False
+    routes: list[list[int]] = []
+    while left.any():
+        here, clock, load, route = 0, int(inp.tw_early[0]), 0, []
+        while True:
+            arrive = np.maximum(clock + M[here], inp.tw_early)
+            fits = left & (arrive <= inp.tw_late) & (load + inp.demand <= inp.capacity)
+            if not fits.any():
+                break
+            nxt = int(np.flatnonzero(fits)[np.argmin(M[here][fits])])
+            route.append(nxt)
+            left[nxt] = False
+            here, clock, load = nxt, int(arrive[nxt] + inp.service[nxt]), load + int(inp.demand[nxt])
+        if not route:  # an infeasible client: alone on its own route
+            route = [int(np.flatnonzero(left)[0])]
+            left[route[0]] = False
+        routes.append(route)
+    return routes
 
 
 def _solve_ortools(inp: VrpInput, *, time_limit: float, seed: int, iterations: int) -> list[list[int]]:
@@ -194,6 +225,64 @@ def _bell(data: ProblemData, school: int, session: Session) -> float:
     return s.am_bell if session == "am" else s.pm_dismissal
 
 
+@dataclass(frozen=True)
+class SchoolVrp:
+    """One school's riders as a :class:`VrpInput`: client ``i`` is ``pieces[i - 1]``.
+
+    Attributes
+    ----------
+    school, session, bus_type
+        Whose runs, when, on which bus type.
+    pieces
+        ``(stop, students)`` per client: a stop with more riders than seats is several pieces.
+    vrp
+        The routing problem seen from the school (``None`` when no stop is reachable).
+    infeasible
+        Stops left out, with the reason.
+    """
+
+    school: int
+    session: Session
+    bus_type: int
+    pieces: tuple[tuple[int, int], ...]
+    vrp: VrpInput | None
+    infeasible: tuple[Infeasible, ...]
+
+
+def school_vrp(data: ProblemData, school: int, stops: Sequence[int], *, session: Session = "am", bus_type: int = 0, ride_factor: float = 1.0, run_cost: float = 7200.0) -> SchoolVrp:
+    """The routing problem of one school's riders at ``stops`` (see :func:`school_runs`).
+
+    Solve ``out.vrp`` with :func:`solve_vrp` (possibly in another process) and turn the routes
+    into runs with :func:`runs_from_routes`.
+    """
+    sch = data.schools[school]
+    bell = _bell(data, school, session)
+    seats = data.bus_types[bus_type].seats
+    T = data.durations if session == "pm" else data.durations.T
+    bad: list[Infeasible] = []
+    pieces: list[tuple[int, int]] = []
+    for k in stops:
+        st = data.stops[k]
+        direct = T[sch.location, st.location]
+        if not math.isfinite(bell):
+            bad.append(Infeasible(st.id, sch.id, f"school has no {session.upper()} bell time"))
+        elif direct > data.max_ride:
+            bad.append(Infeasible(st.id, sch.id, f"the direct ride takes {direct:.0f} s, over the {data.max_ride:.0f} s limit"))
+        else:  # a stop with more riders than seats is served by several visits
+            n = st.students
+            while n > 0:
+                pieces.append((k, min(n, seats)))
+                n -= seats
+    vrp = _vrp_input(data, sch.location, pieces, T, data.max_ride * ride_factor, seats, run_cost) if pieces else None
+    return SchoolVrp(school, session, bus_type, tuple(pieces), vrp, tuple(bad))
+
+
+def runs_from_routes(data: ProblemData, problem: SchoolVrp, routes: Sequence[Sequence[int]]) -> list[Run]:
+    """The timed runs of a :class:`SchoolVrp` solved into ``routes`` (lists of clients)."""
+    bell = _bell(data, problem.school, problem.session)
+    return [_timed_run(data, problem.school, bell, [problem.pieces[i - 1] for i in r], problem.session, problem.bus_type) for r in routes]
+
+
 def school_runs(
     data: ProblemData,
     school: int,
@@ -204,6 +293,7 @@ def school_runs(
     options: RunOptions = RunOptions(),
     solver: str = "pyvrp",
     time_limit: float = 1.0,
+    iterations: int | None = None,
 ) -> tuple[list[Run], list[Infeasible]]:
     """Cut the riders of one school at ``stops`` into runs of bus type ``bus_type``.
 
@@ -221,7 +311,7 @@ def school_runs(
         Bus type index: its seats bound each run's load.
     options
         Ride-limit fraction, run cost and seed.
-    solver, time_limit
+    solver, time_limit, iterations
         See :func:`solve_vrp`.
 
     Returns
@@ -229,37 +319,16 @@ def school_runs(
     runs, infeasible
         The runs, and the stops left out with the reason.
     """
-    sch = data.schools[school]
-    bell = _bell(data, school, session)
-    limit = data.max_ride * options.ride_factor
-    seats = data.bus_types[bus_type].seats
-    T = data.durations if session == "pm" else data.durations.T
-    bad: list[Infeasible] = []
-    ok: list[int] = []
-    for k in stops:
-        st = data.stops[k]
-        direct = T[sch.location, st.location]
-        if not math.isfinite(bell):
-            bad.append(Infeasible(st.id, sch.id, f"school has no {session.upper()} bell time"))
-        elif direct > data.max_ride:
-            bad.append(Infeasible(st.id, sch.id, f"the direct ride takes {direct:.0f} s, over the {data.max_ride:.0f} s limit"))
-        else:
-            ok.append(k)
-    # a stop with more riders than seats is served by several visits
-    pieces: list[tuple[int, int]] = []
-    for k in ok:
-        n = data.stops[k].students
-        while n > 0:
-            pieces.append((k, min(n, seats)))
-            n -= seats
-    if not pieces:
-        return [], bad
-    routes = _route_pieces(data, sch.location, pieces, T, limit, seats, options, solver, time_limit)
-    runs = [_timed_run(data, school, bell, [pieces[i - 1] for i in r], session, bus_type) for r in routes]
-    return runs, bad
+    problem = school_vrp(data, school, stops, session=session, bus_type=bus_type, ride_factor=options.ride_factor, run_cost=options.run_cost)
+    if problem.vrp is None:
+        return [], list(problem.infeasible)
+    routes = solve_vrp(problem.vrp, solver=solver, time_limit=time_limit, seed=options.seed, iterations=iterations)
+    if not routes:  # OR-Tools without a first solution: the feasible greedy start
+        routes = greedy_routes(problem.vrp)
+    return runs_from_routes(data, problem, routes), list(problem.infeasible)
 
 
-def _route_pieces(data: ProblemData, school_loc: int, pieces: list[tuple[int, int]], T: np.ndarray, limit: float, seats: int, options: RunOptions, solver: str, time_limit: float) -> list[list[int]]:
+def _vrp_input(data: ProblemData, school_loc: int, pieces: list[tuple[int, int]], T: np.ndarray, limit: float, seats: int, run_cost: float) -> VrpInput:
     locs = np.array([school_loc] + [data.stops[k].location for k, _ in pieces])
     M = np.ceil(T[np.ix_(locs, locs)] * SCALE).astype(np.int64)
     M[:, 0] = 0
@@ -270,7 +339,7 @@ def _route_pieces(data: ProblemData, school_loc: int, pieces: list[tuple[int, in
     direct = M[0, 1:]
     tw_late = np.concatenate([[0], np.maximum(direct, int(limit * SCALE))])
     tw_late = np.minimum(tw_late, int(data.max_ride * SCALE))
-    inp = VrpInput(
+    return VrpInput(
         durations=M,
         distances=M,
         demand=demand,
@@ -278,14 +347,10 @@ def _route_pieces(data: ProblemData, school_loc: int, pieces: list[tuple[int, in
         tw_early=np.zeros(len(locs), dtype=np.int64),
         tw_late=tw_late,
         capacity=seats,
-        fixed_cost=int(options.run_cost * SCALE),
+        fixed_cost=int(run_cost * SCALE),
         max_vehicles=len(pieces),
         horizon=int(tw_late.max() + service.max() + 1),
     )
-    routes = solve_vrp(inp, solver=solver, time_limit=time_limit, seed=options.seed)
-    if not routes:  # never expected: one stop per run is always feasible
-        routes = [[i] for i in range(1, len(locs))]
-    return routes
 
 
 def _timed_run(data: ProblemData, school: int, bell: float, pieces: list[tuple[int, int]], session: Session, bus_type: int) -> Run:

@@ -16,6 +16,8 @@ def solve(
     seed: int = typer.Option(0, "--seed", help="Random seed; the same seed gives the same plan."),
     solver: str = typer.Option("pyvrp", "--solver", help="Run solver: pyvrp or ortools."),
     alternatives: int = typer.Option(5, "--alternatives", help="Run sets per school, chosen jointly with the chaining."),
+    mixed_loads: bool = typer.Option(False, "--mixed-loads", help="Let a run carry students of several schools when bells and places allow."),
+    workers: int = typer.Option(2, "--workers", help="Processes for the school routing problems (part of what a seed reproduces)."),
 ) -> None:
     """Solve an instance and write the buses' itineraries; progress goes to stderr."""
     from facilities import ValidationError
@@ -31,7 +33,7 @@ def solve(
     def progress(message: str, fraction: float) -> None:
         typer.echo(f"[{fraction:4.0%}] {message}", err=True)
 
-    plan = solve_plan(data, time_limit=time_limit, seed=seed, solver=solver, alternatives=alternatives, progress=progress)
+    plan = solve_plan(data, time_limit=time_limit, seed=seed, solver=solver, alternatives=alternatives, workers=workers, mixed_loads=mixed_loads, progress=progress)
     plan.to_bird_csv(out)
     typer.echo(plan.summary())
     typer.echo(f"wrote {out}")
