@@ -7,7 +7,7 @@ import itertools
 import numpy as np
 import pytest
 
-from routing.buses import chain, min_buses, solve
+from routing.buses import chain, min_buses, mix_loads, solve
 from routing.problem import Run, Visit
 from tests.test_problem import toy_problem
 
@@ -98,3 +98,45 @@ def test_pm_plan_starts_runs_at_school_after_dismissal():
     for r in plan.runs:
         sch = data.schools[r.schools[0]]
         assert r.start_location == sch.location and r.start == pytest.approx(sch.pm_dismissal)
+
+
+def test_solve_in_two_processes_is_reproducible():
+    data = toy_problem(n_schools=4, stops_per_school=6, seed=6)
+    a = solve(data, time_limit=5, seed=2, alternatives=3, workers=2)
+    b = solve(data, time_limit=5, seed=2, alternatives=3, workers=2)
+    assert a.stats["iterations"] == b.stats["iterations"]
+    assert a.runs == b.runs and a.buses == b.buses
+
+
+def _mixed_runs_are_feasible(data, runs):
+    for r in runs:
+        assert r.students <= data.bus_types[r.bus_type].seats
+        drops = [v for v in r.visits if v.stop is None]
+        assert [v.action for v in r.visits] == ["pickup"] * (len(r.visits) - len(drops)) + ["dropoff"] * len(drops)
+        for v in drops:  # each school gets exactly its own students, by its bell
+            assert v.students == sum(p.students for p in r.visits if p.stop is not None and p.school == v.school)
+            assert v.end <= data.schools[v.school].am_bell + 1e-6
+            assert v.end - v.start == pytest.approx(data.schools[v.school].dwell)
+        for a, b in zip(r.visits, r.visits[1:]):
+            assert b.start >= a.end + data.durations[a.location, b.location] - 1e-6
+        for _, ride in r.ride_times():
+            assert 0 <= ride <= data.max_ride + 1e-6
+
+
+@pytest.mark.parametrize("seed", [0, 7])
+def test_mixed_loads_never_need_more_buses_and_stay_feasible(seed):
+    data = toy_problem(n_schools=4, stops_per_school=8, seed=seed, max_ride=2400).with_bells(am={"S1": 7 * 3600 + 600, "S2": 7 * 3600 + 900})
+    single = solve(data, time_limit=5, seed=0, alternatives=2)
+    mixed = mix_loads(single, time_limit=10)
+    assert mixed.n_buses <= single.n_buses
+    assert mixed.stats["single_load_buses"] == single.n_buses
+    assert sorted(k for r in mixed.runs for k in r.stops) == list(range(len(data.stops)))
+    _mixed_runs_are_feasible(data, list(mixed.runs))
+    _feasible(data, list(mixed.runs), mixed.buses)
+
+
+def test_mixed_loads_are_for_am_plans():
+    data = toy_problem(seed=4)
+    plan = solve(data, session="pm", time_limit=3, seed=0, alternatives=1)
+    with pytest.raises(ValueError, match="AM"):
+        mix_loads(plan)

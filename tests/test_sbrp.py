@@ -107,3 +107,29 @@ def test_stop_out_of_reach_is_reported_and_the_rest_solved(tmp_path):
     plan.to_bird_csv(tmp_path / "plan.csv")
     report = check_plan(folder, tmp_path / "plan.csv", max_ride=2700)
     assert report.violations == [f"stop {far}: 0 of {stops.iloc[0, 4]} students picked up"]
+
+
+def test_mixed_loads_pass_the_checker_with_no_more_buses(tmp_path):
+    from routing.buses import mix_loads, solve
+    from routing.sbrp import read_instance
+
+    folder = _instance("CSCB02")  # 12 schools, several of them close together with near bells
+    single = solve(read_instance(folder, max_ride=2700), time_limit=8, seed=0, alternatives=2)
+    mixed = mix_loads(single, time_limit=20)
+    assert mixed.n_buses <= single.n_buses
+    assert any(len(r.schools) > 1 for r in mixed.runs)
+    report = check_plan(folder, mixed.to_bird_csv(tmp_path / "mixed.csv"), max_ride=2700)
+    assert report.ok, str(report)
+    assert report.buses == mixed.n_buses
+
+
+def test_cli_mixed_loads(tmp_path):
+    from app.cli import app
+
+    folder, _ = _cut(tmp_path, "CSCB02", 4)
+    out = tmp_path / "plan.csv"
+    runner = CliRunner()
+    res = runner.invoke(app, ["sbrp", "solve", str(folder), "--max-ride", "2700", "--out", str(out), "--time-limit", "10", "--mixed-loads"])
+    assert res.exit_code == 0, res.output
+    res = runner.invoke(app, ["sbrp", "check", str(folder), str(out), "--max-ride", "2700"])
+    assert res.exit_code == 0 and "feasible" in res.output
