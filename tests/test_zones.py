@@ -204,6 +204,8 @@ def test_cli_writes_aggregates_and_private_file_only_on_request(small, tmp_path)
     assert res.exit_code == 0, res.output
     ids = set(pd.read_csv(private)["student"])
     assert len(ids) > 10
+    waitlists = pd.read_csv(tmp_path / "private_waitlists.csv")
+    assert set(waitlists["student"]) <= ids
     for f in out.iterdir():
         text = f.read_text(errors="ignore") if f.suffix in (".csv", ".json", ".html") else ""
         assert not any(i in text for i in list(ids)[:50]), f"{f.name} holds student ids"

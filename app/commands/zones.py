@@ -124,7 +124,7 @@ def lottery(
     choices: Path = typer.Option(None, "--choices", help="Real ranked lists: CSV with student, school, rank."),
     grades: str = typer.Option(None, "--grades", help="Grades applying, e.g. 'K,6,9' (default: K, 6, 9 when simulated)."),
     no_guarantee: bool = typer.Option(False, "--no-guarantee", help="Do not apply the shared zones' guarantee."),
-    private_out: Path = typer.Option(None, "--private-out", help="Write each student's assignment (PRIVATE) to this CSV."),
+    private_out: Path = typer.Option(None, "--private-out", help="Write each student's assignment (PRIVATE) to this CSV, and the waitlists beside it."),
 ) -> None:  # fmt: skip
     """One lottery (deferred acceptance) across district, charter and Catholic schools, with the zone guarantee."""
     from facilities._validate import parse_grade
@@ -143,7 +143,8 @@ def lottery_city(
 ) -> dict:  # fmt: skip
     """Run the unified lottery on a loaded city, write aggregate outputs and the report to ``out``; return the summary.
 
-    Student-level assignments are written only to ``private_out`` when it is given.
+    Student-level assignments and waitlists are written only to ``private_out`` (and a
+    ``<name>_waitlists.csv`` beside it) when it is given.
     """
     from app.report_zones import write_report
     from facilities.enrollment import run_lottery
@@ -169,8 +170,10 @@ def lottery_city(
                  sections=[("Overall", run.aggregates()), *((f"By {k}", v) for k, v in tables.items()),
                            ("Shared zones' residents", by_zone)])  # fmt: skip
     if private_out is not None:
+        waitlists = private_out.with_name(f"{private_out.stem}_waitlists{private_out.suffix or '.csv'}")
         run.result.to_csv(private_out)
-        _echo(f"wrote each student's assignment (private) to {private_out}")
+        run.result.to_csv(waitlists, table="waitlists")
+        _echo(f"wrote each student's assignment and the waitlists (private) to {private_out} and {waitlists}")
     _echo(f"{summary['students']:,} applicants ({people}; lists {lists}): {summary['matched_share']:.1%} matched, "
           f"{summary['first_choice_share']:.1%} first choice, {summary['top_three_share']:.1%} top three, "
           f"{summary['unassigned']:,} unassigned")  # fmt: skip
