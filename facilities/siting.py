@@ -44,7 +44,7 @@ import pandas as pd
 import scipy.sparse as sp
 from scipy.optimize import Bounds, LinearConstraint, milp
 
-__all__ = ["PMedian", "SitingResult"]
+__all__ = ["PMedian", "SitingResult", "CampusSiting", "site_campuses"]
 
 #: A built model: costs, integrality, bounds, constraints, a decoder x -> (open sites, assignment),
 #: and the constant left out of the objective.
@@ -394,3 +394,100 @@ class PMedian:
 
         return c, integrality, bounds, constraints, decode, 0.0
 
+
+
+#: Students are grouped into square cells of this side (metres) before siting; homes never leave the solver.
+CELL = 400.0
+
+
+@dataclass(frozen=True)
+class CampusSiting:
+    """Where new campuses should go: the chosen buildings and how the answer was found.
+
+    Attributes
+    ----------
+    chosen
+        The chosen buildings (GeoDataFrame in the city's CRS) with ``students_served`` and
+        ``mean_travel`` (minutes with a travel function, else straight-line km).
+    result
+        The p-median answer.
+    summary
+        Counts and settings for reports (no student-level data).
+    """
+
+    chosen: pd.DataFrame
+    result: SitingResult
+    summary: dict
+
+    def table(self) -> pd.DataFrame:
+        """The chosen buildings as a plain table."""
+        columns = ["id", "name", "owner", "status", "neighborhood", "spare_seats", "students_served", "mean_travel"]
+        return pd.DataFrame(self.chosen[columns])
+
+
+def site_campuses(
+    city: object,
+    *,
+    p: int,
+    grades: Sequence[int] | None = None,
+    capacitated: bool = False,
+    travel: Callable[..., np.ndarray] | None = None,
+    time_limit: float = 60.0,
+) -> CampusSiting:
+    """Choose ``p`` of a city's vacant and under-used buildings for new campuses, minimizing students' travel.
+
+    Parameters
+    ----------
+    city
+        A :class:`facilities.City` with students and buildings.
+    p
+        How many campuses to open.
+    grades
+        Only students of these grades travel to the new campuses (default all).
+    capacitated
+        A campus seats at most its building's spare seats (from :func:`facilities.capacity.utilization`).
+    travel
+        ``travel(origins, destinations) -> seconds`` on points (e.g. ``routing.travel`` models'
+        ``matrix``); ``None`` uses straight-line distance.
+    time_limit
+        Seconds for the solver.
+
+    Raises
+    ------
+    ValueError
+        When there are no such students, fewer candidates than ``p``, or too few seats (saying which).
+    """
+    import geopandas as gpd
+
+    from facilities.capacity import utilization
+
+    students = city.students if grades is None else city.students[city.students["grade"].isin(list(grades))]  # type: ignore[attr-defined]
+    if not len(students):
+        raise ValueError(f"{city.name} has no students{' in those grades' if grades else ''} to site campuses for")  # type: ignore[attr-defined]
+    xy = np.column_stack([students.geometry.x, students.geometry.y])
+    cells = pd.DataFrame({"cx": np.floor(xy[:, 0] / CELL), "cy": np.floor(xy[:, 1] / CELL), "x": xy[:, 0], "y": xy[:, 1]})
+    demand = cells.groupby(["cx", "cy"], sort=True).agg(x=("x", "mean"), y=("y", "mean"), students=("x", "size")).reset_index(drop=True)
+    demand = gpd.GeoDataFrame(demand, geometry=gpd.points_from_xy(demand["x"], demand["y"]), crs=city.crs)  # type: ignore[attr-defined]
+    use = utilization(city).buildings.set_index("building")
+    candidates = city.buildings[city.buildings["status"].isin(["vacant", "under-used"])].copy()  # type: ignore[attr-defined]
+    candidates["spare_seats"] = use.loc[candidates["id"], "spare_seats"].to_numpy()
+    if len(candidates) < p:
+        raise ValueError(f"{city.name} has {len(candidates)} vacant or under-used buildings, fewer than p = {p}")  # type: ignore[attr-defined]
+    matrix = None if travel is None else (lambda d, s: travel(d.geometry, s.geometry))
+    problem = PMedian.from_geodataframe(demand, candidates, weights_col="students", p=p, travel=matrix,
+                                        capacities_col="spare_seats" if capacitated else None, name=f"{city.name} campuses")  # type: ignore[attr-defined]  # fmt: skip
+    result = problem.solve(time_limit=time_limit, seed=0)
+    weights = demand["students"].to_numpy()
+    served = np.bincount(result.assignment, weights=weights, minlength=len(candidates))
+    per = np.asarray(problem.cost)[np.arange(len(demand)), result.assignment] * weights
+    scale = 60.0 if travel is not None else 1000.0
+    chosen = candidates.iloc[result.sites].copy()
+    chosen["students_served"] = served[result.sites].astype(int)
+    chosen["mean_travel"] = [round(per[result.assignment == k].sum() / max(served[k], 1) / scale, 1) for k in result.sites]
+    summary = {
+        "p": p, "students": int(weights.sum()), "candidates": len(candidates), "sites": list(map(str, chosen["id"])),
+        "optimal": bool(result.optimal), "gap": float(result.gap), "seconds": round(result.seconds, 2),
+        "travel_unit": "minutes" if travel is not None else "straight-line km", "capacitated": capacitated,
+        "grades": list(grades) if grades else "all", "cell_m": CELL,
+    }  # fmt: skip
+    return CampusSiting(chosen=chosen, result=result, summary=summary)

@@ -210,6 +210,18 @@ def test_facilities_page_says_why_a_building_does_not_fit(app):
     assert all(reason in text for reason in data.reasons(need, misfit))
 
 
+def test_facilities_page_chooses_sites_for_new_campuses(app):
+    app.switch_page("views/facilities.py").run()
+    app.number_input(key="sites_p").set_value(2)
+    app.selectbox(key="sites_grades").set_value("high (9-12)")
+    app.button(key="sites_run").click().run()
+    assert not app.exception, app.exception
+    sites = _table(app, "students_served", "mean_travel")
+    assert len(sites) == 2 and set(sites["status"]) <= {"vacant", "under-used"}
+    chosen = _layer(_deck(app, index=len(app.get("deck_gl_json_chart")) - 1), "sites_chosen")["data"]
+    assert len(chosen) == 2
+
+
 # ---------------------------------------------------------------- small generated city for bells and zones
 
 

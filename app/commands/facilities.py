@@ -132,70 +132,33 @@ def sites(
     sites_city(city, out, p=p, grades=parse_grades(grades) if grades else None, capacitated=capacitated, travel=travel, how=how, time_limit=time_limit)
 
 
-#: Students are grouped into square cells of this side (metres) before siting; homes never leave the solver.
-SITING_CELL = 400.0
-
-
 def sites_city(
     city: Any, out: Path, *, p: int, grades: Sequence[int] | None = None, capacitated: bool = False, travel: Any = None,
     how: str = _STRAIGHT, time_limit: float = 60.0,
 ) -> dict:  # fmt: skip
     """Choose ``p`` of the city's vacant and under-used buildings for new campuses; write the outputs; return the summary."""
-    import geopandas as gpd
-    import numpy as np
-    import pandas as pd
-
     from app.report_zones import write_report
-    from facilities.capacity import utilization
     from facilities.io import write_geo
-    from facilities.siting import PMedian
+    from facilities.siting import site_campuses
 
-    students = city.students if grades is None else city.students[city.students["grade"].isin(list(grades))]
-    if not len(students):
-        _echo(f"{city.name} has no students{' in those grades' if grades else ''} to site campuses for")
-        raise typer.Exit(code=1)
-    xy = np.column_stack([students.geometry.x, students.geometry.y])
-    cells = pd.DataFrame({"cx": np.floor(xy[:, 0] / SITING_CELL), "cy": np.floor(xy[:, 1] / SITING_CELL), "x": xy[:, 0], "y": xy[:, 1]})
-    demand = cells.groupby(["cx", "cy"], sort=True).agg(x=("x", "mean"), y=("y", "mean"), students=("x", "size")).reset_index(drop=True)
-    demand = gpd.GeoDataFrame(demand, geometry=gpd.points_from_xy(demand["x"], demand["y"]), crs=city.crs)
-    use = utilization(city).buildings.set_index("building")
-    candidates = city.buildings[city.buildings["status"].isin(["vacant", "under-used"])].copy()
-    candidates["spare_seats"] = use.loc[candidates["id"], "spare_seats"].to_numpy()
-    if len(candidates) < p:
-        _echo(f"{city.name} has {len(candidates)} vacant or under-used buildings, fewer than --p {p}")
-        raise typer.Exit(code=1)
-    matrix = None if travel is None else (lambda d, s: travel(d.geometry, s.geometry))
-    problem = PMedian.from_geodataframe(demand, candidates, weights_col="students", p=p, travel=matrix,
-                                        capacities_col="spare_seats" if capacitated else None, name=f"{city.name} campuses")  # fmt: skip
     try:
-        result = problem.solve(time_limit=time_limit, seed=0)
+        siting = site_campuses(city, p=p, grades=grades, capacitated=capacitated, travel=travel, time_limit=time_limit)
     except (ValueError, RuntimeError) as err:
         _echo(str(err))
         raise typer.Exit(code=1) from None
-    served = np.bincount(result.assignment, weights=demand["students"].to_numpy(), minlength=len(candidates))
-    chosen = candidates.iloc[result.sites].copy()
-    chosen["students_served"] = served[result.sites].astype(int)
-    unit, scale = ("min", 60.0) if travel is not None else ("km", 1000.0)
-    per = np.asarray(problem.cost)[np.arange(len(demand)), result.assignment] * demand["students"].to_numpy()
-    chosen[f"mean_travel_{unit}"] = [round(per[result.assignment == k].sum() / max(served[k], 1) / scale, 1) for k in result.sites]
-    table = pd.DataFrame(chosen.drop(columns=chosen.geometry.name))[
-        ["id", "name", "owner", "status", "neighborhood", "spare_seats", "students_served", f"mean_travel_{unit}"]
-    ]
+    unit = "min" if travel is not None else "km"
+    table = siting.table().rename(columns={"mean_travel": f"mean_travel_{unit}"})
+    summary = {**siting.summary, "travel": how}
     out.mkdir(parents=True, exist_ok=True)
     write_csv(table, out / "sites.csv")
-    write_geo(chosen[["id", "name", "status", "students_served", "geometry"]], out / "sites.gpkg", layer="sites")
-    summary = {
-        "p": p, "students": int(demand["students"].sum()), "candidates": len(candidates), "sites": list(map(str, chosen["id"])),
-        "optimal": bool(result.optimal), "gap": float(result.gap), "seconds": round(result.seconds, 2), "travel": how,
-        "capacitated": capacitated, "grades": list(grades) if grades else "all",
-    }  # fmt: skip
+    write_geo(siting.chosen[["id", "name", "status", "students_served", "geometry"]], out / "sites.gpkg", layer="sites")
     write_json(summary, out / "summary.json")
+    answer = "proven optimal" if summary["optimal"] else f"gap {summary['gap']:.2%}"
     write_report(out / "report.html", title=f"{city.name}: where {p} new campus{'es' if p > 1 else ''} should go",
-                 notes={"Travel": how, "Students": f"{summary['students']:,} grouped in {SITING_CELL:.0f} m cells",
-                        "Answer": "proven optimal" if result.optimal else f"gap {result.gap:.2%}"},
+                 notes={"Travel": how, "Students": f"{summary['students']:,} grouped in {summary['cell_m']:.0f} m cells", "Answer": answer},
                  sections=[("Chosen buildings", table)])  # fmt: skip
-    typer.echo(f"{p} campus{'es' if p > 1 else ''} for {summary['students']:,} students among {len(candidates)} buildings "
-               f"({'proven optimal' if result.optimal else f'gap {result.gap:.2%}'}, {result.seconds:.1f} s):")  # fmt: skip
+    typer.echo(f"{p} campus{'es' if p > 1 else ''} for {summary['students']:,} students among {summary['candidates']} buildings "
+               f"({answer}, {summary['seconds']:.1f} s):")  # fmt: skip
     typer.echo(table.to_string(index=False))
     _echo(f"wrote {out}")
     return summary

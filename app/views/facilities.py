@@ -10,9 +10,11 @@ import pandas as pd
 import streamlit as st
 
 from app import maps, state, ui
+from app._common import travel_for
 from facilities import ValidationError
 from facilities.capacity import utilization
 from facilities.matching import MatchData, Weights, solve
+from facilities.siting import site_campuses
 
 city = state.current_city()
 key = state.city_key(city)
@@ -29,6 +31,11 @@ if not len(city.buildings) or not len(city.needs):
 @st.cache_resource(show_spinner="Counting seats and checking every need against every building…", max_entries=4)
 def _prepare(city_key: str, _city):
     return utilization(_city), MatchData.from_city(_city)
+
+
+@st.cache_resource(show_spinner="Preparing travel times…", max_entries=3)
+def _travel(city_key: str, _city):
+    return travel_for(_city)
 
 
 try:
@@ -152,6 +159,40 @@ else:
 if result is not None:
     st.caption(f"The best buildings for {need_names[need]} on its own; *free* says whether one still fits after the other needs are housed.")
     st.dataframe(result.alternatives(need), hide_index=True, width="stretch", key="alternatives_table")
+
+# ---------------------------------------------------------------- site selection
+st.subheader("Where should new campuses go?")
+st.caption("The vacant and under-used buildings that put new seats closest to the students who need them (an exact p-median; students are grouped in 400 m cells).")
+if not len(city.students):
+    st.info("This city has no students layer: add [layers.students] to site campuses by students' travel.")
+else:
+    with st.container(border=True):
+        sc = st.columns([1, 2, 1, 1])
+        p = sc[0].number_input("Campuses", 1, 10, 1, key="sites_p")
+        levels = {"every grade": None, "elementary (K-5)": tuple(range(0, 6)), "middle (6-8)": (6, 7, 8), "high (9-12)": (9, 10, 11, 12)}
+        level = sc[1].selectbox("For students of", list(levels), key="sites_grades")
+        capped = sc[2].checkbox("Within spare seats", key="sites_capacitated", help="a campus seats at most its building's spare seats")
+        go = sc[3].button("Choose sites", type="primary", key="sites_run", width="stretch")
+        if go:
+            with st.spinner("Choosing buildings…"):
+                try:
+                    siting = site_campuses(city, p=int(p), grades=levels[level], capacitated=capped, travel=_travel(key, city)[0])
+                except (ValueError, RuntimeError) as err:
+                    st.error(str(err))
+                    siting = None
+            st.session_state["sites"] = (key, siting)
+    found_sites = st.session_state.get("sites")
+    siting = found_sites[1] if found_sites and found_sites[0] == key else None
+    if siting is not None:
+        answer = "proven optimal" if siting.summary["optimal"] else f"gap {siting.summary['gap']:.1%}"
+        st.success(f"{len(siting.chosen)} building{'s' if len(siting.chosen) > 1 else ''} for {siting.summary['students']:,} students ({answer}); mean travel in minutes.")
+        layers = maps.base_layers(city) + [
+            maps.point_layer(city.buildings, color=maps.STATUS_COLORS, by="status", ring=True, radius=5, layer_id="site_candidates"),
+            maps.point_layer(siting.chosen, color=(213, 94, 0), radius=11, layer_id="sites_chosen", tip=lambda r: f"{r['name']}: {r['students_served']:,} students"),
+        ]
+        st.pydeck_chart(maps.deck(layers, city=city, height=420), key="sites_map")
+        st.dataframe(ui.readable(siting.table()), hide_index=True, width="stretch", key="sites_table")
+        ui.download_csv(siting.table(), label="Download the chosen sites (CSV)", file_name="sites.csv", key="dl_sites")
 
 # ---------------------------------------------------------------- utilization
 st.subheader("Utilization by building")
