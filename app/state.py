@@ -100,6 +100,18 @@ def city_key(city: City) -> str:
     return f"{city.name}|{city.root}|{id(city)}"
 
 
+@st.cache_resource(show_spinner="Preparing travel times…", max_entries=3)
+def _cached_travel(key: str, _city: City) -> tuple[object, str]:
+    from app._common import travel_for
+
+    return travel_for(_city)
+
+
+def city_travel(city: City) -> tuple[object, str]:
+    """The city's travel-time function ``(origins, destinations) -> seconds`` and what it is, built once per city."""
+    return _cached_travel(city_key(city), city)
+
+
 def zip_folder(folder: str | os.PathLike[str]) -> bytes:
     """The files of a folder as zip bytes (for a download button)."""
     buffer = io.BytesIO()

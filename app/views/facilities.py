@@ -10,7 +10,6 @@ import pandas as pd
 import streamlit as st
 
 from app import maps, state, ui
-from app._common import travel_for
 from facilities import ValidationError
 from facilities.capacity import utilization
 from facilities.matching import MatchData, Weights, solve
@@ -32,10 +31,6 @@ if not len(city.buildings) or not len(city.needs):
 def _prepare(city_key: str, _city):
     return utilization(_city), MatchData.from_city(_city)
 
-
-@st.cache_resource(show_spinner="Preparing travel times…", max_entries=3)
-def _travel(city_key: str, _city):
-    return travel_for(_city)
 
 
 try:
@@ -176,7 +171,7 @@ else:
         if go:
             with st.spinner("Choosing buildings…"):
                 try:
-                    siting = site_campuses(city, p=int(p), grades=levels[level], capacitated=capped, travel=_travel(key, city)[0])
+                    siting = site_campuses(city, p=int(p), grades=levels[level], capacitated=capped, travel=state.city_travel(city)[0])
                 except (ValueError, RuntimeError) as err:
                     st.error(str(err))
                     siting = None

@@ -6,7 +6,6 @@ import pandas as pd
 import streamlit as st
 
 from app import maps, state, ui
-from app._common import travel_for
 from facilities import ValidationError
 from facilities.enrollment import ENTRY_GRADES, run_lottery
 from facilities.schema import GRADE_NAMES, SECTORS, format_grades
@@ -26,10 +25,6 @@ if not len(city.zones):
     st.info("This city has no zones layer: add neighborhoods ([layers.zones]) to build shared zones from them.")
     st.stop()
 
-
-@st.cache_resource(show_spinner="Preparing travel times…", max_entries=3)
-def _travel(city_key: str, _city):
-    return travel_for(_city)
 
 
 # ---------------------------------------------------------------- the zone
@@ -60,7 +55,7 @@ try:
         zones = shared_zone(city, units=picked, schools=chosen, id="shared", name="shared zone")
     else:
         zones = others.reset_index(drop=True)
-    travel, travel_how = _travel(key, city)
+    travel, travel_how = state.city_travel(city)
     cov = coverage(city, zones, travel=travel, grades=zone_grades)
 except ValidationError as err:
     state.show_problems(err)
