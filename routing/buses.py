@@ -23,8 +23,8 @@ import numpy as np
 from scipy.sparse import csr_matrix
 from scipy.sparse.csgraph import maximum_bipartite_matching
 
-from routing.problem import Bus, BusPlan, Infeasible, ProblemData, Run, Session, Visit
-from routing.runs import RunOptions, SchoolVrp, VrpInput, greedy_routes, runs_from_routes, school_vrp, solve_vrp
+from routing.problem import Bus, BusPlan, Infeasible, ProblemData, Run, Session
+from routing.runs import RunOptions, SchoolVrp, VrpInput, greedy_routes, mixed_run, runs_from_routes, school_vrp, shared_vrp, solve_vrp
 
 __all__ = ["chain", "min_buses", "solve", "mix_loads", "routing_budget", "DEFAULT_ALTERNATIVES", "SECONDS_PER_CLIENT_ITERATION", "Progress"]
 
@@ -150,24 +150,22 @@ def _groups(data: ProblemData, session: Session) -> list[tuple[int, int, list[in
 
 
 class _Selector:
-    """Choose one run set per group, jointly with the chaining, to need the fewest buses.
+    """Choose run sets covering every group once, jointly with the chaining, to need the fewest buses.
 
     An exact integer program (HiGHS through :func:`scipy.optimize.milp`). Runs that end at the
     same place and time (an AM school's runs, all ending at its bell) free their buses into one
-    *pool*; ``y[g, a]`` picks run set ``a`` of group ``g``; ``x[p, j]`` sends a bus from pool
-    ``p`` to run ``j`` when it can get there in time; ``z[j]`` sends a new bus from the yard.
-    Every chosen run gets exactly one bus, a pool gives at most the buses its chosen runs freed,
-    and the objective is ``sum(z)``, the buses. Only ``y`` needs to be integer: given ``y`` the
-    rest is a transportation problem.
+    *pool*; ``y[a]`` picks run set ``a`` (which covers one group, or several for mixed loads);
+    ``x[p, j]`` sends a bus from pool ``p`` to run ``j`` when it can get there in time; ``z[j]``
+    sends a new bus from the yard. Every chosen run gets exactly one bus, a pool gives at most the
+    buses its chosen runs freed, every group is covered by exactly one chosen set, and the
+    objective is ``sum(z)``, the buses. Only ``y`` needs to be integer: given ``y`` the rest is a
+    transportation problem.
     """
 
-    def __init__(self, data: ProblemData, options: list[list[list[Run]]]) -> None:
-        self.options = options
-        flat = [(g, a, r) for g, alts in enumerate(options) for a, runs in enumerate(alts) for r in runs]
-        runs = [r for _, _, r in flat]
-        alt_base = np.concatenate([[0], np.cumsum([len(a) for a in options])])
-        self.alt_base = alt_base
-        self.alt_of_run = np.array([alt_base[g] + a for g, a, _ in flat], dtype=int)
+    def __init__(self, data: ProblemData, options: Sequence[tuple[tuple[int, ...], list[Run]]], n_groups: int) -> None:
+        self.options, self.n_groups = list(options), n_groups
+        runs = [r for _, rs in self.options for r in rs]
+        self.alt_of_run = np.repeat(np.arange(len(self.options)), [len(rs) for _, rs in self.options])
         keys = [(r.end_location, round(r.end, 3), r.bus_type) for r in runs]
         pool_of: dict[tuple, int] = {}
         self.pool_of_run = np.array([pool_of.setdefault(k, len(pool_of)) for k in keys], dtype=int)
@@ -182,37 +180,48 @@ class _Selector:
         self.arcs = np.nonzero(ok)
         self.n_runs, self.n_pools = len(runs), len(pools)
 
-    def choose(self, *, time_limit: float) -> tuple[np.ndarray, dict[str, object]]:
-        """The run set chosen per group (index into its alternatives), and solver details."""
+    def choose(self, *, time_limit: float) -> tuple[list[int], dict[str, object]]:
+        """The run sets chosen (indices into the options), and solver details."""
         from scipy.optimize import Bounds, LinearConstraint, milp
         from scipy.sparse import coo_matrix
 
-        n, P = self.n_runs, self.n_pools
+        n, P, G = self.n_runs, self.n_pools, self.n_groups
         ap, aj = self.arcs
-        m, ny, ng = len(ap), int(self.alt_base[-1]), len(self.options)
+        m, ny = len(ap), len(self.options)
         # variables: y (ny) | x (m) | z (n)
         X, Z = ny, ny + m
         # each run: buses in (pools + yard) == chosen ; each pool: buses out <= runs ending there
         rows = [aj, np.arange(n), np.arange(n), n + ap, n + self.pool_of_run]
         cols = [X + np.arange(m), Z + np.arange(n), self.alt_of_run, X + np.arange(m), self.alt_of_run]
         vals = [np.ones(m), np.ones(n), -np.ones(n), np.ones(m), -np.ones(n)]
-        groups = np.repeat(np.arange(ng), np.diff(self.alt_base))
-        rows.append(n + P + groups)
-        cols.append(np.arange(ny))
-        vals.append(np.ones(ny))
-        A = coo_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))), shape=(n + P + ng, ny + m + n)).tocsr()
-        lo = np.concatenate([np.zeros(n), np.full(P, -np.inf), np.ones(ng)])
-        hi = np.concatenate([np.zeros(n), np.zeros(P), np.ones(ng)])
+        cover = [(g, a) for a, (groups, _) in enumerate(self.options) for g in groups]
+        rows.append(n + P + np.array([g for g, _ in cover], dtype=int))
+        cols.append(np.array([a for _, a in cover], dtype=int))
+        vals.append(np.ones(len(cover)))
+        A = coo_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))), shape=(n + P + G, ny + m + n)).tocsr()
+        lo = np.concatenate([np.zeros(n), np.full(P, -np.inf), np.ones(G)])
+        hi = np.concatenate([np.zeros(n), np.zeros(P), np.ones(G)])
         c = np.zeros(ny + m + n)
         c[Z:] = 1.0
         integrality = np.concatenate([np.ones(ny), np.zeros(m + n)])
-        res = milp(c, constraints=LinearConstraint(A, lo, hi), integrality=integrality, bounds=Bounds(0, 1), options={"time_limit": max(1.0, time_limit), "disp": False})
-        if res.x is None:
-            return np.zeros(ng, dtype=int), {"mip_status": res.message}
-        y = res.x[:ny]
-        choice = np.array([int(np.argmax(y[self.alt_base[g] : self.alt_base[g + 1]])) for g in range(ng)])
-        return choice, {"mip_status": res.message, "mip_buses": round(float(res.fun)), "mip_bound": float(getattr(res, "mip_dual_bound", np.nan)), "arcs": m}
+        # a node budget stops the search reproducibly; the clock is a safety net
+        res = milp(c, constraints=LinearConstraint(A, lo, hi), integrality=integrality, bounds=Bounds(0, 1), options={"time_limit": max(1.0, time_limit), "node_limit": MIP_NODES, "disp": False})
+        if res.x is None:  # no solution in time: the first set of each group (single loads)
+            return self.first_sets(), {"mip_status": res.message}
+        chosen = [a for a in range(ny) if res.x[a] > 0.5]
+        return chosen, {"mip_status": res.message, "mip_buses": round(float(res.fun)), "mip_bound": float(getattr(res, "mip_dual_bound", np.nan)), "arcs": m}
 
+    def first_sets(self) -> list[int]:
+        """The first run set of each group (single loads): a fallback choice."""
+        first: dict[int, int] = {}
+        for a, (groups, _) in enumerate(self.options):
+            if len(groups) == 1:
+                first.setdefault(groups[0], a)
+        return sorted(first.values())
+
+
+#: Branch-and-bound nodes of the run-set selection (a reproducible stop).
+MIP_NODES = 500
 
 #: Seconds per client and iteration of PyVRP on a school VRP (measured on the benchmark, 2 cores
 #: shared); converts a time limit into an iteration budget.
@@ -293,8 +302,11 @@ def solve(
         Processes solving the school VRPs (part of the budget: the same ``workers`` give the
         same plan, whatever the machine).
     mixed_loads
-        Let a run carry students of several schools (AM only; :func:`mix_loads` on the
-        single-load plan, with a fifth of the time): never more buses than without.
+        Let a run carry students of several schools (AM only): schools close together with near
+        bells (:data:`SHARED_TRAVEL`, :data:`SHARED_BELLS`) also get a shared run set, which the
+        integer program may choose instead of their own, then :func:`mix_loads` moves pickups
+        between runs of any schools. Never more buses than without (the single-load sets stay
+        candidates).
     progress
         Called as ``progress(message, fraction_done)``.
 
@@ -303,46 +315,51 @@ def solve(
     BusPlan
         With the stops left out (and why) in :attr:`~routing.problem.BusPlan.infeasible`.
     """
-    if mixed_loads:
-        if session != "am":
-            raise ValueError("mixed loads are implemented for AM plans; solve the PM session with single loads")
-        single = solve(data, session=session, time_limit=0.8 * time_limit, seed=seed, solver=solver, alternatives=alternatives, workers=workers, progress=progress)
-        return mix_loads(single, time_limit=0.2 * time_limit, progress=progress)
+    if mixed_loads and session != "am":
+        raise ValueError("mixed loads are implemented for AM plans; solve the PM session with single loads")
     t0 = time.perf_counter()
     recipes = list(DEFAULT_ALTERNATIVES[: max(1, alternatives)]) if isinstance(alternatives, int) else list(alternatives)
     groups = _groups(data, session)
     problems: list[SchoolVrp] = []
     seeds: list[int] = []
-    for school, bus_type, stops in groups:
+    covers: list[tuple[int, ...]] = []
+    for g, (school, bus_type, stops) in enumerate(groups):
         for rec in recipes:
             problems.append(school_vrp(data, school, stops, session=session, bus_type=bus_type, ride_factor=rec.ride_factor, run_cost=rec.run_cost))
             seeds.append(rec.seed + seed)
+            covers.append((g,))
     infeasible: list[Infeasible] = [bad for p in problems[:: len(recipes)] for bad in p.infeasible]
+    if mixed_loads:
+        for pair in _shared_pairs(data, groups):
+            shared = shared_vrp(data, [groups[g][0] for g in pair], groups[pair[0]][2] + groups[pair[1]][2], bus_type=groups[pair[0]][1], run_cost=recipes[0].run_cost)
+            if shared is not None:
+                problems.append(shared)
+                seeds.append(recipes[0].seed + seed)
+                covers.append(pair)
     solvable = [i for i, p in enumerate(problems) if p.vrp is not None]
-    iterations = routing_budget(time_limit, sum(problems[i].vrp.n for i in solvable), workers=workers)  # type: ignore[union-attr]
+    # the budget counts the single-school problems only: their run sets are the same with and without mixed loads
+    iterations = routing_budget(time_limit, sum(problems[i].vrp.n for i in solvable if len(covers[i]) == 1), workers=workers)  # type: ignore[union-attr]
     routes = _solve_all([problems[i] for i in solvable], [seeds[i] for i in solvable], solver=solver, iterations=iterations, deadline=time.time() + 0.8 * time_limit, workers=workers, progress=progress)
-    options: list[list[list[Run]]] = []
-    for g in range(len(groups)):
-        alts: list[list[Run]] = []
-        seen: set[tuple] = set()
-        for i, r in zip(solvable, routes):
-            if i // len(recipes) != g:
-                continue
-            runs = runs_from_routes(data, problems[i], r)
-            key = tuple(sorted(run.stops for run in runs))
-            if runs and key not in seen:
-                seen.add(key)
-                alts.append(runs)
-        if alts:
-            options.append(alts)
+    options: list[tuple[tuple[int, ...], list[Run]]] = []
+    seen: set[tuple] = set()
+    for i, r in zip(solvable, routes):
+        runs = runs_from_routes(data, problems[i], r)
+        key = (covers[i], tuple(sorted(run.stops for run in runs)))
+        if runs and key not in seen:
+            seen.add(key)
+            options.append((covers[i], runs))
     routing_s = time.perf_counter() - t0
     info: dict[str, object] = {}
     if options:
-        remaining = max(1.0, t0 + 0.95 * time_limit - time.perf_counter())
+        remaining = max(1.0, t0 + (0.85 if mixed_loads else 0.95) * time_limit - time.perf_counter())
         if progress:
             progress("choosing run sets jointly with the chaining", 0.75)
-        choice, info = _Selector(data, options).choose(time_limit=remaining)
-        chosen = [r for g, alts in enumerate(options) for r in alts[choice[g]]]
+        selector = _Selector(data, options, len(groups))
+        picked, info = selector.choose(time_limit=remaining)
+        chosen = [r for a in picked for r in options[a][1]]
+        plain = [r for a in selector.first_sets() for r in options[a][1]]
+        if min_buses(data, plain) < min_buses(data, chosen):  # a search stopped early can do worse
+            chosen, info["mip_status"] = plain, f"{info['mip_status']}; the first run sets chain onto fewer buses"
     else:
         chosen = []
     buses = chain(data, chosen)
@@ -352,50 +369,37 @@ def solve(
         "seconds": time.perf_counter() - t0,
         "routing_seconds": routing_s,
         "iterations": iterations,
-        "alternatives": sum(len(a) for a in options),
-        "groups": len(options),
+        "alternatives": len(options),
+        "groups": len(groups),
         **info,
         "solver": solver,
     }
-    log.info("%s: %d buses, %d runs in %.1f s", data.name, len(buses), len(chosen), stats["seconds"])
-    return BusPlan(data, session, tuple(chosen), tuple(buses), tuple(infeasible), stats)
+    plan = BusPlan(data, session, tuple(chosen), tuple(buses), tuple(infeasible), stats)
+    if mixed_loads:
+        plan = mix_loads(plan, time_limit=max(1.0, t0 + time_limit - time.perf_counter()), progress=progress)
+    log.info("%s: %d buses, %d runs in %.1f s", data.name, plan.n_buses, len(plan.runs), time.perf_counter() - t0)
+    return plan
+
+
+#: Nearby schools whose riders may share runs: at most this many seconds apart ...
+SHARED_TRAVEL = 300.0
+#: ... and bells at most this many seconds apart (riders of the later school wait no longer).
+SHARED_BELLS = 1800.0
+
+
+def _shared_pairs(data: ProblemData, groups: Sequence[tuple[int, int, list[int]]]) -> list[tuple[int, int]]:
+    """Pairs of groups (same bus type) at schools close enough, with near enough bells, to share
+    runs; the earlier bell first."""
+    out = []
+    for g, (s, t, _) in enumerate(groups):
+        for h, (u, w, _) in enumerate(groups):
+            a, b = data.schools[s], data.schools[u]
+            if g != h and t == w and s != u and (a.am_bell, s) < (b.am_bell, u) and b.am_bell - a.am_bell <= SHARED_BELLS and data.durations[a.location, b.location] <= SHARED_TRAVEL:
+                out.append((g, h))
+    return out
 
 
 # ====================================================================== mixed loads
-def _mixed_run(data: ProblemData, pickups: Sequence[tuple[int, int]], schools: Sequence[int], bus_type: int) -> Run | None:
-    """An AM run picking up ``(stop, students)`` in order, then unloading at ``schools`` in order,
-    as late as the bells allow; ``None`` when seats, a bell or the ride limit make it infeasible."""
-    T = data.durations
-    if sum(n for _, n in pickups) > data.bus_types[bus_type].seats:
-        return None
-    sch = [data.schools[s] for s in schools]
-    # the first school's unloading starts at X; each next school follows as soon as possible
-    offset, offsets = 0.0, []
-    for k, s in enumerate(sch):
-        if k:
-            offset += sch[k - 1].dwell + T[sch[k - 1].location, s.location]
-        offsets.append(offset)
-    x = min(s.am_bell - s.dwell - o for s, o in zip(sch, offsets))
-    drop_start = {schools[k]: x + offsets[k] for k in range(len(sch))}
-    visits: list[Visit] = []
-    nxt_loc, nxt_start = sch[0].location, x
-    for k, n in reversed(pickups):
-        st = data.stops[k]
-        end = nxt_start - T[st.location, nxt_loc]
-        if drop_start[st.school] - end > data.max_ride + 1e-6:
-            return None
-        visits.append(Visit("pickup", st.location, st.school, k, n, end - data.stop_time(n), end))
-        nxt_loc, nxt_start = st.location, end - data.stop_time(n)
-    visits.reverse()
-    on_board = {s: 0 for s in schools}
-    for k, n in pickups:
-        on_board[data.stops[k].school] += n
-    if any(v == 0 for v in on_board.values()):
-        return None
-    visits += [Visit("dropoff", data.schools[s].location, s, None, on_board[s], drop_start[s], drop_start[s] + data.schools[s].dwell) for s in schools]
-    return Run("am", tuple(visits), bus_type)
-
-
 def _parts(run: Run) -> tuple[list[tuple[int, int]], list[int]]:
     return [(v.stop, v.students) for v in run.visits if v.stop is not None], [v.school for v in run.visits if v.stop is None]
 
@@ -443,7 +447,7 @@ class _Mixer:
             orders = [schools] if st.school in schools else [schools[:j] + [st.school] + schools[j:] for j in range(len(schools) + 1)]
             for sch in orders:
                 for i in range(len(pickups) + 1):
-                    new = _mixed_run(data, pickups[:i] + [piece] + pickups[i:], sch, bus_type)
+                    new = mixed_run(data, pickups[:i] + [piece] + pickups[i:], sch, bus_type)
                     if new is None or not self._fits_chain(q, new):
                         continue
                     cost = (new.end - new.start) - (run.end - run.start)
@@ -496,30 +500,28 @@ def mix_loads(plan: BusPlan, *, time_limit: float = 60.0, candidates: int = 8, p
     Returns
     -------
     BusPlan
-        The mixed-load plan, with ``stats["single_load_buses"]``.
+        The mixed-load plan, with ``stats["buses_before_mixing"]``.
     """
     if plan.session != "am":
         raise ValueError("mixed loads are implemented for AM plans; solve the PM session with single loads")
     t0 = time.perf_counter()
     data = plan.data
     runs, buses = list(plan.runs), list(plan.buses)
-    emptied_total, passes = 0, 0
+    passes = 0
     while time.perf_counter() - t0 < time_limit:
         passes += 1
         mixer = _Mixer(data, runs, buses, candidates)
-        emptied = 0
         order = sorted(range(len(buses)), key=lambda b: (len(buses[b].runs), sum(runs[r].students for r in buses[b].runs), b))
         for b in order:
             if time.perf_counter() - t0 > time_limit:
                 break
-            emptied += mixer.empty_bus(b)
+            mixer.empty_bus(b)
         new_runs = [r for r in mixer.runs if r is not None]
         new_buses = chain(data, new_runs)
         if len(new_buses) >= len(buses):
             break
-        emptied_total += emptied
         runs, buses = new_runs, new_buses
         if progress:
             progress(f"mixed loads: {len(buses)} buses after pass {passes}", min(1.0, (time.perf_counter() - t0) / time_limit))
-    stats = {**plan.stats, "single_load_buses": plan.n_buses, "mixed_passes": passes, "mixed_seconds": time.perf_counter() - t0, "mixed_runs": sum(len(r.schools) > 1 for r in runs)}
-    return BusPlan(data, "am", tuple(runs), tuple(buses), plan.infeasible, stats)
+    stats = {**plan.stats, "buses_before_mixing": plan.n_buses, "mixing_seconds": time.perf_counter() - t0, "mixed_runs": sum(len(r.schools) > 1 for r in runs)}
+    return BusPlan(data, plan.session, tuple(runs), tuple(buses), plan.infeasible, stats)

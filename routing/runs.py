@@ -17,13 +17,13 @@ from __future__ import annotations
 import math
 import warnings
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
 from routing.problem import Infeasible, ProblemData, Run, Session, Visit
 
-__all__ = ["SCALE", "VrpInput", "solve_vrp", "greedy_routes", "RunOptions", "school_runs", "SchoolVrp", "school_vrp", "runs_from_routes", "SOLVERS"]
+__all__ = ["SCALE", "VrpInput", "solve_vrp", "greedy_routes", "RunOptions", "school_runs", "SchoolVrp", "school_vrp", "shared_vrp", "runs_from_routes", "mixed_run", "SOLVERS"]
 
 #: Integer time units per second used inside the solvers (travel times are rounded up).
 SCALE = 100
@@ -239,6 +239,9 @@ class SchoolVrp:
         The routing problem seen from the school (``None`` when no stop is reachable).
     infeasible
         Stops left out, with the reason.
+    shared
+        Further schools whose riders share the runs (mixed loads), unloaded after ``school`` in
+        this order; the VRP is seen from ``school``.
     """
 
     school: int
@@ -247,6 +250,12 @@ class SchoolVrp:
     pieces: tuple[tuple[int, int], ...]
     vrp: VrpInput | None
     infeasible: tuple[Infeasible, ...]
+    shared: tuple[int, ...] = ()
+
+    @property
+    def schools(self) -> tuple[int, ...]:
+        """Every school whose riders the runs carry."""
+        return (self.school, *self.shared)
 
 
 def school_vrp(data: ProblemData, school: int, stops: Sequence[int], *, session: Session = "am", bus_type: int = 0, ride_factor: float = 1.0, run_cost: float = 7200.0) -> SchoolVrp:
@@ -277,10 +286,87 @@ def school_vrp(data: ProblemData, school: int, stops: Sequence[int], *, session:
     return SchoolVrp(school, session, bus_type, tuple(pieces), vrp, tuple(bad))
 
 
+def shared_vrp(data: ProblemData, schools: Sequence[int], stops: Sequence[int], *, bus_type: int = 0, run_cost: float = 7200.0) -> SchoolVrp | None:
+    """The AM routing problem of several nearby schools whose riders may share runs.
+
+    The runs unload at the schools in the given order (earliest bell first); the VRP is seen from
+    the first school, and the riders of a later school have that much less ride in their window
+    (the time to unload at the schools before theirs and drive on). ``None`` when a rider could
+    not make the ride even alone.
+    """
+    T = data.durations
+    sch = [data.schools[s] for s in schools]
+    offset = {schools[0]: 0.0}
+    for k in range(1, len(sch)):
+        offset[schools[k]] = offset[schools[k - 1]] + sch[k - 1].dwell + T[sch[k - 1].location, sch[k].location]
+    seats = data.bus_types[bus_type].seats
+    pieces: list[tuple[int, int]] = []
+    for k in stops:
+        st = data.stops[k]
+        if T[st.location, sch[0].location] + offset[st.school] > data.max_ride:
+            return None
+        n = st.students
+        while n > 0:
+            pieces.append((k, min(n, seats)))
+            n -= seats
+    if not pieces:
+        return None
+    inp = _vrp_input(data, sch[0].location, pieces, T.T, data.max_ride, seats, run_cost)
+    late = inp.tw_late.copy()
+    late[1:] = [int((data.max_ride - offset[data.stops[k].school]) * SCALE) for k, _ in pieces]
+    if (inp.durations[0, 1:] > late[1:]).any():
+        return None
+    inp = replace(inp, tw_late=late, horizon=int(late.max() + inp.service.max() + 1))
+    return SchoolVrp(schools[0], "am", bus_type, tuple(pieces), inp, (), tuple(schools[1:]))
+
+
 def runs_from_routes(data: ProblemData, problem: SchoolVrp, routes: Sequence[Sequence[int]]) -> list[Run]:
     """The timed runs of a :class:`SchoolVrp` solved into ``routes`` (lists of clients)."""
+    if problem.shared:
+        out = []
+        for r in routes:
+            pickups = [problem.pieces[i - 1] for i in reversed(r)]
+            on = {data.stops[k].school for k, _ in pickups}
+            run = mixed_run(data, pickups, [s for s in problem.schools if s in on], problem.bus_type)
+            assert run is not None, "the windows of shared_vrp make every route feasible"
+            out.append(run)
+        return out
     bell = _bell(data, problem.school, problem.session)
     return [_timed_run(data, problem.school, bell, [problem.pieces[i - 1] for i in r], problem.session, problem.bus_type) for r in routes]
+
+
+def mixed_run(data: ProblemData, pickups: Sequence[tuple[int, int]], schools: Sequence[int], bus_type: int) -> Run | None:
+    """An AM run picking up ``(stop, students)`` in order, then unloading at ``schools`` in order,
+    as late as the bells allow; ``None`` when seats, a bell or the ride limit make it infeasible."""
+    T = data.durations
+    if sum(n for _, n in pickups) > data.bus_types[bus_type].seats:
+        return None
+    sch = [data.schools[s] for s in schools]
+    # the first school's unloading starts at X; each next school follows as soon as possible
+    offset, offsets = 0.0, []
+    for k, s in enumerate(sch):
+        if k:
+            offset += sch[k - 1].dwell + T[sch[k - 1].location, s.location]
+        offsets.append(offset)
+    x = min(s.am_bell - s.dwell - o for s, o in zip(sch, offsets))
+    drop_start = {schools[k]: x + offsets[k] for k in range(len(sch))}
+    visits: list[Visit] = []
+    nxt_loc, nxt_start = sch[0].location, x
+    for k, n in reversed(pickups):
+        st = data.stops[k]
+        end = nxt_start - T[st.location, nxt_loc]
+        if drop_start[st.school] - end > data.max_ride + 1e-6:
+            return None
+        visits.append(Visit("pickup", st.location, st.school, k, n, end - data.stop_time(n), end))
+        nxt_loc, nxt_start = st.location, end - data.stop_time(n)
+    visits.reverse()
+    on_board = {s: 0 for s in schools}
+    for k, n in pickups:
+        on_board[data.stops[k].school] += n
+    if any(v == 0 for v in on_board.values()):
+        return None
+    visits += [Visit("dropoff", data.schools[s].location, s, None, on_board[s], drop_start[s], drop_start[s] + data.schools[s].dwell) for s in schools]
+    return Run("am", tuple(visits), bus_type)
 
 
 def school_runs(

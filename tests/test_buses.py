@@ -129,7 +129,7 @@ def test_mixed_loads_never_need_more_buses_and_stay_feasible(seed):
     single = solve(data, time_limit=5, seed=0, alternatives=2)
     mixed = mix_loads(single, time_limit=10)
     assert mixed.n_buses <= single.n_buses
-    assert mixed.stats["single_load_buses"] == single.n_buses
+    assert mixed.stats["buses_before_mixing"] == single.n_buses
     assert sorted(k for r in mixed.runs for k in r.stops) == list(range(len(data.stops)))
     _mixed_runs_are_feasible(data, list(mixed.runs))
     _feasible(data, list(mixed.runs), mixed.buses)
