@@ -89,19 +89,24 @@ def _solve_pyvrp(inp: VrpInput, *, time_limit: float, seed: int, iterations: int
         duration_matrices=[np.ascontiguousarray(inp.durations, dtype=np.int64)],
     )
     stop = MultipleCriteria([MaxIterations(iterations), MaxRuntime(max(time_limit, 0.01))])
-    start = pyvrp.Solution(data, [[c - 1 for c in r] for r in greedy_routes(inp)])
-    with warnings.catch_warnings():  # the warm start is feasible; penalty warnings are noise
+    greedy = greedy_routes(inp)
+    start = pyvrp.Solution(data, [[c - 1 for c in r] for r in greedy]) if len(greedy) <= inp.max_vehicles else None
+    if start is not None and not start.is_feasible():
+        start = None
+    with warnings.catch_warnings():  # with a feasible warm start, penalty warnings are noise
         warnings.simplefilter("ignore")
         result = pyvrp.solve(data, stop=stop, seed=seed, display=False, collect_stats=False, initial_solution=start)
     best = result.best if result.is_feasible() else start
+    if best is None:
+        return []
     return [[act.idx + 1 for act in route.schedule() if act.is_client()] for route in best.routes()]
 
 
 def greedy_routes(inp: VrpInput) -> list[list[int]]:
-    """A feasible start: nearest feasible client next, a new route when none fits.
+    """A start: nearest feasible client next, a new route when none fits.
 
-    Every client alone on a route must be feasible (as for the school runs, whose windows always
-    admit the direct ride); the routes then are too.
+    Feasible when every client alone on a route is (as for the school runs, whose windows always
+    admit the direct ride) and the fleet suffices.
     """
     M = inp.durations
     left = np.ones(inp.n + 1, dtype=bool)
