@@ -264,7 +264,8 @@ def _choose_crs(crs: str | int | pyproj.CRS, given: dict[str, pd.DataFrame | Non
             geoms = frame.geometry[~(frame.geometry.isna() | frame.geometry.is_empty)]
             if len(geoms):
                 try:
-                    points.append(geoms.to_crs(4326).representative_point())
+                    with np.errstate(invalid="ignore"):  # unparseable coordinates are NaN; reported per layer
+                        points.append(geoms.to_crs(4326).representative_point())
                 except Exception:  # noqa: BLE001 - unprojectable coordinates are reported per layer
                     continue
     if not points:
