@@ -1,8 +1,9 @@
 """Bell times: policy rules, allowed times, alignment and optimization, with an explanation per school.
 
-A school's runs do not depend on its bell (the *fixed-run* model): moving a bell by ``d`` moves
-all its runs by ``d``, morning and afternoon (the school day keeps its length). Which runs one bus
-can drive in a row then depends only on the bells, and the fewest buses for given bells is a
+A school's runs do not depend on its bell (the *fixed-run* model): moving a start by ``d`` moves
+all its morning runs by ``d``, and moving a dismissal by ``e`` all its afternoon runs by ``e``
+(``e == d`` when the school day keeps its length). Which runs one bus can drive in a row then
+depends only on the bells, and the fewest buses for given bells is a
 minimum path cover of the runs' "can follow" graph, i.e. the number of runs minus a maximum
 bipartite matching (Hopcroft–Karp, :func:`scipy.sparse.csgraph.maximum_bipartite_matching`): an
 exact count in milliseconds. :class:`RunChains` holds that evaluator; :func:`optimize_bells` runs
@@ -18,6 +19,7 @@ Policy (``[transport.bells]`` in ``city.toml``)::
     step_minutes = 30              # candidate starts: this grid, plus each school's current time
     shifts_minutes = [-10, -5, 5, 10]   # and small shifts of the current time (Framingham's 5-10 min)
     max_change_minutes = 90        # largest change for any school
+    max_day_change_minutes = 30    # largest change of a school day's length (alignment of start and end)
     [[transport.bells.rules]]
     label = "no high school before 8:00"
     grades = "9-12"                # schools serving any of these grades
@@ -33,6 +35,10 @@ Policy (``[transport.bells]`` in ``city.toml``)::
     [[transport.bells.rules]]
     schools = ["Latin Academy"]    # by id
     fixed = true                   # cannot move
+    [[transport.bells.rules]]
+    label = "charter days keep their length within 20 min"
+    sector = "charter"
+    max_day_change_minutes = 20
 
 >>> from routing.bells import BellPolicy, allowed_times, optimize_bells
 >>> policy = BellPolicy.from_settings(city.settings.get("transport", {}))  # doctest: +SKIP
@@ -46,7 +52,8 @@ import logging
 import math
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from typing import Literal
 
 import numpy as np
 import pandas as pd
@@ -68,7 +75,10 @@ __all__ = [
     "RunChains",
     "BellTimes",
     "current_bells",
+    "Align",
+    "district_tiers",
     "align_bells",
+    "search_budget",
     "optimize_bells",
 ]
 
@@ -106,6 +116,8 @@ class BellRule:
         Allowed start times (a tier set); empty for any.
     fixed
         The school keeps its current times.
+    max_day_change
+        Largest change of the school day's length (dismissal minus start), seconds.
     """
 
     label: str
@@ -119,6 +131,7 @@ class BellRule:
     max_change: float = math.nan
     times: tuple[float, ...] = ()
     fixed: bool = False
+    max_day_change: float = math.nan
 
     def applies(self, school: Mapping[str, object]) -> bool:
         """Whether the rule covers ``school`` (a row with ``id``, ``sector``, ``grades``)."""
@@ -132,10 +145,13 @@ class BellRule:
                 return False
         return True
 
-    def allows(self, start: float, end: float, current: float) -> bool:
-        """Whether a start (and the matching dismissal) satisfies the rule."""
+    def allows(self, start: float, end: float, current: float, current_end: float = math.nan) -> bool:
+        """Whether a start and dismissal satisfy the rule, for a school now at ``current``-``current_end``
+        (without ``current_end`` the day is taken to keep its length)."""
+        if math.isnan(current_end):
+            current_end = current + end - start
         if self.fixed:
-            return start == current
+            return start == current and end == current_end
         checks = (
             math.isnan(self.earliest) or start >= self.earliest,
             math.isnan(self.latest) or start <= self.latest,
@@ -143,6 +159,7 @@ class BellRule:
             math.isnan(self.end_after) or end >= self.end_after,
             math.isnan(self.max_change) or abs(start - current) <= self.max_change,
             not self.times or start in self.times,
+            math.isnan(self.max_day_change) or abs((end - start) - (current_end - current)) <= self.max_day_change,
         )
         return all(checks)
 
@@ -163,6 +180,9 @@ class BellPolicy:
         Largest change of any start, seconds.
     rules
         Rules per sector, grade band or school.
+    max_day_change
+        Largest change of any school day's length, seconds (a school aligned on start and end
+        takes the tier's day length; without a cap it may change by any amount).
     """
 
     earliest: float = 7 * 3600.0
@@ -171,6 +191,7 @@ class BellPolicy:
     shifts: tuple[float, ...] = ()
     max_change: float = math.inf
     rules: tuple[BellRule, ...] = ()
+    max_day_change: float = math.inf
 
     @classmethod
     def from_settings(cls, transport: Mapping[str, object]) -> BellPolicy:
@@ -199,9 +220,10 @@ class BellPolicy:
 
         rules = []
         for k, r in enumerate(raw.get("rules", []) or []):
-            unknown = set(r) - {"label", "sector", "sectors", "grades", "schools", "earliest", "latest", "end_before", "end_after", "max_change_minutes", "times", "fixed"}
+            keys = ("label", "sector", "sectors", "grades", "schools", "earliest", "latest", "end_before", "end_after", "max_change_minutes", "max_day_change_minutes", "times", "fixed")
+            unknown = set(r) - set(keys)
             if unknown:
-                problems.append(Problem(f"{where}.rules", k + 1, sorted(unknown)[0], "unknown key", "use label, sector, grades, schools, earliest, latest, end_before, end_after, max_change_minutes, times, fixed"))
+                problems.append(Problem(f"{where}.rules", k + 1, sorted(unknown)[0], "unknown key", f"use {', '.join(k for k in keys if k != 'sectors')}"))
             try:
                 grades = parse_grades(r["grades"]) if "grades" in r else ()
             except ValueError as err:
@@ -226,6 +248,7 @@ class BellPolicy:
                     max_change=float(r["max_change_minutes"]) * 60 if "max_change_minutes" in r else math.nan,
                     times=tuple(times),
                     fixed=bool(r.get("fixed", False)),
+                    max_day_change=float(r["max_day_change_minutes"]) * 60 if "max_day_change_minutes" in r else math.nan,
                 )
             )
         policy = cls(
@@ -235,6 +258,7 @@ class BellPolicy:
             shifts=tuple(float(m) * 60 for m in raw.get("shifts_minutes", []) or []),
             max_change=float(raw["max_change_minutes"]) * 60 if "max_change_minutes" in raw else math.inf,
             rules=tuple(rules),
+            max_day_change=float(raw["max_day_change_minutes"]) * 60 if "max_day_change_minutes" in raw else math.inf,
         )
         if not policy.step > 0:
             problems.append(Problem(where, None, "step_minutes", f"must be positive, got {policy.step / 60}", "give minutes > 0"))
@@ -244,19 +268,31 @@ class BellPolicy:
 
     def with_rules(self, *rules: BellRule) -> BellPolicy:
         """A copy with more rules."""
-        return BellPolicy(self.earliest, self.latest, self.step, self.shifts, self.max_change, self.rules + tuple(rules))
+        return replace(self, rules=self.rules + tuple(rules))
 
-    def violations(self, schools: pd.DataFrame, starts: Mapping[str, float]) -> list[str]:
-        """The broken rules, one line per school and rule (empty when the times satisfy the policy)."""
+    def broken(self, school: Mapping[str, object], start: float, end: float) -> list[str]:
+        """What the times ``start``-``end`` break for one school (a row with ``id``, ``sector``,
+        ``grades``, ``bell_start``, ``bell_end``): the largest changes and the rules' labels."""
+        old, old_end = float(school["bell_start"]), float(school["bell_end"])  # type: ignore[arg-type]
+        out = []
+        if abs(start - old) > self.max_change:
+            out.append(f"changes by more than {self.max_change / 60:.0f} min")
+        if abs((end - start) - (old_end - old)) > self.max_day_change:
+            out.append(f"school day changes by more than {self.max_day_change / 60:.0f} min")
+        out += [r.label for r in self.rules if r.applies(school) and not r.allows(start, end, old, old_end)]
+        return out
+
+    def violations(self, schools: pd.DataFrame, starts: Mapping[str, float], ends: Mapping[str, float] | None = None) -> list[str]:
+        """The broken rules, one line per school and rule (empty when the times satisfy the policy).
+
+        ``ends`` are the dismissals (default: each school day keeps its length).
+        """
         out = []
         for _, s in schools.iterrows():
-            start = float(starts[str(s["id"])])
-            end = start + float(s["bell_end"] - s["bell_start"])
-            if abs(start - float(s["bell_start"])) > self.max_change:
-                out.append(f"{s['id']}: changes by more than {self.max_change / 60:.0f} min")
-            for rule in self.rules:
-                if rule.applies(s) and not rule.allows(start, end, float(s["bell_start"])):
-                    out.append(f"{s['id']}: {rule.label} ({format_time(start)}-{format_time(end)})")
+            sid = str(s["id"])
+            start = float(starts[sid])
+            end = float(ends[sid]) if ends is not None and sid in ends else start + float(s["bell_end"] - s["bell_start"])
+            out += [f"{sid}: {label} ({format_time(start)}-{format_time(end)})" for label in self.broken(s, start, end)]
         return out
 
 
@@ -326,7 +362,8 @@ class RunChains:
     """The fewest buses for any bell times, for fixed runs: an exact, fast evaluator.
 
     Build it with :meth:`from_runs`. For each session, run ``j`` can follow run ``i`` on one bus
-    when both have the same bus type and, with every run moved by its school's shift,
+    when both have the same bus type and, with every run moved by its school's shift (of the start
+    in the ``"am"`` session, of the dismissal in the ``"pm"`` session),
     ``(end[i] + shift[i]) + drive[i, j] <= (start[j] + shift[j]) + 1e-6`` -- the very test (same
     arithmetic, same tolerance) of :func:`routing.buses.chain`, so the count is the one the final
     plan of the same shifted runs has. Only pairs that can chain for *some* shifts no further apart
@@ -347,6 +384,18 @@ class RunChains:
     school_ids: tuple[str, ...]
     sessions: Mapping[str, tuple[np.ndarray, ...]] = field(repr=False)
     max_shift: float = 4 * 3600.0
+    _pairs: Mapping[str, tuple[np.ndarray, ...]] = field(init=False, repr=False)
+
+    _touching: Mapping[str, list[np.ndarray]] = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        # per candidate pair: end of the first run, start of the second, and both schools; and
+        # per school the pairs whose test its shift changes (for the search's incremental counts)
+        pairs = {k: (end[rows], start[cols], school[rows], school[cols]) for k, (school, start, end, rows, cols, _) in self.sessions.items()}
+        n = len(self.school_ids)
+        touching = {k: [np.flatnonzero((a == i) | (b == i)) for i in range(n)] for k, (_, _, a, b) in pairs.items()}
+        object.__setattr__(self, "_pairs", pairs)
+        object.__setattr__(self, "_touching", touching)
 
     @classmethod
     def from_runs(cls, data: ProblemData, runs: Mapping[str, Sequence[Run]], *, max_shift: float = 4 * 3600) -> RunChains:
@@ -377,22 +426,53 @@ class RunChains:
             out[session] = (school, start, end, rows.astype(np.int32), cols.astype(np.int32), drive[rows, cols])
         return cls(tuple(s.id for s in data.schools), out, float(max_shift))
 
-    def _matching(self, session: str, shift: np.ndarray) -> np.ndarray:
-        school, start, end, rows, cols, drive = self.sessions[session]
-        s = shift[school]
-        ok = (end + s)[rows] + drive <= (start + s)[cols] + 1e-6
+    def _follows(self, session: str, shift: np.ndarray, base: np.ndarray | None = None, moved: Sequence[int] = ()) -> np.ndarray:
+        """Which candidate pairs can chain: all tested, or ``base`` with the pairs of ``moved`` schools retested."""
+        drive = self.sessions[session][5]
+        end, start, first, then = self._pairs[session]
+        if base is None:
+            return (end + shift[first]) + drive <= (start + shift[then]) + 1e-6
+        ok = base.copy()
+        k = np.concatenate([self._touching[session][i] for i in moved]) if moved else np.zeros(0, dtype=np.intp)
+        ok[k] = (end[k] + shift[first[k]]) + drive[k] <= (start[k] + shift[then[k]]) + 1e-6
+        return ok
+
+    def _count(self, session: str, shift: np.ndarray, ok: np.ndarray | None = None) -> int:
+        """Fewest buses of one session: its runs minus a maximum matching of "can follow"."""
+        school, _, _, rows, cols, _ = self.sessions[session]
+        ok = self._follows(session, shift) if ok is None else ok
         n = len(school)
-        graph = sp.csr_matrix((np.ones(int(ok.sum()), dtype=np.int8), (rows[ok], cols[ok])), shape=(n, n))
-        return maximum_bipartite_matching(graph, perm_type="column")
+        indptr = np.zeros(n + 1, dtype=np.int32)  # rows are sorted (np.nonzero): CSR directly
+        np.cumsum(np.bincount(rows[ok], minlength=n), out=indptr[1:])
+        graph = sp.csr_matrix((np.ones(int(indptr[-1]), dtype=np.int8), cols[ok], indptr), shape=(n, n))
+        graph.has_sorted_indices = True
+        return int((maximum_bipartite_matching(graph, perm_type="column") < 0).sum())
 
-    def buses(self, shift: np.ndarray | None = None) -> int:
-        """Fewest buses for bells shifted by ``shift`` seconds per school: the busier session."""
-        return max(self.session_buses(shift).values(), default=0)
+    def _shifts(self, shift: np.ndarray | None, end_shift: np.ndarray | None) -> dict[str, np.ndarray]:
+        start = np.zeros(len(self.school_ids)) if shift is None else np.asarray(shift, dtype=float)
+        end = start if end_shift is None else np.asarray(end_shift, dtype=float)
+        return {k: end if k == "pm" else start for k in self.sessions}
 
-    def session_buses(self, shift: np.ndarray | None = None) -> dict[str, int]:
+    def buses(self, shift: np.ndarray | None = None, *, end_shift: np.ndarray | None = None) -> int:
+        """Fewest buses for starts shifted by ``shift`` and dismissals by ``end_shift`` seconds per
+        school (default: as the starts): the busier session."""
+        return max(self.session_buses(shift, end_shift=end_shift).values(), default=0)
+
+    def session_buses(self, shift: np.ndarray | None = None, *, end_shift: np.ndarray | None = None) -> dict[str, int]:
         """Fewest buses per session (the number of buses :func:`routing.buses.chain` uses)."""
-        shift = np.zeros(len(self.school_ids)) if shift is None else np.asarray(shift, dtype=float)
-        return {k: int((self._matching(k, shift) < 0).sum()) for k in self.sessions}
+        return {k: self._count(k, x) for k, x in self._shifts(shift, end_shift).items()}
+
+    def _at_most(self, limit: int, shift: np.ndarray, end_shift: np.ndarray, *, first: str = "", base: Mapping[str, np.ndarray] | None = None, moved: Sequence[int] = ()) -> tuple[int, int]:
+        """:meth:`buses` and the sum over sessions, or the first session's count (twice) when it is
+        above ``limit`` (the search's quick rejection; pass the busiest session as ``first``).
+        With ``base`` (:meth:`_follows` per session for shifts that differ only for the ``moved``
+        schools) only their pairs are retested."""
+        counts = []
+        for k, x in sorted(self._shifts(shift, end_shift).items(), key=lambda kx: kx[0] != first):
+            counts.append(self._count(k, x, None if base is None else self._follows(k, x, base[k], moved)))
+            if counts[-1] > limit:
+                return counts[-1], counts[-1]
+        return max(counts, default=0), sum(counts)
 
 
 # ====================================================================== results
@@ -405,8 +485,8 @@ class BellTimes:
     starts, ends
         School id -> start and dismissal (seconds after midnight).
     changes
-        One row per school: ``school``, ``old_start``, ``new_start``, ``old_end``, ``new_end``
-        (``HH:MM``), ``change_min``, ``reason``.
+        One row per school: ``school``, ``sector``, ``old_start``, ``new_start``, ``old_end``,
+        ``new_end`` (``HH:MM``), ``change_min`` (of the start), ``end_change_min``, ``reason``.
     infeasible
         Schools that could not be given an allowed time (``school``, ``reason``).
     buses
@@ -419,29 +499,234 @@ class BellTimes:
     infeasible: pd.DataFrame
     buses: int | None = None
 
+    @classmethod
+    def from_times(
+        cls,
+        schools: pd.DataFrame,
+        starts: Mapping[str, float],
+        *,
+        ends: Mapping[str, float] | None = None,
+        reasons: Mapping[str, str] | None = None,
+        infeasible: pd.DataFrame | None = None,
+        buses: int | None = None,
+    ) -> BellTimes:
+        """Bell times from new ``starts`` and ``ends`` by school id (others keep theirs; a school
+        without a new dismissal keeps its day's length), with the ``changes`` table.
+
+        Parameters
+        ----------
+        schools
+            ``id``, ``sector``, ``bell_start``, ``bell_end``: the current times.
+        starts, ends
+            New times, seconds after midnight.
+        reasons
+            Why, per school (default ``"unchanged"``).
+        infeasible
+            Schools that could not be given an allowed time (``school``, ``reason``).
+        buses
+            Their bus count, when known.
+        """
+        reasons = reasons or {}
+        rows = []
+        new_starts, new_ends = {}, {}
+        for _, s in schools.iterrows():
+            sid, old, old_end = str(s["id"]), float(s["bell_start"]), float(s["bell_end"])
+            new = new_starts[sid] = float(starts.get(sid, old))
+            end = new_ends[sid] = float(ends[sid]) if ends is not None and sid in ends else new + (old_end - old)
+            moved = ((new - old) / 60 if math.isfinite(old) else math.nan, (end - old_end) / 60 if math.isfinite(old_end) else math.nan)
+            rows.append((sid, s.get("sector", ""), format_time(old), format_time(new), format_time(old_end), format_time(end), *moved, reasons.get(sid, "unchanged")))
+        changes = pd.DataFrame(rows, columns=["school", "sector", "old_start", "new_start", "old_end", "new_end", "change_min", "end_change_min", "reason"])
+        if infeasible is None:
+            infeasible = pd.DataFrame(columns=["school", "reason"])
+        return cls(new_starts, new_ends, changes, infeasible, buses)
+
     def shift(self, school_ids: Sequence[str], current: Mapping[str, float]) -> np.ndarray:
         """Shifts (seconds) from ``current`` starts, in the order of ``school_ids`` (0 for others)."""
-        return np.array([self.starts.get(s, current.get(s, 0.0)) - current.get(s, 0.0) for s in school_ids], dtype=float)
+        return _offsets(self.starts, current, school_ids)
+
+    def end_shift(self, school_ids: Sequence[str], current_ends: Mapping[str, float]) -> np.ndarray:
+        """Shifts (seconds) from ``current_ends`` dismissals, in the order of ``school_ids`` (0 for others)."""
+        return _offsets(self.ends, current_ends, school_ids)
 
 
-def _times(schools: pd.DataFrame, starts: Mapping[str, float], reasons: Mapping[str, str], infeasible: pd.DataFrame, buses: int | None) -> BellTimes:
-    rows = []
-    ends = {}
-    for _, s in schools.iterrows():
-        sid, old, old_end = str(s["id"]), float(s["bell_start"]), float(s["bell_end"])
-        new = float(starts.get(sid, old))
-        ends[sid] = new + (old_end - old)
-        rows.append((sid, s.get("sector", ""), format_time(old), format_time(new), format_time(old_end), format_time(ends[sid]), (new - old) / 60 if math.isfinite(old) else math.nan, reasons.get(sid, "unchanged")))
-    changes = pd.DataFrame(rows, columns=["school", "sector", "old_start", "new_start", "old_end", "new_end", "change_min", "reason"])
-    full = {str(s): float(starts.get(str(s), b)) for s, b in zip(schools["id"], schools["bell_start"])}
-    return BellTimes(full, ends, changes, infeasible, buses)
+def _offsets(new: Mapping[str, float], old: Mapping[str, float], ids: Sequence[str]) -> np.ndarray:
+    return np.array([new.get(s, old.get(s, 0.0)) - old.get(s, 0.0) for s in ids], dtype=float)
+
+
+def _span(start: float, end: float) -> str:
+    return f"{format_time(start)}-{format_time(end)}"
+
+
+def _was(old: tuple[float, float], new: tuple[float, float]) -> str:
+    """``07:50-14:50 -> 07:30-14:00, day 20 min shorter``."""
+    day = (new[1] - new[0]) - (old[1] - old[0])
+    length = "day length kept" if day == 0 else f"day {abs(day) / 60:.0f} min {'longer' if day > 0 else 'shorter'}"
+    return f"{_span(*old)} -> {_span(*new)}, {length}"
 
 
 def current_bells(schools: pd.DataFrame) -> BellTimes:
     """The status quo: every school keeps its times (schools without times are listed as infeasible)."""
     missing = schools[~np.isfinite(schools["bell_start"].astype(float)) | ~np.isfinite(schools["bell_end"].astype(float))]
     infeasible = pd.DataFrame({"school": missing["id"].astype(str), "reason": "no current start and end times"})
-    return _times(schools, {}, {}, infeasible.reset_index(drop=True), None)
+    return BellTimes.from_times(schools, {}, infeasible=infeasible.reset_index(drop=True))
+
+
+#: What alignment moves: the start only (the day keeps its length), or the start and the dismissal.
+Align = Literal["start", "start_and_end"]
+
+
+def district_tiers(schools: pd.DataFrame, *, sector: str = "district") -> tuple[tuple[float, float], ...]:
+    """The tiers of one sector: each distinct start of its schools with the most common dismissal
+    at that start (the earliest of equally common ones), by start.
+
+    Parameters
+    ----------
+    schools
+        ``sector``, ``bell_start``, ``bell_end`` (seconds after midnight).
+    sector
+        Whose tiers.
+
+    Returns
+    -------
+    tuple of (start, dismissal)
+        E.g. ``((27000.0, 50400.0), (30600.0, 54000.0))`` for 07:30-14:00 and 08:30-15:00.
+    """
+    own = schools.loc[schools["sector"] == sector, ["bell_start", "bell_end"]].astype(float)
+    own = own[np.isfinite(own.to_numpy()).all(axis=1)]
+    tiers = []
+    for start, ends in own.groupby("bell_start")["bell_end"]:
+        counts = ends.value_counts()
+        tiers.append((float(start), float(counts.index[counts == counts.max()].min())))
+    return tuple(tiers)
+
+
+def _tier_options(school: Mapping[str, object], tiers: Sequence[tuple[float, float]], policy: BellPolicy, align: Align) -> dict[tuple[float, float], str]:
+    """The (start, dismissal) pairs the policy lets ``school`` take on ``tiers``, each with a note
+    ("" when it is the tier itself; else why the dismissal is not the tier's)."""
+    old, old_end = float(school["bell_start"]), float(school["bell_end"])  # type: ignore[arg-type]
+    day = old_end - old
+    caps = [policy.max_day_change, *(r.max_day_change for r in policy.rules if r.applies(school))]
+    out: dict[tuple[float, float], str] = {}
+    for start, end in tiers:
+        if not (policy.earliest <= start <= policy.latest or start == old):
+            continue
+        end = end if align == "start_and_end" else start + day
+        broken = policy.broken(school, start, end)
+        if not broken:
+            out[(start, end)] = ""
+        elif align == "start_and_end":  # the tier's start, and the allowed dismissal nearest the tier's
+            ends = sorted({start + day, *(start + day + c * sign for c in caps if math.isfinite(c) for sign in (-1, 1))}, key=lambda e: (abs(e - end), e))
+            ok = next((e for e in ends if not policy.broken(school, start, e)), None)
+            if ok is not None:
+                out.setdefault((start, ok), f"the tier's dismissal {format_time(end)} breaks: {'; '.join(broken)}")
+    return out
+
+
+#: Pair tests a second the searches' budgets count on: about half of what one core of a 2020s
+#: laptop does, so that the budget, not the clock, ends a search (reproducibility).
+_PAIR_TESTS_PER_SECOND = 1.5e7
+
+Score = tuple[float, ...]
+
+
+def search_budget(chains: RunChains, *, time_limit: float) -> int:
+    """Bus counts a bell-time search may evaluate in ``time_limit`` seconds on ``chains``.
+
+    Deterministic (from the time limit and the problem's size: its runs and candidate pairs),
+    so the same seed gives the same times whatever the machine's load, as long as the clock
+    (a safety cap) is not reached first.
+    """
+    work = sum(len(v[0]) + len(v[3]) for v in chains.sessions.values())
+    return max(int(time_limit * _PAIR_TESTS_PER_SECOND / max(work, 1)), 1)
+
+
+@dataclass
+class _Search:
+    """Seeded iterated local search over each school's (start shift, dismissal shift) options.
+
+    A descent tries moving whole groups of schools that share their times to each option they
+    all have, then each school alone to each of its options (in a seeded order), keeping a move
+    when the score -- (buses, *ties(x, y, buses summed over the sessions)) -- is lower, pass after pass until a pass improves
+    nothing. Each further descent starts from the best times found with a few schools (seeded)
+    moved to random options. It ends after ``budget`` bus counts, or at the time limit.
+    """
+
+    chains: RunChains
+    options: Mapping[int, np.ndarray]
+    current: np.ndarray
+    ties: Callable[[np.ndarray, np.ndarray, int], tuple[float, ...]]
+    budget: int
+    time_limit: float
+    rng: np.random.Generator
+    progress: Progress | None = None
+    used: int = 0
+    restarts: int = 0
+    t0: float = field(default_factory=time.perf_counter)
+    movable: list[int] = field(init=False)
+    first: str = ""  # the busiest session, counted first
+
+    def __post_init__(self) -> None:
+        self.movable = [i for i, o in self.options.items() if len(o) > 1]
+
+    def score(self, x: np.ndarray, y: np.ndarray, limit: float = math.inf, base: Mapping[str, np.ndarray] | None = None, moved: Sequence[int] = ()) -> Score:
+        """(buses, *ties); a count above ``limit`` is returned as soon as a session exceeds it
+        (``base``, ``moved``: see :meth:`RunChains._at_most`)."""
+        self.used += 1
+        buses, total = self.chains._at_most(int(min(limit, 1e9)), x, y, first=self.first, base=base, moved=moved)
+        return (buses, *self.ties(x, y, total))
+
+    def follows(self, x: np.ndarray, y: np.ndarray) -> dict[str, np.ndarray]:
+        return {k: self.chains._follows(k, shift) for k, shift in self.chains._shifts(x, y).items()}
+
+    def done(self, label: str) -> bool:
+        if self.progress is not None:
+            self.progress(label, min(self.used / self.budget, 1.0))
+        return self.used >= self.budget or time.perf_counter() - self.t0 >= self.time_limit
+
+    def descend(self, x: np.ndarray, y: np.ndarray, now: Score) -> tuple[np.ndarray, np.ndarray, Score]:
+        improved = True
+        base = self.follows(x, y)
+        while improved and not self.done(f"bell times: {now[0]:.0f} buses"):
+            improved = False
+            groups: dict[tuple[float, float], list[int]] = {}
+            for i in self.movable:
+                groups.setdefault((self.current[i, 0] + x[i], self.current[i, 1] + y[i]), []).append(i)
+            moves: list[list[tuple[int, np.ndarray]]] = []
+            for at, members in sorted(groups.items()):
+                common = set.intersection(*({tuple(p) for p in (self.options[i] + self.current[i]).tolist()} for i in members)) - {at}
+                moves += [[(i, np.array(t) - self.current[i]) for i in members] for t in sorted(common)]
+            for i in self.rng.permutation(self.movable).tolist():
+                moves += [[(i, o)] for o in self.rng.permutation(self.options[i]) if (o[0], o[1]) != (x[i], y[i])]
+            for move in moves:
+                tx, ty = x.copy(), y.copy()
+                for i, (d, e) in move:
+                    tx[i], ty[i] = d, e
+                value = self.score(tx, ty, limit=now[0], base=base, moved=[i for i, _ in move])
+                if value < now:
+                    x, y, now, improved = tx, ty, value, True
+                    base = self.follows(x, y)
+                if self.done(f"bell times: {now[0]:.0f} buses"):
+                    break
+        return x, y, now
+
+    def run(self, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray, Score]:
+        """The best times found from ``x``, ``y`` (never worse than them)."""
+        self.first = max(self.chains.session_buses(x, end_shift=y).items(), key=lambda kv: kv[1], default=("", 0))[0]
+        bx, by, best = self.descend(x, y, self.score(x, y))
+        ax, ay, at = bx, by, best  # where the next perturbation starts: the last descent as good in buses
+        while self.movable and not self.done(f"bell times: {best[0]:.0f} buses"):
+            tx, ty = ax.copy(), ay.copy()
+            k = int(self.rng.integers(2, max(3, len(self.movable) // 8) + 1))
+            for i in self.rng.choice(self.movable, size=min(len(self.movable), k), replace=False).tolist():
+                tx[i], ty[i] = self.options[i][self.rng.integers(len(self.options[i]))]
+            tx, ty, value = self.descend(tx, ty, self.score(tx, ty))
+            self.restarts += 1
+            if value[0] <= at[0]:
+                ax, ay, at = tx, ty, value
+            if value < best:
+                bx, by, best = tx, ty, value
+        log.info("bell times: %d buses, %d restarts, %d of %d counts in %.1f s", best[0], self.restarts, self.used, self.budget, time.perf_counter() - self.t0)
+        return bx, by, best
 
 
 def align_bells(
@@ -451,74 +736,110 @@ def align_bells(
     sectors: Sequence[str] = ("charter", "catholic"),
     to: str = "district",
     chains: RunChains | None = None,
+    align: Align = "start_and_end",
+    time_limit: float = 10.0,
+    seed: int = 0,
 ) -> BellTimes:
-    """Schools of ``sectors`` move onto the tiers of the ``to`` sector (its distinct current starts).
+    """Schools of ``sectors`` move onto the tiers of the ``to`` sector.
 
-    Without ``chains`` each school takes its nearest allowed tier. With ``chains`` alignment is a
-    choice per school between its allowed tiers and its current time (the status quo): starting
-    from the current times, a school moves (in id order, pass after pass until nothing changes)
-    when the move needs fewer buses, or as many buses with more schools on a tier, or the same
-    with less total change. Every accepted move keeps or lowers the count, so alignment never
-    needs more buses than the status quo. A school whose every allowed tier needs more buses keeps
-    its time, even one a rule forbids (its reason names the rule; the scenario lists it among the
-    policy violations); a school whose allowed times include no tier keeps its time too.
+    A tier is a start of the ``to`` sector's schools with its most common dismissal
+    (:func:`district_tiers`, e.g. 07:30-14:00, 08:30-15:00, 09:30-16:00). With
+    ``align="start_and_end"`` an aligned school takes the tier's start *and* dismissal, so its day
+    may lengthen or shorten, within the policy (``max_day_change`` and the rules); where the policy
+    forbids the tier's dismissal the school takes the tier's start and the allowed dismissal
+    nearest the tier's. With ``align="start"`` it takes the tier's start and keeps its day's length.
+
+    Without ``chains`` each school takes its nearest allowed option (whole tiers first). With
+    ``chains`` alignment is a choice per school between its allowed options and its current times
+    (the status quo), made by the seeded search of :func:`optimize_bells` starting from the current
+    times and scoring (buses, schools kept off the tiers, schools not exactly on a tier, buses
+    summed over the sessions, total change): it keeps only what lowers that score, so alignment never needs more buses than the
+    status quo. A school whose every option needs more buses keeps its times, even ones a rule
+    forbids (its reason names the rule; the scenario lists it among the policy violations); a
+    school the policy allows no tier keeps them too.
+
+    Parameters
+    ----------
+    schools
+        ``id``, ``sector``, ``grades``, ``bell_start``, ``bell_end``.
+    policy
+        What the schools may take.
+    sectors, to
+        Who moves, and onto whose tiers.
+    chains
+        The evaluator; without it, buses are not counted.
+    align
+        ``"start_and_end"`` or ``"start"``.
+    time_limit, seed
+        The search's budget (:func:`search_budget`) and seed: the same seed, the same times.
 
     Returns
     -------
     BellTimes
+        ``reason`` per school, with its old and new start and dismissal.
     """
+    if align not in ("start", "start_and_end"):
+        raise ValueError(f"align must be 'start' or 'start_and_end', got {align!r}")
     allowed = allowed_times(schools, policy)
-    tiers = sorted({float(t) for t in schools.loc[schools["sector"] == to, "bell_start"] if math.isfinite(float(t))})
-    tier_text = ", ".join(map(format_time, tiers))
-    current = {str(s): float(b) for s, b in zip(schools["id"], schools["bell_start"])}
-    movers = sorted(str(s) for s, sector in zip(schools["id"], schools["sector"]) if sector in sectors and str(s) in allowed.times)
-    options = {sid: [t for t in allowed.times[sid] if t in tiers] for sid in movers}
-    reasons = {sid: f"kept: no {to} tier ({tier_text}) is allowed by the policy" for sid in movers if not options[sid]}
+    tiers = district_tiers(schools, sector=to)
+    on_pairs = align == "start_and_end"
+    tier_text = ", ".join(_span(*t) if on_pairs else format_time(t[0]) for t in tiers)
+    rows = {str(r["id"]): r for _, r in schools.iterrows()}
+    current = {sid: (float(r["bell_start"]), float(r["bell_end"])) for sid, r in rows.items()}
+    movers = sorted(sid for sid, r in rows.items() if r["sector"] in sectors and sid in allowed.times)
+    options = {sid: _tier_options(rows[sid], tiers, policy, align) for sid in movers}
+    reasons = {sid: f"kept {_span(*current[sid])}: no {to} tier ({tier_text}) is allowed by the policy" for sid in movers if not options[sid]}
     movers = [sid for sid in movers if options[sid]]
+    exact = set(tiers) if on_pairs else {t for t, _ in tiers}
+
+    def on_tier(pair: tuple[float, float]) -> bool:
+        return (pair if on_pairs else pair[0]) in exact
+
     if chains is None:
-        starts = {sid: min(options[sid], key=lambda t: (abs(t - current[sid]), t)) for sid in movers}
+        chosen = {sid: min(options[sid], key=lambda o, sid=sid: (not on_tier(o), abs(o[0] - current[sid][0]) + abs(o[1] - current[sid][1]), o)) for sid in movers}
         buses = None
     else:
         index = {s: i for i, s in enumerate(chains.school_ids)}
-        shift = np.zeros(len(chains.school_ids))
+        now = np.array([current[s] for s in chains.school_ids])
+        choices = {index[sid]: np.array(sorted({current[sid], *options[sid]})) - now[index[sid]] for sid in movers}
+        kept_off = [index[sid] for sid in movers if current[sid] not in options[sid]]
 
-        def key(x: np.ndarray) -> tuple[int, int, float]:
-            off = sum(current[sid] + x[index[sid]] not in tiers for sid in movers)
-            return (chains.buses(x), off, float(np.abs(x).sum()))
+        def ties(x: np.ndarray, y: np.ndarray, total: int) -> tuple[float, ...]:
+            kept = sum(x[i] == 0 and y[i] == 0 for i in kept_off)
+            inexact = sum(not on_tier((now[i, 0] + x[i], now[i, 1] + y[i])) for i in choices)
+            return (kept, inexact, total, float(np.abs(x).sum() + np.abs(y).sum()))
 
-        best = key(shift)
-        changed = True
-        while changed:
-            changed = False
-            for sid in movers:
-                for t in [*options[sid], current[sid]]:
-                    trial = shift.copy()
-                    trial[index[sid]] = t - current[sid]
-                    if trial[index[sid]] == shift[index[sid]]:
-                        continue
-                    value = key(trial)
-                    if value < best:
-                        best, shift, changed = value, trial, True
-        buses = best[0]
-        starts = {sid: current[sid] + shift[index[sid]] for sid in movers}
+        search = _Search(chains, choices, now, ties, search_budget(chains, time_limit=time_limit), time_limit, np.random.default_rng(seed))
+        x, y, best = search.run(np.zeros(len(now)), np.zeros(len(now)))
+        buses = int(best[0])
+        chosen = {sid: (current[sid][0] + x[index[sid]], current[sid][1] + y[index[sid]]) for sid in movers}
         for sid in movers:
-            if starts[sid] in tiers:
+            if chosen[sid] != current[sid] or on_tier(current[sid]):
                 continue
-            more = min(_with(chains, shift, index[sid], t - current[sid]) for t in options[sid]) - buses
+            i = index[sid]
+            more = min(_alone(chains, x, y, i, o[0] - current[sid][0], o[1] - current[sid][1]) for o in options[sid]) - buses
             broken = "" if not allowed.binding.get(sid) else f"; its current time breaks {'; '.join(allowed.binding[sid])}"
-            reasons[sid] = f"kept: the {to} tiers would need {more} more bus{'es' if more > 1 else ''}{broken}"
+            why = f"the {to} tiers would need {more} more bus{'es' if more > 1 else ''}" if more > 0 else f"the search kept it off the {to} tiers"
+            reasons[sid] = f"kept {_span(*current[sid])}: {why}{broken}"
     for sid in movers:
-        new, old = starts[sid], current[sid]
-        if sid not in reasons:
-            reasons[sid] = f"aligned to the {to} tier {format_time(new)}" if new != old else f"already on the {to} tier {format_time(new)}"
-    return _times(schools, starts, reasons, allowed.infeasible, buses)
+        new, old = chosen[sid], current[sid]
+        if sid in reasons:
+            continue
+        tier = _span(*new) if on_pairs else format_time(new[0])
+        if new == old:
+            reasons[sid] = f"already on the {to} tier {tier}"
+        elif on_tier(new):
+            reasons[sid] = f"aligned to the {to} tier {tier} ({_was(old, new)})"
+        else:
+            reasons[sid] = f"aligned to the {to} start {format_time(new[0])} ({_was(old, new)}); {options[sid][new]}"
+    return BellTimes.from_times(schools, {s: p[0] for s, p in chosen.items()}, ends={s: p[1] for s, p in chosen.items()}, reasons=reasons, infeasible=allowed.infeasible, buses=buses)
 
 
-def _with(chains: RunChains, shift: np.ndarray, i: int, d: float) -> int:
-    """Buses with school ``i`` alone shifted by ``d`` (the rest as in ``shift``)."""
-    trial = shift.copy()
-    trial[i] = d
-    return chains.buses(trial)
+def _alone(chains: RunChains, x: np.ndarray, y: np.ndarray, i: int, d: float, e: float) -> int:
+    """Buses with school ``i`` alone shifted by ``d`` (start) and ``e`` (dismissal), the rest as in ``x``, ``y``."""
+    tx, ty = x.copy(), y.copy()
+    tx[i], ty[i] = d, e
+    return chains.buses(tx, end_shift=ty)
 
 
 def optimize_bells(
@@ -528,15 +849,20 @@ def optimize_bells(
     policy: BellPolicy,
     time_limit: float = 30.0,
     seed: int = 0,
+    tiers: Sequence[tuple[float, float]] = (),
     progress: Progress | None = None,
 ) -> BellTimes:
     """Choose allowed bell times that need the fewest buses, and explain each change.
 
-    Seeded local search: start from the current times (moved to the nearest allowed time where the
-    policy forbids them), try moving whole groups of schools that share a start (tiers), then each
-    school alone, to each of its allowed times, keeping a move when it needs fewer buses (ties:
-    fewer schools changed, then less total change); repeat until a pass improves nothing or the
-    time limit. Every kept time satisfies the policy.
+    Seeded iterated local search. A descent tries moving whole groups of schools that share their
+    times (tiers), then each school alone, to each of its allowed times, keeping a move when it
+    needs fewer buses (ties: fewer buses summed over the sessions, fewer schools changed, less
+    total change), pass after pass until
+    a pass improves nothing. The first descent starts from the current times (moved to the nearest
+    allowed time where the policy forbids them); each further one from the best times found, with a
+    few schools (seeded) moved to random allowed times. The search ends after
+    :func:`search_budget` bus counts -- deterministic, so the same seed gives the same times -- or
+    at the time limit, whichever comes first. Every kept time satisfies the policy.
 
     Parameters
     ----------
@@ -547,90 +873,67 @@ def optimize_bells(
     policy
         Allowed times and rules.
     time_limit
-        Seconds of search.
+        Seconds of search (sets the budget; the clock is a safety cap).
     seed
-        Order of the moves tried; the same seed gives the same times.
+        Order of the moves and the restarts; the same seed gives the same times.
+    tiers
+        (start, dismissal) pairs any school may also take when the policy allows it (e.g. the
+        district's, :func:`district_tiers`): these change the length of a school's day.
     progress
-        Called with ``(message, fraction of the time limit used)``.
+        Called with ``(message, fraction of the budget used)``.
 
     Returns
     -------
     BellTimes
         ``reason`` per school: the rule that forced a move, or the buses a change saves (the buses
-        needed if that school alone went back to its current time).
+        needed if that school alone went back to its current times).
     """
-    t0 = time.perf_counter()
-    rng = np.random.default_rng(seed)
     allowed = allowed_times(schools, policy)
     ids = list(chains.school_ids)
-    index = {s: i for i, s in enumerate(ids)}
-    current = {str(s): float(b) for s, b in zip(schools["id"], schools["bell_start"])}
-    options = {s: np.array(allowed.times[s]) - current[s] for s in ids if s in allowed.times}
-    shift = np.zeros(len(ids))
-    for s, opts in options.items():  # the policy may forbid the current time
-        if not np.any(opts == 0):
-            shift[index[s]] = opts[np.argmin(np.abs(opts))]
+    rows = {str(r["id"]): r for _, r in schools.iterrows()}
+    current = {sid: (float(r["bell_start"]), float(r["bell_end"])) for sid, r in rows.items()}
+    now = np.array([current[s] for s in ids])
+    options: dict[int, np.ndarray] = {}
+    for i, s in enumerate(ids):
+        if s in allowed.times:
+            pairs = {(t, t + now[i, 1] - now[i, 0]) for t in allowed.times[s]} | set(_tier_options(rows[s], tiers, policy, "start_and_end") if tiers else ())
+            options[i] = np.array(sorted(pairs)) - now[i]
+    x, y = np.zeros(len(ids)), np.zeros(len(ids))
+    for i, opts in options.items():  # the policy may forbid the current times
+        if not np.any((opts == 0).all(axis=1)):
+            x[i], y[i] = opts[np.argmin(np.abs(opts).sum(axis=1))]
 
-    def score(x: np.ndarray) -> tuple[int, int, float]:
-        return (chains.buses(x), int(np.count_nonzero(x)), float(np.abs(x).sum()))
+    def ties(x: np.ndarray, y: np.ndarray, total: int) -> tuple[float, ...]:
+        return (total, int(np.count_nonzero((x != 0) | (y != 0))), float(np.abs(x).sum() + np.abs(y).sum()))
 
-    best = score(shift)
-    start_buses = best[0]
-    movable = [s for s, o in options.items() if len(o) > 1]
-    out_of_time = False
-
-    def tick(label: str) -> bool:
-        used = time.perf_counter() - t0
-        if progress is not None:
-            progress(label, min(used / time_limit, 1.0))
-        return used >= time_limit
-
-    improved = True
-    while improved and not out_of_time:
-        improved = False
-        groups: dict[float, list[str]] = {}
-        for s in movable:
-            groups.setdefault(current[s] + shift[index[s]], []).append(s)
-        moves: list[list[tuple[str, float]]] = []
-        for at, members in sorted(groups.items()):
-            common = set.intersection(*(set((options[s] + current[s]).tolist()) for s in members)) - {at}
-            moves += [[(s, t - current[s]) for s in members] for t in sorted(common)]
-        moves += [[(s, float(d))] for s in rng.permutation(movable).tolist() for d in rng.permutation(options[s]) if d != shift[index[s]]]
-        for move in moves:
-            trial = shift.copy()
-            for s, d in move:
-                trial[index[s]] = d
-            value = score(trial)
-            if value < best:
-                best, shift, improved = value, trial, True
-            if tick(f"bell times: {best[0]} buses (from {start_buses})"):
-                out_of_time = True
-                break
-    reasons = _explain(chains, schools, shift, ids, current, allowed)
-    starts = {s: current[s] + shift[index[s]] for s in ids if s in current}
-    log.info("bell times: %d -> %d buses in %.1f s", start_buses, best[0], time.perf_counter() - t0)
-    return _times(schools, starts, reasons, allowed.infeasible, best[0])
+    search = _Search(chains, options, now, ties, search_budget(chains, time_limit=time_limit), time_limit, np.random.default_rng(seed), progress)
+    x, y, best = search.run(x, y)
+    reasons = _explain(chains, x, y, ids, current, allowed)
+    starts = {s: current[s][0] + x[i] for i, s in enumerate(ids)}
+    ends = {s: current[s][1] + y[i] for i, s in enumerate(ids)}
+    return BellTimes.from_times(schools, starts, ends=ends, reasons=reasons, infeasible=allowed.infeasible, buses=int(best[0]))
 
 
-def _explain(chains: RunChains, schools: pd.DataFrame, shift: np.ndarray, ids: list[str], current: Mapping[str, float], allowed: Allowed) -> dict[str, str]:
-    """Why each school has its time: the rule that forced it, or the buses it saves."""
-    buses = chains.buses(shift)
+def _explain(chains: RunChains, x: np.ndarray, y: np.ndarray, ids: list[str], current: Mapping[str, tuple[float, float]], allowed: Allowed) -> dict[str, str]:
+    """Why each school has its times: the rule that forced them, or the buses they save."""
+    buses = chains.buses(x, end_shift=y)
     bad = dict(zip(allowed.infeasible["school"], allowed.infeasible["reason"]))
     reasons = {}
     for i, s in enumerate(ids):
+        old = current[s]
+        new = (old[0] + x[i], old[1] + y[i])
         if s in bad:
             reasons[s] = f"kept: {bad[s]}"
         elif s not in allowed.times:
             continue
-        elif shift[i] == 0:
+        elif new == old:
             reasons[s] = "kept: fixed by policy" if len(allowed.times[s]) == 1 else "kept: no allowed change saves a bus"
         elif allowed.binding.get(s):
-            reasons[s] = f"moved by policy: {'; '.join(allowed.binding[s])}"
+            reasons[s] = f"moved by policy ({_was(old, new)}): {'; '.join(allowed.binding[s])}"
         else:
-            more = _with(chains, shift, i, 0.0) - buses
-            when = f"{abs(shift[i]) / 60:.0f} min {'later' if shift[i] > 0 else 'earlier'}"
+            more = _alone(chains, x, y, i, 0.0, 0.0) - buses
             if more > 0:
-                reasons[s] = f"{when}: keeping {format_time(current[s])} would need {more} more bus{'es' if more > 1 else ''}"
+                reasons[s] = f"{_was(old, new)}: keeping {_span(*old)} would need {more} more bus{'es' if more > 1 else ''}"
             else:
-                reasons[s] = f"{when}: part of a joint move with other schools that saves buses"
+                reasons[s] = f"{_was(old, new)}: part of a joint move with other schools that saves buses"
     return reasons

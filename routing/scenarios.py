@@ -50,7 +50,7 @@ from shapely import LineString
 from facilities import City, Problem, ValidationError
 from facilities._validate import parse_time
 from facilities.schema import format_time
-from routing.bells import BANDS, BellPolicy, BellTimes, RunChains, align_bells, current_bells, grade_band, optimize_bells
+from routing.bells import BANDS, Align, BellPolicy, BellTimes, RunChains, align_bells, current_bells, district_tiers, grade_band, optimize_bells
 from routing.network import point_coordinates
 from routing.buses import chain
 from routing.problem import BusPlan, ProblemData, Run
@@ -146,13 +146,18 @@ class Scenario:
     name
         Shown in reports.
     kind
-        ``"status_quo"`` (current times), ``"aligned"`` (``sectors`` move to the nearest tier of
-        the ``to`` sector), ``"optimized"`` (fewest buses under the policy) or ``"fixed"``
-        (``times`` given by school id; others keep theirs).
+        ``"status_quo"`` (current times), ``"aligned"`` (``sectors`` move onto the tiers of the
+        ``to`` sector, :func:`routing.bells.align_bells`), ``"optimized"`` (fewest buses under the
+        policy) or ``"fixed"`` (``times`` given by school id; others keep theirs).
     description
         One sentence for people.
     sectors, to
         For ``"aligned"``.
+    align
+        ``"start_and_end"`` (default): an aligned school takes its tier's start and dismissal (its
+        day may change, within the policy's ``max_day_change_minutes``), and the optimized search
+        may also give any school a tier's start and dismissal; ``"start"``: starts only, every
+        school day keeps its length.
     bells
         Policy settings layered over the city's ``[transport.bells]`` (same keys; ``rules`` add).
     times
@@ -164,13 +169,14 @@ class Scenario:
     description: str = ""
     sectors: tuple[str, ...] = ("charter", "catholic")
     to: str = "district"
+    align: Align = "start_and_end"
     bells: Mapping[str, object] = field(default_factory=dict)
     times: Mapping[str, float] = field(default_factory=dict)
 
 
 DEFAULT_SCENARIOS: tuple[Scenario, ...] = (
     Scenario("status quo", "status_quo", "Every school keeps its current bell times."),
-    Scenario("aligned", "aligned", "Charter and Catholic schools align to the district's tiers."),
+    Scenario("aligned", "aligned", "Charter and Catholic schools align their start and dismissal to the district's tiers."),
     Scenario("optimized", "optimized", "Every school may move to any time the policy allows, for the fewest buses."),
 )
 
@@ -183,6 +189,12 @@ def read_scenarios(path: str | os.PathLike[str]) -> tuple[list[Scenario], Mappin
         [[scenario]]
         name = "status quo"
         kind = "status_quo"
+        [[scenario]]
+        name = "charters align their starts only"
+        kind = "aligned"
+        sectors = ["charter"]
+        align = "start"                     # or "start_and_end" (default)
+        bells = { max_day_change_minutes = 30 }
         [[scenario]]
         name = "optimized, 60 min at most"
         kind = "optimized"
@@ -216,6 +228,10 @@ def read_scenarios(path: str | os.PathLike[str]) -> tuple[list[Scenario], Mappin
         if kind not in ("status_quo", "aligned", "optimized", "fixed"):
             problems.append(Problem(str(p), k + 1, "kind", f"unknown kind {kind!r}", "use status_quo, aligned, optimized or fixed"))
             continue
+        align = s.get("align", "start_and_end")
+        if align not in ("start", "start_and_end"):
+            problems.append(Problem(str(p), k + 1, "align", f"unknown alignment {align!r}", 'use align = "start_and_end" or "start"'))
+            continue
         times = {}
         for sid, t in (s.get("times") or {}).items():
             try:
@@ -229,6 +245,7 @@ def read_scenarios(path: str | os.PathLike[str]) -> tuple[list[Scenario], Mappin
                 description=str(s.get("description", "")),
                 sectors=tuple(s.get("sectors", ("charter", "catholic"))),
                 to=str(s.get("to", "district")),
+                align=align,
                 bells=dict(s.get("bells", {})),
                 times=times,
             )
@@ -514,25 +531,26 @@ class ScenarioResult:
 
 
 def scenario_bells(prepared: Prepared, scenario: Scenario, *, time_limit: float = 30.0, seed: int = 0, progress: Progress | None = None) -> BellTimes:
-    """The bell times of one scenario (no bus plan): what :func:`run_scenario` routes."""
+    """The bell times of one scenario (no bus plan): what :func:`run_scenario` routes.
+
+    ``time_limit`` is the optimized search's; the aligned search, over far fewer choices, takes a
+    quarter of it.
+    """
     policy = scenario_policy(prepared.policy, scenario.bells)
     schools = prepared.schools
     if scenario.kind == "status_quo":
         times = current_bells(schools)
     elif scenario.kind == "aligned":
-        times = align_bells(schools, policy=policy, sectors=scenario.sectors, to=scenario.to, chains=prepared.chains)
+        times = align_bells(schools, policy=policy, sectors=scenario.sectors, to=scenario.to, chains=prepared.chains, align=scenario.align, time_limit=time_limit / 4, seed=seed)
     elif scenario.kind == "fixed":
         unknown = sorted(set(scenario.times) - set(schools["id"]))
         if unknown:
             raise ValidationError([Problem(f"scenario {scenario.name!r}", None, "times", f"unknown schools {unknown[:5]}", "use school ids")], city=prepared.city_name)
         base = current_bells(schools)
-        starts = {**base.starts, **scenario.times}
-        changes = base.changes.copy()
-        changes["new_start"] = [format_time(starts[s]) for s in changes["school"]]
-        changes["reason"] = ["set by the scenario" if s in scenario.times else "unchanged" for s in changes["school"]]
-        times = BellTimes(starts, {s: starts[s] + base.ends[s] - base.starts[s] for s in starts}, changes, base.infeasible)
+        times = BellTimes.from_times(schools, scenario.times, reasons={s: "set by the scenario" for s in scenario.times}, infeasible=base.infeasible)
     else:
-        times = optimize_bells(prepared.chains, schools, policy=policy, time_limit=time_limit, seed=seed, progress=progress)
+        tiers = district_tiers(schools, sector=scenario.to) if scenario.align == "start_and_end" else ()
+        times = optimize_bells(prepared.chains, schools, policy=policy, time_limit=time_limit, seed=seed, tiers=tiers, progress=progress)
     return times
 
 
@@ -548,6 +566,8 @@ def scenario_policy(policy: BellPolicy, extra: Mapping[str, object]) -> BellPoli
     }
     if math.isfinite(policy.max_change):
         base["max_change_minutes"] = policy.max_change / 60
+    if math.isfinite(policy.max_day_change):
+        base["max_day_change_minutes"] = policy.max_day_change / 60
     merged = BellPolicy.from_settings({"bells": {**base, **extra}})
     return replace(merged, rules=policy.rules + merged.rules)
 
@@ -581,16 +601,17 @@ def run_scenario(
     """
     t0 = time.perf_counter()
     bells = scenario_bells(prepared, scenario, time_limit=time_limit, seed=seed, progress=progress)
-    shift = bells.shift(prepared.chains.school_ids, dict(zip(prepared.schools["id"], prepared.schools["bell_start"].astype(float))))
-    shift = np.nan_to_num(shift)
+    ids = prepared.chains.school_ids
+    shift = np.nan_to_num(bells.shift(ids, dict(zip(prepared.schools["id"], prepared.schools["bell_start"].astype(float)))))
+    end_shift = np.nan_to_num(bells.end_shift(ids, dict(zip(prepared.schools["id"], prepared.schools["bell_end"].astype(float)))))
     data = prepared.data.with_bells(
         am={s: bells.starts[s] for s in prepared.chains.school_ids if math.isfinite(bells.starts.get(s, math.nan))},
         pm={s: bells.ends[s] for s in prepared.chains.school_ids if math.isfinite(bells.ends.get(s, math.nan))},
     )
-    plans = {session: _plan(data, session, prepared.runs[session], shift) for session in prepared.runs if prepared.runs[session]}
+    plans = {session: _plan(data, session, prepared.runs[session], end_shift if session == "pm" else shift) for session in prepared.runs if prepared.runs[session]}
     policy = scenario_policy(prepared.policy, scenario.bells)
     ok = prepared.schools["id"].isin(list(bells.starts)) & np.isfinite(prepared.schools["bell_start"].astype(float))
-    violations = tuple(policy.violations(prepared.schools[ok], bells.starts))
+    violations = tuple(policy.violations(prepared.schools[ok], bells.starts, bells.ends))
     metrics, by_sector, by_hood = _metrics(prepared, bells, plans)
     if progress is not None:
         progress(f"{scenario.name}: {metrics['buses']} buses", 1.0)

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from facilities import ValidationError
-from routing.bells import BellPolicy, RunChains, align_bells, allowed_times, optimize_bells
+from routing.bells import BellPolicy, RunChains, align_bells, allowed_times, district_tiers, optimize_bells
 from routing.buses import min_buses
 from routing.problem import ProblemData
 from routing.runs import school_runs
@@ -110,6 +110,9 @@ def test_evaluator_matches_the_engine_on_shifted_runs(problem) -> None:  # type:
         shift = rng.choice([-3600.0, -1800.0, 0.0, 1800.0, 3600.0], size=len(data.schools))
         expected = {s: min_buses(data, [_shifted(r, shift[r.schools[0]]) for r in rs]) for s, rs in runs.items()}
         assert chains.session_buses(shift) == expected
+        end_shift = rng.choice([-3600.0, -1800.0, 0.0, 1800.0, 3600.0], size=len(data.schools))
+        pm = min_buses(data, [_shifted(r, end_shift[r.schools[0]]) for r in runs["pm"]])
+        assert chains.session_buses(shift, end_shift=end_shift) == {"am": expected["am"], "pm": pm}
 
 
 def test_optimized_keeps_the_rules_never_adds_buses_and_is_reproducible(problem) -> None:  # type: ignore[no-untyped-def]
@@ -154,3 +157,80 @@ def test_alignment_never_needs_more_buses_even_when_the_policy_forbids_current_t
         reasons = aligned.changes.set_index("school")["reason"]
         for sid in ("C1", "K1"):  # on an allowed tier, or kept and the broken rule named
             assert not policy.violations(schools[schools["id"] == sid], aligned.starts) or "breaks" in reasons[sid]
+
+
+def _days(times, schools: pd.DataFrame) -> dict[str, float]:  # type: ignore[no-untyped-def]
+    """Change of each school day's length, seconds."""
+    return {s: (times.ends[s] - times.starts[s]) - (e - b) for s, b, e in zip(schools["id"], schools["bell_start"], schools["bell_end"])}
+
+
+def test_district_tiers_pair_each_start_with_its_most_common_dismissal() -> None:
+    schools = pd.concat([_schools(), pd.DataFrame({"id": ["M2", "M3", "M4"], "sector": "district", "grades": [(6, 7, 8)] * 3, "bell_start": [7.5 * H] * 3, "bell_end": [14.5 * H] * 3})], ignore_index=True)
+    assert district_tiers(schools) == ((7.5 * H, 14.5 * H), (8.5 * H, 15 * H), (9.5 * H, 16 * H))
+    assert district_tiers(_schools()) == ((7.5 * H, 14 * H), (8.5 * H, 15 * H), (9.5 * H, 16 * H))  # a tie: the earlier dismissal
+
+
+def test_start_and_end_alignment_puts_movers_on_the_tiers_unless_that_costs_buses(problem) -> None:  # type: ignore[no-untyped-def]
+    data, runs = problem
+    chains = RunChains.from_runs(data, runs)
+    schools = _schools()
+    tiers = set(district_tiers(schools))
+    # without the evaluator every mover takes a tier pair: both its start and its dismissal
+    plain = align_bells(schools, policy=BellPolicy(), sectors=("charter", "catholic"))
+    assert all((plain.starts[s], plain.ends[s]) in tiers for s in ("C1", "K1"))
+    assert _days(plain, schools)["C1"] != 0  # C1's day (6 h 45) takes the tiers' 6 h 30
+    aligned = align_bells(schools, policy=BellPolicy(), chains=chains, seed=2, time_limit=5)
+    assert aligned.buses == chains.buses(aligned.shift(chains.school_ids, dict(zip(schools["id"], schools["bell_start"]))), end_shift=aligned.end_shift(chains.school_ids, dict(zip(schools["id"], schools["bell_end"]))))
+    assert aligned.buses <= chains.buses()
+    reasons = aligned.changes.set_index("school")["reason"]
+    for sid in ("C1", "K1"):
+        on = (aligned.starts[sid], aligned.ends[sid]) in tiers
+        assert on or reasons[sid].startswith("kept")
+        if not on:  # kept only because every tier needs more buses with the others where they are
+            x = aligned.shift(chains.school_ids, dict(zip(schools["id"], schools["bell_start"])))
+            y = aligned.end_shift(chains.school_ids, dict(zip(schools["id"], schools["bell_end"])))
+            i = chains.school_ids.index(sid)
+            for t, e in tiers:
+                x[i], y[i] = t - schools.set_index("id").loc[sid, "bell_start"], e - schools.set_index("id").loc[sid, "bell_end"]
+                assert chains.buses(x, end_shift=y) > aligned.buses
+        else:
+            assert "->" in reasons[sid] or reasons[sid].startswith("already")
+    # start only: the tiers' starts, every day keeps its length
+    starts = align_bells(schools, policy=BellPolicy(), align="start")
+    assert all(d == 0 for d in _days(starts, schools).values())
+    assert {starts.starts["C1"], starts.starts["K1"]} <= {t for t, _ in tiers}
+
+
+@pytest.mark.parametrize("where", ["policy", "rule"])
+def test_day_change_cap_holds_in_aligned_and_optimized_times(problem, where) -> None:  # type: ignore[no-untyped-def]
+    data, runs = problem
+    chains = RunChains.from_runs(data, runs)
+    schools = _schools().assign(bell_end=lambda f: f["bell_end"] + np.where(f["sector"] == "district", 0.0, 0.75 * H))  # long charter and Catholic days
+    cap = {"max_day_change_minutes": 20}
+    settings = {"bells": cap} if where == "policy" else {"bells": {"rules": [{"label": "days change by 20 min at most", "sector": ["charter", "catholic"], **cap}]}}
+    policy = BellPolicy.from_settings(settings)
+    tiers = district_tiers(schools)
+    for times in (
+        align_bells(schools, policy=policy),
+        align_bells(schools, policy=policy, chains=chains, time_limit=5, seed=1),
+        optimize_bells(chains, schools, policy=policy, time_limit=5, seed=1, tiers=tiers),
+    ):
+        assert all(abs(d) <= 20 * 60 for d in _days(times, schools).values())
+        assert not policy.violations(schools, times.starts, times.ends)
+    capped = align_bells(schools, policy=policy).changes.set_index("school")
+    # C1's day is 45 min longer than the tiers': it takes a tier's start, its dismissal as near as the cap allows
+    assert "breaks" in capped.loc["C1", "reason"] and capped.loc["C1", "new_start"] in ("07:30", "08:30", "09:30")
+    assert policy.violations(schools[schools["id"] == "C1"], {"C1": 8.5 * H}, {"C1": 15 * H})
+
+
+def test_optimized_restarts_are_reproducible_and_use_tiers_within_the_policy(problem) -> None:  # type: ignore[no-untyped-def]
+    data, runs = problem
+    chains = RunChains.from_runs(data, runs)
+    schools = _schools()
+    policy = BellPolicy.from_settings(SETTINGS)
+    a, b = (optimize_bells(chains, schools, policy=policy, time_limit=5, seed=7, tiers=district_tiers(schools)) for _ in range(2))
+    assert a.starts == b.starts and a.ends == b.ends and a.buses == b.buses
+    assert not policy.violations(schools, a.starts, a.ends)
+    x = a.shift(chains.school_ids, dict(zip(schools["id"], schools["bell_start"])))
+    y = a.end_shift(chains.school_ids, dict(zip(schools["id"], schools["bell_end"])))
+    assert a.buses == chains.buses(x, end_shift=y)
