@@ -104,7 +104,8 @@ def _map(comparison: Comparison, scenario: int, riders: gpd.GeoDataFrame) -> str
     for (_, s), d in zip(schools.iterrows(), change):
         color = "#888" if not np.isfinite(d) or d == 0 else ("#c0392b" if d < 0 else "#27ae60")
         x, y = px(s["x"], s["y"]).split(",")
-        label = f"{s['name']}: {r.bells.changes.set_index('school').loc[s['id'], 'old_start']} → {r.bells.changes.set_index('school').loc[s['id'], 'new_start']}"
+        row = r.bells.changes.set_index("school").loc[s["id"]]
+        label = f"{s['name']}: {row['old_start']}-{row['old_end']} → {row['new_start']}-{row['new_end']}"
         parts.append(f'<circle cx="{x}" cy="{y}" r="5" fill="{color}" stroke="#fff"><title>{html.escape(label)}</title></circle>')
     parts.append("</svg>")
     legend = '<p class="note">Blue: riders per hexagon (cells of fewer than ten not drawn). Schools: green later, red earlier, grey unchanged (hover for times).</p>'
@@ -131,7 +132,7 @@ def render_report(comparison: Comparison, *, riders: gpd.GeoDataFrame | None = N
     top = summary.iloc[best]
     cols = ["scenario", "buses", "buses_saved", "dollars_per_year", "dollars_saved_per_year", "miles_per_day", "deadhead_miles_per_day", "driver_hours_per_day", "mean_ride_min", "p95_ride_min", "early_arrivals", "before_8_elementary", "before_8_middle", "before_8_high", "schools_before_8", "policy_violations"]
     changes = comparison.results[best].bells.changes
-    moved = changes[changes["change_min"].fillna(0) != 0]
+    moved = changes[(changes["change_min"].fillna(0) != 0) | (changes["end_change_min"].fillna(0) != 0)]
     costs = p.costs
     body = [
         f"<h1>Bell-time scenarios — {html.escape(p.city_name)}</h1>",
@@ -149,7 +150,7 @@ def render_report(comparison: Comparison, *, riders: gpd.GeoDataFrame | None = N
         f"<h2>Map: {html.escape(str(top['scenario']))}</h2>",
         _map(comparison, best, riders),
         f"<h2>What changes for schools ({html.escape(str(top['scenario']))}): {len(moved)} of {len(changes)} move</h2>",
-        _table(moved.drop(columns=["change_min"]) if len(moved) else moved),
+        _table(moved.drop(columns=["change_min", "end_change_min"]) if len(moved) else moved),
         "<h2>By sector</h2>",
         _table(comparison.by_sector()),
         "<h2>By neighborhood (riders' homes)</h2>",

@@ -624,7 +624,9 @@ def _tier_options(school: Mapping[str, object], tiers: Sequence[tuple[float, flo
 
 #: Pair tests a second the searches' budgets count on: about half of what one core of a 2020s
 #: laptop does, so that the budget, not the clock, ends a search (reproducibility).
-_PAIR_TESTS_PER_SECOND = 1.5e7
+_PAIR_TESTS_PER_SECOND = 3e7
+#: What one bus count costs beyond its pair tests (building the graph, the matching), in pair tests.
+_COUNT_OVERHEAD = 4000
 
 Score = tuple[float, ...]
 
@@ -636,7 +638,7 @@ def search_budget(chains: RunChains, *, time_limit: float) -> int:
     so the same seed gives the same times whatever the machine's load, as long as the clock
     (a safety cap) is not reached first.
     """
-    work = sum(len(v[0]) + len(v[3]) for v in chains.sessions.values())
+    work = sum(len(v[0]) + len(v[3]) + _COUNT_OVERHEAD for v in chains.sessions.values())
     return max(int(time_limit * _PAIR_TESTS_PER_SECOND / max(work, 1)), 1)
 
 
@@ -648,7 +650,8 @@ class _Search:
     all have, then each school alone to each of its options (in a seeded order), keeping a move
     when the score -- (buses, *ties(x, y, buses summed over the sessions)) -- is lower, pass after pass until a pass improves
     nothing. Each further descent starts from the best times found with a few schools (seeded)
-    moved to random options. It ends after ``budget`` bus counts, or at the time limit.
+    moved to random options. It ends after ``budget`` bus counts or ``2 * schools + 5`` restarts
+    (both deterministic: the same seed gives the same times), or at the time limit (a safety cap).
     """
 
     chains: RunChains
@@ -714,7 +717,7 @@ class _Search:
         self.first = max(self.chains.session_buses(x, end_shift=y).items(), key=lambda kv: kv[1], default=("", 0))[0]
         bx, by, best = self.descend(x, y, self.score(x, y))
         ax, ay, at = bx, by, best  # where the next perturbation starts: the last descent as good in buses
-        while self.movable and not self.done(f"bell times: {best[0]:.0f} buses"):
+        while self.movable and self.restarts < 2 * len(self.movable) + 5 and not self.done(f"bell times: {best[0]:.0f} buses"):
             tx, ty = ax.copy(), ay.copy()
             k = int(self.rng.integers(2, max(3, len(self.movable) // 8) + 1))
             for i in self.rng.choice(self.movable, size=min(len(self.movable), k), replace=False).tolist():
@@ -861,8 +864,9 @@ def optimize_bells(
     a pass improves nothing. The first descent starts from the current times (moved to the nearest
     allowed time where the policy forbids them); each further one from the best times found, with a
     few schools (seeded) moved to random allowed times. The search ends after
-    :func:`search_budget` bus counts -- deterministic, so the same seed gives the same times -- or
-    at the time limit, whichever comes first. Every kept time satisfies the policy.
+    :func:`search_budget` bus counts or twice as many restarts as schools that can move (plus five)
+    -- deterministic, so the same seed gives the same times -- or at the time limit, whichever
+    comes first. Every kept time satisfies the policy.
 
     Parameters
     ----------
