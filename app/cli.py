@@ -83,7 +83,7 @@ def demo(
     typer.echo("\n== Shared enrollment zone: the seat guarantee and one lottery across sectors ==")
     shared = configured_zones(city)
     zone = coverage_city(city, out / "zones", zones=shared, travel=model.matrix, how=how, grades=configured_grades(city))
-    lottery = lottery_city(city, out / "zones", zones=shared, seed=seed)
+    lottery = lottery_city(city, out / "lottery", zones=shared, seed=seed)
 
     best = totals.iloc[totals["buses"].idxmin()]
     aligned = totals.iloc[1] if len(totals) > 1 else totals.iloc[0]
@@ -102,7 +102,7 @@ def demo(
     typer.echo(f"  optimizing them saves     {int(best['buses_saved'])} buses, ${best['dollars_saved_per_year'] / 1e6:,.2f}M a year ({best['scenario']})")
     typer.echo(f"  shared zone guarantee     {zone['share']:.0%} of {zone['residents']:,} resident students have a seat; shortfall {zone['shortfall']:,}")
     typer.echo(f"  unified lottery           {lottery['matched_share']:.0%} matched, {lottery['first_choice_share']:.0%} first choice (simulated lists)")
-    typer.echo(f"  outputs in {out}/ (reports: facilities/report.html, bells/report.html, zones/report.html); {summary['seconds']:.0f} s")
+    typer.echo(f"  outputs in {out}/ (reports: facilities/, bells/, zones/ and lottery/report.html); {summary['seconds']:.0f} s")
 
 
 def main() -> None:

@@ -28,7 +28,7 @@ def demo_out(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
 
 def test_demo_writes_every_capability(demo_out: tuple[Path, str]) -> None:
     out, printed = demo_out
-    for report in ("facilities/report.html", "bells/report.html", "zones/report.html"):
+    for report in ("facilities/report.html", "bells/report.html", "zones/report.html", "lottery/report.html"):
         assert (out / report).stat().st_size > 1000
     summary = json.loads((out / "summary.json").read_text())
     assert 0 < summary["facilities"]["housed"] <= summary["facilities"]["needs"]
@@ -37,6 +37,7 @@ def test_demo_writes_every_capability(demo_out: tuple[Path, str]) -> None:
     assert 0 <= summary["zones"]["share"] <= 1 and summary["zones"]["guaranteed"] <= summary["zones"]["residents"]
     assert 0 < summary["lottery"]["matched_share"] <= 1
     assert "what the compact can do" in printed and "charter needs housed" in printed
+    assert "guarantee" in (out / "zones" / "report.html").read_text() and "lottery" in (out / "lottery" / "report.html").read_text()
 
 
 def test_demo_match_never_overfills_a_building(demo_out: tuple[Path, str]) -> None:
