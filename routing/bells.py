@@ -7,9 +7,13 @@ depends only on the bells, and the fewest buses for given bells is a
 minimum path cover of the runs' "can follow" graph, i.e. the number of runs minus a maximum
 bipartite matching (Hopcroft–Karp, :func:`scipy.sparse.csgraph.maximum_bipartite_matching`): an
 exact count in milliseconds. :class:`RunChains` holds that evaluator; :func:`optimize_bells` runs
-a seeded local search over the allowed times of every school (whole tiers first, then school by
-school) with it, in the spirit of the bell-time step of BiRD (Bertsimas, Delarue & Martin, PNAS
-2019), which selects bells against the run schedule in the same way.
+a seeded iterated local search over the allowed times of every school (whole tiers first, then
+school by school; then restarts from perturbed best times, within a deterministic budget of
+counts, :func:`search_budget`) with it, in the spirit of the bell-time step of BiRD (Bertsimas,
+Delarue & Martin, PNAS 2019), which selects bells against the run schedule in the same way.
+:func:`align_bells` moves charter and Catholic schools onto the district's tiers, each a start and
+its dismissal (:func:`district_tiers`), as Boston's charters did with their drop-off and pick-up
+times; the same search keeps only moves that cost no bus.
 
 Policy (``[transport.bells]`` in ``city.toml``)::
 

@@ -40,7 +40,7 @@ def compare(
     seed: int = typer.Option(0, "--seed", help="Same seed, same result."),
     quiet: bool = typer.Option(False, "--quiet", help="No progress on stderr."),
 ) -> None:
-    """Run the status quo, 'charter and Catholic schools align to the district's tiers' and 'optimized'
+    """Run the status quo, 'charter and Catholic schools align their start and dismissal to the district's tiers' and 'optimized'
     (or the scenarios of --scenarios), and write what each costs and saves."""
     from routing.scenarios import compare as run_compare
 
