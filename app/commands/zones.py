@@ -86,6 +86,16 @@ def coverage(
     coverage_city(city, out, zones=chosen, travel=travel, how=how, source=source, basis=basis, grades=wanted)
 
 
+def rider_walk_limit(city: Any, grades: Sequence[int]) -> float:
+    """The walk distance beyond which students of ``grades`` ride, from the bell-time capability's
+    eligibility rules (``[transport.eligibility]``): the shortest limit of the bands covering them."""
+    from facilities.zones import WALK_LIMIT_M
+    from routing.stops import eligibility_rules
+
+    limits = [r.walk_beyond for r in eligibility_rules(city.settings.get("transport", {})) if set(r.grades) & set(grades) and not r.transit_pass]
+    return min(limits) if limits else WALK_LIMIT_M
+
+
 def coverage_city(
     city: Any, out: Path, *, zones: gpd.GeoDataFrame | None, travel: Any, how: str, source: str = "auto",
     basis: str = "capacity", grades: Sequence[int] | None = None,
@@ -209,7 +219,8 @@ def design(
     }  # fmt: skip
     if cpsat:
         plans["cp-sat"] = design_cpsat(data, time_limit=time_limit, seed=seed, **options)
-    table = compare_plans(plans).reset_index(names="measure")
+    walk_m = rider_walk_limit(city, wanted)
+    table = compare_plans(plans, walk_m=walk_m).reset_index(names="measure")
     out.mkdir(parents=True, exist_ok=True)
     for name, plan in plans.items():
         frame = plan.to_geodataframe()
@@ -217,13 +228,16 @@ def design(
     _write_csv(table, out / "comparison.csv")
     issues = {name: list(plan.issues) for name, plan in plans.items()}
     _write_json({"grades": list(wanted), "travel": how, "issues": issues,
-                 "status": {n: p.status for n, p in plans.items()}}, out / "design.json")  # fmt: skip
+                 "status": {n: p.status for n, p in plans.items()}, "bus_riders_walk_m": walk_m}, out / "design.json")  # fmt: skip
     sections: list[tuple[str, Any]] = [("Plans side by side", table)]
     for name, plan in plans.items():
         sections.append((f"{name}: zones", _plain(plan.to_geodataframe())))
         if plan.issues:
             sections.append((f"{name}: issues", "; ".join(plan.issues)))
     write_report(out / "report.html", title=f"{city.name}: shared zone design ({grades})",
-                 notes={"Travel": how, "Residents": source}, sections=sections)  # fmt: skip
+                 notes={"Travel": how, "Residents": source,
+                        "Bus riders": f"residents farther than {walk_m:,.0f} m (straight line) from their zone's nearest school, "
+                                      "the walk limit of [transport.eligibility] for these grades"},
+                 sections=sections)  # fmt: skip
     _echo(table.to_string(index=False))
     _echo(f"wrote {out}")
