@@ -164,7 +164,7 @@ def test_summary_names_every_layer(city_dir: Path) -> None:
         assert word in text
 
 
-@pytest.mark.parametrize("suffix", [".gpkg", ".geojson", ".parquet", ".xlsx"])
+@pytest.mark.parametrize("suffix", [".gpkg", ".geojson", ".parquet", ".shp", ".xlsx"])
 def test_every_file_format_loads_the_same_schools(city_dir: Path, suffix: str) -> None:
     raw = pd.read_csv(city_dir / "schools.csv", dtype=str)
     name = f"schools{suffix}"
