@@ -88,7 +88,7 @@ def test_cli_solve_then_check_passes_and_same_seed_same_plan(tmp_path):
     outs = []
     for k in range(2):
         out = tmp_path / f"plan{k}.csv"
-        res = runner.invoke(app, ["sbrp", "solve", str(folder), "--max-ride", "2700", "--out", str(out), "--time-limit", "60", "--seed", "4", "--alternatives", "1"])
+        res = runner.invoke(app, ["sbrp", "solve", str(folder), "--max-ride", "2700", "--out", str(out), "--time-limit", "10", "--seed", "4", "--alternatives", "1"])
         assert res.exit_code == 0, res.output
         outs.append(out.read_text())
     assert outs[0] == outs[1]
