@@ -1,4 +1,4 @@
-"""Buses, not runs: chain runs onto as few buses as possible, and choose each school's run set.
+"""Buses, not runs: chain runs onto as few buses as possible, and choose each school's runs.
 
 :func:`chain` is exact: a bus drives a chain of runs, a run may follow another when the bus can
 deadhead from the end of one to the start of the next in time, so the fewest buses is the number
@@ -6,10 +6,11 @@ of runs minus a maximum matching of "run i then run j" pairs; a min-cost flow (O
 among all plans with that many buses, the one with the least deadhead (yards included).
 
 :func:`solve` is the whole engine: several run sets per school (:class:`~routing.runs.RunOptions`:
-fewest long runs, shorter runs under a tighter ride limit, cheaper runs, other seeds), one per
-school chosen jointly with the chaining by an exact integer program (as BiRD's scenario
-selection does), then the exact min-cost chaining of the chosen runs.
-"""
+fewest long runs, shorter runs under a tighter ride limit, cheaper runs, runs that start where
+buses come from, other seeds); an exact integer program then picks runs from all of them, jointly
+with the chaining (BiRD's scenario selection taken down to single runs, so a school's runs may
+come from several sets); riders carried twice keep their first run only; then the exact min-cost
+chaining of the chosen runs."""
 
 from __future__ import annotations
 
@@ -24,7 +25,7 @@ from scipy.sparse import csr_matrix
 from scipy.sparse.csgraph import maximum_bipartite_matching
 
 from routing.problem import Bus, BusPlan, Infeasible, ProblemData, Run, Session
-from routing.runs import RunOptions, SchoolVrp, VrpInput, greedy_routes, mixed_run, runs_from_routes, school_vrp, shared_vrp, solve_vrp
+from routing.runs import RunOptions, SchoolVrp, VrpInput, greedy_routes, mixed_run, runs_from_routes, school_vrp, shared_vrp, single_run, solve_vrp
 
 __all__ = ["chain", "min_buses", "solve", "mix_loads", "routing_budget", "DEFAULT_ALTERNATIVES", "SECONDS_PER_CLIENT_ITERATION", "Progress"]
 
@@ -43,6 +44,18 @@ DEFAULT_ALTERNATIVES: tuple[RunOptions, ...] = (
     RunOptions(ride_factor=0.6, run_cost=7200.0, seed=2),
     RunOptions(ride_factor=0.4, run_cost=7200.0, seed=3),
     RunOptions(ride_factor=1.0, run_cost=7200.0, seed=4),
+    RunOptions(ride_factor=0.9, run_cost=7200.0, seed=5),
+    RunOptions(ride_factor=0.75, run_cost=7200.0, seed=6),
+    RunOptions(ride_factor=1.0, run_cost=7200.0, seed=7, deadhead_weight=1.0),
+    RunOptions(ride_factor=0.8, run_cost=7200.0, seed=8, deadhead_weight=1.0),
+    RunOptions(ride_factor=0.95, run_cost=7200.0, seed=9),
+    RunOptions(ride_factor=0.65, run_cost=7200.0, seed=10),
+    RunOptions(ride_factor=0.55, run_cost=7200.0, seed=11),
+    RunOptions(ride_factor=0.3, run_cost=7200.0, seed=12),
+    RunOptions(ride_factor=1.0, run_cost=1800.0, seed=13),
+    RunOptions(ride_factor=0.7, run_cost=7200.0, seed=14, deadhead_weight=1.0),
+    RunOptions(ride_factor=0.9, run_cost=7200.0, seed=15, deadhead_weight=1.0),
+    RunOptions(ride_factor=0.45, run_cost=7200.0, seed=16),
 )
 
 
@@ -150,74 +163,104 @@ def _groups(data: ProblemData, session: Session) -> list[tuple[int, int, list[in
 
 
 class _Selector:
-    """Choose run sets covering every group once, jointly with the chaining, to need the fewest buses.
+    """Choose runs among all run sets' runs, covering every rider, jointly with the chaining, to need
+    the fewest buses.
 
-    An exact integer program (HiGHS through :func:`scipy.optimize.milp`). Runs that end at the
-    same place and time (an AM school's runs, all ending at its bell) free their buses into one
-    *pool*; ``y[a]`` picks run set ``a`` (which covers one group, or several for mixed loads);
-    ``x[p, j]`` sends a bus from pool ``p`` to run ``j`` when it can get there in time; ``z[j]``
-    sends a new bus from the yard. Every chosen run gets exactly one bus, a pool gives at most the
-    buses its chosen runs freed, every group is covered by exactly one chosen set, and the
-    objective is ``sum(z)``, the buses. Only ``y`` needs to be integer: given ``y`` the rest is a
-    transportation problem.
+    An exact integer program (HiGHS through :func:`scipy.optimize.milp`), the scenario selection
+    of BiRD taken down to single runs, so that runs of several of a school's run sets combine.
+    Runs that end at the same place and time (an AM school's runs, all ending at its bell) free
+    their buses into one *pool*; ``y[j]`` picks run ``j``; ``x[p, j]`` sends a bus from pool ``p``
+    to run ``j`` when it can get there in time; ``z[j]`` sends a new bus from the yard. Every
+    chosen run gets exactly one bus, a pool gives at most the buses its chosen runs freed, every
+    stop's riders are carried at least once (:func:`_drop_repeats` then drops the extra visits),
+    and the objective is ``sum(z)``, the buses, then fewer runs. Only ``y`` needs to be integer:
+    given ``y`` the rest is a transportation problem.
     """
 
-    def __init__(self, data: ProblemData, options: Sequence[tuple[tuple[int, ...], list[Run]]], n_groups: int) -> None:
-        self.options, self.n_groups = list(options), n_groups
-        runs = [r for _, rs in self.options for r in rs]
-        self.alt_of_run = np.repeat(np.arange(len(self.options)), [len(rs) for _, rs in self.options])
-        keys = [(r.end_location, round(r.end, 3), r.bus_type) for r in runs]
+    def __init__(self, data: ProblemData, options: Sequence[tuple[tuple[int, ...], list[Run]]]) -> None:
+        self.runs = list({(r.visits, r.bus_type): r for _, rs in options for r in rs}.values())
+        keys = [(r.end_location, round(r.end, 3), r.bus_type) for r in self.runs]
         pool_of: dict[tuple, int] = {}
         self.pool_of_run = np.array([pool_of.setdefault(k, len(pool_of)) for k in keys], dtype=int)
         pools = list(pool_of)
         p_loc = np.array([k[0] for k in pools], dtype=int)
         p_end = np.array([k[1] for k in pools])
         p_type = np.array([k[2] for k in pools], dtype=int)
-        start = np.array([r.start for r in runs])
-        s_loc = np.array([r.start_location for r in runs], dtype=int)
-        types = np.array([r.bus_type for r in runs], dtype=int)
+        start = np.array([r.start for r in self.runs])
+        s_loc = np.array([r.start_location for r in self.runs], dtype=int)
+        types = np.array([r.bus_type for r in self.runs], dtype=int)
         ok = (p_end[:, None] + data.durations[np.ix_(p_loc, s_loc)] <= start[None, :] + 1e-6) & (p_type[:, None] == types[None, :])
         self.arcs = np.nonzero(ok)
-        self.n_runs, self.n_pools = len(runs), len(pools)
+        self.n_pools = len(pools)
+        visits = [(v.stop, j, v.students) for j, r in enumerate(self.runs) for v in r.visits if v.stop is not None]
+        self.cover = tuple(np.array(col) for col in zip(*visits))
+        self.need = np.zeros(len(data.stops))
+        self.need[self.cover[0]] = [data.stops[k].students for k in self.cover[0]]
 
     def choose(self, *, time_limit: float) -> tuple[list[int], dict[str, object]]:
-        """The run sets chosen (indices into the options), and solver details."""
+        """The runs chosen (indices into :attr:`runs`) and solver details; none without a solution in time."""
         from scipy.optimize import Bounds, LinearConstraint, milp
         from scipy.sparse import coo_matrix
 
-        n, P, G = self.n_runs, self.n_pools, self.n_groups
+        n, P, S = len(self.runs), self.n_pools, len(self.need)
         ap, aj = self.arcs
-        m, ny = len(ap), len(self.options)
-        # variables: y (ny) | x (m) | z (n)
-        X, Z = ny, ny + m
-        # each run: buses in (pools + yard) == chosen ; each pool: buses out <= runs ending there
-        rows = [aj, np.arange(n), np.arange(n), n + ap, n + self.pool_of_run]
-        cols = [X + np.arange(m), Z + np.arange(n), self.alt_of_run, X + np.arange(m), self.alt_of_run]
-        vals = [np.ones(m), np.ones(n), -np.ones(n), np.ones(m), -np.ones(n)]
-        cover = [(g, a) for a, (groups, _) in enumerate(self.options) for g in groups]
-        rows.append(n + P + np.array([g for g, _ in cover], dtype=int))
-        cols.append(np.array([a for _, a in cover], dtype=int))
-        vals.append(np.ones(len(cover)))
-        A = coo_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))), shape=(n + P + G, ny + m + n)).tocsr()
-        lo = np.concatenate([np.zeros(n), np.full(P, -np.inf), np.ones(G)])
-        hi = np.concatenate([np.zeros(n), np.zeros(P), np.ones(G)])
-        c = np.zeros(ny + m + n)
+        m = len(ap)
+        # variables: y (n) | x (m) | z (n)
+        X, Z = n, n + m
+        stop, col, riders = self.cover
+        # each run: buses in (pools + yard) == chosen; each pool: buses out <= runs ending there; each stop: riders carried
+        rows = [aj, np.arange(n), np.arange(n), n + ap, n + self.pool_of_run, n + P + stop]
+        cols = [X + np.arange(m), Z + np.arange(n), np.arange(n), X + np.arange(m), np.arange(n), col]
+        vals = [np.ones(m), np.ones(n), -np.ones(n), np.ones(m), -np.ones(n), riders.astype(float)]
+        A = coo_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))), shape=(n + P + S, 2 * n + m)).tocsr()
+        lo = np.concatenate([np.zeros(n), np.full(P, -np.inf), self.need])
+        hi = np.concatenate([np.zeros(n), np.zeros(P), np.full(S, np.inf)])
+        c = np.zeros(2 * n + m)
+        c[:n] = 1e-3  # among plans with the fewest buses, fewer runs
         c[Z:] = 1.0
-        integrality = np.concatenate([np.ones(ny), np.zeros(m + n)])
+        integrality = np.concatenate([np.ones(n), np.zeros(m + n)])
         # a node budget stops the search reproducibly; the clock is a safety net
         res = milp(c, constraints=LinearConstraint(A, lo, hi), integrality=integrality, bounds=Bounds(0, 1), options={"time_limit": max(1.0, time_limit), "node_limit": MIP_NODES, "disp": False})
-        if res.x is None:  # no solution in time: the first set of each group (single loads)
-            return self.first_sets(), {"mip_status": res.message}
-        chosen = [a for a in range(ny) if res.x[a] > 0.5]
-        return chosen, {"mip_status": res.message, "mip_buses": round(float(res.fun)), "mip_bound": float(getattr(res, "mip_dual_bound", np.nan)), "arcs": m}
+        if res.x is None:
+            return [], {"mip_status": res.message}
+        chosen = [j for j in range(n) if res.x[j] > 0.5]
+        return chosen, {"mip_status": res.message, "mip_buses": round(float(res.x[Z:].sum())), "mip_bound": float(getattr(res, "mip_dual_bound", np.nan)), "runs_offered": n, "arcs": m}
 
-    def first_sets(self) -> list[int]:
-        """The first run set of each group (single loads): a fallback choice."""
-        first: dict[int, int] = {}
-        for a, (groups, _) in enumerate(self.options):
-            if len(groups) == 1:
-                first.setdefault(groups[0], a)
-        return sorted(first.values())
+
+def _first_sets(options: Sequence[tuple[tuple[int, ...], list[Run]]]) -> list[int]:
+    """The first run set of each group (single loads): a fallback choice."""
+    first: dict[int, int] = {}
+    for a, (groups, _) in enumerate(options):
+        if len(groups) == 1:
+            first.setdefault(groups[0], a)
+    return sorted(first.values())
+
+
+def _drop_repeats(data: ProblemData, runs: Sequence[Run]) -> list[Run]:
+    """Runs covering some riders twice, made to carry each rider once: a visit keeps only the
+    riders no earlier run (longest first) carries; a run left empty is dropped. Dropping riders
+    never breaks a run (its other riders ride no longer) nor a chain (the run starts no earlier,
+    ends no later, and the triangle inequality covers the new first or last stop)."""
+    left = {k: st.students for k, st in enumerate(data.stops)}
+    out = []
+    for run in sorted(runs, key=lambda r: (-(r.end - r.start), r.start, r.visits)):
+        pieces = []
+        for v in run.visits:
+            if v.stop is not None and left[v.stop] > 0:
+                n = min(v.students, left[v.stop])
+                left[v.stop] -= n
+                pieces.append((v.stop, n))
+        if pieces == [(v.stop, v.students) for v in run.visits if v.stop is not None]:
+            out.append(run)
+        elif pieces:
+            if run.session == "am" and len(run.schools) > 1:
+                on = {data.stops[k].school for k, _ in pieces}
+                new = mixed_run(data, pieces, [s for s in run.schools if s in on], run.bus_type)
+            else:
+                new = single_run(data, run.schools[0], pieces, run.session, run.bus_type)
+            assert new is not None, "fewer riders keep a run feasible"
+            out.append(new)
+    return out
 
 
 #: Branch-and-bound nodes of the run-set selection (a reproducible stop).
@@ -296,8 +339,9 @@ def solve(
     solver
         ``"pyvrp"`` (default) or ``"ortools"``, for the runs of each school.
     alternatives
-        How many run sets per school (the first of :data:`DEFAULT_ALTERNATIVES`), or the recipes.
-        With 1, each school gets its fewest-runs set and only the chaining is optimized.
+        How many run sets per school (the first of :data:`DEFAULT_ALTERNATIVES`, 20 in all), or
+        the recipes. Their runs are pooled and combined jointly with the chaining. With 1, each
+        school gets its fewest-runs set and only the chaining is optimized.
     workers
         Processes solving the school VRPs (part of the budget: the same ``workers`` give the
         same plan, whatever the machine).
@@ -325,7 +369,7 @@ def solve(
     covers: list[tuple[int, ...]] = []
     for g, (school, bus_type, stops) in enumerate(groups):
         for rec in recipes:
-            problems.append(school_vrp(data, school, stops, session=session, bus_type=bus_type, ride_factor=rec.ride_factor, run_cost=rec.run_cost))
+            problems.append(school_vrp(data, school, stops, session=session, bus_type=bus_type, ride_factor=rec.ride_factor, run_cost=rec.run_cost, deadhead_weight=rec.deadhead_weight))
             seeds.append(rec.seed + seed)
             covers.append((g,))
     infeasible: list[Infeasible] = [bad for p in problems[:: len(recipes)] for bad in p.infeasible]
@@ -351,14 +395,13 @@ def solve(
     routing_s = time.perf_counter() - t0
     info: dict[str, object] = {}
     if options:
-        remaining = max(1.0, t0 + (0.85 if mixed_loads else 0.95) * time_limit - time.perf_counter())
         if progress:
             progress("choosing run sets jointly with the chaining", 0.75)
-        selector = _Selector(data, options, len(groups))
-        picked, info = selector.choose(time_limit=remaining)
-        chosen = [r for a in picked for r in options[a][1]]
-        plain = [r for a in selector.first_sets() for r in options[a][1]]
-        if min_buses(data, plain) < min_buses(data, chosen):  # a search stopped early can do worse
+        plain = [r for a in _first_sets(options) for r in options[a][1]]
+        selector = _Selector(data, options)
+        cols, info = selector.choose(time_limit=t0 + 0.85 * time_limit - time.perf_counter())
+        chosen = _drop_repeats(data, [selector.runs[c] for c in cols])
+        if not cols or min_buses(data, plain) < min_buses(data, chosen):  # a search stopped early can do worse
             chosen, info["mip_status"] = plain, f"{info['mip_status']}; the first run sets chain onto fewer buses"
     else:
         chosen = []
@@ -504,6 +547,10 @@ def mix_loads(plan: BusPlan, *, time_limit: float = 60.0, candidates: int = 8, p
     """
     if plan.session != "am":
         raise ValueError("mixed loads are implemented for AM plans; solve the PM session with single loads")
+    return _empty_buses(plan, time_limit=time_limit, candidates=candidates, progress=progress)
+
+
+def _empty_buses(plan: BusPlan, *, time_limit: float, candidates: int, progress: Progress | None) -> BusPlan:
     t0 = time.perf_counter()
     data = plan.data
     runs, buses = list(plan.runs), list(plan.buses)

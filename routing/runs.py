@@ -218,11 +218,16 @@ class RunOptions:
         Cost of a run, in seconds of travel (large: fewest runs; small: shorter runs).
     seed
         Solver seed.
+    deadhead_weight
+        Weight of the deadhead that links a run to the bus's previous (AM) or next (PM) run: the
+        drive between the run's first (AM) or last (PM) stop and the nearest school whose bell
+        lets a bus do both. Above 0, runs start (AM) or end (PM) where buses come from (go to).
     """
 
     ride_factor: float = 1.0
     run_cost: float = 7200.0
     seed: int = 0
+    deadhead_weight: float = 0.0
 
 
 def _bell(data: ProblemData, school: int, session: Session) -> float:
@@ -263,8 +268,9 @@ class SchoolVrp:
         return (self.school, *self.shared)
 
 
-def school_vrp(data: ProblemData, school: int, stops: Sequence[int], *, session: Session = "am", bus_type: int = 0, ride_factor: float = 1.0, run_cost: float = 7200.0) -> SchoolVrp:
-    """The routing problem of one school's riders at ``stops`` (see :func:`school_runs`).
+def school_vrp(data: ProblemData, school: int, stops: Sequence[int], *, session: Session = "am", bus_type: int = 0, ride_factor: float = 1.0, run_cost: float = 7200.0, deadhead_weight: float = 0.0) -> SchoolVrp:
+    """The routing problem of one school's riders at ``stops`` (see :func:`school_runs` and
+    :class:`RunOptions` for the options).
 
     Solve ``out.vrp`` with :func:`solve_vrp` (possibly in another process) and turn the routes
     into runs with :func:`runs_from_routes`.
@@ -288,7 +294,37 @@ def school_vrp(data: ProblemData, school: int, stops: Sequence[int], *, session:
                 pieces.append((k, min(n, seats)))
                 n -= seats
     vrp = _vrp_input(data, sch.location, pieces, T, data.max_ride * ride_factor, seats, run_cost) if pieces else None
+    if vrp is not None and deadhead_weight > 0:
+        link = _linking_deadhead(data, school, [data.stops[k].location for k, _ in pieces], session)
+        costs = vrp.distances.copy()
+        costs[1:, 0] = np.ceil(deadhead_weight * link * SCALE).astype(np.int64)
+        vrp = replace(vrp, distances=costs)
     return SchoolVrp(school, session, bus_type, tuple(pieces), vrp, tuple(bad))
+
+
+def _linking_deadhead(data: ProblemData, school: int, locs: Sequence[int], session: Session) -> np.ndarray:
+    """Per location, the drive from the nearest school a bus can come from before (AM), or go
+    to after (PM), a run of ``school`` through it; 0 where there is none."""
+    T = data.durations
+    sch = data.schools[school]
+    loc = np.asarray(locs, dtype=int)
+    others = [u for u in data.schools if u.location != sch.location]
+    if session == "am":
+        others = [u for u in others if math.isfinite(u.am_bell)]
+        if not others:
+            return np.zeros(len(loc))
+        u_loc = np.array([u.location for u in others])
+        dh = T[np.ix_(u_loc, loc)]  # from the school to the stop
+        ok = np.array([u.am_bell for u in others])[:, None] + dh + T[loc, sch.location][None, :] + sch.dwell <= sch.am_bell
+    else:
+        others = [u for u in others if math.isfinite(u.pm_dismissal)]
+        if not others:
+            return np.zeros(len(loc))
+        u_loc = np.array([u.location for u in others])
+        dh = T[np.ix_(loc, u_loc)].T  # from the stop to the school
+        ok = sch.pm_dismissal + sch.dwell + T[sch.location, loc][None, :] + dh <= np.array([u.pm_dismissal for u in others])[:, None]
+    best = np.where(ok, dh, np.inf).min(axis=0)
+    return np.where(np.isfinite(best), best, 0.0)
 
 
 def shared_vrp(data: ProblemData, schools: Sequence[int], stops: Sequence[int], *, bus_type: int = 0, run_cost: float = 7200.0) -> SchoolVrp | None:
@@ -374,6 +410,22 @@ def mixed_run(data: ProblemData, pickups: Sequence[tuple[int, int]], schools: Se
     return Run("am", tuple(visits), bus_type)
 
 
+def single_run(data: ProblemData, school: int, pieces: Sequence[tuple[int, int]], session: Session, bus_type: int) -> Run | None:
+    """A run of one school's riders at ``(stop, students)`` in the order the bus visits them (AM:
+    pickups, then the school as late as the bell allows; PM: the school at dismissal, then the
+    drop-offs); ``None`` when the seats or the ride limit make it infeasible."""
+    if sum(n for _, n in pieces) > data.bus_types[bus_type].seats:
+        return None
+    sch = data.schools[school]
+    bell = _bell(data, school, session)
+    run = _timed_run(data, school, bell, list(reversed(pieces)) if session == "am" else list(pieces), session, bus_type)
+    if session == "am":
+        rides = [bell - sch.dwell - v.end for v in run.visits if v.stop is not None]
+    else:
+        rides = [v.start - bell - sch.dwell for v in run.visits if v.stop is not None]
+    return run if max(rides) <= data.max_ride + 1e-6 else None
+
+
 def school_runs(
     data: ProblemData,
     school: int,
@@ -410,7 +462,7 @@ def school_runs(
     runs, infeasible
         The runs, and the stops left out with the reason.
     """
-    problem = school_vrp(data, school, stops, session=session, bus_type=bus_type, ride_factor=options.ride_factor, run_cost=options.run_cost)
+    problem = school_vrp(data, school, stops, session=session, bus_type=bus_type, ride_factor=options.ride_factor, run_cost=options.run_cost, deadhead_weight=options.deadhead_weight)
     if problem.vrp is None:
         return [], list(problem.infeasible)
     routes = solve_vrp(problem.vrp, solver=solver, time_limit=time_limit, seed=options.seed, iterations=iterations)

@@ -7,8 +7,9 @@ import itertools
 import numpy as np
 import pytest
 
-from routing.buses import chain, min_buses, mix_loads, solve
+from routing.buses import _drop_repeats, chain, min_buses, mix_loads, solve
 from routing.problem import Run, Visit
+from routing.runs import RunOptions, _linking_deadhead, school_runs, single_run
 from tests.test_problem import toy_problem
 
 
@@ -140,3 +141,60 @@ def test_mixed_loads_are_for_am_plans():
     plan = solve(data, session="pm", time_limit=3, seed=0, alternatives=1)
     with pytest.raises(ValueError, match="AM"):
         mix_loads(plan)
+
+
+def _school_stops(data, s):
+    return [k for k, st in enumerate(data.stops) if st.school == s]
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_dropping_repeats_covers_each_rider_once_and_keeps_runs_feasible(seed):
+    data = toy_problem(n_schools=3, stops_per_school=8, seed=seed)
+    runs = []
+    for s in range(3):  # two overlapping run sets per school
+        for rec in (RunOptions(ride_factor=1.0), RunOptions(ride_factor=0.5, seed=1)):
+            runs += school_runs(data, s, _school_stops(data, s), options=rec, iterations=200)[0]
+    out = _drop_repeats(data, runs)
+    assert sorted(k for r in out for k in r.stops) == list(range(len(data.stops)))
+    assert sum(r.students for r in out) == sum(st.students for st in data.stops)
+    _mixed_runs_are_feasible(data, out)
+    assert len(out) < len(runs)
+
+
+@pytest.mark.parametrize("seed", [1, 5, 8])
+def test_runs_combined_across_sets_need_no_more_buses_than_the_selection_counted(seed):
+    data = toy_problem(n_schools=4, stops_per_school=7, seed=seed, max_ride=1500)
+    plan = solve(data, time_limit=8, seed=0, alternatives=4)
+    assert plan.n_buses <= plan.stats["mip_buses"]
+    assert sorted(k for r in plan.runs for k in r.stops) == list(range(len(data.stops)))
+    _mixed_runs_are_feasible(data, list(plan.runs))
+    _feasible(data, list(plan.runs), plan.buses)
+
+
+def test_single_run_enforces_seats_and_the_ride_limit():
+    data = toy_problem(seats=20, max_ride=1200, seed=2)
+    stops = _school_stops(data, 0)
+    near = min(stops, key=lambda k: data.durations[data.stops[k].location, data.schools[0].location])
+    run = single_run(data, 0, [(near, 1)], "am", 0)
+    assert run is not None and run.end == pytest.approx(data.schools[0].am_bell)
+    assert single_run(data, 0, [(k, 8) for k in stops[:3]], "am", 0) is None  # 24 riders, 20 seats
+    tight = toy_problem(seats=20, max_ride=10.0, seed=2)
+    assert single_run(tight, 0, [(stops[0], 1), (stops[1], 1)], "am", 0) is None
+    pm = single_run(data, 0, [(near, 1)], "pm", 0)
+    assert pm is not None and pm.start == pytest.approx(data.schools[0].pm_dismissal)
+
+
+def test_linking_deadhead_is_the_drive_from_the_nearest_school_that_fits():
+    data = toy_problem(n_schools=3, seed=3)
+    T = data.durations
+    first = _school_stops(data, 0)
+    locs = [data.stops[k].location for k in first]
+    assert not _linking_deadhead(data, 0, locs, "am").any()  # nothing rings before the first bell
+    last = _school_stops(data, 2)
+    locs = [data.stops[k].location for k in last]
+    got = _linking_deadhead(data, 2, locs, "am")
+    sch = data.schools[2]
+    for loc, value in zip(locs, got):
+        fits = [T[u.location, loc] for u in data.schools[:2] if u.am_bell + T[u.location, loc] + T[loc, sch.location] + sch.dwell <= sch.am_bell]
+        assert value == pytest.approx(min(fits) if fits else 0.0)
+    assert got.any()

@@ -12,10 +12,10 @@ def solve(
     instance_dir: Path = typer.Argument(..., help="An instance folder, e.g. ../shared/data/sbrp/RSRB/RSRB01."),
     max_ride: float = typer.Option(..., "--max-ride", help="Longest ride in seconds (the benchmark uses 2700 and 5400)."),
     out: Path = typer.Option(..., "--out", help="Itinerary CSV to write (BiRD's solution format)."),
-    time_limit: float = typer.Option(60.0, "--time-limit", help="Seconds for the whole solve."),
+    time_limit: float = typer.Option(120.0, "--time-limit", help="Seconds for the whole solve."),
     seed: int = typer.Option(0, "--seed", help="Random seed; the same seed gives the same plan."),
     solver: str = typer.Option("pyvrp", "--solver", help="Run solver: pyvrp or ortools."),
-    alternatives: int = typer.Option(5, "--alternatives", help="Run sets per school, chosen jointly with the chaining."),
+    alternatives: int = typer.Option(20, "--alternatives", help="Run sets per school (at most 20); their runs are combined jointly with the chaining."),
     mixed_loads: bool = typer.Option(False, "--mixed-loads", help="Let a run carry students of several schools when bells and places allow."),
     workers: int = typer.Option(2, "--workers", help="Processes for the school routing problems (part of what a seed reproduces)."),
 ) -> None:
