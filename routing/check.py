@@ -11,7 +11,8 @@ it shares no code with the solver. Rules checked, for every bus:
 - a pickup lasts 19 s + 2.6 s per student, which gives the students boarding; every stop is
   picked up exactly once, with all its students, and only at the stop's own location;
 - seats (66) are never exceeded; a ``dropoff`` at a school lasts at least the dwell (154.4 s),
-  unloads exactly the students of that school on board, and ends by the school's bell;
+  unloads exactly the students of that school on board, and ends by the school's bell
+  (``AMEARLY``, or ``AMLATE`` with ``arrive_by="late"``);
 - nobody rides longer than the limit, from the end of their pickup to the start of the dropoff;
 - nobody is left on board at the end of the day.
 
@@ -84,7 +85,7 @@ def _read(path: Path) -> list[list[str]]:
     return [ln.split() for ln in lines if ln.strip()]
 
 
-def check_plan(instance: str | os.PathLike[str], plan_csv: str | os.PathLike[str], *, max_ride: float) -> CheckReport:
+def check_plan(instance: str | os.PathLike[str], plan_csv: str | os.PathLike[str], *, max_ride: float, arrive_by: str = "early") -> CheckReport:
     """Check a plan's itinerary CSV against an instance; never raises on a bad plan.
 
     Parameters
@@ -95,18 +96,23 @@ def check_plan(instance: str | os.PathLike[str], plan_csv: str | os.PathLike[str
         The itinerary CSV.
     max_ride
         Longest allowed ride, seconds.
+    arrive_by
+        ``"early"`` (unloading ends by ``AMEARLY``) or ``"late"`` (by ``AMLATE``).
 
     Returns
     -------
     CheckReport
     """
+    if arrive_by not in ("early", "late"):
+        raise ValueError(f"arrive_by must be 'early' or 'late', not {arrive_by!r}")
     root = Path(instance)
     report = CheckReport(root.name)
     xy: dict[str, tuple[float, float]] = {_YARD[0]: (_YARD[1], _YARD[2])}
     bell: dict[str, float] = {}
-    for sid, x, y, early, _late in _read(root / "Schools.txt"):
+    for sid, x, y, early, late in _read(root / "Schools.txt"):
         xy[sid] = (float(x), float(y))
-        bell[sid] = (int(early) // 100) * 3600 + (int(early) % 100) * 60
+        hhmm = int(late if arrive_by == "late" else early)
+        bell[sid] = (hhmm // 100) * 3600 + (hhmm % 100) * 60
     stop_school: dict[str, str] = {}
     stop_students: dict[str, int] = {}
     for sid, x, y, school, n in _read(root / "Stops.txt"):

@@ -5,7 +5,8 @@ feet and ``hmm`` times) and ``Stops.txt`` (``ID X Y EP_ID STUDENT_COUNT``), read
 position because a few files misname their headers. The conventions of Bertsimas, Delarue &
 Martin (PNAS 2019): 66 seats, 20 mph along Manhattan distances, a stop takes 19 s + 2.6 s per
 student, the school dwell is 154.4 s, the bell is ``AMEARLY``, one yard at (105600, 105600) ft
-with id ``900001``.
+with id ``900001``. ``arrive_by="late"`` takes Park et al.'s own window instead: the unloading must
+end by ``AMLATE`` (and so starts after ``AMEARLY``, the windows being longer than the dwell).
 
 >>> from routing.sbrp import read_instance
 >>> data = read_instance("../shared/data/sbrp/RSRB/RSRB01", max_ride=2700)  # doctest: +SKIP
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 import pandas as pd
@@ -49,7 +51,7 @@ def _table(path: Path, names: list[str]) -> pd.DataFrame:
     return frame
 
 
-def read_instance(path: str | os.PathLike[str], *, max_ride: float) -> ProblemData:
+def read_instance(path: str | os.PathLike[str], *, max_ride: float, arrive_by: Literal["early", "late"] = "early") -> ProblemData:
     """Read one benchmark instance as :class:`~routing.problem.ProblemData`.
 
     Parameters
@@ -58,12 +60,17 @@ def read_instance(path: str | os.PathLike[str], *, max_ride: float) -> ProblemDa
         The instance folder (with ``Schools.txt`` and ``Stops.txt``).
     max_ride
         Longest ride in seconds (the benchmark uses 2700 and 5400).
+    arrive_by
+        ``"early"``: the unloading ends by ``AMEARLY`` (BiRD's convention); ``"late"``: by
+        ``AMLATE`` (the end of Park et al.'s arrival window).
 
     Returns
     -------
     ProblemData
         Locations: the yard (0), the schools, then the stops; Manhattan metres and seconds at 20 mph.
     """
+    if arrive_by not in ("early", "late"):
+        raise ValueError(f"arrive_by must be 'early' or 'late', not {arrive_by!r}")
     root = Path(path)
     schools = _table(root / "Schools.txt", ["id", "x", "y", "early", "late"])
     stops = _table(root / "Stops.txt", ["id", "x", "y", "school", "students"])
@@ -74,7 +81,7 @@ def read_instance(path: str | os.PathLike[str], *, max_ride: float) -> ProblemDa
     return ProblemData.from_matrices(
         durations=feet / SPEED_FT_S,
         distances=feet * FEET,
-        schools=pd.DataFrame({"id": schools["id"], "location": np.arange(1, n_sch + 1), "am_bell": [_hmm(v) for v in schools["early"]], "dwell": DWELL}),
+        schools=pd.DataFrame({"id": schools["id"], "location": np.arange(1, n_sch + 1), "am_bell": [_hmm(v) for v in schools[arrive_by]], "dwell": DWELL}),
         stops=pd.DataFrame({"id": stops["id"], "location": np.arange(n_sch + 1, n_sch + 1 + len(stops)), "school": stops["school"], "students": stops["students"].astype(int)}),
         yards=pd.DataFrame({"id": [YARD_ID], "location": [0]}),
         bus_types=pd.DataFrame({"id": ["bus"], "seats": [SEATS]}),

@@ -133,3 +133,21 @@ def test_cli_mixed_loads(tmp_path):
     assert res.exit_code == 0, res.output
     res = runner.invoke(app, ["sbrp", "check", str(folder), str(out), "--max-ride", "2700"])
     assert res.exit_code == 0 and "feasible" in res.output
+
+
+def test_parks_window_unloads_by_amlate_and_the_checker_follows(tmp_path):
+    from routing.buses import solve
+    from routing.sbrp import read_instance
+
+    folder, _ = _cut(tmp_path, "RSRB02", 4)
+    early = read_instance(folder, max_ride=2700)
+    late = read_instance(folder, max_ride=2700, arrive_by="late")
+    schools = pd.read_csv(folder / "Schools.txt", sep=r"\s+", dtype=str)
+    assert [s.am_bell for s in late.schools] == [int(t) // 100 * 3600 + int(t) % 100 * 60 for t in schools.iloc[:, 4]]
+    assert all(a.am_bell > b.am_bell for a, b in zip(late.schools, early.schools))
+    plan = solve(late, time_limit=10, seed=0, alternatives=2)
+    csv = plan.to_bird_csv(tmp_path / "late.csv")
+    assert check_plan(folder, csv, max_ride=2700, arrive_by="late").ok
+    assert any("after the bell" in v for v in check_plan(folder, csv, max_ride=2700).violations)
+    with pytest.raises(ValueError, match="arrive_by"):
+        read_instance(folder, max_ride=2700, arrive_by="noon")  # type: ignore[arg-type]

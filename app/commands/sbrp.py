@@ -18,6 +18,7 @@ def solve(
     alternatives: int = typer.Option(20, "--alternatives", help="Run sets per school (at most 20); their runs are combined jointly with the chaining."),
     mixed_loads: bool = typer.Option(False, "--mixed-loads", help="Let a run carry students of several schools when bells and places allow."),
     workers: int = typer.Option(2, "--workers", help="Processes for the school routing problems (part of what a seed reproduces)."),
+    arrive_by: str = typer.Option("early", "--arrive-by", help="early: unload by AMEARLY (BiRD's convention); late: by AMLATE (Park et al.'s window)."),
 ) -> None:
     """Solve an instance and write the buses' itineraries; progress goes to stderr."""
     from facilities import ValidationError
@@ -25,8 +26,8 @@ def solve(
     from routing.sbrp import read_instance
 
     try:
-        data = read_instance(instance_dir, max_ride=max_ride)
-    except ValidationError as err:
+        data = read_instance(instance_dir, max_ride=max_ride, arrive_by=arrive_by)  # type: ignore[arg-type]
+    except (ValidationError, ValueError) as err:
         typer.echo(str(err), err=True)
         raise typer.Exit(code=1) from None
 
@@ -44,11 +45,12 @@ def check(
     instance_dir: Path = typer.Argument(..., help="An instance folder."),
     plan_csv: Path = typer.Argument(..., help="An itinerary CSV (BiRD's solution format)."),
     max_ride: float = typer.Option(..., "--max-ride", help="Longest ride in seconds."),
+    arrive_by: str = typer.Option("early", "--arrive-by", help="early: unload by AMEARLY; late: by AMLATE."),
 ) -> None:
     """Check a plan independently of the solver; exit 1 when a rule is broken."""
     from routing.check import check_plan
 
-    report = check_plan(instance_dir, plan_csv, max_ride=max_ride)
+    report = check_plan(instance_dir, plan_csv, max_ride=max_ride, arrive_by=arrive_by)
     typer.echo(str(report))
     if not report.ok:
         raise typer.Exit(code=1)
