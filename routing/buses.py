@@ -19,6 +19,7 @@ import multiprocessing
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 
 import numpy as np
 from scipy.sparse import csr_matrix
@@ -236,6 +237,27 @@ def _first_sets(options: Sequence[tuple[tuple[int, ...], list[Run]]]) -> list[in
     return sorted(first.values())
 
 
+#: Earlier times offered for each run of a school with an arrival window (besides its bell).
+WINDOW_STEPS = 2
+
+
+def _shifted(run: Run, delta: float) -> Run:
+    return Run(run.session, tuple(replace(v, start=v.start + delta, end=v.end + delta) for v in run.visits), run.bus_type)
+
+
+def _within_windows(data: ProblemData, options: list[tuple[tuple[int, ...], list[Run]]]) -> list[tuple[tuple[int, ...], list[Run]]]:
+    """The run sets, plus each single school's AM set unloading earlier within the school's
+    arrival window (``am_window``), in :data:`WINDOW_STEPS` steps: the integer program then
+    also chooses when each run arrives."""
+    out = list(options)
+    for covers, runs in options:
+        schools = {s for r in runs for s in r.schools}
+        if len(schools) != 1 or runs[0].session != "am" or (window := data.schools[schools.pop()].am_window) <= 0:
+            continue
+        out += [(covers, [_shifted(r, -window * k / WINDOW_STEPS) for r in runs]) for k in range(1, WINDOW_STEPS + 1)]
+    return out
+
+
 def _drop_repeats(data: ProblemData, runs: Sequence[Run]) -> list[Run]:
     """Runs covering some riders twice, made to carry each rider once: a visit keeps only the
     riders no earlier run (longest first) carries; a run left empty is dropped. Dropping riders
@@ -259,7 +281,8 @@ def _drop_repeats(data: ProblemData, runs: Sequence[Run]) -> list[Run]:
             else:
                 new = single_run(data, run.schools[0], pieces, run.session, run.bus_type)
             assert new is not None, "fewer riders keep a run feasible"
-            out.append(new)
+            # keep the run's place in time (it may unload early in an arrival window)
+            out.append(_shifted(new, run.end - new.end if run.session == "am" else run.start - new.start))
     return out
 
 
@@ -398,7 +421,7 @@ def solve(
         if progress:
             progress("choosing run sets jointly with the chaining", 0.75)
         plain = [r for a in _first_sets(options) for r in options[a][1]]
-        selector = _Selector(data, options)
+        selector = _Selector(data, _within_windows(data, options))
         cols, info = selector.choose(time_limit=t0 + 0.85 * time_limit - time.perf_counter())
         chosen = _drop_repeats(data, [selector.runs[c] for c in cols])
         if not cols or min_buses(data, plain) < min_buses(data, chosen):  # a search stopped early can do worse

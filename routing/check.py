@@ -12,7 +12,8 @@ it shares no code with the solver. Rules checked, for every bus:
   picked up exactly once, with all its students, and only at the stop's own location;
 - seats (66) are never exceeded; a ``dropoff`` at a school lasts at least the dwell (154.4 s),
   unloads exactly the students of that school on board, and ends by the school's bell
-  (``AMEARLY``, or ``AMLATE`` with ``arrive_by="late"``);
+  (``AMEARLY``; with ``arrive_by="late"``, Park et al.'s window: it starts from ``AMEARLY`` on
+  and ends by ``AMLATE``);
 - nobody rides longer than the limit, from the end of their pickup to the start of the dropoff;
 - nobody is left on board at the end of the day.
 
@@ -80,6 +81,10 @@ def _seconds(text: str) -> float:
     return int(h) * 3600 + int(m) * 60 + float(s)
 
 
+def _hhmm(text: str) -> float:
+    return (int(text) // 100) * 3600 + (int(text) % 100) * 60
+
+
 def _read(path: Path) -> list[list[str]]:
     lines = path.read_text().split("\n")[1:]
     return [ln.split() for ln in lines if ln.strip()]
@@ -97,7 +102,8 @@ def check_plan(instance: str | os.PathLike[str], plan_csv: str | os.PathLike[str
     max_ride
         Longest allowed ride, seconds.
     arrive_by
-        ``"early"`` (unloading ends by ``AMEARLY``) or ``"late"`` (by ``AMLATE``).
+        ``"early"`` (unloading ends by ``AMEARLY``) or ``"late"`` (it starts from ``AMEARLY``
+        on and ends by ``AMLATE``).
 
     Returns
     -------
@@ -109,10 +115,11 @@ def check_plan(instance: str | os.PathLike[str], plan_csv: str | os.PathLike[str
     report = CheckReport(root.name)
     xy: dict[str, tuple[float, float]] = {_YARD[0]: (_YARD[1], _YARD[2])}
     bell: dict[str, float] = {}
+    opens: dict[str, float] = {}
     for sid, x, y, early, late in _read(root / "Schools.txt"):
         xy[sid] = (float(x), float(y))
-        hhmm = int(late if arrive_by == "late" else early)
-        bell[sid] = (hhmm // 100) * 3600 + (hhmm % 100) * 60
+        bell[sid] = _hhmm(late if arrive_by == "late" else early)
+        opens[sid] = _hhmm(early) if arrive_by == "late" else float("-inf")
     stop_school: dict[str, str] = {}
     stop_students: dict[str, int] = {}
     for sid, x, y, school, n in _read(root / "Stops.txt"):
@@ -189,6 +196,8 @@ def check_plan(instance: str | os.PathLike[str], plan_csv: str | os.PathLike[str
                         bad.append(f"{where}: dropoff of {t1 - t0:.1f} s is shorter than the {_DWELL} s dwell")
                     if t1 > bell[a] + _TOL:
                         bad.append(f"{where}: ends after the bell at {bell[a]:.0f} s")
+                    if t0 < opens[a] - _TOL:
+                        bad.append(f"{where}: arrives before the window opens at {opens[a]:.0f} s")
             else:
                 bad.append(f"{where}: unknown action")
         if prev_loc != _YARD[0]:

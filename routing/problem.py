@@ -81,6 +81,10 @@ class School:
         Afternoon dismissal, seconds after midnight: PM runs load from then on (``nan`` if none).
     dwell
         Seconds a bus spends at the school to unload (AM) or load (PM).
+    am_window
+        Seconds of an arrival window: AM runs arrive from ``am_bell - dwell - am_window`` on (not
+        earlier) and the engine offers each run at a few times within it. 0 (a plain bell): runs
+        arrive by ``am_bell - dwell``, at any earlier time.
     """
 
     id: str
@@ -88,6 +92,7 @@ class School:
     am_bell: float
     pm_dismissal: float = math.nan
     dwell: float = 0.0
+    am_window: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -213,6 +218,8 @@ class ProblemData:
                 out.append(Problem("schools", i + 1, "am_bell", f"{s.id!r} has neither an AM bell nor a PM dismissal", "give bell times in seconds after midnight"))
             if s.dwell < 0:
                 out.append(Problem("schools", i + 1, "dwell", f"{s.id!r}: negative dwell", "give seconds >= 0"))
+            if not s.am_window >= 0:
+                out.append(Problem("schools", i + 1, "am_window", f"{s.id!r}: negative arrival window", "give seconds >= 0"))
         for i, st in enumerate(self.stops):
             if not 0 <= st.school < len(self.schools):
                 out.append(Problem("stops", i + 1, "school", f"{st.id!r}: unknown school index {st.school}", "refer to a school"))
@@ -288,8 +295,8 @@ class ProblemData:
             durations=np.asarray(durations, dtype=float),
             distances=np.asarray(distances, dtype=float),
             schools=tuple(
-                School(str(i), int(loc), float(am), float(pm), float(dw))
-                for i, loc, am, pm, dw in zip(schools["id"], schools["location"], schools["am_bell"], col(schools, "pm_dismissal", math.nan), col(schools, "dwell", 0.0))
+                School(str(i), int(loc), float(am), float(pm), float(dw), float(win))
+                for i, loc, am, pm, dw, win in zip(schools["id"], schools["location"], schools["am_bell"], col(schools, "pm_dismissal", math.nan), col(schools, "dwell", 0.0), col(schools, "am_window", 0.0))
             ),
             stops=tuple(
                 Stop(str(i), int(loc), school_index[str(s)], int(n), str(sv))

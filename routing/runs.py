@@ -390,6 +390,8 @@ def mixed_run(data: ProblemData, pickups: Sequence[tuple[int, int]], schools: Se
             offset += sch[k - 1].dwell + T[sch[k - 1].location, s.location]
         offsets.append(offset)
     x = min(s.am_bell - s.dwell - o for s, o in zip(sch, offsets))
+    if any(s.am_window > 0 and x + o < s.am_bell - s.dwell - s.am_window - 1e-6 for s, o in zip(sch, offsets)):
+        return None  # a school's arrival window would not be open yet
     drop_start = {schools[k]: x + offsets[k] for k in range(len(sch))}
     visits: list[Visit] = []
     nxt_loc, nxt_start = sch[0].location, x

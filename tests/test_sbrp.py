@@ -151,3 +151,23 @@ def test_parks_window_unloads_by_amlate_and_the_checker_follows(tmp_path):
     assert any("after the bell" in v for v in check_plan(folder, csv, max_ride=2700).violations)
     with pytest.raises(ValueError, match="arrive_by"):
         read_instance(folder, max_ride=2700, arrive_by="noon")  # type: ignore[arg-type]
+
+
+def test_arrival_windows_never_need_more_buses_and_open_before_unloading(tmp_path):
+    import dataclasses
+
+    from routing.buses import solve
+    from routing.sbrp import DWELL, read_instance
+
+    folder, _ = _cut(tmp_path, "CSCB01", 4)
+    late = read_instance(folder, max_ride=2700, arrive_by="late")
+    assert all(s.am_window > 0 for s in late.schools)
+    fixed = dataclasses.replace(late, schools=tuple(dataclasses.replace(s, am_window=0.0) for s in late.schools))
+    windows = solve(late, time_limit=10, seed=0, alternatives=3)
+    bells = solve(fixed, time_limit=10, seed=0, alternatives=3)
+    assert windows.n_buses <= bells.n_buses
+    for run in windows.runs:  # every unloading inside its school's window
+        drop = run.visits[-1]
+        sch = late.schools[drop.school]
+        assert sch.am_bell - DWELL - sch.am_window - 1e-6 <= drop.start and drop.end <= sch.am_bell + 1e-6
+    assert check_plan(folder, windows.to_bird_csv(tmp_path / "w.csv"), max_ride=2700, arrive_by="late").ok
