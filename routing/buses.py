@@ -265,7 +265,7 @@ def _drop_repeats(data: ProblemData, runs: Sequence[Run]) -> list[Run]:
     ends no later, and the triangle inequality covers the new first or last stop)."""
     left = {k: st.students for k, st in enumerate(data.stops)}
     out = []
-    for run in sorted(runs, key=lambda r: (-(r.end - r.start), r.start, r.visits)):
+    for run in sorted(runs, key=lambda r: (-(r.end - r.start), r.start, r.stops)):
         pieces = []
         for v in run.visits:
             if v.stop is not None and left[v.stop] > 0:

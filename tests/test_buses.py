@@ -198,3 +198,15 @@ def test_linking_deadhead_is_the_drive_from_the_nearest_school_that_fits():
         fits = [T[u.location, loc] for u in data.schools[:2] if u.am_bell + T[u.location, loc] + T[loc, sch.location] + sch.dwell <= sch.am_bell]
         assert value == pytest.approx(min(fits) if fits else 0.0)
     assert got.any()
+
+
+def test_dropping_repeats_orders_runs_that_tie_in_time():
+    data = toy_problem(n_schools=1, stops_per_school=2, seed=1)
+    sch = data.schools[0]
+
+    def run(k):  # the same times at two stops: a tie on duration and start
+        st = data.stops[k]
+        return Run("am", (Visit("pickup", st.location, 0, k, st.students, 100.0, 120.0), Visit("dropoff", sch.location, 0, None, st.students, 500.0, 560.0)), 0)
+
+    out = _drop_repeats(data, [run(1), run(0)])
+    assert sorted(k for r in out for k in r.stops) == [0, 1]
