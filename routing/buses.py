@@ -286,7 +286,7 @@ def _drop_repeats(data: ProblemData, runs: Sequence[Run]) -> list[Run]:
     return out
 
 
-#: Branch-and-bound nodes of the run-set selection (a reproducible stop).
+#: Branch-and-bound nodes of the run selection (a reproducible stop).
 MIP_NODES = 500
 
 #: Seconds per client and iteration of PyVRP on a school VRP (measured on the benchmark, 2 cores
@@ -370,7 +370,7 @@ def solve(
         same plan, whatever the machine).
     mixed_loads
         Let a run carry students of several schools (AM only): schools close together with near
-        bells (:data:`SHARED_TRAVEL`, :data:`SHARED_BELLS`) also get a shared run set, which the
+        bells (:data:`SHARED_TRAVEL`, :data:`SHARED_BELLS`) also get a shared run set, whose runs the
         integer program may choose instead of their own, then :func:`mix_loads` moves pickups
         between runs of any schools. Never more buses than without (the single-load sets stay
         candidates).
