@@ -418,14 +418,8 @@ def single_run(data: ProblemData, school: int, pieces: Sequence[tuple[int, int]]
     drop-offs); ``None`` when the seats or the ride limit make it infeasible."""
     if sum(n for _, n in pieces) > data.bus_types[bus_type].seats:
         return None
-    sch = data.schools[school]
-    bell = _bell(data, school, session)
-    run = _timed_run(data, school, bell, list(reversed(pieces)) if session == "am" else list(pieces), session, bus_type)
-    if session == "am":
-        rides = [bell - sch.dwell - v.end for v in run.visits if v.stop is not None]
-    else:
-        rides = [v.start - bell - sch.dwell for v in run.visits if v.stop is not None]
-    return run if max(rides) <= data.max_ride + 1e-6 else None
+    run = _timed_run(data, school, _bell(data, school, session), list(reversed(pieces)) if session == "am" else list(pieces), session, bus_type)
+    return run if max(ride for _, ride in run.ride_times()) <= data.max_ride + 1e-6 else None
 
 
 def school_runs(
