@@ -167,15 +167,23 @@ class _Selector:
     """Choose runs among all run sets' runs, covering every rider, jointly with the chaining, to need
     the fewest buses.
 
-    An exact integer program (HiGHS through :func:`scipy.optimize.milp`), the scenario selection
-    of BiRD taken down to single runs, so that runs of several of a school's run sets combine.
-    Runs that end at the same place and time (an AM school's runs, all ending at its bell) free
-    their buses into one *pool*; ``y[j]`` picks run ``j``; ``x[p, j]`` sends a bus from pool ``p``
-    to run ``j`` when it can get there in time; ``z[j]`` sends a new bus from the yard. Every
-    chosen run gets exactly one bus, a pool gives at most the buses its chosen runs freed, every
-    stop's riders are carried at least once (:func:`_drop_repeats` then drops the extra visits),
-    and the objective is ``sum(z)``, the buses, then fewer runs. Only ``y`` needs to be integer:
-    given ``y`` the rest is a transportation problem.
+    An integer program (HiGHS through :mod:`scipy.optimize`), the scenario selection of BiRD taken
+    down to single runs, so that runs of several of a school's run sets combine. Runs that end at
+    the same place and time (an AM school's runs, all ending at its bell) free their buses into one
+    *pool*; a bus may wait in place for the next pool at the same place (a *waiting* arc), so a run
+    only needs an arc from the latest pool of each place that reaches it in time — the same plans
+    as arcs from every such pool, with far fewer arcs. ``y[j]`` picks run ``j``; ``x[p, j]`` sends
+    a bus from pool ``p`` to run ``j``; ``w[p]`` keeps buses waiting from ``p`` to the next pool;
+    ``z[j]`` sends a new bus from the yard. Every chosen run gets exactly one bus, a pool gives at
+    most the buses its chosen runs freed plus those waiting into it, every stop's riders are carried
+    at least once (:func:`_drop_repeats` then drops the extra visits), and the objective is
+    ``sum(z)``, the buses, then fewer runs. Only ``y`` needs to be integer: given ``y`` the rest is
+    a transportation problem.
+
+    :meth:`choose` solves the linear relaxation (interior point: the program has tens of
+    thousands of runs when schools have arrival windows) for a lower bound, then the integer
+    program over the runs the relaxation uses (price-and-branch: a restricted program that is
+    always feasible, since those runs cover every rider, and solves in seconds).
     """
 
     def __init__(self, data: ProblemData, options: Sequence[tuple[tuple[int, ...], list[Run]]]) -> None:
@@ -184,6 +192,18 @@ class _Selector:
         pool_of: dict[tuple, int] = {}
         self.pool_of_run = np.array([pool_of.setdefault(k, len(pool_of)) for k in keys], dtype=int)
         pools = list(pool_of)
+        self.n_pools = len(pools)
+        # pools at one place (and bus type) in time order; a bus waits from each to the next
+        places: dict[tuple[int, int], list[int]] = {}
+        for p in sorted(range(self.n_pools), key=lambda p: pools[p][1]):
+            places.setdefault((pools[p][0], pools[p][2]), []).append(p)
+        place = np.zeros(self.n_pools, dtype=int)
+        rank = np.zeros(self.n_pools, dtype=int)
+        waits = []
+        for g, ps in enumerate(places.values()):
+            place[ps], rank[ps] = g, np.arange(len(ps))
+            waits += zip(ps[:-1], ps[1:])
+        self.waits = np.array(waits, dtype=int).reshape(-1, 2)
         p_loc = np.array([k[0] for k in pools], dtype=int)
         p_end = np.array([k[1] for k in pools])
         p_type = np.array([k[2] for k in pools], dtype=int)
@@ -191,41 +211,64 @@ class _Selector:
         s_loc = np.array([r.start_location for r in self.runs], dtype=int)
         types = np.array([r.bus_type for r in self.runs], dtype=int)
         ok = (p_end[:, None] + data.durations[np.ix_(p_loc, s_loc)] <= start[None, :] + 1e-6) & (p_type[:, None] == types[None, :])
-        self.arcs = np.nonzero(ok)
-        self.n_pools = len(pools)
+        ap, aj = np.nonzero(ok)
+        # for each run, the latest reaching pool of each place
+        order = np.lexsort((-rank[ap], place[ap], aj))
+        ap, aj = ap[order], aj[order]
+        latest = np.ones(len(ap), dtype=bool)
+        latest[1:] = (aj[1:] != aj[:-1]) | (place[ap[1:]] != place[ap[:-1]])
+        self.arcs = (ap[latest], aj[latest])
         visits = [(v.stop, j, v.students) for j, r in enumerate(self.runs) for v in r.visits if v.stop is not None]
         self.cover = tuple(np.array(col) for col in zip(*visits))
         self.need = np.zeros(len(data.stops))
         self.need[self.cover[0]] = [data.stops[k].students for k in self.cover[0]]
 
-    def choose(self, *, time_limit: float) -> tuple[list[int], dict[str, object]]:
-        """The runs chosen (indices into :attr:`runs`) and solver details; none without a solution in time."""
-        from scipy.optimize import Bounds, LinearConstraint, milp
+    def _program(self) -> tuple[np.ndarray, csr_matrix, np.ndarray, np.ndarray, np.ndarray]:
+        """``c, A, lo, hi, ub`` over the variables ``y (n) | x (arcs) | z (n) | w (waits)``; the
+        rows: one per run (buses in == chosen), per pool (buses out <= freed), per stop (riders)."""
         from scipy.sparse import coo_matrix
 
         n, P, S = len(self.runs), self.n_pools, len(self.need)
         ap, aj = self.arcs
-        m = len(ap)
-        # variables: y (n) | x (m) | z (n)
-        X, Z = n, n + m
+        m, k = len(ap), len(self.waits)
+        X, Z, W = n, n + m, 2 * n + m
         stop, col, riders = self.cover
-        # each run: buses in (pools + yard) == chosen; each pool: buses out <= runs ending there; each stop: riders carried
-        rows = [aj, np.arange(n), np.arange(n), n + ap, n + self.pool_of_run, n + P + stop]
-        cols = [X + np.arange(m), Z + np.arange(n), np.arange(n), X + np.arange(m), np.arange(n), col]
-        vals = [np.ones(m), np.ones(n), -np.ones(n), np.ones(m), -np.ones(n), riders.astype(float)]
-        A = coo_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))), shape=(n + P + S, 2 * n + m)).tocsr()
+        wf, wt = self.waits.T
+        rows = [aj, np.arange(n), np.arange(n), n + ap, n + self.pool_of_run, n + wf, n + wt, n + P + stop]
+        cols = [X + np.arange(m), Z + np.arange(n), np.arange(n), X + np.arange(m), np.arange(n), W + np.arange(k), W + np.arange(k), col]
+        vals = [np.ones(m), np.ones(n), -np.ones(n), np.ones(m), -np.ones(n), np.ones(k), -np.ones(k), riders.astype(float)]
+        A = coo_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))), shape=(n + P + S, W + k)).tocsr()
         lo = np.concatenate([np.zeros(n), np.full(P, -np.inf), self.need])
         hi = np.concatenate([np.zeros(n), np.zeros(P), np.full(S, np.inf)])
-        c = np.zeros(2 * n + m)
+        c = np.zeros(W + k)
         c[:n] = 1e-3  # among plans with the fewest buses, fewer runs
-        c[Z:] = 1.0
-        integrality = np.concatenate([np.ones(n), np.zeros(m + n)])
+        c[Z:W] = 1.0
+        ub = np.ones(W + k)
+        ub[W:] = np.inf
+        return c, A, lo, hi, ub
+
+    def choose(self, *, time_limit: float) -> tuple[list[int], dict[str, object]]:
+        """The runs chosen (indices into :attr:`runs`) and solver details; none without a solution in time."""
+        from scipy.optimize import Bounds, LinearConstraint, linprog, milp
+        from scipy.sparse import vstack
+
+        t0 = time.perf_counter()
+        n, P = len(self.runs), self.n_pools
+        c, A, lo, hi, ub = self._program()
+        info: dict[str, object] = {"runs_offered": n, "arcs": len(self.arcs[0])}
+        # the relaxation: run and pool rows as they are, riders as -A y <= -need
+        lp = linprog(c, A_ub=vstack([A[n : n + P], -A[n + P :]]), b_ub=np.concatenate([hi[n : n + P], -lo[n + P :]]), A_eq=A[:n], b_eq=lo[:n], bounds=np.column_stack([np.zeros_like(ub), ub]), method="highs-ipm", options={"time_limit": max(1.0, 0.7 * time_limit)})
+        if lp.status == 0:
+            info["lp_bound"] = round(float(lp.fun), 3)
+            ub[:n][lp.x[:n] <= 1e-6] = 0  # the restricted program: only the runs the relaxation uses
+        left = time_limit - (time.perf_counter() - t0)
         # a node budget stops the search reproducibly; the clock is a safety net
-        res = milp(c, constraints=LinearConstraint(A, lo, hi), integrality=integrality, bounds=Bounds(0, 1), options={"time_limit": max(1.0, time_limit), "node_limit": MIP_NODES, "disp": False})
+        res = milp(c, constraints=LinearConstraint(A, lo, hi), integrality=np.concatenate([np.ones(n), np.zeros(len(c) - n)]), bounds=Bounds(0, ub), options={"time_limit": max(1.0, left), "node_limit": MIP_NODES, "disp": False})
+        info["mip_status"] = res.message
         if res.x is None:
-            return [], {"mip_status": res.message}
+            return [], info
         chosen = [j for j in range(n) if res.x[j] > 0.5]
-        return chosen, {"mip_status": res.message, "mip_buses": round(float(res.x[Z:].sum())), "mip_bound": float(getattr(res, "mip_dual_bound", np.nan)), "runs_offered": n, "arcs": m}
+        return chosen, {**info, "mip_buses": round(float(res.x[n + len(self.arcs[0]) : 2 * n + len(self.arcs[0])].sum())), "runs_in_program": int((ub[:n] > 0).sum())}
 
 
 def _first_sets(options: Sequence[tuple[tuple[int, ...], list[Run]]]) -> list[int]:

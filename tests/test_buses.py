@@ -7,25 +7,27 @@ import itertools
 import numpy as np
 import pytest
 
-from routing.buses import _drop_repeats, chain, min_buses, mix_loads, solve
+from routing.buses import _drop_repeats, _Selector, chain, min_buses, mix_loads, solve
 from routing.problem import Run, Visit
 from routing.runs import RunOptions, _linking_deadhead, school_runs, single_run
 from tests.test_problem import toy_problem
 
 
-def _runs(data, seed: int, n: int) -> list[Run]:
-    """Random one-stop AM runs: pick up at a random stop, reach a random school by its bell."""
+def _runs(data, seed: int, n: int, *, cover: bool = False) -> list[Run]:
+    """Random one-stop AM runs: pick up at a random stop, reach a random school by its bell
+    (``cover``: the stops in turn, all their riders)."""
     rng = np.random.default_rng(seed)
     out = []
-    for _ in range(n):
-        k = int(rng.integers(len(data.stops)))
+    for i in range(n):
+        k = i % len(data.stops) if cover else int(rng.integers(len(data.stops)))
         st = data.stops[k]
         sch = data.schools[int(rng.integers(len(data.schools)))]
         s_idx = data.schools.index(sch)
         bell = sch.am_bell + float(rng.integers(-3, 4)) * 900
         arrive = bell - sch.dwell
         end = arrive - data.durations[st.location, sch.location]
-        out.append(Run("am", (Visit("pickup", st.location, s_idx, k, 1, end - 10, end), Visit("dropoff", sch.location, s_idx, None, 1, arrive, bell)), 0))
+        riders = st.students if cover else 1
+        out.append(Run("am", (Visit("pickup", st.location, s_idx, k, riders, end - 10, end), Visit("dropoff", sch.location, s_idx, None, riders, arrive, bell)), 0))
     return out
 
 
@@ -169,6 +171,27 @@ def test_runs_combined_across_sets_need_no_more_buses_than_the_selection_counted
     assert sorted(k for r in plan.runs for k in r.stops) == list(range(len(data.stops)))
     _mixed_runs_are_feasible(data, list(plan.runs))
     _feasible(data, list(plan.runs), plan.buses)
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_selection_counts_its_buses_exactly_and_within_the_relaxation_and_the_best_cover(seed):
+    # runs ending at one school at several times: buses wait from one pool to the next
+    data = toy_problem(n_schools=2, stops_per_school=3, seed=seed)
+    runs = _runs(data, seed, 11, cover=True)
+    selector = _Selector(data, [((0,), runs)])
+    cols, info = selector.choose(time_limit=10)
+    assert len(selector.waits) > 0
+    chosen = [selector.runs[c] for c in cols]
+    assert {k for r in chosen for k in r.stops} == set(range(len(data.stops)))
+    assert info["mip_buses"] == min_buses(data, chosen)
+    best = min(
+        min_buses(data, subset)
+        for size in range(1, len(runs) + 1)
+        for subset in itertools.combinations(runs, size)
+        if {k for r in subset for k in r.stops} == set(range(len(data.stops)))
+    )
+    assert info["lp_bound"] - 1e-3 * len(runs) <= best + 1e-6
+    assert best <= info["mip_buses"]
 
 
 def test_single_run_enforces_seats_and_the_ride_limit():
