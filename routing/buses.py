@@ -183,11 +183,21 @@ class _Selector:
     :meth:`choose` solves the linear relaxation (interior point: the program has tens of
     thousands of runs when schools have arrival windows) for a lower bound, then the integer
     program over the runs the relaxation uses (price-and-branch: a restricted program that is
-    always feasible, since those runs cover every rider, and solves in seconds).
+    always feasible, since those runs cover every rider, and solves in seconds), and over those
+    plus the whole run sets the relaxation leans on most (at most :data:`RESTRICTED_RUNS` runs);
+    the better plan wins.
     """
 
     def __init__(self, data: ProblemData, options: Sequence[tuple[tuple[int, ...], list[Run]]]) -> None:
-        self.runs = list({(r.visits, r.bus_type): r for _, rs in options for r in rs}.values())
+        index: dict[tuple, int] = {}
+        self.runs: list[Run] = []
+        #: each run set's runs (indices into :attr:`runs`, which holds every distinct run once)
+        self.sets: list[np.ndarray] = []
+        for _, rs in options:
+            for r in rs:
+                if index.setdefault((r.visits, r.bus_type), len(self.runs)) == len(self.runs):
+                    self.runs.append(r)
+            self.sets.append(np.array([index[(r.visits, r.bus_type)] for r in rs], dtype=int))
         keys = [(r.end_location, round(r.end, 3), r.bus_type) for r in self.runs]
         pool_of: dict[tuple, int] = {}
         self.pool_of_run = np.array([pool_of.setdefault(k, len(pool_of)) for k in keys], dtype=int)
@@ -258,17 +268,46 @@ class _Selector:
         info: dict[str, object] = {"runs_offered": n, "arcs": len(self.arcs[0])}
         # the relaxation: run and pool rows as they are, riders as -A y <= -need
         lp = linprog(c, A_ub=vstack([A[n : n + P], -A[n + P :]]), b_ub=np.concatenate([hi[n : n + P], -lo[n + P :]]), A_eq=A[:n], b_eq=lo[:n], bounds=np.column_stack([np.zeros_like(ub), ub]), method="highs-ipm", options={"time_limit": max(1.0, 0.7 * time_limit)})
+        masks = [np.ones(n, dtype=bool)]  # without a relaxation in time: the whole program
         if lp.status == 0:
             info["lp_bound"] = round(float(lp.fun), 3)
-            ub[:n][lp.x[:n] <= 1e-6] = 0  # the restricted program: only the runs the relaxation uses
-        left = time_limit - (time.perf_counter() - t0)
-        # a node budget stops the search reproducibly; the clock is a safety net
-        res = milp(c, constraints=LinearConstraint(A, lo, hi), integrality=np.concatenate([np.ones(n), np.zeros(len(c) - n)]), bounds=Bounds(0, ub), options={"time_limit": max(1.0, left), "node_limit": MIP_NODES, "disp": False})
-        info["mip_status"] = res.message
-        if res.x is None:
+            masks = self._restrictions(lp.x[:n])
+        best = None
+        for mask in masks:
+            left = time_limit - (time.perf_counter() - t0)
+            if best is not None and left < 1.0:
+                break
+            restricted = ub.copy()
+            restricted[:n] *= mask
+            # a node budget stops the search reproducibly; the clock is a safety net
+            res = milp(c, constraints=LinearConstraint(A, lo, hi), integrality=np.concatenate([np.ones(n), np.zeros(len(c) - n)]), bounds=Bounds(0, restricted), options={"time_limit": max(1.0, left), "node_limit": MIP_NODES, "disp": False})
+            if res.x is not None and (best is None or res.fun < best[0].fun - 1e-9):
+                best = (res, int(mask.sum()))
+            info["mip_status"] = res.message
+        if best is None:
             return [], info
-        chosen = [j for j in range(n) if res.x[j] > 0.5]
-        return chosen, {**info, "mip_buses": round(float(res.x[n + len(self.arcs[0]) : 2 * n + len(self.arcs[0])].sum())), "runs_in_program": int((ub[:n] > 0).sum())}
+        res, size = best
+        Z = n + len(self.arcs[0])
+        return [j for j in range(n) if res.x[j] > 0.5], {**info, "mip_buses": round(float(res.x[Z : Z + n].sum())), "runs_in_program": size}
+
+    def _restrictions(self, y: np.ndarray) -> list[np.ndarray]:
+        """The runs the relaxation ``y`` uses; then those plus the whole run sets it leans on
+        most, up to :data:`RESTRICTED_RUNS` runs (when that adds any)."""
+        used = y > 1e-6
+        wider = used.copy()
+        mass = np.array([y[s].sum() for s in self.sets])
+        for a in np.argsort(-mass, kind="stable"):
+            if mass[a] <= 1e-6:
+                break
+            more = wider.copy()
+            more[self.sets[a]] = True
+            if more.sum() <= RESTRICTED_RUNS:
+                wider = more
+        return [used, wider] if wider.sum() > used.sum() else [used]
+
+
+#: The most runs in the second restricted integer program of the run selection.
+RESTRICTED_RUNS = 2000
 
 
 def _first_sets(options: Sequence[tuple[tuple[int, ...], list[Run]]]) -> list[int]:
