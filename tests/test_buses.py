@@ -194,6 +194,24 @@ def test_selection_counts_its_buses_exactly_and_within_the_relaxation_and_the_be
     assert best <= info["mip_buses"]
 
 
+def test_restricted_programs_hold_the_relaxation_s_runs_and_whole_run_sets_up_to_the_cap(monkeypatch):
+    data = toy_problem(n_schools=2, stops_per_school=3, seed=3)
+    runs = _runs(data, 3, 12, cover=True)
+    selector = _Selector(data, [((0,), rs) for rs in (runs[0:4], runs[3:7], runs[6:12])])  # overlapping sets
+    assert sorted(set(np.concatenate(selector.sets))) == list(range(len(selector.runs)))
+    first, last = set(selector.sets[0]), set(selector.sets[2]) - set(selector.sets[0])
+    assert len(last) > 1
+    y = np.zeros(len(selector.runs))
+    a, b = min(first), max(last)
+    y[[a, b]] = [0.5, 0.25]  # leans on the first set most, then the last
+    monkeypatch.setattr("routing.buses.RESTRICTED_RUNS", len(first | {b}))  # the last set would pass the cap
+    used, wider = selector._restrictions(y)
+    assert set(np.nonzero(used)[0]) == {a, b}
+    assert set(np.nonzero(wider)[0]) == first | {b}
+    monkeypatch.setattr("routing.buses.RESTRICTED_RUNS", len(first | last))
+    assert set(np.nonzero(selector._restrictions(y)[1])[0]) == first | last
+
+
 def test_single_run_enforces_seats_and_the_ride_limit():
     data = toy_problem(seats=20, max_ride=1200, seed=2)
     stops = _school_stops(data, 0)
