@@ -7,10 +7,11 @@ among all plans with that many buses, the one with the least deadhead (yards inc
 
 :func:`solve` is the whole engine: several run sets per school (:class:`~routing.runs.RunOptions`:
 fewest long runs, shorter runs under a tighter ride limit, cheaper runs, runs that start where
-buses come from, other seeds); an exact integer program then picks runs from all of them, jointly
+buses come from, other seeds); an integer program then picks runs from all of them, jointly
 with the chaining (BiRD's scenario selection taken down to single runs, so a school's runs may
-come from several sets); riders carried twice keep their first run only; then the exact min-cost
-chaining of the chosen runs."""
+come from several sets), solved by price-and-branch over the runs its linear relaxation uses;
+riders carried twice keep their first run only; then the exact min-cost chaining of the chosen
+runs."""
 
 from __future__ import annotations
 
