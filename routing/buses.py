@@ -284,10 +284,10 @@ class _Selector:
             res = milp(c, constraints=LinearConstraint(A, lo, hi), integrality=np.concatenate([np.ones(n), np.zeros(len(c) - n)]), bounds=Bounds(0, restricted), options={"time_limit": max(1.0, left), "node_limit": MIP_NODES, "disp": False})
             if res.x is not None and (best is None or res.fun < best[0].fun - 1e-9):
                 best = (res, int(mask.sum()))
-            info["mip_status"] = res.message
         if best is None:
-            return [], info
+            return [], {**info, "mip_status": res.message}
         res, size = best
+        info["mip_status"] = res.message
         Z = n + len(self.arcs[0])
         return [j for j in range(n) if res.x[j] > 0.5], {**info, "mip_buses": round(float(res.x[Z : Z + n].sum())), "runs_in_program": size}
 
