@@ -890,6 +890,8 @@ def _manifest(size_name: str, seed: int) -> str:
         "cost_per_mile = 3.0          # fuel and upkeep, dollars a mile driven\n",
         "[transport.eligibility]      # walking distance (metres) beyond which a student rides, by grade band\n"
         + "".join(f'"{band}" = {metres}\n' for band, metres in ELIGIBILITY.items()),
+        '[transport.hazards]          # a student may not walk across these: they ride, and no stop is across them\n'
+        'file = "river.geojson"\n',
         "[transport.bells]            # what the bell-time optimizer may change\n"
         'earliest = "07:15"\nlatest = "09:30"\nstep_minutes = 15\nshifts_minutes = [-10, -5, 5, 10]\n'
         "max_change_minutes = 60\n\n"

@@ -13,10 +13,18 @@ uncovered students is opened until everyone is covered. Stops are therefore alwa
 node (never in a river) and nobody walks farther than their own limit; students who cannot reach
 any street within their limit are reported by id.
 
+Hazards (``[transport.hazards]`` in ``city.toml``: polygons or lines such as highways, rail and
+rivers, :func:`read_hazards`) are never walked across: a student whose walk to school would cross
+one rides whatever the distance, and no student is given a stop whose walk crosses one. A walk
+crosses a hazard when the straight line from home to school (or stop) meets it: a student who
+could walk around the end of a river still counts as crossing it (they ride; the safe side).
+
 >>> from routing.stops import eligibility_rules, eligible_riders, place_stops
 >>> rules = eligibility_rules(city.settings.get("transport", {}))  # doctest: +SKIP
->>> riders = eligible_riders(city.students, city.schools, rules=rules)  # doctest: +SKIP
->>> plan = place_stops(riders[riders.eligible], max_walk=800, seed=1)  # doctest: +SKIP
+>>> hazards = read_hazards(city)  # doctest: +SKIP
+>>> riders = eligible_riders(city.students, city.schools, rules=rules, hazards=hazards)  # doctest: +SKIP
+>>> plan = place_stops(riders[riders.eligible], max_walk=800, hazards=hazards, seed=1)  # doctest: +SKIP
+>>> hazard_riders(riders)  # riders by school, and those who ride because of a hazard  # doctest: +SKIP
 >>> plan.stops.head(), plan.infeasible  # doctest: +SKIP
 """
 
@@ -26,25 +34,31 @@ import logging
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import shapely
 
-from facilities import Problem, ValidationError
+from facilities import City, Problem, ValidationError
 from facilities._validate import parse_grades
+from facilities.io import read_layer_file
 from routing.network import point_coordinates
 from routing.problem import METRES_PER_MILE
 from routing.travel import CompiledNetwork, distance_matrix
 
 __all__ = [
+    "DEFAULT_MAX_WALK_M",
+    "GRID_SPACING_M",
     "EligibilityRule",
+    "Hazards",
     "StopPlan",
     "eligibility_rules",
     "eligible_riders",
+    "hazard_riders",
     "place_stops",
-    "DEFAULT_MAX_WALK_M",
-    "GRID_SPACING_M",
+    "read_hazards",
 ]
 
 log = logging.getLogger(__name__)
@@ -56,6 +70,7 @@ DEFAULT_MAX_WALK_M = 0.5 * METRES_PER_MILE
 #: (a Boston block is about 80–120 m).
 GRID_SPACING_M = 100.0
 _SPECIAL = ("door-to-door", "wheelchair")
+_HAZARD_REASON = "rides: the walk to school crosses"
 
 
 @dataclass(frozen=True)
@@ -119,24 +134,187 @@ def eligibility_rules(transport: Mapping[str, object]) -> tuple[EligibilityRule,
         try:
             grades = parse_grades(raw["grades"])
         except (KeyError, ValueError) as err:
-            problems.append(Problem(*where, "grades", f"bad or missing grades ({err})", "write grades = \"K-5\""))
+            problems.append(
+                Problem(*where, "grades", f"bad or missing grades ({err})", 'write grades = "K-5"')
+            )
             continue
         if "walk_beyond_mi" in raw:
             beyond = float(raw["walk_beyond_mi"]) * METRES_PER_MILE
         else:
             beyond = float(raw.get("walk_beyond_m", 0.0))
         if beyond < 0:
-            problems.append(Problem(*where, "walk_beyond_m", f"negative distance {beyond}", "give metres >= 0"))
+            problems.append(
+                Problem(*where, "walk_beyond_m", f"negative distance {beyond}", "give metres >= 0")
+            )
         rules.append(EligibilityRule(grades, beyond, bool(raw.get("transit_pass", False))))
     seen: dict[int, int] = {}
     for k, rule in enumerate(rules):
         for g in rule.grades:
             if g in seen:
-                problems.append(Problem("city.toml [[transport.eligibility]]", k + 1, "grades", f"grade {g} is also in rule {seen[g] + 1}", "give each grade one rule"))
+                problems.append(
+                    Problem(
+                        "city.toml [[transport.eligibility]]",
+                        k + 1,
+                        "grades",
+                        f"grade {g} is also in rule {seen[g] + 1}",
+                        "give each grade one rule",
+                    )
+                )
             seen[g] = k
     if problems:
         raise ValidationError(problems, city="transport settings")
     return tuple(rules)
+
+
+@dataclass(frozen=True, eq=False)
+class Hazards:
+    """Polygons or lines no student walks across (highways, rail, rivers), in the city's metric CRS.
+
+    Parameters
+    ----------
+    shapes
+        ``label`` and line or polygon geometry.
+    """
+
+    shapes: gpd.GeoDataFrame
+
+    def __post_init__(self) -> None:
+        union = shapely.union_all(self.shapes.geometry.to_numpy())
+        shapely.prepare(union)
+        object.__setattr__(self, "_union", union)
+
+    def crossing(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        """Whether each straight walk ``a[i] -> b[i]`` (``(n, 2)`` x/y) meets a hazard."""
+        a, b = np.asarray(a, dtype=float).reshape(-1, 2), np.asarray(b, dtype=float).reshape(-1, 2)
+        out = np.zeros(len(a), dtype=bool)
+        # only walks that reach as far as a hazard can meet it
+        near = shapely.distance(shapely.points(a), self._union) <= np.hypot(*(b - a).T) + 1e-9  # type: ignore[attr-defined]
+        if near.any():
+            lines = shapely.linestrings(np.stack([a[near], b[near]], axis=1))
+            out[near] = shapely.intersects(lines, self._union)  # type: ignore[attr-defined]
+        return out
+
+    def labels(self, a: np.ndarray, b: np.ndarray) -> list[str]:
+        """The first hazard each straight walk ``a[i] -> b[i]`` meets (``""`` for none)."""
+        lines = shapely.linestrings(
+            np.stack([np.asarray(a, float).reshape(-1, 2), np.asarray(b, float).reshape(-1, 2)], axis=1)
+        )
+        tree = shapely.STRtree(self.shapes.geometry.to_numpy())
+        which, hit = tree.query(lines, predicate="intersects")
+        first: dict[int, str] = {}
+        for i, h in zip(which.tolist(), hit.tolist()):
+            first.setdefault(i, str(self.shapes["label"].iloc[h]))
+        return [first.get(i, "") for i in range(len(lines))]
+
+
+def read_hazards(city: City) -> Hazards | None:
+    """The city's hazards, from ``[transport.hazards]`` in its ``city.toml``, or ``None``.
+
+    Format::
+
+        [transport.hazards]      # a student may not walk across these
+        file = "river.geojson"   # or files = ["rail.gpkg", "highways.geojson"]
+        label = "name"           # optional: the column naming each hazard
+
+    Raises
+    ------
+    facilities.ValidationError
+        Naming the file that is missing or unreadable, or holds points instead of lines or polygons.
+    """
+    cfg = (city.settings.get("transport") or {}).get("hazards")
+    if not cfg:
+        return None
+    where = "city.toml [transport.hazards]"
+    files = cfg.get("files") or ([cfg["file"]] if cfg.get("file") else [])
+    problems: list[Problem] = []
+    if not files:
+        problems.append(Problem(where, None, "file", "names no file", 'write file = "river.geojson"'))
+    frames = []
+    for name in files:
+        path = (city.root or Path(".")) / str(name)
+        try:
+            frame = read_layer_file(path)
+        except Exception as err:  # noqa: BLE001 - any reader failure is a problem of this file
+            problems.append(
+                Problem(
+                    str(name),
+                    None,
+                    None,
+                    f"cannot read the hazards file: {err}",
+                    f"put it in the city folder or fix {where} file",
+                )
+            )
+            continue
+        if not isinstance(frame, gpd.GeoDataFrame) or not len(frame):
+            problems.append(
+                Problem(
+                    str(name),
+                    None,
+                    None,
+                    "holds no geometry",
+                    "give a GeoJSON, GeoPackage or shapefile of lines or polygons",
+                )
+            )
+            continue
+        kinds = frame.geometry.geom_type.fillna("none")
+        bad = ~kinds.str.contains("Line|Polygon")
+        if bad.any():
+            problems.append(
+                Problem(
+                    str(name),
+                    int(np.flatnonzero(bad)[0]) + 1,
+                    "geometry",
+                    f"{int(bad.sum())} shapes are {kinds[bad].iloc[0]}, not lines or polygons",
+                    "draw hazards as lines (rail, highways) or polygons (rivers)",
+                )
+            )
+            continue
+        if frame.crs is None:
+            frame = frame.set_crs(cfg.get("crs", "EPSG:4326"))
+        column = str(cfg.get("label", "name"))
+        labels = (
+            frame[column].astype(str)
+            if column in frame
+            else pd.Series(Path(str(name)).stem, index=frame.index)
+        )
+        frames.append(
+            gpd.GeoDataFrame(
+                {"label": labels.to_numpy()},
+                geometry=frame.geometry.to_crs(city.crs).to_numpy(),
+                crs=city.crs,
+            )
+        )
+    if problems:
+        raise ValidationError(problems, city=city.name)
+    return Hazards(gpd.GeoDataFrame(pd.concat(frames, ignore_index=True), geometry="geometry", crs=city.crs))
+
+
+def hazard_riders(riders: pd.DataFrame) -> pd.DataFrame:
+    """Per school: its riders, and those who ride only because their walk crosses a hazard.
+
+    Parameters
+    ----------
+    riders
+        From :func:`eligible_riders` (``school``, ``eligible``, ``reason``).
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``school``, ``riders``, ``hazard_riders``; a school with none of either is left out.
+    """
+    hazard = riders["reason"].astype(str).str.startswith(_HAZARD_REASON)
+    g = (
+        pd.DataFrame(
+            {
+                "school": riders["school"].astype(str),
+                "riders": riders["eligible"].astype(int),
+                "hazard_riders": hazard.astype(int),
+            }
+        )
+        .groupby("school")
+        .sum()
+    )
+    return g[(g["riders"] > 0) | (g["hazard_riders"] > 0)].reset_index()
 
 
 def eligible_riders(
@@ -146,6 +324,7 @@ def eligible_riders(
     rules: tuple[EligibilityRule, ...] = (),
     network: CompiledNetwork | None = None,
     circuity: float = 1.0,
+    hazards: Hazards | None = None,
 ) -> gpd.GeoDataFrame:
     """Mark each student eligible for a bus or not, and why.
 
@@ -162,6 +341,9 @@ def eligible_riders(
         ``circuity``.
     circuity
         Network-free walking distance over Manhattan distance.
+    hazards
+        From :func:`read_hazards`: a student who would walk (within their band's distance) but
+        whose walk to school crosses a hazard rides, with the reason naming the hazard.
 
     Returns
     -------
@@ -173,7 +355,14 @@ def eligible_riders(
     pos = pd.Index(school_ids).get_indexer(out["school"])
     if (pos < 0).any():
         missing = sorted(set(out["school"][pos < 0]))[:5]
-        raise ValidationError([Problem("students", None, "school", f"unknown schools {missing}", "use ids of the schools layer")], city="riders")
+        raise ValidationError(
+            [
+                Problem(
+                    "students", None, "school", f"unknown schools {missing}", "use ids of the schools layer"
+                )
+            ],
+            city="riders",
+        )
     home_xy, _ = point_coordinates(out)
     if network is not None:
         walk = np.full(len(out), np.inf)
@@ -185,7 +374,11 @@ def eligible_riders(
     out["walk_to_school"] = walk
     special = out["service"].isin(_SPECIAL).to_numpy()
     eligible = np.ones(len(out), dtype=bool) if not rules else np.zeros(len(out), dtype=bool)
-    reason = np.full(len(out), "rides: every listed student rides" if not rules else "walks: no rule for the grade", dtype=object)
+    reason = np.full(
+        len(out),
+        "rides: every listed student rides" if not rules else "walks: no rule for the grade",
+        dtype=object,
+    )
     grades = out["grade"].astype(int).to_numpy()
     for rule in rules:
         band = np.isin(grades, rule.grades)
@@ -196,6 +389,12 @@ def eligible_riders(
         eligible[band] = far[band]
         reason[band & far] = f"rides: lives beyond {rule.walk_beyond / METRES_PER_MILE:.2g} mi"
         reason[band & ~far] = f"walks: within {rule.walk_beyond / METRES_PER_MILE:.2g} mi"
+        if hazards is not None:
+            walkers = np.flatnonzero(band & ~far)
+            cross = walkers[hazards.crossing(home_xy[walkers], school_xy[pos[walkers]])]
+            eligible[cross] = True
+            labels = hazards.labels(home_xy[cross], school_xy[pos[cross]])
+            reason[cross] = [f"{_HAZARD_REASON} {label}" for label in labels]
     eligible |= special
     reason[special] = "rides: " + out["service"].to_numpy()[special].astype(object)
     out["eligible"] = eligible
@@ -226,7 +425,12 @@ class StopPlan:
     def summary(self) -> str:
         """One line for people."""
         walk = self.assignment["walk_m"]
-        text = f"{len(self.stops)} stops for {len(self.assignment)} riders; walk mean {walk.mean():.0f} m, max {walk.max():.0f} m" if len(walk) else "no stops"
+        text = (
+            f"{len(self.stops)} stops for {len(self.assignment)} riders; "
+            f"walk mean {walk.mean():.0f} m, max {walk.max():.0f} m"
+            if len(walk)
+            else "no stops"
+        )
         if len(self.infeasible):
             text += f"; {len(self.infeasible)} students without a stop"
         return text
@@ -239,6 +443,7 @@ def place_stops(
     max_walk: float = DEFAULT_MAX_WALK_M,
     stop_capacity: int = 66,
     grid_spacing: float = GRID_SPACING_M,
+    hazards: Hazards | None = None,
     seed: int = 0,
 ) -> StopPlan:
     """Place corner stops for corner riders and own stops for door-to-door and wheelchair riders.
@@ -257,6 +462,8 @@ def place_stops(
         Most students at one stop (a bus's seats): a fuller corner opens another stop.
     grid_spacing
         Network-free only: spacing of the grid of candidate corners.
+    hazards
+        From :func:`read_hazards`: no student is given a stop whose walk crosses one.
     seed
         Breaks ties between equally good candidates, reproducibly.
 
@@ -278,15 +485,36 @@ def place_stops(
         corner = members[services[members] == "corner"]
         if len(corner):
             cand_xy, cand_node, walk = _candidates(xy[corner], limit[corner], network, grid_spacing)
-            chosen = _cover(walk <= limit[corner, None], walk, stop_capacity, rng)
+            covers = walk <= limit[corner, None]
+            if hazards is not None:
+                who, cand = np.nonzero(covers)
+                covers[who, cand] = ~hazards.crossing(xy[corner][who], cand_xy[cand])
+            chosen = _cover(covers, walk, stop_capacity, rng)
             for k, (c, who) in enumerate(chosen):
                 sid = f"{school}/c{k + 1}"
-                stop_rows.append((sid, school, "corner", len(who), int(cand_node[c]), float(cand_xy[c, 0]), float(cand_xy[c, 1])))
+                stop_rows.append(
+                    (
+                        sid,
+                        school,
+                        "corner",
+                        len(who),
+                        int(cand_node[c]),
+                        float(cand_xy[c, 0]),
+                        float(cand_xy[c, 1]),
+                    )
+                )
                 for w in who:
                     assign.append((str(ids[corner[w]]), sid, float(walk[w, c]), float(limit[corner[w]])))
             placed = {w for _, who in chosen for w in who}
             for w in sorted(set(range(len(corner))) - placed):
-                bad.append((str(ids[corner[w]]), school, f"no street corner within the student's {limit[corner[w]]:.0f} m walk"))
+                safe = "" if hazards is None else " that the student reaches without crossing a hazard"
+                bad.append(
+                    (
+                        str(ids[corner[w]]),
+                        school,
+                        f"no street corner within the student's {limit[corner[w]]:.0f} m walk{safe}",
+                    )
+                )
         for k, i in enumerate(members[services[members] != "corner"]):
             sid = f"{school}/d{k + 1}"
             if network is None:
@@ -300,7 +528,9 @@ def place_stops(
     assignment = pd.DataFrame(assign, columns=["student", "stop", "walk_m", "max_walk_m"])
     longest = assignment.groupby("stop")["walk_m"].max()
     stops["max_walk_m"] = stops["id"].map(longest).fillna(0.0)
-    geo = gpd.GeoDataFrame(stops.drop(columns=["x", "y"]), geometry=gpd.points_from_xy(stops["x"], stops["y"]), crs=riders.crs)
+    geo = gpd.GeoDataFrame(
+        stops.drop(columns=["x", "y"]), geometry=gpd.points_from_xy(stops["x"], stops["y"]), crs=riders.crs
+    )
     infeasible = pd.DataFrame(bad, columns=["student", "school", "reason"])
     if len(infeasible):
         log.info("%d riders have no stop within their walk", len(infeasible))
@@ -311,7 +541,9 @@ def _round(xy: np.ndarray, spacing: float) -> np.ndarray:
     return np.round(np.asarray(xy) / spacing) * spacing
 
 
-def _candidates(xy: np.ndarray, limit: np.ndarray, network: CompiledNetwork | None, spacing: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _candidates(
+    xy: np.ndarray, limit: np.ndarray, network: CompiledNetwork | None, spacing: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Candidate stops near these homes: their coordinates, node ids and the walk from each home."""
     if network is None:
         lo, hi = np.floor(xy / spacing), np.ceil(xy / spacing)
@@ -321,14 +553,20 @@ def _candidates(xy: np.ndarray, limit: np.ndarray, network: CompiledNetwork | No
         useful = (walk <= limit[:, None]).any(axis=0)
         return corners[useful], np.full(int(useful.sum()), -1), walk[:, useful]
     reach = float(limit.max())
-    near = np.unique(np.concatenate(network.kdtree.query_ball_point(xy, reach)).astype(np.intp)) if len(xy) else np.empty(0, np.intp)
+    near = (
+        np.unique(np.concatenate(network.kdtree.query_ball_point(xy, reach)).astype(np.intp))
+        if len(xy)
+        else np.empty(0, np.intp)
+    )
     walk = distance_matrix(network, xy, network.node_ids[near], cutoff=reach, walking=True)
     useful = (walk <= limit[:, None]).any(axis=0)
     near = near[useful]
     return network.xy[near], network.node_ids[near], walk[:, useful]
 
 
-def _cover(covers: np.ndarray, walk: np.ndarray, capacity: int, rng: np.random.Generator) -> list[tuple[int, list[int]]]:
+def _cover(
+    covers: np.ndarray, walk: np.ndarray, capacity: int, rng: np.random.Generator
+) -> list[tuple[int, list[int]]]:
     """Greedy capacitated set cover: open the candidate covering most uncovered students each time.
 
     Returns ``(candidate, students)`` per opened stop; a student covered by no candidate is left out.
