@@ -185,6 +185,20 @@ def write_sheets(
     return paths
 
 
+def _readable(sheet: pd.DataFrame) -> pd.DataFrame:
+    """A sheet for people: one time column (a leg leaves -> arrives; a visit arrives - leaves)."""
+    leg = sheet["kind"].isin(["leave yard", "deadhead", "return to yard"])
+    time = np.where(
+        leg,
+        sheet["depart_time"] + " → " + sheet["arrive_time"],
+        sheet["arrive_time"] + " – " + sheet["depart_time"],
+    )
+    out = sheet.assign(time=time, run=sheet["run"].astype(object).where(sheet["run"].notna(), ""))
+    return out[
+        ["step", "kind", "run", "from", "location", "school", "students", "time", "wait_min", "miles", "note"]
+    ]
+
+
 def _html_table(frame: pd.DataFrame) -> str:
     return frame.to_html(index=False, na_rep="", float_format=lambda v: f"{v:,.1f}", border=0)
 
@@ -256,13 +270,10 @@ def sheets_html(
             if k == 0 and len(days):
                 busiest = days.sort_values(["runs", "students"], ascending=False).head(example_buses)
                 sheet = public_sheets(route_sheets(plan, points=points), private=private)
-                for bus in busiest["bus"]:
-                    one = sheet[sheet["bus"] == bus].drop(
-                        columns=["session", "arrive", "service_start", "depart", "x", "y"]
-                    )
+                for bus, kind in zip(busiest["bus"], busiest["bus_type"]):
                     parts.append(
-                        f"<details><summary>{session.upper()} bus {bus}: its sheet</summary>"
-                        f"{_html_table(one)}</details>"
+                        f"<details><summary>{session.upper()} bus {bus} ({html.escape(str(kind))}): its sheet</summary>"
+                        f"{_html_table(_readable(sheet[sheet['bus'] == bus]))}</details>"
                     )
                 top = days[days["bus"] == busiest["bus"].iloc[0]]
                 parts.append(

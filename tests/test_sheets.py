@@ -10,6 +10,7 @@ import pytest
 from shapely import Point
 
 from app.outputs_sheets import comparison_sheets, location_points, sheets_html, write_sheets
+from facilities.schema import format_time
 from routing.scenarios import DEFAULT_SCENARIOS, compare, prepare
 from routing.sheets import (
     MIN_STUDENTS,
@@ -197,3 +198,58 @@ def test_runs_follow_the_streets(riverton) -> None:  # type: ignore[no-untyped-d
     assert all(Point(g.coords[0]).distance(yard) < 300 for g in days.geometry)  # the day starts at the yard
     section = sheets_html(comparison, yards=city.yards)
     assert "<svg" in section and "Route sheets" in section
+
+
+def test_command_line_writes_public_and_private_sheets(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from typer.testing import CliRunner
+
+    from app.cli import app
+
+    city = _city()
+    folder = tmp_path / "testville"
+    folder.mkdir()
+    for name in ("schools", "students", "yards"):
+        frame = getattr(city, name).to_crs(4326)
+        frame = frame.assign(lon=frame.geometry.x, lat=frame.geometry.y).drop(columns="geometry")
+        if name == "schools":
+            frame = frame.assign(
+                grades=[",".join(map(str, g)) for g in frame["grades"]],
+                bell_start=frame["bell_start"].map(format_time),
+                bell_end=frame["bell_end"].map(format_time),
+            )
+        frame.to_csv(folder / f"{name}.csv", index=False)
+    city.bus_types.to_csv(folder / "bus_types.csv", index=False)
+    layers = "".join(
+        f'[layers.{n}]\nfile = "{n}.csv"\nx = "lon"\ny = "lat"\ncrs = "EPSG:4326"\n'
+        for n in ("schools", "students", "yards")
+    )
+    (folder / "city.toml").write_text(
+        f'[city]\nname = "Testville"\n{layers}[layers.bus_types]\nfile = "bus_types.csv"\n[transport]\nmax_ride = 2700\n'
+    )
+    out, private = tmp_path / "out", tmp_path / "private"
+    result = CliRunner().invoke(
+        app,
+        [
+            "bells",
+            "compare",
+            str(folder),
+            "--out",
+            str(out),
+            "--private-out",
+            str(private),
+            "--time-limit",
+            "10",
+            "--am-only",
+            "--quiet",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    assert f"exact route sheets and runs to {private}" in result.output
+    public, exact = pd.read_csv(out / "route_sheets.csv"), pd.read_csv(private / "route_sheets.csv")
+    door = exact["service"].isin(["door-to-door", "wheelchair"]) & (exact["students"] < MIN_STUDENTS)
+    assert door.any() and not public["location"].isin(exact.loc[door, "location"]).any()
+    assert (
+        not (out / "private").exists()
+        and (private / "routes.gpkg").exists()
+        and (out / "ride_times.csv").exists()
+    )

@@ -39,17 +39,25 @@ def compare(
     am_only: bool = typer.Option(False, "--am-only", help="Route the morning only."),
     seed: int = typer.Option(0, "--seed", help="Same seed, same result."),
     quiet: bool = typer.Option(False, "--quiet", help="No progress on stderr."),
+    private_out: Path | None = typer.Option(
+        None, "--private-out", help="Folder for the exact route sheets and runs (they locate students)."
+    ),
 ) -> None:
     """Run the status quo, 'charter and Catholic schools align their start and dismissal to the district's tiers' and 'optimized'
     (or the scenarios of --scenarios), and write what each costs and saves."""
+    from app.outputs_sheets import write_sheets
     from routing.scenarios import compare as run_compare
 
     city, listed = _load(city_dir, scenarios)
     limit = _QUICK["time_limit"] if quick else time_limit
     result = run_compare(city, scenarios=listed, time_limit=limit, seed=seed, progress=_progress(quiet), sessions=("am",) if am_only else ("am", "pm"))
     paths = result.write(out)
+    sheets = write_sheets(result, out, private_out=private_out, yards=city.yards)
+    paths |= {k: v for k, v in sheets.items() if not k.startswith("private/")}
     typer.echo(result.text())
     typer.echo(f"wrote {', '.join(sorted(paths))} to {out}")
+    if private_out is not None:
+        typer.echo(f"wrote the exact route sheets and runs to {private_out} (private: they locate students)")
 
 
 @app.command()
