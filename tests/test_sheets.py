@@ -200,11 +200,8 @@ def test_runs_follow_the_streets(riverton) -> None:  # type: ignore[no-untyped-d
     assert "<svg" in section and "Route sheets" in section
 
 
-def test_command_line_writes_public_and_private_sheets(tmp_path) -> None:  # type: ignore[no-untyped-def]
-    from typer.testing import CliRunner
-
-    from app.cli import app
-
+def _folder(tmp_path, *, bells: bool = True):  # type: ignore[no-untyped-def]
+    """Testville written as a city folder of CSV files."""
     city = _city()
     folder = tmp_path / "testville"
     folder.mkdir()
@@ -214,8 +211,8 @@ def test_command_line_writes_public_and_private_sheets(tmp_path) -> None:  # typ
         if name == "schools":
             frame = frame.assign(
                 grades=[",".join(map(str, g)) for g in frame["grades"]],
-                bell_start=frame["bell_start"].map(format_time),
-                bell_end=frame["bell_end"].map(format_time),
+                bell_start=frame["bell_start"].map(format_time) if bells else "",
+                bell_end=frame["bell_end"].map(format_time) if bells else "",
             )
         frame.to_csv(folder / f"{name}.csv", index=False)
     city.bus_types.to_csv(folder / "bus_types.csv", index=False)
@@ -226,6 +223,15 @@ def test_command_line_writes_public_and_private_sheets(tmp_path) -> None:  # typ
     (folder / "city.toml").write_text(
         f'[city]\nname = "Testville"\n{layers}[layers.bus_types]\nfile = "bus_types.csv"\n[transport]\nmax_ride = 2700\n'
     )
+    return folder
+
+
+def test_command_line_writes_public_and_private_sheets(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from typer.testing import CliRunner
+
+    from app.cli import app
+
+    folder = _folder(tmp_path)
     out, private = tmp_path / "out", tmp_path / "private"
     result = CliRunner().invoke(
         app,
@@ -253,3 +259,18 @@ def test_command_line_writes_public_and_private_sheets(tmp_path) -> None:  # typ
         and (private / "routes.gpkg").exists()
         and (out / "ride_times.csv").exists()
     )
+
+
+def test_command_line_refuses_a_comparison_without_riders(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from typer.testing import CliRunner
+
+    from app.cli import app
+
+    folder = _folder(tmp_path, bells=False)
+    out = tmp_path / "out"
+    result = CliRunner().invoke(
+        app, ["bells", "compare", str(folder), "--out", str(out), "--time-limit", "4", "--am-only", "--quiet"]
+    )
+    assert result.exit_code == 1
+    assert "No rider was routed" in result.output and "8 schools: no current bell times" in result.output
+    assert not out.exists()  # nothing written: 0 buses and $0 saved is not a result

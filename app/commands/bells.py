@@ -51,6 +51,11 @@ def compare(
     city, listed = _load(city_dir, scenarios)
     limit = _QUICK["time_limit"] if quick else time_limit
     result = run_compare(city, scenarios=listed, time_limit=limit, seed=seed, progress=_progress(quiet), sessions=("am",) if am_only else ("am", "pm"))
+    if not result.summary()["riders"].iloc[0]:
+        counts = result.prepared.infeasible.groupby(["kind", "reason"]).size()
+        why = "; ".join(f"{n} {kind}s: {reason}" for (kind, reason), n in counts.items()) or "no student rides"
+        typer.echo(f"No rider was routed, so there is nothing to compare ({why}). Give the schools bell_start and bell_end, and check [transport.eligibility].", err=True)
+        raise typer.Exit(code=1)
     paths = result.write(out)
     sheets = write_sheets(result, out, private_out=private_out, yards=city.yards)
     paths |= {k: v for k, v in sheets.items() if not k.startswith("private/")}
