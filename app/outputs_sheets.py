@@ -31,7 +31,15 @@ import pandas as pd
 from facilities.io import atomic_write, write_geo
 from routing.rides import ride_distribution, stop_rides
 from routing.scenarios import Comparison, Prepared
-from routing.sheets import StreetLines, bus_days, private_stops, public_sheets, route_sheets, run_lines
+from routing.sheets import (
+    SHEET_COLUMNS,
+    StreetLines,
+    bus_days,
+    private_stops,
+    public_sheets,
+    route_sheets,
+    run_lines,
+)
 
 __all__ = ["comparison_rides", "comparison_sheets", "location_points", "sheets_html", "write_sheets"]
 
@@ -81,7 +89,7 @@ def comparison_sheets(comparison: Comparison, *, points: np.ndarray | None = Non
         for plan in r.plans.values()
     ]
     if not frames:
-        return pd.DataFrame()
+        return pd.DataFrame(columns=["scenario", *SHEET_COLUMNS])
     out = pd.concat(frames, ignore_index=True)
     return out[["scenario"] + [c for c in out.columns if c != "scenario"]]
 
@@ -168,7 +176,7 @@ def write_sheets(
         Output name -> path (private ones prefixed ``private/``).
     """
     points = location_points(comparison.prepared, yards=yards)
-    lines = StreetLines(points, comparison.prepared.network)
+    lines = StreetLines(points, comparison.prepared.network, comparison.prepared.data.durations)
     exact = comparison_sheets(comparison, points=points)
     root = Path(out)
     paths = _write_all(
@@ -237,7 +245,7 @@ def sheets_html(
     the full sheets of its ``example_buses`` busiest buses and a map of the busiest one's day.
     """
     points = location_points(comparison.prepared, yards=yards)
-    lines = StreetLines(points, comparison.prepared.network)
+    lines = StreetLines(points, comparison.prepared.network, comparison.prepared.data.durations)
     private = _private_ids(comparison)
     rides = comparison_rides(comparison)
     parts = [

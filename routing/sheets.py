@@ -28,10 +28,12 @@ from dataclasses import dataclass, field
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+from scipy.sparse.csgraph import dijkstra
 from shapely import LineString
 
 from routing.problem import METRES_PER_MILE, BusPlan, Visit
-from routing.travel import CompiledNetwork, route_geometry
+from routing.travel import CompiledNetwork
+from routing.travel import _edge_coords as edge_coords  # the street geometry of one edge
 
 __all__ = [
     "MIN_STUDENTS",
@@ -265,7 +267,8 @@ def public_sheets(sheets: pd.DataFrame, *, private: Iterable[str]) -> pd.DataFra
 class StreetLines:
     """Draws legs between matrix locations: along the streets when there is a network, else straight.
 
-    Legs are cached, so drawing every scenario's runs costs one shortest path per distinct leg.
+    Legs are cached, and :meth:`prefetch` finds many at once (one bounded shortest-path search per
+    block of origins), so drawing every scenario's runs costs about one short search per origin.
 
     Parameters
     ----------
@@ -273,29 +276,64 @@ class StreetLines:
         ``(n, 2)`` x/y of each matrix location (in the network's CRS).
     network
         The compiled street network, or ``None`` for straight legs.
+    durations
+        The plan's travel-time matrix over the same locations: bounds each search (optional).
     """
 
     points: np.ndarray
     network: CompiledNetwork | None = None
+    durations: np.ndarray | None = None
     _nodes: np.ndarray | None = field(default=None, init=False, repr=False)
     _legs: dict[tuple[int, int], np.ndarray] = field(default_factory=dict, init=False, repr=False)
 
     def __post_init__(self) -> None:
         self.points = np.asarray(self.points, dtype=float)
         if self.network is not None:
-            self._nodes = self.network.node_ids[self.network.kdtree.query(self.points)[1]]
+            self._nodes = self.network.kdtree.query(self.points)[1]  # node positions
+
+    def prefetch(self, pairs: Iterable[tuple[int, int]], *, block: int = 128) -> None:
+        """Find the street path of every leg ``(a, b)`` not yet cached."""
+        net, nodes = self.network, self._nodes
+        if net is None or nodes is None:
+            return
+        todo = sorted({(a, b) for a, b in pairs if (a, b) not in self._legs and nodes[a] != nodes[b]})
+        by_source: dict[int, list[tuple[int, int]]] = {}
+        for a, b in todo:
+            by_source.setdefault(int(nodes[a]), []).append((a, b))
+        sources = sorted(by_source)
+        for k in range(0, len(sources), block):
+            chunk = sources[k : k + block]
+            legs = [leg for src in chunk for leg in by_source[src]]
+            limit = (
+                np.inf if self.durations is None else max(self.durations[a, b] for a, b in legs) * 1.01 + 60
+            )
+            _, pred = dijkstra(net.time, directed=True, indices=chunk, return_predecessors=True, limit=limit)
+            row = {src: i for i, src in enumerate(chunk)}
+            for a, b in legs:
+                self._legs[(a, b)] = self._trace(pred[row[int(nodes[a])]], int(nodes[a]), int(nodes[b]), a, b)
+
+    def _trace(self, pred: np.ndarray, start: int, end: int, a: int, b: int) -> np.ndarray:
+        path = [end]
+        while path[-1] != start:
+            path.append(int(pred[path[-1]]))
+            if path[-1] < 0:  # not reached within the bound: a straight leg
+                return self.points[[a, b]]
+        path.reverse()
+        return np.concatenate(
+            [
+                edge_coords(self.network, u, v)[(1 if i else 0) :]
+                for i, (u, v) in enumerate(itertools.pairwise(path))
+            ]
+        )
 
     def leg(self, a: int, b: int) -> np.ndarray:
         """Coordinates from location ``a`` to location ``b``."""
-        key = (a, b)
-        if key not in self._legs:
+        if (a, b) not in self._legs:
             if self._nodes is None or self._nodes[a] == self._nodes[b]:
-                self._legs[key] = self.points[[a, b]]
+                self._legs[(a, b)] = self.points[[a, b]]
             else:
-                self._legs[key] = np.asarray(
-                    route_geometry(self.network, [self._nodes[a], self._nodes[b]]).coords
-                )
-        return self._legs[key]
+                self.prefetch([(a, b)])
+        return self._legs[(a, b)]
 
     def line(self, locations: Sequence[int]) -> LineString | None:
         """The line through ``locations`` in order (``None`` when fewer than two)."""
@@ -334,9 +372,10 @@ def run_lines(
     """
     hide = private_stops(plan) if public else None
     bus_of = {r: b + 1 for b, bus in enumerate(plan.buses) for r in bus.runs}
+    shown_of = [_shown(plan, run.visits, hide) for run in plan.runs]
+    lines.prefetch(pair for shown in shown_of for pair in itertools.pairwise(shown))
     rows = []
-    for r, run in enumerate(plan.runs):
-        shown = _shown(plan, run.visits, hide)
+    for r, (run, shown) in enumerate(zip(plan.runs, shown_of, strict=True)):
         schools = "+".join(plan.data.schools[s].id for s in run.schools)
         n_hidden = 0 if hide is None else int(sum(hide[s] for s in run.stops))
         rows.append(
@@ -387,14 +426,18 @@ def bus_days(
     data = plan.data
     hide = private_stops(plan) if public else None
     T, D = data.durations, data.distances
-    rows = []
-    for b, bus in enumerate(plan.buses):
+    days = []
+    for bus in plan.buses:
         runs = [plan.runs[r] for r in bus.runs]
+        start, end = data.yards[bus.start_yard].location, data.yards[bus.end_yard].location
+        shown = [start] + [loc for run in runs for loc in _shown(plan, run.visits, hide)] + [end]
+        days.append((bus, runs, start, end, shown))
+    lines.prefetch(pair for *_, shown in days for pair in itertools.pairwise(shown))
+    rows = []
+    for b, (bus, runs, start, end, shown) in enumerate(days):
         if not runs:
             continue
-        start, end = data.yards[bus.start_yard].location, data.yards[bus.end_yard].location
         every = [start] + [v.location for run in runs for v in run.visits] + [end]
-        shown = [start] + [loc for run in runs for loc in _shown(plan, run.visits, hide)] + [end]
         miles = float(sum(D[a, c] for a, c in itertools.pairwise(every))) / METRES_PER_MILE
         leave = runs[0].start - T[start, runs[0].start_location]
         back = runs[-1].end + T[runs[-1].end_location, end]
