@@ -13,9 +13,10 @@ For every scenario and session of a :class:`~routing.scenarios.Comparison`:
 With ``private_out`` the exact sheets and lines (every door-to-door stop where it is) are written
 there too, and only there.
 
->>> from app.outputs_sheets import write_sheets, sheets_html
->>> write_sheets(comparison, "out/bells", private_out="private/bells", yards=city.yards)  # doctest: +SKIP
->>> html = sheets_html(comparison)  # the report's route-sheet section  # doctest: +SKIP
+>>> from app.outputs_sheets import sheets_html, street_lines, write_sheets
+>>> lines = street_lines(comparison, yards=city.yards)  # doctest: +SKIP
+>>> write_sheets(comparison, "out/bells", private_out="private/bells", lines=lines)  # doctest: +SKIP
+>>> html = sheets_html(comparison, lines=lines)  # the report's route-sheet section  # doctest: +SKIP
 """
 
 from __future__ import annotations
@@ -41,7 +42,14 @@ from routing.sheets import (
     run_lines,
 )
 
-__all__ = ["comparison_rides", "comparison_sheets", "location_points", "sheets_html", "write_sheets"]
+__all__ = [
+    "comparison_rides",
+    "comparison_sheets",
+    "location_points",
+    "sheets_html",
+    "street_lines",
+    "write_sheets",
+]
 
 
 def location_points(prepared: Prepared, *, yards: gpd.GeoDataFrame | None = None) -> np.ndarray:
@@ -79,6 +87,12 @@ def location_points(prepared: Prepared, *, yards: gpd.GeoDataFrame | None = None
     for st in data.stops:
         xy[st.location] = stop_xy[st.id]
     return xy
+
+
+def street_lines(comparison: Comparison, *, yards: gpd.GeoDataFrame | None = None) -> StreetLines:
+    """The drawer of a comparison's runs on its streets (one per comparison: it caches the legs)."""
+    prepared = comparison.prepared
+    return StreetLines(location_points(prepared, yards=yards), prepared.network, prepared.data.durations)
 
 
 def comparison_sheets(comparison: Comparison, *, points: np.ndarray | None = None) -> pd.DataFrame:
@@ -156,6 +170,7 @@ def write_sheets(
     *,
     private_out: str | os.PathLike[str] | None = None,
     yards: gpd.GeoDataFrame | None = None,
+    lines: StreetLines | None = None,
 ) -> dict[str, Path]:
     """Write route sheets, runs and buses' days on the streets, and ride times, for every scenario.
 
@@ -169,14 +184,16 @@ def write_sheets(
         Folder for the exact sheets and lines (``route_sheets.csv``, ``routes.gpkg``...), or ``None``.
     yards
         The city's yards (their points), for where each day starts and ends.
+    lines
+        A :func:`street_lines` drawer to share with :func:`sheets_html` (default: a new one).
 
     Returns
     -------
     dict
         Output name -> path (private ones prefixed ``private/``).
     """
-    points = location_points(comparison.prepared, yards=yards)
-    lines = StreetLines(points, comparison.prepared.network, comparison.prepared.data.durations)
+    lines = lines or street_lines(comparison, yards=yards)
+    points = lines.points
     exact = comparison_sheets(comparison, points=points)
     root = Path(out)
     paths = _write_all(
@@ -236,16 +253,21 @@ def _day_svg(day: gpd.GeoDataFrame, schools: pd.DataFrame, *, width: int = 640, 
 
 
 def sheets_html(
-    comparison: Comparison, *, example_buses: int = 3, yards: gpd.GeoDataFrame | None = None
+    comparison: Comparison,
+    *,
+    example_buses: int = 3,
+    yards: gpd.GeoDataFrame | None = None,
+    lines: StreetLines | None = None,
 ) -> str:
     """The report's section on route sheets and ride times (public: nothing locates a student).
 
     Per scenario: ride times by sector (percentiles, students above the limit) and every bus's day
     in one line (runs, students, leaving and returning to the yard, miles); for the first scenario,
     the full sheets of its ``example_buses`` busiest buses and a map of the busiest one's day.
+    ``yards`` and ``lines`` as for :func:`write_sheets`.
     """
-    points = location_points(comparison.prepared, yards=yards)
-    lines = StreetLines(points, comparison.prepared.network, comparison.prepared.data.durations)
+    lines = lines or street_lines(comparison, yards=yards)
+    points = lines.points
     private = _private_ids(comparison)
     rides = comparison_rides(comparison)
     parts = [
