@@ -20,8 +20,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from facilities._validate import Problems, ValidationError, parse_grades
-from facilities.schema import ROOM_TYPES, format_grades
+from facilities._validate import Problems, ValidationError
+from facilities.schema import ROOM_TYPES, format_grades, parse_grades
 
 if TYPE_CHECKING:
     from facilities.city import City

@@ -32,7 +32,7 @@ import numpy as np
 import pandas as pd
 
 from facilities import Problem, ValidationError
-from facilities._validate import parse_grades
+from facilities.schema import parse_grades
 from routing.network import point_coordinates
 from routing.problem import METRES_PER_MILE
 from routing.travel import CompiledNetwork, distance_matrix

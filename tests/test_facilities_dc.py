@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from facilities._validate import parse_grades
+from facilities.schema import parse_grades
 from facilities.capacity import utilization
 from facilities.matching import MatchData, solve
 from facilities.schema import ROOM_TYPES

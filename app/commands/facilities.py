@@ -125,7 +125,7 @@ def sites(
     straight_line: bool = typer.Option(False, "--straight-line", help="Use straight-line travel even when the city has streets."),
 ) -> None:
     """Where should p new campuses go? The vacant and under-used buildings that minimize students' travel (p-median)."""
-    from facilities._validate import parse_grades
+    from facilities.schema import parse_grades
 
     city = _load(city_dir)
     travel, how = (None, _STRAIGHT) if straight_line else travel_for(city)
