@@ -32,6 +32,7 @@ __all__ = [
     "OWNERS",
     "STATUSES",
     "SERVICES",
+    "ZONE_KINDS",
     "ROOM_TYPES",
     "Field",
     "Layer",
@@ -52,6 +53,8 @@ SECTORS: tuple[str, ...] = ("district", "charter", "catholic", "private")
 OWNERS: tuple[str, ...] = ("district", "archdiocese", "city", "private")
 STATUSES: tuple[str, ...] = ("occupied", "under-used", "vacant")
 SERVICES: tuple[str, ...] = ("corner", "door-to-door", "wheelchair")
+#: Kinds of zone a city may hold at once (one file each, or several files of one kind).
+ZONE_KINDS: tuple[str, ...] = ("neighborhood", "ward", "attendance", "census", "shared")
 #: Room types counted by the capacity model; a city may map any subset of them.
 ROOM_TYPES: tuple[str, ...] = (
     "classroom",
@@ -141,6 +144,7 @@ SCHOOLS = Layer(
         Field("bell_start", "time", help="morning bell, 'HH:MM'"),
         Field("bell_end", "time", help="dismissal bell, 'HH:MM'"),
         Field("neighborhood", "str", help="neighborhood name (derived from zones when absent)"),
+        Field("programs", "list", help="non-grade programs (adult, ungraded); read from grades when not given"),
     ),
     required=True,
     help="every school of every sector",
@@ -155,9 +159,10 @@ BUILDINGS = Layer(
         Field("owner", "str", choices=OWNERS, default="district", help="district, archdiocese, city or private"),
         Field("status", "str", choices=STATUSES, default="occupied", help="occupied, under-used or vacant"),
         Field("gross_area", "float", minimum=0, help="gross floor area, square metres"),
-        Field("gym", "bool", default=False, help="has a gymnasium"),
-        Field("cafeteria", "bool", default=False, help="has a cafeteria"),
-        Field("accessible", "bool", default=False, help="fully accessible (ADA)"),
+        Field("capacity", "int", minimum=0, help="reported seats (used when the rooms are not counted)"),
+        Field("gym", "bool", help="has a gymnasium (empty: unknown)"),
+        Field("cafeteria", "bool", help="has a cafeteria (empty: unknown)"),
+        Field("accessible", "bool", help="fully accessible, ADA (empty: unknown)"),
         Field("condition", "float", minimum=0, help="facility condition score, 0 (poor) to 100 (new)"),
         Field("annual_cost", "float", minimum=0, help="rent or operating cost, dollars a year"),
         Field("available", "date", help="date the building becomes available"),
@@ -187,11 +192,17 @@ ZONES = Layer(
     (
         _ID,
         _NAME,
-        Field("kind", "str", default="neighborhood", help="neighborhood, attendance, shared, ..."),
+        Field("kind", "str", default="neighborhood", choices=ZONE_KINDS, help="neighborhood, ward, attendance, census or shared"),
+        Field("level", "str", help="an attendance zone's level, e.g. elementary, middle, high"),
+        Field("school", "str", help="id of the school an attendance zone feeds"),
         Field("low_income_share", "float", minimum=0, help="share of residents with low income (0-1), for equity breakdowns"),
     ),
     groups=("population",),
-    help="neighborhoods and enrollment zones; population_<band> columns count residents by age band",
+    help=(
+        "neighborhoods, wards, attendance zones (by level, with the school each feeds) and census units; "
+        "population_<band> columns count residents by age band (apportioned by area from census units "
+        "onto zones that have none)"
+    ),
 )
 
 YARDS = Layer(
