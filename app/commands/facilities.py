@@ -37,9 +37,9 @@ def capacity(
     out: Path = typer.Option(None, "--out", help="Folder for capacity_buildings.csv and capacity_schools.csv."),
     band: str = typer.Option(None, "--band", help="Target utilization band 'low,high' (default city.toml [capacity] or 0.85,1.0)."),
 ) -> None:
-    """Capacity of each building from its rooms, and the utilization of buildings and schools."""
+    """Capacity of each building (from its rooms, else reported, else floor area) and the utilization of buildings and schools."""
     from facilities import ValidationError
-    from facilities.capacity import utilization
+    from facilities.capacity import estimated_counts, utilization
 
     city = _load(city_dir)
     try:
@@ -52,7 +52,10 @@ def capacity(
     typer.echo(f"{city.name}: {len(b)} buildings, {int(b['capacity'].sum()):,} seats, {int(b['enrollment'].sum()):,} enrolled; band {low:.0%}-{high:.0%}")
     for flag, n in b["flag"].value_counts().items():
         typer.echo(f"  {flag:<14} {n:>5} buildings")
-    shown = b[["building", "name", "capacity", "enrollment", "utilization", "spare_seats", "spare_rooms", "flag"]]
+    for what, frame in (("buildings", b), ("schools", s)):
+        for source, n in estimated_counts(frame).items():
+            typer.echo(f"  capacity of {n:,} {what}: {source}")
+    shown = b[["building", "name", "capacity", "capacity_source", "enrollment", "utilization", "spare_seats", "spare_rooms", "flag"]]
     typer.echo(shown.sort_values("utilization", ascending=False).to_string(index=False, max_rows=40))
     if out is not None:
         for frame, name in ((b, "capacity_buildings.csv"), (s, "capacity_schools.csv")):
