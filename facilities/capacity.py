@@ -288,7 +288,7 @@ def building_capacity(
     out["capacity_source"] = np.select([counted, np.isfinite(own), np.isfinite(from_area)], list(SOURCES[:3]), SOURCES[3])
     estimated = np.floor(capacity / size)
     out.insert(3, "classrooms", np.where(counted, rooms["classroom"], estimated))
-    out.insert(4, "classrooms_source", np.where(counted, "counted", np.where(np.isfinite(estimated), "estimated from " + out["capacity_source"], "unknown")))
+    out.insert(4, "classrooms_source", np.where(counted, "counted", np.where(np.isfinite(estimated), "estimated from " + out["capacity_source"].str.replace("estimated from ", ""), "unknown")))
     out.loc[~counted, ["capacity_classrooms", "capacity_specialty", "capacity_special_education"]] = np.nan
     for column in ("classrooms", "capacity_classrooms", "capacity_specialty", "capacity_special_education", "capacity"):
         out[column] = _whole(out[column])

@@ -110,7 +110,9 @@ def match_city(
     s = result.summary()
     typer.echo(f"{s['housed']} of {s['needs']} needs housed ({s['housed_whole_plan']} for the whole plan), {s['status']}, gap {100 * s['gap']:.2f}%")
     if len(result.assignments):
-        typer.echo(result.assignments[["need", "building", "mode", "year_last", "plan_years", "seats", "travel_min", "cost"]].to_string(index=False))
+        typer.echo(result.assignments[["need", "building", "mode", "year_last", "plan_years", "seats", "travel_min", "cost", "conditions"]].to_string(index=False))
+    if s.get("housed_if_confirmed"):
+        typer.echo(f"  {s['housed_if_confirmed']} housed only if the unknown facts listed under conditions are confirmed")
     for row in result.unmatched.itertuples():
         typer.echo(f"  {row.need} not housed for {row.years_unmet} year{'s' if row.years_unmet != 1 else ''}: {row.reasons}")
     _echo(f"wrote {', '.join(str(p) for p in [*paths.values(), report])}")
