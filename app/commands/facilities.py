@@ -31,6 +31,18 @@ def _band(text: str | None) -> tuple[float, float] | None:
     return low, high
 
 
+def _require(city: Any, capability: str) -> Any:
+    """Stop with validate's own words when the city's data blocks ``capability`` (see facilities.readiness)."""
+    from facilities import ValidationError
+    from facilities.readiness import require
+
+    try:
+        return require(city, capability)
+    except ValidationError as err:
+        _echo(str(err))
+        raise typer.Exit(code=1) from None
+
+
 @app.command()
 def capacity(
     city_dir: Path = _CITY,
@@ -42,6 +54,7 @@ def capacity(
     from facilities.capacity import estimated_counts, utilization
 
     city = _load(city_dir)
+    _require(city, "capacity")
     try:
         result = utilization(city, band=_band(band))
     except ValidationError as err:
@@ -92,9 +105,7 @@ def match_city(
     from facilities import ValidationError
     from facilities.matching import MatchData, solve, what_if
 
-    if not len(city.needs):
-        _echo(f"{city.name} has no needs layer: add [layers.needs] to city.toml")
-        raise typer.Exit(code=1)
+    _require(city, "match")
     try:
         data = MatchData.from_city(city, travel=travel, years=years)
         if withdraw:
@@ -146,6 +157,7 @@ def sites_city(
     from facilities.io import write_geo
     from facilities.siting import site_campuses
 
+    _require(city, "sites")
     try:
         siting = site_campuses(city, p=p, grades=grades, capacitated=capacitated, travel=travel, time_limit=time_limit)
     except (ValueError, RuntimeError) as err:
