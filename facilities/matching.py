@@ -879,7 +879,8 @@ class MatchResult:
         d = self.data
         a = self.assignments
         out = d.buildings[["id", "name", "status", "mode", "hosts", "capacity", "capacity_source", "enrollment", "utilization", "geometry"]].copy()
-        out["needs"] = out["id"].map(a.groupby("building")["need"].agg(";".join)).fillna("")
+        housed = a.groupby("building")["need"].agg(";".join).to_dict()
+        out["needs"] = [housed.get(i, "") for i in out["id"]]
         out["utilization_after"] = out["id"].map(a.groupby("building")["host_utilization_after"].max()).fillna(out["utilization"])
         return gpd.GeoDataFrame(out, geometry="geometry", crs=d.buildings.crs)
 
