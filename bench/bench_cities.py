@@ -23,13 +23,16 @@ CITIES = {"dc": ROOT / "tests" / "cities" / "dc", "boston": ROOT / "tests" / "ci
 TARGET_SECONDS, TARGET_MB = 30.0, 1024.0
 #: The child runs the CLI, then prints its own peak resident set (kB on Linux) on stderr's last line.
 _CHILD = (
-    "import resource, sys\n"
+    "import resource, sys, traceback\n"
     "from app.cli import app\n"
     "try:\n"
     "    app(sys.argv[1:])\n"
     "    code = 0\n"
     "except SystemExit as e:\n"
     "    code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)\n"
+    "except Exception:\n"
+    "    traceback.print_exc()\n"
+    "    code = 1\n"
     "print('PEAK_KB', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, file=sys.stderr)\n"
     "sys.exit(code)\n"
 )
@@ -40,23 +43,58 @@ def _commands(city: Path, out: Path, *, quick: bool) -> list[tuple[str, list[str
     return [
         ("validate (reference)", ["validate", str(city), "--no-streets"]),
         ("facilities capacity", ["facilities", "capacity", str(city), "--out", str(out / "capacity")]),
-        ("facilities match", ["facilities", "match", str(city), "--out", str(out / "match"), "--time-limit", limit, "--straight-line"]),
-        ("facilities sites", ["facilities", "sites", str(city), "--out", str(out / "sites"), "--time-limit", limit, "--straight-line"]),
+        (
+            "facilities match",
+            [
+                "facilities",
+                "match",
+                str(city),
+                "--out",
+                str(out / "match"),
+                "--time-limit",
+                limit,
+                "--straight-line",
+            ],
+        ),
+        (
+            "facilities sites",
+            [
+                "facilities",
+                "sites",
+                str(city),
+                "--out",
+                str(out / "sites"),
+                "--time-limit",
+                limit,
+                "--straight-line",
+            ],
+        ),
         ("zones coverage", ["zones", "coverage", str(city), "--out", str(out / "coverage")]),
         ("zones lottery", ["zones", "lottery", str(city), "--out", str(out / "lottery")]),
         ("zones design", ["zones", "design", str(city), "--out", str(out / "design"), "--time-limit", limit]),
-        ("bells compare", ["bells", "compare", str(city), "--out", str(out / "bells"), "--time-limit", limit]),
+        (
+            "bells compare",
+            ["bells", "compare", str(city), "--out", str(out / "bells"), "--time-limit", limit],
+        ),
     ]
 
 
 def _child(args: list[str]) -> tuple[float, float, int, str]:
     """Wall seconds, the child's peak MB, its exit code and its last words."""
     t0 = time.perf_counter()
-    done = subprocess.run([sys.executable, "-c", _CHILD, *args], cwd=ROOT, capture_output=True, text=True, check=False)
+    done = subprocess.run(
+        [sys.executable, "-c", _CHILD, *args], cwd=ROOT, capture_output=True, text=True, check=False
+    )
     seconds = time.perf_counter() - t0
     lines = done.stderr.strip().splitlines()
-    peak = next((int(line.split()[1]) / 1024 for line in reversed(lines) if line.startswith("PEAK_KB")), float("nan"))
-    said = [line for line in (done.stdout + "\n" + "\n".join(lines)).splitlines() if line.strip() and not line.startswith("PEAK_KB")]
+    peak = next(
+        (int(line.split()[1]) / 1024 for line in reversed(lines) if line.startswith("PEAK_KB")), float("nan")
+    )
+    said = [
+        line.lstrip(" -")
+        for line in (done.stdout + "\n" + "\n".join(lines)).splitlines()
+        if line.strip() and not line.startswith("PEAK_KB")
+    ]
     return seconds, peak, done.returncode, said[-1].strip()[:90] if said else ""
 
 
@@ -73,10 +111,10 @@ def run(quick: bool) -> None:
             worst = 0.0, 0.0
             for label, args in _commands(city, Path(tmp), quick=quick):
                 seconds, mb, code, said = _child(args)
-                outcome = "ok" if code == 0 else ("blocked: " + said if "blocked" in said else f"exit {code}: {said}")
+                outcome = "ok" if code == 0 else (said if "blocked" in said else f"exit {code}: {said}")
                 print(f"{label:<22} {seconds:>8.1f} {mb:>8.0f}  {outcome}", flush=True)
                 worst = max(worst[0], seconds), max(worst[1], mb)
         if name == "dc":
             verdict = "meets" if worst[0] <= TARGET_SECONDS and worst[1] <= TARGET_MB else "misses"
-            print(f"target: each DC command under {TARGET_SECONDS:.0f} s and {TARGET_MB:.0f} MB -> {verdict} it "
-                  f"(slowest {worst[0]:.1f} s, largest {worst[1]:.0f} MB)")  # fmt: skip
+            target = f"each DC command under {TARGET_SECONDS:.0f} s and {TARGET_MB:.0f} MB"
+            print(f"target: {target} -> {verdict} it (slowest {worst[0]:.1f} s, largest {worst[1]:.0f} MB)")

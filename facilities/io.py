@@ -14,6 +14,7 @@ import os
 import tempfile
 import tomllib
 from collections.abc import Iterator
+from typing import Self
 from pathlib import Path
 
 import geopandas as gpd
@@ -167,7 +168,7 @@ class FileRow(int):
 
     file: str
 
-    def __new__(cls, row: int, file: str) -> FileRow:
+    def __new__(cls, row: int, file: str) -> Self:
         obj = super().__new__(cls, row)
         obj.file = file
         return obj

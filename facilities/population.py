@@ -23,7 +23,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 
-__all__ = ["SOURCE_OWN", "SOURCE_APPORTIONED", "apportion", "apportion_missing", "population_columns"]
+__all__ = ["SOURCE_APPORTIONED", "SOURCE_OWN", "apportion", "apportion_missing", "population_columns"]
 
 #: ``residents_source`` of a zone whose file gives its population.
 SOURCE_OWN = "the zone's own population"
@@ -37,7 +37,9 @@ def population_columns(zones: pd.DataFrame) -> list[str]:
     return [c for c in zones.columns if _BAND.match(str(c))]
 
 
-def apportion(units: gpd.GeoDataFrame, zones: gpd.GeoDataFrame, *, columns: list[str] | None = None) -> pd.DataFrame:
+def apportion(
+    units: gpd.GeoDataFrame, zones: gpd.GeoDataFrame, *, columns: list[str] | None = None
+) -> pd.DataFrame:
     """Residents of each zone, from the census units' counts, by shared area.
 
     Parameters
@@ -62,7 +64,9 @@ def apportion(units: gpd.GeoDataFrame, zones: gpd.GeoDataFrame, *, columns: list
     from tobler.area_weighted import area_interpolate  # about 1.6 s to import: only when needed
 
     columns = columns if columns is not None else population_columns(units)
-    source = gpd.GeoDataFrame(units[columns].astype(float).fillna(0.0), geometry=units.geometry.make_valid().values, crs=units.crs)
+    source = gpd.GeoDataFrame(
+        units[columns].astype(float).fillna(0.0), geometry=units.geometry.make_valid().values, crs=units.crs
+    )
     target = gpd.GeoDataFrame(geometry=zones.geometry.make_valid().values, crs=zones.crs)
     result = area_interpolate(source, target, extensive_variables=columns, allocate_total=False)
     return pd.DataFrame(result[columns].to_numpy(dtype=float), index=zones.index, columns=columns)

@@ -27,7 +27,7 @@ from facilities.population import SOURCE_APPORTIONED, population_columns
 if TYPE_CHECKING:
     from facilities.city import City
 
-__all__ = ["CHECKS", "Readiness", "Need", "readiness", "require"]
+__all__ = ["CHECKS", "Need", "Readiness", "readiness", "require"]
 
 State = Literal["ready", "ready with estimates", "blocked"]
 
@@ -65,7 +65,10 @@ class Readiness:
         return f"{self.capability:<9} ready"
 
 
-_BUILDINGS = Need("no buildings layer", '[layers.buildings] file = "buildings.csv" (with rooms_<type>, capacity or gross_area)')
+_BUILDINGS = Need(
+    "no buildings layer",
+    '[layers.buildings] file = "buildings.csv" (with rooms_<type>, capacity or gross_area)',
+)
 _STUDENTS = Need("no students layer (homes, grade, school)", '[layers.students] file = "students.csv"')
 _NEEDS = Need("no needs layer (charter schools' space needs)", '[layers.needs] file = "needs.csv"')
 
@@ -87,7 +90,10 @@ def _unknown_facts(city: City) -> list[str]:
     for column, n in unknown.items():
         if n:
             by_count.setdefault(n, []).append(column)
-    return [f"{', '.join(cs)} unknown for {n:,} buildings (offered as 'fits if ... confirmed')" for n, cs in by_count.items()]
+    return [
+        f"{', '.join(cs)} unknown for {n:,} buildings (offered as 'fits if ... confirmed')"
+        for n, cs in by_count.items()
+    ]
 
 
 def _capacity(city: City) -> tuple[list[Need], list[str]]:
@@ -115,14 +121,21 @@ def _candidates(city: City) -> int:
 def _sites(city: City) -> tuple[list[Need], list[str]]:
     missing = [] if len(city.students) else [_STUDENTS]
     if not _candidates(city):
-        missing.append(Need("no vacant or under-used buildings to site campuses in", "[layers.buildings] with status = vacant or under-used"))
+        missing.append(
+            Need(
+                "no vacant or under-used buildings to site campuses in",
+                "[layers.buildings] with status = vacant or under-used",
+            )
+        )
     return missing, ([] if missing else _capacity_estimates(city))
 
 
 def _bells(city: City) -> tuple[list[Need], list[str]]:
     missing = [] if len(city.students) else [_STUDENTS]
     if not city.schools["bell_start"].notna().any():
-        missing.append(Need("no bell times", '[layers.schools.columns] bell_start = "your start column" (and bell_end)'))
+        missing.append(
+            Need("no bell times", '[layers.schools.columns] bell_start = "your start column" (and bell_end)')
+        )
     estimates = [] if city.network is not None else ["travel by the straight-line model (no street network)"]
     return missing, ([] if missing else estimates)
 
@@ -137,25 +150,36 @@ def _residents(city: City) -> tuple[list[Need], list[str]]:
     if not known.any():
         return [Need(
             "no residents: neither students nor population by age",
-            '[layers.students] file = "students.csv", or a census layer: [[layers.zones.files]] defaults = {kind = "census"} '
-            'population = {"5_9" = "your column", ...}',
+            '[layers.students] file = "students.csv", or a census layer: [[layers.zones.files]] '
+            'defaults = {kind = "census"} population = {"5_9" = "your column", ...}',
         )], []  # fmt: skip
-    apportioned = int((zones.get("residents_source") == SOURCE_APPORTIONED).sum()) if "residents_source" in zones else 0
-    source = f"; {apportioned:,} zones' population apportioned by area from census units" if apportioned else ""
+    apportioned = (
+        int((zones.get("residents_source") == SOURCE_APPORTIONED).sum()) if "residents_source" in zones else 0
+    )
+    source = (
+        f"; {apportioned:,} zones' population apportioned by area from census units" if apportioned else ""
+    )
     return [], [f"residents estimated from population by age{source}"]
 
 
 def _zoned(city: City) -> list[Need]:
     zones = city.zones
     if not len(zones) or not (zones["kind"] != "census").any():
-        return [Need("no zones to measure", '[layers.zones] file = "zones.geojson" (neighborhoods, wards or attendance zones)')]
+        return [
+            Need(
+                "no zones to measure",
+                '[layers.zones] file = "zones.geojson" (neighborhoods, wards or attendance zones)',
+            )
+        ]
     return []
 
 
 def _seats(city: City) -> list[str]:
     if pd.to_numeric(city.schools["capacity"], errors="coerce").gt(0).all():
         return []
-    return _capacity_estimates(city) or ["seats of schools without a reported capacity or a building: estimated from enrollment"]
+    return _capacity_estimates(city) or [
+        "seats of schools without a reported capacity or a building: estimated from enrollment"
+    ]
 
 
 def _coverage(city: City) -> tuple[list[Need], list[str]]:
@@ -168,7 +192,10 @@ def _lottery(city: City) -> tuple[list[Need], list[str]]:
     missing, estimates = _residents(city)
     graded = city.schools["grades"].map(lambda g: isinstance(g, tuple) and len(g) > 0)
     if not graded.any():
-        missing = [Need("no school lists its grades", '[layers.schools.columns] grades = "your grades column"'), *missing]
+        missing = [
+            Need("no school lists its grades", '[layers.schools.columns] grades = "your grades column"'),
+            *missing,
+        ]
     if not missing and not len(city.students):
         estimates = [*estimates, "applicants' choice lists simulated"]
     return missing, ([] if missing else estimates + _seats(city))
@@ -211,6 +238,12 @@ def require(city: City, capability: str) -> Readiness:
     if ready.missing:
         problems = Problems()
         for need in ready.missing:
-            problems.add("city.toml", None, None, f"{capability} is blocked: {need.what}", f"add {need.toml}" if need.toml else "")
+            problems.add(
+                "city.toml",
+                None,
+                None,
+                f"{capability} is blocked: {need.what}",
+                f"add {need.toml}" if need.toml else "",
+            )
         problems.raise_if_any(city=city.name)
     return ready

@@ -61,7 +61,9 @@ def test_a_layer_reads_several_files_each_with_its_own_columns_and_defaults(tmp_
     city = read_city(_schools(tmp_path))
     s = city.schools.set_index("id")
     assert set(s.index) == {"D1", "D3", "C1", "C2", "C3", "C4"}
-    assert (s.loc[["D1", "D3"], "sector"] == "district").all() and (s.loc[["C1", "C2", "C3", "C4"], "sector"] == "charter").all()
+    assert (s.loc[["D1", "D3"], "sector"] == "district").all() and (
+        s.loc[["C1", "C2", "C3", "C4"], "sector"] == "charter"
+    ).all()
     assert s.at["D1", "name"] == "Adams Elementary" and s.at["C1", "name"] == "Brook Charter"
     # the filter's dropped row is counted, by file and rule, and said in the summary
     assert city.filtered == {"schools": {"district.csv: drop status": 1}}
@@ -74,7 +76,9 @@ def test_grades_read_dc_forms_and_keep_adult_programs_out_of_grades(tmp_path):
     assert s.at["C3", "grades"] == (-1,)  # the two preschool years, not PK through 4
     assert s.at["C2", "grades"] == () and s.at["C2", "programs"] == ("adult",)
     assert "adult" in s.at["C4", "programs"] and -1 in s.at["C4", "grades"]
-    assert re.search(r"\b1\s+of them adult only: kept, left out of grade-based analyses", read_city(tmp_path).summary())
+    assert re.search(
+        r"\b1\s+of them adult only: kept, left out of grade-based analyses", read_city(tmp_path).summary()
+    )
 
 
 @pytest.mark.parametrize(
@@ -88,9 +92,9 @@ def test_grades_read_dc_forms_and_keep_adult_programs_out_of_grades(tmp_path):
         ("PK-4-8", tuple(range(-1, 9)), ()),
         ("PK-3-", (-1,), ()),
         ("PK-3", (-1, 0, 1, 2, 3), ()),  # PK through 3, as most cities mean it
-        ("K-5", tuple(range(0, 6)), ()),
+        ("K-5", tuple(range(6)), ()),
         ("GED, Adult/Voc Ed", (), ("adult",)),
-        ("K-8, Ungraded", tuple(range(0, 9)), ("ungraded",)),
+        ("K-8, Ungraded", tuple(range(9)), ("ungraded",)),
     ],
 )
 def test_grade_forms(text, grades, programs):
@@ -108,10 +112,19 @@ def test_a_bad_cell_names_the_file_it_is_in(tmp_path):
     ("change", "message"),
     [
         (('file = "charter.csv"', 'fiel = "charter.csv"'), r"unknown key 'fiel'.*did you mean 'file'\?"),
-        (("[layers.schools]", "[layers.schools]\nquerry = 'x'"), r"unknown key 'querry'.*did you mean 'query'\?"),
-        (("[layers.schools]\n", "[layers.school]\nfile = 'a.csv'\n[layers.schools]\n"), r"unknown layer \[layers.school\].*did you mean 'schools'\?"),
+        (
+            ("[layers.schools]", "[layers.schools]\nquerry = 'x'"),
+            r"unknown key 'querry'.*did you mean 'query'\?",
+        ),
+        (
+            ("[layers.schools]\n", "[layers.school]\nfile = 'a.csv'\n[layers.schools]\n"),
+            r"unknown layer \[layers.school\].*did you mean 'schools'\?",
+        ),
         (("drop = {status", "drop = {STATUS"), r"drop names column 'STATUS'.*did you mean 'status'\?"),
-        (('defaults = {sector = "district"}', 'defaults = {sectr = "district"}'), r"'sectr' is not a field of schools.*did you mean 'sector'\?"),
+        (
+            ('defaults = {sector = "district"}', 'defaults = {sectr = "district"}'),
+            r"'sectr' is not a field of schools.*did you mean 'sector'\?",
+        ),
     ],
 )
 def test_unknown_keys_suggest_the_nearest_known_one(tmp_path, change, message):
@@ -120,26 +133,44 @@ def test_unknown_keys_suggest_the_nearest_known_one(tmp_path, change, message):
 
 
 def test_keep_and_query_filters(tmp_path):
-    toml = SCHOOLS_TOML.replace('drop = {status = ["Not Open"]}', 'keep = {status = ["Active"]}\nquery = "grades != \'9-12\'"')
+    toml = SCHOOLS_TOML.replace(
+        'drop = {status = ["Not Open"]}', 'keep = {status = ["Active"]}\nquery = "grades != \'9-12\'"'
+    )
     city = read_city(_schools(tmp_path, toml=toml))
     assert set(city.schools["id"]) == {"D1", "C1", "C2", "C3", "C4"}
-    assert city.filtered["schools"] == {"district.csv: keep status": 1, "district.csv: query grades != '9-12'": 1}
+    assert city.filtered["schools"] == {
+        "district.csv: keep status": 1,
+        "district.csv: query grades != '9-12'": 1,
+    }
     with pytest.raises(ValidationError, match=r"query .* fails on district.csv"):
-        read_city(_schools(tmp_path, toml=SCHOOLS_TOML.replace("drop = {status", 'query = "no_such > 1"\ndrop = {status')))
+        read_city(
+            _schools(
+                tmp_path, toml=SCHOOLS_TOML.replace("drop = {status", 'query = "no_such > 1"\ndrop = {status')
+            )
+        )
 
 
 def _zones_city(tmp_path: Path, *, census_kind: str = "census") -> Path:
     # two neighborhoods without population, tiling four census units that carry it
-    hoods = gpd.GeoDataFrame({"hood": ["West", "East"]}, geometry=[box(0, 0, 1000, 2000), box(1000, 0, 2000, 2000)], crs=26919)
+    hoods = gpd.GeoDataFrame(
+        {"hood": ["West", "East"]}, geometry=[box(0, 0, 1000, 2000), box(1000, 0, 2000, 2000)], crs=26919
+    )
     units = gpd.GeoDataFrame(
         {"tract": ["T1", "T2", "T3", "T4"], "kids": [400, 800, 100, 0], "everyone": [1000, 2000, 500, 100]},
-        geometry=[box(0, 0, 500, 2000), box(500, 0, 1500, 2000), box(1500, 0, 2000, 1000), box(1500, 1000, 2000, 2000)],
+        geometry=[
+            box(0, 0, 500, 2000),
+            box(500, 0, 1500, 2000),
+            box(1500, 0, 2000, 1000),
+            box(1500, 1000, 2000, 2000),
+        ],
         crs=26919,
     )
     hoods.to_crs(4326).to_file(tmp_path / "hoods.geojson")
     units.to_crs(4326).to_file(tmp_path / "tracts.geojson")
     school = gpd.GeoSeries(gpd.points_from_xy([1000], [1000]), crs=26919).to_crs(4326).iloc[0]
-    (tmp_path / "schools.csv").write_text(f"id,name,sector,lon,lat\nS1,One,district,{school.x},{school.y}\n", encoding="utf-8")
+    (tmp_path / "schools.csv").write_text(
+        f"id,name,sector,lon,lat\nS1,One,district,{school.x},{school.y}\n", encoding="utf-8"
+    )
     (tmp_path / "city.toml").write_text(
         textwrap.dedent(f"""\
         [city]

@@ -31,7 +31,10 @@ def dc():
 def test_dc_reads_three_school_files_with_their_filters(dc):
     s = dc.schools
     assert s["sector"].value_counts().to_dict() == {"district": 118, "charter": 121, "private": 62}
-    assert dc.filtered["schools"] == {"public-schools.geojson: drop STATUS": 4, "charter-schools.geojson: drop GRADES": 10}
+    assert dc.filtered["schools"] == {
+        "public-schools.geojson: drop STATUS": 4,
+        "charter-schools.geojson: drop GRADES": 10,
+    }
     assert not s["name"].str.contains("Next Step").any()  # adult education only: filtered out
     apple = s[s["name"].str.startswith("AppleTree")]
     assert len(apple) >= 6 and apple["grades"].map(lambda g: g == (-1,)).all()  # 'PK-3, PK-4': preschool only
@@ -56,7 +59,9 @@ def test_dc_utilization_from_reported_capacity(dc):
 def test_all_69_closed_buildings_are_accepted_with_their_capacity_source(dc, tmp_path):
     b = utilization(dc).buildings
     assert len(b) == 69 and set(b["capacity_source"]) <= set(SOURCES)
-    assert (b["capacity_source"] == "estimated from floor area").any() and (b["capacity_source"] == "reported capacity").any()
+    assert (b["capacity_source"] == "estimated from floor area").any() and (
+        b["capacity_source"] == "reported capacity"
+    ).any()
     assert b.loc[b["capacity_source"] == "unknown", "capacity"].isna().all()  # unknown, never 0
     run = CliRunner().invoke(cli, ["facilities", "capacity", str(DC), "--out", str(tmp_path)])
     assert run.exit_code == 0, run.output
@@ -76,15 +81,23 @@ def test_dc_match_houses_needs_listing_the_conditions(dc):
     assert a.loc[a["need"].isin(gym), "conditions"].str.contains("gym confirmed").all()
     for need, building in zip(a["need"], a["building"], strict=True):
         assert data.reasons(need, building) == [] or "only" in data.reasons(need, building)[0]
-        assert not any(w in r for r in data.reasons(need, building) for w in ("no gym", "not accessible", "no cafeteria"))
+        assert not any(
+            w in r for r in data.reasons(need, building) for w in ("no gym", "not accessible", "no cafeteria")
+        )
 
 
 def test_dc_readiness_names_what_its_data_cannot_do(dc, tmp_path):
     lines = {r.capability: r for r in readiness(dc)}
-    assert lines["capacity"].state == "ready with estimates" and lines["match"].state == "ready with estimates"
+    assert (
+        lines["capacity"].state == "ready with estimates" and lines["match"].state == "ready with estimates"
+    )
     assert lines["sites"].state == "blocked" and "students" in lines["sites"].line()
     run = CliRunner().invoke(cli, ["facilities", "sites", str(DC), "--out", str(tmp_path / "sites")])
     assert run.exit_code == 1 and "sites is blocked: no students layer" in run.output
     assert not (tmp_path / "sites").exists()
     run = CliRunner().invoke(cli, ["validate", str(DC)])
-    assert run.exit_code == 0 and "sites     blocked" in run.output and "capacity  ready with estimates" in run.output
+    assert (
+        run.exit_code == 0
+        and "sites     blocked" in run.output
+        and "capacity  ready with estimates" in run.output
+    )

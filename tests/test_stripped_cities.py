@@ -32,7 +32,12 @@ COMMANDS: dict[str, list[str]] = {
     "match": ["facilities", "match", "{city}", "--out", "{out}", "--straight-line", "--time-limit", "3"],
     "sites": ["facilities", "sites", "{city}", "--out", "{out}", "--straight-line", "--time-limit", "3"],
 }
-FILES = {"schools": "schools.csv", "buildings": "buildings.csv", "students": "students.csv", "needs": "needs.csv"}
+FILES = {
+    "schools": "schools.csv",
+    "buildings": "buildings.csv",
+    "students": "students.csv",
+    "needs": "needs.csv",
+}
 
 
 def _copy_demo(folder: Path) -> Path:
@@ -48,7 +53,7 @@ def _copy_demo(folder: Path) -> Path:
 
 def _strip_layer(city: Path, layer: str) -> None:
     text = (city / "city.toml").read_text(encoding="utf-8")
-    stripped = re.sub(rf"^\[layers\.{layer}\]\n(?:(?!\[).*\n)*", "", text, flags=re.M)
+    stripped = re.sub(rf"^\[layers\.{layer}\]\n(?:(?!\[).*\n)*", "", text, flags=re.MULTILINE)
     assert stripped != text, layer
     (city / "city.toml").write_text(stripped, encoding="utf-8")
 
@@ -69,7 +74,9 @@ def _run(city: Path, out: Path, command: str, named: str) -> None:
     args = [a.format(city=city, out=out) for a in COMMANDS[command]]
     result = CliRunner().invoke(cli, args)
     text = result.output
-    assert "Traceback" not in text and not isinstance(result.exception, (AssertionError, KeyError, TypeError, ValueError, AttributeError)), (command, text, result.exception)
+    assert "Traceback" not in text and not isinstance(
+        result.exception, (AssertionError, KeyError, TypeError, ValueError, AttributeError)
+    ), (command, text, result.exception)
     assert result.exit_code in (0, 1), (command, result.exit_code, text)
     if result.exit_code == 1:
         assert named in text, (command, named, text)
@@ -84,7 +91,9 @@ def test_a_city_without_a_layer(tmp_path, layer, command):
     _run(city, tmp_path / "out", command, named=layer.rstrip("s") if layer != "bus_types" else "bus")
 
 
-@pytest.mark.parametrize(("layer", "column"), [(layer, c) for layer, columns in COLUMNS.items() for c in columns])
+@pytest.mark.parametrize(
+    ("layer", "column"), [(layer, c) for layer, columns in COLUMNS.items() for c in columns]
+)
 @pytest.mark.parametrize("command", ["capacity", "match"])
 def test_a_city_without_an_optional_column(tmp_path, layer, column, command):
     city = _copy_demo(tmp_path / "city")
