@@ -300,6 +300,12 @@ def _whole(values: pd.Series) -> pd.Series:
     return values.astype(int) if values.notna().all() else values.astype(float)
 
 
+def describe_estimates(frame: pd.DataFrame, what: str = "buildings") -> list[str]:
+    """``["capacity of 5 buildings estimated from floor area", ...]``: what was not counted from rooms."""
+    words = {SOURCES[1]: "from their reported capacity", SOURCES[2]: SOURCES[2], SOURCES[3]: "unknown"}
+    return [f"capacity of {n:,} {what} {words.get(s, s)}" for s, n in estimated_counts(frame).items()]
+
+
 def estimated_counts(frame: pd.DataFrame, column: str = "capacity_source") -> dict[str, int]:
     """How many rows take each capacity source other than counted rooms: ``{"estimated from floor area": 12}``."""
     if column not in frame or not len(frame):

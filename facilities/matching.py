@@ -39,7 +39,7 @@ import shapely
 from ortools.sat.python import cp_model
 
 from facilities._validate import Problems
-from facilities.capacity import CapacityRules, known_no, known_yes, utilization
+from facilities.capacity import CapacityRules, describe_estimates, known_no, known_yes, utilization
 from facilities.schema import ROOM_TYPES, format_grades
 
 if TYPE_CHECKING:
@@ -290,9 +290,12 @@ class MatchData:
     def summary(self) -> str:
         """One line: needs, buildings by mode, candidate pairs."""
         modes = self.buildings["mode"].value_counts()
+        estimated = "".join(f"; {line}" for line in describe_estimates(self.buildings))
+        conditional = int(((self.fit > 0) & np.any(list(self.unknown.values()), axis=0)).sum()) if self.unknown else 0
         return (
             f"{len(self.needs)} needs, {len(self.buildings)} buildings ({modes.get('whole', 0)} whole, "
-            f"{modes.get('co_location', 0)} co-location), {int((self.fit > 0).sum())} fitting pairs, {self.years} years"
+            f"{modes.get('co_location', 0)} co-location), {int((self.fit > 0).sum())} fitting pairs "
+            f"({conditional} of them only if unknown facts are confirmed), {self.years} years{estimated}"
         )
 
 

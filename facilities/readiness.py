@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Literal
 import pandas as pd
 
 from facilities._validate import Problems
-from facilities.capacity import SOURCES, CapacityRules, building_capacity, known_no, known_yes
+from facilities.capacity import describe_estimates, known_no, known_yes, utilization
 from facilities.population import SOURCE_APPORTIONED, population_columns
 
 if TYPE_CHECKING:
@@ -76,11 +76,7 @@ _NEEDS = Need("no needs layer (charter schools' space needs)", '[layers.needs] f
 def _capacity_estimates(city: City, *, what: str = "buildings") -> list[str]:
     if not len(city.buildings):
         return []
-    rules = CapacityRules.from_settings(city.settings.get("capacity"))
-    cap = building_capacity(city.buildings, schools=city.schools, rules=rules)
-    counts = cap["capacity_source"].value_counts()
-    words = {SOURCES[1]: "from their reported capacity", SOURCES[2]: SOURCES[2], SOURCES[3]: "unknown"}
-    return [f"capacity of {int(counts[s]):,} {what} {words[s]}" for s in SOURCES[1:] if s in counts]
+    return describe_estimates(utilization(city).buildings, what)
 
 
 def _unknown_facts(city: City) -> list[str]:

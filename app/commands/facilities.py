@@ -51,7 +51,7 @@ def capacity(
 ) -> None:
     """Capacity of each building (from its rooms, else reported, else floor area) and the utilization of buildings and schools."""
     from facilities import ValidationError
-    from facilities.capacity import estimated_counts, utilization
+    from facilities.capacity import describe_estimates, utilization
 
     city = _load(city_dir)
     _require(city, "capacity")
@@ -66,8 +66,8 @@ def capacity(
     for flag, n in b["flag"].value_counts().items():
         typer.echo(f"  {flag:<14} {n:>5} buildings")
     for what, frame in (("buildings", b), ("schools", s)):
-        for source, n in estimated_counts(frame).items():
-            typer.echo(f"  capacity of {n:,} {what}: {source}")
+        for line in describe_estimates(frame, what):
+            typer.echo(f"  {line}")
     shown = b[["building", "name", "capacity", "capacity_source", "enrollment", "utilization", "spare_seats", "spare_rooms", "flag"]]
     typer.echo(shown.sort_values("utilization", ascending=False).to_string(index=False, max_rows=40))
     if out is not None:

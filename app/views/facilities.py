@@ -192,7 +192,7 @@ else:
 # ---------------------------------------------------------------- utilization
 st.subheader("Utilization by building")
 low, high = use.rules.band
-table = b[["building", "name", "status", "grades", "capacity", "enrollment", "utilization", "flag", "spare_seats", "spare_rooms"]]
+table = b[["building", "name", "status", "grades", "capacity", "capacity_source", "enrollment", "utilization", "flag", "spare_seats", "spare_rooms"]]
 chart_data = table.dropna(subset=["utilization"]).sort_values("utilization", ascending=False)
 flags = ["over capacity", "in band", "under-used", "vacant", "unknown"]
 chart = (
