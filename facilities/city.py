@@ -185,7 +185,9 @@ class City:
         b = self.buildings
         if len(b):
             by_status = ", ".join(f"{n} {st}" for st, n in b["status"].value_counts().sort_index().items())
-            lines.append(f"  buildings    {len(b):>7,}  ({by_status}; {int(b['rooms_classroom'].sum()):,} classrooms)")
+            counted = int((b[[f"rooms_{t}" for t in ROOM_TYPES]].sum(axis=1) > 0).sum())
+            rooms = f"{int(b['rooms_classroom'].sum()):,} classrooms" + (f" in the {counted:,} whose rooms are counted" if counted < len(b) else "")
+            lines.append(f"  buildings    {len(b):>7,}  ({by_status}; {rooms if counted else 'rooms not counted'})")
         st = self.students
         if len(st):
             services = ", ".join(f"{n:,} {sv}" for sv, n in st["service"].value_counts().sort_index().items())
