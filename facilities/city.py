@@ -196,6 +196,11 @@ class City:
         if len(self.zones):
             kinds = ", ".join(_kind_words(self.zones, k, n) for k, n in self.zones["kind"].value_counts().sort_index().items())
             lines.append(f"  zones        {len(self.zones):>7,}  ({kinds})")
+            feeds = self.zones["school"].dropna()
+            orphans = feeds[~feeds.isin(set(self.schools["id"]))]
+            if len(orphans):
+                named = ", ".join(self.zones.loc[orphans.index, "id"].astype(str)[:5])
+                lines.append(f"               {len(orphans):>7,}  of them feed a school not in the schools layer ({named})")
         if len(self.yards):
             lines.append(f"  bus yards    {len(self.yards):>7,}  ({int(self.yards['buses'].sum()):,} buses)")
         if len(self.bus_types):

@@ -41,6 +41,9 @@ def test_dc_reads_three_school_files_with_their_filters(dc):
     z = dc.zones
     assert z.groupby("level").size().to_dict() == {"elementary": 74, "middle": 21, "high": 9}
     assert (z["kind"] == "attendance").all() and z["school"].notna().all() and z.is_valid.all()
+    feeds = z["school"].isin(set(s["id"]))
+    assert feeds[z["level"] != "middle"].all()  # every elementary and high zone feeds a school of the layer
+    assert f"{int((~feeds).sum())}  of them feed a school not in the schools layer" in dc.summary()
 
 
 def test_dc_utilization_from_reported_capacity(dc):
