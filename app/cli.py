@@ -30,8 +30,10 @@ def validate(
     """Load a city folder, and print its summary or every problem found in it."""
     from app._common import load_city, travel_model_for
 
+    from facilities.readiness import readiness
+
     city = load_city(city_dir)
-    typer.echo(city.summary())
+    typer.echo(city.summary() + "\n" + "\n".join(f"  {r.line()}" for r in readiness(city)))
     if not streets or city.network is None:
         return
     model, how = travel_model_for(city)

@@ -89,11 +89,18 @@ def write_match_report(path: str | Path, result: MatchResult, *, title: str, zon
     parts.append(f"<h2>Map</h2><p class='note'>{legend}; hollow squares: candidate buildings left; lines: from each need's school to its building.</p>")
     parts.append(svg_map(result, zones))
     table = result.assignments.drop(columns=[c for c in result.assignments if c.startswith("rooms_") and c != "rooms_classroom"])
+    if s.get("housed_if_confirmed"):
+        parts.append(f"<p class='note'><b>Fits if confirmed</b>: {s['housed_if_confirmed']} of the housed needs fit only if the facts "
+                     "listed under <i>conditions</i> are confirmed (the data leaves them unknown); they rank after certain fits.</p>")
     parts.append("<h2>Housed needs</h2>" + table.to_html(index=False, na_rep="", border=0))
     parts.append("<h2>Needs not housed for their whole plan</h2>" + result.unmatched.to_html(index=False, na_rep="", border=0))
     used = result.building_layer()
     used = pd.DataFrame(used[used["needs"] != ""].drop(columns="geometry"))
-    parts.append("<h2>Buildings used</h2>" + used.to_html(index=False, na_rep="", border=0))
+    estimated = used[used["capacity_source"] != "counted rooms"]
+    if len(estimated):
+        parts.append(f"<p class='note'>Capacity of {len(estimated)} of the buildings used is not from counted rooms: see "
+                     "<i>capacity_source</i> (reported capacity, or estimated from floor area).</p>")
+    parts.append("<h2>Buildings used</h2>" + used.to_html(index=False, na_rep="unknown", border=0))
     with atomic_write(path) as tmp:
         tmp.write_text("\n".join(parts), encoding="utf-8")
     return Path(path)

@@ -7,16 +7,14 @@ with all of them, so a user fixes a file in one pass and nothing is half-loaded.
 
 from __future__ import annotations
 
-import datetime as dt
 import math
-import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
-from facilities.schema import GRADE_NAMES, Field, Layer
+from facilities.schema import Field, Layer, is_missing, parse_grade, parse_grades, parse_time
 
 __all__ = ["Problem", "ValidationError", "Problems"]
 
@@ -92,101 +90,6 @@ class Problems(list[Problem]):
 
 # --------------------------------------------------------------------------------------------
 # Value parsers: each returns the parsed value or raises ValueError with a short reason.
-
-_MISSING_STRINGS = {"", "na", "n/a", "nan", "none", "null", "-"}
-_GRADE_ALIASES = {
-    "PK": -1, "PK3": -1, "PK4": -1, "PRE-K": -1, "PREK": -1, "K0": -1, "K1": -1,
-    "K": 0, "KG": 0, "K2": 0, "KINDERGARTEN": 0,
-}  # fmt: skip
-
-
-def is_missing(value: object) -> bool:
-    """Whether a cell is empty (None, NaN, NaT or a blank/NA string)."""
-    if value is None or value is pd.NA or value is pd.NaT:
-        return True
-    if isinstance(value, float) and math.isnan(value):
-        return True
-    return isinstance(value, str) and value.strip().lower() in _MISSING_STRINGS
-
-
-def parse_grade(value: object) -> int:
-    """Parse one grade: ``'PK'``, ``'K'``, ``'K2'``, ``'3'``, ``'03'``, ``'Grade 3'`` or ``3``."""
-    if isinstance(value, (bool, np.bool_)):
-        raise ValueError(f"{value!r} is not a grade")
-    if isinstance(value, (int, np.integer)) or (isinstance(value, (float, np.floating)) and float(value).is_integer()):
-        g = int(value)
-    else:
-        text = re.sub(r"^(GRADE|GR)\s*", "", str(value).strip().upper()).strip()
-        if text in _GRADE_ALIASES:
-            return _GRADE_ALIASES[text]
-        if not re.fullmatch(r"\d{1,2}", text):
-            raise ValueError(f"{value!r} is not a grade")
-        g = int(text)
-    if not -1 <= g <= 12:  # -1 is PK
-        raise ValueError(f"grade {g} is outside PK, K, 1-12")
-    return g
-
-
-def parse_grades(value: object) -> tuple[int, ...]:
-    """Parse grades served: ``'K-5'``, ``'PK-8'``, ``'PK,K,1,2'``, ``'6 to 8'``, ``'PK-3-8'`` (DC: PK3 to 8).
-
-    A sequence of grades (already canonical, e.g. ``(0, 1, 2)``) is accepted as well.
-    """
-    if isinstance(value, (tuple, list, np.ndarray)):
-        if len(value) == 0:
-            raise ValueError("no grade given")
-        return tuple(sorted({parse_grade(g) for g in value}))
-    text = str(value).strip().upper().replace("–", "-").replace(" TO ", "-")
-    text = re.sub(r"^PK-?3-", "PK-", text)  # DC writes PK3-8 as 'PK-3-8'
-    out: set[int] = set()
-    for part in re.split(r"[,;/ ]+", text):
-        if not part:
-            continue
-        bounds = [b for b in part.split("-") if b]
-        if len(bounds) == 1:
-            out.add(parse_grade(bounds[0]))
-        elif len(bounds) == 2:
-            lo, hi = parse_grade(bounds[0]), parse_grade(bounds[1])
-            if hi < lo:
-                raise ValueError(f"grade range {part!r} runs backwards")
-            out.update(range(lo, hi + 1))
-        else:
-            raise ValueError(f"{part!r} is not a grade range")
-    if not out:
-        raise ValueError(f"{value!r} names no grade")
-    return tuple(sorted(out))
-
-
-def parse_time(value: object) -> float:
-    """Parse a clock time into seconds after midnight: ``'07:30'``, ``'7:30 AM'``, ``'07:30:00'``, ``730``.
-
-    Whole numbers below 2400 read as ``HHMM``; larger numbers are already seconds after midnight.
-    """
-    if isinstance(value, dt.datetime):
-        value = value.time()
-    if isinstance(value, dt.time):
-        return float(value.hour * 3600 + value.minute * 60 + value.second)
-    if isinstance(value, (int, np.integer)) or (isinstance(value, (float, np.floating)) and float(value).is_integer()):
-        hhmm = int(value)
-        if 2400 <= hhmm < 86400:
-            return float(hhmm)
-        h, m = divmod(hhmm, 100)
-        if 0 <= h < 24 and 0 <= m < 60:
-            return float(h * 3600 + m * 60)
-        raise ValueError(f"{value!r} is not a time (write HH:MM)")
-    text = str(value).strip().upper()
-    match = re.fullmatch(r"(\d{1,2})(?::(\d{2}))?(?::(\d{2}))?\s*(AM|PM)?", text)
-    if not match or (match.group(2) is None and match.group(4) is None):
-        raise ValueError(f"{value!r} is not a time (write HH:MM)")
-    h, m, s = int(match.group(1)), int(match.group(2) or 0), int(match.group(3) or 0)
-    if match.group(4) == "PM" and h < 12:
-        h += 12
-    if match.group(4) == "AM" and h == 12:
-        h = 0
-    if h > 23 or m > 59 or s > 59:
-        raise ValueError(f"{value!r} is not a time of day")
-    return float(h * 3600 + m * 60 + s)
-
 
 _TRUE = {"true", "t", "yes", "y", "1", "1.0", "x"}
 _FALSE = {"false", "f", "no", "n", "0", "0.0"}

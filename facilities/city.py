@@ -8,6 +8,7 @@ one local metric CRS.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,7 +21,8 @@ import pyproj
 import shapely
 
 from facilities import _validate as v
-from facilities.schema import LAYERS, ROOM_TYPES, SECTORS, Layer, format_grades, format_time
+from facilities.population import apportion_missing
+from facilities.schema import LAYERS, ROOM_TYPES, SECTORS, Layer, format_grades, format_time, grade_programs
 
 __all__ = ["City", "NetworkSpec"]
 
@@ -80,6 +82,9 @@ class City:
         The other tables of ``city.toml`` (``transport``, ``capacity``, ``lottery``, ...).
     root
         The city folder, when read from one.
+    filtered
+        What loading did to rows, by layer: rows the filters left out (``{"schools":
+        {"charter-schools.geojson: drop GRADES": 12}}``) and polygons repaired.
     """
 
     name: str
@@ -94,6 +99,7 @@ class City:
     network: NetworkSpec | None = None
     settings: dict[str, Any] = field(default_factory=dict)
     root: Path | None = None
+    filtered: dict[str, dict[str, int]] = field(default_factory=dict)
 
     @classmethod
     def from_frames(
@@ -160,7 +166,8 @@ class City:
         """Return a copy with some layers replaced, validated again."""
         frames = {k: self.to_wgs84(getattr(self, k)) if k in _GEO_LAYERS else getattr(self, k) for k in LAYERS}
         frames.update(changes)
-        return City.from_frames(name=self.name, crs=self.crs, network=self.network, settings=self.settings, root=self.root, **frames)
+        city = City.from_frames(name=self.name, crs=self.crs, network=self.network, settings=self.settings, root=self.root, **frames)
+        return dataclasses.replace(city, filtered=self.filtered)
 
     def summary(self) -> str:
         """A few lines describing the city, as ``compact validate`` prints them."""
@@ -168,33 +175,54 @@ class City:
         lines = [f"{self.name}: valid city ({self.crs.name})"]
         by_sector = ", ".join(f"{(s['sector'] == sec).sum()} {sec}" for sec in SECTORS if (s["sector"] == sec).any())
         lines.append(f"  schools      {len(s):>7,}  ({by_sector})")
+        ungraded = s["grades"].map(lambda g: isinstance(g, tuple) and not g)
+        if ungraded.any():
+            programs = sorted({p for ps in s.loc[ungraded, "programs"] for p in (ps or ())})
+            lines.append(f"               {int(ungraded.sum()):>7,}  of them {' or '.join(programs) or 'ungraded'} only: kept, left out of grade-based analyses")
         tiers = sorted({format_time(t) for t in s["bell_start"].dropna()})
         if tiers:
             lines.append(f"  bell times   {len(tiers):>7,}  distinct starts ({', '.join(tiers[:8])}{', ...' if len(tiers) > 8 else ''})")
         b = self.buildings
         if len(b):
             by_status = ", ".join(f"{n} {st}" for st, n in b["status"].value_counts().sort_index().items())
-            lines.append(f"  buildings    {len(b):>7,}  ({by_status}; {int(b['rooms_classroom'].sum()):,} classrooms)")
+            counted = int((b[[f"rooms_{t}" for t in ROOM_TYPES]].sum(axis=1) > 0).sum())
+            rooms = f"{int(b['rooms_classroom'].sum()):,} classrooms" + (f" in the {counted:,} whose rooms are counted" if counted < len(b) else "")
+            lines.append(f"  buildings    {len(b):>7,}  ({by_status}; {rooms if counted else 'rooms not counted'})")
         st = self.students
         if len(st):
             services = ", ".join(f"{n:,} {sv}" for sv, n in st["service"].value_counts().sort_index().items())
             grades = format_grades(tuple(st["grade"].unique()))
             lines.append(f"  students     {len(st):>7,}  (grades {grades}; {services})")
         if len(self.zones):
-            kinds = ", ".join(f"{n} {k}" for k, n in self.zones["kind"].value_counts().sort_index().items())
+            kinds = ", ".join(_kind_words(self.zones, k, n) for k, n in self.zones["kind"].value_counts().sort_index().items())
             lines.append(f"  zones        {len(self.zones):>7,}  ({kinds})")
+            feeds = self.zones["school"].dropna()
+            orphans = feeds[~feeds.isin(set(self.schools["id"]))]
+            if len(orphans):
+                named = ", ".join(self.zones.loc[orphans.index, "id"].astype(str)[:5])
+                lines.append(f"               {len(orphans):>7,}  of them feed a school not in the schools layer ({named})")
         if len(self.yards):
             lines.append(f"  bus yards    {len(self.yards):>7,}  ({int(self.yards['buses'].sum()):,} buses)")
         if len(self.bus_types):
             lines.append(f"  bus types    {len(self.bus_types):>7,}  ({', '.join(f'{r.id} {r.seats} seats' for r in self.bus_types.itertuples())})")
         if len(self.needs):
             lines.append(f"  space needs  {len(self.needs):>7,}  ({int(self.needs['seats'].sum()):,} seats)")
+        for layer_name, counts in self.filtered.items():
+            detail = "; ".join(f"{why} {n:,}" for why, n in counts.items())
+            lines.append(f"  filters      {layer_name}: {detail}")
         if self.network is not None:
             where = self.network.file.name if self.network.file else (self.network.place or f"bbox {self.network.bbox}")
             lines.append(f"  streets      {where} ({self.network.network_type})")
         else:
             lines.append("  streets      none: travel times use the network-free model")
         return "\n".join(lines)
+
+
+def _kind_words(zones: pd.DataFrame, kind: str, n: int) -> str:
+    """``'104 attendance (74 elementary, 21 middle, 9 high)'``: a zone kind's count, by level when given."""
+    levels = zones.loc[zones["kind"] == kind, "level"].dropna().value_counts()
+    by_level = f" ({', '.join(f'{m} {level}' for level, m in levels.items())})" if len(levels) else ""
+    return f"{n} {kind}{by_level}"
 
 
 def _assemble(
@@ -226,12 +254,19 @@ def _assemble(
     _check_city(layers, sources, rows, user_columns, problems)
     problems.raise_if_any(city=name)
     _add_neighborhoods(layers)
+    layers["zones"] = apportion_missing(layers["zones"])
+    filtered = {
+        layer_name: {f"{src}: {why}": n for src, counts in frame.attrs.get("dropped", {}).items() for why, n in counts.items()}
+        for layer_name, frame in frames.items()
+        if frame is not None and frame.attrs.get("dropped")
+    }
     return City(
         name=name,
         crs=target,
         network=network,
         settings=dict(settings or {}),
         root=Path(root) if root is not None else None,
+        filtered=filtered,
         **layers,  # type: ignore[arg-type]
     )
 
@@ -300,6 +335,8 @@ def _clean(frame: pd.DataFrame, layer: Layer, crs: pyproj.CRS, *, source: str, r
             out[f.name] = pd.Series([None] * len(frame), dtype=object)
         else:
             out[f.name] = v.parse_column(pd.Series([None] * len(frame), dtype=object), f, source=source, column=f.name, rows=rows, problems=problems)
+    if layer.name == "schools" and "programs" not in frame.columns and "grades" in frame.columns:
+        out["programs"] = frame["grades"].map(grade_programs)
     if out["id"].isna().all() and layer.name == "students":
         out["id"] = [f"student-{r}" for r in rows]
     for group in layer.groups:
@@ -322,7 +359,7 @@ def _clean(frame: pd.DataFrame, layer: Layer, crs: pyproj.CRS, *, source: str, r
 
 
 def _clean_group(frame: pd.DataFrame, out: pd.DataFrame, group: str, *, source: str, rows: list[int | None], user_columns: dict[str, str], problems: v.Problems) -> None:
-    count = v.Field(group, "int", minimum=0, default=0)
+    count = v.Field(group, "int", minimum=0, default=0 if group == "rooms" else None)
     keys = [c for c in frame.columns if c.startswith(f"{group}_")]
     if group == "rooms":
         for key in keys:
@@ -330,10 +367,12 @@ def _clean_group(frame: pd.DataFrame, out: pd.DataFrame, group: str, *, source: 
                 problems.add(source, None, user_columns.get(key, key), f"unknown room type {key[6:]!r}", f"use {', '.join(ROOM_TYPES)}")
         keys = [f"rooms_{t}" for t in ROOM_TYPES]
     for key in keys:
-        if key in frame.columns:
-            out[key] = v.parse_column(frame[key], count, source=source, column=user_columns.get(key, key), rows=rows, problems=problems).fillna(0).astype(int)
-        else:
+        if key not in frame.columns:
             out[key] = 0
+            continue
+        parsed = v.parse_column(frame[key], count, source=source, column=user_columns.get(key, key), rows=rows, problems=problems)
+        # a room not counted is none; a population not counted is unknown (apportioned from census units)
+        out[key] = parsed.fillna(0).astype(int) if group == "rooms" else parsed.astype(float)
 
 
 def _check_geometry(geoms: gpd.GeoSeries, layer: Layer, *, source: str, rows: list[int | None], problems: v.Problems) -> gpd.GeoSeries:

@@ -44,8 +44,7 @@ import pandas as pd
 import shapely
 from shapely.geometry import MultiPoint, Point, Polygon, box
 
-from facilities._validate import parse_grades
-from facilities.schema import GRADE_NAMES, ROOM_TYPES, format_grades, format_time
+from facilities.schema import GRADE_NAMES, ROOM_TYPES, format_grades, format_time, parse_grades
 
 __all__ = ["SIZES", "Size", "generate", "main"]
 

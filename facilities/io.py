@@ -8,16 +8,19 @@ columns and values onto the canonical schema of :mod:`facilities.schema`. See th
 from __future__ import annotations
 
 import contextlib
+import difflib
 import logging
 import os
 import tempfile
 import tomllib
 from collections.abc import Iterator
+from typing import Self
 from pathlib import Path
 
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import shapely
 
 from facilities import _validate as v
 from facilities.city import City, NetworkSpec, _assemble
@@ -71,18 +74,19 @@ def read_city(path: str | os.PathLike[str]) -> City:
     name = str(city_table.get("name", root.name))
     layers_cfg = config.get("layers", {})
     for unknown in sorted(set(layers_cfg) - set(LAYERS)):
-        problems.add("city.toml", None, None, f"unknown layer [layers.{unknown}]", f"use {', '.join(LAYERS)}")
+        problems.add("city.toml", None, None, f"unknown layer [layers.{unknown}]", _suggest(unknown, list(LAYERS)))
     if "schools" not in layers_cfg:
         problems.add("city.toml", None, None, "no [layers.schools] table", "add one naming the schools file: [layers.schools] file = \"schools.csv\"")
     frames: dict[str, pd.DataFrame] = {}
     rows: dict[str, list[int | None]] = {}
+    sources: dict[str, str] = {}
     for layer_name, layer in LAYERS.items():
         cfg = layers_cfg.get(layer_name)
         if not isinstance(cfg, dict):
             continue
         loaded = _read_layer(root, layer, cfg, problems)
         if loaded is not None:
-            frames[layer_name], rows[layer_name] = loaded
+            frames[layer_name], rows[layer_name], sources[layer_name] = loaded
     network = _network_spec(root, config.get("network"), problems)
     settings = {k: val for k, val in config.items() if k not in ("city", "layers", "network")}
     if "schools" not in frames:
@@ -93,7 +97,7 @@ def read_city(path: str | os.PathLike[str]) -> City:
         root=root,
         network=network,
         settings=settings,
-        sources={k: str(layers_cfg[k].get("file")) for k in frames},
+        sources=sources,
         rows=rows,
         frames=frames,
         problems=problems,
@@ -150,8 +154,101 @@ def read_layer_file(path: Path, *, sheet: str | int | None = None, header_row: i
     return gpd.read_file(path)
 
 
-def _read_layer(root: Path, layer: Layer, cfg: dict, problems: v.Problems) -> tuple[pd.DataFrame, list[int | None]] | None:
-    """Read one layer's file and rename/convert its columns to canonical ones (values still raw)."""
+#: Keys of a layer's table (and of each of its ``[[layers.X.files]]`` tables) besides its groups.
+_FILE_KEYS = (
+    "file", "columns", "defaults", "values", "units", "x", "y", "crs", "sheet", "header_row",
+    "on_duplicate_id", "id_prefix", "keep", "drop", "query", "repair",
+)  # fmt: skip
+#: Keys whose tables merge (a file's entries over the layer's) rather than replace.
+_MERGED = ("columns", "defaults", "units", "keep", "drop")
+
+
+class FileRow(int):
+    """A row number that also names its file, for layers read from several files."""
+
+    file: str
+
+    def __new__(cls, row: int, file: str) -> Self:
+        obj = super().__new__(cls, row)
+        obj.file = file
+        return obj
+
+    def __str__(self) -> str:
+        return f"{int(self)} of {self.file}"
+
+
+def _suggest(key: str, known: list[str]) -> str:
+    """``use 'x'`` for the nearest known key, or the list of known keys."""
+    lowered = {k.lower(): k for k in reversed(known)}
+    close = difflib.get_close_matches(key.lower(), list(lowered), n=1, cutoff=0.6)
+    return f"did you mean {lowered[close[0]]!r}?" if close else f"use {', '.join(known)}"
+
+
+def _file_specs(layer: Layer, cfg: dict, problems: v.Problems) -> list[dict]:
+    """One spec per file of the layer: its own table over the layer's shared keys.
+
+    A layer names one ``file``, or several as ``[[layers.X.files]]`` tables, each with its own
+    columns, defaults, value maps and filters; keys set on ``[layers.X]`` apply to every file.
+    """
+    known = [*_FILE_KEYS, *layer.groups]
+    where = f"[layers.{layer.name}]"
+    for key in sorted(set(cfg) - set(known) - {"files"}):
+        problems.add("city.toml", None, f"layers.{layer.name}.{key}", f"unknown key {key!r} in {where}", _suggest(key, [*known, "files"]))
+    files = cfg.get("files")
+    if files is None:
+        return [cfg]
+    if not isinstance(files, list) or not all(isinstance(f, dict) for f in files) or not files:
+        problems.add("city.toml", None, f"layers.{layer.name}.files", "files must be a list of tables", f"write one [[layers.{layer.name}.files]] table per file, each with file = \"...\"")
+        return []
+    if "file" in cfg:
+        problems.add("city.toml", None, f"layers.{layer.name}.file", f"{where} names both file and files", "keep one: file for one file, [[...files]] tables for several")
+    shared = {k: val for k, val in cfg.items() if k != "files"}
+    specs = []
+    for i, entry in enumerate(files, start=1):
+        for key in sorted(set(entry) - set(known)):
+            problems.add("city.toml", None, f"layers.{layer.name}.files[{i}].{key}", f"unknown key {key!r}", _suggest(key, known))
+        spec = {**shared, **entry}
+        for key in (*_MERGED, *layer.groups):
+            if isinstance(shared.get(key), dict) and isinstance(entry.get(key), dict):
+                spec[key] = {**shared[key], **entry[key]}
+        if isinstance(shared.get("values"), dict) and isinstance(entry.get("values"), dict):
+            fields = set(shared["values"]) | set(entry["values"])
+            spec["values"] = {f: {**shared["values"].get(f, {}), **entry["values"].get(f, {})} for f in fields}
+        specs.append(spec)
+    return specs
+
+
+def _read_layer(root: Path, layer: Layer, cfg: dict, problems: v.Problems) -> tuple[pd.DataFrame, list[int | None], str] | None:
+    """Read a layer's files, filter their rows, map their columns to canonical ones (values still raw).
+
+    Returns the frame, each record's row as the user sees it, and the layer's source for messages.
+    """
+    specs = _file_specs(layer, cfg, problems)
+    parts = [part for spec in specs if (part := _read_file(root, layer, spec, problems, several=len(specs) > 1)) is not None]
+    if len(parts) != len(specs) or not parts:
+        return None
+    if len(parts) == 1:
+        frame, rows = parts[0]
+        return frame, rows, str(specs[0]["file"])
+    frames = [frame for frame, _ in parts]
+    geo = [f for f in frames if isinstance(f, gpd.GeoDataFrame)]
+    if geo:
+        crs = geo[0].crs
+        frames = [f.to_crs(crs) if isinstance(f, gpd.GeoDataFrame) and f.crs != crs else f for f in frames]
+    out = pd.concat(frames, ignore_index=True)
+    if geo:
+        out = gpd.GeoDataFrame(out, geometry="geometry", crs=geo[0].crs)
+    for key in ("columns", "units", "dropped"):
+        out.attrs[key] = {}
+        for frame in frames:
+            out.attrs[key].update(frame.attrs.get(key, {}))
+    if "id" in out and cfg.get("on_duplicate_id") == "number":
+        out["id"] = _number_duplicates(out["id"])
+    return out, [r for _, rows in parts for r in rows], f"[layers.{layer.name}] files"
+
+
+def _read_file(root: Path, layer: Layer, cfg: dict, problems: v.Problems, *, several: bool) -> tuple[pd.DataFrame, list[int | None]] | None:
+    """Read one file of a layer: filter its rows, map its columns and values."""
     file = cfg.get("file")
     if not file:
         problems.add("city.toml", None, None, f"[layers.{layer.name}] names no file", f"add file = \"{layer.name}.csv\"")
@@ -168,13 +265,85 @@ def _read_layer(root: Path, layer: Layer, cfg: dict, problems: v.Problems) -> tu
         problems.add(source, None, None, f"cannot be read: {err}", "save it as CSV, XLSX, GeoJSON, GeoPackage, GeoParquet or shapefile")
         return None
     raw.columns = [str(c).strip() for c in raw.columns]
-    tabular = not isinstance(raw, gpd.GeoDataFrame)
     first = header_row + 1 if path.suffix.lower() in _TABLE else 1
-    rows: list[int | None] = list(range(first, first + len(raw)))
+    all_rows = np.arange(first, first + len(raw))
+    raw, dropped = _filter_rows(raw, cfg, layer=layer, source=source, problems=problems)
+    rows: list[int | None] = [FileRow(int(r), path.name) if several else int(r) for r in all_rows[raw.index.to_numpy()]]
+    raw = raw.reset_index(drop=True)
+    out = _map_columns(raw, layer, cfg, source=source, problems=problems)
+    out.attrs["dropped"] = {path.name: dropped} if dropped else {}
+    if layer.geometry is None:
+        return out, rows
+    if not isinstance(raw, gpd.GeoDataFrame):
+        geometry = _points_from_columns(raw, cfg, source=source, rows=rows, problems=problems)
+    else:
+        geometry = raw.geometry if raw.crs is not None else raw.geometry.set_crs(cfg.get("crs", "EPSG:4326"))
+        if cfg.get("repair"):
+            geometry, repaired = _repair(geometry)
+            if repaired:
+                out.attrs["dropped"].setdefault(path.name, {})["invalid polygons repaired (make_valid), kept"] = repaired
+    if geometry is None:
+        return None
+    return gpd.GeoDataFrame(out, geometry=geometry.values, crs=geometry.crs), rows
+
+
+def _repair(geometry: gpd.GeoSeries) -> tuple[gpd.GeoSeries, int]:
+    """Make invalid polygons valid (``repair = true``), keeping their polygonal parts; count them."""
+    bad = geometry.notna() & ~geometry.is_valid
+    if not bad.any():
+        return geometry, 0
+    fixed = geometry.copy()
+    fixed[bad] = geometry[bad].make_valid().map(
+        lambda g: shapely.union_all([p for p in getattr(g, "geoms", [g]) if p.geom_type in ("Polygon", "MultiPolygon")])
+    )
+    return fixed, int(bad.sum())
+
+
+def _filter_rows(raw: pd.DataFrame, cfg: dict, *, layer: Layer, source: str, problems: v.Problems) -> tuple[pd.DataFrame, dict[str, int]]:
+    """Keep or drop rows by column values (``keep``, ``drop``) or a pandas ``query``; count what each drops.
+
+    ``keep = {STATUS = ["Active"]}`` keeps the rows whose ``STATUS`` is listed; ``drop = {GRADES =
+    ["Adult/Voc Ed"]}`` drops the rows whose ``GRADES`` is listed; ``query = "TOTAL_STUD > 0"`` keeps
+    the rows where the expression holds. Columns are the file's own; values compare as text.
+    """
+    dropped: dict[str, int] = {}
+    for how in ("keep", "drop"):
+        table = cfg.get(how) or {}
+        if not isinstance(table, dict):
+            problems.add("city.toml", None, f"layers.{layer.name}.{how}", f"{how} must be a table of column = [values]", f"write {how} = {{STATUS = [\"Active\"]}}")
+            continue
+        for column, values in table.items():
+            if column not in raw.columns:
+                problems.add(source, None, column, f"{how} names column {column!r}, which is not in the file", _suggest(column, list(raw.columns)))
+                continue
+            wanted = {str(x).strip() for x in (values if isinstance(values, list) else [values])}
+            listed = raw[column].map(lambda x: "" if v.is_missing(x) else v.parse_str(x)).isin(wanted)
+            mask = listed if how == "keep" else ~listed
+            if n := int((~mask).sum()):
+                dropped[f"{how} {column}"] = n
+            raw = raw[mask.to_numpy()]
+    query = cfg.get("query")
+    if query:
+        try:
+            kept = raw.query(str(query), engine="python")
+        except Exception as err:  # noqa: BLE001 - any failure of the user's expression is reported
+            problems.add("city.toml", None, f"layers.{layer.name}.query", f"query {query!r} fails on {source}: {err}", "write a pandas expression over the file's columns, e.g. query = \"TOTAL_STUD > 0\"")
+        else:
+            if n := len(raw) - len(kept):
+                dropped[f"query {query}"] = n
+            raw = kept
+    return raw, dropped
+
+
+def _map_columns(raw: pd.DataFrame, layer: Layer, cfg: dict, *, source: str, problems: v.Problems) -> pd.DataFrame:
+    """Rename the file's columns to canonical ones, apply value maps and defaults (values still raw)."""
     mapping = {str(k): str(c) for k, c in dict(cfg.get("columns", {})).items()}
     defaults = dict(cfg.get("defaults", {}))
+    for key in sorted(set(defaults) - {f.name for f in layer.fields}):
+        problems.add("city.toml", None, f"layers.{layer.name}.defaults.{key}", f"{key!r} is not a field of {layer.name}", _suggest(key, [f.name for f in layer.fields]))
     v.check_layer_columns(layer, list(raw.columns) + list(defaults), mapping, source=source, problems=problems)
     out = pd.DataFrame(index=raw.index)
+    prefix = str(cfg.get("id_prefix", ""))
     for f in layer.fields:
         column = mapping.get(f.name, f.name)
         if column in raw.columns:
@@ -182,6 +351,8 @@ def _read_layer(root: Path, layer: Layer, cfg: dict, problems: v.Problems) -> tu
             value_map = cfg.get("values", {}).get(f.name)
             if value_map:
                 values = values.map(lambda x, m=value_map: m.get(v.parse_str(x), x) if not v.is_missing(x) else x)
+            if f.name == "id" and prefix:
+                values = values.map(lambda x: x if v.is_missing(x) else prefix + v.parse_str(x))
             out[f.name] = values
             out.attrs.setdefault("columns", {})[f.name] = column
         elif f.name in defaults:
@@ -203,15 +374,7 @@ def _read_layer(root: Path, layer: Layer, cfg: dict, problems: v.Problems) -> tu
     for key, unit in dict(cfg.get("units", {})).items():
         if str(unit).lower() not in _UNITS:
             problems.add("city.toml", None, f"layers.{layer.name}.units.{key}", f"unknown unit {unit!r}", f"use one of {', '.join(_UNITS)}")
-    if layer.geometry is None:
-        return out, rows
-    if tabular:
-        geometry = _points_from_columns(raw, cfg, source=source, rows=rows, problems=problems)
-    else:
-        geometry = raw.geometry if raw.crs is not None else raw.geometry.set_crs(cfg.get("crs", "EPSG:4326"))
-    if geometry is None:
-        return None
-    return gpd.GeoDataFrame(out, geometry=geometry.values, crs=geometry.crs), rows
+    return out
 
 
 def _number_duplicates(ids: pd.Series) -> pd.Series:

@@ -39,7 +39,7 @@ import shapely
 from ortools.sat.python import cp_model
 
 from facilities._validate import Problems
-from facilities.capacity import CapacityRules, utilization
+from facilities.capacity import CapacityRules, describe_estimates, known_no, known_yes, utilization
 from facilities.schema import ROOM_TYPES, format_grades
 
 if TYPE_CHECKING:
@@ -81,6 +81,10 @@ class Weights:
         per year.
     neighborhood
         Points saved per year in one of the need's preferred neighborhoods.
+    unknown
+        Points per year for each fact a fit depends on that the data leaves unknown (a gym, a
+        cafeteria, accessibility, counted rooms): large, so certain fits rank first and a building
+        that fits only *if* its gym is confirmed comes after them.
     """
 
     unplaced: float = 1000.0
@@ -90,6 +94,7 @@ class Weights:
     cost: float = 1.0
     band: float = 1.0
     neighborhood: float = 20.0
+    unknown: float = 200.0
 
 
 @dataclass(frozen=True)
@@ -155,7 +160,12 @@ class MatchData:
         ``(needs, buildings)`` minutes (NaN when unknown or unreachable; the objective then counts
         the need's longest known travel time).
     fails
-        Rule name → ``(needs, buildings)`` booleans: the pair breaks the rule.
+        Rule name → ``(needs, buildings)`` booleans: the pair breaks the rule (a known fact: an
+        unknown gym, cafeteria or accessibility never breaks a rule).
+    unknown
+        Condition → ``(needs, buildings)`` booleans: the pair fits only if the condition is
+        confirmed (``"gym confirmed"``, ``"cafeteria confirmed"``, ``"accessibility confirmed"``,
+        ``"room counts confirmed"``).
     fit
         ``(needs, buildings)``: how many first years of the plan fit (0 = not a candidate).
     origins
@@ -182,6 +192,7 @@ class MatchData:
     schools: pd.DataFrame
     travel_model: Travel | None = None
     frames: dict[str, pd.DataFrame] = field(default_factory=dict, repr=False)
+    unknown: dict[str, np.ndarray] = field(default_factory=dict)
 
     # ------------------------------------------------------------------ constructors
     @classmethod
@@ -264,6 +275,11 @@ class MatchData:
         n, b = self.index(need_id, building_id)
         return _pair_reasons(self, n, b)
 
+    def conditions(self, need_id: str, building_id: str) -> list[str]:
+        """The unknown facts a fit depends on, e.g. ``["gym confirmed"]``; ``[]`` for a certain fit."""
+        n, b = self.index(need_id, building_id)
+        return _pair_conditions(self, n, b)
+
     def scores(self, weights: Weights | None = None) -> np.ndarray:
         """``(needs, buildings)`` objective points of housing each need alone in each building for the
         years it fits there (lower is better; ``inf`` where the building does not fit)."""
@@ -274,9 +290,12 @@ class MatchData:
     def summary(self) -> str:
         """One line: needs, buildings by mode, candidate pairs."""
         modes = self.buildings["mode"].value_counts()
+        estimated = "".join(f"; {line}" for line in describe_estimates(self.buildings))
+        conditional = int(((self.fit > 0) & np.any(list(self.unknown.values()), axis=0)).sum()) if self.unknown else 0
         return (
             f"{len(self.needs)} needs, {len(self.buildings)} buildings ({modes.get('whole', 0)} whole, "
-            f"{modes.get('co_location', 0)} co-location), {int((self.fit > 0).sum())} fitting pairs, {self.years} years"
+            f"{modes.get('co_location', 0)} co-location), {int((self.fit > 0).sum())} fitting pairs "
+            f"({conditional} of them only if unknown facts are confirmed), {self.years} years{estimated}"
         )
 
 
@@ -397,7 +416,8 @@ def _travel_minutes(travel: Travel | None, needs: pd.DataFrame, buildings: gpd.G
 def _buildings_table(buildings: gpd.GeoDataFrame, schools: pd.DataFrame, rules: CapacityRules) -> gpd.GeoDataFrame:
     """Buildings with their mode, host schools, capacity and what their schools leave free."""
     util = utilization(buildings=buildings, schools=schools, rules=rules).buildings
-    keep = ["capacity", "classrooms", "enrollment", "schools", "grades", "utilization"] + [f"spare_{t}" for t in ROOM_TYPES] + ["gym_free", "lunch_free"]
+    keep = ["capacity", "capacity_source", "classrooms", "classrooms_source", "enrollment", "schools", "grades", "utilization"]
+    keep += [f"spare_{t}" for t in ROOM_TYPES] + ["gym_free", "lunch_free"]
     out = buildings.reset_index(drop=True).copy()
     for c in keep:
         out[c if c != "grades" else "host_grades"] = util[c].to_numpy()
@@ -424,11 +444,17 @@ def _build(
     nn, nb = len(needs), len(table)
     active = np.arange(horizon)[None, :] < plan_years[:, None]
     mode = table["mode"].to_numpy()
-    spare = table[[f"spare_{t}" for t in ROOM_TYPES]].to_numpy(dtype=np.int64)
+    spare = table[[f"spare_{t}" for t in ROOM_TYPES]].to_numpy(dtype=np.int64, copy=True)
+    counted = (table["classrooms_source"] == "counted").to_numpy()
+    # rooms not counted: classrooms are estimated; other types unknown, a condition rather than a shortfall
+    # (the building table then shows as many of each as the largest need asks: see ``classrooms_source``)
+    spare[~counted, 1:] = np.maximum(spare[~counted, 1:], rooms[:, :, 1:].max(initial=0))
+    table[[f"spare_{t}" for t in ROOM_TYPES]] = spare
     capacity = table["capacity"].to_numpy(dtype=float)
     gym_total = rules.capacity.gym_slots
     need_gym = needs["gym"].fillna(False).to_numpy(dtype=bool)
     need_caf = needs["cafeteria"].fillna(False).to_numpy(dtype=bool)
+    need_acc = needs["accessible"].fillna(False).to_numpy(dtype=bool)
     share = np.divide(seats[:, None, :], capacity[None, :, None], out=np.ones((nn, nb, horizon)), where=capacity[None, :, None] > 0)
     gym = np.where(need_gym[:, None, None] & active[:, None, :], np.maximum(1, np.ceil(gym_total * np.minimum(share, 1))), 0).astype(np.int64)
     lunch_each = np.where(need_caf, np.maximum(1, pd.to_numeric(needs["lunch_periods"], errors="coerce").fillna(1).to_numpy()), 0).astype(np.int64)
@@ -452,9 +478,16 @@ def _build(
         "occupied": np.broadcast_to(mode == "none", (nn, nb)).copy(),
         "no_co_location": (~needs["co_location"].fillna(True).to_numpy(dtype=bool))[:, None] & co[None, :],
         "grades": np.array([[co[b] and mixes(plan_grades[n], host_sets[b]) for b in range(nb)] for n in range(nn)], dtype=bool).reshape(nn, nb),
-        "accessible": needs["accessible"].fillna(False).to_numpy(dtype=bool)[:, None] & ~table["accessible"].fillna(False).to_numpy(dtype=bool)[None, :],
-        "no_gym": need_gym[:, None] & ~table["gym"].fillna(False).to_numpy(dtype=bool)[None, :],
-        "no_cafeteria": need_caf[:, None] & ~table["cafeteria"].fillna(False).to_numpy(dtype=bool)[None, :],
+        "accessible": need_acc[:, None] & known_no(table, "accessible")[None, :],
+        "no_gym": need_gym[:, None] & known_no(table, "gym")[None, :],
+        "no_cafeteria": need_caf[:, None] & known_no(table, "cafeteria")[None, :],
+    }
+    unsure = {c: ~known_yes(table, c) & ~known_no(table, c) for c in ("gym", "cafeteria", "accessible")}
+    unknown = {
+        "gym confirmed": need_gym[:, None] & unsure["gym"][None, :],
+        "cafeteria confirmed": need_caf[:, None] & unsure["cafeteria"][None, :],
+        "accessibility confirmed": need_acc[:, None] & unsure["accessible"][None, :],
+        "room counts confirmed": np.broadcast_to(~counted, (nn, nb)).copy(),
     }
     gym_free = table["gym_free"].to_numpy(dtype=np.int64)
     lunch_free = table["lunch_free"].to_numpy(dtype=np.int64)
@@ -488,8 +521,9 @@ def _build(
         gym=gym, lunch=lunch, cost=cost, travel=minutes, preferred=preferred, occupant=occupant, fails=fails,
         shortfall=shortfall, fit=fit, origins=points, rules=rules, schools=schools, travel_model=travel,
         frames={"needs": needs, "buildings": buildings.reset_index(drop=True), "schools": schools, "students": students, "zones": zones},
+        unknown=unknown,
     )  # fmt: skip
-    for array in (rooms, seats, gym, lunch, cost, minutes, preferred, occupant, shortfall, fit, *fails.values()):
+    for array in (rooms, seats, gym, lunch, cost, minutes, preferred, occupant, shortfall, fit, *fails.values(), *unknown.values()):
         array.flags.writeable = False
     return data
 
@@ -537,6 +571,11 @@ def what_if(data: MatchData, *, withdraw: Iterable[str] = (), add: pd.DataFrame 
 
 
 # ---------------------------------------------------------------------- reasons
+def _fits_if(conditions: list[str]) -> str:
+    """``'fits if: gym confirmed, cafeteria confirmed'``, or ``''`` for a certain fit."""
+    return f"fits if: {', '.join(conditions)}" if conditions else ""
+
+
 def _plural(count: int, word: str) -> str:
     return f"{count} {word}{'' if count == 1 else 's'}"
 
@@ -581,6 +620,13 @@ def _pair_reasons(data: MatchData, n: int, b: int) -> list[str]:
         k = int(data.fit[n, b])
         out.append(f"fits {'year 1' if k == 1 else f'years 1-{k}'} only; year {k + 1}: " + _year_shortfall(data, n, b, k))
     return out
+
+
+def _pair_conditions(data: MatchData, n: int, b: int) -> list[str]:
+    """The unknown facts building ``b``'s fit for need ``n`` depends on (``[]`` for a certain fit)."""
+    out = [c for c, mask in data.unknown.items() if mask[n, b]]
+    source = data.buildings["classrooms_source"].iat[b] if "classrooms_source" in data.buildings else "counted"
+    return [f"{c} ({int(data.buildings['classrooms'].iat[b])} classrooms {source})" if c == "room counts confirmed" and source != "unknown" else c for c in out]
 
 
 def _year_shortfall(data: MatchData, n: int, b: int, t: int) -> str:
@@ -630,7 +676,8 @@ def _points(data: MatchData, weights: Weights | None = None) -> np.ndarray:
     # an unknown (or unreachable) travel time counts as the need's longest known one
     longest = np.nanmax(np.where(np.isnan(data.travel), -np.inf, data.travel), axis=1, initial=0.0)
     travel = np.where(np.isnan(data.travel), longest[:, None], data.travel)
-    per_pair = -reward + w.travel * travel - w.neighborhood * data.preferred
+    conditions = sum((mask.astype(float) for mask in data.unknown.values()), np.zeros(data.fit.shape))
+    per_pair = -reward + w.travel * travel - w.neighborhood * data.preferred + w.unknown * conditions
     active = np.arange(data.years)[None, :] < data.plan_years[:, None]
     return (per_pair[:, :, None] + w.cost * data.cost / 1e4) * active[:, None, :]
 
@@ -709,12 +756,12 @@ class MatchResult:
                  "hosts": bld["hosts"], "year_first": 1, "year_last": k, "plan_years": int(d.plan_years[n]), "grades": format_grades(d.needs["grades"].iat[n]),
                  "seats": int(row["seats"]), **{f"rooms_{t}": int(row[f"rooms_{t}"]) for t in ROOM_TYPES}, "gym_slots": int(row["gym_slots"]),
                  "lunch_periods": int(row["lunch_periods"]), "cost": round(float(row["cost"]), 2), "travel_min": round(float(d.travel[n, b]), 1),
-                 "preferred": bool(d.preferred[n, b]),
+                 "preferred": bool(d.preferred[n, b]), "conditions": _fits_if(_pair_conditions(d, n, b)),
                  "host_utilization_before": round(before, 4) if bld["mode"] == "co_location" else math.nan,
                  "host_utilization_after": round(after, 4) if bld["mode"] == "co_location" else math.nan}
             )  # fmt: skip
         columns = ["need", "name", "building", "building_name", "mode", "hosts", "year_first", "year_last", "plan_years", "grades", "seats",
-                   *[f"rooms_{t}" for t in ROOM_TYPES], "gym_slots", "lunch_periods", "cost", "travel_min", "preferred",
+                   *[f"rooms_{t}" for t in ROOM_TYPES], "gym_slots", "lunch_periods", "cost", "travel_min", "preferred", "conditions",
                    "host_utilization_before", "host_utilization_after"]  # fmt: skip
         return pd.DataFrame(rows, columns=columns)
 
@@ -790,6 +837,7 @@ class MatchResult:
             "status": self.status, "objective": round(self.objective, 2), "bound": round(self.bound, 2), "gap": round(self.gap, 6),
             "seconds": round(self.seconds, 3), "needs": len(d.needs), "buildings": len(d.buildings), "years": d.years,
             "housed": len(a), "housed_whole_plan": int((a["year_last"] >= a["plan_years"]).sum()) if len(a) else 0,
+            "housed_if_confirmed": int((a["conditions"] != "").sum()) if len(a) else 0,
             "whole_buildings": int((a["mode"] == "whole").sum()) if len(a) else 0, "co_locations": int((a["mode"] == "co_location").sum()) if len(a) else 0,
             "unmatched": self.unmatched.to_dict(orient="records"), "weights": asdict(self.weights),
             "rules": json.loads(json.dumps(asdict(d.rules), default=str)),
@@ -833,8 +881,9 @@ class MatchResult:
         """Buildings with their mode, hosts, utilization before and after, and the needs housed."""
         d = self.data
         a = self.assignments
-        out = d.buildings[["id", "name", "status", "mode", "hosts", "capacity", "enrollment", "utilization", "geometry"]].copy()
-        out["needs"] = out["id"].map(a.groupby("building")["need"].agg(";".join)).fillna("")
+        out = d.buildings[["id", "name", "status", "mode", "hosts", "capacity", "capacity_source", "enrollment", "utilization", "geometry"]].copy()
+        housed = a.groupby("building")["need"].agg(";".join).to_dict()
+        out["needs"] = [housed.get(i, "") for i in out["id"]]
         out["utilization_after"] = out["id"].map(a.groupby("building")["host_utilization_after"].max()).fillna(out["utilization"])
         return gpd.GeoDataFrame(out, geometry="geometry", crs=d.buildings.crs)
 

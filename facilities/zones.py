@@ -51,8 +51,8 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from facilities._validate import Problems, is_missing, parse_grades, parse_list
-from facilities.schema import GRADE_NAMES
+from facilities._validate import Problems, is_missing, parse_list
+from facilities.schema import GRADE_NAMES, parse_grades
 
 __all__ = [
     "GRADES",

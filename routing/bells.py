@@ -65,8 +65,7 @@ import scipy.sparse as sp
 from scipy.sparse.csgraph import maximum_bipartite_matching
 
 from facilities import Problem, ValidationError
-from facilities._validate import parse_grades, parse_time
-from facilities.schema import format_time
+from facilities.schema import format_time, parse_grades, parse_time
 from routing.problem import ProblemData, Run
 
 __all__ = [

@@ -48,8 +48,7 @@ import pandas as pd
 from shapely import LineString
 
 from facilities import City, Problem, ValidationError
-from facilities._validate import parse_time
-from facilities.schema import format_time
+from facilities.schema import format_time, parse_time
 from routing.bells import BANDS, Align, BellPolicy, BellTimes, RunChains, align_bells, current_bells, district_tiers, grade_band, optimize_bells
 from routing.network import point_coordinates
 from routing.buses import chain

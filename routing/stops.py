@@ -42,8 +42,8 @@ import pandas as pd
 import shapely
 
 from facilities import City, Problem, ValidationError
-from facilities._validate import parse_grades
 from facilities.io import read_layer_file
+from facilities.schema import parse_grades
 from routing.network import point_coordinates
 from routing.problem import METRES_PER_MILE
 from routing.travel import CompiledNetwork, distance_matrix

@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from facilities import ValidationError
-from facilities.capacity import CapacityRules, building_capacity, utilization
+from facilities.capacity import CapacityRules, building_capacity, estimated_counts, utilization
 from facilities.schema import ROOM_TYPES
 
 
@@ -68,11 +68,41 @@ def test_bad_settings_are_named():
         CapacityRules.from_settings({"class_size": {"K-3": 20}})
 
 
-def test_building_with_no_rooms_is_an_error_naming_the_row():
-    b = buildings_frame([{"rooms_classroom": 10}, {}])
+def test_capacity_comes_from_rooms_else_reported_else_floor_area_else_unknown_and_says_which():
+    b = buildings_frame([
+        {"rooms_classroom": 10, "capacity": 999, "gross_area": 9999.0},  # rooms win
+        {"capacity": 420, "gross_area": 9999.0},  # reported, no rooms
+        {"gross_area": 4170.0},  # 4,170 m² / 13.9 m² a K-5 seat = 300
+        {"capacity": 0, "gross_area": 0.0},  # zeros are not given: unknown
+    ])  # fmt: skip
+    s = schools_frame([{"grades": K5, "enrollment": 100, "building": f"B{i}"} for i in range(4)])
+    cap = building_capacity(b, schools=s).set_index("building")
+    assert cap["capacity_source"].tolist()[:4] == ["counted rooms", "reported capacity", "estimated from floor area", "unknown"]
+    assert cap.at["B0", "capacity"] < 999 and cap.at["B1", "capacity"] == 420 and cap.at["B2", "capacity"] == 300
+    assert np.isnan(cap.at["B3", "capacity"]) and np.isnan(cap.at["B3", "classrooms"])  # unknown, never 0
+    # classrooms of a building without counted rooms are estimated from its capacity, and say so
+    assert cap.at["B1", "classrooms"] == 420 // cap.at["B1", "class_size"] and cap.at["B1", "classrooms_source"] == "estimated from reported capacity"
+    u = utilization(buildings=b, schools=s).buildings.set_index("building")
+    assert u.at["B2", "utilization"] == pytest.approx(100 / 300, abs=1e-4) and u.at["B3", "flag"] == "unknown"
+    assert estimated_counts(u) == {"reported capacity": 1, "estimated from floor area": 1, "unknown": 1}
+
+
+def test_a_negative_room_count_is_an_error_naming_the_row():
+    b = buildings_frame([{"rooms_classroom": 10}, {"rooms_classroom": -1}])
     with pytest.raises(ValidationError) as err:
         building_capacity(b)
-    assert "row 2" in str(err.value) and "'B1' has no rooms" in str(err.value)
+    assert "row 2" in str(err.value) and "'B1' has a negative room count" in str(err.value)
+
+
+def test_a_building_whose_classrooms_are_full_is_not_under_used_and_spare_rooms_are_never_negative():
+    # 10 classrooms and 4 science rooms: seats from the specialty rooms make enrollment/capacity low,
+    # but every classroom is in use
+    b = buildings_frame([{"rooms_classroom": 10, "rooms_science": 4}, {"rooms_classroom": 20, "rooms_science": 4}])
+    s = schools_frame([{"grades": K3, "enrollment": 210, "building": "B0"}, {"grades": K3, "enrollment": 210, "building": "B1"}])
+    u = utilization(buildings=b, schools=s).buildings
+    assert u["utilization"].iat[0] < 0.85 and u["flag"].iat[0] == "in band"
+    assert u["spare_rooms"].iat[0] == 0 and u["rooms_short"].iat[0] == 1  # 11 classes for 10 rooms
+    assert u["flag"].iat[1] == "under-used" and u["spare_rooms"].iat[1] == 9
 
 
 def test_utilization_flags_and_spare_seats():
@@ -108,7 +138,11 @@ def test_reported_capacity_gives_its_own_utilization():
     s = schools_frame([{"grades": K5, "enrollment": 300, "capacity": 400, "building": None}])
     u = utilization(schools=s)
     assert u.schools["reported_utilization"].iat[0] == 0.75 and u.schools["reported_flag"].iat[0] == "under-used"
-    assert u.schools["flag"].iat[0] == "unknown"
+    # a school in no building of the city takes its reported capacity, and says so
+    assert u.schools["capacity"].iat[0] == 400 and u.schools["capacity_source"].iat[0] == "reported capacity"
+    assert u.schools["flag"].iat[0] == "under-used"
+    none = utilization(schools=schools_frame([{"grades": K5, "enrollment": 300, "building": None}])).schools
+    assert none["flag"].iat[0] == "unknown" and none["capacity_source"].iat[0] == "unknown"
 
 
 @settings(max_examples=20, deadline=None)

@@ -188,11 +188,45 @@ def test_bad_needs_are_errors_naming_the_row(change, match):
         MatchData.from_frames(needs.assign(**change), buildings, schools)
 
 
-def test_a_building_without_rooms_is_an_error_naming_it():
+def test_unknown_facts_are_conditions_never_failures_and_rank_after_certain_fits():
     needs, buildings, schools = small_city()
-    buildings = buildings.assign(**{f"rooms_{t}": [*buildings[f"rooms_{t}"].iloc[:3], 0] for t in ROOM_TYPES})
-    with pytest.raises(ValidationError, match=r"row 4.*'B4' has no rooms"):
-        MatchData.from_frames(needs, buildings, schools)
+    # B4 (big, vacant): gym and accessibility unknown, rooms not counted, a reported capacity of 500
+    b4 = buildings["id"] == "B4"
+    buildings = buildings.assign(gym=buildings["gym"].astype(object), accessible=buildings["accessible"].astype(object), capacity=[None, None, None, 500])
+    buildings.loc[b4, ["gym", "accessible"]] = None
+    for t in ROOM_TYPES:
+        buildings.loc[b4, f"rooms_{t}"] = 0
+    data = MatchData.from_frames(needs, buildings, schools)
+    # N2 needs a gym: B4's unknown gym is no reason, it is a condition
+    assert not any("gym" in r for r in data.reasons("N2", "B4"))
+    assert data.conditions("N2", "B4")[0] == "gym confirmed"
+    classrooms = int(data.buildings.set_index("id").at["B4", "classrooms"])
+    assert classrooms == 500 // data.buildings.set_index("id").at["B4", "class_size"] if "class_size" in data.buildings else classrooms > 0
+    assert f"room counts confirmed ({classrooms} classrooms estimated from reported capacity)" in data.conditions("N2", "B4")
+    assert "no gym" in data.reasons("N2", "B3")  # B3's gym is a known no: a reason
+    # N4 needs access: B4's unknown accessibility is a condition, B2's known "no" a reason
+    assert "accessibility confirmed" in data.conditions("N4", "B4") and "not accessible" in data.reasons("N4", "B2")
+    assert data.conditions("N1", "B1") == []
+    result = solve(data, time_limit=10, seed=0)
+    a = result.assignments.set_index("need")
+    conditional = a[a["building"] == "B4"]
+    assert (conditional["conditions"].str.startswith("fits if: ")).all()
+    assert (a.loc[a["building"] != "B4", "conditions"] == "").all()
+    assert result.summary()["housed_if_confirmed"] == len(conditional)
+
+
+def test_a_certain_fit_ranks_before_a_nearer_one_that_depends_on_an_unknown_gym():
+    needs, buildings, schools = small_city()
+    twin = buildings[buildings["id"] == "B4"].copy()
+    twin["id"], twin["gym"] = "B4-unknown-gym", None
+    twin["geometry"] = _points([(0.0, 0.0)]).values  # nearer the schools than B4
+    buildings = pd.concat([buildings.assign(gym=buildings["gym"].astype(object)), twin], ignore_index=True)
+    data = MatchData.from_frames(needs[needs["id"] == "N2"], gpd.GeoDataFrame(buildings, crs=4326), schools)
+    scores = pd.Series(data.scores()[0], index=data.building_ids)
+    assert data.travel[0, data.building_ids.index("B4-unknown-gym")] < data.travel[0, data.building_ids.index("B4")]
+    assert scores["B4"] < scores["B4-unknown-gym"] < np.inf
+    chosen = solve(data, time_limit=10, seed=0).assignments
+    assert chosen["building"].tolist() != ["B4-unknown-gym"] and chosen["conditions"].tolist() == [""]
 
 
 def test_travel_matrix_is_used(data):

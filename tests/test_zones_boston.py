@@ -10,7 +10,7 @@ import geopandas as gpd
 import pytest
 
 from facilities import read_city
-from facilities._validate import parse_grades
+from facilities.schema import parse_grades
 from facilities.enrollment import run_lottery
 from facilities.zones import coverage, shared_zone
 

@@ -31,17 +31,30 @@ def _band(text: str | None) -> tuple[float, float] | None:
     return low, high
 
 
+def _require(city: Any, capability: str) -> Any:
+    """Stop with validate's own words when the city's data blocks ``capability`` (see facilities.readiness)."""
+    from facilities import ValidationError
+    from facilities.readiness import require
+
+    try:
+        return require(city, capability)
+    except ValidationError as err:
+        _echo(str(err))
+        raise typer.Exit(code=1) from None
+
+
 @app.command()
 def capacity(
     city_dir: Path = _CITY,
     out: Path = typer.Option(None, "--out", help="Folder for capacity_buildings.csv and capacity_schools.csv."),
     band: str = typer.Option(None, "--band", help="Target utilization band 'low,high' (default city.toml [capacity] or 0.85,1.0)."),
 ) -> None:
-    """Capacity of each building from its rooms, and the utilization of buildings and schools."""
+    """Capacity of each building (from its rooms, else reported, else floor area) and the utilization of buildings and schools."""
     from facilities import ValidationError
-    from facilities.capacity import utilization
+    from facilities.capacity import describe_estimates, utilization
 
     city = _load(city_dir)
+    _require(city, "capacity")
     try:
         result = utilization(city, band=_band(band))
     except ValidationError as err:
@@ -52,7 +65,10 @@ def capacity(
     typer.echo(f"{city.name}: {len(b)} buildings, {int(b['capacity'].sum()):,} seats, {int(b['enrollment'].sum()):,} enrolled; band {low:.0%}-{high:.0%}")
     for flag, n in b["flag"].value_counts().items():
         typer.echo(f"  {flag:<14} {n:>5} buildings")
-    shown = b[["building", "name", "capacity", "enrollment", "utilization", "spare_seats", "spare_rooms", "flag"]]
+    for what, frame in (("buildings", b), ("schools", s)):
+        for line in describe_estimates(frame, what):
+            typer.echo(f"  {line}")
+    shown = b[["building", "name", "capacity", "capacity_source", "enrollment", "utilization", "spare_seats", "spare_rooms", "flag"]]
     typer.echo(shown.sort_values("utilization", ascending=False).to_string(index=False, max_rows=40))
     if out is not None:
         for frame, name in ((b, "capacity_buildings.csv"), (s, "capacity_schools.csv")):
@@ -89,9 +105,7 @@ def match_city(
     from facilities import ValidationError
     from facilities.matching import MatchData, solve, what_if
 
-    if not len(city.needs):
-        _echo(f"{city.name} has no needs layer: add [layers.needs] to city.toml")
-        raise typer.Exit(code=1)
+    _require(city, "match")
     try:
         data = MatchData.from_city(city, travel=travel, years=years)
         if withdraw:
@@ -107,7 +121,9 @@ def match_city(
     s = result.summary()
     typer.echo(f"{s['housed']} of {s['needs']} needs housed ({s['housed_whole_plan']} for the whole plan), {s['status']}, gap {100 * s['gap']:.2f}%")
     if len(result.assignments):
-        typer.echo(result.assignments[["need", "building", "mode", "year_last", "plan_years", "seats", "travel_min", "cost"]].to_string(index=False))
+        typer.echo(result.assignments[["need", "building", "mode", "year_last", "plan_years", "seats", "travel_min", "cost", "conditions"]].to_string(index=False))
+    if s.get("housed_if_confirmed"):
+        typer.echo(f"  {s['housed_if_confirmed']} housed only if the unknown facts listed under conditions are confirmed")
     for row in result.unmatched.itertuples():
         typer.echo(f"  {row.need} not housed for {row.years_unmet} year{'s' if row.years_unmet != 1 else ''}: {row.reasons}")
     _echo(f"wrote {', '.join(str(p) for p in [*paths.values(), report])}")
@@ -125,7 +141,7 @@ def sites(
     straight_line: bool = typer.Option(False, "--straight-line", help="Use straight-line travel even when the city has streets."),
 ) -> None:
     """Where should p new campuses go? The vacant and under-used buildings that minimize students' travel (p-median)."""
-    from facilities._validate import parse_grades
+    from facilities.schema import parse_grades
 
     city = _load(city_dir)
     travel, how = (None, _STRAIGHT) if straight_line else travel_for(city)
@@ -141,6 +157,7 @@ def sites_city(
     from facilities.io import write_geo
     from facilities.siting import site_campuses
 
+    _require(city, "sites")
     try:
         siting = site_campuses(city, p=p, grades=grades, capacitated=capacitated, travel=travel, time_limit=time_limit)
     except (ValueError, RuntimeError) as err:

@@ -76,7 +76,7 @@ def coverage(
     grades: str = typer.Option(None, "--grades", help="Grades the zones guarantee, e.g. '6-8' (default: the city's shared zones' grades, else all)."),
 ) -> None:  # fmt: skip
     """Zones' residents and seats by grade, the guarantee and its shortfall, travel and compactness."""
-    from facilities._validate import parse_grades
+    from facilities.schema import parse_grades
     from facilities.zones import configured_grades
 
     city = _load(city_dir)
@@ -137,7 +137,7 @@ def lottery(
     private_out: Path = typer.Option(None, "--private-out", help="Write each student's assignment (PRIVATE) to this CSV, and the waitlists beside it."),
 ) -> None:  # fmt: skip
     """One lottery (deferred acceptance) across district, charter and Catholic schools, with the zone guarantee."""
-    from facilities._validate import parse_grade
+    from facilities.schema import parse_grade
 
     city = _load(city_dir)
     chosen = resolve_zones(city, units=units, schools=schools, zones_file=zones, zone_id=zone_id, zone_schools=zone_schools)
@@ -202,7 +202,7 @@ def design(
 ) -> None:  # fmt: skip
     """Generate contiguous shared zones from the city's neighborhoods and compare plans side by side."""
     from app.report_zones import write_report
-    from facilities._validate import parse_grades
+    from facilities.schema import parse_grades
     from facilities.io import write_geo
     from facilities.zones import ZoneData, ZonePlan, compare_plans, design_cpsat, greedy_zones
     from facilities.zones import design as make

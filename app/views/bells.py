@@ -10,8 +10,7 @@ import streamlit as st
 
 from app import maps, state
 from facilities import ValidationError
-from facilities._validate import parse_time
-from facilities.schema import SECTORS, format_time
+from facilities.schema import SECTORS, format_time, parse_time
 from routing.scenarios import DEFAULT_SCENARIOS, Comparison, CostModel, Scenario, prepare, run_scenario
 
 city = state.current_city()

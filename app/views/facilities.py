@@ -119,7 +119,7 @@ else:
     c[2].metric("Whole buildings", f"{int((a['mode'] == 'whole').sum()) if len(a) else 0}")
     c[3].metric("Co-locations", f"{int((a['mode'] == 'co_location').sum()) if len(a) else 0}")
     c[4].metric("Answer", result.status, help=f"gap {result.gap:.1%} to the best bound; {result.seconds:.1f} s")
-    shown = ["name", "building_name", "mode", "hosts", "year_last", "plan_years", "grades", "seats", "travel_min", "cost", "preferred", "host_utilization_after"]
+    shown = ["name", "building_name", "mode", "hosts", "year_last", "plan_years", "grades", "seats", "travel_min", "cost", "preferred", "host_utilization_after", "conditions"]
     st.dataframe(
         a[shown].rename(columns={"name": "need", "building_name": "building", "year_last": "housed to year", "plan_years": "plan years", "travel_min": "travel (min)", "cost": "$ / year", "host_utilization_after": "host use after"}),
         hide_index=True,
@@ -149,6 +149,8 @@ building = pick[1].selectbox("Building", ranked, format_func=lambda i: f"{buildi
 reasons = data.reasons(need, building)
 if reasons:
     st.warning(f"**{building_names[building]}** does not fit **{need_names[need]}**:\n" + "\n".join(f"- {r}" for r in reasons))
+elif conditions := data.conditions(need, building):
+    st.info(f"**{building_names[building]}** fits **{need_names[need]}** if: " + ", ".join(conditions) + " (the data leaves these unknown).")
 else:
     st.success(f"**{building_names[building]}** fits **{need_names[need]}** for its whole plan.")
 if result is not None:
@@ -192,7 +194,7 @@ else:
 # ---------------------------------------------------------------- utilization
 st.subheader("Utilization by building")
 low, high = use.rules.band
-table = b[["building", "name", "status", "grades", "capacity", "enrollment", "utilization", "flag", "spare_seats", "spare_rooms"]]
+table = b[["building", "name", "status", "grades", "capacity", "capacity_source", "enrollment", "utilization", "flag", "spare_seats", "spare_rooms"]]
 chart_data = table.dropna(subset=["utilization"]).sort_values("utilization", ascending=False)
 flags = ["over capacity", "in band", "under-used", "vacant", "unknown"]
 chart = (
