@@ -226,11 +226,18 @@ def building_capacity(buildings: pd.DataFrame, *, schools: pd.DataFrame | None =
     rooms = {t: buildings[f"rooms_{t}"].to_numpy(dtype=float) for t in ROOM_TYPES}
     specialty = sum((rooms[t] for t in rules.specialty_rooms), np.zeros(len(ids)))
     out = pd.DataFrame({"building": ids, "grades": [format_grades(g) for g in grades], "class_size": size.round(2), "classrooms": rooms["classroom"].astype(int)})
-    out["capacity_classrooms"] = np.floor(rooms["classroom"] * size).astype(int)
-    out["capacity_specialty"] = np.floor(specialty * size * rules.efficiency).astype(int)
+    out["capacity_classrooms"] = _whole_seats(rooms["classroom"] * size)
+    out["capacity_specialty"] = _whole_seats(specialty * size * rules.efficiency)
     out["capacity_special_education"] = (rooms["special_education"] * rules.special_education_size).astype(int)
     out["capacity"] = out["capacity_classrooms"] + out["capacity_specialty"] + out["capacity_special_education"]
     return out
+
+
+def _whole_seats(seats: np.ndarray, *, keep_nan: bool = False) -> np.ndarray:
+    """Seats rounded down to whole seats, after rounding away float error (18 x 220/9 is 440 seats,
+    not the 439.99999... floating point gives)."""
+    whole = np.floor(np.round(np.asarray(seats, dtype=float), 6))
+    return whole if keep_nan else whole.astype(int)
 
 
 def _flag(util: np.ndarray, band: tuple[float, float]) -> np.ndarray:
@@ -342,7 +349,8 @@ def utilization(
     fraction[alone] = 1 / counts[alone]
     fraction[~in_building] = np.nan
     s["rooms_share"] = (s["building"].map(here["classrooms"]).to_numpy(dtype=float) * fraction).round(1)
-    s["capacity"] = np.floor(s["building"].map(here["capacity"]).to_numpy(dtype=float) * fraction)
+    building_seats = s["building"].map(here["capacity"]).to_numpy(dtype=float)
+    s["capacity"] = _whole_seats(building_seats * fraction, keep_nan=True)
     s["utilization"] = (s["enrollment"] / s["capacity"].where(s["capacity"] > 0)).round(4)
     s["spare_seats"] = s["capacity"] - s["enrollment"]
     s["flag"] = _flag(s["utilization"].to_numpy(dtype=float), rules.band)
