@@ -21,8 +21,8 @@ import pytest
 from facilities.capacity import CapacityRules, building_capacity, utilization
 from tests.test_capacity import buildings_frame, schools_frame
 
-K8 = tuple(range(0, 9))
-K5 = tuple(range(0, 6))
+K8 = tuple(range(9))
+K5 = tuple(range(6))
 MS = (6, 7, 8)
 PK2 = (-1, 0, 1, 2)
 HS = tuple(range(9, 13))
