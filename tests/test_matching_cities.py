@@ -2,13 +2,13 @@
 
 Boston (``../shared/data/boston``, the layer ``tests/cities/boston`` reads): the 122 district
 schools of a listed type (special schools left out) share 114 buildings; the 25 charter schools
-whose grades are listed become needs, co-locating in the district's buildings. DC (``../shared/data/dc``): the 69 closed district buildings, whole, for
-needs made from the charter schools (the fixture of ``test_facilities_dc``). Neither city publishes
-room counts, enrollment or rents: they are assumed (below) from each school's type, which is enough
-for the rules, whose checks read only the input tables: rooms by type, gym and lunch periods
-within what the hosts leave free each year, one need per whole building, accessibility, gym,
-cafeteria, the yearly budget, and no grades up to 5 sharing with grades from 9 over the years
-housed.
+whose grades are listed become needs, co-locating in the district's buildings. DC
+(``../shared/data/dc``): the 69 closed district buildings, whole, for needs made from the charter
+schools (the fixture of ``test_facilities_dc``). Neither city publishes room counts, enrollment or
+rents: they are assumed (below) from each school's type, which is enough for the rules, whose
+checks read only the input tables: rooms by type, gym and lunch periods within what the hosts
+leave free each year, one need per whole building, accessibility, gym, cafeteria, the yearly
+budget, and no grades up to 5 sharing with grades from 9 over the years housed.
 """
 
 from __future__ import annotations
