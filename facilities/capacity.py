@@ -275,24 +275,30 @@ def building_capacity(
     counted = sum(rooms.values(), np.zeros(len(ids))) > 0
     specialty = sum((rooms[t] for t in rules.specialty_rooms), np.zeros(len(ids)))
     out = pd.DataFrame({"building": ids, "grades": [format_grades(g) for g in grades], "class_size": size.round(2)})
-    out["capacity_classrooms"] = np.floor(rooms["classroom"] * size)
-    out["capacity_specialty"] = np.floor(specialty * size * rules.efficiency)
+    out["capacity_classrooms"] = _whole_seats(rooms["classroom"] * size)
+    out["capacity_specialty"] = _whole_seats(specialty * size * rules.efficiency)
     out["capacity_special_education"] = rooms["special_education"] * rules.special_education_size
     from_rooms = (out["capacity_classrooms"] + out["capacity_specialty"] + out["capacity_special_education"]).to_numpy()
     own = _numbers(buildings, "capacity")
     if reported is not None:
         own = np.where(np.isnan(own), pd.Series(reported, dtype=float).reindex(ids).to_numpy(dtype=float), own)
-    from_area = np.floor(_numbers(buildings, "gross_area") / area)
+    from_area = _whole_seats(_numbers(buildings, "gross_area") / area)
     capacity = np.select([counted, np.isfinite(own), np.isfinite(from_area)], [from_rooms, own, from_area], np.nan)
     out["capacity"] = capacity
     out["capacity_source"] = np.select([counted, np.isfinite(own), np.isfinite(from_area)], list(SOURCES[:3]), SOURCES[3])
-    estimated = np.floor(capacity / size)
+    estimated = _whole_seats(capacity / size)
     out.insert(3, "classrooms", np.where(counted, rooms["classroom"], estimated))
     out.insert(4, "classrooms_source", np.where(counted, "counted", np.where(np.isfinite(estimated), "estimated from " + out["capacity_source"].str.replace("estimated from ", ""), "unknown")))
     out.loc[~counted, ["capacity_classrooms", "capacity_specialty", "capacity_special_education"]] = np.nan
     for column in ("classrooms", "capacity_classrooms", "capacity_specialty", "capacity_special_education", "capacity"):
         out[column] = _whole(out[column])
     return out
+
+
+def _whole_seats(seats: np.ndarray) -> np.ndarray:
+    """Seats rounded down to whole seats (NaN stays unknown), after rounding away float error
+    (18 x 220/9 is 440 seats, not the 439.99999... floating point gives)."""
+    return np.floor(np.round(np.asarray(seats, dtype=float), 6))
 
 
 def _whole(values: pd.Series) -> pd.Series:
@@ -449,7 +455,7 @@ def utilization(
     fraction[alone] = 1 / counts[alone]
     fraction[~in_building] = np.nan
     s["rooms_share"] = (s["building"].map(here["classrooms"]).to_numpy(dtype=float) * fraction).round(1)
-    s["capacity"] = np.floor(s["building"].map(here["capacity"]).to_numpy(dtype=float) * fraction)
+    s["capacity"] = _whole_seats(s["building"].map(here["capacity"]).to_numpy(dtype=float) * fraction)
     s["capacity_source"] = s["building"].map(here["capacity_source"]).to_numpy(dtype=object)
     # a school outside every building of the city: its reported capacity, said so
     alone_reported = ~in_building & np.isfinite(reported)

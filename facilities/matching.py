@@ -502,6 +502,7 @@ def _build(
     fails["available"] = np.broadcast_to(late, (nn, nb)).copy()
 
     ok_year = (rooms[:, None, :, :] <= spare[None, :, None, :]).all(axis=3) & (gym <= gym_free[None, :, None]) & (lunch <= lunch_free[None, :, None])
+    ok_year &= np.nan_to_num(cost) <= np.where(np.isnan(budget), np.inf, budget)[:, None, None]  # a yearly budget
     ok_year |= ~active[:, None, :]
     fit = np.cumprod(ok_year, axis=2).sum(axis=2)
     fit = np.minimum(fit, plan_years[:, None])
@@ -636,6 +637,9 @@ def _year_shortfall(data: MatchData, n: int, b: int, t: int) -> str:
         words.append(f"{_plural(int(data.gym[n, b, t] - bld['gym_free']), 'gym period')} short")
     if data.lunch[n, b, t] > bld["lunch_free"]:
         words.append(f"{_plural(int(data.lunch[n, b, t] - bld['lunch_free']), 'lunch period')} short")
+    budget = float(pd.to_numeric(data.needs["budget"].iat[n], errors="coerce"))
+    if data.cost[n, b, t] > budget:
+        words.append(f"costs {_dollars(data.cost[n, b, t])} a year, over its {_dollars(budget)} budget")
     return ", ".join(words)
 
 

@@ -630,6 +630,9 @@ def _tier_options(school: Mapping[str, object], tiers: Sequence[tuple[float, flo
 _PAIR_TESTS_PER_SECOND = 3e7
 #: What one bus count costs beyond its pair tests (building the graph, the matching), in pair tests.
 _COUNT_OVERHEAD = 4000
+#: The clock stops a search only past this many times its time limit: a safety cap, so that on a
+#: loaded machine the budget still ends the search (the same seed, the same times).
+_CLOCK_CAP = 4.0
 
 Score = tuple[float, ...]
 
@@ -639,7 +642,7 @@ def search_budget(chains: RunChains, *, time_limit: float) -> int:
 
     Deterministic (from the time limit and the problem's size: its runs and candidate pairs),
     so the same seed gives the same times whatever the machine's load, as long as the clock
-    (a safety cap) is not reached first.
+    (a safety cap at :data:`_CLOCK_CAP` times the time limit) is not reached first.
     """
     work = sum(len(v[0]) + len(v[3]) + _COUNT_OVERHEAD for v in chains.sessions.values())
     return max(int(time_limit * _PAIR_TESTS_PER_SECOND / max(work, 1)), 1)
@@ -654,7 +657,8 @@ class _Search:
     when the score -- (buses, *ties(x, y, buses summed over the sessions)) -- is lower, pass after pass until a pass improves
     nothing. Each further descent starts from the best times found with a few schools (seeded)
     moved to random options. It ends after ``budget`` bus counts or ``2 * schools + 5`` restarts
-    (both deterministic: the same seed gives the same times), or at the time limit (a safety cap).
+    (both deterministic: the same seed gives the same times), or at four times the time limit (a
+    safety cap).
     """
 
     chains: RunChains
@@ -687,7 +691,7 @@ class _Search:
     def done(self, label: str) -> bool:
         if self.progress is not None:
             self.progress(label, min(self.used / self.budget, 1.0))
-        return self.used >= self.budget or time.perf_counter() - self.t0 >= self.time_limit
+        return self.used >= self.budget or time.perf_counter() - self.t0 >= _CLOCK_CAP * self.time_limit
 
     def descend(self, x: np.ndarray, y: np.ndarray, now: Score) -> tuple[np.ndarray, np.ndarray, Score]:
         improved = True
@@ -732,6 +736,9 @@ class _Search:
             if value < best:
                 bx, by, best = tx, ty, value
         log.info("bell times: %d buses, %d restarts, %d of %d counts in %.1f s", best[0], self.restarts, self.used, self.budget, time.perf_counter() - self.t0)
+        if self.used < self.budget and time.perf_counter() - self.t0 >= _CLOCK_CAP * self.time_limit:
+            log.warning("bell times: the clock stopped the search after %d of %d counts; another run may differ",
+                        self.used, self.budget)
         return bx, by, best
 
 
@@ -868,8 +875,8 @@ def optimize_bells(
     allowed time where the policy forbids them); each further one from the best times found, with a
     few schools (seeded) moved to random allowed times. The search ends after
     :func:`search_budget` bus counts or twice as many restarts as schools that can move (plus five)
-    -- deterministic, so the same seed gives the same times -- or at the time limit, whichever
-    comes first. Every kept time satisfies the policy.
+    -- deterministic, so the same seed gives the same times -- or at four times the time limit (a
+    safety cap), whichever comes first. Every kept time satisfies the policy.
 
     Parameters
     ----------

@@ -51,7 +51,7 @@ from facilities import City, Problem, ValidationError
 from facilities.schema import format_time, parse_time
 from routing.bells import BANDS, Align, BellPolicy, BellTimes, RunChains, align_bells, current_bells, district_tiers, grade_band, optimize_bells
 from routing.network import point_coordinates
-from routing.buses import chain
+from routing.buses import SECONDS_PER_CLIENT_ITERATION, chain, routing_budget
 from routing.problem import BusPlan, ProblemData, Run
 from routing.runs import RunOptions, school_runs
 from routing.stops import StopPlan, eligibility_rules, eligible_riders, place_stops
@@ -334,7 +334,9 @@ def prepare(
     sessions
         ``("am", "pm")`` or just ``("am",)``.
     time_limit
-        Seconds for all runs together (split over the schools).
+        Seconds for all runs together: it sets each school's iteration budget
+        (:func:`routing.buses.routing_budget`), so the runs do not depend on the machine's load; the
+        clock only stops a search far over its expected time.
     seed
         Seeds the stop tie-breaks and the run solver.
     progress
@@ -460,13 +462,15 @@ def _all_runs(data: ProblemData, sessions: Sequence[str], *, time_limit: float, 
     runs: dict[str, list[Run]] = {s: [] for s in sessions}
     bad = []
     total = max(len(groups) * len(sessions), 1)
-    each = time_limit / total
+    # an iteration budget from the time limit (the same runs under any load); the clock is a safety net
+    iterations = routing_budget(time_limit, sum(len(ks) for _, ks, _ in groups) * len(sessions), workers=1)
     done = 0
     for session in sessions:
         for school, ks, bus_type in groups:
             if session == "pm" and not math.isfinite(data.schools[school].pm_dismissal):
                 continue
-            got, left = school_runs(data, school, ks, session=session, bus_type=bus_type, options=RunOptions(seed=seed), time_limit=each)
+            cap = 4 * SECONDS_PER_CLIENT_ITERATION * len(ks) * iterations + 0.5
+            got, left = school_runs(data, school, ks, session=session, bus_type=bus_type, options=RunOptions(seed=seed), time_limit=cap, iterations=iterations)
             runs[session] += got
             bad += [b for b in left if session == sessions[0]]
             done += 1
