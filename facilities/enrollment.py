@@ -1,7 +1,7 @@
 """Common enrollment on a city: one application and one lottery across district, charter and Catholic schools.
 
-Wires :mod:`facilities.lottery` to a :class:`facilities.City`: the applicants (the city's students,
-or children simulated from the neighborhoods' population by age when it has none), their ranked
+Wires :mod:`facilities.lottery` to a :class:`facilities.City`: the applicants (the city's students;
+else children simulated from population by age; else from an enrollment estimate), their ranked
 lists (given, or simulated by :func:`facilities.lottery.simulate_choices` and said to be so), seats
 by grade from the schools (:func:`facilities.zones.seats_by_grade`), the zone priority and the
 shared-zone guarantee.
@@ -12,9 +12,11 @@ shared-zone guarantee.
 >>> out = run_lottery(city, zones=zone, seed=7)  # doctest: +SKIP
 >>> out.aggregates(by=["sector"])  # matched, first choice, top three, unassigned  # doctest: +SKIP
 
-Simulated applicants: in each neighborhood and grade, ``round(residents * participation)``
-children (residents from :func:`facilities.zones.residents_by_grade`) at points drawn uniformly
-in the neighborhood's polygon, from the seed.
+Simulated applicants: in each unit (population units, or for an enrollment estimate the zones of
+the level serving the grade) and grade, ``round(residents * participation)`` children (residents
+from :func:`facilities.zones.residents`) at points drawn uniformly in the unit's polygon, from the
+seed. Seats come from each school's capacity, else its enrollment (an estimate, and said so); a
+sector whose schools report neither has no seats, and the outputs warn about it by name.
 """
 
 from __future__ import annotations
@@ -27,8 +29,11 @@ import numpy as np
 import pandas as pd
 import shapely
 
+from facilities._validate import Problems
 from facilities.lottery import LotteryData, LotteryResult, simulate_choices, solve
-from facilities.zones import Basis, Source, _pick_source, population_units, residents_by_grade, seats_by_grade
+from facilities.zones import Basis, Source, residents, residents_by_grade, seats_by_grade
+from facilities.zones.measure import seat_notes, seat_sources
+from facilities.zones.residents import area_units, enrollment_residents
 
 __all__ = ["ENTRY_GRADES", "Enrollment", "applicants", "lottery_data", "run_lottery"]
 
@@ -60,7 +65,7 @@ def applicants(
     participation: float = 1.0,
     seed: int = 0,
 ) -> tuple[gpd.GeoDataFrame, bool]:
-    """The lottery's applicants: the city's students, or children simulated from population.
+    """The lottery's applicants: the city's students, or children simulated from residents.
 
     Parameters
     ----------
@@ -69,9 +74,9 @@ def applicants(
     grades
         Grades applying (default: every student's grade, or :data:`ENTRY_GRADES` when simulated).
     source
-        ``"students"`` (the students layer), ``"population"`` (simulated from the neighborhoods'
-        population by age) or ``"auto"`` (population when the neighborhoods have it, as a
-        students layer often holds only bus riders).
+        Where residents come from (see :func:`facilities.zones.residents`): ``"students"``,
+        ``"population"`` (by age), ``"enrollment"`` (an estimate) or ``"auto"`` (the first of
+        them the city has).
     participation
         Share of children who apply (simulated applicants only).
     seed
@@ -81,31 +86,55 @@ def applicants(
     -------
     (GeoDataFrame, bool)
         Applicants with ``id``, ``grade``, ``neighborhood``, ``current_school`` and points, and
-        whether they were simulated.
+        whether they were simulated; ``attrs["residents_note"]`` says where they came from.
+
+    Raises
+    ------
+    ValidationError
+        Naming the layer missing for the residents' source, or when no one applies.
     """
-    st = city.students  # type: ignore[attr-defined]
-    if _pick_source(city, source) == "students":
-        if not len(st):
-            raise ValueError(f"{city.name} has no students; use source='population'")  # type: ignore[attr-defined]
-        keep = st["grade"].isin(grades) if grades is not None else np.ones(len(st), bool)
+    people = residents(city, source=source, participation=participation)
+    if people.source == "students":
+        st = city.students  # type: ignore[attr-defined]
+        keep = st["grade"].isin(grades) if grades is not None else st["grade"].between(-1, 12)
         out = st.loc[keep, ["id", "grade", "neighborhood", "school", "geometry"]].rename(columns={"school": "current_school"})
-        return out.reset_index(drop=True), False
-    units = population_units(city)
-    res = residents_by_grade(units, participation=participation)
+        out = out.reset_index(drop=True)
+        out.attrs["residents_note"] = people.note
+        _check_some(city, out, people.note, grades)
+        return out, False
     rng = np.random.default_rng(seed)
     grades = tuple(ENTRY_GRADES if grades is None else grades)
     parts = []
-    labels = units["name"].where(units["name"].notna(), units["id"]).astype(str)
-    for u, (label, poly) in enumerate(zip(labels, units.geometry.values, strict=True)):
-        for g in grades:
-            n = int(round(res[u, g + 1]))
-            xy = _points_in(poly, n, rng)
+    crs = city.zones.crs  # type: ignore[attr-defined]
+    for g in grades:
+        if people.source == "population":
+            units = people.units
+            res = residents_by_grade(units, participation=participation)[:, g + 1]
+        else:
+            units = area_units(city, grades=[g])
+            res = enrollment_residents(units, city.schools)[:, g + 1] * participation  # type: ignore[attr-defined]
+        labels = units["name"].where(units["name"].notna(), units["id"]).astype(str)
+        for label, poly, n in zip(labels, units.geometry.values, res, strict=True):
+            xy = _points_in(poly, int(round(n)), rng)
             parts.append(pd.DataFrame({"grade": g, "neighborhood": label, "x": xy[:, 0], "y": xy[:, 1]}))
-    frame = pd.concat(parts, ignore_index=True)
+    frame = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=["grade", "neighborhood", "x", "y"])
     frame.insert(0, "id", [f"A{i + 1:06d}" for i in range(len(frame))])
     frame["current_school"] = ""
-    out = gpd.GeoDataFrame(frame.drop(columns=["x", "y"]), geometry=gpd.points_from_xy(frame["x"], frame["y"]), crs=units.crs)
+    out = gpd.GeoDataFrame(frame.drop(columns=["x", "y"]), geometry=gpd.points_from_xy(frame["x"], frame["y"]), crs=crs)
+    out.attrs["residents_note"] = people.note
+    _check_some(city, out, people.note, grades)
     return out, True
+
+
+def _check_some(city: object, people: pd.DataFrame, note: str, grades: Sequence[int] | None) -> None:
+    """A lottery with no applicant is a problem, named, not an empty table."""
+    if len(people):
+        return
+    problems = Problems()
+    asked = f" in grades {', '.join(map(str, grades))}" if grades is not None else ""
+    problems.add("applicants", None, None, f"no applicants{asked} ({note})",
+                 "choose grades the residents are in (--grades), or check the residents' source")  # fmt: skip
+    problems.raise_if_any(city=city.name)  # type: ignore[attr-defined]
 
 
 def _zone_of_schools(schools: pd.DataFrame, zones: gpd.GeoDataFrame | None) -> tuple[np.ndarray, dict[str, list[str]]]:
@@ -120,7 +149,10 @@ def _zone_of_schools(schools: pd.DataFrame, zones: gpd.GeoDataFrame | None) -> t
             ids = tuple(schools["id"][schools.geometry.within(geom).to_numpy()].astype(str))
         unknown = [s for s in ids if str(s) not in index]
         if unknown:
-            raise ValueError(f"zone {zid!r} lists unknown schools {unknown[:10]}; use ids of the schools layer")
+            problems = Problems()
+            problems.add("zones", None, "schools", f"zone {zid!r} lists unknown schools {unknown[:10]}",
+                         "use ids of the schools layer")  # fmt: skip
+            problems.raise_if_any(city="the zones")
         members[zid] = [str(s) for s in ids]
         zone[[index[str(s)] for s in ids]] = zid
     return zone, members
@@ -210,17 +242,57 @@ class Enrollment:
     result
         The lottery's result (student-level: private).
     simulated_applicants
-        Whether the applicants were simulated from population.
+        Whether the applicants were simulated (from population or an enrollment estimate).
     simulated_choices
         Whether their ranked lists were simulated.
     guarantee
         The shared zones guaranteed (zone id -> school ids).
+    residents_note
+        Where the applicants came from, in words ("residents estimated from enrollment ...").
+    seats_note
+        Where the seats came from, in words.
+    seat_source
+        Each school's seats' source (``"capacity"``, ``"enrollment"``, ``"none"``, ...), in the
+        order of ``result.data.school_ids``.
+    warnings
+        Degenerate results by name: sectors with schools but no seats, applicants left without
+        a seat because seats are missing.
     """
 
     result: LotteryResult
     simulated_applicants: bool
     simulated_choices: bool
     guarantee: dict[str, list[str]]
+    residents_note: str = ""
+    seats_note: str = ""
+    seat_source: np.ndarray | None = None
+    warnings: tuple[str, ...] = ()
+
+    def by_sector(self, *, min_count: int = 10) -> pd.DataFrame:
+        """One row per sector that has schools: ``schools``, ``seats``, ``seats_estimated`` (from
+        enrollment), ``schools_without_seats``, ``first_choice`` (applicants ranking one of its
+        schools first), ``placed`` (applicants assigned to its schools), ``seats_left`` and
+        ``matched``/``unassigned`` of the applicants whose first choice it is.
+
+        Counts of fewer than ``min_count`` applicants are blanked (NA)."""
+        d, r = self.result.data, self.result
+        source = self.seat_source if self.seat_source is not None else np.full(len(d.school_ids), "capacity")
+        seats = d.seats.sum(axis=1)
+        placed = np.bincount(r.assignment[r.assignment >= 0], minlength=len(d.school_ids))
+        schools = pd.DataFrame({"sector": d.sectors, "schools": 1, "seats": seats,
+                                "seats_estimated": np.where(source == "enrollment", seats, 0),
+                                "schools_without_seats": seats == 0, "placed": placed})  # fmt: skip
+        out = schools.groupby("sector", sort=True).sum().reset_index()
+        out["seats_left"] = out["seats"] - out["placed"]
+        first = self.aggregates(by=["sector"], min_count=0)[["sector", "students", "matched", "unassigned"]]
+        first = first.rename(columns={"students": "first_choice"})
+        out = out.merge(first, on="sector", how="left")
+        counts = ["first_choice", "placed", "matched", "unassigned"]
+        out[counts] = out[counts].fillna(0)
+        out = out.astype({c: "Int64" for c in [*counts, "schools", "seats", "seats_estimated", "schools_without_seats", "seats_left"]})
+        for c in counts:
+            out.loc[(out[c] > 0) & (out[c] < min_count), c] = pd.NA
+        return out
 
     def aggregates(self, by: Sequence[str] = (), *, min_count: int = 10) -> pd.DataFrame:
         """Outcome counts overall or by ``sector``, ``neighborhood``, ``grade`` (see ``LotteryResult.aggregates``)."""
@@ -247,7 +319,8 @@ class Enrollment:
         row = self.aggregates().iloc[0].to_dict()
         row = {k: (None if pd.isna(v) else (int(v) if isinstance(v, (int, np.integer)) else float(v))) for k, v in row.items()}
         row.update(simulated_applicants=self.simulated_applicants, simulated_choices=self.simulated_choices,
-                   priorities=list(self.result.data.priorities), seed=self.result.seed, zones=sorted(self.guarantee))  # fmt: skip
+                   priorities=list(self.result.data.priorities), seed=self.result.seed, zones=sorted(self.guarantee),
+                   residents_note=self.residents_note, seats_note=self.seats_note, warnings=list(self.warnings))  # fmt: skip
         return row
 
 
@@ -282,6 +355,19 @@ def run_lottery(
         Passed to :func:`lottery_data` (``grades``, ``priorities``, ``basis``, ...).
     """
     data, simulated_people = lottery_data(city, zones=zones, choices=choices, seed=seed, **options)  # type: ignore[arg-type]
-    _, members = _zone_of_schools(city.schools, zones)  # type: ignore[attr-defined]
+    schools = city.schools  # type: ignore[attr-defined]
+    _, members = _zone_of_schools(schools, zones)
     result = solve(data, seed=seed, lottery=lottery, guarantee=members if guarantee and members else None)  # type: ignore[arg-type]
-    return Enrollment(result, simulated_people, data.simulated, members if guarantee else {})
+    basis = str(options.get("basis", "capacity"))
+    people = residents(city, source=options.get("source", "auto"), participation=float(options.get("participation", 1.0)))  # type: ignore[arg-type]
+    seats_note, warnings = seat_notes(schools, basis=basis)  # type: ignore[arg-type]
+    order = pd.Index(schools["id"].astype(str)).get_indexer(data.school_ids)
+    source = seat_sources(schools, basis=basis)[order]  # type: ignore[arg-type]
+    unassigned = int((result.assignment < 0).sum())
+    if unassigned and data.n_students:
+        warnings.append(f"{unassigned:,} of {data.n_students:,} applicants ({unassigned / data.n_students:.0%}) have no "
+                        "seat: see the by-sector table for sectors short of seats")  # fmt: skip
+    if people.estimated:
+        warnings.insert(0, f"applicants simulated from an estimate: {people.note}")
+    return Enrollment(result, simulated_people, data.simulated, members if guarantee else {}, people.note, seats_note,
+                      source, tuple(warnings))  # fmt: skip
