@@ -66,8 +66,35 @@ def _numbers(frame: pd.DataFrame, column: str) -> np.ndarray:
     return pd.to_numeric(frame[column], errors="coerce").to_numpy(float)
 
 
+def _seat_amounts(schools: pd.DataFrame, basis: Basis) -> tuple[np.ndarray, np.ndarray, float]:
+    """Each school's seats, their source, and the typical seats a grade used for the estimate."""
+    if basis not in ("capacity", "enrollment"):
+        problems = Problems()
+        problems.add("--basis", None, None, f"unknown seats basis {basis!r}", "use capacity or enrollment")
+        problems.raise_if_any(city="seats")
+    n = len(schools)
+    cap, enr = _numbers(schools, "capacity"), _numbers(schools, "enrollment")
+    own = schools["capacity_source"].astype(str).to_numpy() if "capacity_source" in schools else np.full(n, "capacity")
+    width = np.array([len(_grade_tuple(g)) for g in schools["grades"]], dtype=float) if n else np.zeros(0)
+    use_cap = (np.isfinite(cap) & (cap > 0)) if basis == "capacity" else np.zeros(n, bool)
+    use_enr = ~use_cap & np.isfinite(enr) & (enr > 0)
+    amount = np.where(use_cap, cap, np.where(use_enr, enr, np.nan))
+    source = np.where(use_cap, own, np.where(use_enr, "enrollment", "typical")).astype(object)
+    known = np.isfinite(amount) & (width > 0)
+    typical = float(np.median(amount[known] / width[known])) if known.any() else float("nan")
+    guess = ~np.isfinite(amount) & (width > 0) & np.isfinite(typical)
+    amount[guess] = typical * width[guess]
+    source[~np.isfinite(amount)] = "none"
+    source[width == 0] = "no grades"
+    return amount, source, typical
+
+
 def seats_by_grade(schools: pd.DataFrame, *, basis: Basis = "capacity") -> np.ndarray:
     """Seats of each school by grade: capacity (or enrollment) spread evenly over its grades.
+
+    A school reporting neither (or zero) gets the typical school's seats a grade (the median
+    over the schools that report them) times its grades: an estimate, which
+    :func:`seat_sources` and :func:`seat_notes` name.
 
     Parameters
     ----------
@@ -80,28 +107,18 @@ def seats_by_grade(schools: pd.DataFrame, *, basis: Basis = "capacity") -> np.nd
     Returns
     -------
     ndarray
-        ``(len(schools), 14)`` integer seats, column ``grade + 1``; 0 where unknown.
+        ``(len(schools), 14)`` integer seats, column ``grade + 1``; 0 for a school without grades.
     """
-    if basis not in ("capacity", "enrollment"):
-        problems = Problems()
-        problems.add("--basis", None, None, f"unknown seats basis {basis!r}", "use capacity or enrollment")
-        problems.raise_if_any(city="seats")
-    cap, enr = _numbers(schools, "capacity"), _numbers(schools, "enrollment")
-    amount = np.where(np.isfinite(cap), cap, enr) if basis == "capacity" else enr
+    amount, _, _ = _seat_amounts(schools, basis)
     return _spread(amount, list(schools["grades"]))
 
 
 def seat_sources(schools: pd.DataFrame, *, basis: Basis = "capacity") -> np.ndarray:
     """Where each school's seats come from: ``"capacity"`` (reported, or the school's own
-    ``capacity_source`` when the capacity was estimated), ``"enrollment"`` (estimated from
-    enrollment: seats as used today), ``"no grades"`` or ``"none"`` (no seats counted)."""
-    cap, enr = _numbers(schools, "capacity"), _numbers(schools, "enrollment")
-    own = schools["capacity_source"].astype(str).to_numpy() if "capacity_source" in schools else np.full(len(schools), "capacity")
-    graded = np.array([bool(_grade_tuple(g)) for g in schools["grades"]], dtype=bool) if len(schools) else np.zeros(0, bool)
-    use_cap = np.isfinite(cap) & (cap > 0) if basis == "capacity" else np.zeros(len(schools), bool)
-    out = np.where(use_cap, own, np.where(np.isfinite(enr) & (enr > 0), "enrollment", "none")).astype(object)
-    out[~graded] = "no grades"
-    return out
+    ``capacity_source`` when the capacity was estimated), ``"enrollment"`` (seats as used today),
+    ``"typical"`` (estimated at the typical school's seats a grade), ``"no grades"`` or ``"none"``
+    (no seats counted)."""
+    return _seat_amounts(schools, basis)[1]
 
 
 def seat_notes(schools: pd.DataFrame, *, basis: Basis = "capacity") -> tuple[str, list[str]]:
@@ -110,26 +127,27 @@ def seat_notes(schools: pd.DataFrame, *, basis: Basis = "capacity") -> tuple[str
     Returns
     -------
     (str, list of str)
-        e.g. ``"seats: 40 schools' reported capacity, 12 estimated from enrollment"`` and
-        warnings such as ``"no seats in sector 'private': its 9 schools report neither capacity
-        nor enrollment"``.
+        e.g. ``"reported capacity at 40 schools; estimated from enrollment at 12 schools"``
+        and warnings such as ``"no seats in sector 'private': its 9 schools report no grades ..."``.
     """
-    src = seat_sources(schools, basis=basis)
+    _, src, typical = _seat_amounts(schools, basis)
     counts = pd.Series(src).value_counts()
     words = {"capacity": "reported capacity", "enrollment": "estimated from enrollment",
-             "none": "without capacity or enrollment (no seats)", "no grades": "without grades (no seats)"}  # fmt: skip
-    note = "seats: " + ", ".join(f"{n:,} schools {words.get(k, f'from {k}')}" for k, n in counts.items()) if len(src) else "no schools"
+             "typical": f"estimated at the typical school's {typical:,.0f} seats a grade (no capacity or enrollment)",
+             "none": "none (no capacity or enrollment)", "no grades": "none (no grades)"}  # fmt: skip
+    parts = [f"{words.get(k, f'estimated from {k}')} at {n:,} school{'s' if n != 1 else ''}" for k, n in counts.items()]
+    note = "; ".join(parts) if len(src) else "no schools"
     warnings = []
     sectors = schools["sector"].astype(str).to_numpy() if "sector" in schools else np.full(len(schools), "")
     for sector in sorted(set(sectors)):
         mine = sectors == sector
         if not np.isin(src[mine], ["none", "no grades"]).all():
             continue
-        warnings.append(f"no seats in sector {sector!r}: its {int(mine.sum()):,} schools report neither capacity nor "
-                        "enrollment (or no grades); map their capacity or enrollment column, or they take no one")  # fmt: skip
+        warnings.append(f"no seats in sector {sector!r}: its {int(mine.sum()):,} schools report no grades (or no "
+                        "school reports capacity or enrollment); map their grades and capacity, or they take no one")  # fmt: skip
     missing = int(np.isin(src, ["none", "no grades"]).sum())
     if missing and not warnings:
-        warnings.append(f"{missing:,} schools report neither capacity nor enrollment (or no grades): counted with no seats")
+        warnings.append(f"{missing:,} schools report no grades (or no school reports seats): counted with no seats")
     return note, warnings
 
 

@@ -24,7 +24,7 @@ import shapely
 
 from facilities._validate import Problems
 from facilities.zones.define import zone_grades, zone_school_sets
-from facilities.zones.measure import _NG, _numbers, _xy, seats_by_grade
+from facilities.zones.measure import _NG, _numbers, _spread, _xy
 
 __all__ = ["Source", "Residents", "Pieces", "residents", "residents_by_grade", "population_units", "area_units"]
 
@@ -235,7 +235,8 @@ def enrollment_residents(zones: gpd.GeoDataFrame, schools: gpd.GeoDataFrame) -> 
         ``(len(zones), 14)`` estimated residents.
     """
     zones = zones.reset_index(drop=True)
-    enrolled = seats_by_grade(schools, basis="enrollment").astype(float)
+    enr = _numbers(schools, "enrollment")
+    enrolled = _spread(np.where(enr > 0, enr, np.nan), list(schools["grades"])).astype(float)
     out = np.zeros((len(zones), _NG))
     if not len(zones) or not len(schools):
         return out
