@@ -204,6 +204,13 @@ def lottery_data(
     people, simulated_people = applicants(city, grades=grades, source=source, participation=participation, seed=seed)
     schools = city.schools  # type: ignore[attr-defined]
     seats = seats_by_grade(schools, basis=basis)
+    wanted = people["grade"].to_numpy(int) + 1
+    if not seats[:, np.unique(wanted)].sum():
+        problems = Problems()
+        problems.add("schools", None, "grades", "no school has seats in the applicants' grades "
+                     f"({seat_notes(schools, basis=basis)[0]})",
+                     "map the schools' grades and capacity (or enrollment) in [layers.schools.columns]")  # fmt: skip
+        problems.raise_if_any(city=city.name)  # type: ignore[attr-defined]
     school_zone, _ = _zone_of_schools(schools, zones)
     home_zone = np.full(len(people), "", dtype=object)
     if zones is not None and len(zones):

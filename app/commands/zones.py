@@ -240,7 +240,8 @@ def design(
         options = {"min_schools": min_schools, "max_schools": max_schools, "grades": wanted}
         kind = str(units["kind"].iloc[0]) if "kind" in units and len(units) else "unit"
         plans: dict[str, ZonePlan] = {
-            f"each unit ({kind})": ZonePlan.from_labels(data, data.unit_ids, grades=wanted),
+            {"attendance": "each attendance zone", "census": "each census unit"}.get(kind, f"each {kind}"):
+                ZonePlan.from_labels(data, data.unit_ids, grades=wanted),
             "greedy": greedy_zones(data, **options),
             "designed": make(data, time_limit=time_limit, seed=seed, progress=lambda k, n: _echo(f"  local search pass {k}"), **options),
         }  # fmt: skip

@@ -125,12 +125,23 @@ def _school_index(schools: pd.DataFrame, ids: Sequence[str], *, what: str) -> np
     return np.asarray([index[str(s)] for s in ids], dtype=np.int64)
 
 
+def _need_zones(city: object, why: str) -> None:
+    """A ValidationError naming the zones layer when the city has none."""
+    if len(city.zones):  # type: ignore[attr-defined]
+        return
+    problems = Problems()
+    problems.add("zones", None, None, f"{why}, but {city.name} has no zones layer",  # type: ignore[attr-defined]
+                 "add [layers.zones] (neighborhoods, census units, wards or attendance zones) to city.toml")
+    problems.raise_if_any(city=city.name)  # type: ignore[attr-defined]
+
+
 def configured_zones(city: object) -> gpd.GeoDataFrame | None:
     """The shared zones listed in the city's ``city.toml`` (``[[enrollment.shared_zones]]`` tables
     with ``id``, ``units``, optional ``name``, ``schools`` and ``grades``), or ``None``."""
     table = city.settings.get("enrollment", {}).get("shared_zones", [])  # type: ignore[attr-defined]
     if not table:
         return None
+    _need_zones(city, "city.toml [[enrollment.shared_zones]] builds shared zones from units")
     frames = [
         shared_zone(city, units=z["units"], schools=z.get("schools"), id=str(z.get("id", f"shared{k + 1}")), name=z.get("name"))
         for k, z in enumerate(table)
@@ -181,6 +192,7 @@ def shared_zone(
         problems.add(f"shared zone {id!r}", None, "units", "no units given",
                      "give at least one unit (a zone id or name), e.g. --units 'Bayview,Westgate'")  # fmt: skip
         problems.raise_if_any(city=f"shared zone {id!r}")
+    _need_zones(city, f"shared zone {id!r} is built from units")
     zones = city.zones  # type: ignore[attr-defined]
     pos = _unit_index(zones, units, what=f"shared zone {id!r} units")
     picked = zones.iloc[pos]
@@ -283,6 +295,7 @@ def schools_in_units(city: object, units: Sequence[str]) -> tuple[str, ...]:
     This is what a shared zone built from these units holds by default (:func:`shared_zone`);
     a school on a boundary between units counts once.
     """
+    _need_zones(city, "a shared zone is built from units")
     zones = city.zones  # type: ignore[attr-defined]
     pos = _unit_index(zones, units, what="units")
     schools = city.schools  # type: ignore[attr-defined]

@@ -57,6 +57,9 @@ def _prepare(data: ZoneData, grades: Sequence[int] | None) -> tuple[tuple[int, .
             issues.append(f"grade {GRADE_NAMES[g + 1]}: the city has {int(s):,} seats for {int(round(r)):,} residents, "
                           "so no plan can guarantee every resident a seat")  # fmt: skip
     serving = _serving(data, grades)
+    if not serving.any():
+        _fail("schools", f"no school has seats in grades {_grade_text(grades)}",
+              "map the schools' grades and capacity (or enrollment), or choose grades the schools serve (--grades)")
     centers = np.unique(data.school_unit[serving & (data.school_unit >= 0)])
     if not len(centers):
         _fail("schools", f"no school serving grades {_grade_text(grades)} lies in any unit",

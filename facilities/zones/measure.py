@@ -143,11 +143,13 @@ def seat_notes(schools: pd.DataFrame, *, basis: Basis = "capacity") -> tuple[str
         mine = sectors == sector
         if not np.isin(src[mine], ["none", "no grades"]).all():
             continue
-        warnings.append(f"no seats in sector {sector!r}: its {int(mine.sum()):,} schools report no grades (or no "
-                        "school reports capacity or enrollment); map their grades and capacity, or they take no one")  # fmt: skip
+        why = ("have no grades" if (src[mine] == "no grades").all() else
+               "report no capacity or enrollment, and no school reports seats to estimate from")  # fmt: skip
+        warnings.append(f"no seats in sector {sector!r}: its {int(mine.sum()):,} schools {why}; map their grades "
+                        "and capacity in [layers.schools.columns], or they take no one")  # fmt: skip
     missing = int(np.isin(src, ["none", "no grades"]).sum())
     if missing and not warnings:
-        warnings.append(f"{missing:,} schools report no grades (or no school reports seats): counted with no seats")
+        warnings.append(f"{missing:,} schools have no grades or no seats to count: they take no one")
     return note, warnings
 
 
