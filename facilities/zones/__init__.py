@@ -47,7 +47,7 @@ from __future__ import annotations
 
 from facilities.travel import Travel
 from facilities.zones.coverage import Coverage, coverage, gap_closers
-from facilities.zones.define import configured_grades, configured_zones, read_zones, shared_zone
+from facilities.zones.define import configured_grades, configured_zones, read_zones, schools_in_units, shared_zone
 from facilities.zones.design import compare_plans, design, design_cpsat, greedy_zones
 from facilities.zones.measure import (
     GRADES,
@@ -78,6 +78,7 @@ __all__ = [
     "spare_seats_by_grade",
     "read_zones",
     "shared_zone",
+    "schools_in_units",
     "configured_zones",
     "configured_grades",
     "coverage",
