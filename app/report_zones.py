@@ -24,12 +24,25 @@ _STYLE = """body{font-family:system-ui,sans-serif;margin:2rem;max-width:76rem;co
 table{border-collapse:collapse;margin:.5rem 0 1.5rem;font-size:.85rem}
 td,th{border:1px solid #ccc;padding:.25rem .5rem;text-align:right;vertical-align:top}
 th{background:#f3f3f3}td.text,th.text{text-align:left;max-width:28rem}
-.note{color:#555;font-size:.9rem;margin:.2rem 0}.warn{background:#fff4e5;border-left:4px solid #e67e22;padding:.5rem 1rem}
+.note{color:#555;font-size:.9rem;margin:.2rem 0}
+.warn{background:#fff4e5;border-left:4px solid #e67e22;padding:.5rem 1rem}
 .maps{display:flex;flex-wrap:wrap;gap:1rem}.maps figure{margin:0}figcaption{font-size:.85rem;color:#555}
 svg{border:1px solid #ddd;background:#fbfbf8}.legend{font-size:.8rem;color:#444}.scroll{overflow-x:auto}"""
 _SECTOR_COLORS = {"district": "#1f77b4", "charter": "#ff7f0e", "catholic": "#2ca02c", "private": "#9467bd"}
-_PALETTE = ("#8dd3c7", "#ffffb3", "#bebada", "#fb8072", "#80b1d3", "#fdb462", "#b3de69", "#fccde5", "#d9d9d9",
-            "#bc80bd", "#ccebc5", "#ffed6f")  # fmt: skip
+_PALETTE = (
+    "#8dd3c7",
+    "#ffffb3",
+    "#bebada",
+    "#fb8072",
+    "#80b1d3",
+    "#fdb462",
+    "#b3de69",
+    "#fccde5",
+    "#d9d9d9",
+    "#bc80bd",
+    "#ccebc5",
+    "#ffed6f",
+)
 #: At most this many names in a cell; the rest are counted ("and 12 more").
 MAX_NAMES = 6
 
@@ -77,14 +90,20 @@ def zones_map(
         for poly in getattr(geom, "geoms", [geom]):
             for ring in [poly.exterior, *poly.interiors]:
                 pts = np.asarray(ring.coords)
-                px = np.column_stack([margin + (pts[:, 0] - x0) * scale, height - margin - (pts[:, 1] - y0) * scale])
+                px = np.column_stack(
+                    [margin + (pts[:, 0] - x0) * scale, height - margin - (pts[:, 1] - y0) * scale]
+                )
                 out.append("M" + "L".join(f"{x:.1f},{y:.1f}" for x, y in px) + "Z")
         return "".join(out)
 
-    parts = [f"<svg xmlns='http://www.w3.org/2000/svg' width='{width}' height='{height}' role='img' "
-             f"aria-label='{html.escape(caption or 'map of the zones')}'>"]  # fmt: skip
+    parts = [
+        f"<svg xmlns='http://www.w3.org/2000/svg' width='{width}' height='{height}' role='img' "
+        f"aria-label='{html.escape(caption or 'map of the zones')}'>"
+    ]
     names = frame["name"] if "name" in frame else frame["id"]
-    for k, (name, geom) in enumerate(zip(names.astype(str), frame.geometry.simplify(tolerance).values, strict=True)):
+    for k, (name, geom) in enumerate(
+        zip(names.astype(str), frame.geometry.simplify(tolerance).values, strict=True)
+    ):
         if geom is None or geom.is_empty or geom.geom_type not in ("Polygon", "MultiPolygon"):
             continue
         tip = name
@@ -94,25 +113,43 @@ def zones_map(
             tip += f": {value:.0%} guaranteed" if np.isfinite(value) else ": no residents"
         else:
             fill = _PALETTE[k % len(_PALETTE)]
-        parts.append(f"<path d='{path(geom)}' fill='{fill}' fill-opacity='0.75' stroke='#555' stroke-width='0.6' "
-                     f"fill-rule='evenodd'><title>{html.escape(tip)}</title></path>")  # fmt: skip
+        parts.append(
+            f"<path d='{path(geom)}' fill='{fill}' fill-opacity='0.75' stroke='#555' stroke-width='0.6' "
+            f"fill-rule='evenodd'><title>{html.escape(tip)}</title></path>"
+        )
     if schools is not None and len(schools):
-        inside = schools[(schools.geometry.x >= x0) & (schools.geometry.x <= x1) & (schools.geometry.y >= y0)
-                         & (schools.geometry.y <= y1)]  # fmt: skip
-        for name, sector, pt in zip(inside["name"].astype(str), inside["sector"].astype(str), inside.geometry, strict=True):
+        inside = schools[
+            (schools.geometry.x >= x0)
+            & (schools.geometry.x <= x1)
+            & (schools.geometry.y >= y0)
+            & (schools.geometry.y <= y1)
+        ]
+        for name, sector, pt in zip(
+            inside["name"].astype(str), inside["sector"].astype(str), inside.geometry, strict=True
+        ):
             x, y = margin + (pt.x - x0) * scale, height - margin - (pt.y - y0) * scale
-            parts.append(f"<circle cx='{x:.1f}' cy='{y:.1f}' r='2.6' fill='{_SECTOR_COLORS.get(sector, '#333')}' "
-                         f"stroke='#fff' stroke-width='0.6'><title>{html.escape(f'{name} ({sector})')}</title></circle>")  # fmt: skip
+            parts.append(
+                f"<circle cx='{x:.1f}' cy='{y:.1f}' r='2.6' fill='{_SECTOR_COLORS.get(sector, '#333')}' "
+                f"stroke='#fff' stroke-width='0.6'><title>{html.escape(f'{name} ({sector})')}</title>"
+                "</circle>"
+            )
     parts.append("</svg>")
     legend = []
     if share is not None:
-        legend.append("Zones: share of residents guaranteed a seat, "
-                      + " ".join(f"<span style='color:{_ramp(v)}'>&#9632;</span> {v:.0%}" for v in (0, 0.5, 1))
-                      + " <span style='color:#ddd'>&#9632;</span> no residents")  # fmt: skip
+        legend.append(
+            "Zones: share of residents guaranteed a seat, "
+            + " ".join(f"<span style='color:{_ramp(v)}'>&#9632;</span> {v:.0%}" for v in (0, 0.5, 1))
+            + " <span style='color:#ddd'>&#9632;</span> no residents"
+        )
     if schools is not None and len(schools):
         present = sorted(set(schools["sector"].astype(str)))
-        legend.append("Schools: " + " ".join(f"<span style='color:{_SECTOR_COLORS.get(s, '#333')}'>&#9679;</span> "
-                                             f"{html.escape(s)}" for s in present))  # fmt: skip
+        legend.append(
+            "Schools: "
+            + " ".join(
+                f"<span style='color:{_SECTOR_COLORS.get(s, '#333')}'>&#9679;</span> {html.escape(s)}"
+                for s in present
+            )
+        )
     cap = f"<figcaption>{html.escape(caption)}</figcaption>" if caption else ""
     return Html(f"<figure>{''.join(parts)}{cap}<p class='legend'>{'<br>'.join(legend)}</p></figure>")
 
@@ -158,39 +195,64 @@ def format_table(
     ``text`` (left-aligned). Counts in ``private`` columns below 10 show as "<10".
     """
     present = [(c, h, k) for c, h, k in columns if c in frame.columns and _shown(frame[c])]
-    head = "".join(f"<th class='{'text' if k == 'text' else ''}'>{html.escape(h)}</th>" for _, h, k in present)
+    head = "".join(
+        f"<th class='{'text' if k == 'text' else ''}'>{html.escape(h)}</th>" for _, h, k in present
+    )
     rows = []
     for rec in frame[[c for c, _, _ in present]].itertuples(index=False):
-        cells = [f"<td class='{'text' if k == 'text' else ''}'>{html.escape(_cell(v, k, c in private))}</td>"
-                 for v, (c, _, k) in zip(rec, present, strict=True)]  # fmt: skip
+        cells = [
+            f"<td class='{'text' if k == 'text' else ''}'>{html.escape(_cell(v, k, c in private))}</td>"
+            for v, (c, _, k) in zip(rec, present, strict=True)
+        ]
         rows.append("<tr>" + "".join(cells) + "</tr>")
     if not rows:
         return Html("<p class='note'>None.</p>")
-    return Html(f"<div class='scroll'><table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table></div>")
+    return Html(
+        f"<div class='scroll'><table><thead><tr>{head}</tr></thead>"
+        f"<tbody>{''.join(rows)}</tbody></table></div>"
+    )
 
 
 def _shown(values: pd.Series) -> bool:
     """Whether a column holds anything to show (an all-empty column, e.g. an unknown share, is left out)."""
-    return bool(values.map(lambda v: isinstance(v, (str, tuple, list)) and len(v) > 0 or
-                           (not isinstance(v, (str, tuple, list)) and pd.notna(v))).any())  # fmt: skip
+    return bool(
+        values.map(
+            lambda v: (
+                isinstance(v, (str, tuple, list))
+                and len(v) > 0
+                or (not isinstance(v, (str, tuple, list)) and pd.notna(v))
+            )
+        ).any()
+    )
 
 
 def _lookup(frame: pd.DataFrame) -> dict[str, str]:
     if not len(frame):
         return {}
     names = frame["name"] if "name" in frame else frame["id"]
-    return dict(zip(frame["id"].astype(str), names.where(names.notna(), frame["id"]).astype(str), strict=True))
+    return dict(
+        zip(frame["id"].astype(str), names.where(names.notna(), frame["id"]).astype(str), strict=True)
+    )
 
 
 _ZONE_COLUMNS = [
-    ("name", "zone", "text"), ("kind", "kind", "text"), ("grades", "grades", "text"),
-    ("school_names", "schools", "text"), ("sectors", "sectors", "text"), ("residents", "residents", "int"),
-    ("seats", "seats", "int"), ("guaranteed", "guaranteed a seat", "int"), ("share", "share guaranteed", "pct"),
-    ("shortfall", "shortfall", "int"), ("utilization", "residents / seats", "pct"),
+    ("name", "zone", "text"),
+    ("kind", "kind", "text"),
+    ("grades", "grades", "text"),
+    ("school_names", "schools", "text"),
+    ("sectors", "sectors", "text"),
+    ("residents", "residents", "int"),
+    ("seats", "seats", "int"),
+    ("guaranteed", "guaranteed a seat", "int"),
+    ("share", "share guaranteed", "pct"),
+    ("shortfall", "shortfall", "int"),
+    ("utilization", "residents / seats", "pct"),
     ("travel_median_s", "median trip to nearest zone school (min)", "min"),
-    ("travel_p90_s", "90th-percentile trip (min)", "min"), ("low_income_share", "low-income share", "pct"),
-    ("area_km2", "area (km²)", "f1"), ("polsby_popper", "compactness (Polsby–Popper, 0–1)", "f2"),
-]  # fmt: skip
+    ("travel_p90_s", "90th-percentile trip (min)", "min"),
+    ("low_income_share", "low-income share", "pct"),
+    ("area_km2", "area (km²)", "f1"),
+    ("polsby_popper", "compactness (Polsby–Popper, 0–1)", "f2"),
+]
 
 
 def coverage_sections(
@@ -207,19 +269,52 @@ def coverage_sections(
     in_zone = {str(s) for ids in zones["schools"] for s in ids}
     shown = schools[schools["id"].astype(str).isin(in_zone)] if len(schools) else schools
     return [
-        ("Map", zones_map(zones, schools=shown, share="share",
-                          caption="Zones coloured by the share of residents guaranteed a seat; the zones' schools.")),
+        (
+            "Map",
+            zones_map(
+                zones,
+                schools=shown,
+                share="share",
+                caption="Zones coloured by the share of residents guaranteed a seat; the zones' schools.",
+            ),
+        ),
         ("Zones", format_table(zones, _ZONE_COLUMNS, private=counts)),
-        ("Guarantee by zone and grade", format_table(grades, [
-            ("zone_name", "zone", "text"), ("grade_name", "grade", "text"), ("residents", "residents", "int"),
-            ("seats", "seats", "int"), ("guaranteed", "guaranteed", "int"), ("share", "share", "pct"),
-            ("shortfall", "shortfall", "int")], private=counts)),
-        ("What would close the gaps", format_table(gaps, [
-            ("zone_name", "zone", "text"), ("grade", "grade", "int"), ("shortfall", "shortfall", "int"),
-            ("kind", "what", "text"), ("name", "name", "text"), ("sector_or_owner", "sector or owner", "text"),
-            ("distance_m", "distance from the zone (km)", "km"), ("seats", "spare seats", "int"),
-            ("cumulative", "running total", "int"), ("closes_gap", "closes the gap", "bool")], private=counts)),
-    ]  # fmt: skip
+        (
+            "Guarantee by zone and grade",
+            format_table(
+                grades,
+                [
+                    ("zone_name", "zone", "text"),
+                    ("grade_name", "grade", "text"),
+                    ("residents", "residents", "int"),
+                    ("seats", "seats", "int"),
+                    ("guaranteed", "guaranteed", "int"),
+                    ("share", "share", "pct"),
+                    ("shortfall", "shortfall", "int"),
+                ],
+                private=counts,
+            ),
+        ),
+        (
+            "What would close the gaps",
+            format_table(
+                gaps,
+                [
+                    ("zone_name", "zone", "text"),
+                    ("grade", "grade", "int"),
+                    ("shortfall", "shortfall", "int"),
+                    ("kind", "what", "text"),
+                    ("name", "name", "text"),
+                    ("sector_or_owner", "sector or owner", "text"),
+                    ("distance_m", "distance from the zone (km)", "km"),
+                    ("seats", "spare seats", "int"),
+                    ("cumulative", "running total", "int"),
+                    ("closes_gap", "closes the gap", "bool"),
+                ],
+                private=counts,
+            ),
+        ),
+    ]
 
 
 #: Measures of :meth:`facilities.zones.ZonePlan.metrics`: label with units, and kind.
@@ -275,10 +370,24 @@ def design_sections(
         chosen = {str(s) for ids in frame["schools"] for s in ids}
         shown = schools[schools["id"].astype(str).isin(chosen)] if len(schools) else schools
         maps.append(zones_map(frame, schools=shown, caption=f"{name}: {len(frame)} zones", width=360))
-        details.append((f"{name}: zones", format_table(frame, [
-            ("name", "zone", "text"), ("unit_names", "units", "text"), ("school_names", "schools", "text"),
-            ("sectors", "sectors", "text"), ("n_schools", "schools (count)", "int"), ("residents", "residents", "int"),
-            ("seats", "seats", "int"), ("polsby_popper", "compactness (Polsby–Popper)", "f2")])))  # fmt: skip
+        details.append(
+            (
+                f"{name}: zones",
+                format_table(
+                    frame,
+                    [
+                        ("name", "zone", "text"),
+                        ("unit_names", "units", "text"),
+                        ("school_names", "schools", "text"),
+                        ("sectors", "sectors", "text"),
+                        ("n_schools", "schools (count)", "int"),
+                        ("residents", "residents", "int"),
+                        ("seats", "seats", "int"),
+                        ("polsby_popper", "compactness (Polsby–Popper)", "f2"),
+                    ],
+                ),
+            )
+        )
         issues = list(plan.issues)  # type: ignore[attr-defined]
         if issues:
             items = "".join(f"<li>{html.escape(i)}</li>" for i in issues)
@@ -312,8 +421,10 @@ def write_report(
     warnings
         Degenerate results, by name, shown first.
     """
-    parts = [f"<!doctype html><meta charset='utf-8'><title>{html.escape(title)}</title><style>{_STYLE}</style>",
-             f"<h1>{html.escape(title)}</h1>"]  # fmt: skip
+    parts = [
+        f"<!doctype html><meta charset='utf-8'><title>{html.escape(title)}</title><style>{_STYLE}</style>",
+        f"<h1>{html.escape(title)}</h1>",
+    ]
     for key, text in (notes or {}).items():
         parts.append(f"<p class='note'><b>{html.escape(key)}</b>: {html.escape(text)}</p>")
     if warnings:

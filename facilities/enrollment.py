@@ -97,7 +97,9 @@ def applicants(
     if people.source == "students":
         st = city.students  # type: ignore[attr-defined]
         keep = st["grade"].isin(grades) if grades is not None else st["grade"].between(-1, 12)
-        out = st.loc[keep, ["id", "grade", "neighborhood", "school", "geometry"]].rename(columns={"school": "current_school"})
+        out = st.loc[keep, ["id", "grade", "neighborhood", "school", "geometry"]].rename(
+            columns={"school": "current_school"}
+        )
         out = out.reset_index(drop=True)
         out.attrs["residents_note"] = people.note
         _check_some(city, out, people.note, grades)
@@ -117,10 +119,16 @@ def applicants(
         for label, poly, n in zip(labels, units.geometry.values, res, strict=True):
             xy = _points_in(poly, int(round(n)), rng)
             parts.append(pd.DataFrame({"grade": g, "neighborhood": label, "x": xy[:, 0], "y": xy[:, 1]}))
-    frame = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=["grade", "neighborhood", "x", "y"])
+    frame = (
+        pd.concat(parts, ignore_index=True)
+        if parts
+        else pd.DataFrame(columns=["grade", "neighborhood", "x", "y"])
+    )
     frame.insert(0, "id", [f"A{i + 1:06d}" for i in range(len(frame))])
     frame["current_school"] = ""
-    out = gpd.GeoDataFrame(frame.drop(columns=["x", "y"]), geometry=gpd.points_from_xy(frame["x"], frame["y"]), crs=crs)
+    out = gpd.GeoDataFrame(
+        frame.drop(columns=["x", "y"]), geometry=gpd.points_from_xy(frame["x"], frame["y"]), crs=crs
+    )
     out.attrs["residents_note"] = people.note
     _check_some(city, out, people.note, grades)
     return out, True
@@ -132,26 +140,40 @@ def _check_some(city: object, people: pd.DataFrame, note: str, grades: Sequence[
         return
     problems = Problems()
     asked = f" in grades {', '.join(map(str, grades))}" if grades is not None else ""
-    problems.add("applicants", None, None, f"no applicants{asked} ({note})",
-                 "choose grades the residents are in (--grades), or check the residents' source")  # fmt: skip
+    problems.add(
+        "applicants",
+        None,
+        None,
+        f"no applicants{asked} ({note})",
+        "choose grades the residents are in (--grades), or check the residents' source",
+    )
     problems.raise_if_any(city=city.name)  # type: ignore[attr-defined]
 
 
-def _zone_of_schools(schools: pd.DataFrame, zones: gpd.GeoDataFrame | None) -> tuple[np.ndarray, dict[str, list[str]]]:
+def _zone_of_schools(
+    schools: pd.DataFrame, zones: gpd.GeoDataFrame | None
+) -> tuple[np.ndarray, dict[str, list[str]]]:
     """Each school's shared zone ("" when none) and the zone -> school ids mapping."""
     zone = np.full(len(schools), "", dtype=object)
     members: dict[str, list[str]] = {}
     if zones is None or not len(zones):
         return zone, members
     index = {str(s): i for i, s in enumerate(schools["id"])}
-    for zid, ids, geom in zip(zones["id"].astype(str), zones.get("schools", [None] * len(zones)), zones.geometry.values, strict=True):
+    for zid, ids, geom in zip(
+        zones["id"].astype(str), zones.get("schools", [None] * len(zones)), zones.geometry.values, strict=True
+    ):
         if ids is None:
             ids = tuple(schools["id"][schools.geometry.within(geom).to_numpy()].astype(str))
         unknown = [s for s in ids if str(s) not in index]
         if unknown:
             problems = Problems()
-            problems.add("zones", None, "schools", f"zone {zid!r} lists unknown schools {unknown[:10]}",
-                         "use ids of the schools layer")  # fmt: skip
+            problems.add(
+                "zones",
+                None,
+                "schools",
+                f"zone {zid!r} lists unknown schools {unknown[:10]}",
+                "use ids of the schools layer",
+            )
             problems.raise_if_any(city="the zones")
         members[zid] = [str(s) for s in ids]
         zone[[index[str(s)] for s in ids]] = zid
@@ -201,15 +223,21 @@ def lottery_data(
     (LotteryData, bool)
         The instance and whether the applicants were simulated.
     """
-    people, simulated_people = applicants(city, grades=grades, source=source, participation=participation, seed=seed)
+    people, simulated_people = applicants(
+        city, grades=grades, source=source, participation=participation, seed=seed
+    )
     schools = city.schools  # type: ignore[attr-defined]
     seats = seats_by_grade(schools, basis=basis)
     wanted = people["grade"].to_numpy(int) + 1
     if not seats[:, np.unique(wanted)].sum():
         problems = Problems()
-        problems.add("schools", None, "grades", "no school has seats in the applicants' grades "
-                     f"({seat_notes(schools, basis=basis)[0]})",
-                     "map the schools' grades and capacity (or enrollment) in [layers.schools.columns]")  # fmt: skip
+        problems.add(
+            "schools",
+            None,
+            "grades",
+            f"no school has seats in the applicants' grades ({seat_notes(schools, basis=basis)[0]})",
+            "map the schools' grades and capacity (or enrollment) in [layers.schools.columns]",
+        )
         problems.raise_if_any(city=city.name)  # type: ignore[attr-defined]
     school_zone, _ = _zone_of_schools(schools, zones)
     home_zone = np.full(len(people), "", dtype=object)
@@ -219,23 +247,51 @@ def lottery_data(
     sxy = np.column_stack([people.geometry.x, people.geometry.y])
     kxy = np.column_stack([schools.geometry.x, schools.geometry.y])
     offered = [tuple(int(g) for g in np.flatnonzero(row > 0) - 1) for row in seats]
-    students = pd.DataFrame({
-        "id": people["id"].astype(str).to_numpy(), "grade": people["grade"].to_numpy(int),
-        "neighborhood": people["neighborhood"].fillna("").astype(str).to_numpy(),
-        "current_school": people["current_school"].fillna("").astype(str).to_numpy(),
-        "zone": home_zone, "x": sxy[:, 0], "y": sxy[:, 1],
-    })  # fmt: skip
-    table = pd.DataFrame({"id": schools["id"].astype(str), "sector": schools["sector"].astype(str),
-                          "zone": school_zone, "x": kxy[:, 0], "y": kxy[:, 1]})  # fmt: skip
+    students = pd.DataFrame(
+        {
+            "id": people["id"].astype(str).to_numpy(),
+            "grade": people["grade"].to_numpy(int),
+            "neighborhood": people["neighborhood"].fillna("").astype(str).to_numpy(),
+            "current_school": people["current_school"].fillna("").astype(str).to_numpy(),
+            "zone": home_zone,
+            "x": sxy[:, 0],
+            "y": sxy[:, 1],
+        }
+    )
+    table = pd.DataFrame(
+        {
+            "id": schools["id"].astype(str),
+            "sector": schools["sector"].astype(str),
+            "zone": school_zone,
+            "x": kxy[:, 0],
+            "y": kxy[:, 1],
+        }
+    )
     if choices is None:
         attrs = pd.DataFrame({"id": table["id"], "sector": table["sector"], "grades": offered})
-        choices = simulate_choices(sxy, kxy, attrs, seed=seed, n_choices=n_choices, student_grades=students["grade"].to_numpy(),
-                                   student_ids=students["id"].to_numpy(), sector_terms=sector_terms)  # fmt: skip
+        choices = simulate_choices(
+            sxy,
+            kxy,
+            attrs,
+            seed=seed,
+            n_choices=n_choices,
+            student_grades=students["grade"].to_numpy(),
+            student_ids=students["id"].to_numpy(),
+            sector_terms=sector_terms,
+        )
     if priorities is None:
-        priorities = [r for r, ok in (("continuing", not simulated_people), ("zone", zones is not None)) if ok]
-    seat_rows = pd.DataFrame([(sid, g, int(n)) for sid, row in zip(table["id"], seats, strict=True)
-                              for g, n in zip(range(-1, 13), row, strict=True) if n > 0],
-                             columns=["school", "grade", "seats"])  # fmt: skip
+        priorities = [
+            r for r, ok in (("continuing", not simulated_people), ("zone", zones is not None)) if ok
+        ]
+    seat_rows = pd.DataFrame(
+        [
+            (sid, g, int(n))
+            for sid, row in zip(table["id"], seats, strict=True)
+            for g, n in zip(range(-1, 13), row, strict=True)
+            if n > 0
+        ],
+        columns=["school", "grade", "seats"],
+    )
     data = LotteryData.from_frames(students, choices, table, priorities=list(priorities), seats=seat_rows)
     return data, simulated_people
 
@@ -286,9 +342,16 @@ class Enrollment:
         source = self.seat_source if self.seat_source is not None else np.full(len(d.school_ids), "capacity")
         seats = d.seats.sum(axis=1)
         placed = np.bincount(r.assignment[r.assignment >= 0], minlength=len(d.school_ids))
-        schools = pd.DataFrame({"sector": d.sectors, "schools": 1, "seats": seats,
-                                "seats_estimated": np.where(source == "enrollment", seats, 0),
-                                "schools_without_seats": seats == 0, "placed": placed})  # fmt: skip
+        schools = pd.DataFrame(
+            {
+                "sector": d.sectors,
+                "schools": 1,
+                "seats": seats,
+                "seats_estimated": np.where(source == "enrollment", seats, 0),
+                "schools_without_seats": seats == 0,
+                "placed": placed,
+            }
+        )
         out = schools.groupby("sector", sort=True).sum().reset_index()
         out["seats_left"] = out["seats"] - out["placed"]
         first = self.aggregates(by=["sector"], min_count=0)[["sector", "students", "matched", "unassigned"]]
@@ -296,25 +359,44 @@ class Enrollment:
         out = out.merge(first, on="sector", how="left")
         counts = ["first_choice", "placed", "matched", "unassigned"]
         out[counts] = out[counts].fillna(0)
-        out = out.astype({c: "Int64" for c in [*counts, "schools", "seats", "seats_estimated", "schools_without_seats", "seats_left"]})
+        out = out.astype(
+            {
+                c: "Int64"
+                for c in [
+                    *counts,
+                    "schools",
+                    "seats",
+                    "seats_estimated",
+                    "schools_without_seats",
+                    "seats_left",
+                ]
+            }
+        )
         for c in counts:
             out.loc[(out[c] > 0) & (out[c] < min_count), c] = pd.NA
         return out
 
     def aggregates(self, by: Sequence[str] = (), *, min_count: int = 10) -> pd.DataFrame:
-        """Outcome counts overall or by ``sector``, ``neighborhood``, ``grade`` (see ``LotteryResult.aggregates``)."""
+        """Outcome counts overall or by ``sector``, ``neighborhood``, ``grade``
+        (see ``LotteryResult.aggregates``)."""
         return self.result.aggregates(by, min_count=min_count)
 
     def by_zone(self, *, min_count: int = 10) -> pd.DataFrame:
-        """Outcomes of each shared zone's residents: students, matched, in the zone, guaranteed, unassigned."""
+        """Outcomes of each shared zone's residents: students, matched, in the zone, guaranteed,
+        unassigned."""
         d, r = self.result.data, self.result
         zone_of = {s: z for z, ids in self.guarantee.items() for s in ids}
         placed = np.where(r.assignment >= 0, d.school_ids[np.clip(r.assignment, 0, None)], "")
-        frame = pd.DataFrame({
-            "zone": d.zones, "students": 1, "matched": r.assignment >= 0,
-            "in_zone": [zone_of.get(s, None) == z for s, z in zip(placed, d.zones, strict=True)],
-            "guarantee": r.guaranteed, "unassigned": r.assignment < 0,
-        })  # fmt: skip
+        frame = pd.DataFrame(
+            {
+                "zone": d.zones,
+                "students": 1,
+                "matched": r.assignment >= 0,
+                "in_zone": [zone_of.get(s, None) == z for s, z in zip(placed, d.zones, strict=True)],
+                "guarantee": r.guaranteed,
+                "unassigned": r.assignment < 0,
+            }
+        )
         out = frame[frame["zone"] != ""].groupby("zone", sort=True).sum().reset_index()
         counts = [c for c in out.columns if c != "zone"]
         out = out.astype({c: "Int64" for c in counts})
@@ -324,10 +406,20 @@ class Enrollment:
     def summary(self) -> dict[str, object]:
         """Overall counts and shares, and what was simulated."""
         row = self.aggregates().iloc[0].to_dict()
-        row = {k: (None if pd.isna(v) else (int(v) if isinstance(v, (int, np.integer)) else float(v))) for k, v in row.items()}
-        row.update(simulated_applicants=self.simulated_applicants, simulated_choices=self.simulated_choices,
-                   priorities=list(self.result.data.priorities), seed=self.result.seed, zones=sorted(self.guarantee),
-                   residents_note=self.residents_note, seats_note=self.seats_note, warnings=list(self.warnings))  # fmt: skip
+        row = {
+            k: (None if pd.isna(v) else (int(v) if isinstance(v, (int, np.integer)) else float(v)))
+            for k, v in row.items()
+        }
+        row.update(
+            simulated_applicants=self.simulated_applicants,
+            simulated_choices=self.simulated_choices,
+            priorities=list(self.result.data.priorities),
+            seed=self.result.seed,
+            zones=sorted(self.guarantee),
+            residents_note=self.residents_note,
+            seats_note=self.seats_note,
+            warnings=list(self.warnings),
+        )
         return row
 
 
@@ -366,15 +458,27 @@ def run_lottery(
     _, members = _zone_of_schools(schools, zones)
     result = solve(data, seed=seed, lottery=lottery, guarantee=members if guarantee and members else None)  # type: ignore[arg-type]
     basis = str(options.get("basis", "capacity"))
-    people = residents(city, source=options.get("source", "auto"), participation=float(options.get("participation", 1.0)))  # type: ignore[arg-type]
+    people = residents(
+        city, source=options.get("source", "auto"), participation=float(options.get("participation", 1.0))
+    )  # type: ignore[arg-type]
     seats_note, warnings = seat_notes(schools, basis=basis)  # type: ignore[arg-type]
     order = pd.Index(schools["id"].astype(str)).get_indexer(data.school_ids)
     source = seat_sources(schools, basis=basis)[order]  # type: ignore[arg-type]
     unassigned = int((result.assignment < 0).sum())
     if unassigned and data.n_students:
-        warnings.append(f"{unassigned:,} of {data.n_students:,} applicants ({unassigned / data.n_students:.0%}) have no "
-                        "seat: see the by-sector table for sectors short of seats")  # fmt: skip
+        warnings.append(
+            f"{unassigned:,} of {data.n_students:,} applicants ({unassigned / data.n_students:.0%}) have no "
+            "seat: see the by-sector table for sectors short of seats"
+        )
     if people.estimated:
         warnings.insert(0, f"applicants simulated from an estimate: {people.note}")
-    return Enrollment(result, simulated_people, data.simulated, members if guarantee else {}, people.note, seats_note,
-                      source, tuple(warnings))  # fmt: skip
+    return Enrollment(
+        result,
+        simulated_people,
+        data.simulated,
+        members if guarantee else {},
+        people.note,
+        seats_note,
+        source,
+        tuple(warnings),
+    )

@@ -91,7 +91,9 @@ def point_coordinates(points: Any, *, crs: Any = None) -> tuple[np.ndarray, np.n
     if xy.ndim == 2 and xy.shape[0] == 0:
         xy = xy.reshape(0, 2)
     if xy.ndim != 2 or xy.shape[1] != 2:
-        raise ValueError(f"points must be a GeoSeries / GeoDataFrame or an (n, 2) array of x/y, not shape {xy.shape}")
+        raise ValueError(
+            f"points must be a GeoSeries / GeoDataFrame or an (n, 2) array of x/y, not shape {xy.shape}"
+        )
     return xy, np.arange(len(xy))
 
 
@@ -132,18 +134,24 @@ class StraightLineModel:
         if self.kind not in ("manhattan", "euclidean", "great_circle"):
             raise ValueError(f"kind must be 'manhattan', 'euclidean' or 'great_circle', not {self.kind!r}")
         if not self.circuity > 0 or not self.speed_mps > 0:
-            raise ValueError(f"circuity and speed_mps must be positive, got {self.circuity} and {self.speed_mps}")
+            raise ValueError(
+                f"circuity and speed_mps must be positive, got {self.circuity} and {self.speed_mps}"
+            )
         if self.crs is not None:
             crs = pyproj.CRS.from_user_input(self.crs)
             if self.kind != "great_circle" and crs.is_geographic:
-                raise ValueError(f"{self.kind} distance needs metric coordinates, not {crs.name}; project first")
+                raise ValueError(
+                    f"{self.kind} distance needs metric coordinates, not {crs.name}; project first"
+                )
             object.__setattr__(self, "crs", crs)
 
     def describe(self) -> str:
         """What the model is, in words (for outputs that must say how travel was priced)."""
         mph = self.speed_mps * 3600 / 1609.344
-        return (f"straight-line model ({_KIND_NAMES[self.kind]} distance x {self.circuity:g} at {mph:.0f} mph; "
-                "no street network)")  # fmt: skip
+        return (
+            f"straight-line model ({_KIND_NAMES[self.kind]} distance x {self.circuity:g} at {mph:.0f} mph; "
+            "no street network)"
+        )
 
     def distance_matrix(self, origins: Any, destinations: Any, *, cutoff: float | None = None) -> np.ndarray:
         """Distances (metres) times the circuity; ``inf`` beyond ``cutoff`` metres."""
@@ -174,7 +182,9 @@ class StraightLineModel:
             if self.crs is None and getattr(points, "crs", None) is not None and not points.crs.is_geographic:
                 xy, _ = point_coordinates(points, crs="EPSG:4326")
         elif self.crs is None and getattr(points, "crs", None) is not None and points.crs.is_geographic:
-            raise ValueError(f"{self.kind} distance needs metric coordinates; project the points or give crs=")
+            raise ValueError(
+                f"{self.kind} distance needs metric coordinates; project the points or give crs="
+            )
         return xy[:, 0], xy[:, 1]
 
 
@@ -208,11 +218,17 @@ def travel_seconds(travel: Travel, origins: Any, destinations: Any) -> np.ndarra
         return np.zeros((n, m))
     if travel is None:
         travel = DEFAULT_MODEL
-    priced = travel.matrix(origins, destinations) if isinstance(travel, TravelModel) else travel(origins, destinations)
+    priced = (
+        travel.matrix(origins, destinations)
+        if isinstance(travel, TravelModel)
+        else travel(origins, destinations)
+    )
     seconds = np.asarray(priced, dtype=float)
     if seconds.shape != (n, m):
-        raise ValueError(f"travel gave a {seconds.shape} matrix for {n} origins and {m} destinations; "
-                         "it must return seconds, origins x destinations")  # fmt: skip
+        raise ValueError(
+            f"travel gave a {seconds.shape} matrix for {n} origins and {m} destinations; "
+            "it must return seconds, origins x destinations"
+        )
     return seconds
 
 

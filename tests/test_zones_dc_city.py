@@ -40,16 +40,35 @@ def _schools() -> gpd.GeoDataFrame:
     """District, charter and independent schools in one frame (the city format reads them as three files)."""
     district = gpd.read_file(DC / "public-schools.geojson")
     district = district[district["STATUS"] == "Active"]
-    district = gpd.GeoDataFrame({
-        "id": district["GIS_ID"], "name": district["NAME"], "sector": "district",
-        "grades": district["LEVEL_"].map(LEVELS), "enrollment": district["TOTAL_STUD"], "capacity": district["CAPACITY"],
-    }, geometry=district.geometry.values, crs=district.crs)  # fmt: skip
+    district = gpd.GeoDataFrame(
+        {
+            "id": district["GIS_ID"],
+            "name": district["NAME"],
+            "sector": "district",
+            "grades": district["LEVEL_"].map(LEVELS),
+            "enrollment": district["TOTAL_STUD"],
+            "capacity": district["CAPACITY"],
+        },
+        geometry=district.geometry.values,
+        crs=district.crs,
+    )
     charter = gpd.read_file(DC / "charter-schools.geojson")
-    charter = gpd.GeoDataFrame({"id": charter["GIS_ID"], "name": charter["NAME"], "sector": "charter",
-                                "grades": charter["GRADES"].map(_grades)}, geometry=charter.geometry.values, crs=charter.crs)  # fmt: skip
+    charter = gpd.GeoDataFrame(
+        {
+            "id": charter["GIS_ID"],
+            "name": charter["NAME"],
+            "sector": "charter",
+            "grades": charter["GRADES"].map(_grades),
+        },
+        geometry=charter.geometry.values,
+        crs=charter.crs,
+    )
     private = gpd.read_file(DC / "independent-schools.geojson")
-    private = gpd.GeoDataFrame({"id": private["GIS_ID"], "name": private["NAME"], "sector": "private"},
-                               geometry=private.geometry.values, crs=private.crs)  # fmt: skip
+    private = gpd.GeoDataFrame(
+        {"id": private["GIS_ID"], "name": private["NAME"], "sector": "private"},
+        geometry=private.geometry.values,
+        crs=private.crs,
+    )
     out = pd.concat([district, charter, private], ignore_index=True)
     return gpd.GeoDataFrame(out[out["id"].notna() & ~out["id"].duplicated()], crs=district.crs)
 
@@ -87,8 +106,15 @@ def city(folder: Path) -> City:
 
 @pytest.fixture(scope="module")
 def attendance(city: City) -> gpd.GeoDataFrame:
-    zones = read_zones(DC / "school-attendance-zones-elementary.geojson", crs=city.crs, id="GIS_ID", name="NAME",
-                       schools="GIS_ID", kind="attendance", repair=True)  # fmt: skip
+    zones = read_zones(
+        DC / "school-attendance-zones-elementary.geojson",
+        crs=city.crs,
+        id="GIS_ID",
+        name="NAME",
+        schools="GIS_ID",
+        kind="attendance",
+        repair=True,
+    )
     zones["level"] = "elementary"
     known = set(city.schools["id"])
     zones["schools"] = [tuple(s for s in ids if s in known) for ids in zones["schools"]]
@@ -104,10 +130,15 @@ def test_coverage_per_attendance_zone_states_residents_estimated(city, attendanc
     fed = z[z["n_schools"] > 0]
     enrolled = city.schools.set_index("id")["enrollment"]
     reports = fed["schools"].map(lambda ids: bool(ids) and (enrolled.reindex(list(ids)).fillna(0) > 0).any())
-    assert (fed.loc[reports.to_numpy(), "residents"] > 0).all()  # every zone whose school reports enrollment has residents
+    assert (
+        fed.loc[reports.to_numpy(), "residents"] > 0
+    ).all()  # every zone whose school reports enrollment has residents
     assert (z["guaranteed"] <= z["residents"]).all() and (z["guaranteed"] <= z["seats"]).all()
     g = cov.grades
-    assert g["grade"].between(-1, 5).all() and (g["shortfall"] == (g["residents"] - g["seats"]).clip(lower=0)).all()
+    assert (
+        g["grade"].between(-1, 5).all()
+        and (g["shortfall"] == (g["residents"] - g["seats"]).clip(lower=0)).all()
+    )
     assert np.isfinite(z.loc[z["residents"] > 0, "travel_median_s"]).all()
     assert cov.summary()["residents_note"] == cov.residents_note
 
@@ -116,8 +147,22 @@ def test_cli_coverage_report_has_map_names_and_source(folder, tmp_path):
     from app.cli import app
 
     out = tmp_path / "coverage"
-    res = CliRunner().invoke(app, ["zones", "coverage", str(folder), "--out", str(out), "--zones",
-                                   str(folder / "elementary.geojson"), "--zone-id", "GIS_ID", "--zone-schools", "GIS_ID"])  # fmt: skip
+    res = CliRunner().invoke(
+        app,
+        [
+            "zones",
+            "coverage",
+            str(folder),
+            "--out",
+            str(out),
+            "--zones",
+            str(folder / "elementary.geojson"),
+            "--zone-id",
+            "GIS_ID",
+            "--zone-schools",
+            "GIS_ID",
+        ],
+    )
     assert res.exit_code == 0, res.output
     assert "residents estimated from enrollment" in res.output
     summary = json.loads((out / "summary.json").read_text())
@@ -133,11 +178,15 @@ def test_lottery_has_seats_in_every_sector_with_graded_schools(city):
     by = run.by_sector(min_count=0)
     schools = city.schools
     assert set(by["sector"]) == set(schools["sector"])  # a row for every sector that has schools
-    graded = {s for s, g in zip(schools["sector"], schools["grades"], strict=True) if isinstance(g, tuple) and g}
+    graded = {
+        s for s, g in zip(schools["sector"], schools["grades"], strict=True) if isinstance(g, tuple) and g
+    }
     for rec in by.itertuples(index=False):
         if rec.sector in graded:
             assert rec.seats > 0, f"{rec.sector} has graded schools but no seats"
-    assert by.set_index("sector").loc["charter", "seats_estimated"] == 0  # charters report no seats: typical size
+    assert (
+        by.set_index("sector").loc["charter", "seats_estimated"] == 0
+    )  # charters report no seats: typical size
     assert "typical school" in run.seats_note
     ungraded = set(schools["sector"]) - graded
     for sector in ungraded:

@@ -40,7 +40,9 @@ def _drop_sections(text: str, layers: list[str]) -> str:
         header = re.match(r"^\[+([^\]]+)\]+", line)
         if header:
             name = header[1]
-            skip = name == "network" or any(name == f"layers.{x}" or name.startswith(f"layers.{x}.") for x in layers)
+            skip = name == "network" or any(
+                name == f"layers.{x}" or name.startswith(f"layers.{x}.") for x in layers
+            )
         if not skip:
             out.append(line)
     return "\n".join(out) + "\n"
@@ -49,14 +51,23 @@ def _drop_sections(text: str, layers: list[str]) -> str:
 def _city(root: Path, layers: list[str], zone_columns: list[str], school_columns: list[str]) -> Path:
     city = root / "city"
     city.mkdir()
-    for name in ("schools.csv", "students.csv", "buildings.csv", "zones.geojson", "yards.csv", "bus_types.csv",
-                 "needs.csv", "river.geojson"):  # fmt: skip
+    for name in (
+        "schools.csv",
+        "students.csv",
+        "buildings.csv",
+        "zones.geojson",
+        "yards.csv",
+        "bus_types.csv",
+        "needs.csv",
+        "river.geojson",
+    ):
         shutil.copy(DEMO / name, city / name)
     (city / "city.toml").write_text(_drop_sections((DEMO / "city.toml").read_text(), layers))
     if zone_columns:
         zones = gpd.read_file(city / "zones.geojson")
         zones.drop(columns=[c for c in zones.columns if any(c.startswith(z) for z in zone_columns)]).to_file(
-            city / "zones.geojson", driver="GeoJSON")  # fmt: skip
+            city / "zones.geojson", driver="GeoJSON"
+        )
     if school_columns:
         schools = pd.read_csv(city / "schools.csv")
         schools.drop(columns=school_columns).to_csv(city / "schools.csv", index=False)
@@ -75,14 +86,19 @@ def test_zones_commands_on_a_stripped_demo(tmp_path: Path, variant: str) -> None
         result = CliRunner().invoke(cli, args)
         said = result.output
         assert result.exit_code in (0, 1), f"{variant} / {command}: {said}\n{result.exception!r}"
-        assert "Traceback" not in said and (result.exception is None or isinstance(result.exception, SystemExit)), (
-            f"{variant} / {command}: {result.exception!r}")  # fmt: skip
+        assert "Traceback" not in said and (
+            result.exception is None or isinstance(result.exception, SystemExit)
+        ), f"{variant} / {command}: {result.exception!r}"
         if result.exit_code == 1:
             assert names is not None, f"{variant} / {command} failed: {said}"
             assert names in said, f"{variant} / {command}: the message does not name {names!r}: {said}"
-            assert not out.exists() or not any(out.iterdir()), f"{variant} / {command} wrote {list(out.iterdir())}"
+            assert not out.exists() or not any(out.iterdir()), (
+                f"{variant} / {command} wrote {list(out.iterdir())}"
+            )
         else:
-            assert "residents" in said and "seats:" in said, f"{variant} / {command}: sources not stated: {said}"
+            assert "residents" in said and "seats:" in said, (
+                f"{variant} / {command}: sources not stated: {said}"
+            )
     if names is None:  # coverage succeeded: its summary says where residents came from
         summary = json.loads((tmp_path / "out-coverage" / "summary.json").read_text())
         assert summary["residents_from"] in ("students", "population", "enrollment")
@@ -97,6 +113,8 @@ def test_zones_commands_on_a_stripped_demo(tmp_path: Path, variant: str) -> None
 def test_unknown_source_is_one_message(tmp_path: Path) -> None:
     city = _city(tmp_path, [], [], [])
     out = tmp_path / "out"
-    result = CliRunner().invoke(cli, ["zones", "coverage", str(city), "--out", str(out), "--source", "census"])
+    result = CliRunner().invoke(
+        cli, ["zones", "coverage", str(city), "--out", str(out), "--source", "census"]
+    )
     assert result.exit_code == 1 and "unknown residents source 'census'" in result.output
     assert not out.exists()

@@ -25,17 +25,25 @@ from app._common import travel_for
 from app._common import write_csv as _write_csv
 from app._common import write_json as _write_json
 
-app = typer.Typer(help="Shared enrollment zones: coverage, the lottery and zone design.", no_args_is_help=True)
+app = typer.Typer(
+    help="Shared enrollment zones: coverage, the lottery and zone design.", no_args_is_help=True
+)
 
 _CITY = typer.Argument(..., help="A city folder with a city.toml.")
 _OUT = typer.Option(..., "--out", help="Folder for the outputs (created; files written atomically).")
 _UNITS = typer.Option(None, "--units", help="Shared zone from units: zone ids or names, comma-separated.")
-_SCHOOLS = typer.Option(None, "--schools", help="The shared zone's school ids, comma-separated (default: those inside).")
+_SCHOOLS = typer.Option(
+    None, "--schools", help="The shared zone's school ids, comma-separated (default: those inside)."
+)
 _ZONES = typer.Option(None, "--zones", help="A file of zone polygons (GeoJSON, GeoPackage, shapefile).")
 _ZONE_ID = typer.Option("id", "--zone-id", help="Column of --zones holding zone ids.")
 _ZONE_SCHOOLS = typer.Option(None, "--zone-schools", help="Column of --zones holding each zone's school ids.")
-_SOURCE = typer.Option("auto", "--source", help="Residents from 'students', 'population' (by age), 'enrollment' (an estimate) "
-                       "or 'auto' (the first of them the city has).")
+_SOURCE = typer.Option(
+    "auto",
+    "--source",
+    help="Residents from 'students', 'population' (by age), 'enrollment' (an estimate) "
+    "or 'auto' (the first of them the city has).",
+)
 _BASIS = typer.Option("capacity", "--basis", help="Seats from 'capacity' or 'enrollment'.")
 _SEED = typer.Option(0, "--seed", help="Random seed (the same seed gives the same results).")
 
@@ -59,8 +67,15 @@ def _split(text: str | None) -> list[str] | None:
     return [t.strip() for t in text.split(",") if t.strip()] if text else None
 
 
-def resolve_zones(city: Any, *, units: str | None = None, schools: str | None = None, zones_file: Path | None = None,
-                  zone_id: str = "id", zone_schools: str | None = None) -> gpd.GeoDataFrame | None:  # fmt: skip
+def resolve_zones(
+    city: Any,
+    *,
+    units: str | None = None,
+    schools: str | None = None,
+    zones_file: Path | None = None,
+    zone_id: str = "id",
+    zone_schools: str | None = None,
+) -> gpd.GeoDataFrame | None:
     """The zones asked for: ``--units`` (a shared zone), ``--zones FILE``, the city's
     ``[[enrollment.shared_zones]]`` (``id``, ``units``, optional ``schools``), or ``None``."""
     from facilities.zones import configured_zones, read_zones, shared_zone
@@ -82,20 +97,39 @@ def _plain(frame: gpd.GeoDataFrame) -> pd.DataFrame:
 
 @app.command()
 def coverage(
-    city_dir: Path = _CITY, out: Path = _OUT, units: str = _UNITS, schools: str = _SCHOOLS, zones: Path = _ZONES,
-    zone_id: str = _ZONE_ID, zone_schools: str = _ZONE_SCHOOLS, source: str = _SOURCE, basis: str = _BASIS,
-    grades: str = typer.Option(None, "--grades", help="Grades the zones guarantee, e.g. '6-8' (default: the city's shared zones' grades, else all)."),
-) -> None:  # fmt: skip
+    city_dir: Path = _CITY,
+    out: Path = _OUT,
+    units: str = _UNITS,
+    schools: str = _SCHOOLS,
+    zones: Path = _ZONES,
+    zone_id: str = _ZONE_ID,
+    zone_schools: str = _ZONE_SCHOOLS,
+    source: str = _SOURCE,
+    basis: str = _BASIS,
+    grades: str = typer.Option(
+        None,
+        "--grades",
+        help="Grades the zones guarantee, e.g. '6-8' (default: the city's shared zones' grades, else all).",
+    ),
+) -> None:
     """Zones' residents and seats by grade, the guarantee and its shortfall, travel and compactness."""
     from facilities._validate import parse_grades
     from facilities.zones import configured_grades
 
     city = _load(city_dir)
     with _problems():
-        chosen = resolve_zones(city, units=units, schools=schools, zones_file=zones, zone_id=zone_id, zone_schools=zone_schools)
-        wanted = parse_grades(grades) if grades else (configured_grades(city) if units is None and zones is None else None)
+        chosen = resolve_zones(
+            city, units=units, schools=schools, zones_file=zones, zone_id=zone_id, zone_schools=zone_schools
+        )
+        wanted = (
+            parse_grades(grades)
+            if grades
+            else (configured_grades(city) if units is None and zones is None else None)
+        )
         travel, how = travel_for(city)
-        coverage_city(city, out, zones=chosen, travel=travel, how=how, source=source, basis=basis, grades=wanted)
+        coverage_city(
+            city, out, zones=chosen, travel=travel, how=how, source=source, basis=basis, grades=wanted
+        )
 
 
 def rider_walk_limit(city: Any, grades: Sequence[int]) -> float:
@@ -104,14 +138,25 @@ def rider_walk_limit(city: Any, grades: Sequence[int]) -> float:
     from facilities.zones import WALK_LIMIT_M
     from routing.stops import eligibility_rules
 
-    limits = [r.walk_beyond for r in eligibility_rules(city.settings.get("transport", {})) if set(r.grades) & set(grades) and not r.transit_pass]
+    limits = [
+        r.walk_beyond
+        for r in eligibility_rules(city.settings.get("transport", {}))
+        if set(r.grades) & set(grades) and not r.transit_pass
+    ]
     return min(limits) if limits else WALK_LIMIT_M
 
 
 def coverage_city(
-    city: Any, out: Path, *, zones: gpd.GeoDataFrame | None, travel: Any, how: str, source: str = "auto",
-    basis: str = "capacity", grades: Sequence[int] | None = None,
-) -> dict:  # fmt: skip
+    city: Any,
+    out: Path,
+    *,
+    zones: gpd.GeoDataFrame | None,
+    travel: Any,
+    how: str,
+    source: str = "auto",
+    basis: str = "capacity",
+    grades: Sequence[int] | None = None,
+) -> dict:
     """Measure a loaded city's zones (for ``grades``, default each zone's own), write the outputs and
     report to ``out``; return the summary.
 
@@ -135,46 +180,93 @@ def coverage_city(
     _write_csv(gaps, out / "gaps.csv")
     summary = {**cov.summary(), "travel": how}
     _write_json(summary, out / "summary.json")
-    write_report(out / "report.html", title=f"{city.name}: shared zones and the guarantee",
-                 notes={"Residents": cov.residents_note, "Seats": cov.seats_note, "Travel": how},
-                 warnings=cov.warnings,
-                 sections=coverage_sections(cov, gaps, city.schools, private=cov.source == "students"))  # fmt: skip
+    write_report(
+        out / "report.html",
+        title=f"{city.name}: shared zones and the guarantee",
+        notes={"Residents": cov.residents_note, "Seats": cov.seats_note, "Travel": how},
+        warnings=cov.warnings,
+        sections=coverage_sections(cov, gaps, city.schools, private=cov.source == "students"),
+    )
     _echo(f"residents: {cov.residents_note}")
     _echo(f"seats: {cov.seats_note}")
     _warn(cov.warnings)
     if summary["residents"] and summary["seats"]:
-        _echo(f"{summary['zones']} zones: {summary['guaranteed']:,} of {summary['residents']:,} residents guaranteed a seat "
-              f"({summary['share']:.1%}), shortfall {summary['shortfall']:,}; median Polsby-Popper {summary['polsby_popper_median']}")  # fmt: skip
+        _echo(
+            f"{summary['zones']} zones: {summary['guaranteed']:,} of {summary['residents']:,} residents "
+            f"guaranteed a seat ({summary['share']:.1%}), shortfall {summary['shortfall']:,}; "
+            f"median Polsby-Popper {summary['polsby_popper_median']}"
+        )
     _echo(f"wrote {out}")
     return summary
 
 
 @app.command()
 def lottery(
-    city_dir: Path = _CITY, out: Path = _OUT, units: str = _UNITS, schools: str = _SCHOOLS, zones: Path = _ZONES,
-    zone_id: str = _ZONE_ID, zone_schools: str = _ZONE_SCHOOLS, source: str = _SOURCE, basis: str = _BASIS, seed: int = _SEED,
-    choices: Path = typer.Option(None, "--choices", help="Real ranked lists: CSV with student, school, rank."),
-    grades: str = typer.Option(None, "--grades", help="Grades applying, e.g. 'K,6,9' (default: K, 6, 9 when simulated)."),
-    no_guarantee: bool = typer.Option(False, "--no-guarantee", help="Do not apply the shared zones' guarantee."),
-    private_out: Path = typer.Option(None, "--private-out", help="Write each student's assignment (PRIVATE) to this CSV, and the waitlists beside it."),
-) -> None:  # fmt: skip
-    """One lottery (deferred acceptance) across district, charter and Catholic schools, with the zone guarantee."""
+    city_dir: Path = _CITY,
+    out: Path = _OUT,
+    units: str = _UNITS,
+    schools: str = _SCHOOLS,
+    zones: Path = _ZONES,
+    zone_id: str = _ZONE_ID,
+    zone_schools: str = _ZONE_SCHOOLS,
+    source: str = _SOURCE,
+    basis: str = _BASIS,
+    seed: int = _SEED,
+    choices: Path = typer.Option(
+        None, "--choices", help="Real ranked lists: CSV with student, school, rank."
+    ),
+    grades: str = typer.Option(
+        None, "--grades", help="Grades applying, e.g. 'K,6,9' (default: K, 6, 9 when simulated)."
+    ),
+    no_guarantee: bool = typer.Option(
+        False, "--no-guarantee", help="Do not apply the shared zones' guarantee."
+    ),
+    private_out: Path = typer.Option(
+        None,
+        "--private-out",
+        help="Write each student's assignment (PRIVATE) to this CSV, and the waitlists beside it.",
+    ),
+) -> None:
+    """One lottery (deferred acceptance) across district, charter and Catholic schools, with the zone
+    guarantee."""
     from facilities._validate import parse_grade
 
     city = _load(city_dir)
     with _problems():
-        chosen = resolve_zones(city, units=units, schools=schools, zones_file=zones, zone_id=zone_id, zone_schools=zone_schools)
+        chosen = resolve_zones(
+            city, units=units, schools=schools, zones_file=zones, zone_id=zone_id, zone_schools=zone_schools
+        )
         ranked = pd.read_csv(choices) if choices is not None else None
         wanted = [parse_grade(g) for g in _split(grades)] if grades else None  # type: ignore[union-attr]
-        lottery_city(city, out, zones=chosen, choices=ranked, guarantee=not no_guarantee, seed=seed, grades=wanted,
-                     source=source, basis=basis, private_out=private_out)  # fmt: skip
+        lottery_city(
+            city,
+            out,
+            zones=chosen,
+            choices=ranked,
+            guarantee=not no_guarantee,
+            seed=seed,
+            grades=wanted,
+            source=source,
+            basis=basis,
+            private_out=private_out,
+        )
 
 
 def lottery_city(
-    city: Any, out: Path, *, zones: gpd.GeoDataFrame | None, choices: pd.DataFrame | None = None, guarantee: bool = True,
-    seed: int = 0, grades: list[int] | None = None, source: str = "auto", basis: str = "capacity", private_out: Path | None = None,
-) -> dict:  # fmt: skip
-    """Run the unified lottery on a loaded city, write aggregate outputs and the report to ``out``; return the summary.
+    city: Any,
+    out: Path,
+    *,
+    zones: gpd.GeoDataFrame | None,
+    choices: pd.DataFrame | None = None,
+    guarantee: bool = True,
+    seed: int = 0,
+    grades: list[int] | None = None,
+    source: str = "auto",
+    basis: str = "capacity",
+    private_out: Path | None = None,
+) -> dict:
+    """Run the unified lottery on a loaded city, write aggregate outputs and the report to ``out``;
+    return the summary.
 
     Student-level assignments and waitlists are written only to ``private_out`` (and a
     ``<name>_waitlists.csv`` beside it) when it is given.
@@ -182,10 +274,21 @@ def lottery_city(
     from app.report_zones import write_report
     from facilities.enrollment import run_lottery
 
-    run = run_lottery(city, zones=zones, choices=choices, guarantee=guarantee, seed=seed, grades=grades,
-                      source=source, basis=basis)  # fmt: skip
+    run = run_lottery(
+        city,
+        zones=zones,
+        choices=choices,
+        guarantee=guarantee,
+        seed=seed,
+        grades=grades,
+        source=source,
+        basis=basis,
+    )
     out.mkdir(parents=True, exist_ok=True)
-    tables = {"sector": run.by_sector(), **{key: run.aggregates(by=[key]) for key in ("neighborhood", "grade")}}
+    tables = {
+        "sector": run.by_sector(),
+        **{key: run.aggregates(by=[key]) for key in ("neighborhood", "grade")},
+    }
     for key, frame in tables.items():
         _write_csv(frame, out / f"lottery_by_{key}.csv")
     by_zone = run.by_zone()
@@ -194,11 +297,23 @@ def lottery_city(
     _write_json(summary, out / "lottery_summary.json")
     lists = "simulated (random-utility model: distance, sector; seeded)" if run.simulated_choices else "given"
     people = f"simulated: {run.residents_note}" if run.simulated_applicants else run.residents_note
-    write_report(out / "report.html", title=f"{city.name}: unified lottery", warnings=run.warnings,
-                 notes={"Applicants": people, "Seats": run.seats_note, "Ranked lists": lists, "Seed": str(seed),
-                        "Priorities": ", ".join(summary["priorities"]) or "none"},
-                 sections=[("Overall", run.aggregates()), *((f"By {k}", v) for k, v in tables.items()),
-                           ("Shared zones' residents", by_zone)])  # fmt: skip
+    write_report(
+        out / "report.html",
+        title=f"{city.name}: unified lottery",
+        warnings=run.warnings,
+        notes={
+            "Applicants": people,
+            "Seats": run.seats_note,
+            "Ranked lists": lists,
+            "Seed": str(seed),
+            "Priorities": ", ".join(summary["priorities"]) or "none",
+        },
+        sections=[
+            ("Overall", run.aggregates()),
+            *((f"By {k}", v) for k, v in tables.items()),
+            ("Shared zones' residents", by_zone),
+        ],
+    )
     if private_out is not None:
         waitlists = private_out.with_name(f"{private_out.stem}_waitlists{private_out.suffix or '.csv'}")
         run.result.to_csv(private_out)
@@ -206,22 +321,31 @@ def lottery_city(
         _echo(f"wrote each student's assignment and the waitlists (private) to {private_out} and {waitlists}")
     _echo(f"seats: {run.seats_note}")
     _warn(run.warnings)
-    _echo(f"{summary['students']:,} applicants ({people}; lists {lists}): {summary['matched_share']:.1%} matched, "
-          f"{summary['first_choice_share']:.1%} first choice, {summary['top_three_share']:.1%} top three, "
-          f"{summary['unassigned']:,} unassigned")  # fmt: skip
+    _echo(
+        f"{summary['students']:,} applicants ({people}; lists {lists}): "
+        f"{summary['matched_share']:.1%} matched, "
+        f"{summary['first_choice_share']:.1%} first choice, {summary['top_three_share']:.1%} top three, "
+        f"{summary['unassigned']:,} unassigned"
+    )
     _echo(f"wrote {out}")
     return summary
 
 
 @app.command()
 def design(
-    city_dir: Path = _CITY, out: Path = _OUT, source: str = _SOURCE, basis: str = _BASIS, seed: int = _SEED,
+    city_dir: Path = _CITY,
+    out: Path = _OUT,
+    source: str = _SOURCE,
+    basis: str = _BASIS,
+    seed: int = _SEED,
     grades: str = typer.Option("K-5", "--grades", help="Grades the zones guarantee, e.g. 'K-5' or '6-8'."),
     min_schools: int = typer.Option(2, "--min-schools", help="Fewest schools a zone holds."),
     max_schools: int = typer.Option(8, "--max-schools", help="Most schools a zone holds."),
     time_limit: float = typer.Option(60.0, "--time-limit", help="Seconds for each optimizer."),
-    cpsat: bool = typer.Option(False, "--cpsat", help="Also solve the exact CP-SAT model (slower on many units)."),
-) -> None:  # fmt: skip
+    cpsat: bool = typer.Option(
+        False, "--cpsat", help="Also solve the exact CP-SAT model (slower on many units)."
+    ),
+) -> None:
     """Generate contiguous shared zones from the city's units (neighborhoods, census units, wards or
     attendance zones) and compare plans side by side."""
     from app.report_zones import design_sections, write_report
@@ -240,11 +364,18 @@ def design(
         options = {"min_schools": min_schools, "max_schools": max_schools, "grades": wanted}
         kind = str(units["kind"].iloc[0]) if "kind" in units and len(units) else "unit"
         plans: dict[str, ZonePlan] = {
-            {"attendance": "each attendance zone", "census": "each census unit"}.get(kind, f"each {kind}"):
-                ZonePlan.from_labels(data, data.unit_ids, grades=wanted),
+            {"attendance": "each attendance zone", "census": "each census unit"}.get(
+                kind, f"each {kind}"
+            ): ZonePlan.from_labels(data, data.unit_ids, grades=wanted),
             "greedy": greedy_zones(data, **options),
-            "designed": make(data, time_limit=time_limit, seed=seed, progress=lambda k, n: _echo(f"  local search pass {k}"), **options),
-        }  # fmt: skip
+            "designed": make(
+                data,
+                time_limit=time_limit,
+                seed=seed,
+                progress=lambda k, n: _echo(f"  local search pass {k}"),
+                **options,
+            ),
+        }
         if cpsat:
             plans["cp-sat"] = design_cpsat(data, time_limit=time_limit, seed=seed, **options)
         walk_m = rider_walk_limit(city, wanted)
@@ -252,19 +383,49 @@ def design(
     out.mkdir(parents=True, exist_ok=True)
     for name, plan in plans.items():
         frame = plan.to_geodataframe()
-        write_geo(frame.assign(**{c: _plain(frame)[c].to_numpy() for c in ("units", "schools")}), out / "plans.gpkg", layer=name.replace(" ", "_"))
+        write_geo(
+            frame.assign(**{c: _plain(frame)[c].to_numpy() for c in ("units", "schools")}),
+            out / "plans.gpkg",
+            layer=name.replace(" ", "_"),
+        )
     _write_csv(table, out / "comparison.csv")
     issues = {name: list(plan.issues) for name, plan in plans.items()}
-    _write_json({"grades": list(wanted), "travel": how, "travel_unit": "seconds", "residents_note": data.residents_note,
-                 "seats_note": data.seats_note, "warnings": list(data.warnings), "issues": issues,
-                 "status": {n: p.status for n, p in plans.items()}, "bus_riders_walk_m": walk_m}, out / "design.json")  # fmt: skip
-    unit_names = dict(zip(units["id"].astype(str), units["name"].where(units["name"].notna(), units["id"]).astype(str), strict=True))
-    write_report(out / "report.html", title=f"{city.name}: shared zone design ({grades})", warnings=data.warnings,
-                 notes={"Residents": data.residents_note, "Seats": data.seats_note, "Travel": how,
-                        "Units": f"{len(units)} {kind} zones",
-                        "Bus riders": f"residents farther than {walk_m / 1000:,.1f} km (straight line) from their zone's nearest "
-                                      "school, the walk limit of [transport.eligibility] for these grades"},
-                 sections=design_sections(table, plans, city.schools, unit_names))  # fmt: skip
+    _write_json(
+        {
+            "grades": list(wanted),
+            "travel": how,
+            "travel_unit": "seconds",
+            "residents_note": data.residents_note,
+            "seats_note": data.seats_note,
+            "warnings": list(data.warnings),
+            "issues": issues,
+            "status": {n: p.status for n, p in plans.items()},
+            "bus_riders_walk_m": walk_m,
+        },
+        out / "design.json",
+    )
+    unit_names = dict(
+        zip(
+            units["id"].astype(str),
+            units["name"].where(units["name"].notna(), units["id"]).astype(str),
+            strict=True,
+        )
+    )
+    write_report(
+        out / "report.html",
+        title=f"{city.name}: shared zone design ({grades})",
+        warnings=data.warnings,
+        notes={
+            "Residents": data.residents_note,
+            "Seats": data.seats_note,
+            "Travel": how,
+            "Units": f"{len(units)} {kind} zones",
+            "Bus riders": f"residents farther than {walk_m / 1000:,.1f} km (straight line) from their "
+            "zone's nearest "
+            "school, the walk limit of [transport.eligibility] for these grades",
+        },
+        sections=design_sections(table, plans, city.schools, unit_names),
+    )
     _echo(f"residents: {data.residents_note}")
     _echo(f"seats: {data.seats_note}")
     _warn(data.warnings)

@@ -47,7 +47,13 @@ from __future__ import annotations
 
 from facilities.travel import Travel
 from facilities.zones.coverage import Coverage, coverage, gap_closers
-from facilities.zones.define import configured_grades, configured_zones, read_zones, schools_in_units, shared_zone
+from facilities.zones.define import (
+    configured_grades,
+    configured_zones,
+    read_zones,
+    schools_in_units,
+    shared_zone,
+)
 from facilities.zones.design import compare_plans, design, design_cpsat, greedy_zones
 from facilities.zones.measure import (
     GRADES,

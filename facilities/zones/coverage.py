@@ -90,7 +90,9 @@ class Coverage:
             "guaranteed": int(g["guaranteed"].sum()),
             "share": round(float(g["guaranteed"].sum()) / r, 4) if r else float("nan"),
             "shortfall": int(g["shortfall"].sum()),
-            "polsby_popper_median": round(float(np.nanmedian(pp)), 4) if np.isfinite(pp).any() else float("nan"),
+            "polsby_popper_median": round(float(np.nanmedian(pp)), 4)
+            if np.isfinite(pp).any()
+            else float("nan"),
             "polsby_popper_min": round(float(np.nanmin(pp)), 4) if np.isfinite(pp).any() else float("nan"),
             "residents_from": self.source,
             "residents_estimated": self.estimated,
@@ -122,7 +124,11 @@ def _format_grades(mask: np.ndarray) -> str:
     if not len(grades):
         return ""
     if len(grades) == grades[-1] - grades[0] + 1:
-        return GRADE_NAMES[grades[0]] if len(grades) == 1 else f"{GRADE_NAMES[grades[0]]}-{GRADE_NAMES[grades[-1]]}"
+        return (
+            GRADE_NAMES[grades[0]]
+            if len(grades) == 1
+            else f"{GRADE_NAMES[grades[0]]}-{GRADE_NAMES[grades[-1]]}"
+        )
     return ", ".join(GRADE_NAMES[g] for g in grades)
 
 
@@ -173,9 +179,14 @@ def coverage(
     if zones is None:
         zones = _default_zones(city)
         if not len(zones):
-            problems.add("zones", None, None, f"{city.name} has no zones to measure",  # type: ignore[attr-defined]
-                         "add a zones layer ([layers.zones]), or give --units, --zones FILE or "
-                         "[[enrollment.shared_zones]] in city.toml")  # fmt: skip
+            problems.add(
+                "zones",
+                None,
+                None,
+                f"{city.name} has no zones to measure",  # type: ignore[attr-defined]
+                "add a zones layer ([layers.zones]), or give --units, --zones FILE or "
+                "[[enrollment.shared_zones]] in city.toml",
+            )
             problems.raise_if_any(city=city.name)  # type: ignore[attr-defined]
     zones = zones.reset_index(drop=True)
     _check_polygons(zones, source="zones", problems=problems)
@@ -225,7 +236,9 @@ def coverage(
         crs=zones.crs,
     )
     with np.errstate(divide="ignore", invalid="ignore"):
-        out["share"] = np.round(np.where(out["residents"] > 0, out["guaranteed"] / out["residents"], np.nan), 4)
+        out["share"] = np.round(
+            np.where(out["residents"] > 0, out["guaranteed"] / out["residents"], np.nan), 4
+        )
         out["utilization"] = np.round(np.where(out["seats"] > 0, out["residents"] / out["seats"], np.nan), 3)
     out["low_income_share"] = np.round(low, 4)
     out["travel_median_s"] = np.round(med, 1)
@@ -246,14 +259,19 @@ def _warnings(zones: pd.DataFrame, people: Residents) -> list[str]:
     """Named warnings for degenerate zones: no residents anywhere, zones without schools or seats."""
     out = []
     if int(zones["residents"].sum()) == 0:
-        out.append(f"no residents in any zone ({people.note}): the guarantee measures nothing; check that the "
-                   "zones overlap the residents and serve their grades")  # fmt: skip
+        out.append(
+            f"no residents in any zone ({people.note}): the guarantee measures nothing; check that the "
+            "zones overlap the residents and serve their grades"
+        )
     no_school = zones[zones["n_schools"] == 0]
     if len(no_school):
         out.append(f"{len(no_school)} zone(s) have no school: {_listing(no_school['name'])}")
     no_seats = zones[(zones["n_schools"] > 0) & (zones["seats"] == 0)]
     if len(no_seats):
-        out.append(f"{len(no_seats)} zone(s) have schools but no seats counted in their grades: {_listing(no_seats['name'])}")
+        out.append(
+            f"{len(no_seats)} zone(s) have schools but no seats counted in their grades: "
+            f"{_listing(no_seats['name'])}"
+        )
     return out
 
 
@@ -280,7 +298,9 @@ def gap_closers(
     """
     schools, buildings = city.schools, city.buildings  # type: ignore[attr-defined]
     spare = spare_seats_by_grade(schools)
-    candidates = buildings[buildings["status"].isin(["vacant", "under-used"])] if len(buildings) else buildings
+    candidates = (
+        buildings[buildings["status"].isin(["vacant", "under-used"])] if len(buildings) else buildings
+    )
     rows = []
     geoms = dict(zip(cov.zones["id"], cov.zones.geometry.values, strict=True))
     members = dict(zip(cov.zones["id"], cov.zones["schools"], strict=True))
@@ -291,21 +311,60 @@ def gap_closers(
         outside = ~schools["id"].astype(str).isin(members[rec.zone]).to_numpy()
         ok = outside & (spare[:, rec.grade + 1] > 0) & (d_school <= max_distance)
         for i in np.flatnonzero(ok):
-            offers.append(("school", schools["id"].iloc[i], schools["name"].iloc[i], schools["sector"].iloc[i],
-                           d_school[i], int(spare[i, rec.grade + 1])))  # fmt: skip
+            offers.append(
+                (
+                    "school",
+                    schools["id"].iloc[i],
+                    schools["name"].iloc[i],
+                    schools["sector"].iloc[i],
+                    d_school[i],
+                    int(spare[i, rec.grade + 1]),
+                )
+            )
         if len(candidates):
             d_b = candidates.geometry.distance(zone_geom).to_numpy()
             room = candidates["rooms_classroom"].to_numpy(int) * class_size
             for i in np.flatnonzero((d_b <= max_distance) & (room > 0)):
-                offers.append(("building", candidates["id"].iloc[i], candidates["name"].iloc[i],
-                               candidates["owner"].iloc[i], d_b[i], int(room[i])))  # fmt: skip
+                offers.append(
+                    (
+                        "building",
+                        candidates["id"].iloc[i],
+                        candidates["name"].iloc[i],
+                        candidates["owner"].iloc[i],
+                        d_b[i],
+                        int(room[i]),
+                    )
+                )
         offers.sort(key=lambda o: (o[4], o[0], str(o[1])))
         total = 0
         for kind, oid, name, who, dist, seats in offers[:limit]:
             total += seats
-            rows.append({"zone": rec.zone, "grade": rec.grade, "shortfall": rec.shortfall, "kind": kind, "id": str(oid),
-                         "name": name, "sector_or_owner": who, "distance_m": round(float(dist)), "seats": seats,
-                         "cumulative": total, "closes_gap": total >= rec.shortfall})  # fmt: skip
-    columns = ["zone", "grade", "shortfall", "kind", "id", "name", "sector_or_owner", "distance_m", "seats",
-               "cumulative", "closes_gap"]  # fmt: skip
+            rows.append(
+                {
+                    "zone": rec.zone,
+                    "grade": rec.grade,
+                    "shortfall": rec.shortfall,
+                    "kind": kind,
+                    "id": str(oid),
+                    "name": name,
+                    "sector_or_owner": who,
+                    "distance_m": round(float(dist)),
+                    "seats": seats,
+                    "cumulative": total,
+                    "closes_gap": total >= rec.shortfall,
+                }
+            )
+    columns = [
+        "zone",
+        "grade",
+        "shortfall",
+        "kind",
+        "id",
+        "name",
+        "sector_or_owner",
+        "distance_m",
+        "seats",
+        "cumulative",
+        "closes_gap",
+    ]
     return pd.DataFrame(rows, columns=columns)

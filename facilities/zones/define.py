@@ -12,8 +12,16 @@ import shapely
 
 from facilities._validate import Problems, is_missing, parse_grades, parse_list
 
-__all__ = ["read_zones", "shared_zone", "schools_in_units", "configured_zones", "configured_grades", "zone_grades",
-           "zone_school_sets", "level_grades"]
+__all__ = [
+    "read_zones",
+    "shared_zone",
+    "schools_in_units",
+    "configured_zones",
+    "configured_grades",
+    "zone_grades",
+    "zone_school_sets",
+    "level_grades",
+]
 
 
 def _check_polygons(zones: gpd.GeoDataFrame, *, source: str, problems: Problems) -> None:
@@ -21,11 +29,21 @@ def _check_polygons(zones: gpd.GeoDataFrame, *, source: str, problems: Problems)
         if geom is None or geom.is_empty:
             problems.add(source, row, "geometry", "zone has no geometry", "give the zone's boundary polygon")
         elif geom.geom_type not in ("Polygon", "MultiPolygon"):
-            problems.add(source, row, "geometry", f"a {geom.geom_type} where a zone polygon is expected",
-                         "give the zone's boundary as a Polygon or MultiPolygon")  # fmt: skip
+            problems.add(
+                source,
+                row,
+                "geometry",
+                f"a {geom.geom_type} where a zone polygon is expected",
+                "give the zone's boundary as a Polygon or MultiPolygon",
+            )
         elif not geom.is_valid:
-            problems.add(source, row, "geometry", f"invalid polygon ({shapely.is_valid_reason(geom)})",
-                         "repair it (e.g. QGIS 'Fix geometries' or shapely.make_valid)")  # fmt: skip
+            problems.add(
+                source,
+                row,
+                "geometry",
+                f"invalid polygon ({shapely.is_valid_reason(geom)})",
+                "repair it (e.g. QGIS 'Fix geometries' or shapely.make_valid)",
+            )
 
 
 def read_zones(
@@ -67,16 +85,26 @@ def read_zones(
     problems = Problems()
     for column in (id, name, schools):
         if column is not None and column not in frame.columns:
-            problems.add(path.name, None, column, "column is missing", f"use one of {', '.join(map(str, frame.columns))}")
+            problems.add(
+                path.name,
+                None,
+                column,
+                "column is missing",
+                f"use one of {', '.join(map(str, frame.columns))}",
+            )
     if frame.crs is None:
-        problems.add(path.name, None, "geometry", "the file has no CRS", "save it with its CRS (e.g. EPSG:4326)")
+        problems.add(
+            path.name, None, "geometry", "the file has no CRS", "save it with its CRS (e.g. EPSG:4326)"
+        )
     problems.raise_if_any(city=path.name)
     if repair:
         frame = frame.set_geometry(_make_valid(frame.geometry))
     _check_polygons(frame, source=path.name, problems=problems)
     ids = frame[id].astype(str).str.strip()
     for row in np.flatnonzero(ids.duplicated().to_numpy()):
-        problems.add(path.name, int(row) + 1, id, f"zone id {ids.iloc[row]!r} repeats", "give every zone its own id")
+        problems.add(
+            path.name, int(row) + 1, id, f"zone id {ids.iloc[row]!r} repeats", "give every zone its own id"
+        )
     problems.raise_if_any(city=path.name)
     out = gpd.GeoDataFrame(
         {"id": ids, "name": frame[name or id].astype(str), "kind": kind},
@@ -93,7 +121,11 @@ def _make_valid(geoms: gpd.GeoSeries) -> gpd.GeoSeries:
     fixed = []
     for geom in geoms.values:
         if geom is not None and geom.geom_type in ("Polygon", "MultiPolygon") and not geom.is_valid:
-            parts = [p for p in shapely.get_parts(shapely.make_valid(geom)) if p.geom_type in ("Polygon", "MultiPolygon")]
+            parts = [
+                p
+                for p in shapely.get_parts(shapely.make_valid(geom))
+                if p.geom_type in ("Polygon", "MultiPolygon")
+            ]
             geom = shapely.union_all(parts) if parts else geom
         fixed.append(geom)
     return gpd.GeoSeries(fixed, index=geoms.index, crs=geoms.crs)
@@ -110,7 +142,13 @@ def _unit_index(zones: pd.DataFrame, names: Sequence[str], *, what: str) -> np.n
         if str(n).strip().lower() in lookup:
             out.append(lookup[str(n).strip().lower()])
         else:
-            problems.add(what, k + 1, "unit", f"unknown unit {n!r}", f"use a zone id or name, e.g. {', '.join(ids[:5])}")
+            problems.add(
+                what,
+                k + 1,
+                "unit",
+                f"unknown unit {n!r}",
+                f"use a zone id or name, e.g. {', '.join(ids[:5])}",
+            )
     problems.raise_if_any(city=what)
     return np.asarray(out, dtype=np.int64)
 
@@ -130,8 +168,13 @@ def _need_zones(city: object, why: str) -> None:
     if len(city.zones):  # type: ignore[attr-defined]
         return
     problems = Problems()
-    problems.add("zones", None, None, f"{why}, but {city.name} has no zones layer",  # type: ignore[attr-defined]
-                 "add [layers.zones] (neighborhoods, census units, wards or attendance zones) to city.toml")
+    problems.add(
+        "zones",
+        None,
+        None,
+        f"{why}, but {city.name} has no zones layer",  # type: ignore[attr-defined]
+        "add [layers.zones] (neighborhoods, census units, wards or attendance zones) to city.toml",
+    )
     problems.raise_if_any(city=city.name)  # type: ignore[attr-defined]
 
 
@@ -143,15 +186,24 @@ def configured_zones(city: object) -> gpd.GeoDataFrame | None:
         return None
     _need_zones(city, "city.toml [[enrollment.shared_zones]] builds shared zones from units")
     frames = [
-        shared_zone(city, units=z["units"], schools=z.get("schools"), id=str(z.get("id", f"shared{k + 1}")), name=z.get("name"))
+        shared_zone(
+            city,
+            units=z["units"],
+            schools=z.get("schools"),
+            id=str(z.get("id", f"shared{k + 1}")),
+            name=z.get("name"),
+        )
         for k, z in enumerate(table)
     ]
     return pd.concat(frames, ignore_index=True)
 
 
 def configured_grades(city: object) -> tuple[int, ...] | None:
-    """The grades the city's configured shared zones guarantee (their ``grades`` keys), or ``None`` for all."""
-    listed = [z["grades"] for z in city.settings.get("enrollment", {}).get("shared_zones", []) if "grades" in z]  # type: ignore[attr-defined]
+    """The grades the city's configured shared zones guarantee (their ``grades`` keys), or ``None``
+    for all."""
+    listed = [
+        z["grades"] for z in city.settings.get("enrollment", {}).get("shared_zones", []) if "grades" in z
+    ]  # type: ignore[attr-defined]
     return tuple(sorted({g for text in listed for g in parse_grades(text)})) if listed else None
 
 
@@ -189,8 +241,13 @@ def shared_zone(
     """
     if not len(units):
         problems = Problems()
-        problems.add(f"shared zone {id!r}", None, "units", "no units given",
-                     "give at least one unit (a zone id or name), e.g. --units 'Bayview,Westgate'")  # fmt: skip
+        problems.add(
+            f"shared zone {id!r}",
+            None,
+            "units",
+            "no units given",
+            "give at least one unit (a zone id or name), e.g. --units 'Bayview,Westgate'",
+        )
         problems.raise_if_any(city=f"shared zone {id!r}")
     _need_zones(city, f"shared zone {id!r} is built from units")
     zones = city.zones  # type: ignore[attr-defined]
@@ -202,7 +259,13 @@ def shared_zone(
     else:
         _school_index(city.schools, schools, what=f"shared zone {id!r} schools")  # type: ignore[attr-defined]
         school_ids = tuple(str(s) for s in schools)
-    row = {"id": id, "name": name or id, "kind": "shared", "units": tuple(picked["id"].astype(str)), "schools": school_ids}
+    row = {
+        "id": id,
+        "name": name or id,
+        "kind": "shared",
+        "units": tuple(picked["id"].astype(str)),
+        "schools": school_ids,
+    }
     for column in zones.columns:
         if column.startswith("population_"):
             row[column] = pd.to_numeric(picked[column], errors="coerce").sum()
@@ -218,7 +281,9 @@ def _listed(value: object) -> tuple[str, ...] | None:
     return tuple(parse_list(str(value)))
 
 
-def zone_school_sets(zones: pd.DataFrame, schools: gpd.GeoDataFrame, *, inside: bool = True) -> list[np.ndarray]:
+def zone_school_sets(
+    zones: pd.DataFrame, schools: gpd.GeoDataFrame, *, inside: bool = True
+) -> list[np.ndarray]:
     """Each zone's school positions: the ids in its ``schools`` (or ``school``, the school an
     attendance zone feeds) column when given, else the schools inside it (``inside=True``) or none.
 
@@ -230,7 +295,8 @@ def zone_school_sets(zones: pd.DataFrame, schools: gpd.GeoDataFrame, *, inside: 
     column = "schools" if "schools" in zones.columns else "school" if "school" in zones.columns else None
     if inside and len(zones) and len(schools):
         inside_pts, inside_z = gpd.GeoSeries(zones.geometry.values, crs=zones.crs).sindex.query(
-            schools.geometry.values, predicate="within")  # fmt: skip
+            schools.geometry.values, predicate="within"
+        )
     else:
         inside_pts, inside_z = np.zeros(0, np.int64), np.zeros(0, np.int64)
     out = []
@@ -243,8 +309,13 @@ def zone_school_sets(zones: pd.DataFrame, schools: gpd.GeoDataFrame, *, inside: 
             continue
         for s in ids:
             if s not in index:
-                problems.add("zones", z + 1, column, f"zone {zones['id'].iloc[z]!r} lists unknown school {s!r}",
-                             "use ids of the schools layer")  # fmt: skip
+                problems.add(
+                    "zones",
+                    z + 1,
+                    column,
+                    f"zone {zones['id'].iloc[z]!r} lists unknown school {s!r}",
+                    "use ids of the schools layer",
+                )
         out.append(np.asarray([index[s] for s in ids if s in index], dtype=np.int64))
     problems.raise_if_any(city="the zones")
     return out
@@ -256,8 +327,14 @@ def level_grades(level: object) -> tuple[int, ...] | None:
     if level is None or is_missing(level):
         return None
     text = str(level).strip().lower()
-    for word, grades in (("elem", range(-1, 6)), ("primary", range(-1, 6)), ("middle", range(6, 9)),
-                         ("junior", range(6, 9)), ("high", range(9, 13)), ("secondary", range(9, 13))):  # fmt: skip
+    for word, grades in (
+        ("elem", range(-1, 6)),
+        ("primary", range(-1, 6)),
+        ("middle", range(6, 9)),
+        ("junior", range(6, 9)),
+        ("high", range(9, 13)),
+        ("secondary", range(9, 13)),
+    ):
         if word in text:
             return tuple(grades)
     try:
@@ -281,8 +358,15 @@ def zone_grades(zones: pd.DataFrame, schools: gpd.GeoDataFrame) -> np.ndarray:
     for z, (level, members, kind) in enumerate(zip(levels, sets, kinds, strict=True)):
         grades = level_grades(level)
         if grades is None and len(members) and kind == "attendance":
-            grades = tuple({int(g) for gs in schools["grades"].iloc[members] if isinstance(gs, (tuple, list))
-                            for g in gs if -1 <= int(g) <= 12})  # fmt: skip
+            grades = tuple(
+                {
+                    int(g)
+                    for gs in schools["grades"].iloc[members]
+                    if isinstance(gs, (tuple, list))
+                    for g in gs
+                    if -1 <= int(g) <= 12
+                }
+            )
         if grades:
             out[z] = False
             out[z, np.asarray(grades, dtype=np.int64) + 1] = True
@@ -302,5 +386,6 @@ def schools_in_units(city: object, units: Sequence[str]) -> tuple[str, ...]:
     if not len(schools):
         return ()
     hit, _ = gpd.GeoSeries(zones.geometry.values[pos], crs=zones.crs).sindex.query(
-        schools.geometry.values, predicate="intersects")  # fmt: skip
+        schools.geometry.values, predicate="intersects"
+    )
     return tuple(schools["id"].iloc[np.unique(hit)].astype(str))

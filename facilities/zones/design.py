@@ -36,39 +36,59 @@ def _graph_distances(data: ZoneData, centers: np.ndarray) -> np.ndarray:
     from scipy.sparse.csgraph import dijkstra
 
     xy = _xy(data.geometry)
-    a = np.concatenate([np.full(len(nb), i) for i, nb in enumerate(data.neighbors)]).astype(np.int64) if data.n_units else np.zeros(0, np.int64)
+    a = (
+        np.concatenate([np.full(len(nb), i) for i, nb in enumerate(data.neighbors)]).astype(np.int64)
+        if data.n_units
+        else np.zeros(0, np.int64)
+    )
     b = np.concatenate(data.neighbors).astype(np.int64) if data.n_units else np.zeros(0, np.int64)
     w = np.maximum(np.hypot(*(xy[a] - xy[b]).T), 1.0)
     graph = sp.csr_matrix((w, (a, b)), shape=(data.n_units, data.n_units))
     return dijkstra(graph, directed=False, indices=centers)
 
 
-def _prepare(data: ZoneData, grades: Sequence[int] | None) -> tuple[tuple[int, ...], list[str], np.ndarray, np.ndarray]:
+def _prepare(
+    data: ZoneData, grades: Sequence[int] | None
+) -> tuple[tuple[int, ...], list[str], np.ndarray, np.ndarray]:
     """Grades, issues named, the centers (units holding schools) and graph distances from them."""
     grades = tuple(sorted(set(int(g) for g in (grades if grades is not None else _default_grades(data)))))
     if not grades:
-        _fail("grades", "no grade has both residents and seats in the units",
-              "give grades the schools serve (e.g. --grades K-5), or map the schools' capacity or enrollment "
-              "and the residents' source (students, population by age)")  # fmt: skip
+        _fail(
+            "grades",
+            "no grade has both residents and seats in the units",
+            "give grades the schools serve (e.g. --grades K-5), or map the schools' capacity or enrollment "
+            "and the residents' source (students, population by age)",
+        )
     issues = []
     for g in grades:
         r, s = data.residents[:, g + 1].sum(), data.seats[:, g + 1].sum()
         if s < r:
-            issues.append(f"grade {GRADE_NAMES[g + 1]}: the city has {int(s):,} seats for {int(round(r)):,} residents, "
-                          "so no plan can guarantee every resident a seat")  # fmt: skip
+            issues.append(
+                f"grade {GRADE_NAMES[g + 1]}: the city has {int(s):,} seats for {int(round(r)):,} residents, "
+                "so no plan can guarantee every resident a seat"
+            )
     serving = _serving(data, grades)
     if not serving.any():
-        _fail("schools", f"no school has seats in grades {_grade_text(grades)}",
-              "map the schools' grades and capacity (or enrollment), or choose grades the schools serve (--grades)")
+        _fail(
+            "schools",
+            f"no school has seats in grades {_grade_text(grades)}",
+            "map the schools' grades and capacity (or enrollment), "
+            "or choose grades the schools serve (--grades)",
+        )
     centers = np.unique(data.school_unit[serving & (data.school_unit >= 0)])
     if not len(centers):
-        _fail("schools", f"no school serving grades {_grade_text(grades)} lies in any unit",
-              "check the schools' and zones' locations and CRS, or choose grades the schools serve")
+        _fail(
+            "schools",
+            f"no school serving grades {_grade_text(grades)} lies in any unit",
+            "check the schools' and zones' locations and CRS, or choose grades the schools serve",
+        )
     dist = _graph_distances(data, centers)
     unreachable = np.flatnonzero(~np.isfinite(dist).any(axis=0))
     if len(unreachable):
         names = ", ".join(map(str, data.unit_ids[unreachable][:10]))
-        issues.append(f"{len(unreachable)} unit(s) touch no unit with a school and are left out of every zone: {names}")
+        issues.append(
+            f"{len(unreachable)} unit(s) touch no unit with a school and are left out of every zone: {names}"
+        )
     return grades, issues, centers, dist
 
 
@@ -125,8 +145,11 @@ def greedy_zones(
 
     blocked: set[int] = set()
     while True:
-        bad = [(stats(m)[0], -stats(m)[1], z) for z, m in zones.items() if z not in blocked
-               and (stats(m)[0] > 0 or stats(m)[1] < min_schools)]  # fmt: skip
+        bad = [
+            (stats(m)[0], -stats(m)[1], z)
+            for z, m in zones.items()
+            if z not in blocked and (stats(m)[0] > 0 or stats(m)[1] < min_schools)
+        ]
         if not bad:
             break
         _, _, z = max(bad)
@@ -152,9 +175,13 @@ def greedy_zones(
     for z in blocked & set(zones):
         short, n = stats(zones[z])
         if short > 0:
-            issues.append(f"zone of units {', '.join(map(str, data.unit_ids[sorted(zones[z])][:5]))}: "
-                          f"{int(round(short)):,} residents short of seats and no merge helps")  # fmt: skip
-    return ZonePlan(data, _renumber(labels), "greedy", "HEURISTIC", tuple(issues), grades, time.perf_counter() - t0)
+            issues.append(
+                f"zone of units {', '.join(map(str, data.unit_ids[sorted(zones[z])][:5]))}: "
+                f"{int(round(short)):,} residents short of seats and no merge helps"
+            )
+    return ZonePlan(
+        data, _renumber(labels), "greedy", "HEURISTIC", tuple(issues), grades, time.perf_counter() - t0
+    )
 
 
 def design_cpsat(
@@ -213,7 +240,9 @@ def design_cpsat(
     grades, issues, centers, dist = _prepare(data, grades)
     n, nc = data.n_units, len(centers)
     reach = np.isfinite(dist)
-    rank = np.argsort(np.where(reach, dist, np.inf), axis=0, kind="stable")[:candidates]  # (K, n) center positions
+    rank = np.argsort(np.where(reach, dist, np.inf), axis=0, kind="stable")[
+        :candidates
+    ]  # (K, n) center positions
     cand = [[int(c) for c in rank[:, i] if reach[c, i]] for i in range(n)]
     cand_set = [set(c) for c in cand]
     for k, c in enumerate(centers):  # a center always may hold itself
@@ -246,7 +275,7 @@ def design_cpsat(
         if cand[i]:
             model.add_exactly_one(x[i, k] for k in cand[i])
     members: dict[int, list[int]] = {k: [] for k in range(nc)}
-    for (i, k) in x:
+    for i, k in x:
         members[k].append(i)
     terms = []
     for k, c in enumerate(centers):
@@ -275,7 +304,11 @@ def design_cpsat(
         model.add(count - over <= max_schools)
         terms += [penalty_school * under, penalty_school * over]
     unit_scale = 1e4 / scale  # travel costs in 1/10000 of the longest trip
-    terms += [int(round(weight[i] * cost_to[i, k] * unit_scale)) * v for (i, k), v in x.items() if np.isfinite(cost_to[i, k])]
+    terms += [
+        int(round(weight[i] * cost_to[i, k] * unit_scale)) * v
+        for (i, k), v in x.items()
+        if np.isfinite(cost_to[i, k])
+    ]
     model.minimize(sum(terms))
     hint = _voronoi(dist, centers)
     for (i, k), v in x.items():
@@ -293,8 +326,15 @@ def design_cpsat(
     if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
         logger.info("zone design: CP-SAT found no plan (%s); using the greedy plan", name)
         fallback = greedy_zones(data, min_schools=min_schools, max_schools=max_schools, grades=grades)
-        return ZonePlan(data, fallback.labels, "greedy", f"CP-SAT {name}; greedy plan", fallback.issues, grades,
-                        time.perf_counter() - t0)  # fmt: skip
+        return ZonePlan(
+            data,
+            fallback.labels,
+            "greedy",
+            f"CP-SAT {name}; greedy plan",
+            fallback.issues,
+            grades,
+            time.perf_counter() - t0,
+        )
     labels = np.full(n, -1, dtype=np.int64)
     for (i, k), v in x.items():
         if solver.boolean_value(v):
@@ -413,7 +453,9 @@ def design(
             for b in sorted(targets):
                 short_b = np.clip(res_z[b] - seats_z[b], 0, None).sum()
                 short_b2 = np.clip(res_z[b] + res[i] - seats_z[b], 0, None).sum()
-                gain = penalty * (short_a + short_b - short_a2 - short_b2) + weight[i] * (expected[i, a] - expected[i, b])
+                gain = penalty * (short_a + short_b - short_a2 - short_b2) + weight[i] * (
+                    expected[i, a] - expected[i, b]
+                )
                 if gain > gain_best:
                     best, gain_best = b, gain
             if best >= 0 and _contiguous_without(members[a], int(i), data.neighbors):
@@ -432,4 +474,6 @@ def design(
     g = plan.guarantee()
     for rec in g[g["shortfall"] > 0].itertuples(index=False):
         issues.append(f"{rec.zone} grade {rec.grade_name}: {rec.shortfall:,} residents short of seats")
-    return ZonePlan(data, labels, "local search", "HEURISTIC", tuple(issues), grades, time.perf_counter() - t0)
+    return ZonePlan(
+        data, labels, "local search", "HEURISTIC", tuple(issues), grades, time.perf_counter() - t0
+    )

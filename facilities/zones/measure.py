@@ -21,8 +21,16 @@ import shapely
 from facilities._validate import Problems
 from facilities.schema import GRADE_NAMES
 
-__all__ = ["GRADES", "WALK_LIMIT_M", "Basis", "polsby_popper", "seats_by_grade", "seat_sources", "seat_notes",
-           "spare_seats_by_grade"]
+__all__ = [
+    "GRADES",
+    "WALK_LIMIT_M",
+    "Basis",
+    "polsby_popper",
+    "seats_by_grade",
+    "seat_sources",
+    "seat_notes",
+    "spare_seats_by_grade",
+]
 
 #: Grade integers in column order (PK = -1, K = 0, 1..12).
 GRADES: tuple[int, ...] = tuple(range(-1, 13))
@@ -74,7 +82,11 @@ def _seat_amounts(schools: pd.DataFrame, basis: Basis) -> tuple[np.ndarray, np.n
         problems.raise_if_any(city="seats")
     n = len(schools)
     cap, enr = _numbers(schools, "capacity"), _numbers(schools, "enrollment")
-    own = schools["capacity_source"].astype(str).to_numpy() if "capacity_source" in schools else np.full(n, "capacity")
+    own = (
+        schools["capacity_source"].astype(str).to_numpy()
+        if "capacity_source" in schools
+        else np.full(n, "capacity")
+    )
     width = np.array([len(_grade_tuple(g)) for g in schools["grades"]], dtype=float) if n else np.zeros(0)
     use_cap = (np.isfinite(cap) & (cap > 0)) if basis == "capacity" else np.zeros(n, bool)
     use_enr = ~use_cap & np.isfinite(enr) & (enr > 0)
@@ -132,10 +144,18 @@ def seat_notes(schools: pd.DataFrame, *, basis: Basis = "capacity") -> tuple[str
     """
     _, src, typical = _seat_amounts(schools, basis)
     counts = pd.Series(src).value_counts()
-    words = {"capacity": "reported capacity", "enrollment": "estimated from enrollment",
-             "typical": f"estimated at the typical school's {typical:,.0f} seats a grade (no capacity or enrollment)",
-             "none": "none (no capacity or enrollment)", "no grades": "none (no grades)"}  # fmt: skip
-    parts = [f"{words.get(k, f'estimated from {k}')} at {n:,} school{'s' if n != 1 else ''}" for k, n in counts.items()]
+    words = {
+        "capacity": "reported capacity",
+        "enrollment": "estimated from enrollment",
+        "typical": f"estimated at the typical school's {typical:,.0f} seats a grade "
+        "(no capacity or enrollment)",
+        "none": "none (no capacity or enrollment)",
+        "no grades": "none (no grades)",
+    }
+    parts = [
+        f"{words.get(k, f'estimated from {k}')} at {n:,} school{'s' if n != 1 else ''}"
+        for k, n in counts.items()
+    ]
     note = "; ".join(parts) if len(src) else "no schools"
     warnings = []
     sectors = schools["sector"].astype(str).to_numpy() if "sector" in schools else np.full(len(schools), "")
@@ -143,10 +163,15 @@ def seat_notes(schools: pd.DataFrame, *, basis: Basis = "capacity") -> tuple[str
         mine = sectors == sector
         if not np.isin(src[mine], ["none", "no grades"]).all():
             continue
-        why = ("have no grades" if (src[mine] == "no grades").all() else
-               "report no capacity or enrollment, and no school reports seats to estimate from")  # fmt: skip
-        warnings.append(f"no seats in sector {sector!r}: its {int(mine.sum()):,} schools {why}; map their grades "
-                        "and capacity in [layers.schools.columns], or they take no one")  # fmt: skip
+        why = (
+            "have no grades"
+            if (src[mine] == "no grades").all()
+            else "report no capacity or enrollment, and no school reports seats to estimate from"
+        )
+        warnings.append(
+            f"no seats in sector {sector!r}: its {int(mine.sum()):,} schools {why}; map their grades "
+            "and capacity in [layers.schools.columns], or they take no one"
+        )
     missing = int(np.isin(src, ["none", "no grades"]).sum())
     if missing and not warnings:
         warnings.append(f"{missing:,} schools have no grades or no seats to count: they take no one")

@@ -143,9 +143,19 @@ class ZoneData:
         _check_polygons(units, source="units", problems=problems)
         ids = units["id"].astype(str)
         for row in np.flatnonzero(ids.duplicated().to_numpy()):
-            problems.add("units", int(row) + 1, "id", f"unit id {ids.iloc[row]!r} repeats", "give every unit its own id")
+            problems.add(
+                "units",
+                int(row) + 1,
+                "id",
+                f"unit id {ids.iloc[row]!r} repeats",
+                "give every unit its own id",
+            )
         problems.raise_if_any(city="the units")
-        res = residents_by_grade(units, participation=participation) if residents is None else np.asarray(residents, float)
+        res = (
+            residents_by_grade(units, participation=participation)
+            if residents is None
+            else np.asarray(residents, float)
+        )
         if res.shape != (len(units), _NG):
             raise ValueError(f"residents has shape {res.shape}; give ({len(units)}, {_NG})")
         uxy, sxy = _xy(units.geometry), _xy(schools.geometry)
@@ -161,9 +171,24 @@ class ZoneData:
             parts = []
             for g in np.flatnonzero(seats.sum(axis=0) > 0):
                 serving = np.flatnonzero(seats[:, g] > 0)
-                nearest = serving[np.argmin(np.where(np.isfinite(cost[:, serving]), cost[:, serving], np.inf), axis=1)]
-                parts.append(pd.DataFrame({"unit": np.arange(len(units)), "school": nearest, "grade": g - 1, "residents": res[:, g]}))
-            current = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=["unit", "school", "grade", "residents"])
+                nearest = serving[
+                    np.argmin(np.where(np.isfinite(cost[:, serving]), cost[:, serving], np.inf), axis=1)
+                ]
+                parts.append(
+                    pd.DataFrame(
+                        {
+                            "unit": np.arange(len(units)),
+                            "school": nearest,
+                            "grade": g - 1,
+                            "residents": res[:, g],
+                        }
+                    )
+                )
+            current = (
+                pd.concat(parts, ignore_index=True)
+                if parts
+                else pd.DataFrame(columns=["unit", "school", "grade", "residents"])
+            )
         pts, zs = units.sindex.query(schools.geometry.values, predicate="intersects")
         school_unit = np.full(len(schools), -1, dtype=np.int64)
         school_unit[pts[::-1]] = zs[::-1]  # a school on a shared boundary goes to the first unit
@@ -174,13 +199,17 @@ class ZoneData:
             low_income=_low_income(units, res),
             neighbors=_adjacency(units.geometry, tolerance),
             school_ids=schools["id"].astype(str).to_numpy(dtype=object),
-            sectors=schools["sector"].astype(str).to_numpy(dtype=object) if "sector" in schools else np.full(len(schools), "", object),
+            sectors=schools["sector"].astype(str).to_numpy(dtype=object)
+            if "sector" in schools
+            else np.full(len(schools), "", object),
             school_unit=school_unit,
             seats=seats,
             travel=cost,
             distance=dist,
             current=current,
-            travel_note="a travel matrix given by the caller" if isinstance(travel, np.ndarray) else describe(travel),
+            travel_note="a travel matrix given by the caller"
+            if isinstance(travel, np.ndarray)
+            else describe(travel),
             seats_note=seat_notes(schools, basis=basis)[0],
             warnings=tuple(seat_notes(schools, basis=basis)[1]),
         )
@@ -214,8 +243,13 @@ class ZoneData:
         units = (area_units(city, grades=grades) if units is None else units).reset_index(drop=True)
         if not len(city.schools):
             problems = Problems()
-            problems.add("schools", None, None, f"{city.name} has no schools to build zones around",
-                         "add [layers.schools] to city.toml")  # fmt: skip
+            problems.add(
+                "schools",
+                None,
+                None,
+                f"{city.name} has no schools to build zones around",
+                "add [layers.schools] to city.toml",
+            )
             problems.raise_if_any(city=city.name)
         schools = city.schools
         cur = None
@@ -227,8 +261,14 @@ class ZoneData:
             res = np.zeros((len(units), _NG))
             np.add.at(res, (us, st["grade"].to_numpy(int)[pts] + 1), 1.0)
             sidx = pd.Index(schools["id"].astype(str)).get_indexer(st["school"].astype(str).to_numpy()[pts])
-            cur = pd.DataFrame({"unit": us, "school": sidx, "grade": st["grade"].to_numpy(int)[pts], "residents": 1.0})
-            cur = cur[cur["school"] >= 0].groupby(["unit", "school", "grade"], as_index=False)["residents"].sum()
+            cur = pd.DataFrame(
+                {"unit": us, "school": sidx, "grade": st["grade"].to_numpy(int)[pts], "residents": 1.0}
+            )
+            cur = (
+                cur[cur["school"] >= 0]
+                .groupby(["unit", "school", "grade"], as_index=False)["residents"]
+                .sum()
+            )
         elif people.source == "population" and _bands(list(units.columns)) and units.equals(people.units):
             res = residents_by_grade(units, participation=participation)
         else:
@@ -276,19 +316,25 @@ class ZonePlan:
         return int(self.labels.max()) + 1 if (self.labels >= 0).any() else 0
 
     @classmethod
-    def from_labels(cls, data: ZoneData, labels: Sequence[object], *, grades: Sequence[int] | None = None) -> ZonePlan:
+    def from_labels(
+        cls, data: ZoneData, labels: Sequence[object], *, grades: Sequence[int] | None = None
+    ) -> ZonePlan:
         """A given plan: ``labels`` names each unit's zone (any hashables; None/NaN for no zone)."""
         labels = list(labels)
         if len(labels) != data.n_units:
             raise ValueError(f"{len(labels)} labels for {data.n_units} units; give one per unit")
         keys = pd.Series([None if is_missing(x) else str(x) for x in labels], dtype=object)
         codes, _ = pd.factorize(keys, sort=True)
-        return cls(data, codes.astype(np.int64), "given", "GIVEN", grades=tuple(grades or _default_grades(data)))
+        return cls(
+            data, codes.astype(np.int64), "given", "GIVEN", grades=tuple(grades or _default_grades(data))
+        )
 
     def zone_schools(self) -> list[np.ndarray]:
         """School positions of each zone: schools lying in the zone's units that serve the plan's grades."""
         su = self.data.school_unit
-        zone_of_school = np.where((su >= 0) & _serving(self.data, self.grades), self.labels[np.clip(su, 0, None)], -1)
+        zone_of_school = np.where(
+            (su >= 0) & _serving(self.data, self.grades), self.labels[np.clip(su, 0, None)], -1
+        )
         return [np.flatnonzero(zone_of_school == z) for z in range(self.n_zones)]
 
     def _zone_residents(self) -> np.ndarray:
@@ -298,7 +344,11 @@ class ZonePlan:
         return out
 
     def _zone_seats(self) -> np.ndarray:
-        return np.stack([self.data.seats[s].sum(axis=0) for s in self.zone_schools()]) if self.n_zones else np.zeros((0, _NG))
+        return (
+            np.stack([self.data.seats[s].sum(axis=0) for s in self.zone_schools()])
+            if self.n_zones
+            else np.zeros((0, _NG))
+        )
 
     def _mask(self) -> np.ndarray:
         mask = np.zeros(_NG, dtype=bool)
@@ -312,7 +362,8 @@ class ZonePlan:
         return _guarantee_rows(ids, self._zone_residents() * mask, self._zone_seats() * mask)
 
     def to_geodataframe(self) -> gpd.GeoDataFrame:
-        """One polygon per zone: ``id``, ``units``, ``schools``, ``sectors``, residents, seats, compactness."""
+        """One polygon per zone: ``id``, ``units``, ``schools``, ``sectors``, residents, seats,
+        compactness."""
         d, sets = self.data, self.zone_schools()
         mask = self._mask()
         res, seats = self._zone_residents() * mask, self._zone_seats() * mask
@@ -357,7 +408,9 @@ class ZonePlan:
                 out[units] = matrix[np.ix_(units, s)].min(axis=1)
         return out
 
-    def metrics(self, *, band: tuple[float, float] = (0.85, 1.0), walk_m: float = WALK_LIMIT_M) -> dict[str, float]:
+    def metrics(
+        self, *, band: tuple[float, float] = (0.85, 1.0), walk_m: float = WALK_LIMIT_M
+    ) -> dict[str, float]:
         """The plan's measures, for side-by-side comparison.
 
         Returns
@@ -388,7 +441,11 @@ class ZonePlan:
         np.add.at(low, self.labels[zoned], li[zoned])
         np.add.at(tot, self.labels[zoned], d.residents[zoned].sum(axis=1))
         known = np.isfinite(d.low_income).any() and low.sum() > 0
-        dissim = 0.5 * np.abs(low / low.sum() - (tot - low) / max((tot - low).sum(), 1e-9)).sum() if known else np.nan
+        dissim = (
+            0.5 * np.abs(low / low.sum() - (tot - low) / max((tot - low).sum(), 1e-9)).sum()
+            if known
+            else np.nan
+        )
         with np.errstate(divide="ignore", invalid="ignore"):
             gap = np.nanmax(np.abs(low / tot - low.sum() / tot.sum())) if known else np.nan
         zone_of_school = np.full(len(d.school_ids), -1)
@@ -410,7 +467,9 @@ class ZonePlan:
             "travel_nearest_p90": round(p90, 1),
             "coverage": round(float(g["guaranteed"].sum()) / total, 4) if total else float("nan"),
             "shortfall": int(g["shortfall"].sum()),
-            "utilization_in_band": round(float(((util >= band[0]) & (util <= band[1])).mean()), 4) if len(util) else float("nan"),
+            "utilization_in_band": round(float(((util >= band[0]) & (util <= band[1])).mean()), 4)
+            if len(util)
+            else float("nan"),
             "utilization_min": round(float(util.min()), 3) if len(util) else float("nan"),
             "utilization_max": round(float(util.max()), 3) if len(util) else float("nan"),
             "dissimilarity": round(float(dissim), 4),

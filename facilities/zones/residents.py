@@ -26,7 +26,15 @@ from facilities._validate import Problems
 from facilities.zones.define import zone_grades, zone_school_sets
 from facilities.zones.measure import _NG, _numbers, _spread, _xy
 
-__all__ = ["Source", "Residents", "Pieces", "residents", "residents_by_grade", "population_units", "area_units"]
+__all__ = [
+    "Source",
+    "Residents",
+    "Pieces",
+    "residents",
+    "residents_by_grade",
+    "population_units",
+    "area_units",
+]
 
 Source = Literal["auto", "students", "population", "enrollment"]
 _BAND = re.compile(r"^population_(\d+)_(\d+)$")
@@ -68,12 +76,22 @@ def residents_by_grade(zones: pd.DataFrame, *, participation: float = 1.0) -> np
     """
     problems = Problems()
     if not 0 < participation <= 1:
-        problems.add("participation", None, None, f"participation={participation!r} is not a share",
-                     "give a share in (0, 1]")  # fmt: skip
+        problems.add(
+            "participation",
+            None,
+            None,
+            f"participation={participation!r} is not a share",
+            "give a share in (0, 1]",
+        )
     bands = _bands(list(zones.columns))
     if not bands:
-        problems.add("zones", None, "population_<lo>_<hi>", "no population band covers school ages 4-17",
-                     'map one in city.toml [layers.zones.population] (e.g. "0_17" = "pop_under_18")')  # fmt: skip
+        problems.add(
+            "zones",
+            None,
+            "population_<lo>_<hi>",
+            "no population band covers school ages 4-17",
+            'map one in city.toml [layers.zones.population] (e.g. "0_17" = "pop_under_18")',
+        )
     problems.raise_if_any(city="the zones")
     out = np.zeros((len(zones), _NG))
     for age, (column, width) in bands.items():
@@ -95,7 +113,9 @@ def _has_population(zones: pd.DataFrame) -> np.ndarray:
     bands = _bands(list(zones.columns))
     if not bands or not len(zones):
         return np.zeros(len(zones), dtype=bool)
-    values = np.column_stack([pd.to_numeric(zones[c], errors="coerce").to_numpy(float) for c, _ in set(bands.values())])
+    values = np.column_stack(
+        [pd.to_numeric(zones[c], errors="coerce").to_numpy(float) for c, _ in set(bands.values())]
+    )
     return np.isfinite(values).any(axis=1) & (np.nan_to_num(values).sum(axis=1) > 0)
 
 
@@ -125,9 +145,14 @@ def population_units(city: Any) -> gpd.GeoDataFrame:
         if pick.any():
             return zones[pick].reset_index(drop=True)
     problems = Problems()
-    problems.add("zones", None, "population", f"{city.name} has no zones with population by age",
-                 "add a zones layer (census units or neighborhoods) with [layers.zones.population] bands, "
-                 'e.g. "0_17" = "pop_age_0_17"')  # fmt: skip
+    problems.add(
+        "zones",
+        None,
+        "population",
+        f"{city.name} has no zones with population by age",
+        "add a zones layer (census units or neighborhoods) with [layers.zones.population] bands, "
+        'e.g. "0_17" = "pop_age_0_17"',
+    )
     problems.raise_if_any(city=city.name)
     raise AssertionError  # unreachable: raise_if_any raised
 
@@ -145,18 +170,27 @@ def area_units(city: Any, *, grades: Sequence[int] | None = None) -> gpd.GeoData
     """
     zones = city.zones
     if len(zones):
-        kinds = zones["kind"].astype(str).to_numpy() if "kind" in zones else np.full(len(zones), "neighborhood")
+        kinds = (
+            zones["kind"].astype(str).to_numpy() if "kind" in zones else np.full(len(zones), "neighborhood")
+        )
         for kind in [*_UNIT_KINDS, *sorted(set(kinds) - set(_UNIT_KINDS) - {"shared"}), "shared"]:
             pick = kinds == kind
             if kind == "attendance" and grades is not None and pick.any():
-                serves = zone_grades(zones[pick], city.schools)[:, np.asarray(list(grades), dtype=np.int64) + 1].any(axis=1)
+                serves = zone_grades(zones[pick], city.schools)[
+                    :, np.asarray(list(grades), dtype=np.int64) + 1
+                ].any(axis=1)
                 if serves.any():
                     pick[np.flatnonzero(pick)[~serves]] = False
             if pick.any():
                 return zones[pick].reset_index(drop=True)
     problems = Problems()
-    problems.add("zones", None, None, f"{city.name} has no zones to build units from",
-                 "add a zones layer of neighborhoods, census units, wards or attendance zones ([layers.zones])")  # fmt: skip
+    problems.add(
+        "zones",
+        None,
+        None,
+        f"{city.name} has no zones to build units from",
+        "add a zones layer of neighborhoods, census units, wards or attendance zones ([layers.zones])",
+    )
     problems.raise_if_any(city=city.name)
     raise AssertionError  # unreachable: raise_if_any raised
 
@@ -205,7 +239,9 @@ def _pieces_from_students(zones: gpd.GeoDataFrame, students: gpd.GeoDataFrame) -
     return Pieces(zs, _xy(students.geometry.iloc[pts]), res, np.full(len(pts), np.nan))
 
 
-def _pieces_from_units(zones: gpd.GeoDataFrame, units: gpd.GeoDataFrame, res: np.ndarray, low: np.ndarray) -> Pieces:
+def _pieces_from_units(
+    zones: gpd.GeoDataFrame, units: gpd.GeoDataFrame, res: np.ndarray, low: np.ndarray
+) -> Pieces:
     """Each unit's residents shared among the zones cutting it, by area (areal interpolation)."""
     left = gpd.GeoDataFrame({"_z": np.arange(len(zones))}, geometry=zones.geometry.values, crs=zones.crs)
     right = gpd.GeoDataFrame({"_u": np.arange(len(units))}, geometry=units.geometry.values, crs=units.crs)
@@ -218,7 +254,9 @@ def _pieces_from_units(zones: gpd.GeoDataFrame, units: gpd.GeoDataFrame, res: np
     points = [_grid_points(g) for g in parts.geometry.values]
     k = np.repeat(np.arange(len(parts)), [len(p) for p in points])
     frac = (share / np.array([len(p) for p in points]))[k]
-    return Pieces(parts["_z"].to_numpy(int)[k], np.concatenate(points), res[u[k]] * frac[:, None], low[u[k]] * frac)
+    return Pieces(
+        parts["_z"].to_numpy(int)[k], np.concatenate(points), res[u[k]] * frac[:, None], low[u[k]] * frac
+    )
 
 
 def enrollment_residents(zones: gpd.GeoDataFrame, schools: gpd.GeoDataFrame) -> np.ndarray:
@@ -252,7 +290,11 @@ def enrollment_residents(zones: gpd.GeoDataFrame, schools: gpd.GeoDataFrame) -> 
         holding.setdefault(s, []).append(z)
     for s in np.flatnonzero(enrolled.sum(axis=1) > 0):
         for g in np.flatnonzero(enrolled[s] > 0):
-            targets = fed.get(int(s)) or [z for z in holding.get(int(s), []) if serves[z, g]] or holding.get(int(s), [])
+            targets = (
+                fed.get(int(s))
+                or [z for z in holding.get(int(s), []) if serves[z, g]]
+                or holding.get(int(s), [])
+            )
             for z in targets:
                 out[z, g] += enrolled[s, g] / len(targets)
     return out
@@ -331,8 +373,13 @@ def residents(city: Any, *, source: Source = "auto", participation: float = 1.0)
     """
     problems = Problems()
     if source not in ("auto", "students", "population", "enrollment"):
-        problems.add("--source", None, None, f"unknown residents source {source!r}",
-                     "use auto, students, population or enrollment")  # fmt: skip
+        problems.add(
+            "--source",
+            None,
+            None,
+            f"unknown residents source {source!r}",
+            "use auto, students, population or enrollment",
+        )
         problems.raise_if_any(city=city.name)
     students = city.students
     n_students = int(students["grade"].between(-1, 12).sum()) if len(students) else 0
@@ -343,24 +390,48 @@ def residents(city: Any, *, source: Source = "auto", participation: float = 1.0)
     if source == "auto":
         used = "students" if n_students else "population" if has_pop else "enrollment" if n_enrolled else ""
     if used == "students" and not n_students:
-        problems.add("students", None, None, f"{city.name} has no students to count residents from",
-                     "add [layers.students] with each student's grade and home, or use --source population")  # fmt: skip
+        problems.add(
+            "students",
+            None,
+            None,
+            f"{city.name} has no students to count residents from",
+            "add [layers.students] with each student's grade and home, or use --source population",
+        )
     elif used == "population" and not has_pop:
-        problems.add("zones", None, "population", f"{city.name} has no zones with population by age",
-                     "add census units or neighborhoods with [layers.zones.population] bands, "
-                     "or use --source students")  # fmt: skip
+        problems.add(
+            "zones",
+            None,
+            "population",
+            f"{city.name} has no zones with population by age",
+            "add census units or neighborhoods with [layers.zones.population] bands, "
+            "or use --source students",
+        )
     elif used == "enrollment" and not n_enrolled:
-        problems.add("schools", None, "enrollment", f"{city.name}'s schools report no enrollment to estimate residents from",
-                     "map the schools' enrollment column in [layers.schools.columns]")  # fmt: skip
+        problems.add(
+            "schools",
+            None,
+            "enrollment",
+            f"{city.name}'s schools report no enrollment to estimate residents from",
+            "map the schools' enrollment column in [layers.schools.columns]",
+        )
     elif used == "enrollment" and not len(city.zones):
-        problems.add("zones", None, None, "residents estimated from enrollment need zones to place them in",
-                     "add a zones layer (neighborhoods, census units, wards or attendance zones)")  # fmt: skip
+        problems.add(
+            "zones",
+            None,
+            None,
+            "residents estimated from enrollment need zones to place them in",
+            "add a zones layer (neighborhoods, census units, wards or attendance zones)",
+        )
     elif not used:
-        problems.add("students", None, None,
-                     f"{city.name} has no residents to count: no students, no zones with population by age, "
-                     "no school enrollment",
-                     "add [layers.students], or population by age on the zones ([layers.zones.population]), "
-                     "or the schools' enrollment column")  # fmt: skip
+        problems.add(
+            "students",
+            None,
+            None,
+            f"{city.name} has no residents to count: no students, no zones with population by age, "
+            "no school enrollment",
+            "add [layers.students], or population by age on the zones ([layers.zones.population]), "
+            "or the schools' enrollment column",
+        )
     problems.raise_if_any(city=city.name)
     if used == "students":
         return Residents("students", f"residents counted from {n_students:,} students' homes", city)
@@ -371,5 +442,9 @@ def residents(city: Any, *, source: Source = "auto", participation: float = 1.0)
         if participation < 1:
             note += f", {participation:.0%} participating"
         return Residents("population", note, city, units, participation)
-    return Residents("enrollment", f"residents estimated from enrollment ({n_enrolled:,} enrolled students, "
-                     "each counted in the zone its school feeds or lies in)", city)  # fmt: skip
+    return Residents(
+        "enrollment",
+        f"residents estimated from enrollment ({n_enrolled:,} enrolled students, "
+        "each counted in the zone its school feeds or lies in)",
+        city,
+    )
