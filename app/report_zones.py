@@ -18,7 +18,15 @@ import shapely
 
 from facilities.io import atomic_write
 
-__all__ = ["Html", "write_report", "zones_map", "coverage_sections", "design_sections", "format_table"]
+__all__ = [
+    "Html",
+    "write_report",
+    "zones_map",
+    "coverage_sections",
+    "design_sections",
+    "lottery_sections",
+    "format_table",
+]
 
 _STYLE = """body{font-family:system-ui,sans-serif;margin:2rem;max-width:76rem;color:#222}
 table{border-collapse:collapse;margin:.5rem 0 1.5rem;font-size:.85rem}
@@ -317,6 +325,58 @@ def coverage_sections(
     ]
 
 
+_OUTCOMES = [
+    ("students", "applicants", "int"),
+    ("matched", "matched", "int"),
+    ("matched_share", "matched (share)", "pct"),
+    ("first_choice", "first choice", "int"),
+    ("first_choice_share", "first choice (share)", "pct"),
+    ("top_three", "top three", "int"),
+    ("top_three_share", "top three (share)", "pct"),
+    ("guarantee", "placed by the guarantee", "int"),
+    ("unassigned", "unassigned", "int"),
+]
+
+
+def lottery_sections(
+    overall: pd.DataFrame, tables: Mapping[str, pd.DataFrame], by_zone: pd.DataFrame
+) -> list[tuple[str, Html | pd.DataFrame | str]]:
+    """The lottery report's sections: overall outcomes, seats and outcomes by sector, by
+    neighborhood and grade, and the shared zones' residents (groups under 10 already blanked)."""
+    sector = format_table(
+        tables["sector"],
+        [
+            ("sector", "sector", "text"),
+            ("schools", "schools", "int"),
+            ("seats", "seats", "int"),
+            ("seats_estimated", "of which estimated", "int"),
+            ("schools_without_seats", "schools without seats", "int"),
+            ("first_choice", "applicants ranking it first", "int"),
+            ("placed", "students placed", "int"),
+            ("seats_left", "seats left", "int"),
+            ("matched", "first-choosers matched", "int"),
+            ("unassigned", "first-choosers unassigned", "int"),
+        ],
+    )
+    out: list[tuple[str, Html | pd.DataFrame | str]] = [
+        ("Overall", format_table(overall, _OUTCOMES)),
+        ("By sector: seats and outcomes", sector),
+    ]
+    for key in ("neighborhood", "grade"):
+        if key in tables:
+            out.append((f"By {key}", format_table(tables[key], [(key, key, "text"), *_OUTCOMES])))
+    zone_cols = [
+        ("zone", "zone", "text"),
+        ("students", "residents applying", "int"),
+        ("matched", "matched", "int"),
+        ("in_zone", "placed in the zone", "int"),
+        ("guarantee", "placed by the guarantee", "int"),
+        ("unassigned", "unassigned", "int"),
+    ]
+    out.append(("Shared zones' residents", format_table(by_zone, zone_cols)))
+    return out
+
+
 #: Measures of :meth:`facilities.zones.ZonePlan.metrics`: label with units, and kind.
 MEASURES: dict[str, tuple[str, str]] = {
     "zones": ("zones", "int"),
@@ -356,9 +416,16 @@ def _comparison(table: pd.DataFrame) -> Html:
 
 
 def design_sections(
-    table: pd.DataFrame, plans: Mapping[str, object], schools: gpd.GeoDataFrame, units: Mapping[str, str]
+    table: pd.DataFrame,
+    plans: Mapping[str, object],
+    schools: gpd.GeoDataFrame,
+    units: Mapping[str, str],
+    *,
+    private: bool = False,
 ) -> list[tuple[str, Html | pd.DataFrame | str]]:
-    """The design report's sections: the comparison, a map of each plan, each plan's zones and issues."""
+    """The design report's sections: the comparison, a map of each plan, each plan's zones and issues.
+
+    With ``private`` (residents counted from students) a zone's residents below 10 show as "<10"."""
     names = _lookup(schools)
     maps = []
     sections: list[tuple[str, Html | pd.DataFrame | str]] = [("Plans side by side", _comparison(table))]
@@ -385,6 +452,7 @@ def design_sections(
                         ("seats", "seats", "int"),
                         ("polsby_popper", "compactness (Polsby–Popper)", "f2"),
                     ],
+                    private=["residents"] if private else [],
                 ),
             )
         )

@@ -467,7 +467,7 @@ def run_lottery(
     unassigned = int((result.assignment < 0).sum())
     if unassigned and data.n_students:
         warnings.append(
-            f"{unassigned:,} of {data.n_students:,} applicants ({unassigned / data.n_students:.0%}) have no "
+            f"{unassigned:,} of {data.n_students:,} applicants ({unassigned / data.n_students:.1%}) have no "
             "seat: see the by-sector table for sectors short of seats"
         )
     if people.estimated:

@@ -271,7 +271,7 @@ def lottery_city(
     Student-level assignments and waitlists are written only to ``private_out`` (and a
     ``<name>_waitlists.csv`` beside it) when it is given.
     """
-    from app.report_zones import write_report
+    from app.report_zones import lottery_sections, write_report
     from facilities.enrollment import run_lottery
 
     run = run_lottery(
@@ -308,11 +308,7 @@ def lottery_city(
             "Seed": str(seed),
             "Priorities": ", ".join(summary["priorities"]) or "none",
         },
-        sections=[
-            ("Overall", run.aggregates()),
-            *((f"By {k}", v) for k, v in tables.items()),
-            ("Shared zones' residents", by_zone),
-        ],
+        sections=lottery_sections(run.aggregates(), tables, by_zone),
     )
     if private_out is not None:
         waitlists = private_out.with_name(f"{private_out.stem}_waitlists{private_out.suffix or '.csv'}")
@@ -424,7 +420,13 @@ def design(
             "zone's nearest "
             "school, the walk limit of [transport.eligibility] for these grades",
         },
-        sections=design_sections(table, plans, city.schools, unit_names),
+        sections=design_sections(
+            table,
+            plans,
+            city.schools,
+            unit_names,
+            private=data.residents_source == "students",
+        ),
     )
     _echo(f"residents: {data.residents_note}")
     _echo(f"seats: {data.seats_note}")

@@ -77,6 +77,12 @@ class ZoneData:
         Residents attending each school today, one row per unit, school and grade (positions:
         ``unit``, ``school``, ``grade``, ``residents``): from students, or, for population, each
         grade's residents at the nearest school serving the grade.
+    residents_source, residents_note
+        Where residents came from (``"students"``, ``"population"``, ``"enrollment"``) and in words.
+    travel_note, seats_note
+        How travel was priced and where seats came from, in words.
+    warnings
+        Degenerate inputs by name (no residents, sectors without seats).
     """
 
     unit_ids: np.ndarray
@@ -91,6 +97,7 @@ class ZoneData:
     travel: np.ndarray
     distance: np.ndarray
     current: pd.DataFrame
+    residents_source: str = ""
     residents_note: str = ""
     travel_note: str = ""
     seats_note: str = ""
@@ -277,7 +284,14 @@ class ZoneData:
         warnings = list(data.warnings)
         if res.sum() < 0.5:
             warnings.insert(0, f"no residents in the units ({people.note}): every plan measures nothing")
-        return cls(**{**data.__dict__, "residents_note": people.note, "warnings": tuple(warnings)})
+        return cls(
+            **{
+                **data.__dict__,
+                "residents_source": people.source,
+                "residents_note": people.note,
+                "warnings": tuple(warnings),
+            }
+        )
 
 
 @dataclass(frozen=True, eq=False)
