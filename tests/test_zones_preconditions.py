@@ -118,3 +118,12 @@ def test_unknown_source_is_one_message(tmp_path: Path) -> None:
     )
     assert result.exit_code == 1 and "unknown residents source 'census'" in result.output
     assert not out.exists()
+
+
+def test_a_missing_source_points_only_to_sources_the_city_has(tmp_path: Path) -> None:
+    city = _city(tmp_path, ["students"], ["population"], [])
+    for asked, other in (("students", "population"), ("population", "students")):
+        out = tmp_path / f"out-{asked}"
+        result = CliRunner().invoke(cli, ["zones", "lottery", str(city), "--out", str(out), "--source", asked])
+        assert result.exit_code == 1 and not out.exists()
+        assert "--source enrollment" in result.output and f"--source {other}" not in result.output, result.output

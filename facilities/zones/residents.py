@@ -386,6 +386,12 @@ def residents(city: Any, *, source: Source = "auto", participation: float = 1.0)
     has_pop = bool(_has_population(city.zones).any()) if len(city.zones) else False
     enrolled = _numbers(city.schools, "enrollment")
     n_enrolled = int(np.nansum(enrolled)) if len(enrolled) else 0
+    have = [
+        name
+        for name, ok in (("students", n_students), ("population", has_pop), ("enrollment", n_enrolled))
+        if ok
+    ]
+    instead = f", or use --source {' or '.join(have)} (the city has it)" if have else ""
     used = source
     if source == "auto":
         used = "students" if n_students else "population" if has_pop else "enrollment" if n_enrolled else ""
@@ -395,7 +401,7 @@ def residents(city: Any, *, source: Source = "auto", participation: float = 1.0)
             None,
             None,
             f"{city.name} has no students to count residents from",
-            "add [layers.students] with each student's grade and home, or use --source population",
+            f"add [layers.students] with each student's grade and home{instead}",
         )
     elif used == "population" and not has_pop:
         problems.add(
@@ -403,8 +409,7 @@ def residents(city: Any, *, source: Source = "auto", participation: float = 1.0)
             None,
             "population",
             f"{city.name} has no zones with population by age",
-            "add census units or neighborhoods with [layers.zones.population] bands, "
-            "or use --source students",
+            f"add census units or neighborhoods with [layers.zones.population] bands{instead}",
         )
     elif used == "enrollment" and not n_enrolled:
         problems.add(
@@ -412,7 +417,7 @@ def residents(city: Any, *, source: Source = "auto", participation: float = 1.0)
             None,
             "enrollment",
             f"{city.name}'s schools report no enrollment to estimate residents from",
-            "map the schools' enrollment column in [layers.schools.columns]",
+            f"map the schools' enrollment column in [layers.schools.columns]{instead}",
         )
     elif used == "enrollment" and not len(city.zones):
         problems.add(
