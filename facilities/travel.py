@@ -27,6 +27,7 @@ import pyproj
 
 __all__ = [
     "BUS_SPEED_MPS",
+    "DEFAULT_MODEL",
     "Travel",
     "TravelModel",
     "StraightLineModel",
