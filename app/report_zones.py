@@ -31,7 +31,7 @@ __all__ = [
 _STYLE = """body{font-family:system-ui,sans-serif;margin:2rem;max-width:76rem;color:#222}
 table{border-collapse:collapse;margin:.5rem 0 1.5rem;font-size:.85rem}
 td,th{border:1px solid #ccc;padding:.25rem .5rem;text-align:right;vertical-align:top}
-th{background:#f3f3f3}td.text,th.text{text-align:left;max-width:28rem}
+th{background:#f3f3f3}td.text,th.text{text-align:left;max-width:28rem;min-width:10rem}
 .note{color:#555;font-size:.9rem;margin:.2rem 0}
 .warn{background:#fff4e5;border-left:4px solid #e67e22;padding:.5rem 1rem}
 .maps{display:flex;flex-wrap:wrap;gap:1rem}.maps figure{margin:0}figcaption{font-size:.85rem;color:#555}
@@ -77,16 +77,23 @@ def zones_map(
     *,
     schools: gpd.GeoDataFrame | None = None,
     share: str | None = None,
+    context: gpd.GeoDataFrame | None = None,
     caption: str = "",
     width: int = 720,
 ) -> Html:
     """The zones as an inline SVG (no tiles, no external host): each zone filled by ``share``
     (red 0 % to green 100 % guaranteed) or, without it, by a categorical colour; schools as dots
-    coloured by sector. Hover shows each zone's name (and share) and each school's name."""
+    coloured by sector; ``context`` (e.g. the city's neighborhoods) drawn as grey outlines beneath,
+    the map spanning it. Hover shows each zone's name (and share) and each school's name."""
     if not len(zones):
         return Html("")
     frame = zones[zones.geometry.notna()]
-    x0, y0, x1, y1 = frame.total_bounds
+    if context is not None and len(context):
+        context = context[context.geometry.notna()].to_crs(frame.crs)
+        x0, y0, x1, y1 = np.r_[np.minimum(frame.total_bounds[:2], context.total_bounds[:2]),
+                               np.maximum(frame.total_bounds[2:], context.total_bounds[2:])]  # fmt: skip
+    else:
+        x0, y0, x1, y1 = frame.total_bounds
     margin = 8
     scale = (width - 2 * margin) / max(x1 - x0, 1.0)
     height = int(min(max((y1 - y0) * scale + 2 * margin, 120), 900))
@@ -108,6 +115,10 @@ def zones_map(
         f"<svg xmlns='http://www.w3.org/2000/svg' width='{width}' height='{height}' role='img' "
         f"aria-label='{html.escape(caption or 'map of the zones')}'>"
     ]
+    if context is not None and len(context):
+        for geom in context.geometry.simplify(tolerance).values:
+            if geom.geom_type in ("Polygon", "MultiPolygon"):
+                parts.append(f"<path d='{path(geom)}' fill='none' stroke='#bbb' stroke-width='0.6'/>")
     names = frame["name"] if "name" in frame else frame["id"]
     for k, (name, geom) in enumerate(
         zip(names.astype(str), frame.geometry.simplify(tolerance).values, strict=True)
@@ -264,9 +275,15 @@ _ZONE_COLUMNS = [
 
 
 def coverage_sections(
-    coverage: object, gaps: pd.DataFrame, schools: gpd.GeoDataFrame, *, private: bool
+    coverage: object,
+    gaps: pd.DataFrame,
+    schools: gpd.GeoDataFrame,
+    *,
+    private: bool,
+    context: gpd.GeoDataFrame | None = None,
 ) -> list[tuple[str, Html | pd.DataFrame | str]]:
-    """The coverage report's sections: map, zones, the guarantee by grade, what would close the gaps."""
+    """The coverage report's sections: map (over ``context``, e.g. the city's zones), zones, the
+    guarantee by grade, what would close the gaps."""
     zones = coverage.zones.copy()  # type: ignore[attr-defined]
     names = _lookup(schools)
     zones["school_names"] = [_names(ids, names) for ids in zones["schools"]]
@@ -283,6 +300,7 @@ def coverage_sections(
                 zones,
                 schools=shown,
                 share="share",
+                context=context,
                 caption="Zones coloured by the share of residents guaranteed a seat; the zones' schools.",
             ),
         ),

@@ -185,7 +185,9 @@ def coverage_city(
         title=f"{city.name}: shared zones and the guarantee",
         notes={"Residents": cov.residents_note, "Seats": cov.seats_note, "Travel": how},
         warnings=cov.warnings,
-        sections=coverage_sections(cov, gaps, city.schools, private=cov.source == "students"),
+        sections=coverage_sections(
+            cov, gaps, city.schools, private=cov.source == "students", context=city.zones
+        ),
     )
     _echo(f"residents: {cov.residents_note}")
     _echo(f"seats: {cov.seats_note}")
