@@ -96,7 +96,8 @@ def applicants(
     people = residents(city, source=source, participation=participation)
     if people.source == "students":
         st = city.students  # type: ignore[attr-defined]
-        keep = st["grade"].isin(grades) if grades is not None else st["grade"].between(-1, 12)
+        grade = pd.to_numeric(st["grade"], errors="coerce")
+        keep = grade.isin(list(grades)) if grades is not None else grade.between(-1, 12)
         out = st.loc[keep, ["id", "grade", "neighborhood", "school", "geometry"]].rename(
             columns={"school": "current_school"}
         )

@@ -261,7 +261,9 @@ class ZoneData:
         schools = city.schools
         cur = None
         if people.source == "students":
-            st = city.students[city.students["grade"].between(-1, 12)]
+            st = city.students[
+                pd.to_numeric(city.students["grade"], errors="coerce").between(-1, 12).to_numpy()
+            ]
             pts, us = units.sindex.query(st.geometry.values, predicate="within")
             pts, first = np.unique(pts, return_index=True)
             us = us[first]

@@ -231,9 +231,9 @@ def _pieces_from_students(zones: gpd.GeoDataFrame, students: gpd.GeoDataFrame) -
     pts, zs = zones.sindex.query(students.geometry.values, predicate="within")
     pts, first = np.unique(pts, return_index=True)  # a home in overlapping zones counts in the first
     zs = zs[first]
-    grades = students["grade"].to_numpy(int)[pts]
-    ok = (grades >= -1) & (grades <= 12)  # adult and ungraded students are left out
-    pts, zs, grades = pts[ok], zs[ok], grades[ok]
+    grades = pd.to_numeric(students["grade"], errors="coerce").to_numpy(float)[pts]
+    ok = (grades >= -1) & (grades <= 12)  # adult and ungraded students (any other value) are left out
+    pts, zs, grades = pts[ok], zs[ok], grades[ok].astype(np.int64)
     res = np.zeros((len(pts), _NG))
     res[np.arange(len(pts)), grades + 1] = 1.0
     return Pieces(zs, _xy(students.geometry.iloc[pts]), res, np.full(len(pts), np.nan))
@@ -382,7 +382,9 @@ def residents(city: Any, *, source: Source = "auto", participation: float = 1.0)
         )
         problems.raise_if_any(city=city.name)
     students = city.students
-    n_students = int(students["grade"].between(-1, 12).sum()) if len(students) else 0
+    n_students = (
+        int(pd.to_numeric(students["grade"], errors="coerce").between(-1, 12).sum()) if len(students) else 0
+    )
     has_pop = bool(_has_population(city.zones).any()) if len(city.zones) else False
     enrolled = _numbers(city.schools, "enrollment")
     n_enrolled = int(np.nansum(enrolled)) if len(enrolled) else 0
