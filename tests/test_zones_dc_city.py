@@ -104,13 +104,23 @@ def city(folder: Path) -> City:
     return read_city(folder)
 
 
-ZONE_FILES = {"elementary": ("elementary", "PK-5", 74, (-1, 5)), "middle-school": ("middle", "6-8", 21, (6, 8)),
-              "senior-high": ("high", "9-12", 9, (9, 12))}  # fmt: skip
+ZONE_FILES = {
+    "elementary": ("elementary", "PK-5", 74, (-1, 5)),
+    "middle-school": ("middle", "6-8", 21, (6, 8)),
+    "senior-high": ("high", "9-12", 9, (9, 12)),
+}
 
 
 def _attendance(city: City, layer: str) -> gpd.GeoDataFrame:
-    zones = read_zones(DC / f"school-attendance-zones-{layer}.geojson", crs=city.crs, id="GIS_ID", name="NAME",
-                       schools="GIS_ID", kind="attendance", repair=True)  # fmt: skip
+    zones = read_zones(
+        DC / f"school-attendance-zones-{layer}.geojson",
+        crs=city.crs,
+        id="GIS_ID",
+        name="NAME",
+        schools="GIS_ID",
+        kind="attendance",
+        repair=True,
+    )
     zones["level"] = ZONE_FILES[layer][0]
     known = set(city.schools["id"])
     zones["schools"] = [tuple(s for s in ids if s in known) for ids in zones["schools"]]
@@ -129,7 +139,7 @@ def test_coverage_per_attendance_zone_states_residents_estimated(city, layer):
     assert len(fed) >= count // 2
     enrolled = city.schools.set_index("id")["enrollment"]
     reports = fed["schools"].map(lambda ids: bool(ids) and (enrolled.reindex(list(ids)).fillna(0) > 0).any())
-    assert (fed.loc[reports.to_numpy(), "residents"] > 0).all()  # a zone whose school reports enrollment has residents
+    assert (fed.loc[reports.to_numpy(), "residents"] > 0).all()  # its school reports enrollment: residents
     assert (z["guaranteed"] <= z["residents"]).all() and (z["guaranteed"] <= z["seats"]).all()
     g = cov.grades
     assert (g["shortfall"] == (g["residents"] - g["seats"]).clip(lower=0)).all()

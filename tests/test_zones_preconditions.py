@@ -124,6 +124,10 @@ def test_a_missing_source_points_only_to_sources_the_city_has(tmp_path: Path) ->
     city = _city(tmp_path, ["students"], ["population"], [])
     for asked, other in (("students", "population"), ("population", "students")):
         out = tmp_path / f"out-{asked}"
-        result = CliRunner().invoke(cli, ["zones", "lottery", str(city), "--out", str(out), "--source", asked])
+        result = CliRunner().invoke(
+            cli, ["zones", "lottery", str(city), "--out", str(out), "--source", asked]
+        )
         assert result.exit_code == 1 and not out.exists()
-        assert "--source enrollment" in result.output and f"--source {other}" not in result.output, result.output
+        assert "--source enrollment" in result.output and f"--source {other}" not in result.output, (
+            result.output
+        )
