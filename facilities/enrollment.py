@@ -29,10 +29,15 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from facilities._validate import Problems
 from facilities.lottery import LotteryData, LotteryResult, simulate_choices, solve
-from facilities.zones import Basis, Source, residents, residents_by_grade, seats_by_grade
-from facilities.zones.measure import seat_notes, seat_sources
+from facilities.zones import (
+    Basis,
+    Source,
+    residents,
+    residents_by_grade,
+    seats_by_grade,
+)
+from facilities.zones.measure import fail, seat_notes, seat_sources
 from facilities.zones.residents import area_units, enrollment_residents
 
 __all__ = ["ENTRY_GRADES", "Enrollment", "applicants", "lottery_data", "run_lottery"]
@@ -139,16 +144,15 @@ def _check_some(city: object, people: pd.DataFrame, note: str, grades: Sequence[
     """A lottery with no applicant is a problem, named, not an empty table."""
     if len(people):
         return
-    problems = Problems()
     asked = f" in grades {', '.join(map(str, grades))}" if grades is not None else ""
-    problems.add(
+    fail(
         "applicants",
         None,
         None,
         f"no applicants{asked} ({note})",
         "choose grades the residents are in (--grades), or check the residents' source",
+        city=city.name,  # type: ignore[attr-defined]
     )
-    problems.raise_if_any(city=city.name)  # type: ignore[attr-defined]
 
 
 def _zone_of_schools(
@@ -167,15 +171,14 @@ def _zone_of_schools(
             ids = tuple(schools["id"][schools.geometry.within(geom).to_numpy()].astype(str))
         unknown = [s for s in ids if str(s) not in index]
         if unknown:
-            problems = Problems()
-            problems.add(
+            fail(
                 "zones",
                 None,
                 "schools",
                 f"zone {zid!r} lists unknown schools {unknown[:10]}",
                 "use ids of the schools layer",
+                city="the zones",
             )
-            problems.raise_if_any(city="the zones")
         members[zid] = [str(s) for s in ids]
         zone[[index[str(s)] for s in ids]] = zid
     return zone, members
@@ -231,15 +234,14 @@ def lottery_data(
     seats = seats_by_grade(schools, basis=basis)
     wanted = people["grade"].to_numpy(int) + 1
     if not seats[:, np.unique(wanted)].sum():
-        problems = Problems()
-        problems.add(
+        fail(
             "schools",
             None,
             "grades",
             f"no school has seats in the applicants' grades ({seat_notes(schools, basis=basis)[0]})",
             "map the schools' grades and capacity (or enrollment) in [layers.schools.columns]",
+            city=city.name,  # type: ignore[attr-defined]
         )
-        problems.raise_if_any(city=city.name)  # type: ignore[attr-defined]
     school_zone, _ = _zone_of_schools(schools, zones)
     home_zone = np.full(len(people), "", dtype=object)
     if zones is not None and len(zones):

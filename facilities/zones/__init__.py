@@ -64,7 +64,13 @@ from facilities.zones.measure import (
     spare_seats_by_grade,
 )
 from facilities.zones.plan import ZoneData, ZonePlan
-from facilities.zones.residents import Residents, Source, population_units, residents, residents_by_grade
+from facilities.zones.residents import (
+    Residents,
+    Source,
+    population_units,
+    residents,
+    residents_by_grade,
+)
 
 __all__ = [
     "GRADES",

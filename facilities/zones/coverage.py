@@ -19,6 +19,7 @@ from facilities.zones.measure import (
     _guarantee_rows,
     _weighted_quantiles,
     _xy,
+    fail,
     polsby_popper,
     seat_notes,
     seats_by_grade,
@@ -175,20 +176,20 @@ def coverage(
     ValidationError
         Naming the layer missing (no zones, no residents of the source asked) and the fix.
     """
-    problems = Problems()
     if zones is None:
         zones = _default_zones(city)
         if not len(zones):
-            problems.add(
+            fail(
                 "zones",
                 None,
                 None,
                 f"{city.name} has no zones to measure",  # type: ignore[attr-defined]
                 "add a zones layer ([layers.zones]), or give --units, --zones FILE or "
                 "[[enrollment.shared_zones]] in city.toml",
+                city=city.name,  # type: ignore[attr-defined]
             )
-            problems.raise_if_any(city=city.name)  # type: ignore[attr-defined]
     zones = zones.reset_index(drop=True)
+    problems = Problems()
     _check_polygons(zones, source="zones", problems=problems)
     problems.raise_if_any(city="the zones")
     people: Residents = residents(city, source=source, participation=participation)

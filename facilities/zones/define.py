@@ -11,6 +11,7 @@ import pandas as pd
 import shapely
 
 from facilities._validate import Problems, is_missing, parse_grades, parse_list
+from facilities.zones.measure import fail
 
 __all__ = [
     "read_zones",
@@ -167,15 +168,14 @@ def _need_zones(city: object, why: str) -> None:
     """A ValidationError naming the zones layer when the city has none."""
     if len(city.zones):  # type: ignore[attr-defined]
         return
-    problems = Problems()
-    problems.add(
+    fail(
         "zones",
         None,
         None,
         f"{why}, but {city.name} has no zones layer",  # type: ignore[attr-defined]
         "add [layers.zones] (neighborhoods, census units, wards or attendance zones) to city.toml",
-    )
-    problems.raise_if_any(city=city.name)  # type: ignore[attr-defined]
+        city=city.name,
+    )  # type: ignore[attr-defined]
 
 
 def configured_zones(city: object) -> gpd.GeoDataFrame | None:
@@ -240,15 +240,14 @@ def shared_zone(
         Naming every unknown unit or school.
     """
     if not len(units):
-        problems = Problems()
-        problems.add(
+        fail(
             f"shared zone {id!r}",
             None,
             "units",
             "no units given",
             "give at least one unit (a zone id or name), e.g. --units 'Bayview,Westgate'",
+            city=f"shared zone {id!r}",
         )
-        problems.raise_if_any(city=f"shared zone {id!r}")
     _need_zones(city, f"shared zone {id!r} is built from units")
     zones = city.zones  # type: ignore[attr-defined]
     pos = _unit_index(zones, units, what=f"shared zone {id!r} units")

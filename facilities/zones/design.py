@@ -8,9 +8,8 @@ from collections.abc import Callable, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from facilities._validate import Problems
 from facilities.schema import GRADE_NAMES
-from facilities.zones.measure import _NG, _xy
+from facilities.zones.measure import _NG, _xy, fail
 from facilities.zones.plan import ZoneData, ZonePlan, _default_grades, _serving
 
 __all__ = ["design", "design_cpsat", "greedy_zones", "compare_plans"]
@@ -21,9 +20,7 @@ Progress = Callable[[int, int], None]
 
 
 def _fail(layer: str, message: str, fix: str) -> None:
-    problems = Problems()
-    problems.add(layer, None, None, message, fix)
-    problems.raise_if_any(city="zone design")
+    fail(layer, None, None, message, fix, city="zone design")
 
 
 def _grade_text(grades: Sequence[int]) -> str:

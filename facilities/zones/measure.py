@@ -11,14 +11,14 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Literal
+from typing import Literal, NoReturn
 
 import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
 
-from facilities._validate import Problems
+from facilities._validate import Problem, ValidationError
 from facilities.schema import GRADE_NAMES
 
 __all__ = [
@@ -38,6 +38,11 @@ _NG = len(GRADES)
 Basis = Literal["capacity", "enrollment"]
 #: Straight-line distance beyond which a resident is counted as a bus rider (1.5 miles).
 WALK_LIMIT_M = 2414.0
+
+
+def fail(file: str, row: int | None, column: str | None, message: str, fix: str, *, city: str) -> NoReturn:
+    """Raise a :class:`~facilities.ValidationError` holding one problem: what is missing and the fix."""
+    raise ValidationError([Problem(file, row, column, message, fix)], city=city)
 
 
 def polsby_popper(geometries: gpd.GeoSeries | Sequence[shapely.Geometry]) -> np.ndarray:
@@ -77,9 +82,14 @@ def _numbers(frame: pd.DataFrame, column: str) -> np.ndarray:
 def _seat_amounts(schools: pd.DataFrame, basis: Basis) -> tuple[np.ndarray, np.ndarray, float]:
     """Each school's seats, their source, and the typical seats a grade used for the estimate."""
     if basis not in ("capacity", "enrollment"):
-        problems = Problems()
-        problems.add("--basis", None, None, f"unknown seats basis {basis!r}", "use capacity or enrollment")
-        problems.raise_if_any(city="seats")
+        fail(
+            "--basis",
+            None,
+            None,
+            f"unknown seats basis {basis!r}",
+            "use capacity or enrollment",
+            city="seats",
+        )
     n = len(schools)
     cap, enr = _numbers(schools, "capacity"), _numbers(schools, "enrollment")
     own = (

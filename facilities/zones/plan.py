@@ -21,6 +21,7 @@ from facilities.zones.measure import (
     _guarantee_rows,
     _weighted_quantiles,
     _xy,
+    fail,
     polsby_popper,
     seat_notes,
     seats_by_grade,
@@ -249,15 +250,14 @@ class ZoneData:
         people = residents(city, source=source, participation=participation)
         units = (area_units(city, grades=grades) if units is None else units).reset_index(drop=True)
         if not len(city.schools):
-            problems = Problems()
-            problems.add(
+            fail(
                 "schools",
                 None,
                 None,
                 f"{city.name} has no schools to build zones around",
                 "add [layers.schools] to city.toml",
+                city=city.name,
             )
-            problems.raise_if_any(city=city.name)
         schools = city.schools
         cur = None
         if people.source == "students":

@@ -24,7 +24,7 @@ import shapely
 
 from facilities._validate import Problems
 from facilities.zones.define import zone_grades, zone_school_sets
-from facilities.zones.measure import _NG, _numbers, _spread, _xy
+from facilities.zones.measure import _NG, _numbers, _spread, _xy, fail
 
 __all__ = [
     "Source",
@@ -144,17 +144,15 @@ def population_units(city: Any) -> gpd.GeoDataFrame:
         pick = has & (kinds == kind)
         if pick.any():
             return zones[pick].reset_index(drop=True)
-    problems = Problems()
-    problems.add(
+    fail(
         "zones",
         None,
         "population",
         f"{city.name} has no zones with population by age",
         "add a zones layer (census units or neighborhoods) with [layers.zones.population] bands, "
         'e.g. "0_17" = "pop_age_0_17"',
+        city=city.name,
     )
-    problems.raise_if_any(city=city.name)
-    raise AssertionError  # unreachable: raise_if_any raised
 
 
 def area_units(city: Any, *, grades: Sequence[int] | None = None) -> gpd.GeoDataFrame:
@@ -183,16 +181,14 @@ def area_units(city: Any, *, grades: Sequence[int] | None = None) -> gpd.GeoData
                     pick[np.flatnonzero(pick)[~serves]] = False
             if pick.any():
                 return zones[pick].reset_index(drop=True)
-    problems = Problems()
-    problems.add(
+    fail(
         "zones",
         None,
         None,
         f"{city.name} has no zones to build units from",
         "add a zones layer of neighborhoods, census units, wards or attendance zones ([layers.zones])",
+        city=city.name,
     )
-    problems.raise_if_any(city=city.name)
-    raise AssertionError  # unreachable: raise_if_any raised
 
 
 @dataclass(frozen=True)
