@@ -417,6 +417,20 @@ MEASURES: dict[str, tuple[str, str]] = {
 }
 
 
+def comparison_text(table: pd.DataFrame) -> str:
+    """Plans side by side as plain text (for the terminal): labelled measures with units, rounded."""
+    plans = [c for c in table.columns if c != "measure"]
+    rows = [["measure", *plans]]
+    for _, row in table.iterrows():
+        label, kind = MEASURES.get(str(row["measure"]), (str(row["measure"]), "f2"))
+        rows.append([label, *(_cell(row[p], kind, False) or "unknown" for p in plans)])
+    widths = [max(len(r[k]) for r in rows) for k in range(len(rows[0]))]
+    return "\n".join(
+        "  ".join([r[0].ljust(widths[0]), *(v.rjust(w) for v, w in zip(r[1:], widths[1:], strict=True))])
+        for r in rows
+    )
+
+
 def _comparison(table: pd.DataFrame) -> Html:
     """Plans side by side: one row per measure (labelled, with units), one column per plan."""
     plans = [c for c in table.columns if c != "measure"]

@@ -346,7 +346,7 @@ def design(
 ) -> None:
     """Generate contiguous shared zones from the city's units (neighborhoods, census units, wards or
     attendance zones) and compare plans side by side."""
-    from app.report_zones import design_sections, write_report
+    from app.report_zones import comparison_text, design_sections, write_report
     from facilities._validate import parse_grades
     from facilities.io import write_geo
     from facilities.zones import ZoneData, ZonePlan, compare_plans, design_cpsat, greedy_zones
@@ -433,5 +433,5 @@ def design(
     _echo(f"residents: {data.residents_note}")
     _echo(f"seats: {data.seats_note}")
     _warn(data.warnings)
-    _echo(table.to_string(index=False))
+    _echo(comparison_text(table))
     _echo(f"wrote {out}")
