@@ -176,6 +176,23 @@ def test_cli_coverage_report_has_map_names_and_source(folder, tmp_path):
     assert "<svg" in report and "estimated from enrollment" in report and "(min)" in report
     assert "Aiton Elementary School" in report and ";dcps_" not in report  # names, not id lists
     assert len(pd.read_csv(out / "zones.csv")) == 74
+    assert not re.search(r"<td[^>]*>[^<]*\d\.\d{3,}", report)  # numbers rounded in the tables
+
+
+def test_cli_design_compares_plans_with_maps(folder, tmp_path):
+    from app.cli import app
+
+    out = tmp_path / "design"
+    res = CliRunner().invoke(app, ["zones", "design", str(folder), "--out", str(out), "--time-limit", "5"])
+    assert res.exit_code == 0, res.output
+    assert "residents estimated from enrollment" in res.output
+    design = json.loads((out / "design.json").read_text())
+    assert "estimated from enrollment" in design["residents_note"] and design["travel_unit"] == "seconds"
+    report = (out / "report.html").read_text()
+    assert report.count("<svg") == 3 and "median expected trip to the zone" in report and "(min)" in report
+    assert not re.search(r"<td[^>]*>[^<]*\d\.\d{3,}", report)
+    table = pd.read_csv(out / "comparison.csv").set_index("measure")
+    assert (table.loc["coverage"] <= 1).all() and (table.loc["zones"] >= 1).all()
 
 
 def test_lottery_has_seats_in_every_sector_with_graded_schools(city):
