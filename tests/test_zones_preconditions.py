@@ -131,3 +131,24 @@ def test_a_missing_source_points_only_to_sources_the_city_has(tmp_path: Path) ->
         assert "--source enrollment" in result.output and f"--source {other}" not in result.output, (
             result.output
         )
+
+
+@pytest.mark.parametrize(
+    ("command", "option", "named"),
+    [
+        ("lottery", ["--choices", "missing.csv"], "missing.csv: file not found"),
+        ("coverage", ["--zones", "missing.geojson"], "missing.geojson: file not found"),
+        ("coverage", ["--grades", "15"], "--grades"),
+        ("lottery", ["--grades", "X"], "--grades"),
+        ("design", ["--grades", "K-15"], "--grades"),
+        ("coverage", ["--units", "Atlantis"], "unknown unit 'Atlantis'"),
+    ],
+)
+def test_bad_options_are_one_message(tmp_path: Path, command: str, option: list[str], named: str) -> None:
+    city = _city(tmp_path, [], [], [])
+    out = tmp_path / "out"
+    option = [str(tmp_path / o) if o.startswith("missing") else o for o in option]
+    result = CliRunner().invoke(cli, ["zones", command, str(city), "--out", str(out), *option])
+    assert result.exit_code == 1 and named in result.output, result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+    assert not out.exists()

@@ -63,6 +63,35 @@ def _warn(warnings: Sequence[str]) -> None:
         _echo(f"warning: {w}")
 
 
+def _grades(text: str) -> tuple[int, ...]:
+    """The grades of a ``--grades`` option, or one message naming the option and the fix."""
+    from facilities._validate import parse_grades
+    from facilities.zones.measure import fail
+
+    try:
+        return tuple(parse_grades(text))
+    except ValueError as err:
+        fail(
+            "--grades",
+            None,
+            None,
+            f"{text!r}: {err}",
+            "write grades like 'K-5', '6-8' or 'K,6,9'",
+            city="options",
+        )
+
+
+def _choices(path: Path) -> pd.DataFrame:
+    """Real ranked lists from ``--choices``, or one message naming the file and the fix."""
+    from facilities.zones.measure import fail
+
+    if not path.is_file():
+        fail(
+            str(path), None, None, "file not found", "give a CSV with student, school, rank", city="--choices"
+        )
+    return pd.read_csv(path)
+
+
 def _split(text: str | None) -> list[str] | None:
     return [t.strip() for t in text.split(",") if t.strip()] if text else None
 
@@ -113,7 +142,6 @@ def coverage(
     ),
 ) -> None:
     """Zones' residents and seats by grade, the guarantee and its shortfall, travel and compactness."""
-    from facilities._validate import parse_grades
     from facilities.zones import configured_grades
 
     city = _load(city_dir)
@@ -122,7 +150,7 @@ def coverage(
             city, units=units, schools=schools, zones_file=zones, zone_id=zone_id, zone_schools=zone_schools
         )
         wanted = (
-            parse_grades(grades)
+            _grades(grades)
             if grades
             else (configured_grades(city) if units is None and zones is None else None)
         )
@@ -231,15 +259,14 @@ def lottery(
 ) -> None:
     """One lottery (deferred acceptance) across district, charter and Catholic schools, with the zone
     guarantee."""
-    from facilities._validate import parse_grade
 
     city = _load(city_dir)
     with _problems():
         chosen = resolve_zones(
             city, units=units, schools=schools, zones_file=zones, zone_id=zone_id, zone_schools=zone_schools
         )
-        ranked = pd.read_csv(choices) if choices is not None else None
-        wanted = [parse_grade(g) for g in _split(grades)] if grades else None  # type: ignore[union-attr]
+        ranked = _choices(choices) if choices is not None else None
+        wanted = list(_grades(grades)) if grades else None
         lottery_city(
             city,
             out,
@@ -347,7 +374,6 @@ def design(
     """Generate contiguous shared zones from the city's units (neighborhoods, census units, wards or
     attendance zones) and compare plans side by side."""
     from app.report_zones import comparison_text, design_sections, write_report
-    from facilities._validate import parse_grades
     from facilities.io import write_geo
     from facilities.zones import ZoneData, ZonePlan, compare_plans, design_cpsat, greedy_zones
     from facilities.zones import design as make
@@ -355,7 +381,7 @@ def design(
 
     city = _load(city_dir)
     with _problems():
-        wanted = tuple(parse_grades(grades))
+        wanted = _grades(grades)
         units = area_units(city, grades=wanted)
         travel, how = travel_for(city)
         data = ZoneData.from_city(city, units=units, travel=travel, source=source, basis=basis, grades=wanted)  # type: ignore[arg-type]

@@ -82,6 +82,9 @@ def read_zones(
         Naming every row that is not a valid polygon, or a missing column.
     """
     path = Path(path)
+    if not path.is_file():
+        fail(str(path), None, None, "file not found", "give a zones file (GeoJSON, GeoPackage, shapefile)",
+             city=path.name)  # fmt: skip
     frame = gpd.read_parquet(path) if path.suffix == ".parquet" else gpd.read_file(path)
     problems = Problems()
     for column in (id, name, schools):
