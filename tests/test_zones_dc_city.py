@@ -228,3 +228,22 @@ def test_shared_zone_holds_every_school_in_its_units(city):
     inside = city.schools[city.schools.geometry.apply(lambda p: picked.geometry.covers(p).any())]
     assert set(zone["schools"].iloc[0]) == set(inside["id"]) and len(inside) > len(units)
     assert schools_in_units(city, units) == zone["schools"].iloc[0]
+
+
+def test_overlapping_attendance_layers_are_not_units(city):
+    from facilities import ValidationError
+    from facilities.zones import ZoneData
+
+    layers = []
+    for layer in ZONE_FILES:
+        zones = gpd.read_file(DC / f"school-attendance-zones-{layer}.geojson")
+        layers.append(
+            gpd.GeoDataFrame(
+                {"id": layer[:3] + zones["GIS_ID"], "name": zones["NAME"], "kind": "attendance"},
+                geometry=zones.geometry.make_valid().values,
+                crs=zones.crs,
+            )
+        )
+    three = City.from_frames(name="DC", crs=CRS, schools=city.schools.to_crs(4326), zones=pd.concat(layers))
+    with pytest.raises(ValidationError, match="overlap .* level"):
+        ZoneData.from_city(three, grades=range(0, 6))

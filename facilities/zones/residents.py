@@ -164,7 +164,8 @@ def area_units(city: Any, *, grades: Sequence[int] | None = None) -> gpd.GeoData
     Raises
     ------
     ValidationError
-        When the city has no zones, naming the zones layer and the fix.
+        When the city has no zones, or the chosen zones overlap (attendance zones of several
+        levels without a ``level``), naming the zones layer and the fix.
     """
     zones = city.zones
     if len(zones):
@@ -180,7 +181,9 @@ def area_units(city: Any, *, grades: Sequence[int] | None = None) -> gpd.GeoData
                 if serves.any():
                     pick[np.flatnonzero(pick)[~serves]] = False
             if pick.any():
-                return zones[pick].reset_index(drop=True)
+                units = zones[pick].reset_index(drop=True)
+                _check_tiling(units, kind, city.name)
+                return units
     fail(
         "zones",
         None,
@@ -189,6 +192,25 @@ def area_units(city: Any, *, grades: Sequence[int] | None = None) -> gpd.GeoData
         "add a zones layer of neighborhoods, census units, wards or attendance zones ([layers.zones])",
         city=city.name,
     )
+
+
+def _check_tiling(units: gpd.GeoDataFrame, kind: str, city: str) -> None:
+    """Units must tile the city: overlapping units (attendance zones of several levels) would count
+    residents twice."""
+    if len(units) < 2:
+        return
+    total, union = float(units.area.sum()), float(shapely.union_all(units.geometry.values).area)
+    if total > 1.05 * union:
+        fail(
+            "zones",
+            None,
+            "level",
+            f"the {len(units)} {kind} zones overlap (they cover their area {total / union:.1f} times): "
+            "they are not units that tile the city",
+            "give each zone its level (elementary, middle, high) in [layers.zones] so one level is used, "
+            "or add neighborhoods or census units",
+            city=city,
+        )
 
 
 @dataclass(frozen=True)
