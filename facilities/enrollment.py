@@ -1,7 +1,7 @@
 """Common enrollment on a city: one application and one lottery across district, charter and Catholic schools.
 
-Wires :mod:`facilities.lottery` to a :class:`facilities.City`: the applicants (the city's students,
-or children simulated from the neighborhoods' population by age when it has none), their ranked
+Wires :mod:`facilities.lottery` to a :class:`facilities.City`: the applicants (the city's students;
+else children simulated from population by age; else from an enrollment estimate), their ranked
 lists (given, or simulated by :func:`facilities.lottery.simulate_choices` and said to be so), seats
 by grade from the schools (:func:`facilities.zones.seats_by_grade`), the zone priority and the
 shared-zone guarantee.
@@ -12,9 +12,11 @@ shared-zone guarantee.
 >>> out = run_lottery(city, zones=zone, seed=7)  # doctest: +SKIP
 >>> out.aggregates(by=["sector"])  # matched, first choice, top three, unassigned  # doctest: +SKIP
 
-Simulated applicants: in each neighborhood and grade, ``round(residents * participation)``
-children (residents from :func:`facilities.zones.residents_by_grade`) at points drawn uniformly
-in the neighborhood's polygon, from the seed.
+Simulated applicants: in each unit (population units, or for an enrollment estimate the zones of
+the level serving the grade) and grade, ``round(residents * participation)`` children (residents
+from :func:`facilities.zones.residents`) at points drawn uniformly in the unit's polygon, from the
+seed. Seats come from each school's capacity, else its enrollment (an estimate, and said so); a
+sector whose schools report neither has no seats, and the outputs warn about it by name.
 """
 
 from __future__ import annotations
@@ -28,7 +30,15 @@ import pandas as pd
 import shapely
 
 from facilities.lottery import LotteryData, LotteryResult, simulate_choices, solve
-from facilities.zones import Basis, Source, _pick_source, population_units, residents_by_grade, seats_by_grade
+from facilities.zones import (
+    Basis,
+    Source,
+    residents,
+    residents_by_grade,
+    seats_by_grade,
+)
+from facilities.zones.measure import fail, seat_notes, seat_sources
+from facilities.zones.residents import area_units, enrollment_residents
 
 __all__ = ["ENTRY_GRADES", "Enrollment", "applicants", "lottery_data", "run_lottery"]
 
@@ -60,7 +70,7 @@ def applicants(
     participation: float = 1.0,
     seed: int = 0,
 ) -> tuple[gpd.GeoDataFrame, bool]:
-    """The lottery's applicants: the city's students, or children simulated from population.
+    """The lottery's applicants: the city's students, or children simulated from residents.
 
     Parameters
     ----------
@@ -69,9 +79,9 @@ def applicants(
     grades
         Grades applying (default: every student's grade, or :data:`ENTRY_GRADES` when simulated).
     source
-        ``"students"`` (the students layer), ``"population"`` (simulated from the neighborhoods'
-        population by age) or ``"auto"`` (population when the neighborhoods have it, as a
-        students layer often holds only bus riders).
+        Where residents come from (see :func:`facilities.zones.residents`): ``"students"``,
+        ``"population"`` (by age), ``"enrollment"`` (an estimate) or ``"auto"`` (the first of
+        them the city has).
     participation
         Share of children who apply (simulated applicants only).
     seed
@@ -81,46 +91,94 @@ def applicants(
     -------
     (GeoDataFrame, bool)
         Applicants with ``id``, ``grade``, ``neighborhood``, ``current_school`` and points, and
-        whether they were simulated.
+        whether they were simulated; ``attrs["residents_note"]`` says where they came from.
+
+    Raises
+    ------
+    ValidationError
+        Naming the layer missing for the residents' source, or when no one applies.
     """
-    st = city.students  # type: ignore[attr-defined]
-    if _pick_source(city, source) == "students":
-        if not len(st):
-            raise ValueError(f"{city.name} has no students; use source='population'")  # type: ignore[attr-defined]
-        keep = st["grade"].isin(grades) if grades is not None else np.ones(len(st), bool)
-        out = st.loc[keep, ["id", "grade", "neighborhood", "school", "geometry"]].rename(columns={"school": "current_school"})
-        return out.reset_index(drop=True), False
-    units = population_units(city)
-    res = residents_by_grade(units, participation=participation)
+    people = residents(city, source=source, participation=participation)
+    if people.source == "students":
+        st = city.students  # type: ignore[attr-defined]
+        grade = pd.to_numeric(st["grade"], errors="coerce")
+        keep = grade.isin(list(grades)) if grades is not None else grade.between(-1, 12)
+        out = st.loc[keep, ["id", "grade", "neighborhood", "school", "geometry"]].rename(
+            columns={"school": "current_school"}
+        )
+        out = out.reset_index(drop=True)
+        out.attrs["residents_note"] = people.note
+        _check_some(city, out, people.note, grades)
+        return out, False
     rng = np.random.default_rng(seed)
     grades = tuple(ENTRY_GRADES if grades is None else grades)
     parts = []
-    labels = units["name"].where(units["name"].notna(), units["id"]).astype(str)
-    for u, (label, poly) in enumerate(zip(labels, units.geometry.values, strict=True)):
-        for g in grades:
-            n = int(round(res[u, g + 1]))
-            xy = _points_in(poly, n, rng)
+    crs = city.zones.crs  # type: ignore[attr-defined]
+    for g in grades:
+        if people.source == "population":
+            units = people.units
+            res = residents_by_grade(units, participation=participation)[:, g + 1]
+        else:
+            units = area_units(city, grades=[g])
+            res = enrollment_residents(units, city.schools)[:, g + 1] * participation  # type: ignore[attr-defined]
+        labels = units["name"].where(units["name"].notna(), units["id"]).astype(str)
+        for label, poly, n in zip(labels, units.geometry.values, res, strict=True):
+            xy = _points_in(poly, int(round(n)), rng)
             parts.append(pd.DataFrame({"grade": g, "neighborhood": label, "x": xy[:, 0], "y": xy[:, 1]}))
-    frame = pd.concat(parts, ignore_index=True)
+    frame = (
+        pd.concat(parts, ignore_index=True)
+        if parts
+        else pd.DataFrame(columns=["grade", "neighborhood", "x", "y"])
+    )
     frame.insert(0, "id", [f"A{i + 1:06d}" for i in range(len(frame))])
     frame["current_school"] = ""
-    out = gpd.GeoDataFrame(frame.drop(columns=["x", "y"]), geometry=gpd.points_from_xy(frame["x"], frame["y"]), crs=units.crs)
+    out = gpd.GeoDataFrame(
+        frame.drop(columns=["x", "y"]), geometry=gpd.points_from_xy(frame["x"], frame["y"]), crs=crs
+    )
+    out.attrs["residents_note"] = people.note
+    _check_some(city, out, people.note, grades)
     return out, True
 
 
-def _zone_of_schools(schools: pd.DataFrame, zones: gpd.GeoDataFrame | None) -> tuple[np.ndarray, dict[str, list[str]]]:
+def _check_some(city: object, people: pd.DataFrame, note: str, grades: Sequence[int] | None) -> None:
+    """A lottery with no applicant is a problem, named, not an empty table."""
+    if len(people):
+        return
+    asked = f" in grades {', '.join(map(str, grades))}" if grades is not None else ""
+    fail(
+        "applicants",
+        None,
+        None,
+        f"no applicants{asked} ({note})",
+        "choose grades the residents are in (--grades), or check the residents' source",
+        city=city.name,  # type: ignore[attr-defined]
+    )
+
+
+def _zone_of_schools(
+    schools: pd.DataFrame, zones: gpd.GeoDataFrame | None
+) -> tuple[np.ndarray, dict[str, list[str]]]:
     """Each school's shared zone ("" when none) and the zone -> school ids mapping."""
     zone = np.full(len(schools), "", dtype=object)
     members: dict[str, list[str]] = {}
     if zones is None or not len(zones):
         return zone, members
     index = {str(s): i for i, s in enumerate(schools["id"])}
-    for zid, ids, geom in zip(zones["id"].astype(str), zones.get("schools", [None] * len(zones)), zones.geometry.values, strict=True):
+    for zid, ids, geom in zip(
+        zones["id"].astype(str), zones.get("schools", [None] * len(zones)), zones.geometry.values, strict=True
+    ):
         if ids is None:
             ids = tuple(schools["id"][schools.geometry.within(geom).to_numpy()].astype(str))
         unknown = [s for s in ids if str(s) not in index]
         if unknown:
-            raise ValueError(f"zone {zid!r} lists unknown schools {unknown[:10]}; use ids of the schools layer")
+            fail(
+                "zones",
+                None,
+                "schools",
+                f"zone {zid!r} lists unknown schools {unknown[:10]}",
+                "use ids of the schools layer",
+                city="the zones",
+            )
         members[zid] = [str(s) for s in ids]
         zone[[index[str(s)] for s in ids]] = zid
     return zone, members
@@ -169,9 +227,21 @@ def lottery_data(
     (LotteryData, bool)
         The instance and whether the applicants were simulated.
     """
-    people, simulated_people = applicants(city, grades=grades, source=source, participation=participation, seed=seed)
+    people, simulated_people = applicants(
+        city, grades=grades, source=source, participation=participation, seed=seed
+    )
     schools = city.schools  # type: ignore[attr-defined]
     seats = seats_by_grade(schools, basis=basis)
+    wanted = people["grade"].to_numpy(int) + 1
+    if not seats[:, np.unique(wanted)].sum():
+        fail(
+            "schools",
+            None,
+            "grades",
+            f"no school has seats in the applicants' grades ({seat_notes(schools, basis=basis)[0]})",
+            "map the schools' grades and capacity (or enrollment) in [layers.schools.columns]",
+            city=city.name,  # type: ignore[attr-defined]
+        )
     school_zone, _ = _zone_of_schools(schools, zones)
     home_zone = np.full(len(people), "", dtype=object)
     if zones is not None and len(zones):
@@ -180,23 +250,51 @@ def lottery_data(
     sxy = np.column_stack([people.geometry.x, people.geometry.y])
     kxy = np.column_stack([schools.geometry.x, schools.geometry.y])
     offered = [tuple(int(g) for g in np.flatnonzero(row > 0) - 1) for row in seats]
-    students = pd.DataFrame({
-        "id": people["id"].astype(str).to_numpy(), "grade": people["grade"].to_numpy(int),
-        "neighborhood": people["neighborhood"].fillna("").astype(str).to_numpy(),
-        "current_school": people["current_school"].fillna("").astype(str).to_numpy(),
-        "zone": home_zone, "x": sxy[:, 0], "y": sxy[:, 1],
-    })  # fmt: skip
-    table = pd.DataFrame({"id": schools["id"].astype(str), "sector": schools["sector"].astype(str),
-                          "zone": school_zone, "x": kxy[:, 0], "y": kxy[:, 1]})  # fmt: skip
+    students = pd.DataFrame(
+        {
+            "id": people["id"].astype(str).to_numpy(),
+            "grade": people["grade"].to_numpy(int),
+            "neighborhood": people["neighborhood"].fillna("").astype(str).to_numpy(),
+            "current_school": people["current_school"].fillna("").astype(str).to_numpy(),
+            "zone": home_zone,
+            "x": sxy[:, 0],
+            "y": sxy[:, 1],
+        }
+    )
+    table = pd.DataFrame(
+        {
+            "id": schools["id"].astype(str),
+            "sector": schools["sector"].astype(str),
+            "zone": school_zone,
+            "x": kxy[:, 0],
+            "y": kxy[:, 1],
+        }
+    )
     if choices is None:
         attrs = pd.DataFrame({"id": table["id"], "sector": table["sector"], "grades": offered})
-        choices = simulate_choices(sxy, kxy, attrs, seed=seed, n_choices=n_choices, student_grades=students["grade"].to_numpy(),
-                                   student_ids=students["id"].to_numpy(), sector_terms=sector_terms)  # fmt: skip
+        choices = simulate_choices(
+            sxy,
+            kxy,
+            attrs,
+            seed=seed,
+            n_choices=n_choices,
+            student_grades=students["grade"].to_numpy(),
+            student_ids=students["id"].to_numpy(),
+            sector_terms=sector_terms,
+        )
     if priorities is None:
-        priorities = [r for r, ok in (("continuing", not simulated_people), ("zone", zones is not None)) if ok]
-    seat_rows = pd.DataFrame([(sid, g, int(n)) for sid, row in zip(table["id"], seats, strict=True)
-                              for g, n in zip(range(-1, 13), row, strict=True) if n > 0],
-                             columns=["school", "grade", "seats"])  # fmt: skip
+        priorities = [
+            r for r, ok in (("continuing", not simulated_people), ("zone", zones is not None)) if ok
+        ]
+    seat_rows = pd.DataFrame(
+        [
+            (sid, g, int(n))
+            for sid, row in zip(table["id"], seats, strict=True)
+            for g, n in zip(range(-1, 13), row, strict=True)
+            if n > 0
+        ],
+        columns=["school", "grade", "seats"],
+    )
     data = LotteryData.from_frames(students, choices, table, priorities=list(priorities), seats=seat_rows)
     return data, simulated_people
 
@@ -210,32 +308,98 @@ class Enrollment:
     result
         The lottery's result (student-level: private).
     simulated_applicants
-        Whether the applicants were simulated from population.
+        Whether the applicants were simulated (from population or an enrollment estimate).
     simulated_choices
         Whether their ranked lists were simulated.
     guarantee
         The shared zones guaranteed (zone id -> school ids).
+    residents_note
+        Where the applicants came from, in words ("residents estimated from enrollment ...").
+    seats_note
+        Where the seats came from, in words.
+    seat_source
+        Each school's seats' source (``"capacity"``, ``"enrollment"``, ``"none"``, ...), in the
+        order of ``result.data.school_ids``.
+    warnings
+        Degenerate results by name: sectors with schools but no seats, applicants left without
+        a seat because seats are missing.
     """
 
     result: LotteryResult
     simulated_applicants: bool
     simulated_choices: bool
     guarantee: dict[str, list[str]]
+    residents_note: str = ""
+    seats_note: str = ""
+    seat_source: np.ndarray | None = None
+    warnings: tuple[str, ...] = ()
+
+    def by_sector(self, *, min_count: int = 10) -> pd.DataFrame:
+        """One row per sector that has schools: ``schools``, ``seats``, ``seats_estimated`` (from
+        enrollment), ``schools_without_seats``, ``first_choice`` (applicants ranking one of its
+        schools first), ``placed`` (applicants assigned to its schools), ``seats_left`` and
+        ``matched``/``unassigned`` of the applicants whose first choice it is.
+
+        Counts of fewer than ``min_count`` applicants are blanked (NA)."""
+        d, r = self.result.data, self.result
+        source = self.seat_source if self.seat_source is not None else np.full(len(d.school_ids), "capacity")
+        seats = d.seats.sum(axis=1)
+        placed = np.bincount(r.assignment[r.assignment >= 0], minlength=len(d.school_ids))
+        schools = pd.DataFrame(
+            {
+                "sector": d.sectors,
+                "schools": 1,
+                "seats": seats,
+                "seats_estimated": np.where(source == "enrollment", seats, 0),
+                "schools_without_seats": seats == 0,
+                "placed": placed,
+            }
+        )
+        out = schools.groupby("sector", sort=True).sum().reset_index()
+        out["seats_left"] = out["seats"] - out["placed"]
+        first = self.aggregates(by=["sector"], min_count=0)[["sector", "students", "matched", "unassigned"]]
+        first = first.rename(columns={"students": "first_choice"})
+        out = out.merge(first, on="sector", how="left")
+        counts = ["first_choice", "placed", "matched", "unassigned"]
+        out[counts] = out[counts].fillna(0)
+        out = out.astype(
+            {
+                c: "Int64"
+                for c in [
+                    *counts,
+                    "schools",
+                    "seats",
+                    "seats_estimated",
+                    "schools_without_seats",
+                    "seats_left",
+                ]
+            }
+        )
+        for c in counts:
+            out.loc[(out[c] > 0) & (out[c] < min_count), c] = pd.NA
+        return out
 
     def aggregates(self, by: Sequence[str] = (), *, min_count: int = 10) -> pd.DataFrame:
-        """Outcome counts overall or by ``sector``, ``neighborhood``, ``grade`` (see ``LotteryResult.aggregates``)."""
+        """Outcome counts overall or by ``sector``, ``neighborhood``, ``grade``
+        (see ``LotteryResult.aggregates``)."""
         return self.result.aggregates(by, min_count=min_count)
 
     def by_zone(self, *, min_count: int = 10) -> pd.DataFrame:
-        """Outcomes of each shared zone's residents: students, matched, in the zone, guaranteed, unassigned."""
+        """Outcomes of each shared zone's residents: students, matched, in the zone, guaranteed,
+        unassigned."""
         d, r = self.result.data, self.result
         zone_of = {s: z for z, ids in self.guarantee.items() for s in ids}
         placed = np.where(r.assignment >= 0, d.school_ids[np.clip(r.assignment, 0, None)], "")
-        frame = pd.DataFrame({
-            "zone": d.zones, "students": 1, "matched": r.assignment >= 0,
-            "in_zone": [zone_of.get(s, None) == z for s, z in zip(placed, d.zones, strict=True)],
-            "guarantee": r.guaranteed, "unassigned": r.assignment < 0,
-        })  # fmt: skip
+        frame = pd.DataFrame(
+            {
+                "zone": d.zones,
+                "students": 1,
+                "matched": r.assignment >= 0,
+                "in_zone": [zone_of.get(s, None) == z for s, z in zip(placed, d.zones, strict=True)],
+                "guarantee": r.guaranteed,
+                "unassigned": r.assignment < 0,
+            }
+        )
         out = frame[frame["zone"] != ""].groupby("zone", sort=True).sum().reset_index()
         counts = [c for c in out.columns if c != "zone"]
         out = out.astype({c: "Int64" for c in counts})
@@ -245,9 +409,20 @@ class Enrollment:
     def summary(self) -> dict[str, object]:
         """Overall counts and shares, and what was simulated."""
         row = self.aggregates().iloc[0].to_dict()
-        row = {k: (None if pd.isna(v) else (int(v) if isinstance(v, (int, np.integer)) else float(v))) for k, v in row.items()}
-        row.update(simulated_applicants=self.simulated_applicants, simulated_choices=self.simulated_choices,
-                   priorities=list(self.result.data.priorities), seed=self.result.seed, zones=sorted(self.guarantee))  # fmt: skip
+        row = {
+            k: (None if pd.isna(v) else (int(v) if isinstance(v, (int, np.integer)) else float(v)))
+            for k, v in row.items()
+        }
+        row.update(
+            simulated_applicants=self.simulated_applicants,
+            simulated_choices=self.simulated_choices,
+            priorities=list(self.result.data.priorities),
+            seed=self.result.seed,
+            zones=sorted(self.guarantee),
+            residents_note=self.residents_note,
+            seats_note=self.seats_note,
+            warnings=list(self.warnings),
+        )
         return row
 
 
@@ -282,6 +457,31 @@ def run_lottery(
         Passed to :func:`lottery_data` (``grades``, ``priorities``, ``basis``, ...).
     """
     data, simulated_people = lottery_data(city, zones=zones, choices=choices, seed=seed, **options)  # type: ignore[arg-type]
-    _, members = _zone_of_schools(city.schools, zones)  # type: ignore[attr-defined]
+    schools = city.schools  # type: ignore[attr-defined]
+    _, members = _zone_of_schools(schools, zones)
     result = solve(data, seed=seed, lottery=lottery, guarantee=members if guarantee and members else None)  # type: ignore[arg-type]
-    return Enrollment(result, simulated_people, data.simulated, members if guarantee else {})
+    basis = str(options.get("basis", "capacity"))
+    people = residents(
+        city, source=options.get("source", "auto"), participation=float(options.get("participation", 1.0))
+    )  # type: ignore[arg-type]
+    seats_note, warnings = seat_notes(schools, basis=basis)  # type: ignore[arg-type]
+    order = pd.Index(schools["id"].astype(str)).get_indexer(data.school_ids)
+    source = seat_sources(schools, basis=basis)[order]  # type: ignore[arg-type]
+    unassigned = int((result.assignment < 0).sum())
+    if unassigned and data.n_students:
+        warnings.append(
+            f"{unassigned:,} of {data.n_students:,} applicants ({unassigned / data.n_students:.1%}) have no "
+            "seat: see the by-sector table for sectors short of seats"
+        )
+    if people.estimated:
+        warnings.insert(0, f"applicants simulated from an estimate: {people.note}")
+    return Enrollment(
+        result,
+        simulated_people,
+        data.simulated,
+        members if guarantee else {},
+        people.note,
+        seats_note,
+        source,
+        tuple(warnings),
+    )

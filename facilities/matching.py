@@ -41,6 +41,8 @@ from ortools.sat.python import cp_model
 from facilities._validate import Problems
 from facilities.capacity import CapacityRules, describe_estimates, known_no, known_yes, utilization
 from facilities.schema import ROOM_TYPES, format_grades
+from facilities.travel import Travel as PointTravel
+from facilities.travel import travel_seconds
 
 if TYPE_CHECKING:
     from facilities.city import City
@@ -49,10 +51,11 @@ __all__ = ["MatchData", "MatchResult", "MatchRules", "Weights", "greedy", "solve
 
 log = logging.getLogger(__name__)
 
-#: A travel model: a matrix of seconds (needs × buildings, array or DataFrame indexed by need id with
-#: building id columns), or a callable ``(origins, buildings) -> seconds`` where ``origins`` is a
-#: GeoDataFrame of points with ``need`` and ``weight`` columns.
-Travel = np.ndarray | pd.DataFrame | Callable[[gpd.GeoDataFrame, gpd.GeoDataFrame], np.ndarray]
+#: Travel: a matrix of seconds (needs × buildings, array or DataFrame indexed by need id with
+#: building id columns), or a :data:`facilities.travel.Travel` (a travel model or a callable
+#: ``(origins, buildings) -> seconds``, where ``origins`` is a GeoDataFrame of points with ``need``
+#: and ``weight`` columns; ``None`` is the straight-line model of :mod:`facilities.travel`).
+Travel = np.ndarray | pd.DataFrame | PointTravel
 
 _SCALE = 1000  # CP-SAT coefficients are points × 1000, rounded
 _ROOM_WORDS = {"classroom": "classroom", "small": "small room", "special_education": "special education room"}
@@ -108,9 +111,6 @@ class MatchRules:
     young_max, old_min
         A co-location may not put grades up to ``young_max`` (default 5) in the same building as
         grades from ``old_min`` (default 9) on: elementary and high school students do not share.
-    speed_kmh, detour
-        The straight-line travel model used when no travel matrix is given: distance × ``detour``
-        at ``speed_kmh`` (defaults 1.3 and 20 km/h, a city bus or car ride).
     cell
         Students' homes are grouped into square cells of this size (metres) before travel times
         are computed (default 400): fewer origins, and no home is used alone.
@@ -126,8 +126,6 @@ class MatchRules:
     capacity: CapacityRules = field(default_factory=CapacityRules)
     young_max: int = 5
     old_min: int = 9
-    speed_kmh: float = 20.0
-    detour: float = 1.3
     cell: float = 400.0
     start: pd.Timestamp | None = None
     max_candidates: int | None = 25
@@ -396,12 +394,7 @@ def _travel_minutes(travel: Travel | None, needs: pd.DataFrame, buildings: gpd.G
     out = np.full((len(needs), len(buildings)), np.nan)
     if not len(origins) or not len(buildings):
         return out
-    if travel is None:
-        o = shapely.get_coordinates(origins.geometry.values)
-        d = shapely.get_coordinates(buildings.geometry.values)
-        seconds = np.hypot(o[:, None, 0] - d[None, :, 0], o[:, None, 1] - d[None, :, 1]) * rules.detour / (rules.speed_kmh / 3.6)
-    else:
-        seconds = np.asarray(travel(origins, buildings), dtype=float)
+    seconds = travel_seconds(travel, origins, buildings)
     weights = origins["weight"].to_numpy(dtype=float)
     position = {need: i for i, need in enumerate(ids)}
     rows = origins["need"].map(position).to_numpy()
@@ -563,7 +556,7 @@ def what_if(data: MatchData, *, withdraw: Iterable[str] = (), add: pd.DataFrame 
             raise ValueError(f"added needs reuse ids {clash}; give new ids")
         needs = pd.concat([needs, parsed], ignore_index=True)
     keep = [data.building_ids.index(b) for b in buildings["id"]]
-    travel_model = data.travel_model if callable(data.travel_model) else None
+    travel_model = None if isinstance(data.travel_model, (np.ndarray, pd.DataFrame)) else data.travel_model
     new = _build(needs.iloc[len(data.needs):], buildings, data.schools, frames["students"], travel=travel_model, years=data.years, rules=data.rules, zones=frames["zones"]) if len(added) else None
     minutes = data.travel[:, keep]
     if new is not None:

@@ -44,6 +44,8 @@ import pandas as pd
 import scipy.sparse as sp
 from scipy.optimize import Bounds, LinearConstraint, milp
 
+from facilities.travel import Travel, describe, travel_seconds
+
 __all__ = ["PMedian", "SitingResult", "CampusSiting", "site_campuses"]
 
 #: A built model: costs, integrality, bounds, constraints, a decoder x -> (open sites, assignment),
@@ -408,7 +410,7 @@ class CampusSiting:
     ----------
     chosen
         The chosen buildings (GeoDataFrame in the city's CRS) with ``students_served`` and
-        ``mean_travel`` (minutes with a travel function, else straight-line km).
+        ``mean_travel`` (minutes).
     result
         The p-median answer.
     summary
@@ -431,7 +433,7 @@ def site_campuses(
     p: int,
     grades: Sequence[int] | None = None,
     capacitated: bool = False,
-    travel: Callable[..., np.ndarray] | None = None,
+    travel: Travel = None,
     time_limit: float = 60.0,
 ) -> CampusSiting:
     """Choose ``p`` of a city's vacant and under-used buildings for new campuses, minimizing students' travel.
@@ -447,8 +449,9 @@ def site_campuses(
     capacitated
         A campus seats at most its building's spare seats (from :func:`facilities.capacity.utilization`).
     travel
-        ``travel(origins, destinations) -> seconds`` on points (e.g. ``routing.travel`` models'
-        ``matrix``); ``None`` uses straight-line distance.
+        A travel model or ``travel(origins, destinations) -> seconds`` on points
+        (:data:`facilities.travel.Travel`); ``None`` uses the straight-line model. The summary's
+        ``travel`` says which.
     time_limit
         Seconds for the solver.
 
@@ -473,21 +476,23 @@ def site_campuses(
     candidates["spare_seats"] = use.loc[candidates["id"], "spare_seats"].to_numpy()
     if len(candidates) < p:
         raise ValueError(f"{city.name} has {len(candidates)} vacant or under-used buildings, fewer than p = {p}")  # type: ignore[attr-defined]
-    matrix = None if travel is None else (lambda d, s: travel(d.geometry, s.geometry))
+    def matrix(d: pd.DataFrame, s: pd.DataFrame) -> np.ndarray:
+        return travel_seconds(travel, d.geometry, s.geometry)
+
     problem = PMedian.from_geodataframe(demand, candidates, weights_col="students", p=p, travel=matrix,
                                         capacities_col="spare_seats" if capacitated else None, name=f"{city.name} campuses")  # type: ignore[attr-defined]  # fmt: skip
     result = problem.solve(time_limit=time_limit, seed=0)
     weights = demand["students"].to_numpy()
     served = np.bincount(result.assignment, weights=weights, minlength=len(candidates))
     per = np.asarray(problem.cost)[np.arange(len(demand)), result.assignment] * weights
-    scale = 60.0 if travel is not None else 1000.0
+    scale = 60.0
     chosen = candidates.iloc[result.sites].copy()
     chosen["students_served"] = served[result.sites].astype(int)
     chosen["mean_travel"] = [round(per[result.assignment == k].sum() / max(served[k], 1) / scale, 1) for k in result.sites]
     summary = {
         "p": p, "students": int(weights.sum()), "candidates": len(candidates), "sites": list(map(str, chosen["id"])),
         "optimal": bool(result.optimal), "gap": float(result.gap), "seconds": round(result.seconds, 2),
-        "travel_unit": "minutes" if travel is not None else "straight-line km", "capacitated": capacitated,
+        "travel_unit": "minutes", "travel": describe(travel), "capacitated": capacitated,
         "grades": list(grades) if grades else "all", "cell_m": CELL,
     }  # fmt: skip
     return CampusSiting(chosen=chosen, result=result, summary=summary)

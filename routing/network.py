@@ -27,7 +27,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-import geopandas as gpd
 import networkx as nx
 import numpy as np
 import osmnx as ox
@@ -35,6 +34,7 @@ import pyproj
 
 from facilities import Problem, ValidationError
 from facilities.io import atomic_write
+from facilities.travel import point_coordinates  # re-exported: one place for point x/y
 
 __all__ = [
     "NETWORK_TYPES",
@@ -410,39 +410,6 @@ def snap(network: Any, points: Any, *, max_distance: float | None = None) -> Sna
         far=np.asarray(distance) > limit,
         max_distance=limit,
     )
-
-
-def point_coordinates(points: Any, *, crs: Any = None) -> tuple[np.ndarray, np.ndarray]:
-    """The ``(n, 2)`` x/y of points and their ids.
-
-    Parameters
-    ----------
-    points
-        A GeoSeries or GeoDataFrame of points (ids from an ``id`` column, else the index), or an
-        ``(n, 2)`` array-like of x/y (ids ``0..n-1``).
-    crs
-        The CRS wanted; geometries with another CRS are reprojected to it.
-
-    Returns
-    -------
-    xy, ids
-    """
-    if isinstance(points, gpd.GeoDataFrame | gpd.GeoSeries):
-        geom = points.geometry
-        if crs is not None and geom.crs is not None and pyproj.CRS.from_user_input(crs) != geom.crs:
-            geom = geom.to_crs(crs)
-        bad = ~geom.geom_type.isin(["Point"]) | geom.is_empty
-        if bad.any():
-            raise ValueError(
-                f"{int(bad.sum())} geometries are not points (first at index {geom.index[bad][0]!r}); "
-                "use their centroids or representative points"
-            )
-        ids = points["id"].to_numpy() if isinstance(points, gpd.GeoDataFrame) and "id" in points else geom.index.to_numpy()
-        return np.column_stack([geom.x.to_numpy(), geom.y.to_numpy()]), ids
-    xy = np.asarray(points, dtype=float)
-    if xy.ndim != 2 or xy.shape[1] != 2:
-        raise ValueError(f"points must be a GeoSeries / GeoDataFrame or an (n, 2) array of x/y, not shape {xy.shape}")
-    return xy, np.arange(len(xy))
 
 
 def _check_network_type(network_type: str, *, file: str) -> None:

@@ -8,7 +8,9 @@ reversed graph, when there are fewer of them) — never a networkx call per pair
 
 Cities that give no network use a :class:`StraightLineModel` (Manhattan, Euclidean or great-circle
 distance times a circuity factor, at a speed). Both follow the :class:`TravelModel` protocol, so a
-caller swaps one for the other (see :func:`travel_model`):
+caller swaps one for the other (see :func:`travel_model`). The protocol and the straight-line model
+live in :mod:`facilities.travel` (the layer below, so the facilities analyses use them too) and
+are re-exported here:
 
 >>> from routing.travel import travel_model
 >>> model = travel_model(city.network, crs=city.crs)  # doctest: +SKIP
@@ -23,7 +25,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, Protocol, runtime_checkable
+from typing import Any, Literal
 
 import networkx as nx
 import numpy as np
@@ -33,7 +35,8 @@ from scipy.sparse.csgraph import dijkstra
 from scipy.spatial import cKDTree
 from shapely import LineString
 
-from routing.network import WALK_SPEED_MPS, SnapResult, load_network, point_coordinates, snap
+from facilities.travel import BUS_SPEED_MPS, StraightLineModel, TravelModel, _cut
+from routing.network import WALK_SPEED_MPS, SnapResult, load_network, snap
 
 __all__ = [
     "TravelModel",
@@ -50,26 +53,10 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-#: Door-to-door speed of a school bus in town, 20 mph (the school bus routing benchmark's convention).
-BUS_SPEED_MPS = 8.9408
-_EARTH_RADIUS_M = 6_371_008.8
 #: Dijkstra runs in blocks of origins whose dense rows fit in about this many bytes.
 _BLOCK_BYTES = 64 * 2**20
 
 Progress = Callable[[int, int], None]
-
-
-@runtime_checkable
-class TravelModel(Protocol):
-    """Anything that prices trips between points: a :class:`CompiledNetwork` or a :class:`StraightLineModel`."""
-
-    def matrix(self, origins: Any, destinations: Any, *, cutoff: float | None = None) -> np.ndarray:
-        """Travel times (seconds), ``(len(origins), len(destinations))``; ``inf`` beyond ``cutoff``."""
-        ...
-
-    def distance_matrix(self, origins: Any, destinations: Any, *, cutoff: float | None = None) -> np.ndarray:
-        """Travel distances (metres), ``(len(origins), len(destinations))``; ``inf`` beyond ``cutoff``."""
-        ...
 
 
 @dataclass(frozen=True, eq=False)
@@ -282,73 +269,6 @@ def route_geometry(net: CompiledNetwork, stops: Sequence[Any], *, weight: str = 
     return LineString(line)
 
 
-@dataclass(frozen=True)
-class StraightLineModel:
-    """Travel without a street network: a straight-line distance times a circuity factor, at a speed.
-
-    Parameters
-    ----------
-    kind
-        ``"manhattan"`` (``|dx| + |dy|``, metric coordinates), ``"euclidean"`` or ``"great_circle"``
-        (haversine on lon/lat; metric coordinates are converted with ``crs``).
-    circuity
-        Network distance over straight distance; about 1.2–1.4 for great-circle or Euclidean
-        distance in US cities, nearer 1.0–1.1 for Manhattan distance on a grid.
-    speed_mps
-        Average door-to-door speed (m/s); default 20 mph, a school bus in town.
-    crs
-        CRS of the coordinates given as arrays (GeoSeries are reprojected to it); required for
-        ``"great_circle"`` on metric coordinates, else lon/lat are assumed.
-    """
-
-    kind: Literal["manhattan", "euclidean", "great_circle"] = "manhattan"
-    circuity: float = 1.3
-    speed_mps: float = BUS_SPEED_MPS
-    crs: Any = None
-
-    def __post_init__(self) -> None:
-        if self.kind not in ("manhattan", "euclidean", "great_circle"):
-            raise ValueError(f"kind must be 'manhattan', 'euclidean' or 'great_circle', not {self.kind!r}")
-        if not self.circuity > 0 or not self.speed_mps > 0:
-            raise ValueError(f"circuity and speed_mps must be positive, got {self.circuity} and {self.speed_mps}")
-        if self.crs is not None:
-            crs = pyproj.CRS.from_user_input(self.crs)
-            if self.kind != "great_circle" and crs.is_geographic:
-                raise ValueError(f"{self.kind} distance needs metric coordinates, not {crs.name}; project first")
-            object.__setattr__(self, "crs", crs)
-
-    def distance_matrix(self, origins: Any, destinations: Any, *, cutoff: float | None = None) -> np.ndarray:
-        """Distances (metres) times the circuity; ``inf`` beyond ``cutoff`` metres."""
-        (ox_, oy), (dx, dy) = self._coords(origins), self._coords(destinations)
-        if self.kind == "great_circle":
-            lat1, lat2 = np.radians(oy)[:, None], np.radians(dy)[None, :]
-            dlon = np.radians(dx)[None, :] - np.radians(ox_)[:, None]
-            h = np.sin((lat2 - lat1) / 2) ** 2 + np.cos(lat1) * np.cos(lat2) * np.sin(dlon / 2) ** 2
-            straight = 2 * _EARTH_RADIUS_M * np.arcsin(np.sqrt(np.clip(h, 0.0, 1.0)))
-        elif self.kind == "manhattan":
-            straight = np.abs(ox_[:, None] - dx[None, :]) + np.abs(oy[:, None] - dy[None, :])
-        else:
-            straight = np.hypot(ox_[:, None] - dx[None, :], oy[:, None] - dy[None, :])
-        return _cut(straight * self.circuity, cutoff)
-
-    def matrix(self, origins: Any, destinations: Any, *, cutoff: float | None = None) -> np.ndarray:
-        """Travel times (seconds); ``inf`` beyond ``cutoff`` seconds."""
-        return _cut(self.distance_matrix(origins, destinations) / self.speed_mps, cutoff)
-
-    def _coords(self, points: Any) -> tuple[np.ndarray, np.ndarray]:
-        """x/y in the model's CRS, or lon/lat for great-circle distance."""
-        xy, _ = point_coordinates(points, crs=self.crs)
-        if self.kind == "great_circle":
-            if self.crs is not None and not self.crs.is_geographic:
-                lon, lat = pyproj.Transformer.from_crs(self.crs, "EPSG:4326", always_xy=True).transform(xy[:, 0], xy[:, 1])
-                return np.asarray(lon), np.asarray(lat)
-            if self.crs is None and getattr(points, "crs", None) is not None and not points.crs.is_geographic:
-                xy, _ = point_coordinates(points, crs="EPSG:4326")
-        elif self.crs is None and getattr(points, "crs", None) is not None and points.crs.is_geographic:
-            raise ValueError(f"{self.kind} distance needs metric coordinates; project the points or give crs=")
-        return xy[:, 0], xy[:, 1]
-
-
 def travel_model(
     network: Any = None,
     *,
@@ -400,12 +320,6 @@ def _csr(u: np.ndarray, v: np.ndarray, w: np.ndarray, n: int) -> sp.csr_matrix:
     """CSR adjacency keeping the lightest of parallel edges (explicit zeros stay edges for csgraph)."""
     keep = _first_per_pair(u, v, w)
     return sp.csr_matrix((w[keep], (u[keep], v[keep])), shape=(n, n))
-
-
-def _cut(values: np.ndarray, cutoff: float | None) -> np.ndarray:
-    if cutoff is not None:
-        values[values > cutoff] = np.inf
-    return values
 
 
 def _locate(net: CompiledNetwork, points: Any) -> tuple[np.ndarray, np.ndarray]:

@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from facilities._validate import parse_grades
+from facilities.schema import parse_grades
 from facilities.matching import MatchData, MatchResult, solve
 from tests.conftest import shared_path
 from tests.test_facilities_dc import dc_match  # noqa: F401  (the DC match, a fixture)

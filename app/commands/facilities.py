@@ -15,6 +15,7 @@ import typer
 from app._common import echo as _echo
 from app._common import load_city as _load
 from app._common import travel_for, write_csv, write_json
+from facilities.travel import describe as _describe_travel
 
 app = typer.Typer(help="Building capacity and utilization; match charter needs to buildings.", no_args_is_help=True)
 
@@ -93,7 +94,7 @@ def match(
                withdraw=[w.strip() for w in withdraw.split(",") if w.strip()] if withdraw else ())  # fmt: skip
 
 
-_STRAIGHT = "straight-line distance x 1.3 at 20 km/h (MatchRules)"
+_STRAIGHT = _describe_travel(None)  # the straight-line model of facilities.travel
 
 
 def match_city(
@@ -163,8 +164,7 @@ def sites_city(
     except (ValueError, RuntimeError) as err:
         _echo(str(err))
         raise typer.Exit(code=1) from None
-    unit = "min" if travel is not None else "km"
-    table = siting.table().rename(columns={"mean_travel": f"mean_travel_{unit}"})
+    table = siting.table().rename(columns={"mean_travel": "mean_travel_min"})
     summary = {**siting.summary, "travel": how}
     out.mkdir(parents=True, exist_ok=True)
     write_csv(table, out / "sites.csv")

@@ -1,18 +1,21 @@
 """``compact zones``: shared enrollment zones, the seat guarantee and a unified lottery.
 
 Travel times come from :mod:`routing.travel`: the city's street network when it has one, else
-the network-free straight-line model (Manhattan distance times 1.3 at 20 mph). Student-level
-results are written only to the file named by ``--private-out``.
+the network-free straight-line model of :mod:`facilities.travel` (Manhattan distance times 1.3 at
+20 mph). Residents come from students, else population by age, else an enrollment estimate, and
+every output says which. A data or precondition problem is one message naming what is missing
+and the fix (exit status 1, nothing written); degenerate results are warnings, never headlines.
+Student-level results are written only to the file named by ``--private-out``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import geopandas as gpd
-import numpy as np
 import pandas as pd
 import typer
 
@@ -22,26 +25,86 @@ from app._common import travel_for
 from app._common import write_csv as _write_csv
 from app._common import write_json as _write_json
 
-app = typer.Typer(help="Shared enrollment zones: coverage, the lottery and zone design.", no_args_is_help=True)
+app = typer.Typer(
+    help="Shared enrollment zones: coverage, the lottery and zone design.", no_args_is_help=True
+)
 
 _CITY = typer.Argument(..., help="A city folder with a city.toml.")
 _OUT = typer.Option(..., "--out", help="Folder for the outputs (created; files written atomically).")
 _UNITS = typer.Option(None, "--units", help="Shared zone from units: zone ids or names, comma-separated.")
-_SCHOOLS = typer.Option(None, "--schools", help="The shared zone's school ids, comma-separated (default: those inside).")
+_SCHOOLS = typer.Option(
+    None, "--schools", help="The shared zone's school ids, comma-separated (default: those inside)."
+)
 _ZONES = typer.Option(None, "--zones", help="A file of zone polygons (GeoJSON, GeoPackage, shapefile).")
 _ZONE_ID = typer.Option("id", "--zone-id", help="Column of --zones holding zone ids.")
 _ZONE_SCHOOLS = typer.Option(None, "--zone-schools", help="Column of --zones holding each zone's school ids.")
-_SOURCE = typer.Option("auto", "--source", help="Residents from 'students', 'population' or 'auto'.")
+_SOURCE = typer.Option(
+    "auto",
+    "--source",
+    help="Residents from 'students', 'population' (by age), 'enrollment' (an estimate) "
+    "or 'auto' (the first of them the city has).",
+)
 _BASIS = typer.Option("capacity", "--basis", help="Seats from 'capacity' or 'enrollment'.")
 _SEED = typer.Option(0, "--seed", help="Random seed (the same seed gives the same results).")
+
+
+@contextmanager
+def _problems() -> Iterator[None]:
+    """Turn a data or precondition problem into its message and exit status 1 (nothing written)."""
+    try:
+        yield
+    except ValueError as err:  # ValidationError and bad option values: the message names the fix
+        _echo(str(err))
+        raise typer.Exit(code=1) from None
+
+
+def _warn(warnings: Sequence[str]) -> None:
+    for w in warnings:
+        _echo(f"warning: {w}")
+
+
+def _grades(text: str) -> tuple[int, ...]:
+    """The grades of a ``--grades`` option, or one message naming the option and the fix."""
+    from facilities.schema import parse_grades
+    from facilities.zones.measure import fail
+
+    try:
+        return tuple(parse_grades(text))
+    except ValueError as err:
+        fail(
+            "--grades",
+            None,
+            None,
+            f"{text!r}: {err}",
+            "write grades like 'K-5', '6-8' or 'K,6,9'",
+            city="options",
+        )
+
+
+def _choices(path: Path) -> pd.DataFrame:
+    """Real ranked lists from ``--choices``, or one message naming the file and the fix."""
+    from facilities.zones.measure import fail
+
+    if not path.is_file():
+        fail(
+            str(path), None, None, "file not found", "give a CSV with student, school, rank", city="--choices"
+        )
+    return pd.read_csv(path)
 
 
 def _split(text: str | None) -> list[str] | None:
     return [t.strip() for t in text.split(",") if t.strip()] if text else None
 
 
-def resolve_zones(city: Any, *, units: str | None = None, schools: str | None = None, zones_file: Path | None = None,
-                  zone_id: str = "id", zone_schools: str | None = None) -> gpd.GeoDataFrame | None:  # fmt: skip
+def resolve_zones(
+    city: Any,
+    *,
+    units: str | None = None,
+    schools: str | None = None,
+    zones_file: Path | None = None,
+    zone_id: str = "id",
+    zone_schools: str | None = None,
+) -> gpd.GeoDataFrame | None:
     """The zones asked for: ``--units`` (a shared zone), ``--zones FILE``, the city's
     ``[[enrollment.shared_zones]]`` (``id``, ``units``, optional ``schools``), or ``None``."""
     from facilities.zones import configured_zones, read_zones, shared_zone
@@ -61,29 +124,40 @@ def _plain(frame: gpd.GeoDataFrame) -> pd.DataFrame:
     return out
 
 
-def _private_cells(frame: pd.DataFrame, columns: list[str], min_count: int = 10) -> pd.DataFrame:
-    """Counts of students below ``min_count`` shown as '<10' (reports never single out a few homes)."""
-    out = frame.copy()
-    for c in columns:
-        out[c] = out[c].map(lambda v: f"<{min_count}" if 0 < v < min_count else v).astype(object)
-    return out
-
-
 @app.command()
 def coverage(
-    city_dir: Path = _CITY, out: Path = _OUT, units: str = _UNITS, schools: str = _SCHOOLS, zones: Path = _ZONES,
-    zone_id: str = _ZONE_ID, zone_schools: str = _ZONE_SCHOOLS, source: str = _SOURCE, basis: str = _BASIS,
-    grades: str = typer.Option(None, "--grades", help="Grades the zones guarantee, e.g. '6-8' (default: the city's shared zones' grades, else all)."),
-) -> None:  # fmt: skip
+    city_dir: Path = _CITY,
+    out: Path = _OUT,
+    units: str = _UNITS,
+    schools: str = _SCHOOLS,
+    zones: Path = _ZONES,
+    zone_id: str = _ZONE_ID,
+    zone_schools: str = _ZONE_SCHOOLS,
+    source: str = _SOURCE,
+    basis: str = _BASIS,
+    grades: str = typer.Option(
+        None,
+        "--grades",
+        help="Grades the zones guarantee, e.g. '6-8' (default: the city's shared zones' grades, else all).",
+    ),
+) -> None:
     """Zones' residents and seats by grade, the guarantee and its shortfall, travel and compactness."""
-    from facilities.schema import parse_grades
     from facilities.zones import configured_grades
 
     city = _load(city_dir)
-    travel, how = travel_for(city)
-    chosen = resolve_zones(city, units=units, schools=schools, zones_file=zones, zone_id=zone_id, zone_schools=zone_schools)
-    wanted = parse_grades(grades) if grades else (configured_grades(city) if units is None and zones is None else None)
-    coverage_city(city, out, zones=chosen, travel=travel, how=how, source=source, basis=basis, grades=wanted)
+    with _problems():
+        chosen = resolve_zones(
+            city, units=units, schools=schools, zones_file=zones, zone_id=zone_id, zone_schools=zone_schools
+        )
+        wanted = (
+            _grades(grades)
+            if grades
+            else (configured_grades(city) if units is None and zones is None else None)
+        )
+        travel, how = travel_for(city)
+        coverage_city(
+            city, out, zones=chosen, travel=travel, how=how, source=source, basis=basis, grades=wanted
+        )
 
 
 def rider_walk_limit(city: Any, grades: Sequence[int]) -> float:
@@ -92,16 +166,34 @@ def rider_walk_limit(city: Any, grades: Sequence[int]) -> float:
     from facilities.zones import WALK_LIMIT_M
     from routing.stops import eligibility_rules
 
-    limits = [r.walk_beyond for r in eligibility_rules(city.settings.get("transport", {})) if set(r.grades) & set(grades) and not r.transit_pass]
+    limits = [
+        r.walk_beyond
+        for r in eligibility_rules(city.settings.get("transport", {}))
+        if set(r.grades) & set(grades) and not r.transit_pass
+    ]
     return min(limits) if limits else WALK_LIMIT_M
 
 
 def coverage_city(
-    city: Any, out: Path, *, zones: gpd.GeoDataFrame | None, travel: Any, how: str, source: str = "auto",
-    basis: str = "capacity", grades: Sequence[int] | None = None,
-) -> dict:  # fmt: skip
-    """Measure a loaded city's zones (for ``grades``, default all), write the outputs and report to ``out``; return the summary."""
-    from app.report_zones import write_report
+    city: Any,
+    out: Path,
+    *,
+    zones: gpd.GeoDataFrame | None,
+    travel: Any,
+    how: str,
+    source: str = "auto",
+    basis: str = "capacity",
+    grades: Sequence[int] | None = None,
+) -> dict:
+    """Measure a loaded city's zones (for ``grades``, default each zone's own), write the outputs and
+    report to ``out``; return the summary.
+
+    Raises
+    ------
+    ValidationError
+        Before anything is written, naming what is missing (zones, residents) and the fix.
+    """
+    from app.report_zones import coverage_sections, write_report
     from facilities.io import write_geo
     from facilities.zones import coverage as measure
     from facilities.zones import gap_closers
@@ -114,59 +206,118 @@ def coverage_city(
     _write_csv(table, out / "zones.csv")
     _write_csv(cov.grades, out / "coverage.csv")
     _write_csv(gaps, out / "gaps.csv")
-    summary = {**cov.summary(), "residents_from": cov.source, "travel": how}
+    summary = {**cov.summary(), "travel": how}
     _write_json(summary, out / "summary.json")
-    counts = ["residents", "guaranteed", "shortfall"] if cov.source == "students" else []
-    write_report(out / "report.html", title=f"{city.name}: shared zones and the guarantee",
-                 notes={"Residents": cov.source, "Travel": how},
-                 sections=[("Zones", _private_cells(table, counts)), ("Guarantee by zone and grade", _private_cells(cov.grades, counts)),
-                           ("What would close the gaps", gaps)])  # fmt: skip
-    _echo(f"{summary['zones']} zones: {summary['guaranteed']:,} of {summary['residents']:,} residents guaranteed a seat "
-          f"({summary['share']:.1%}), shortfall {summary['shortfall']:,}; median Polsby-Popper {summary['polsby_popper_median']}")  # fmt: skip
+    write_report(
+        out / "report.html",
+        title=f"{city.name}: shared zones and the guarantee",
+        notes={"Residents": cov.residents_note, "Seats": cov.seats_note, "Travel": how},
+        warnings=cov.warnings,
+        sections=coverage_sections(
+            cov, gaps, city.schools, private=cov.source == "students", context=city.zones
+        ),
+    )
+    _echo(f"residents: {cov.residents_note}")
+    _echo(f"seats: {cov.seats_note}")
+    _warn(cov.warnings)
+    if summary["residents"] and summary["seats"]:
+        _echo(
+            f"{summary['zones']} zones: {summary['guaranteed']:,} of {summary['residents']:,} residents "
+            f"guaranteed a seat ({summary['share']:.1%}), shortfall {summary['shortfall']:,}; "
+            f"median Polsby-Popper {summary['polsby_popper_median']}"
+        )
     _echo(f"wrote {out}")
     return summary
 
 
 @app.command()
 def lottery(
-    city_dir: Path = _CITY, out: Path = _OUT, units: str = _UNITS, schools: str = _SCHOOLS, zones: Path = _ZONES,
-    zone_id: str = _ZONE_ID, zone_schools: str = _ZONE_SCHOOLS, source: str = _SOURCE, basis: str = _BASIS, seed: int = _SEED,
-    choices: Path = typer.Option(None, "--choices", help="Real ranked lists: CSV with student, school, rank."),
-    grades: str = typer.Option(None, "--grades", help="Grades applying, e.g. 'K,6,9' (default: K, 6, 9 when simulated)."),
-    no_guarantee: bool = typer.Option(False, "--no-guarantee", help="Do not apply the shared zones' guarantee."),
-    private_out: Path = typer.Option(None, "--private-out", help="Write each student's assignment (PRIVATE) to this CSV, and the waitlists beside it."),
-) -> None:  # fmt: skip
-    """One lottery (deferred acceptance) across district, charter and Catholic schools, with the zone guarantee."""
-    from facilities.schema import parse_grade
+    city_dir: Path = _CITY,
+    out: Path = _OUT,
+    units: str = _UNITS,
+    schools: str = _SCHOOLS,
+    zones: Path = _ZONES,
+    zone_id: str = _ZONE_ID,
+    zone_schools: str = _ZONE_SCHOOLS,
+    source: str = _SOURCE,
+    basis: str = _BASIS,
+    seed: int = _SEED,
+    choices: Path = typer.Option(
+        None, "--choices", help="Real ranked lists: CSV with student, school, rank."
+    ),
+    grades: str = typer.Option(
+        None, "--grades", help="Grades applying, e.g. 'K,6,9' (default: K, 6, 9 when simulated)."
+    ),
+    no_guarantee: bool = typer.Option(
+        False, "--no-guarantee", help="Do not apply the shared zones' guarantee."
+    ),
+    private_out: Path = typer.Option(
+        None,
+        "--private-out",
+        help="Write each student's assignment (PRIVATE) to this CSV, and the waitlists beside it.",
+    ),
+) -> None:
+    """One lottery (deferred acceptance) across district, charter and Catholic schools, with the zone
+    guarantee."""
 
     city = _load(city_dir)
-    chosen = resolve_zones(city, units=units, schools=schools, zones_file=zones, zone_id=zone_id, zone_schools=zone_schools)
-    ranked = pd.read_csv(choices) if choices is not None else None
-    wanted = [parse_grade(g) for g in _split(grades)] if grades else None  # type: ignore[union-attr]
-    lottery_city(city, out, zones=chosen, choices=ranked, guarantee=not no_guarantee, seed=seed, grades=wanted,
-                 source=source, basis=basis, private_out=private_out)  # fmt: skip
+    with _problems():
+        chosen = resolve_zones(
+            city, units=units, schools=schools, zones_file=zones, zone_id=zone_id, zone_schools=zone_schools
+        )
+        ranked = _choices(choices) if choices is not None else None
+        wanted = list(_grades(grades)) if grades else None
+        lottery_city(
+            city,
+            out,
+            zones=chosen,
+            choices=ranked,
+            guarantee=not no_guarantee,
+            seed=seed,
+            grades=wanted,
+            source=source,
+            basis=basis,
+            private_out=private_out,
+        )
 
 
 def lottery_city(
-    city: Any, out: Path, *, zones: gpd.GeoDataFrame | None, choices: pd.DataFrame | None = None, guarantee: bool = True,
-    seed: int = 0, grades: list[int] | None = None, source: str = "auto", basis: str = "capacity", private_out: Path | None = None,
-) -> dict:  # fmt: skip
-    """Run the unified lottery on a loaded city, write aggregate outputs and the report to ``out``; return the summary.
+    city: Any,
+    out: Path,
+    *,
+    zones: gpd.GeoDataFrame | None,
+    choices: pd.DataFrame | None = None,
+    guarantee: bool = True,
+    seed: int = 0,
+    grades: list[int] | None = None,
+    source: str = "auto",
+    basis: str = "capacity",
+    private_out: Path | None = None,
+) -> dict:
+    """Run the unified lottery on a loaded city, write aggregate outputs and the report to ``out``;
+    return the summary.
 
     Student-level assignments and waitlists are written only to ``private_out`` (and a
     ``<name>_waitlists.csv`` beside it) when it is given.
     """
-    from app.report_zones import write_report
+    from app.report_zones import lottery_sections, write_report
     from facilities.enrollment import run_lottery
 
-    try:
-        run = run_lottery(city, zones=zones, choices=choices, guarantee=guarantee, seed=seed, grades=grades,
-                          source=source, basis=basis)  # fmt: skip
-    except ValueError as err:
-        _echo(str(err))
-        raise typer.Exit(code=1) from None
+    run = run_lottery(
+        city,
+        zones=zones,
+        choices=choices,
+        guarantee=guarantee,
+        seed=seed,
+        grades=grades,
+        source=source,
+        basis=basis,
+    )
     out.mkdir(parents=True, exist_ok=True)
-    tables = {key: run.aggregates(by=[key]) for key in ("sector", "neighborhood", "grade")}
+    tables = {
+        "sector": run.by_sector(),
+        **{key: run.aggregates(by=[key]) for key in ("neighborhood", "grade")},
+    }
     for key, frame in tables.items():
         _write_csv(frame, out / f"lottery_by_{key}.csv")
     by_zone = run.by_zone()
@@ -174,70 +325,139 @@ def lottery_city(
     summary = run.summary()
     _write_json(summary, out / "lottery_summary.json")
     lists = "simulated (random-utility model: distance, sector; seeded)" if run.simulated_choices else "given"
-    people = "simulated from population by age" if run.simulated_applicants else "the city's students"
-    write_report(out / "report.html", title=f"{city.name}: unified lottery",
-                 notes={"Applicants": people, "Ranked lists": lists, "Seed": str(seed), "Priorities": ", ".join(summary["priorities"]) or "none"},
-                 sections=[("Overall", run.aggregates()), *((f"By {k}", v) for k, v in tables.items()),
-                           ("Shared zones' residents", by_zone)])  # fmt: skip
+    people = f"simulated: {run.residents_note}" if run.simulated_applicants else run.residents_note
+    write_report(
+        out / "report.html",
+        title=f"{city.name}: unified lottery",
+        warnings=run.warnings,
+        notes={
+            "Applicants": people,
+            "Seats": run.seats_note,
+            "Ranked lists": lists,
+            "Seed": str(seed),
+            "Priorities": ", ".join(summary["priorities"]) or "none",
+        },
+        sections=lottery_sections(run.aggregates(), tables, by_zone),
+    )
     if private_out is not None:
         waitlists = private_out.with_name(f"{private_out.stem}_waitlists{private_out.suffix or '.csv'}")
         run.result.to_csv(private_out)
         run.result.to_csv(waitlists, table="waitlists")
         _echo(f"wrote each student's assignment and the waitlists (private) to {private_out} and {waitlists}")
-    _echo(f"{summary['students']:,} applicants ({people}; lists {lists}): {summary['matched_share']:.1%} matched, "
-          f"{summary['first_choice_share']:.1%} first choice, {summary['top_three_share']:.1%} top three, "
-          f"{summary['unassigned']:,} unassigned")  # fmt: skip
+    _echo(f"seats: {run.seats_note}")
+    _warn(run.warnings)
+    _echo(
+        f"{summary['students']:,} applicants ({people}; lists {lists}): "
+        f"{summary['matched_share']:.1%} matched, "
+        f"{summary['first_choice_share']:.1%} first choice, {summary['top_three_share']:.1%} top three, "
+        f"{summary['unassigned']:,} unassigned"
+    )
     _echo(f"wrote {out}")
     return summary
 
 
 @app.command()
 def design(
-    city_dir: Path = _CITY, out: Path = _OUT, source: str = _SOURCE, basis: str = _BASIS, seed: int = _SEED,
+    city_dir: Path = _CITY,
+    out: Path = _OUT,
+    source: str = _SOURCE,
+    basis: str = _BASIS,
+    seed: int = _SEED,
     grades: str = typer.Option("K-5", "--grades", help="Grades the zones guarantee, e.g. 'K-5' or '6-8'."),
     min_schools: int = typer.Option(2, "--min-schools", help="Fewest schools a zone holds."),
     max_schools: int = typer.Option(8, "--max-schools", help="Most schools a zone holds."),
     time_limit: float = typer.Option(60.0, "--time-limit", help="Seconds for each optimizer."),
-    cpsat: bool = typer.Option(False, "--cpsat", help="Also solve the exact CP-SAT model (slower on many units)."),
-) -> None:  # fmt: skip
-    """Generate contiguous shared zones from the city's neighborhoods and compare plans side by side."""
-    from app.report_zones import write_report
-    from facilities.schema import parse_grades
+    cpsat: bool = typer.Option(
+        False, "--cpsat", help="Also solve the exact CP-SAT model (slower on many units)."
+    ),
+) -> None:
+    """Generate contiguous shared zones from the city's units (neighborhoods, census units, wards or
+    attendance zones) and compare plans side by side."""
+    from app.report_zones import comparison_text, design_sections, write_report
     from facilities.io import write_geo
     from facilities.zones import ZoneData, ZonePlan, compare_plans, design_cpsat, greedy_zones
     from facilities.zones import design as make
+    from facilities.zones.residents import area_units
 
     city = _load(city_dir)
-    travel, how = travel_for(city)
-    wanted = tuple(parse_grades(grades))
-    data = ZoneData.from_city(city, travel=travel, source=source, basis=basis)  # type: ignore[arg-type]
-    options = {"min_schools": min_schools, "max_schools": max_schools, "grades": wanted}
-    plans: dict[str, ZonePlan] = {
-        "each neighborhood": ZonePlan.from_labels(data, data.unit_ids, grades=wanted),
-        "greedy": greedy_zones(data, **options),
-        "designed": make(data, time_limit=time_limit, seed=seed, progress=lambda k, n: _echo(f"  local search pass {k}"), **options),
-    }  # fmt: skip
-    if cpsat:
-        plans["cp-sat"] = design_cpsat(data, time_limit=time_limit, seed=seed, **options)
-    walk_m = rider_walk_limit(city, wanted)
-    table = compare_plans(plans, walk_m=walk_m).reset_index(names="measure")
+    with _problems():
+        wanted = _grades(grades)
+        units = area_units(city, grades=wanted)
+        travel, how = travel_for(city)
+        data = ZoneData.from_city(city, units=units, travel=travel, source=source, basis=basis, grades=wanted)  # type: ignore[arg-type]
+        options = {"min_schools": min_schools, "max_schools": max_schools, "grades": wanted}
+        kind = str(units["kind"].iloc[0]) if "kind" in units and len(units) else "unit"
+        plans: dict[str, ZonePlan] = {
+            {"attendance": "each attendance zone", "census": "each census unit"}.get(
+                kind, f"each {kind}"
+            ): ZonePlan.from_labels(data, data.unit_ids, grades=wanted),
+            "greedy": greedy_zones(data, **options),
+            "designed": make(
+                data,
+                time_limit=time_limit,
+                seed=seed,
+                progress=lambda k, n: _echo(f"  local search pass {k}"),
+                **options,
+            ),
+        }
+        if cpsat:
+            plans["cp-sat"] = design_cpsat(data, time_limit=time_limit, seed=seed, **options)
+        walk_m = rider_walk_limit(city, wanted)
+        table = compare_plans(plans, walk_m=walk_m).reset_index(names="measure")
     out.mkdir(parents=True, exist_ok=True)
     for name, plan in plans.items():
         frame = plan.to_geodataframe()
-        write_geo(frame.assign(**{c: _plain(frame)[c].to_numpy() for c in ("units", "schools")}), out / "plans.gpkg", layer=name.replace(" ", "_"))
+        write_geo(
+            frame.assign(**{c: _plain(frame)[c].to_numpy() for c in ("units", "schools")}),
+            out / "plans.gpkg",
+            layer=name.replace(" ", "_"),
+        )
     _write_csv(table, out / "comparison.csv")
     issues = {name: list(plan.issues) for name, plan in plans.items()}
-    _write_json({"grades": list(wanted), "travel": how, "issues": issues,
-                 "status": {n: p.status for n, p in plans.items()}, "bus_riders_walk_m": walk_m}, out / "design.json")  # fmt: skip
-    sections: list[tuple[str, Any]] = [("Plans side by side", table)]
-    for name, plan in plans.items():
-        sections.append((f"{name}: zones", _plain(plan.to_geodataframe())))
-        if plan.issues:
-            sections.append((f"{name}: issues", "; ".join(plan.issues)))
-    write_report(out / "report.html", title=f"{city.name}: shared zone design ({grades})",
-                 notes={"Travel": how, "Residents": source,
-                        "Bus riders": f"residents farther than {walk_m:,.0f} m (straight line) from their zone's nearest school, "
-                                      "the walk limit of [transport.eligibility] for these grades"},
-                 sections=sections)  # fmt: skip
-    _echo(table.to_string(index=False))
+    _write_json(
+        {
+            "grades": list(wanted),
+            "travel": how,
+            "travel_unit": "seconds",
+            "residents_note": data.residents_note,
+            "seats_note": data.seats_note,
+            "warnings": list(data.warnings),
+            "issues": issues,
+            "status": {n: p.status for n, p in plans.items()},
+            "bus_riders_walk_m": walk_m,
+        },
+        out / "design.json",
+    )
+    unit_names = dict(
+        zip(
+            units["id"].astype(str),
+            units["name"].where(units["name"].notna(), units["id"]).astype(str),
+            strict=True,
+        )
+    )
+    write_report(
+        out / "report.html",
+        title=f"{city.name}: shared zone design ({grades})",
+        warnings=data.warnings,
+        notes={
+            "Residents": data.residents_note,
+            "Seats": data.seats_note,
+            "Travel": how,
+            "Units": f"{len(units)} {kind} zones",
+            "Bus riders": f"residents farther than {walk_m / 1000:,.1f} km (straight line) from their "
+            "zone's nearest "
+            "school, the walk limit of [transport.eligibility] for these grades",
+        },
+        sections=design_sections(
+            table,
+            plans,
+            city.schools,
+            unit_names,
+            private=data.residents_source == "students",
+        ),
+    )
+    _echo(f"residents: {data.residents_note}")
+    _echo(f"seats: {data.seats_note}")
+    _warn(data.warnings)
+    _echo(comparison_text(table))
     _echo(f"wrote {out}")
