@@ -12,6 +12,8 @@ students in a school and grade than its seats.
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pandas as pd
 import shapely
@@ -85,7 +87,9 @@ def test_coverage_counts_residents_and_seats_by_grade_as_the_inputs_say(demo_cit
 
 
 def test_the_lottery_guarantee_leaves_no_resident_out_while_a_zone_school_has_room(demo_city: City) -> None:
-    city = demo_city
+    # the zone's schools at 80 % of their capacity, so that the guarantee runs out of seats
+    schools = demo_city.schools.assign(capacity=(demo_city.schools["capacity"] * 0.8).round())
+    city = dataclasses.replace(demo_city, schools=schools)
     zones = configured_zones(city)
     outcome = run_lottery(
         city, zones=zones, guarantee=True, seed=5, grades=[6, 7, 8], source="population", n_choices=1
