@@ -2,7 +2,7 @@
 
 ``site_campuses`` opens ``p`` of the vacant and under-used buildings so that the students of the
 chosen grades, grouped in 400 m cells (each cell at its students' mean home), travel the least in
-all (straight-line metres). Here every pair of candidate buildings is tried; the answer must be
+all (seconds under the shared straight-line model, `facilities.travel.DEFAULT_MODEL`). Here every pair of candidate buildings is tried; the answer must be
 the best pair, only candidates may be chosen, every cell goes to its nearest chosen building, and
 the students served add up. Capacitated, no campus may serve more students than its building's
 spare seats (from the capacity module).
@@ -19,6 +19,7 @@ import pytest
 from facilities import City
 from facilities.capacity import utilization
 from facilities.siting import site_campuses
+from facilities.travel import DEFAULT_MODEL
 
 CELL = 400.0
 
@@ -41,7 +42,7 @@ def test_two_campuses_are_the_best_pair_of_candidates(demo_city: City, grades: l
     xy, w = _cells(demo_city, grades)
     cand = _candidates(demo_city)
     bxy = np.column_stack([cand.geometry.x, cand.geometry.y])
-    dist = np.hypot(xy[:, None, 0] - bxy[None, :, 0], xy[:, None, 1] - bxy[None, :, 1])
+    dist = DEFAULT_MODEL.matrix(xy, bxy)
     best = min(
         (float(w @ dist[:, list(pair)].min(axis=1)), pair)
         for pair in itertools.combinations(range(len(cand)), 2)
