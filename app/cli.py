@@ -7,7 +7,7 @@ from pathlib import Path
 
 import typer
 
-from app.commands import bells, facilities, sbrp, zones
+from app.commands import bells, facilities, geocode, sbrp, zones
 
 DEMO_CITY = Path(__file__).resolve().parents[1] / "data" / "demo"
 
@@ -20,6 +20,7 @@ app.add_typer(facilities.app, name="facilities")
 app.add_typer(bells.app, name="bells")
 app.add_typer(zones.app, name="zones")
 app.add_typer(sbrp.app, name="sbrp")
+app.command(name="geocode")(geocode.geocode)
 
 
 @app.command()

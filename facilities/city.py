@@ -94,6 +94,10 @@ class City:
     network: NetworkSpec | None = None
     settings: dict[str, Any] = field(default_factory=dict)
     root: Path | None = None
+    #: The city's address points (``address_points`` layer), which place students from their addresses.
+    address_points: gpd.GeoDataFrame | None = None
+    #: How the students' addresses were placed (:class:`facilities.geocode.MatchReport`), or ``None``.
+    geocoding: Any = None
 
     @classmethod
     def from_frames(
@@ -108,11 +112,13 @@ class City:
         yards: pd.DataFrame | None = None,
         bus_types: pd.DataFrame | None = None,
         needs: pd.DataFrame | None = None,
+        address_points: pd.DataFrame | None = None,
         network: NetworkSpec | None = None,
         settings: dict[str, Any] | None = None,
         root: str | os.PathLike[str] | None = None,
         sources: dict[str, str] | None = None,
         rows: dict[str, list[int | None]] | None = None,
+        geocoding: Any = None,
     ) -> City:
         """Build a validated city from frames whose columns carry canonical names.
 
@@ -131,6 +137,8 @@ class City:
             See the attributes.
         sources, rows
             The file each layer came from and the row number of each record, for messages.
+        address_points, geocoding
+            See the attributes.
 
         Raises
         ------
@@ -141,9 +149,9 @@ class City:
             name=name, crs=crs, network=network, settings=settings, root=root, sources=sources, rows=rows,
             frames={
                 "schools": schools, "buildings": buildings, "students": students, "zones": zones,
-                "yards": yards, "bus_types": bus_types, "needs": needs,
+                "yards": yards, "bus_types": bus_types, "needs": needs, "address_points": address_points,
             },
-            problems=v.Problems(),
+            problems=v.Problems(), geocoding=geocoding,
         )  # fmt: skip
 
     def to_wgs84(self, frame: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
@@ -160,7 +168,7 @@ class City:
         """Return a copy with some layers replaced, validated again."""
         frames = {k: self.to_wgs84(getattr(self, k)) if k in _GEO_LAYERS else getattr(self, k) for k in LAYERS}
         frames.update(changes)
-        return City.from_frames(name=self.name, crs=self.crs, network=self.network, settings=self.settings, root=self.root, **frames)
+        return City.from_frames(name=self.name, crs=self.crs, network=self.network, settings=self.settings, root=self.root, geocoding=self.geocoding, **frames)
 
     def summary(self) -> str:
         """A few lines describing the city, as ``compact validate`` prints them."""
@@ -180,6 +188,10 @@ class City:
             services = ", ".join(f"{n:,} {sv}" for sv, n in st["service"].value_counts().sort_index().items())
             grades = format_grades(tuple(st["grade"].unique()))
             lines.append(f"  students     {len(st):>7,}  (grades {grades}; {services})")
+        if self.geocoding is not None:
+            lines.append(f"  addresses    {self.geocoding.summary_line()}")
+        if self.address_points is not None and len(self.address_points):
+            lines.append(f"  address points {len(self.address_points):>5,}")
         if len(self.zones):
             kinds = ", ".join(f"{n} {k}" for k, n in self.zones["kind"].value_counts().sort_index().items())
             lines.append(f"  zones        {len(self.zones):>7,}  ({kinds})")
@@ -208,6 +220,7 @@ def _assemble(
     sources: dict[str, str] | None,
     rows: dict[str, list[int | None]] | None,
     problems: v.Problems,
+    geocoding: Any = None,
 ) -> City:
     """Clean and check every layer, adding to ``problems`` (which may hold the loader's), then raise or build."""
     sources = dict(sources or {})
@@ -232,6 +245,7 @@ def _assemble(
         network=network,
         settings=dict(settings or {}),
         root=Path(root) if root is not None else None,
+        geocoding=geocoding,
         **layers,  # type: ignore[arg-type]
     )
 
