@@ -49,6 +49,8 @@ def compare(
     result = run_compare(city, scenarios=listed, time_limit=limit, seed=seed, progress=_progress(quiet), sessions=("am",) if am_only else ("am", "pm"))
     paths = result.write(out)
     typer.echo(result.text())
+    if city.geocoding is not None and city.geocoding.not_placed:  # never dropped silently
+        typer.echo(f"  {city.geocoding.not_placed:,} students not placed (addresses unmatched): not routed; compact geocode lists the rows")
     typer.echo(f"wrote {', '.join(sorted(paths))} to {out}")
 
 

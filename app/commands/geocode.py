@@ -51,3 +51,27 @@ def geocode(
         write_csv(report.to_fix(), private_out / "rows_to_fix.csv")
         write_csv(report.rows, private_out / "matches.csv")
         typer.echo(f"wrote the PRIVATE report.html, rows_to_fix.csv and matches.csv to {private_out}")
+
+
+def demo_section(city, out: Path) -> dict | None:  # type: ignore[no-untyped-def]
+    """``compact demo``'s addresses step: geocode the students' addresses, print the report, write it under ``out``.
+
+    Returns the counts for the demo's summary, or ``None`` when the students layer maps no address.
+    """
+    if city.root is None or "address" not in _students_cfg(city.root):
+        return None
+    from app.report_geocode import write_geocode_report
+
+    typer.echo("\n== Addresses: students' addresses to points, offline from the city's address points ==")
+    report = report_for(city)
+    typer.echo(report.text(rows_to_fix=5))
+    neighborhoods = city.students.set_index("id")["neighborhood"] if len(city.students) else None
+    write_geocode_report(out / "report.html", report, city=city.name, neighborhoods=neighborhoods)
+    return {"counts": report.counts(), "matched_share": round(report.matched_share, 4), "not_placed": report.not_placed,
+            "disagreements": report.disagreements()}  # fmt: skip
+
+
+def _students_cfg(root: Path) -> dict:
+    import tomllib
+
+    return tomllib.loads((root / "city.toml").read_text(encoding="utf-8")).get("layers", {}).get("students", {})

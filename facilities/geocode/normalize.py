@@ -264,6 +264,9 @@ def _parse_pub28(line: str) -> Address:
     first, _, rest = line.partition(",")
     tokens = _tokens(first)
     tail = _tokens(rest)
+    if tail and tail[0] in UNITS:  # '12 Adams Ave, Apt 2, Boston': the unit belongs to the street line
+        take = 1 if tail[0] in _UNIT_ALONE or len(tail) < 2 else 2
+        tokens, tail = tokens + tail[:take], tail[take:]
     zip_code = state = ""
     for part in (tail, tokens):  # ZIP and state at the end of the line, after a comma or not
         if part and _ZIP.match(part[-1]):
