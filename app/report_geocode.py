@@ -17,7 +17,7 @@ from facilities.geocode import KINDS, MIN_CELL, MatchReport
 from facilities.geocode.local import FUZZY_MARGIN, FUZZY_MIN, MAX_NUMBER_GAP
 from facilities.geocode.report import WRONG_METRES, suppress
 
-__all__ = ["write_geocode_report", "kinds_table", "how_matched"]
+__all__ = ["how_matched", "kinds_table", "write_geocode_report"]
 
 
 def kinds_table(report: MatchReport) -> pd.DataFrame:
@@ -40,7 +40,12 @@ def how_matched() -> str:
 
 
 def write_geocode_report(
-    path: str | Path, report: MatchReport, *, city: str, neighborhoods: pd.Series | None = None, private: bool = False
+    path: str | Path,
+    report: MatchReport,
+    *,
+    city: str,
+    neighborhoods: pd.Series | None = None,
+    private: bool = False,
 ) -> Path:
     """Write the match report as one HTML page, atomically.
 
@@ -64,18 +69,31 @@ def write_geocode_report(
     sections: list[tuple[str, pd.DataFrame | str]] = [
         ("Summary", report.summary_line()),
         ("By kind of match", kinds_table(report)),
-        ("Why addresses did not match", suppress(why, ["addresses"]) if len(why) else "Every address matched."),
+        (
+            "Why addresses did not match",
+            suppress(why, ["addresses"]) if len(why) else "Every address matched.",
+        ),
         (f"By school (cells under {MIN_CELL} students read <{MIN_CELL})", report.table("school")),
-        (f"By neighborhood (cells under {MIN_CELL} students read <{MIN_CELL})", report.table("neighborhood", neighborhoods=neighborhoods)),
+        (
+            f"By neighborhood (cells under {MIN_CELL} students read <{MIN_CELL})",
+            report.table("neighborhood", neighborhoods=neighborhoods),
+        ),
     ]
     fix = report.to_fix()
     if private:
         sections.append(("Rows to fix (not matched) and to check (fuzzy or nearest number)", fix))
     else:
-        sections.append(("Rows to fix", f"{(fix['action'] == 'fix').sum():,} rows to fix and {(fix['action'] == 'check').sum():,} to check "
-                         "are listed, with their addresses, in the private report (compact geocode --private-out DIR)."))  # fmt: skip
+        where = "are listed, with their addresses, in the private report (compact geocode --private-out DIR)."
+        sections.append(
+            (
+                "Rows to fix",
+                f"{(fix['action'] == 'fix').sum():,} rows to fix and {(fix['action'] == 'check').sum():,} to check {where}",
+            )
+        )
     notes = {"Placed by": " then ".join(report.geocoders), "How": how_matched()}
     if report.check:
-        notes["Check"] = f"rows with coordinates were geocoded too; a point more than {WRONG_METRES:.0f} m from the file's counts as a disagreement"
+        notes["Check"] = (
+            f"rows with coordinates were geocoded too; a point more than {WRONG_METRES:.0f} m from the file's counts as a disagreement"
+        )
     title = f"Addresses to points — {city}" + (" (PRIVATE: addresses)" if private else "")
     return write_report(path, title=title, sections=sections, notes=notes)

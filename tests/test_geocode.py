@@ -110,7 +110,9 @@ def _truth_check(report, students: pd.DataFrame) -> None:
     """No student placed at a wrong address; every unmatched row listed with its reason."""
     rows = report.rows
     placed = rows[rows["kind"] != "unmatched"]
-    assert (placed["distance"] <= WRONG_METRES).all(), placed.loc[placed["distance"] > WRONG_METRES, ["address", "matched", "distance"]]
+    assert (placed["distance"] <= WRONG_METRES).all(), placed.loc[
+        placed["distance"] > WRONG_METRES, ["address", "matched", "distance"]
+    ]
     # exact and fuzzy matches land on the very home (same point), nearest numbers on its block
     assert (placed.loc[placed["kind"] != "nearest number", "distance"] < 1.0).all()
     unmatched = rows[rows["kind"] == "unmatched"]

@@ -33,27 +33,46 @@ def _metres(lon: np.ndarray, lat: np.ndarray, lon2: np.ndarray, lat2: np.ndarray
 @pytest.fixture(scope="module")
 def sources() -> tuple[gpd.GeoDataFrame, pd.DataFrame, set[str]]:
     public = pd.read_csv(shared_path("boston", "boston_public_schools.csv"), dtype=str, encoding="utf-8-sig")
-    other = pd.read_csv(shared_path("boston", "boston_non_public_schools.csv"), dtype=str, encoding="utf-8-sig")
+    other = pd.read_csv(
+        shared_path("boston", "boston_non_public_schools.csv"), dtype=str, encoding="utf-8-sig"
+    )
     rows = []
     for frame, zip_column in ((public, "ZIPCODE"), (other, "ZIP")):
-        for address, zip_code, x, y in zip(frame["ADDRESS"], frame[zip_column], frame["X"], frame["Y"], strict=True):
+        for address, zip_code, x, y in zip(
+            frame["ADDRESS"], frame[zip_column], frame["X"], frame["Y"], strict=True
+        ):
             parsed = parse(address)  # the files give the number and street in one column: split them
-            rows.append({"number": parsed.number, "street": parsed.street, "zip": zip_code, "lon": float(x), "lat": float(y)})
+            rows.append(
+                {
+                    "number": parsed.number,
+                    "street": parsed.street,
+                    "zip": zip_code,
+                    "lon": float(x),
+                    "lat": float(y),
+                }
+            )
     points = pd.DataFrame(rows)
     challenge = pd.read_csv(shared_path("boston", "bps_challenge_schools.tsv"), sep="\t", dtype=str)
     geo = gpd.GeoDataFrame(points, geometry=gpd.points_from_xy(points["lon"], points["lat"]), crs=4326)
     return geo, challenge, set(public["SCH_ID"])
 
 
-def test_boston_schools_match_their_published_points(sources) -> None:  # noqa: ANN001
+def test_boston_schools_match_their_published_points(sources) -> None:
     points, challenge, district_ids = sources
-    found = AddressPoints(points).geocode([parse(a, zip=z) for a, z in zip(challenge["address"], challenge["zip"], strict=True)])
+    found = AddressPoints(points).geocode(
+        [parse(a, zip=z) for a, z in zip(challenge["address"], challenge["zip"], strict=True)]
+    )
     names = challenge["name"].str.strip()
     unmatched = {n: m.reason for n, m in zip(names, found, strict=True) if not m.placed}
     assert set(unmatched) == set(CANNOT_MATCH), unmatched  # the ones that cannot match, named
     lon = np.array([m.lon for m in found])
     lat = np.array([m.lat for m in found])
-    far = _metres(lon, lat, challenge["longitude"].astype(float).to_numpy(), challenge["latitude"].astype(float).to_numpy())
+    far = _metres(
+        lon,
+        lat,
+        challenge["longitude"].astype(float).to_numpy(),
+        challenge["latitude"].astype(float).to_numpy(),
+    )
     district = challenge["id"].isin(district_ids).to_numpy()
     placed = np.isfinite(far)
     off = {n for n, d, dist in zip(names, district & placed, far, strict=True) if d and dist > 50}
@@ -62,7 +81,12 @@ def test_boston_schools_match_their_published_points(sources) -> None:  # noqa: 
     assert (district & placed).sum() >= 105
     # every placed school sits on a point of the city's files for the address it matched: a distance
     # from the challenge's point is the two sources disagreeing, never a wrong street or number
-    on_file = _metres(lon[placed][:, None], lat[placed][:, None], points["lon"].to_numpy()[None, :], points["lat"].to_numpy()[None, :])
+    on_file = _metres(
+        lon[placed][:, None],
+        lat[placed][:, None],
+        points["lon"].to_numpy()[None, :],
+        points["lat"].to_numpy()[None, :],
+    )
     assert (on_file.min(axis=1) < 50.0).all()  # two schools at one address: the middle of their points
     kinds = pd.Series([m.kind for m in found]).value_counts()
     assert kinds.get("exact", 0) >= 125

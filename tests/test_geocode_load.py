@@ -77,7 +77,7 @@ def test_the_committed_demo_keeps_every_student(demo_city) -> None:
     ("edit", "message"),
     [
         ('address = "address"', "column 'Home Address' (the address address) is not in the file"),
-        ("zip = \"zip\"\nfloor = \"zip\"", "'floor' is not an address part"),
+        ('zip = "zip"\nfloor = "zip"', "'floor' is not an address part"),
         ("[layers.address_points]", "no address_points layer to place them"),
         ("[geocode]", "needs the network, which is not allowed"),
     ],
@@ -86,7 +86,7 @@ def test_address_settings_errors_name_the_fix(export: Path, tmp_path: Path, edit
     folder = tmp_path / "city"
     shutil.copytree(export, folder)
     toml = (folder / "city.toml").read_text()
-    if edit.startswith('address ='):
+    if edit.startswith("address ="):
         toml = toml.replace(edit, 'address = "Home Address"')
     elif edit.startswith("zip"):
         toml = toml.replace('zip = "zip"\n', edit + "\n", 1)
@@ -102,7 +102,9 @@ def test_address_settings_errors_name_the_fix(export: Path, tmp_path: Path, edit
 
 def test_compact_geocode_prints_the_report_and_keeps_addresses_private(export: Path, tmp_path: Path) -> None:
     out, private = tmp_path / "out", tmp_path / "private"
-    result = runner.invoke(app, ["geocode", str(export), "--out", str(out), "--private-out", str(private), "--rows", "3"])
+    result = runner.invoke(
+        app, ["geocode", str(export), "--out", str(out), "--private-out", str(private), "--rows", "3"]
+    )
     assert result.exit_code == 0, result.output
     assert "students not placed (addresses unmatched)" in result.output
     assert "rows to fix" in result.output and "row " in result.output
@@ -112,7 +114,12 @@ def test_compact_geocode_prints_the_report_and_keeps_addresses_private(export: P
     assert not any(a in public for a in written)  # no address, so no home, under --out
     assert "private report" in public
     summary = json.loads((out / "summary.json").read_text())
-    assert summary["not_placed"] > 0 and set(summary["counts"]) == {"exact", "nearest number", "fuzzy", "unmatched"}
+    assert summary["not_placed"] > 0 and set(summary["counts"]) == {
+        "exact",
+        "nearest number",
+        "fuzzy",
+        "unmatched",
+    }
     fix = pd.read_csv(private / "rows_to_fix.csv", dtype={"address": str}, keep_default_na=False)
     as_written = addresses.to_numpy()[fix["row"].to_numpy() - 2]  # row 2 is the first under the header
     assert all(shown.startswith(line) for shown, line in zip(fix["address"], as_written, strict=True))

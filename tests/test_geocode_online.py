@@ -11,8 +11,7 @@ import geopandas as gpd
 import pandas as pd
 import pytest
 
-from facilities.geocode import AddressPoints, parse
-from facilities.geocode import online
+from facilities.geocode import AddressPoints, online, parse
 from facilities.geocode.load import geocode_all, geocoders_for
 from facilities.geocode.online import Cache, CensusBatch, Nominatim
 
@@ -33,7 +32,18 @@ class FakeCensus:
             number = int(street.split()[0])
             if number < 100:
                 exact = "Exact" if number % 2 else "Non_Exact"
-                writer.writerow([rid, f"{street}, {city}, {state}, {zip_code}", "Match", exact, street.upper(), f"-71.{number:04d},42.3", "1", "L"])
+                writer.writerow(
+                    [
+                        rid,
+                        f"{street}, {city}, {state}, {zip_code}",
+                        "Match",
+                        exact,
+                        street.upper(),
+                        f"-71.{number:04d},42.3",
+                        "1",
+                        "L",
+                    ]
+                )
             else:
                 writer.writerow([rid, street, "No_Match"])
         return out.getvalue()
@@ -49,7 +59,9 @@ def test_census_batch_places_exact_and_non_exact_and_caches(tmp_path: Path) -> N
     assert len(fake.requests) == 1 and len(fake.requests[0]) == 3  # a repeated address is sent once
     assert fake.requests[0][0][2:4] == ["Boston", "MA"]
     again = CensusBatch(cache=cache, post=fake, city="Boston", state="MA").geocode(addresses)
-    assert list(map(repr, again)) == list(map(repr, first)) and len(fake.requests) == 1  # all from the cache in the city folder
+    assert (
+        list(map(repr, again)) == list(map(repr, first)) and len(fake.requests) == 1
+    )  # all from the cache in the city folder
     assert cache.path.exists() and cache.path.parent.parent == tmp_path
 
 
@@ -64,20 +76,30 @@ def test_census_batches_are_chunked_and_paced(monkeypatch: pytest.MonkeyPatch) -
 
 def _location(kind: str, house: bool = True) -> SimpleNamespace:
     address = {"house_number": "12", "road": "Adams Avenue"} if house else {"road": "Adams Avenue"}
-    return SimpleNamespace(latitude=42.33, longitude=-71.08, address="12 Adams Avenue, Boston", raw={"addresstype": kind, "address": address})
+    return SimpleNamespace(
+        latitude=42.33,
+        longitude=-71.08,
+        address="12 Adams Avenue, Boston",
+        raw={"addresstype": kind, "address": address},
+    )
 
 
 def test_nominatim_takes_only_a_house_and_caches(tmp_path: Path) -> None:
     asked: list[str] = []
-    answers = {"12 ADAMS AVE, Boston, MA": _location("house"), "14 ADAMS AVE, Boston, MA": _location("road", house=False)}
+    answers = {
+        "12 ADAMS AVE, Boston, MA": _location("house"),
+        "14 ADAMS AVE, Boston, MA": _location("road", house=False),
+    }
 
-    def fake(query: str):  # noqa: ANN202 - geopy's geocode signature
+    def fake(query: str):
         asked.append(query)
         return answers.get(query)
 
     cache = Cache(tmp_path / "geocode.sqlite")
     nominatim = Nominatim(cache=cache, city="Boston", state="MA", geocode=fake)
-    house, street, nothing = nominatim.geocode([parse("12 Adams Ave"), parse("14 Adams Ave"), parse("16 Adams Ave")])
+    house, street, nothing = nominatim.geocode(
+        [parse("12 Adams Ave"), parse("14 Adams Ave"), parse("16 Adams Ave")]
+    )
     assert house.kind == "exact" and house.lat == pytest.approx(42.33)
     assert not street.placed and "not the house" in street.reason  # a street is not a home
     assert not nothing.placed
@@ -89,17 +111,25 @@ def test_online_geocoders_only_with_the_network_allowed(tmp_path: Path) -> None:
     with pytest.raises(Exception, match="allow_network"):
         geocoders_for({"geocode": {"online": "census"}}, address_points=None, root=tmp_path)
     with pytest.raises(Exception, match="unknown online geocoder"):
-        geocoders_for({"geocode": {"online": "google", "allow_network": True}}, address_points=None, root=tmp_path)
-    (census,) = geocoders_for({"geocode": {"online": "census", "allow_network": True}}, address_points=None, root=tmp_path)
+        geocoders_for(
+            {"geocode": {"online": "google", "allow_network": True}}, address_points=None, root=tmp_path
+        )
+    (census,) = geocoders_for(
+        {"geocode": {"online": "census", "allow_network": True}}, address_points=None, root=tmp_path
+    )
     assert isinstance(census, CensusBatch) and census.cache.path == tmp_path / "cache" / "geocode.sqlite"
     assert geocoders_for({}, address_points=None, root=tmp_path) == []
 
 
 def test_online_geocoder_takes_what_the_address_points_miss() -> None:
     frame = pd.DataFrame({"number": ["12"], "street": ["Adams Avenue"], "lon": [-71.1], "lat": [42.3]})
-    local = AddressPoints(gpd.GeoDataFrame(frame, geometry=gpd.points_from_xy(frame["lon"], frame["lat"]), crs=4326))
+    local = AddressPoints(
+        gpd.GeoDataFrame(frame, geometry=gpd.points_from_xy(frame["lon"], frame["lat"]), crs=4326)
+    )
     fake = FakeCensus()
-    found = geocode_all([parse("12 Adams Ave"), parse("11 Elm St"), parse("150 Elm St")], [local, CensusBatch(post=fake)])
+    found = geocode_all(
+        [parse("12 Adams Ave"), parse("11 Elm St"), parse("150 Elm St")], [local, CensusBatch(post=fake)]
+    )
     assert [m.source for m in found[:2]] == ["address points", "census"]
     assert len(fake.requests[0]) == 2  # only what the address points did not match is sent
     assert not found[2].placed and "address points:" in found[2].reason and "census:" in found[2].reason

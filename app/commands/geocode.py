@@ -11,6 +11,7 @@ import typer
 
 from app._common import echo, load_city, write_csv, write_json
 
+
 def report_for(city):  # type: ignore[no-untyped-def]
     """Every student row with an address geocoded (those with coordinates too, to check them): the match report."""
     from facilities.geocode.load import check_addresses
@@ -19,9 +20,17 @@ def report_for(city):  # type: ignore[no-untyped-def]
 
 
 def geocode(
-    city_dir: Path = typer.Argument(..., help="A city folder with a city.toml whose students layer maps an address."),
-    out: Path | None = typer.Option(None, "--out", help="Folder for the report (counts only: report.html, summary.json)."),
-    private_out: Path | None = typer.Option(None, "--private-out", help="Folder for the PRIVATE outputs: rows to fix with their addresses, the points."),
+    city_dir: Path = typer.Argument(
+        ..., help="A city folder with a city.toml whose students layer maps an address."
+    ),
+    out: Path | None = typer.Option(
+        None, "--out", help="Folder for the report (counts only: report.html, summary.json)."
+    ),
+    private_out: Path | None = typer.Option(
+        None,
+        "--private-out",
+        help="Folder for the PRIVATE outputs: rows to fix with their addresses, the points.",
+    ),
     rows: int = typer.Option(20, "--rows", help="Rows to fix printed here (0: none)."),
 ) -> None:
     """Place every student's address, print the match report and the spreadsheet rows to fix."""
@@ -47,7 +56,9 @@ def geocode(
     if private_out is not None:
         from app.report_geocode import write_geocode_report
 
-        write_geocode_report(private_out / "report.html", report, city=city.name, neighborhoods=neighborhoods, private=True)
+        write_geocode_report(
+            private_out / "report.html", report, city=city.name, neighborhoods=neighborhoods, private=True
+        )
         write_csv(report.to_fix(), private_out / "rows_to_fix.csv")
         write_csv(report.rows, private_out / "matches.csv")
         typer.echo(f"wrote the PRIVATE report.html, rows_to_fix.csv and matches.csv to {private_out}")
@@ -74,4 +85,6 @@ def demo_section(city, out: Path) -> dict | None:  # type: ignore[no-untyped-def
 def _students_cfg(root: Path) -> dict:
     import tomllib
 
-    return tomllib.loads((root / "city.toml").read_text(encoding="utf-8")).get("layers", {}).get("students", {})
+    return (
+        tomllib.loads((root / "city.toml").read_text(encoding="utf-8")).get("layers", {}).get("students", {})
+    )

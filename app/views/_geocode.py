@@ -33,11 +33,15 @@ def geocode_panel(city: City) -> None:
     cols = st.columns(4)
     cols[0].metric("Addresses placed", f"{report.matched_share:.1%}", help=" then ".join(report.geocoders))
     cols[1].metric("Exact", f"{counts['exact']:,}")
-    cols[2].metric("Nearest number or fuzzy", f"{counts['nearest number'] + counts['fuzzy']:,}", help="rows to check")
+    cols[2].metric(
+        "Nearest number or fuzzy", f"{counts['nearest number'] + counts['fuzzy']:,}", help="rows to check"
+    )
     cols[3].metric("Not matched", f"{counts['unmatched']:,}", help="rows to fix")
     st.caption(report.summary_line())
     if report.not_placed:
-        st.warning(f"{report.not_placed:,} students not placed (addresses unmatched): they are left out of routing.")
+        st.warning(
+            f"{report.not_placed:,} students not placed (addresses unmatched): they are left out of routing."
+        )
     left, right = st.columns([2, 3])
     with left:
         st.dataframe(kinds_table(report), hide_index=True, width="stretch")

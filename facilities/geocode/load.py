@@ -37,12 +37,14 @@ from facilities.geocode.online import Cache, CensusBatch, Nominatim
 from facilities.geocode.report import MatchReport
 from facilities.schema import ADDRESS_PARTS
 
-__all__ = ["geocoders_for", "geocode_all", "place_students", "check_addresses", "address_columns"]
+__all__ = ["address_columns", "check_addresses", "geocode_all", "geocoders_for", "place_students"]
 
 _ONLINE = ("census", "nominatim")
 
 
-def address_columns(frame: pd.DataFrame, cfg: dict, *, layer: str = "students", source: str, problems: v.Problems) -> pd.DataFrame:
+def address_columns(
+    frame: pd.DataFrame, cfg: dict, *, layer: str = "students", source: str, problems: v.Problems
+) -> pd.DataFrame:
     """The address columns a layer's ``[layers.X.address]`` maps, named ``address_<part>`` (for the loader).
 
     Parameters
@@ -58,10 +60,19 @@ def address_columns(frame: pd.DataFrame, cfg: dict, *, layer: str = "students", 
     """
     _check_mapping(cfg, list(frame.columns), layer=layer, source=source, problems=problems)
     mapping = cfg.get("address", {}) if isinstance(cfg.get("address", {}), dict) else {}
-    return pd.DataFrame({f"address_{part}": frame[column] for part, column in mapping.items() if column in frame.columns}, index=frame.index)
+    return pd.DataFrame(
+        {f"address_{part}": frame[column] for part, column in mapping.items() if column in frame.columns},
+        index=frame.index,
+    )
 
 
-def geocoders_for(settings: dict[str, Any], *, address_points: gpd.GeoDataFrame | None, root: Path | None, problems: v.Problems | None = None) -> list[Geocoder]:
+def geocoders_for(
+    settings: dict[str, Any],
+    *,
+    address_points: gpd.GeoDataFrame | None,
+    root: Path | None,
+    problems: v.Problems | None = None,
+) -> list[Geocoder]:
     """The geocoders a city's settings ask for: its address points, then the online one it allows.
 
     Parameters
@@ -82,7 +93,13 @@ def geocoders_for(settings: dict[str, Any], *, address_points: gpd.GeoDataFrame 
     cfg = settings.get("geocode", {}) or {}
     online = cfg.get("online")
     if online is not None and online not in _ONLINE:
-        found.add("city.toml", None, "geocode.online", f"unknown online geocoder {online!r}", f"use one of {', '.join(_ONLINE)}, or remove it")
+        found.add(
+            "city.toml",
+            None,
+            "geocode.online",
+            f"unknown online geocoder {online!r}",
+            f"use one of {', '.join(_ONLINE)}, or remove it",
+        )
     elif online is not None and cfg.get("allow_network") is not True:
         found.add("city.toml", None, "geocode.allow_network", f"online = {online!r} needs the network, which is not allowed",
                   "add allow_network = true to [geocode] (addresses are then sent to the service), or remove online")  # fmt: skip
@@ -92,7 +109,9 @@ def geocoders_for(settings: dict[str, Any], *, address_points: gpd.GeoDataFrame 
         if online == "census":
             out.append(CensusBatch(cache=cache, **where))
         else:
-            out.append(Nominatim(cache=cache, user_agent=str(cfg.get("user_agent", "compact-planner")), **where))
+            out.append(
+                Nominatim(cache=cache, user_agent=str(cfg.get("user_agent", "compact-planner")), **where)
+            )
     if problems is None:
         found.raise_if_any(city="city.toml")
     else:
@@ -118,12 +137,16 @@ def geocode_all(addresses: Sequence[Address], geocoders: Sequence[Geocoder]) -> 
                 rest.append(i)
         todo = rest
     if not geocoders:
-        return [unmatched("no geocoder: add an address_points layer (or allow an online geocoder in [geocode])") for _ in addresses]
+        return [
+            unmatched("no geocoder: add an address_points layer (or allow an online geocoder in [geocode])")
+            for _ in addresses
+        ]
     return [r if r is not None else unmatched("; ".join(reasons[i])) for i, r in enumerate(results)]
 
 
 def _parse_rows(frame: pd.DataFrame) -> tuple[list[Address], list[str], np.ndarray]:
     """Addresses of a frame with ``address_<part>`` columns, each as written, and whether one is given."""
+
     def col(part: str) -> list[object]:
         return frame[f"address_{part}"].tolist() if f"address_{part}" in frame else [None] * len(frame)
 
@@ -135,22 +158,44 @@ def _parse_rows(frame: pd.DataFrame) -> tuple[list[Address], list[str], np.ndarr
         head = text(line) or " ".join(p for p in (text(number), text(street)) if p)
         written.append(", ".join(p for p in (head, text(unit), text(city), text(zip_code)) if p))
         given.append(bool(head))
-        addresses.append(parse(head, unit=text(unit) or None, city=text(city) or None, zip=text(zip_code) or None))
+        addresses.append(
+            parse(head, unit=text(unit) or None, city=text(city) or None, zip=text(zip_code) or None)
+        )
     return addresses, written, np.array(given, dtype=bool)
 
 
-def _check_mapping(cfg: dict, columns: Sequence[str], *, layer: str, source: str, problems: v.Problems) -> None:
+def _check_mapping(
+    cfg: dict, columns: Sequence[str], *, layer: str, source: str, problems: v.Problems
+) -> None:
     if not isinstance(cfg.get("address", {}), dict):
-        problems.add("city.toml", None, f"layers.{layer}.address", "must be a table", f"write [layers.{layer}.address] then address = \"your column\"")
+        problems.add(
+            "city.toml",
+            None,
+            f"layers.{layer}.address",
+            "must be a table",
+            f'write [layers.{layer}.address] then address = "your column"',
+        )
         return
     mapping = dict(cfg.get("address", {}))
     ok = True
     for part, column in mapping.items():
         if part not in ADDRESS_PARTS:
-            problems.add("city.toml", None, f"layers.{layer}.address.{part}", f"{part!r} is not an address part", f"map {', '.join(ADDRESS_PARTS)}")
+            problems.add(
+                "city.toml",
+                None,
+                f"layers.{layer}.address.{part}",
+                f"{part!r} is not an address part",
+                f"map {', '.join(ADDRESS_PARTS)}",
+            )
             ok = False
         elif column not in columns:
-            problems.add(source, None, column, f"column {column!r} (the address {part}) is not in the file", f"fix [layers.{layer}.address]")
+            problems.add(
+                source,
+                None,
+                column,
+                f"column {column!r} (the address {part}) is not in the file",
+                f"fix [layers.{layer}.address]",
+            )
             ok = False
     if ok and "address" not in mapping and "street" not in mapping:
         problems.add("city.toml", None, f"layers.{layer}.address", "the address names neither a whole address nor a street column",
@@ -195,9 +240,14 @@ def place_students(
                      "add [layers.address_points] (the city's address-point file), or give every row coordinates")  # fmt: skip
         return frame.drop(columns=address_cols), rows, None
     matches = geocode_all(addresses, geocoders)
-    matches = [m if g else unmatched("neither coordinates nor an address") for m, g in zip(matches, given, strict=True)]
+    matches = [
+        m if g else unmatched("neither coordinates nor an address")
+        for m, g in zip(matches, given, strict=True)
+    ]
     placed = np.array([m.placed for m in matches], dtype=bool)
-    points = gpd.GeoSeries(gpd.points_from_xy([m.lon for m in matches], [m.lat for m in matches]), crs=4326).to_crs(frame.crs or 4326)
+    points = gpd.GeoSeries(
+        gpd.points_from_xy([m.lon for m in matches], [m.lat for m in matches]), crs=4326
+    ).to_crs(frame.crs or 4326)
     geometry = frame.geometry.copy()
     geometry.iloc[todo[placed]] = points.to_numpy()[placed]
     keep = np.ones(len(frame), dtype=bool)
@@ -233,7 +283,9 @@ def _report_rows(
     return table
 
 
-def check_addresses(root: str | Path, *, address_points: gpd.GeoDataFrame | None, settings: dict[str, Any]) -> MatchReport:
+def check_addresses(
+    root: str | Path, *, address_points: gpd.GeoDataFrame | None, settings: dict[str, Any]
+) -> MatchReport:
     """Geocode every student row with an address, also those with coordinates, and measure against them.
 
     What ``compact geocode`` prints: a district sees how its addresses match before it drops its
@@ -293,4 +345,6 @@ def _distance_to_file(raw: pd.DataFrame, cfg: dict, matches: list[Match]) -> tup
     mlon = np.array([m.lon for m in matches], dtype=float)
     mlat = np.array([m.lat for m in matches], dtype=float)
     cos = math.cos(math.radians(float(np.nanmean(lat)))) if np.isfinite(lat).any() else 1.0
-    return np.hypot((mlon - lon) * 111_320.0 * cos, (mlat - lat) * 110_574.0), np.isfinite(lon) & np.isfinite(lat)
+    return np.hypot((mlon - lon) * 111_320.0 * cos, (mlat - lat) * 110_574.0), np.isfinite(lon) & np.isfinite(
+        lat
+    )

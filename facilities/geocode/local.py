@@ -19,6 +19,7 @@ against the generator's truth (0 wrong matches) and Boston's school addresses.
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Sequence
 
@@ -30,7 +31,7 @@ from rapidfuzz import fuzz, process
 from facilities.geocode.match import Match, unmatched
 from facilities.geocode.normalize import Address, _zip5, parse, standardize_street
 
-__all__ = ["AddressPoints", "MAX_NUMBER_GAP", "FUZZY_MIN", "FUZZY_MARGIN"]
+__all__ = ["FUZZY_MARGIN", "FUZZY_MIN", "MAX_NUMBER_GAP", "AddressPoints"]
 
 #: Largest distance in house numbers for a ``nearest number`` match.
 MAX_NUMBER_GAP = 10
@@ -68,7 +69,9 @@ class AddressPoints:
         numbers = pd.to_numeric(frame["number"].map(_leading_number), errors="coerce")
         keys = pd.Series([_key(s) for s in frame["street"].astype(str).tolist()], index=frame.index)
         units = frame["unit"] if "unit" in frame else pd.Series("", index=frame.index)
-        self._unit = np.array([parse("", unit=u).unit if _given(u) else "" for u in units.tolist()], dtype=object)
+        self._unit = np.array(
+            [parse("", unit=u).unit if _given(u) else "" for u in units.tolist()], dtype=object
+        )
         zips = frame["zip"] if "zip" in frame else pd.Series("", index=frame.index)
         self._zip = np.array([_zip5(str(z)) if _given(z) else "" for z in zips.tolist()], dtype=object)
         self.zips = frozenset(z for z in self._zip if z)
@@ -79,7 +82,7 @@ class AddressPoints:
         order = np.lexsort((nums, keys.to_numpy()[ok]))
         key_sorted = keys.to_numpy()[ok][order]
         bounds = np.flatnonzero(np.r_[True, key_sorted[1:] != key_sorted[:-1], True])
-        for a, b in zip(bounds[:-1], bounds[1:], strict=True):
+        for a, b in itertools.pairwise(bounds):
             self._streets[str(key_sorted[a])] = (nums[order[a:b]], rows[order[a:b]])
         self._by_name: dict[str, list[str]] = {}
         for key in self._streets:
@@ -124,7 +127,9 @@ class AddressPoints:
         if len(same) == 1:
             return self._on_street(a, same[0], kind="fuzzy", score=0.9, note=f"written {key!r}")
         if len(same) > 1:
-            return unmatched(f"street {key!r} could be {' or '.join(sorted(same))}: write the suffix", source=self.name)
+            return unmatched(
+                f"street {key!r} could be {' or '.join(sorted(same))}: write the suffix", source=self.name
+            )
         found = process.extract(key, self._keys, scorer=fuzz.ratio, limit=2)
         if not found or found[0][1] < FUZZY_MIN:
             closest = f" (closest: {found[0][0]!r})" if found and found[0][1] >= 60 else ""
@@ -132,35 +137,62 @@ class AddressPoints:
         best, score = found[0][0], found[0][1]
         if len(found) > 1 and score - found[1][1] < FUZZY_MARGIN:
             return unmatched(f"street {key!r} could be {best!r} or {found[1][0]!r}", source=self.name)
-        return self._on_street(a, best, kind="fuzzy", score=score / 100.0, note=f"written {key!r}", nearest=False)
+        return self._on_street(
+            a, best, kind="fuzzy", score=score / 100.0, note=f"written {key!r}", nearest=False
+        )
 
-    def _on_street(self, a: Address, key: str, *, kind: str, score: float, note: str, nearest: bool = True) -> Match:
+    def _on_street(
+        self, a: Address, key: str, *, kind: str, score: float, note: str, nearest: bool = True
+    ) -> Match:
         numbers, rows = self._streets[key]
         lo, hi = np.searchsorted(numbers, [a.number, a.number + 1])
         here = rows[lo:hi]
         if len(here):
             return self._at(a, key, here, kind=kind, score=score, note=note, number=a.number)
         if not nearest:
-            return unmatched(f"no number {a.number} on {key} (matched the street fuzzily: numbers must then be exact)", source=self.name)
+            return unmatched(
+                f"no number {a.number} on {key} (matched the street fuzzily: numbers must then be exact)",
+                source=self.name,
+            )
         block = (a.number // 100) * 100
-        near = (numbers % 2 == a.number % 2) & (numbers // 100 * 100 == block) & (np.abs(numbers - a.number) <= MAX_NUMBER_GAP)
+        near = (
+            (numbers % 2 == a.number % 2)
+            & (numbers // 100 * 100 == block)
+            & (np.abs(numbers - a.number) <= MAX_NUMBER_GAP)
+        )
         if a.zip and near.any():
             in_zip = near & (self._zip[rows] == a.zip)
             near = in_zip if in_zip.any() else near
         if not near.any():
             span = f"{numbers.min()}-{numbers.max()}"
-            return unmatched(f"no number {a.number} on {key} and none of its side within {MAX_NUMBER_GAP} (numbers {span})", source=self.name)
+            return unmatched(
+                f"no number {a.number} on {key} and none of its side within {MAX_NUMBER_GAP} (numbers {span})",
+                source=self.name,
+            )
         gaps = np.abs(numbers[near] - a.number)
         closest = numbers[near][gaps == gaps.min()]
         chosen = rows[near][gaps == gaps.min()]
         if len(np.unique(closest)) > 1 and not self._one_place(chosen):
-            return unmatched(f"no number {a.number} on {key}; {closest[0]} and {closest[1]} are equally near", source=self.name)
+            return unmatched(
+                f"no number {a.number} on {key}; {closest[0]} and {closest[1]} are equally near",
+                source=self.name,
+            )
         gap = int(gaps.min())
         at = rows[near][numbers[near] == closest[0]]
         score = 1.0 - gap / (2 * MAX_NUMBER_GAP)
-        return self._at(a, key, at, kind="nearest number", score=score, note=f"no {a.number}: {closest[0]} on file, {gap} away", number=int(closest[0]))
+        return self._at(
+            a,
+            key,
+            at,
+            kind="nearest number",
+            score=score,
+            note=f"no {a.number}: {closest[0]} on file, {gap} away",
+            number=int(closest[0]),
+        )
 
-    def _at(self, a: Address, key: str, rows: np.ndarray, *, kind: str, score: float, note: str, number: int) -> Match:
+    def _at(
+        self, a: Address, key: str, rows: np.ndarray, *, kind: str, score: float, note: str, number: int
+    ) -> Match:
         """The point of ``rows`` (one address, maybe several units or several places)."""
         if a.zip and len(rows) > 1:
             in_zip = rows[self._zip[rows] == a.zip]
@@ -191,7 +223,11 @@ class AddressPoints:
 
 
 def _given(value: object) -> bool:
-    return value is not None and not (isinstance(value, float) and value != value) and str(value).strip() not in ("", "nan", "None")
+    return (
+        value is not None
+        and not (isinstance(value, float) and math.isnan(value))
+        and str(value).strip() not in ("", "nan", "None")
+    )
 
 
 def _leading_number(value: object) -> float:

@@ -9,7 +9,7 @@ from typing import Protocol
 
 from facilities.geocode.normalize import Address
 
-__all__ = ["KINDS", "Match", "Geocoder", "unmatched"]
+__all__ = ["KINDS", "Geocoder", "Match", "unmatched"]
 
 #: How an address was placed, best first; ``unmatched`` addresses are not placed at all.
 KINDS: tuple[str, ...] = ("exact", "nearest number", "fuzzy", "unmatched")

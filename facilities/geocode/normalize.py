@@ -9,24 +9,26 @@ written as ``21ST``, and a few name words people abbreviate (``MT`` for ``MOUNT`
 Parser choice
 -------------
 Three ways to split an address line into its parts were measured on the demo's noisy student
-addresses and on Boston's school addresses (``python -m bench geocode`` prints the table):
-``usaddress`` (a conditional random field), ``usaddress-scourgify`` (``usaddress`` plus Pub 28
-clean-up, which refuses what it cannot tag) and the hand-rolled Pub 28 tokenizer of this module.
-On district exports the tokenizer matches at least as many addresses with no wrong match, is about
-ten times faster, and never fails on a typo: ``usaddress`` raises on ``"21th Stret #3"`` ("more than
-one area has the same label") and scourgify refuses it, while the tokenizer needs only the street
-suffix and unit tables (which it needs anyway for normalizing). So ``parse`` uses the tokenizer by
-default; ``parser="usaddress"`` and ``parser="scourgify"`` remain for comparison, with the same
-Pub 28 standardization of the parts they return.
+addresses and on Boston's school addresses (``python -m bench geocode`` prints the table; see
+bench/README.md): ``usaddress`` (a conditional random field), ``usaddress-scourgify`` (``usaddress``
+plus Pub 28 clean-up, which refuses what it cannot tag) and the hand-rolled Pub 28 tokenizer of this
+module, each followed by the same standardization of the parts. On the 7,502 demo addresses all
+three make no wrong match; the tokenizer and scourgify place 98.6 %, usaddress 98.6 % less a few
+rows it cannot tag (it raises on ``"21th Stret #3"``: "more than one area has the same label"),
+and the tokenizer is the fastest (3.9 s against 6.5 s and 9.2 s for parsing and matching, measured
+while the machine was shared). The tokenizer needs only the suffix and unit tables that
+normalizing needs anyway, and adds no dependency, so :func:`parse` uses it by default;
+``parser="usaddress"`` and ``parser="scourgify"`` remain for comparison.
 """
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 from typing import Literal
 
-__all__ = ["Address", "PARSERS", "parse", "standardize_street"]
+__all__ = ["PARSERS", "Address", "parse", "standardize_street"]
 
 Parser = Literal["pub28", "usaddress", "scourgify"]
 #: The parsers :func:`parse` knows.
@@ -60,7 +62,9 @@ _SUFFIX_SPELLINGS: dict[str, tuple[str, ...]] = {
     "WAY": ("WY",),
     "WHRF": ("WHARF",),
 }
-SUFFIXES: dict[str, str] = {spelling: abbr for abbr, spellings in _SUFFIX_SPELLINGS.items() for spelling in (abbr, *spellings)}
+SUFFIXES: dict[str, str] = {
+    spelling: abbr for abbr, spellings in _SUFFIX_SPELLINGS.items() for spelling in (abbr, *spellings)
+}
 _LONG_SUFFIXES = tuple(s for s in SUFFIXES if len(s) >= 5)
 
 DIRECTIONS: dict[str, str] = {
@@ -86,8 +90,60 @@ _ORDINAL_WORDS = {
     "NINTH": 9, "TENTH": 10, "ELEVENTH": 11, "TWELFTH": 12,
 }  # fmt: skip
 _STATES = frozenset(
-    "AL AK AZ AR CA CO CT DE DC FL GA HI ID IL IN IA KS KY LA ME MD MA MI MN MS MO MT NE NV NH NJ NM NY NC ND "
-    "OH OK OR PA RI SC SD TN TX UT VT VA WA WV WI WY PR".split()
+    [
+        "AL",
+        "AK",
+        "AZ",
+        "AR",
+        "CA",
+        "CO",
+        "CT",
+        "DE",
+        "DC",
+        "FL",
+        "GA",
+        "HI",
+        "ID",
+        "IL",
+        "IN",
+        "IA",
+        "KS",
+        "KY",
+        "LA",
+        "ME",
+        "MD",
+        "MA",
+        "MI",
+        "MN",
+        "MS",
+        "MO",
+        "MT",
+        "NE",
+        "NV",
+        "NH",
+        "NJ",
+        "NM",
+        "NY",
+        "NC",
+        "ND",
+        "OH",
+        "OK",
+        "OR",
+        "PA",
+        "RI",
+        "SC",
+        "SD",
+        "TN",
+        "TX",
+        "UT",
+        "VT",
+        "VA",
+        "WA",
+        "WV",
+        "WI",
+        "WY",
+        "PR",
+    ]
 )
 _PO_BOX = re.compile(r"^(P\s*O|POST\s+OFFICE)?\s*BOX\b|^(GENERAL\s+DELIVERY)\b")
 _ZIP = re.compile(r"^(\d{5})(?:-?\d{4})?$")
@@ -196,7 +252,9 @@ def standardize_street(text: str) -> tuple[str, str, str, str]:
     return _street_parts(_tokens(text))
 
 
-def parse(text: object, *, parser: Parser = "pub28", unit: object = None, city: object = None, zip: object = None) -> Address:
+def parse(
+    text: object, *, parser: Parser = "pub28", unit: object = None, city: object = None, zip: object = None
+) -> Address:
     """Parse and normalize one address line.
 
     Parameters
@@ -215,7 +273,7 @@ def parse(text: object, *, parser: Parser = "pub28", unit: object = None, city: 
     Address
         Empty (``number`` and ``name`` empty) when nothing could be read.
     """
-    line = "" if text is None or (isinstance(text, float) and text != text) else str(text).strip()
+    line = "" if text is None or (isinstance(text, float) and math.isnan(text)) else str(text).strip()
     if parser == "pub28":
         found = _parse_pub28(line)
     elif parser == "usaddress":
@@ -280,7 +338,12 @@ def _parse_pub28(line: str) -> Address:
         number, number_suffix = _split_number(tokens[0])
         if number is not None:
             tokens = tokens[1:]
-            if len(tokens) > 2 and re.fullmatch(r"[A-Z]", tokens[0]) and tokens[0] not in DIRECTIONS and tokens[1] not in SUFFIXES:
+            if (
+                len(tokens) > 2
+                and re.fullmatch(r"[A-Z]", tokens[0])
+                and tokens[0] not in DIRECTIONS
+                and tokens[1] not in SUFFIXES
+            ):
                 number_suffix = tokens.pop(0)  # '12 A Adams St'; but '200 D Street' is D Street
     unit_at = next((k for k, t in enumerate(tokens) if k > 0 and t in UNITS), None)
     unit = ""
@@ -305,7 +368,9 @@ def _parse_pub28(line: str) -> Address:
     if tail:
         city_tokens = city_tokens + tail
     predir, name, suffix, postdir = _street_parts(street)
-    return Address(number, number_suffix, predir, name, suffix, postdir, unit, " ".join(city_tokens), state, zip_code)
+    return Address(
+        number, number_suffix, predir, name, suffix, postdir, unit, " ".join(city_tokens), state, zip_code
+    )
 
 
 def _from_parts(parts: dict[str, str]) -> Address:
@@ -313,7 +378,13 @@ def _from_parts(parts: dict[str, str]) -> Address:
     number, number_suffix = _split_number(parts.get("AddressNumber", "").upper().replace(" ", ""))
     street = " ".join(
         parts.get(k, "")
-        for k in ("StreetNamePreDirectional", "StreetNamePreType", "StreetName", "StreetNamePostType", "StreetNamePostDirectional")
+        for k in (
+            "StreetNamePreDirectional",
+            "StreetNamePreType",
+            "StreetName",
+            "StreetNamePostType",
+            "StreetNamePostDirectional",
+        )
     )
     predir, name, suffix, postdir = _street_parts(_tokens(street))
     unit = _unit_id(_tokens(" ".join(parts.get(k, "") for k in ("OccupancyType", "OccupancyIdentifier"))))

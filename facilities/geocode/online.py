@@ -41,8 +41,14 @@ CENSUS_CHUNK = 10_000
 
 def format_address(address: Address, *, city: str = "", state: str = "") -> str:
     """One line for a query: ``'12 ADAMS AVE, BOSTON, MA 02120'`` (the address's own city and state win)."""
-    street = f"{address.number}{address.number_suffix} {address.street}" if address.number is not None else address.street
-    place = ", ".join(p for p in (address.city or city, f"{address.state or state} {address.zip}".strip()) if p)
+    street = (
+        f"{address.number}{address.number_suffix} {address.street}"
+        if address.number is not None
+        else address.street
+    )
+    place = ", ".join(
+        p for p in (address.city or city, f"{address.state or state} {address.zip}".strip()) if p
+    )
     return f"{street}, {place}" if place else street
 
 
@@ -74,7 +80,10 @@ class Cache:
         with self._connect() as con:
             found = {}
             for query in dict.fromkeys(queries):
-                row = con.execute("SELECT kind, score, lon, lat, matched, reason FROM answers WHERE service=? AND query=?", (service, query)).fetchone()
+                row = con.execute(
+                    "SELECT kind, score, lon, lat, matched, reason FROM answers WHERE service=? AND query=?",
+                    (service, query),
+                ).fetchone()
                 if row is not None:
                     lon = float("nan") if row[2] is None else row[2]
                     lat = float("nan") if row[3] is None else row[3]
@@ -93,16 +102,24 @@ class Cache:
             )  # fmt: skip
 
 
-def _multipart_post(url: str, fields: dict[str, str], file_name: str, content: bytes, *, timeout: float = 600.0) -> str:
+def _multipart_post(
+    url: str, fields: dict[str, str], file_name: str, content: bytes, *, timeout: float = 600.0
+) -> str:
     """POST a form with one file (what the Census batch service takes); the default transport."""
     boundary = uuid.uuid4().hex
     body = io.BytesIO()
     for name, value in fields.items():
-        body.write(f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n{value}\r\n'.encode())
-    body.write(f'--{boundary}\r\nContent-Disposition: form-data; name="addressFile"; filename="{file_name}"\r\n'.encode())
+        body.write(
+            f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n{value}\r\n'.encode()
+        )
+    body.write(
+        f'--{boundary}\r\nContent-Disposition: form-data; name="addressFile"; filename="{file_name}"\r\n'.encode()
+    )
     body.write(b"Content-Type: text/csv\r\n\r\n" + content + f"\r\n--{boundary}--\r\n".encode())
-    request = urllib.request.Request(url, data=body.getvalue(), headers={"Content-Type": f"multipart/form-data; boundary={boundary}"})
-    with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310 - a fixed https URL
+    request = urllib.request.Request(
+        url, data=body.getvalue(), headers={"Content-Type": f"multipart/form-data; boundary={boundary}"}
+    )
+    with urllib.request.urlopen(request, timeout=timeout) as response:
         return response.read().decode("utf-8", errors="replace")
 
 
@@ -145,11 +162,15 @@ class CensusBatch:
             if start:
                 self._sleep(self.pause)
             chunk = todo[start : start + CENSUS_CHUNK]
-            answers = self._batch(chunk, [a for a, q in zip(addresses, queries, strict=True) if q in set(chunk)])
+            answers = self._batch(
+                chunk, [a for a, q in zip(addresses, queries, strict=True) if q in set(chunk)]
+            )
             known.update(answers)
             if self.cache:
                 self.cache.put(self.name, answers)
-        return [known.get(q) or unmatched("no answer from the Census geocoder", source=self.name) for q in queries]
+        return [
+            known.get(q) or unmatched("no answer from the Census geocoder", source=self.name) for q in queries
+        ]
 
     def _batch(self, queries: list[str], addresses: list[Address]) -> dict[str, Match]:
         by_query = {format_address(a, city=self.city, state=self.state): a for a in addresses}
@@ -159,7 +180,9 @@ class CensusBatch:
             a = by_query[query]
             street = f"{a.number}{a.number_suffix} {a.street}" if a.number is not None else a.street
             writer.writerow([k, street, a.city or self.city, a.state or self.state, a.zip])
-        text = self._post(CENSUS_URL, {"benchmark": self.benchmark}, "addresses.csv", buffer.getvalue().encode())
+        text = self._post(
+            CENSUS_URL, {"benchmark": self.benchmark}, "addresses.csv", buffer.getvalue().encode()
+        )
         out: dict[str, Match] = {}
         for row in csv.reader(io.StringIO(text)):
             if not row or not row[0].strip().isdigit() or int(row[0]) >= len(queries):
@@ -169,7 +192,15 @@ class CensusBatch:
             if status == "Match" and len(row) > 5 and "," in row[5]:
                 lon, lat = (float(x) for x in row[5].split(","))
                 exact = row[3].strip() == "Exact"
-                out[query] = Match("exact" if exact else "fuzzy", 1.0 if exact else 0.8, lon, lat, row[4], "" if exact else "Census: non-exact match", self.name)
+                out[query] = Match(
+                    "exact" if exact else "fuzzy",
+                    1.0 if exact else 0.8,
+                    lon,
+                    lat,
+                    row[4],
+                    "" if exact else "Census: non-exact match",
+                    self.name,
+                )
             elif status == "Tie":
                 out[query] = unmatched("the Census geocoder found several places (tie)", source=self.name)
             else:
@@ -208,7 +239,9 @@ class Nominatim:
             from geopy.geocoders import Nominatim as GeopyNominatim
 
             service = GeopyNominatim(user_agent=user_agent, timeout=30)
-            geocode = RateLimiter(service.geocode, min_delay_seconds=min_delay_seconds, max_retries=2, swallow_exceptions=False)
+            geocode = RateLimiter(
+                service.geocode, min_delay_seconds=min_delay_seconds, max_retries=2, swallow_exceptions=False
+            )
         self._geocode = geocode
 
     def geocode(self, addresses: Sequence[Address]) -> list[Match]:
@@ -233,4 +266,12 @@ class Nominatim:
         level = raw.get("addresstype") or raw.get("type", "")
         if level not in ("house", "building") or ("address" in raw and "house_number" not in raw["address"]):
             return unmatched(f"Nominatim found only a {level or 'place'}, not the house", source=self.name)
-        return Match("exact", 0.9, float(location.longitude), float(location.latitude), str(getattr(location, "address", "")), "", self.name)
+        return Match(
+            "exact",
+            0.9,
+            float(location.longitude),
+            float(location.latitude),
+            str(getattr(location, "address", "")),
+            "",
+            self.name,
+        )

@@ -114,7 +114,9 @@ class MatchReport:
         """The spreadsheet rows to fix (unmatched) and to check (fuzzy or nearest number), by row. Private."""
         todo = self.rows[self.rows["kind"] != "exact"].copy()
         todo["action"] = np.where(todo["kind"] == "unmatched", "fix", "check")
-        return todo[["row", "address", "kind", "score", "matched", "reason", "action"]].sort_values("row", kind="stable")
+        return todo[["row", "address", "kind", "score", "matched", "reason", "action"]].sort_values(
+            "row", kind="stable"
+        )
 
     def summary_line(self) -> str:
         """One line: what was placed and what was not (printed by ``compact validate``, ``compact demo`` and ``compact bells``)."""
@@ -137,7 +139,9 @@ class MatchReport:
         total = max(len(self.rows), 1)
         lines = [f"Addresses in {self.source}, placed by {' then '.join(self.geocoders)}:"]
         if self.kept_coordinates and self.check:
-            lines.append(f"  {self.kept_coordinates:,} rows come with coordinates (kept): geocoded too, to check them")
+            lines.append(
+                f"  {self.kept_coordinates:,} rows come with coordinates (kept): geocoded too, to check them"
+            )
         elif self.kept_coordinates:
             lines.append(f"  {self.kept_coordinates:,} rows came with coordinates and keep them")
         for kind in KINDS:

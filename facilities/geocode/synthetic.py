@@ -23,7 +23,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-__all__ = ["NOISE", "house_numbers", "address_points", "student_addresses", "zip_codes"]
+__all__ = ["NOISE", "address_points", "house_numbers", "student_addresses", "zip_codes"]
 
 #: Variants of a student's address line and their shares (the rest are written in full, cleanly).
 NOISE: dict[str, float] = {
@@ -38,7 +38,13 @@ NOISE: dict[str, float] = {
 _ABBR = {"Street": "St", "Avenue": "Ave", "Road": "Rd", "Terrace": "Ter", "Lane": "Ln", "Way": "Way"}
 _ODD_ABBR = {"Street": "Str", "Avenue": "Av", "Road": "Rd.", "Terrace": "Terr", "Lane": "La", "Way": "Wy"}
 _UNIT_FORMS = ("Apt {}", "#{}", "Unit {}", "Apt. {}")
-_NOTHING = ("PO Box {n}", "", "Shelter - see office", "{n} Nonesuch Lane", "{n} Main Street, Springfield MA 01103")
+_NOTHING = (
+    "PO Box {n}",
+    "",
+    "Shelter - see office",
+    "{n} Nonesuch Lane",
+    "{n} Main Street, Springfield MA 01103",
+)
 
 
 def zip_codes(count: int) -> list[str]:
@@ -46,7 +52,9 @@ def zip_codes(count: int) -> list[str]:
     return [f"02{190 + k:03d}" for k in range(count)]
 
 
-def house_numbers(*, street: np.ndarray, block: np.ndarray, along: np.ndarray, left: np.ndarray) -> np.ndarray:
+def house_numbers(
+    *, street: np.ndarray, block: np.ndarray, along: np.ndarray, left: np.ndarray
+) -> np.ndarray:
     """House numbers of points beside streets.
 
     Parameters
@@ -74,7 +82,14 @@ def house_numbers(*, street: np.ndarray, block: np.ndarray, along: np.ndarray, l
 
 
 def address_points(
-    *, number: np.ndarray, street: np.ndarray, zip_code: np.ndarray, units: np.ndarray, lon: np.ndarray, lat: np.ndarray, missing: np.ndarray
+    *,
+    number: np.ndarray,
+    street: np.ndarray,
+    zip_code: np.ndarray,
+    units: np.ndarray,
+    lon: np.ndarray,
+    lat: np.ndarray,
+    missing: np.ndarray,
 ) -> pd.DataFrame:
     """The city's address-point file: one row per address, or per unit of a multi-unit building.
 
@@ -90,7 +105,9 @@ def address_points(
     keep = ~missing
     repeat = np.maximum(units[keep], 1)
     rows = np.repeat(np.flatnonzero(keep), repeat)
-    unit = np.concatenate([np.arange(1, r + 1) if u else [0] for r, u in zip(repeat, units[keep], strict=True)])
+    unit = np.concatenate(
+        [np.arange(1, r + 1) if u else [0] for r, u in zip(repeat, units[keep], strict=True)]
+    )
     frame = pd.DataFrame({
         "number": number[rows], "street": street[rows], "unit": np.where(unit > 0, unit.astype(str), ""),
         "zip": zip_code[rows], "lon": lon[rows], "lat": lat[rows],
@@ -125,7 +142,9 @@ def student_addresses(
     shares = np.array([NOISE[k] for k in names])
     draw = rng.random(len(homes))
     edges = np.cumsum(shares)
-    variants = [names[int(np.searchsorted(edges, u, side="right"))] if u < edges[-1] else "clean" for u in draw]
+    variants = [
+        names[int(np.searchsorted(edges, u, side="right"))] if u < edges[-1] else "clean" for u in draw
+    ]
     lines, zips = [], []
     for k, (home, variant) in enumerate(zip(homes.tolist(), variants, strict=True)):
         name, _, kind = str(street[home]).rpartition(" ")
@@ -137,7 +156,9 @@ def student_addresses(
             kind_text = _ABBR[kind] + ("." if rng.random() < 0.3 else "")
         elif variant == "shouting":
             kind_text = _ODD_ABBR[kind]
-        elif variant == "typo" and name[0].isdigit():  # '21st Stret': numbered streets get the slip in the suffix
+        elif (
+            variant == "typo" and name[0].isdigit()
+        ):  # '21st Stret': numbered streets get the slip in the suffix
             kind_text = _typo(kind, rng)
         elif variant == "typo":
             name = _typo(name, rng)
