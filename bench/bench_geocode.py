@@ -6,11 +6,15 @@ run, is reading the two files (``address_points.csv`` and ``students.csv``) with
 Accuracy is measured against the generator's truth (each student's true coordinates, in the same
 file): a placed point more than 150 m from it is a wrong match. A second table compares the address
 parsers on the demo's noisy export and on Boston's school addresses (when ``../shared/data`` is there).
-Peak MB is tracemalloc's peak of each step (run again, traced, after the timed run).
+Peak MB is tracemalloc's peak of each step (run again, traced, after the timed run); the whole
+job (imports, reading and matching) is also run in a fresh process, whose peak resident memory is
+reported against the 1 GB target.
 """
 
 from __future__ import annotations
 
+import multiprocessing
+import resource
 import tempfile
 import time
 import tracemalloc
@@ -72,6 +76,20 @@ def _geocode(points: pd.DataFrame, students: pd.DataFrame, parser: str = "pub28"
     )  # type: ignore[arg-type]
 
 
+def _job(folder: Path) -> None:
+    """Read the files and match the addresses (what a fresh process measures)."""
+    points, students = _read(folder)
+    _geocode(points, students.sample(n=min(_ADDRESSES, len(students)), random_state=0).reset_index(drop=True))
+
+
+def _fresh_process_peak_mb(folder: Path) -> float:
+    """Peak resident memory (MB) of :func:`_job` run in a fresh process."""
+    child = multiprocessing.get_context("spawn").Process(target=_job, args=(folder,))
+    child.start()
+    child.join()
+    return resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+
+
 def _scale(folder: Path, label: str) -> None:
     (points, students), read_s, read_mb = _measure(lambda: _read(folder))
     students = students.sample(n=min(_ADDRESSES, len(students)), random_state=0).reset_index(drop=True)
@@ -89,10 +107,11 @@ def _scale(folder: Path, label: str) -> None:
     print(
         f"| index the address points, parse and match | {geo_s:.1f} | {geo_mb:.0f} | {share:.2%} | {wrong} |"
     )
+    rss = _fresh_process_peak_mb(folder)
+    print(f"| the whole job in a fresh process (imports, reading, matching): peak resident MB | | {rss:.0f} | | |")
     print("kinds: " + ", ".join(f"{k} {n:,}" for k, n in kinds.items()))
-    print(
-        f"targets: under 30 s and 1 GB for the match step: {'met' if geo_s < 30 and geo_mb < 1024 else 'NOT met'}"
-    )
+    met = geo_s < 30 and rss < 1024
+    print(f"targets: under 30 s for the match step and 1 GB for the whole job: {'met' if met else 'NOT met'}")
 
 
 def _parsers() -> None:
