@@ -235,7 +235,7 @@ def _points_from_columns(raw: pd.DataFrame, cfg: dict, *, source: str, rows: lis
     """Points from a table's coordinate columns (``x``/``y`` keys of the layer's config)."""
     xcol = cfg.get("x") or next((c for c in ("lon", "longitude", "x", "X", "Longitude", "LON") if c in raw.columns), None)
     ycol = cfg.get("y") or next((c for c in ("lat", "latitude", "y", "Y", "Latitude", "LAT") if c in raw.columns), None)
-    if (xcol not in raw.columns or ycol not in raw.columns) and "address" in cfg:  # placed from addresses
+    if (xcol not in raw.columns or ycol not in raw.columns) and "address" in cfg and "x" not in cfg:  # only addresses
         return gpd.GeoSeries(gpd.points_from_xy(np.full(len(raw), np.nan), np.full(len(raw), np.nan)), index=raw.index, crs=cfg.get("crs", "EPSG:4326"))
     if xcol not in raw.columns or ycol not in raw.columns:
         problems.add(source, None, None, "no coordinate columns found", "name them in city.toml: x = \"lon\", y = \"lat\" (and crs = \"EPSG:4326\")")

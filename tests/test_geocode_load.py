@@ -140,3 +140,18 @@ def test_validate_and_demo_say_how_many_students_were_not_placed(export: Path) -
     result = runner.invoke(app, ["validate", str(export), "--no-streets"])
     assert result.exit_code == 0, result.output
     assert "students not placed (addresses unmatched)" in result.output
+
+
+def test_an_export_with_no_coordinate_columns_at_all(export: Path, tmp_path: Path) -> None:
+    folder = tmp_path / "city"
+    shutil.copytree(export, folder)
+    students = pd.read_csv(folder / "students.csv", dtype=str, keep_default_na=False)
+    students.drop(columns=["lon", "lat"]).to_csv(folder / "students.csv", index=False)
+    toml = (folder / "city.toml").read_text()
+    head, _, tail = toml.partition("[layers.students]")
+    block, _, rest = tail.partition("[layers.students.address]")
+    block = block.replace('x = "lon"\n', "").replace('y = "lat"\n', "")
+    (folder / "city.toml").write_text(head + "[layers.students]" + block + "[layers.students.address]" + rest)
+    city = read_city(folder)
+    assert city.geocoding.kept_coordinates == 0
+    assert len(city.students) + city.geocoding.not_placed == len(students)
