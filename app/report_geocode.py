@@ -24,16 +24,24 @@ def kinds_table(report: MatchReport) -> pd.DataFrame:
     """Addresses by kind of match, with shares (a city-wide count: no cell locates anyone)."""
     counts = report.counts()
     total = max(sum(counts.values()), 1)
-    return pd.DataFrame({"kind": list(KINDS), "addresses": [f"{counts[k]:,}" for k in KINDS],
-                         "share": [f"{counts[k] / total:.1%}" for k in KINDS]})  # fmt: skip
+    return pd.DataFrame(
+        {
+            "kind": list(KINDS),
+            "addresses": [f"{counts[k]:,}" for k in KINDS],
+            "share": [f"{counts[k] / total:.1%}" for k in KINDS],
+        }
+    )
 
 
 def how_matched() -> str:
     """How matches are made, in a sentence (shown under every report)."""
     return (
-        "Addresses are normalized as USPS Publication 28 does (suffixes, directionals, units, case, punctuation), "
-        f"then matched to the city's address points: exact; else the nearest number on the same side of the same block "
-        f"(at most {MAX_NUMBER_GAP} numbers away); else the street spelled another way (rapidfuzz ratio at least "
+        "Addresses are normalized as USPS Publication 28 does (suffixes, directionals, units, case, "
+        "punctuation), "
+        "then matched to the city's address points: exact; else the nearest number on the same side of "
+        "the same block "
+        f"(at most {MAX_NUMBER_GAP} numbers away); else the street spelled another way "
+        "(rapidfuzz ratio at least "
         f"{FUZZY_MIN:.0f}, {FUZZY_MARGIN:.0f} above the next street, and the exact number on it). "
         "A wrong match is worse than none: anything less sure is left unmatched, with its reason."
     )
@@ -84,16 +92,13 @@ def write_geocode_report(
         sections.append(("Rows to fix (not matched) and to check (fuzzy or nearest number)", fix))
     else:
         where = "are listed, with their addresses, in the private report (compact geocode --private-out DIR)."
-        sections.append(
-            (
-                "Rows to fix",
-                f"{(fix['action'] == 'fix').sum():,} rows to fix and {(fix['action'] == 'check').sum():,} to check {where}",
-            )
-        )
+        counts = f"{(fix['action'] == 'fix').sum():,} rows to fix and {(fix['action'] == 'check').sum():,} to check"
+        sections.append(("Rows to fix", f"{counts} {where}"))
     notes = {"Placed by": " then ".join(report.geocoders), "How": how_matched()}
     if report.check:
         notes["Check"] = (
-            f"rows with coordinates were geocoded too; a point more than {WRONG_METRES:.0f} m from the file's counts as a disagreement"
+            f"rows with coordinates were geocoded too; a point more than {WRONG_METRES:.0f} m "
+            "from the file's counts as a disagreement"
         )
     title = f"Addresses to points — {city}" + (" (PRIVATE: addresses)" if private else "")
     return write_report(path, title=title, sections=sections, notes=notes)

@@ -114,7 +114,7 @@ def _scale(folder: Path, label: str) -> None:
         f"| index the address points, parse and match | {geo_s:.1f} | {geo_mb:.0f} | {share:.2%} | {wrong} |"
     )
     rss = _fresh_process_peak_mb(folder)
-    print(f"| the whole job in a fresh process (imports, reading, matching): peak resident MB | | {rss:.0f} | | |")
+    print(f"| the whole job in a fresh process (imports, reading, matching) | | {rss:.0f} (resident) | | |")
     print("kinds: " + ", ".join(f"{k} {n:,}" for k, n in kinds.items()))
     met = geo_s < 30 and rss < 1024
     print(f"targets: under 30 s for the match step and 1 GB for the whole job: {'met' if met else 'NOT met'}")
@@ -125,11 +125,16 @@ def _parsers() -> None:
     truth = students["lon"].astype(float).to_numpy(), students["lat"].astype(float).to_numpy()
     boston = _boston()
     print("\nParsers on the demo's noisy export (7,502 addresses) and Boston's school addresses")
-    print("| parser | demo matched | demo wrong | parse seconds (best of 3) | Boston matched | Boston within 50 m |")
+    print(
+        "| parser | demo matched | demo wrong | parse seconds (best of 3) | Boston matched "
+        "| Boston within 50 m |"
+    )
     print("|---|---:|---:|---:|---:|---:|")
     lines = list(zip(students["address"], students["zip"], strict=True))
     for parser in PARSERS:
-        seconds = min(_timed(lambda p=parser: [parse(a, zip=z, parser=p) for a, z in lines]) for _ in range(3))  # type: ignore[arg-type]
+        seconds = min(
+            _timed(lambda p=parser: [parse(a, zip=z, parser=p) for a, z in lines]) for _ in range(3)
+        )  # type: ignore[arg-type]
         matches = _geocode(points, students, parser)
         share, wrong = _accuracy(matches, *truth)
         extra = "| n/a | n/a |"

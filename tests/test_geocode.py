@@ -1,4 +1,4 @@
-"""Addresses to points: Publication 28 normalization and the offline geocoder, against the generator's truth."""
+"""Addresses to points: Pub 28 normalization and the offline geocoder, against the generator's truth."""
 
 from __future__ import annotations
 
@@ -24,14 +24,23 @@ def _points(rows: list[tuple]) -> gpd.GeoDataFrame:
 
 @pytest.fixture(scope="module")
 def little() -> AddressPoints:
-    """A few streets: two Adams (avenue and road), a numbered street, a triple-decker, one street in two ZIPs."""
-    return AddressPoints(_points([
-        ("12", "Adams Avenue", "1", "02190", -71.0800, 42.3300), ("12", "Adams Avenue", "2", "02190", -71.0800, 42.3300),
-        ("14", "Adams Avenue", "", "02190", -71.0801, 42.3301), ("20", "Adams Avenue", "", "02190", -71.0803, 42.3303),
-        ("12", "Adams Road", "", "02191", -71.0900, 42.3400), ("101", "21st Street", "", "02190", -71.0700, 42.3200),
-        ("5", "Washington Street", "", "02190", -71.0600, 42.3100), ("5", "Washington Street", "", "02199", -71.1000, 42.3600),
-        ("7", "Oak Avenue", "", "02190", -71.0500, 42.3000), ("7", "York Avenue", "", "02190", -71.0400, 42.2900),
-    ]))  # fmt: skip
+    """A few streets: two Adams (avenue, road), a numbered street, a triple-decker, a street in two ZIPs."""
+    return AddressPoints(
+        _points(
+            [
+                ("12", "Adams Avenue", "1", "02190", -71.0800, 42.3300),
+                ("12", "Adams Avenue", "2", "02190", -71.0800, 42.3300),
+                ("14", "Adams Avenue", "", "02190", -71.0801, 42.3301),
+                ("20", "Adams Avenue", "", "02190", -71.0803, 42.3303),
+                ("12", "Adams Road", "", "02191", -71.0900, 42.3400),
+                ("101", "21st Street", "", "02190", -71.0700, 42.3200),
+                ("5", "Washington Street", "", "02190", -71.0600, 42.3100),
+                ("5", "Washington Street", "", "02199", -71.1000, 42.3600),
+                ("7", "Oak Avenue", "", "02190", -71.0500, 42.3000),
+                ("7", "York Avenue", "", "02190", -71.0400, 42.2900),
+            ]
+        )
+    )
 
 
 @pytest.mark.parametrize(
@@ -67,9 +76,15 @@ def test_every_parser_gives_the_same_clean_address(parser: str) -> None:
 
 
 def test_matches_are_labelled_by_kind(little: AddressPoints) -> None:
-    exact, unit_missing, nearest, fuzzy, suffix = little.geocode([
-        parse("12 Adams Ave Apt 2"), parse("12 Adams Avenue"), parse("16 Adams Ave"), parse("12 Adamz Road"), parse("101 21st"),
-    ])  # fmt: skip
+    exact, unit_missing, nearest, fuzzy, suffix = little.geocode(
+        [
+            parse("12 Adams Ave Apt 2"),
+            parse("12 Adams Avenue"),
+            parse("16 Adams Ave"),
+            parse("12 Adamz Road"),
+            parse("101 21st"),
+        ]
+    )
     assert exact.kind == "exact" and exact.score == 1.0 and exact.reason == ""
     assert unit_missing.kind == "exact" and "unit not given" in unit_missing.reason and unit_missing.score < 1
     assert nearest.kind == "nearest number" and nearest.matched in ("14 ADAMS AVE", "18 ADAMS AVE")

@@ -23,8 +23,12 @@ def test_city_page_shows_how_addresses_were_placed(monkeypatch: pytest.MonkeyPat
     metrics = {m.label: m.value for m in at.metric}
     assert float(metrics["Addresses placed"].rstrip("%")) >= 98.0
     tables = [d.value for d in at.dataframe if "unmatched" in d.value.columns]
-    assert tables and all(str(v) == "<10" or str(v) == "0" or int(str(v).replace(",", "")) >= 10
-                          for t in tables for c in ("unmatched", "fuzzy") for v in t[c])  # fmt: skip
+    assert tables and all(
+        str(v) == "<10" or str(v) == "0" or int(str(v).replace(",", "")) >= 10
+        for t in tables
+        for c in ("unmatched", "fuzzy")
+        for v in t[c]
+    )
     addresses = pd.read_csv(DEMO / "students.csv", dtype=str, keep_default_na=False)["address"]
     shown = " ".join(str(e.value) for e in (*at.markdown, *at.caption))
     assert not any(a in shown for a in addresses if len(a) > 8)

@@ -16,13 +16,13 @@ pytestmark = pytest.mark.shared
 #: Addresses of the challenge's list that are not in the city's school files, and why.
 CANNOT_MATCH = {
     "Excel Acad 2 (EB)": "401 Bremen Street: no school on Bremen Street in the city's files",
-    "Pope JP II Lower Mills": "2200 Dorchester Avenue: the files list 2120 and 2220, neither within 10 numbers",
+    "Pope JP II Lower Mills": "2200 Dorchester Avenue: the files list 2120 and 2220 (over 10 away)",
     "KIPP Academy Boston": "37 Babson Street: the files list only 108 Babson Street",
 }
 #: District schools the two sources put in different places (the same address, another point).
 SOURCES_DISAGREE = {
-    "BCLA - Boston Comm Lead Acad": "the city's files put 655 Metropolitan Avenue 2.3 km from the challenge's point",
-    "Boston Teachers Union K-8": "the challenge's point sits about 180 m west, as for its non-district schools",
+    "BCLA - Boston Comm Lead Acad": "the city's files put 655 Metropolitan Avenue 2.3 km from its point",
+    "Boston Teachers Union K-8": "the challenge's point is 180 m west, as for its non-district schools",
 }
 
 

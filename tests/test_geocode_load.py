@@ -1,4 +1,4 @@
-"""Students as a district exports them, read into a city: placed from addresses, the rest counted, never dropped silently."""
+"""Students as a district exports them, read into a city: placed from addresses, the rest counted."""
 
 from __future__ import annotations
 

@@ -17,7 +17,7 @@ from facilities.geocode.online import Cache, CensusBatch, Nominatim
 
 
 class FakeCensus:
-    """Answers like the Census batch service: a match for numbers under 100, else no match; records each request."""
+    """Answers like the Census batch service (a match for numbers under 100) and records each request."""
 
     def __init__(self) -> None:
         self.requests: list[list[list[str]]] = []

@@ -1,4 +1,4 @@
-"""``compact geocode``: students' addresses to points, offline from the city's address points, with a match report.
+"""``compact geocode``: students' addresses to points, offline, with a match report.
 
 Registered in :mod:`app.cli` as a command (``compact geocode CITY_DIR``).
 """
@@ -13,7 +13,7 @@ from app._common import echo, load_city, write_csv, write_json
 
 
 def report_for(city):  # type: ignore[no-untyped-def]
-    """Every student row with an address geocoded (those with coordinates too, to check them): the match report."""
+    """The match report of every student row with an address (those with coordinates too, as a check)."""
     from facilities.geocode.load import check_addresses
 
     return check_addresses(city.root, address_points=city.address_points, settings=city.settings)
@@ -50,8 +50,16 @@ def geocode(
         from app.report_geocode import write_geocode_report
 
         write_geocode_report(out / "report.html", report, city=city.name, neighborhoods=neighborhoods)
-        write_json({"city": city.name, "counts": report.counts(), "matched_share": report.matched_share,
-                    "not_placed": report.not_placed, "disagreements": report.disagreements()}, out / "summary.json")  # fmt: skip
+        write_json(
+            {
+                "city": city.name,
+                "counts": report.counts(),
+                "matched_share": report.matched_share,
+                "not_placed": report.not_placed,
+                "disagreements": report.disagreements(),
+            },
+            out / "summary.json",
+        )
         typer.echo(f"wrote report.html and summary.json to {out}")
     if private_out is not None:
         from app.report_geocode import write_geocode_report
@@ -65,7 +73,7 @@ def geocode(
 
 
 def demo_section(city, out: Path) -> dict | None:  # type: ignore[no-untyped-def]
-    """``compact demo``'s addresses step: geocode the students' addresses, print the report, write it under ``out``.
+    """``compact demo``'s addresses step: geocode, print the report, write it under ``out``.
 
     Returns the counts for the demo's summary, or ``None`` when the students layer maps no address.
     """
@@ -78,8 +86,12 @@ def demo_section(city, out: Path) -> dict | None:  # type: ignore[no-untyped-def
     typer.echo(report.text(rows_to_fix=5))
     neighborhoods = city.students.set_index("id")["neighborhood"] if len(city.students) else None
     write_geocode_report(out / "report.html", report, city=city.name, neighborhoods=neighborhoods)
-    return {"counts": report.counts(), "matched_share": round(report.matched_share, 4), "not_placed": report.not_placed,
-            "disagreements": report.disagreements()}  # fmt: skip
+    return {
+        "counts": report.counts(),
+        "matched_share": round(report.matched_share, 4),
+        "not_placed": report.not_placed,
+        "disagreements": report.disagreements(),
+    }
 
 
 def _students_cfg(root: Path) -> dict:

@@ -51,6 +51,7 @@ def geocode_panel(city: City) -> None:
         table = report.table(by, neighborhoods=hoods if by == "neighborhood" else None)
         st.dataframe(pd.DataFrame(table), hide_index=True, width="stretch", height=280)
     st.caption(
-        f"Counts under {MIN_CELL} students read <{MIN_CELL}. The rows to fix, with their addresses, are in the private "
+        f"Counts under {MIN_CELL} students read <{MIN_CELL}. The rows to fix, with their addresses, "
+        "are in the private "
         "report: compact geocode CITY_DIR --private-out DIR. " + how_matched()
     )

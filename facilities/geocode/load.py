@@ -101,8 +101,14 @@ def geocoders_for(
             f"use one of {', '.join(_ONLINE)}, or remove it",
         )
     elif online is not None and cfg.get("allow_network") is not True:
-        found.add("city.toml", None, "geocode.allow_network", f"online = {online!r} needs the network, which is not allowed",
-                  "add allow_network = true to [geocode] (addresses are then sent to the service), or remove online")  # fmt: skip
+        found.add(
+            "city.toml",
+            None,
+            "geocode.allow_network",
+            f"online = {online!r} needs the network, which is not allowed",
+            "add allow_network = true to [geocode] (addresses are then sent to the service), "
+            "or remove online",
+        )
     elif online is not None:
         cache = Cache(root / "cache" / "geocode.sqlite") if root is not None else None
         where = {"city": str(cfg.get("city", "")), "state": str(cfg.get("state", ""))}
@@ -120,7 +126,7 @@ def geocoders_for(
 
 
 def geocode_all(addresses: Sequence[Address], geocoders: Sequence[Geocoder]) -> list[Match]:
-    """Each address placed by the first geocoder that matches it; an unmatched one keeps every geocoder's reason."""
+    """Each address placed by the first geocoder that matches it (an unmatched one keeps every reason)."""
     results: list[Match | None] = [None] * len(addresses)
     reasons: list[list[str]] = [[] for _ in addresses]
     todo = list(range(len(addresses)))
@@ -198,14 +204,26 @@ def _check_mapping(
             )
             ok = False
     if ok and "address" not in mapping and "street" not in mapping:
-        problems.add("city.toml", None, f"layers.{layer}.address", "the address names neither a whole address nor a street column",
-                     "map address = \"your column\" (number, street, unit in one), or number and street")  # fmt: skip
+        problems.add(
+            "city.toml",
+            None,
+            f"layers.{layer}.address",
+            "the address names neither a whole address nor a street column",
+            'map address = "your column" (number, street, unit in one), or number and street',
+        )
 
 
 def place_students(
-    frame: gpd.GeoDataFrame, rows: list[int | None], *, cfg: dict, settings: dict[str, Any], address_points: gpd.GeoDataFrame | None,
-    root: Path | None, source: str, problems: v.Problems,
-) -> tuple[gpd.GeoDataFrame, list[int | None], MatchReport | None]:  # fmt: skip
+    frame: gpd.GeoDataFrame,
+    rows: list[int | None],
+    *,
+    cfg: dict,
+    settings: dict[str, Any],
+    address_points: gpd.GeoDataFrame | None,
+    root: Path | None,
+    source: str,
+    problems: v.Problems,
+) -> tuple[gpd.GeoDataFrame, list[int | None], MatchReport | None]:
     """Place the rows of a layer that have an address but no coordinates; leave out those that match nothing.
 
     Parameters
@@ -236,8 +254,13 @@ def place_students(
     addresses, written, given = _parse_rows(frame.iloc[todo])
     geocoders = geocoders_for(settings, address_points=address_points, root=root, problems=problems)
     if not geocoders:
-        problems.add(source, None, None, f"{len(todo):,} rows have no coordinates and there is no address_points layer to place them",
-                     "add [layers.address_points] (the city's address-point file), or give every row coordinates")  # fmt: skip
+        problems.add(
+            source,
+            None,
+            None,
+            f"{len(todo):,} rows have no coordinates and there is no address_points layer to place them",
+            "add [layers.address_points] (the city's address-point file), or give every row coordinates",
+        )
         return frame.drop(columns=address_cols), rows, None
     matches = geocode_all(addresses, geocoders)
     matches = [
@@ -253,28 +276,44 @@ def place_students(
     keep = np.ones(len(frame), dtype=bool)
     keep[todo[~placed]] = False
     report = MatchReport(
-        source=source, geocoders=tuple(g.name for g in geocoders), rows=_report_rows(frame.iloc[todo], [rows[i] for i in todo], written, matches),
+        source=source,
+        geocoders=tuple(g.name for g in geocoders),
+        rows=_report_rows(frame.iloc[todo], [rows[i] for i in todo], written, matches),
         kept_coordinates=int(located.sum()),
-    )  # fmt: skip
+    )
     out = gpd.GeoDataFrame(frame.drop(columns=address_cols), geometry=geometry.to_numpy(), crs=frame.crs)
     return out[keep].reset_index(drop=True), [r for r, k in zip(rows, keep, strict=True) if k], report
 
 
 def _report_rows(
-    frame: pd.DataFrame, rows: list[int | None], written: list[str], matches: list[Match], distance: np.ndarray | None = None,
+    frame: pd.DataFrame,
+    rows: list[int | None],
+    written: list[str],
+    matches: list[Match],
+    distance: np.ndarray | None = None,
     has_xy: np.ndarray | None = None,
-) -> pd.DataFrame:  # fmt: skip
+) -> pd.DataFrame:
     def column(name: str) -> list[object]:
         if name not in frame:
             return [None] * len(frame)
         return [None if v.is_missing(x) else v.parse_str(x) for x in frame[name].tolist()]
 
-    table = pd.DataFrame({
-        "row": rows, "id": column("id"), "school": column("school"), "neighborhood": column("neighborhood"),
-        "address": written, "kind": [m.kind for m in matches], "score": [m.score for m in matches],
-        "matched": [m.matched for m in matches], "reason": [m.reason for m in matches], "geocoder": [m.source for m in matches],
-        "lon": [m.lon for m in matches], "lat": [m.lat for m in matches],
-    })  # fmt: skip
+    table = pd.DataFrame(
+        {
+            "row": rows,
+            "id": column("id"),
+            "school": column("school"),
+            "neighborhood": column("neighborhood"),
+            "address": written,
+            "kind": [m.kind for m in matches],
+            "score": [m.score for m in matches],
+            "matched": [m.matched for m in matches],
+            "reason": [m.reason for m in matches],
+            "geocoder": [m.source for m in matches],
+            "lon": [m.lon for m in matches],
+            "lat": [m.lat for m in matches],
+        }
+    )
     if table["id"].isna().all():
         table["id"] = [f"student-{r}" for r in rows]
     table["has_coordinates"] = False if has_xy is None else has_xy
@@ -310,8 +349,13 @@ def check_addresses(
     cfg = config.get("layers", {}).get("students", {})
     problems = v.Problems()
     if "address" not in cfg:
-        problems.add("city.toml", None, "layers.students.address", "the students layer maps no address",
-                     "add [layers.students.address] with address = \"your column\" (see README: addresses)")  # fmt: skip
+        problems.add(
+            "city.toml",
+            None,
+            "layers.students.address",
+            "the students layer maps no address",
+            'add [layers.students.address] with address = "your column" (see README: addresses)',
+        )
         problems.raise_if_any(city=str(root))
     source = str(cfg.get("file"))
     header_row = int(cfg.get("header_row", 1))
@@ -328,13 +372,16 @@ def check_addresses(
     matches = [m if g else unmatched("the address is empty") for m, g in zip(matches, given, strict=True)]
     distance, has_xy = _distance_to_file(raw, cfg, matches)
     return MatchReport(
-        source=source, geocoders=tuple(g.name for g in geocoders), check=True, kept_coordinates=int(has_xy.sum()),
+        source=source,
+        geocoders=tuple(g.name for g in geocoders),
+        check=True,
+        kept_coordinates=int(has_xy.sum()),
         rows=_report_rows(frame, rows, written, matches, distance, has_xy),
-    )  # fmt: skip
+    )
 
 
 def _distance_to_file(raw: pd.DataFrame, cfg: dict, matches: list[Match]) -> tuple[np.ndarray, np.ndarray]:
-    """Metres from each placed point to the coordinates the file gives (NaN where either is missing), and whether it gives them."""
+    """Metres from each placed point to the file's coordinates (NaN if either is missing); rows with them."""
     xcol, ycol = cfg.get("x"), cfg.get("y")
     if xcol not in raw.columns or ycol not in raw.columns:
         return np.full(len(matches), np.nan), np.zeros(len(matches), dtype=bool)

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import geopandas as gpd
 import numpy as np
@@ -66,14 +66,11 @@ class AddressPoints:
         self._lat = wgs.geometry.y.to_numpy(dtype=float)
         cos = math.cos(math.radians(float(np.nanmean(self._lat)))) if len(wgs) else 1.0
         self._m = (111_320.0 * cos, 110_574.0)  # metres per degree, for distances between points
-        numbers = pd.to_numeric(frame["number"].map(_leading_number), errors="coerce")
-        keys = pd.Series([_key(s) for s in frame["street"].astype(str).tolist()], index=frame.index)
-        units = frame["unit"] if "unit" in frame else pd.Series("", index=frame.index)
-        self._unit = np.array(
-            [parse("", unit=u).unit if _given(u) else "" for u in units.tolist()], dtype=object
-        )
-        zips = frame["zip"] if "zip" in frame else pd.Series("", index=frame.index)
-        self._zip = np.array([_zip5(str(z)) if _given(z) else "" for z in zips.tolist()], dtype=object)
+        numbers = pd.to_numeric(_per_value(frame["number"], _leading_number), errors="coerce")
+        keys = pd.Series(_per_value(frame["street"].astype(str), _key), index=frame.index)
+        blank = pd.Series("", index=frame.index)
+        self._unit = _per_value(frame["unit"] if "unit" in frame else blank, _unit_of).to_numpy(dtype=object)
+        self._zip = _per_value(frame["zip"] if "zip" in frame else blank, _zip_of).to_numpy(dtype=object)
         self.zips = frozenset(z for z in self._zip if z)
         ok = numbers.notna().to_numpy() & (keys != "").to_numpy() & np.isfinite(self._lon)
         rows = np.flatnonzero(ok)
@@ -99,7 +96,7 @@ class AddressPoints:
         return list(self._keys)
 
     def geocode(self, addresses: Sequence[Address]) -> list[Match]:
-        """Place each address (see the module docstring for the steps); repeated addresses are matched once."""
+        """Place each address (the steps are in the module docstring); a repeated one is matched once."""
         out = []
         for address in addresses:
             found = self._cache.get(address)
@@ -166,7 +163,8 @@ class AddressPoints:
         if not near.any():
             span = f"{numbers.min()}-{numbers.max()}"
             return unmatched(
-                f"no number {a.number} on {key} and none of its side within {MAX_NUMBER_GAP} (numbers {span})",
+                f"no number {a.number} on {key} and none of its side within {MAX_NUMBER_GAP} "
+                f"(numbers {span})",
                 source=self.name,
             )
         gaps = np.abs(numbers[near] - a.number)
@@ -222,6 +220,20 @@ class AddressPoints:
         return math.hypot(dx, dy) <= _SAME_PLACE
 
 
+def _per_value(column: pd.Series, fn: Callable[[object], object]) -> pd.Series:
+    """``fn`` of each value, computed once per distinct value (address files repeat streets and units)."""
+    codes, uniques = pd.factorize(column.astype(object), use_na_sentinel=False)
+    return pd.Series(np.array([fn(u) for u in uniques], dtype=object)[codes], index=column.index)
+
+
+def _unit_of(value: object) -> str:
+    return parse("", unit=value).unit if _given(value) else ""
+
+
+def _zip_of(value: object) -> str:
+    return _zip5(str(value)) if _given(value) else ""
+
+
 def _given(value: object) -> bool:
     return (
         value is not None
@@ -252,7 +264,7 @@ def _name_of(key: str) -> str:
 
 
 def _compatible(a: Address, key: str) -> bool:
-    """Whether ``key`` can be the street ``a`` wrote with another or no suffix (directionals must agree when given)."""
+    """Whether ``key`` can be the street ``a`` wrote with another or no suffix (directionals agree)."""
     predir, _, suffix, postdir = standardize_street(key)
     if a.predir and a.predir != predir or a.postdir and a.postdir != postdir:
         return False

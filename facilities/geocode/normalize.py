@@ -68,27 +68,70 @@ SUFFIXES: dict[str, str] = {
 _LONG_SUFFIXES = tuple(s for s in SUFFIXES if len(s) >= 5)
 
 DIRECTIONS: dict[str, str] = {
-    "NORTH": "N", "SOUTH": "S", "EAST": "E", "WEST": "W", "N": "N", "S": "S", "E": "E", "W": "W",
-    "NORTHEAST": "NE", "NORTHWEST": "NW", "SOUTHEAST": "SE", "SOUTHWEST": "SW",
-    "NE": "NE", "NW": "NW", "SE": "SE", "SW": "SW",
-}  # fmt: skip
+    "NORTH": "N",
+    "SOUTH": "S",
+    "EAST": "E",
+    "WEST": "W",
+    "N": "N",
+    "S": "S",
+    "E": "E",
+    "W": "W",
+    "NORTHEAST": "NE",
+    "NORTHWEST": "NW",
+    "SOUTHEAST": "SE",
+    "SOUTHWEST": "SW",
+    "NE": "NE",
+    "NW": "NW",
+    "SE": "SE",
+    "SW": "SW",
+}
 
 #: Unit designators (Publication 28, appendix C2).
 UNITS: dict[str, str] = {
-    "APARTMENT": "APT", "APT": "APT", "AP": "APT", "UNIT": "UNIT", "#": "#", "NO": "#", "SUITE": "STE", "STE": "STE",
-    "FLOOR": "FL", "FL": "FL", "FLR": "FL", "BUILDING": "BLDG", "BLDG": "BLDG", "ROOM": "RM", "RM": "RM",
-    "BASEMENT": "BSMT", "BSMT": "BSMT", "FRONT": "FRNT", "FRNT": "FRNT", "REAR": "REAR",
-    "LOWER": "LOWR", "LOWR": "LOWR", "UPPER": "UPPR", "UPPR": "UPPR",
-}  # fmt: skip
+    "APARTMENT": "APT",
+    "APT": "APT",
+    "AP": "APT",
+    "UNIT": "UNIT",
+    "#": "#",
+    "NO": "#",
+    "SUITE": "STE",
+    "STE": "STE",
+    "FLOOR": "FL",
+    "FL": "FL",
+    "FLR": "FL",
+    "BUILDING": "BLDG",
+    "BLDG": "BLDG",
+    "ROOM": "RM",
+    "RM": "RM",
+    "BASEMENT": "BSMT",
+    "BSMT": "BSMT",
+    "FRONT": "FRNT",
+    "FRNT": "FRNT",
+    "REAR": "REAR",
+    "LOWER": "LOWR",
+    "LOWR": "LOWR",
+    "UPPER": "UPPR",
+    "UPPR": "UPPR",
+}
 #: Designators that need no identifier (``REAR``, ``BSMT``).
 _UNIT_ALONE = {"REAR", "FRNT", "LOWR", "UPPR", "BSMT"}
 
 #: Name words people abbreviate; the standard spells them out (``MT VERNON`` is ``MOUNT VERNON``).
 _NAME_WORDS = {"MT": "MOUNT", "FT": "FORT", "PT": "POINT"}
 _ORDINAL_WORDS = {
-    "FIRST": 1, "SECOND": 2, "THIRD": 3, "FOURTH": 4, "FIFTH": 5, "SIXTH": 6, "SEVENTH": 7, "EIGHTH": 8,
-    "NINTH": 9, "TENTH": 10, "ELEVENTH": 11, "TWELFTH": 12,
-}  # fmt: skip
+    "FIRST": 1,
+    "SECOND": 2,
+    "THIRD": 3,
+    "FOURTH": 4,
+    "FIFTH": 5,
+    "SIXTH": 6,
+    "SEVENTH": 7,
+    "EIGHTH": 8,
+    "NINTH": 9,
+    "TENTH": 10,
+    "ELEVENTH": 11,
+    "TWELFTH": 12,
+}
 _STATES = frozenset(
     [
         "AL",
@@ -227,7 +270,7 @@ def _street_parts(tokens: list[str]) -> tuple[str, str, str, str]:
 
 
 def _misspelled_suffix(token: str) -> str:
-    """The suffix a long token misspells (``STRET``, ``AVENEU``), or ``""``: one slip in a word of five letters or more."""
+    """The suffix a token of five letters or more misspells by one slip (``STRET``, ``AVENEU``), or ``""``."""
     if len(token) < 5 or not token.isalpha():
         return ""
     from rapidfuzz import fuzz, process
@@ -237,7 +280,9 @@ def _misspelled_suffix(token: str) -> str:
 
 
 def standardize_street(text: str) -> tuple[str, str, str, str]:
-    """Standardize a street as written in an address-point file: ``'N. Adams Avenue'`` gives ``('N', 'ADAMS', 'AVE', '')``.
+    """Standardize a street as an address-point file writes it.
+
+    ``'N. Adams Avenue'`` gives ``('N', 'ADAMS', 'AVE', '')``.
 
     Parameters
     ----------
@@ -390,10 +435,18 @@ def _from_parts(parts: dict[str, str]) -> Address:
     unit = _unit_id(_tokens(" ".join(parts.get(k, "") for k in ("OccupancyType", "OccupancyIdentifier"))))
     zip_code = _ZIP.match(parts.get("ZipCode", "").strip())
     return Address(
-        number, number_suffix, predir, name, suffix, postdir, unit,
-        " ".join(_tokens(parts.get("PlaceName", ""))), parts.get("StateName", "").upper(),
-        zip_code.group(1) if zip_code else "", po_box="USPSBoxID" in parts,
-    )  # fmt: skip
+        number,
+        number_suffix,
+        predir,
+        name,
+        suffix,
+        postdir,
+        unit,
+        " ".join(_tokens(parts.get("PlaceName", ""))),
+        parts.get("StateName", "").upper(),
+        zip_code.group(1) if zip_code else "",
+        po_box="USPSBoxID" in parts,
+    )
 
 
 def _parse_usaddress(line: str) -> Address:
@@ -420,5 +473,11 @@ def _parse_scourgify(line: str) -> Address:
         return Address()
     found = _parse_pub28(" ".join(filter(None, (record.get("address_line_1"), record.get("address_line_2")))))
     zip_code = _ZIP.match(str(record.get("postal_code") or ""))
-    return Address(**{**found.__dict__, "city": str(record.get("city") or ""), "state": str(record.get("state") or ""),
-                      "zip": zip_code.group(1) if zip_code else ""})  # fmt: skip
+    return Address(
+        **{
+            **found.__dict__,
+            "city": str(record.get("city") or ""),
+            "state": str(record.get("state") or ""),
+            "zip": zip_code.group(1) if zip_code else "",
+        }
+    )

@@ -68,7 +68,8 @@ class Cache:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         con = sqlite3.connect(self.path)
         con.execute(
-            "CREATE TABLE IF NOT EXISTS answers (service TEXT, query TEXT, kind TEXT, score REAL, lon REAL, lat REAL,"
+            "CREATE TABLE IF NOT EXISTS answers (service TEXT, query TEXT, kind TEXT, score REAL,"
+            " lon REAL, lat REAL,"
             " matched TEXT, reason TEXT, PRIMARY KEY (service, query))"
         )
         return con
@@ -97,9 +98,20 @@ class Cache:
         with self._connect() as con:
             con.executemany(
                 "INSERT OR REPLACE INTO answers VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                [(service, q, m.kind, m.score, None if m.lon != m.lon else m.lon, None if m.lat != m.lat else m.lat, m.matched, m.reason)
-                 for q, m in answers.items()],
-            )  # fmt: skip
+                [
+                    (
+                        service,
+                        q,
+                        m.kind,
+                        m.score,
+                        None if m.lon != m.lon else m.lon,
+                        None if m.lat != m.lat else m.lat,
+                        m.matched,
+                        m.reason,
+                    )
+                    for q, m in answers.items()
+                ],
+            )
 
 
 def _multipart_post(
@@ -113,7 +125,8 @@ def _multipart_post(
             f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n{value}\r\n'.encode()
         )
     body.write(
-        f'--{boundary}\r\nContent-Disposition: form-data; name="addressFile"; filename="{file_name}"\r\n'.encode()
+        f'--{boundary}\r\nContent-Disposition: form-data; name="addressFile"; '
+        f'filename="{file_name}"\r\n'.encode()
     )
     body.write(b"Content-Type: text/csv\r\n\r\n" + content + f"\r\n--{boundary}--\r\n".encode())
     request = urllib.request.Request(
@@ -146,9 +159,16 @@ class CensusBatch:
     name = "census"
 
     def __init__(
-        self, *, cache: Cache | None = None, city: str = "", state: str = "", post: Callable[..., str] | None = None,
-        pause: float = 2.0, sleep: Callable[[float], Any] = time.sleep, benchmark: str = "Public_AR_Current",
-    ) -> None:  # fmt: skip
+        self,
+        *,
+        cache: Cache | None = None,
+        city: str = "",
+        state: str = "",
+        post: Callable[..., str] | None = None,
+        pause: float = 2.0,
+        sleep: Callable[[float], Any] = time.sleep,
+        benchmark: str = "Public_AR_Current",
+    ) -> None:
         self.cache, self.city, self.state = cache, city, state
         self._post = post or _multipart_post
         self.pause, self._sleep, self.benchmark = pause, sleep, benchmark
@@ -230,9 +250,15 @@ class Nominatim:
     name = "nominatim"
 
     def __init__(
-        self, *, user_agent: str = "compact-planner", cache: Cache | None = None, city: str = "", state: str = "",
-        geocode: Callable[[str], Any] | None = None, min_delay_seconds: float = 1.0,
-    ) -> None:  # fmt: skip
+        self,
+        *,
+        user_agent: str = "compact-planner",
+        cache: Cache | None = None,
+        city: str = "",
+        state: str = "",
+        geocode: Callable[[str], Any] | None = None,
+        min_delay_seconds: float = 1.0,
+    ) -> None:
         self.cache, self.city, self.state = cache, city, state
         if geocode is None:
             from geopy.extra.rate_limiter import RateLimiter

@@ -36,7 +36,8 @@ class MatchReport:
     rows
         One row per address geocoded: ``row`` (as in the spreadsheet), ``id``, ``school``,
         ``neighborhood`` (from the file; may be empty), ``address`` (as written), ``kind``,
-        ``score``, ``matched``, ``reason``, ``geocoder``, ``lon``/``lat`` (the point), ``has_coordinates`` (the file gives the
+        ``score``, ``matched``, ``reason``, ``geocoder``, ``lon``/``lat`` (the point),
+        ``has_coordinates`` (the file gives the
         row coordinates, which it keeps) and, for a check, ``distance`` (metres from them). Private.
     kept_coordinates
         Rows that came with coordinates and kept them.
@@ -68,10 +69,16 @@ class MatchReport:
         return unmatched
 
     def left_out(self) -> pd.DataFrame:
-        """The students left out of routing (``kind``, ``id``, ``school``, ``reason``), as results list what they leave out."""
+        """The students left out of routing: ``kind``, ``id``, ``school``, ``reason``."""
         rows = self.rows[self._not_placed()]
-        return pd.DataFrame({"kind": "student", "id": rows["id"].astype(str), "school": rows["school"],
-                             "reason": "not placed (address unmatched)"})  # fmt: skip
+        return pd.DataFrame(
+            {
+                "kind": "student",
+                "id": rows["id"].astype(str),
+                "school": rows["school"],
+                "reason": "not placed (address unmatched)",
+            }
+        )
 
     @property
     def unmatched(self) -> int:
@@ -119,13 +126,15 @@ class MatchReport:
         )
 
     def summary_line(self) -> str:
-        """One line: what was placed and what was not (printed by ``compact validate``, ``compact demo`` and ``compact bells``)."""
+        """One line: what was placed and what not (as ``compact validate`` and ``compact demo`` print it)."""
         counts = self.counts()
         placed = ", ".join(f"{counts[k]:,} {k}" for k in KINDS[:-1])
         total = len(self.rows)
-        line = f"{total - counts['unmatched']:,} of {total:,} addresses placed ({placed}); {counts['unmatched']:,} unmatched"
+        line = f"{total - counts['unmatched']:,} of {total:,} addresses placed ({placed}); "
+        line += f"{counts['unmatched']:,} unmatched"
         if self.check:
-            line += f"; {self.disagreements():,} placed more than {WRONG_METRES:.0f} m from the file's own coordinates"
+            far = f"{WRONG_METRES:.0f} m"
+            line += f"; {self.disagreements():,} placed more than {far} from the file's own coordinates"
         kept = counts["unmatched"] - self.not_placed
         if kept:
             line += f"; {kept:,} unmatched rows keep the coordinates the file gives"
@@ -134,7 +143,7 @@ class MatchReport:
         return line
 
     def text(self, *, rows_to_fix: int = 0) -> str:
-        """The report as the CLI prints it; ``rows_to_fix`` > 0 lists that many rows with their addresses (private)."""
+        """The report as the CLI prints it; ``rows_to_fix`` > 0 lists that many rows with addresses."""
         counts = self.counts()
         total = max(len(self.rows), 1)
         lines = [f"Addresses in {self.source}, placed by {' then '.join(self.geocoders)}:"]
@@ -164,18 +173,23 @@ class MatchReport:
 def _reason_kind(reason: str) -> str:
     """The kind of a reason, for counting (``'street 'X' is not in ...'`` -> ``'street not found'``)."""
     for needle, kind in (
-        ("P.O. box", "P.O. box"), ("empty", "empty"), ("no house number", "no house number"),
-        ("outside the area", "ZIP elsewhere"), ("could be", "ambiguous street"), ("several places", "ambiguous place"),
-        ("is not in the address points", "street not found"), ("no number", "number not on the street"),
+        ("P.O. box", "P.O. box"),
+        ("empty", "empty"),
+        ("no house number", "no house number"),
+        ("outside the area", "ZIP elsewhere"),
+        ("could be", "ambiguous street"),
+        ("several places", "ambiguous place"),
+        ("is not in the address points", "street not found"),
+        ("no number", "number not on the street"),
         ("neither", "no address"),
-    ):  # fmt: skip
+    ):
         if needle in reason:
             return kind
     return "other"
 
 
 def suppress(table: pd.DataFrame, columns: list[str], *, min_cell: int = MIN_CELL) -> pd.DataFrame:
-    """Counts under ``min_cell`` (but above 0) become ``'<10'``; the table is returned as text-safe objects."""
+    """Counts under ``min_cell`` (but above 0) become ``'<10'``; the table comes back as text."""
     out = table.copy()
     for column in columns:
         values = out[column].astype(int)

@@ -108,17 +108,29 @@ def address_points(
     unit = np.concatenate(
         [np.arange(1, r + 1) if u else [0] for r, u in zip(repeat, units[keep], strict=True)]
     )
-    frame = pd.DataFrame({
-        "number": number[rows], "street": street[rows], "unit": np.where(unit > 0, unit.astype(str), ""),
-        "zip": zip_code[rows], "lon": lon[rows], "lat": lat[rows],
-    })  # fmt: skip
+    frame = pd.DataFrame(
+        {
+            "number": number[rows],
+            "street": street[rows],
+            "unit": np.where(unit > 0, unit.astype(str), ""),
+            "zip": zip_code[rows],
+            "lon": lon[rows],
+            "lat": lat[rows],
+        }
+    )
     return frame.sort_values(["street", "number", "unit"], kind="stable").reset_index(drop=True)
 
 
 def student_addresses(
-    *, homes: np.ndarray, number: np.ndarray, street: np.ndarray, zip_code: np.ndarray, units: np.ndarray,
-    all_zips: list[str], rng: np.random.Generator,
-) -> tuple[list[str], list[str], list[str]]:  # fmt: skip
+    *,
+    homes: np.ndarray,
+    number: np.ndarray,
+    street: np.ndarray,
+    zip_code: np.ndarray,
+    units: np.ndarray,
+    all_zips: list[str],
+    rng: np.random.Generator,
+) -> tuple[list[str], list[str], list[str]]:
     """Each student's address line and ZIP as a district's export writes them, and the variant drawn.
 
     Parameters
