@@ -155,3 +155,21 @@ def test_an_export_with_no_coordinate_columns_at_all(export: Path, tmp_path: Pat
     city = read_city(folder)
     assert city.geocoding.kept_coordinates == 0
     assert len(city.students) + city.geocoding.not_placed == len(students)
+
+
+@pytest.mark.slow
+def test_bells_list_the_students_not_placed(tmp_path: Path) -> None:
+    """The bell-time results count the students whose address matched nothing (infeasible.csv, the summary)."""
+    from facilities import demo
+    from routing.scenarios import prepare
+
+    folder = demo.generate(size="test", seed=5, out=tmp_path / "riverton")
+    students = pd.read_csv(folder / "students.csv", dtype=str, keep_default_na=False)
+    students[["lon", "lat"]] = ""
+    students.to_csv(folder / "students.csv", index=False)
+    city = read_city(folder)
+    assert city.geocoding.not_placed > 0
+    prepared = prepare(city, network=None, sessions=("am",), time_limit=5, seed=1)
+    left = prepared.infeasible[prepared.infeasible["reason"] == "not placed (address unmatched)"]
+    assert set(left["id"]) == set(city.geocoding.left_out()["id"])
+    assert not set(left["id"]) & set(prepared.riders["id"])
