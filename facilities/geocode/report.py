@@ -115,6 +115,7 @@ class MatchReport:
         counts = pd.crosstab(key, rows["kind"]).reindex(columns=list(KINDS), fill_value=0)
         counts["students"] = counts.sum(axis=1)
         counts.index.name = by
+        counts.columns.name = None
         return suppress(counts.reset_index(), [*KINDS, "students"])
 
     def to_fix(self) -> pd.DataFrame:
