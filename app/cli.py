@@ -106,7 +106,8 @@ def demo(
     typer.echo(f"  shared zone guarantee     {zone['share']:.0%} of {zone['residents']:,} resident students have a seat; shortfall {zone['shortfall']:,}")
     typer.echo(f"  unified lottery           {lottery['matched_share']:.0%} matched, {lottery['first_choice_share']:.0%} first choice (simulated lists)")
     if addresses is not None:
-        kept = " (the unmatched rows keep the file's coordinates)" if addresses["counts"]["unmatched"] else ""
+        kept = addresses["counts"]["unmatched"] > addresses["not_placed"]
+        kept = " (other unmatched rows keep the file's coordinates)" if kept else ""
         typer.echo(f"  students' addresses       {addresses['matched_share']:.1%} placed, {addresses['disagreements']} wrong; "
                    f"{addresses['not_placed']} students not placed (addresses unmatched){kept}")  # fmt: skip
     typer.echo(f"  outputs in {out}/ (reports: facilities/, bells/, zones/, geocode/ and lottery/report.html); {summary['seconds']:.0f} s")

@@ -92,7 +92,8 @@ def write_geocode_report(
         sections.append(("Rows to fix (not matched) and to check (fuzzy or nearest number)", fix))
     else:
         where = "are listed, with their addresses, in the private report (compact geocode --private-out DIR)."
-        counts = f"{(fix['action'] == 'fix').sum():,} rows to fix and {(fix['action'] == 'check').sum():,} to check"
+        to_fix, to_check = (fix["action"] == "fix").sum(), (fix["action"] == "check").sum()
+        counts = f"{to_fix:,} rows to fix and {to_check:,} to check"
         sections.append(("Rows to fix", f"{counts} {where}"))
     notes = {"Placed by": " then ".join(report.geocoders), "How": how_matched()}
     if report.check:

@@ -159,7 +159,7 @@ def test_an_export_with_no_coordinate_columns_at_all(export: Path, tmp_path: Pat
 
 @pytest.mark.slow
 def test_bells_list_the_students_not_placed(tmp_path: Path) -> None:
-    """The bell-time results count the students whose address matched nothing (infeasible.csv, the summary)."""
+    """The bell-time results list the students whose address matched nothing (infeasible.csv)."""
     from facilities import demo
     from routing.scenarios import prepare
 

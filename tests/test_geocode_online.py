@@ -17,7 +17,8 @@ from facilities.geocode.online import Cache, CensusBatch, Nominatim
 
 
 class FakeCensus:
-    """Answers like the Census batch service (a match for numbers under 100) and records each request."""
+    """Answers like the Census batch service and records each request: numbers under 50 match in Riverton,
+    50 to 99 match in another town (70 W), others match nothing."""
 
     def __init__(self) -> None:
         self.requests: list[list[list[str]]] = []
@@ -29,7 +30,8 @@ class FakeCensus:
         out = io.StringIO()
         writer = csv.writer(out)
         for rid, street, city, state, zip_code in rows:
-            number = int(street.split()[0])
+            first = street.split()[0] if street.split() else ""
+            number = int(first) if first.isdigit() else 1000
             if number < 100:
                 exact = "Exact" if number % 2 else "Non_Exact"
                 writer.writerow(
@@ -39,7 +41,7 @@ class FakeCensus:
                         "Match",
                         exact,
                         street.upper(),
-                        f"-71.{number:04d},42.3",
+                        f"{-71.08 + number / 10_000 if number < 50 else -70.0:.4f},42.33",
                         "1",
                         "L",
                     ]
@@ -55,7 +57,7 @@ def test_census_batch_places_exact_and_non_exact_and_caches(tmp_path: Path) -> N
     addresses = [parse("11 Adams St"), parse("12 Adams St"), parse("150 Adams St"), parse("11 Adams St")]
     first = census.geocode(addresses)
     assert [m.kind for m in first] == ["exact", "fuzzy", "unmatched", "exact"]
-    assert first[0].lon == pytest.approx(-71.0011) and first[0].source == "census"
+    assert first[0].lon == pytest.approx(-71.0789) and first[0].source == "census"
     assert len(fake.requests) == 1 and len(fake.requests[0]) == 3  # a repeated address is sent once
     assert fake.requests[0][0][2:4] == ["Boston", "MA"]
     again = CensusBatch(cache=cache, post=fake, city="Boston", state="MA").geocode(addresses)
@@ -133,3 +135,33 @@ def test_online_geocoder_takes_what_the_address_points_miss() -> None:
     assert [m.source for m in found[:2]] == ["address points", "census"]
     assert len(fake.requests[0]) == 2  # only what the address points did not match is sent
     assert not found[2].placed and "address points:" in found[2].reason and "census:" in found[2].reason
+
+
+def test_a_city_allowing_the_network_sends_only_what_its_address_points_miss(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from facilities import read_city
+    from tests.test_geocode_load import _copy
+
+    folder = _copy(tmp_path)
+    with (folder / "city.toml").open("a") as toml:
+        toml.write('\n[geocode]\nonline = "census"\nallow_network = true\ncity = "Riverton"\nstate = "MA"\n')
+    fake = FakeCensus()
+    monkeypatch.setattr(online, "_multipart_post", fake)
+    city = read_city(folder)
+    report = city.geocoding
+    assert report.geocoders == ("address points", "census")
+    sent = [row for request in fake.requests for row in request]
+    by_local = report.rows["geocoder"] == "address points"
+    assert len(sent) <= (~by_local).sum() and len(sent) > 0
+    by_census = report.rows[(report.rows["geocoder"] == "census") & (report.rows["kind"] != "unmatched")]
+    assert len(by_census) > 0 and set(by_census["kind"]) <= {"exact", "fuzzy"}
+    assert set(by_census["id"]) <= set(city.students["id"])
+    assert report.not_placed == (report.rows["kind"] == "unmatched").sum()
+    elsewhere = report.rows["reason"].str.contains("outside the address points' area")
+    assert (
+        elsewhere.any() and (report.rows.loc[elsewhere, "kind"] == "unmatched").all()
+    )  # another town's street
+    assert (folder / "cache" / "geocode.sqlite").exists()  # the points stay in the city folder
+    read_city(folder)
+    assert len(fake.requests) == 1  # the second reading asks nothing: all from the cache

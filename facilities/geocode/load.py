@@ -28,6 +28,7 @@ from typing import Any
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import shapely
 
 from facilities import _validate as v
 from facilities.geocode.local import AddressPoints
@@ -262,7 +263,7 @@ def place_students(
             "add [layers.address_points] (the city's address-point file), or give every row coordinates",
         )
         return frame.drop(columns=address_cols), rows, None
-    matches = geocode_all(addresses, geocoders)
+    matches = _within(geocode_all(addresses, geocoders), address_points)
     matches = [
         m if g else unmatched("neither coordinates nor an address")
         for m, g in zip(matches, given, strict=True)
@@ -283,6 +284,29 @@ def place_students(
     )
     out = gpd.GeoDataFrame(frame.drop(columns=address_cols), geometry=geometry.to_numpy(), crs=frame.crs)
     return out[keep].reset_index(drop=True), [r for r, k in zip(rows, keep, strict=True) if k], report
+
+
+def _within(
+    matches: list[Match], address_points: gpd.GeoDataFrame | None, margin: float = 2_000.0
+) -> list[Match]:
+    """Online matches over ``margin`` metres outside the address points become unmatched (another town)."""
+    if address_points is None or not len(address_points):
+        return matches
+    online = [i for i, m in enumerate(matches) if m.placed and m.source != AddressPoints.name]
+    if not online:
+        return matches
+    crs = address_points.estimate_utm_crs()
+    area = shapely.convex_hull(shapely.union_all(address_points.to_crs(crs).geometry.values)).buffer(margin)
+    points = gpd.GeoSeries(
+        gpd.points_from_xy([matches[i].lon for i in online], [matches[i].lat for i in online]), crs=4326
+    )
+    inside = points.to_crs(crs).within(area).to_numpy()
+    out = list(matches)
+    for i, ok in zip(online, inside, strict=True):
+        if not ok:
+            where = f"{matches[i].source} placed it over {margin / 1000:g} km outside the address points' area"
+            out[i] = unmatched(where, source=matches[i].source)
+    return out
 
 
 def _report_rows(

@@ -17,8 +17,9 @@ makes a wrong match; the tokenizer and scourgify place 98.64 % of them, usaddres
 tag a few typed slips: on ``"21th Stret #3"`` it raises "more than one area has the same label"). The
 tokenizer parses them five to nine times faster (0.3 s against 1.7 s for usaddress and 2.8 s for
 scourgify, best of three, measured while the machine was shared), and all three place the same 134
-of Boston's 137 school addresses. It needs only the suffix and unit tables that normalizing needs anyway, so :func:`parse`
-uses it by default; ``parser="usaddress"`` and ``parser="scourgify"`` remain for comparison.
+of Boston's 137 school addresses. It needs only the suffix and unit tables that normalizing needs
+anyway, so :func:`parse` uses it by default; ``parser="usaddress"`` and ``parser="scourgify"``
+remain for comparison.
 """
 
 from __future__ import annotations
