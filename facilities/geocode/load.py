@@ -304,8 +304,8 @@ def _within(
     out = list(matches)
     for i, ok in zip(online, inside, strict=True):
         if not ok:
-            where = f"{matches[i].source} placed it over {margin / 1000:g} km outside the address points' area"
-            out[i] = unmatched(where, source=matches[i].source)
+            far = f"over {margin / 1000:g} km outside the address points' area"
+            out[i] = unmatched(f"{matches[i].source} placed it {far}", source=matches[i].source)
     return out
 
 
