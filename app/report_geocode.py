@@ -13,6 +13,7 @@ from pathlib import Path
 import pandas as pd
 
 from app.report_zones import write_report
+from facilities import City
 from facilities.geocode import KINDS, MIN_CELL, MatchReport
 from facilities.geocode.local import FUZZY_MARGIN, FUZZY_MIN, MAX_NUMBER_GAP
 from facilities.geocode.report import WRONG_METRES, suppress
@@ -47,14 +48,7 @@ def how_matched() -> str:
     )
 
 
-def write_geocode_report(
-    path: str | Path,
-    report: MatchReport,
-    *,
-    city: str,
-    neighborhoods: pd.Series | None = None,
-    private: bool = False,
-) -> Path:
+def write_geocode_report(path: str | Path, report: MatchReport, *, city: City, private: bool = False) -> Path:
     """Write the match report as one HTML page, atomically.
 
     Parameters
@@ -64,16 +58,14 @@ def write_geocode_report(
     report
         The match report.
     city
-        The city's name, for the title.
-    neighborhoods
-        Students' neighborhoods by id (from the city), for students the file names none.
+        The city (its name, schools' names and students' neighborhoods).
     private
         Also list the rows to fix and check, with their addresses (only for ``--private-out``).
     """
-    reasons = report.rows.loc[report.rows["kind"] == "unmatched", "reason"]
-    from facilities.geocode.report import _reason_kind
-
-    why = reasons.map(_reason_kind).value_counts().rename_axis("why").reset_index(name="addresses")
+    why = report.reasons().reset_index()
+    neighborhoods = city.students.set_index("id")["neighborhood"] if len(city.students) else None
+    by_school = report.table("school")
+    by_school.insert(1, "name", by_school["school"].map(city.schools.set_index("id")["name"]).fillna(""))
     sections: list[tuple[str, pd.DataFrame | str]] = [
         ("Summary", report.summary_line()),
         ("By kind of match", kinds_table(report)),
@@ -81,7 +73,7 @@ def write_geocode_report(
             "Why addresses did not match",
             suppress(why, ["addresses"]) if len(why) else "Every address matched.",
         ),
-        (f"By school (cells under {MIN_CELL} students read <{MIN_CELL})", report.table("school")),
+        (f"By school (cells under {MIN_CELL} students read <{MIN_CELL})", by_school),
         (
             f"By neighborhood (cells under {MIN_CELL} students read <{MIN_CELL})",
             report.table("neighborhood", neighborhoods=neighborhoods),
@@ -101,5 +93,5 @@ def write_geocode_report(
             f"rows with coordinates were geocoded too; a point more than {WRONG_METRES:.0f} m "
             "from the file's counts as a disagreement"
         )
-    title = f"Addresses to points — {city}" + (" (PRIVATE: addresses)" if private else "")
+    title = f"Addresses to points — {city.name}" + (" (PRIVATE: addresses)" if private else "")
     return write_report(path, title=title, sections=sections, notes=notes)

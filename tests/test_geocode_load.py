@@ -173,3 +173,13 @@ def test_bells_list_the_students_not_placed(tmp_path: Path) -> None:
     left = prepared.infeasible[prepared.infeasible["reason"] == "not placed (address unmatched)"]
     assert set(left["id"]) == set(city.geocoding.left_out()["id"])
     assert not set(left["id"]) & set(prepared.riders["id"])
+
+
+def test_compact_geocode_on_a_city_without_addresses_says_what_to_add(tmp_path: Path) -> None:
+    folder = tmp_path / "city"
+    shutil.copytree(DEMO, folder)
+    toml = (folder / "city.toml").read_text().replace("[layers.students.address]", "[unused_address]")
+    (folder / "city.toml").write_text(toml)
+    result = runner.invoke(app, ["geocode", str(folder)])
+    assert result.exit_code == 1
+    assert "the students layer maps no address" in result.output and "[layers.students.address]" in result.output

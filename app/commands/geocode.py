@@ -45,11 +45,10 @@ def geocode(
     typer.echo(report.text(rows_to_fix=rows))
     if city.geocoding is not None:
         typer.echo(f"  at load: {city.geocoding.summary_line()}")
-    neighborhoods = city.students.set_index("id")["neighborhood"] if len(city.students) else None
     if out is not None:
         from app.report_geocode import write_geocode_report
 
-        write_geocode_report(out / "report.html", report, city=city.name, neighborhoods=neighborhoods)
+        write_geocode_report(out / "report.html", report, city=city)
         write_json(
             {
                 "city": city.name,
@@ -64,9 +63,7 @@ def geocode(
     if private_out is not None:
         from app.report_geocode import write_geocode_report
 
-        write_geocode_report(
-            private_out / "report.html", report, city=city.name, neighborhoods=neighborhoods, private=True
-        )
+        write_geocode_report(private_out / "report.html", report, city=city, private=True)
         write_csv(report.to_fix(), private_out / "rows_to_fix.csv")
         write_csv(report.rows, private_out / "matches.csv")
         typer.echo(f"wrote the PRIVATE report.html, rows_to_fix.csv and matches.csv to {private_out}")
@@ -84,8 +81,7 @@ def demo_section(city, out: Path) -> dict | None:  # type: ignore[no-untyped-def
     typer.echo("\n== Addresses: students' addresses to points, offline from the city's address points ==")
     report = report_for(city)
     typer.echo(report.text(rows_to_fix=5))
-    neighborhoods = city.students.set_index("id")["neighborhood"] if len(city.students) else None
-    write_geocode_report(out / "report.html", report, city=city.name, neighborhoods=neighborhoods)
+    write_geocode_report(out / "report.html", report, city=city)
     return {
         "counts": report.counts(),
         "matched_share": round(report.matched_share, 4),

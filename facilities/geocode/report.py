@@ -118,6 +118,11 @@ class MatchReport:
         counts.columns.name = None
         return suppress(counts.reset_index(), [*KINDS, "students"])
 
+    def reasons(self) -> pd.Series:
+        """Unmatched addresses by kind of reason (``street not found``, ``P.O. box``, ...), most first."""
+        unmatched = self.rows.loc[self.rows["kind"] == "unmatched", "reason"]
+        return unmatched.map(_reason_kind).value_counts().rename_axis("why").rename("addresses")
+
     def to_fix(self) -> pd.DataFrame:
         """The spreadsheet rows to fix (unmatched) and to check (fuzzy or nearest number), by row. Private."""
         todo = self.rows[self.rows["kind"] != "exact"].copy()
@@ -157,7 +162,7 @@ class MatchReport:
         for kind in KINDS:
             lines.append(f"  {kind:<15} {counts[kind]:>7,}  ({counts[kind] / total:.1%})")
         lines.append("  " + self.summary_line())
-        reasons = self.rows.loc[self.rows["kind"] == "unmatched", "reason"].map(_reason_kind).value_counts()
+        reasons = self.reasons()
         if len(reasons):
             lines.append("  why not matched: " + "; ".join(f"{n:,} {why}" for why, n in reasons.items()))
         if rows_to_fix:
