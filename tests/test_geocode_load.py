@@ -182,4 +182,36 @@ def test_compact_geocode_on_a_city_without_addresses_says_what_to_add(tmp_path: 
     (folder / "city.toml").write_text(toml)
     result = runner.invoke(app, ["geocode", str(folder)])
     assert result.exit_code == 1
-    assert "the students layer maps no address" in result.output and "[layers.students.address]" in result.output
+    assert (
+        "the students layer maps no address" in result.output and "[layers.students.address]" in result.output
+    )
+
+
+def test_address_parts_in_columns_of_their_own(tmp_path: Path) -> None:
+    """A file with the house number, street, apartment and ZIP in separate columns, as many SIS exports."""
+    folder = tmp_path / "city"
+    folder.mkdir()
+    (folder / "schools.csv").write_text(
+        "id,name,sector,grades,lon,lat\nS1,Hale School,district,K-5,-71.08,42.33\n"
+    )
+    (folder / "address_points.csv").write_text(
+        "No,Street Name,Unit,ZIP,X,Y\n12,Adams Avenue,1,02190,-71.0800,42.3300\n12,Adams Avenue,2,02190,-71.0800,42.3300\n"
+        "14,Adams Avenue,,02190,-71.0801,42.3302\n"
+    )
+    (folder / "students.csv").write_text(
+        "Student,Grade,School,House,Street,Apt,Zip\n"
+        "A1,K,S1,12,ADAMS AV,2,2190\nA2,1,S1,14.0,adams avenue,,02190\nA3,2,S1,99,Nonesuch Lane,,02190\n"
+    )
+    (folder / "city.toml").write_text(
+        '[layers.schools]\nfile = "schools.csv"\n\n'
+        '[layers.students]\nfile = "students.csv"\n[layers.students.columns]\nid = "Student"\ngrade = "Grade"\n'
+        'school = "School"\n[layers.students.address]\nnumber = "House"\nstreet = "Street"\nunit = "Apt"\nzip = "Zip"\n\n'
+        '[layers.address_points]\nfile = "address_points.csv"\nx = "X"\ny = "Y"\n'
+        '[layers.address_points.columns]\nnumber = "No"\nstreet = "Street Name"\nunit = "Unit"\nzip = "ZIP"\n'
+    )
+    city = read_city(folder)
+    rows = city.geocoding.rows.set_index("id")
+    assert list(rows["kind"]) == ["exact", "exact", "unmatched"]
+    assert rows.loc["A1", "address"] == "12 ADAMS AV, 2, 2190"  # as written, parts joined
+    assert list(city.students["id"]) == ["A1", "A2"] and city.geocoding.not_placed == 1
+    assert rows.loc["A3", "row"] == 4  # the spreadsheet's row, under the header

@@ -20,6 +20,7 @@ which every result that depends on students reports: never dropped silently.
 from __future__ import annotations
 
 import math
+import re
 import tomllib
 from collections.abc import Sequence
 from pathlib import Path
@@ -162,7 +163,8 @@ def _parse_rows(frame: pd.DataFrame) -> tuple[list[Address], list[str], np.ndarr
 
     written, addresses, given = [], [], []
     for line, number, street, unit, city, zip_code in zip(*(col(p) for p in ADDRESS_PARTS), strict=True):
-        head = text(line) or " ".join(p for p in (text(number), text(street)) if p)
+        house = re.sub(r"^(\d+)\.0+$", r"\1", text(number))  # a spreadsheet's 14.0 is number 14
+        head = text(line) or " ".join(p for p in (house, text(street)) if p)
         written.append(", ".join(p for p in (head, text(unit), text(city), text(zip_code)) if p))
         given.append(bool(head))
         addresses.append(
