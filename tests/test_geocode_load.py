@@ -195,8 +195,8 @@ def test_address_parts_in_columns_of_their_own(tmp_path: Path) -> None:
         "id,name,sector,grades,lon,lat\nS1,Hale School,district,K-5,-71.08,42.33\n"
     )
     (folder / "address_points.csv").write_text(
-        "No,Street Name,Unit,ZIP,X,Y\n12,Adams Avenue,1,02190,-71.0800,42.3300\n12,Adams Avenue,2,02190,-71.0800,42.3300\n"
-        "14,Adams Avenue,,02190,-71.0801,42.3302\n"
+        "No,Street Name,Unit,ZIP,X,Y\n12,Adams Avenue,1,02190,-71.0800,42.3300\n"
+        "12,Adams Avenue,2,02190,-71.0800,42.3300\n14,Adams Avenue,,02190,-71.0801,42.3302\n"
     )
     (folder / "students.csv").write_text(
         "Student,Grade,School,House,Street,Apt,Zip\n"
@@ -204,10 +204,12 @@ def test_address_parts_in_columns_of_their_own(tmp_path: Path) -> None:
     )
     (folder / "city.toml").write_text(
         '[layers.schools]\nfile = "schools.csv"\n\n'
-        '[layers.students]\nfile = "students.csv"\n[layers.students.columns]\nid = "Student"\ngrade = "Grade"\n'
-        'school = "School"\n[layers.students.address]\nnumber = "House"\nstreet = "Street"\nunit = "Apt"\nzip = "Zip"\n\n'
+        '[layers.students]\nfile = "students.csv"\n'
+        '[layers.students.columns]\nid = "Student"\ngrade = "Grade"\nschool = "School"\n'
+        '[layers.students.address]\nnumber = "House"\nstreet = "Street"\nunit = "Apt"\nzip = "Zip"\n\n'
         '[layers.address_points]\nfile = "address_points.csv"\nx = "X"\ny = "Y"\n'
-        '[layers.address_points.columns]\nnumber = "No"\nstreet = "Street Name"\nunit = "Unit"\nzip = "ZIP"\n'
+        '[layers.address_points.columns]\n'
+        'number = "No"\nstreet = "Street Name"\nunit = "Unit"\nzip = "ZIP"\n'
     )
     city = read_city(folder)
     rows = city.geocoding.rows.set_index("id")
