@@ -7,6 +7,7 @@
   interface, used only when ``city.toml`` allows the network.
 - :mod:`~facilities.geocode.load`: placing the students layer when a city is read.
 - :mod:`~facilities.geocode.report`: the match report.
+- :mod:`~facilities.geocode.synthetic`: house numbers, address points and a noisy export for the demo city.
 
 >>> from facilities.geocode import AddressPoints, parse
 >>> AddressPoints(city.address_points).geocode([parse("12 Adams Ave Apt 2")])  # doctest: +SKIP

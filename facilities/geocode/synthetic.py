@@ -9,10 +9,10 @@ The students' export then writes each student's true address as a student inform
 would hold it, with the noise of hand-typed records (shares in :data:`NOISE`): abbreviations,
 case and punctuation, units written four ways or left out, a typo in the street name, a home
 built after the address-point file was made (so only a neighbouring number is on file), a
-dropped street suffix, a ZIP left out or off by one neighborhood, and a few rows that can match
+dropped street suffix, a ZIP left out or wrong, and a few rows that can match
 nothing (a P.O. box, a shelter, an empty cell, a street that does not exist, a town elsewhere).
-Each row's variant is kept by the generator's caller only as its true location (the file's
-longitude and latitude), which is what tests measure matches against.
+The file keeps each student's true coordinates beside the address: the truth tests and the bench
+measure matches against.
 
 All draws come from their own generator (seeded from the city's seed), so adding addresses
 changes no other layer of the city.
