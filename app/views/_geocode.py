@@ -49,6 +49,8 @@ def geocode_panel(city: City) -> None:
         by = st.radio("By", ["school", "neighborhood"], horizontal=True, key="geocode_by")
         hoods = city.students.set_index("id")["neighborhood"] if len(city.students) else None
         table = report.table(by, neighborhoods=hoods if by == "neighborhood" else None)
+        if by == "school":
+            table.insert(1, "name", table["school"].map(city.schools.set_index("id")["name"]).fillna(""))
         st.dataframe(pd.DataFrame(table), hide_index=True, width="stretch", height=280)
     st.caption(
         f"Counts under {MIN_CELL} students read <{MIN_CELL}. The rows to fix, with their addresses, "
