@@ -27,10 +27,13 @@ def echo(message: str) -> None:
 def load_city(city_dir: Path) -> City:
     """Read a city folder, or print every problem in it and exit with status 1."""
     try:
-        return read_city(city_dir)
+        city = read_city(city_dir)
     except ValidationError as err:
         echo(str(err))
         raise typer.Exit(code=1) from None
+    if city.geocoding is not None and city.geocoding.not_placed:  # every result below leaves them out
+        echo(f"{city.geocoding.not_placed:,} students not placed (addresses unmatched): left out of every result")
+    return city
 
 
 def travel_model_for(city: City) -> tuple[Any, str]:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import typer
 
-from app.commands import bells, facilities, sbrp, zones
+from app.commands import bells, facilities, geocode, sbrp, zones
 
 DEMO_CITY = Path(__file__).resolve().parents[1] / "data" / "demo"
 
@@ -20,6 +20,7 @@ app.add_typer(facilities.app, name="facilities")
 app.add_typer(bells.app, name="bells")
 app.add_typer(zones.app, name="zones")
 app.add_typer(sbrp.app, name="sbrp")
+app.command(name="geocode")(geocode.geocode)
 
 
 @app.command()
@@ -67,6 +68,7 @@ def demo(
     started = time.perf_counter()
     city = load_city(city_dir)
     typer.echo(city.summary())
+    addresses = geocode.demo_section(city, out / "geocode")
     echo("loading the street network")
     model, how = travel_model_for(city)
 
@@ -95,6 +97,7 @@ def demo(
         "bells": totals[["scenario", "buses", "buses_saved", "dollars_per_year", "dollars_saved_per_year"]].to_dict("records"),
         "zones": zone,
         "lottery": {k: lottery[k] for k in ("students", "matched_share", "first_choice_share", "top_three_share", "unassigned")},
+        "addresses": addresses,
         "seconds": round(time.perf_counter() - started, 1),
     }
     write_json(summary, out / "summary.json")
@@ -104,7 +107,12 @@ def demo(
     typer.echo(f"  optimizing them saves     {int(best['buses_saved'])} buses, ${best['dollars_saved_per_year'] / 1e6:,.2f}M a year ({best['scenario']})")
     typer.echo(f"  shared zone guarantee     {zone['share']:.0%} of {zone['residents']:,} resident students have a seat; shortfall {zone['shortfall']:,}")
     typer.echo(f"  unified lottery           {lottery['matched_share']:.0%} matched, {lottery['first_choice_share']:.0%} first choice (simulated lists)")
-    typer.echo(f"  outputs in {out}/ (reports: facilities/, bells/, zones/ and lottery/report.html); {summary['seconds']:.0f} s")
+    if addresses is not None:
+        kept = addresses["counts"]["unmatched"] > addresses["not_placed"]
+        kept = " (other unmatched rows keep the file's coordinates)" if kept else ""
+        typer.echo(f"  students' addresses       {addresses['matched_share']:.1%} placed, {addresses['disagreements']} wrong; "
+                   f"{addresses['not_placed']} students not placed (addresses unmatched){kept}")  # fmt: skip
+    typer.echo(f"  outputs in {out}/ (reports: facilities/, bells/, zones/, geocode/ and lottery/report.html); {summary['seconds']:.0f} s")
 
 
 def main() -> None:

@@ -100,6 +100,10 @@ class City:
     settings: dict[str, Any] = field(default_factory=dict)
     root: Path | None = None
     filtered: dict[str, dict[str, int]] = field(default_factory=dict)
+    #: The city's address points (``address_points`` layer), which place students from their addresses.
+    address_points: gpd.GeoDataFrame | None = None
+    #: How the students' addresses were placed (:class:`facilities.geocode.MatchReport`), or ``None``.
+    geocoding: Any = None
 
     @classmethod
     def from_frames(
@@ -114,11 +118,13 @@ class City:
         yards: pd.DataFrame | None = None,
         bus_types: pd.DataFrame | None = None,
         needs: pd.DataFrame | None = None,
+        address_points: pd.DataFrame | None = None,
         network: NetworkSpec | None = None,
         settings: dict[str, Any] | None = None,
         root: str | os.PathLike[str] | None = None,
         sources: dict[str, str] | None = None,
         rows: dict[str, list[int | None]] | None = None,
+        geocoding: Any = None,
     ) -> City:
         """Build a validated city from frames whose columns carry canonical names.
 
@@ -137,6 +143,8 @@ class City:
             See the attributes.
         sources, rows
             The file each layer came from and the row number of each record, for messages.
+        address_points, geocoding
+            See the attributes.
 
         Raises
         ------
@@ -147,9 +155,9 @@ class City:
             name=name, crs=crs, network=network, settings=settings, root=root, sources=sources, rows=rows,
             frames={
                 "schools": schools, "buildings": buildings, "students": students, "zones": zones,
-                "yards": yards, "bus_types": bus_types, "needs": needs,
+                "yards": yards, "bus_types": bus_types, "needs": needs, "address_points": address_points,
             },
-            problems=v.Problems(),
+            problems=v.Problems(), geocoding=geocoding,
         )  # fmt: skip
 
     def to_wgs84(self, frame: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
@@ -166,7 +174,7 @@ class City:
         """Return a copy with some layers replaced, validated again."""
         frames = {k: self.to_wgs84(getattr(self, k)) if k in _GEO_LAYERS else getattr(self, k) for k in LAYERS}
         frames.update(changes)
-        city = City.from_frames(name=self.name, crs=self.crs, network=self.network, settings=self.settings, root=self.root, **frames)
+        city = City.from_frames(name=self.name, crs=self.crs, network=self.network, settings=self.settings, root=self.root, geocoding=self.geocoding, **frames)
         return dataclasses.replace(city, filtered=self.filtered)
 
     def summary(self) -> str:
@@ -193,6 +201,10 @@ class City:
             services = ", ".join(f"{n:,} {sv}" for sv, n in st["service"].value_counts().sort_index().items())
             grades = format_grades(tuple(st["grade"].unique()))
             lines.append(f"  students     {len(st):>7,}  (grades {grades}; {services})")
+        if self.geocoding is not None:
+            lines.append(f"  addresses    {self.geocoding.summary_line()}")
+        if self.address_points is not None and len(self.address_points):
+            lines.append(f"  address points {len(self.address_points):>5,}")
         if len(self.zones):
             kinds = ", ".join(_kind_words(self.zones, k, n) for k, n in self.zones["kind"].value_counts().sort_index().items())
             lines.append(f"  zones        {len(self.zones):>7,}  ({kinds})")
@@ -236,6 +248,7 @@ def _assemble(
     sources: dict[str, str] | None,
     rows: dict[str, list[int | None]] | None,
     problems: v.Problems,
+    geocoding: Any = None,
 ) -> City:
     """Clean and check every layer, adding to ``problems`` (which may hold the loader's), then raise or build."""
     sources = dict(sources or {})
@@ -267,6 +280,7 @@ def _assemble(
         settings=dict(settings or {}),
         root=Path(root) if root is not None else None,
         filtered=filtered,
+        geocoding=geocoding,
         **layers,  # type: ignore[arg-type]
     )
 

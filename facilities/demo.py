@@ -44,6 +44,7 @@ import pandas as pd
 import shapely
 from shapely.geometry import MultiPoint, Point, Polygon, box
 
+from facilities.geocode import synthetic
 from facilities.schema import GRADE_NAMES, ROOM_TYPES, format_grades, format_time, parse_grades
 
 __all__ = ["SIZES", "Size", "generate", "main"]
@@ -410,9 +411,12 @@ class _Points:
     street: np.ndarray
     neighborhood: np.ndarray  # index into the neighborhoods frame
     weight: np.ndarray  # children per km2 where the point lies
+    block: np.ndarray  # the block's index along its street (house numbers)
+    along: np.ndarray  # position along the block, 0-1, the way numbers rise
+    left: np.ndarray  # on the left of the street, looking the way numbers rise (odd numbers)
 
 
-def _street_points(streets: _Streets, hoods: pd.DataFrame, river: _River, n: int, rng: np.random.Generator) -> _Points:
+def _street_points(streets: _Streets, hoods: pd.DataFrame, river: _River, n: int, rng: np.random.Generator, *, grid: int) -> _Points:
     seg = streets.segments[~streets.segments["bridge"]]
     a = seg[["x0", "y0"]].to_numpy()
     b = seg[["x1", "y1"]].to_numpy()
@@ -428,11 +432,29 @@ def _street_points(streets: _Streets, hoods: pd.DataFrame, river: _River, n: int
     for h, geom in enumerate(hoods["geometry"]):
         hood[shapely.contains_xy(geom, xy[:, 0], xy[:, 1])] = h
     ok = (hood >= 0) & ~shapely.intersects_xy(river.polygon().buffer(40.0), xy[:, 0], xy[:, 1])
+    block, along, left = _numbering(seg, k, t[:, 0], normal, grid)
     return _Points(
         xy=xy[ok], normal=normal[ok], highway=seg["highway"].to_numpy()[k][ok], street=seg["name"].to_numpy()[k][ok],
         neighborhood=hood[ok],
         weight=hoods["child_density"].to_numpy()[hood[ok]],
+        block=block[ok], along=along[ok], left=left[ok],
     )  # fmt: skip
+
+
+def _numbering(seg: pd.DataFrame, k: np.ndarray, t: np.ndarray, normal: np.ndarray, grid: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """For points at ``t`` along segments ``k``: the block's index along the street, the position
+    along it the way numbers rise (west to east, south to north) and the side (left: odd numbers)."""
+    u, v = seg["u"].to_numpy()[k] - 1, seg["v"].to_numpy()[k] - 1
+    iu, ju, iv, jv = u % grid, u // grid, v % grid, v // grid
+    east_west = ju == jv
+    block = np.where(east_west, np.minimum(iu, iv), np.minimum(ju, jv))
+    rising = np.where(east_west, iv > iu, jv > ju)
+    along = np.where(rising, t, 1.0 - t)
+    a = seg[["x0", "y0"]].to_numpy()[k]
+    b = seg[["x1", "y1"]].to_numpy()[k]
+    ahead = (b - a) * np.where(rising, 1.0, -1.0)[:, None]
+    left = ahead[:, 0] * normal[:, 1] - ahead[:, 1] * normal[:, 0] > 0
+    return block, along, left
 
 
 def _pick_sites(points: _Points, weight: np.ndarray, n: int, taken: list[np.ndarray], spacing: float, rng: np.random.Generator) -> np.ndarray:
@@ -877,7 +899,11 @@ def _manifest(size_name: str, seed: int) -> str:
         f"#   python -m facilities.demo --size {size_name} --seed {seed} --out <folder>\n",
         f'[city]\nname = "Riverton ({size_name})"\ncrs = "auto"\n',
         '[network]\nfile = "streets.graphml"\nnetwork_type = "drive"\nsnap_max = 250\n',
-        *(layer.format(name, "csv") + points for name in ("schools", "buildings", "students", "yards")),
+        *(layer.format(name, "csv") + points for name in ("schools", "buildings", "students")),
+        "[layers.students.address]    # students' addresses as the district exports them; rows with\n"
+        'address = "address"          # coordinates keep them, the others are placed from address_points\n'
+        'zip = "zip"\n',
+        *(layer.format(name, "csv") + points for name in ("yards", "address_points")),
         layer.format("zones", "geojson"),
         *(layer.format(name, "csv") for name in ("bus_types", "needs")),
         '[map]\nwater = "river.geojson"      # drawn under the other layers\n',
@@ -946,13 +972,30 @@ def _readme(size_name: str, seed: int, counts: dict[str, int]) -> str:
         "river.geojson": "the river (a few bridges cross it)",
         "schools.csv": "district (three bell tiers), charter and Catholic schools",
         "buildings.csv": "school buildings and vacant or under-used ones, rooms by type",
-        "students.csv": "students' homes (bus riders and some walkers), grade, school, service",
+        "students.csv": "students' homes (bus riders and some walkers), grade, school, service, address as exported",
+        "address_points.csv": "the city's address points: number, street, unit, ZIP (one row per unit)",
         "needs.csv": "charter schools' space needs",
         "yards.csv": "bus yards",
         "bus_types.csv": "bus types and fleet",
     }
     lines += [f"| `{file}` | {text} | {counts[file]} |" for file, text in what.items()]
     return "\n".join(lines) + "\n"
+
+
+def _addresses(points: _Points, homes: np.ndarray, hoods: int, seed: int) -> tuple[list[str], list[str], pd.DataFrame]:
+    """Students' address lines and ZIPs as a district exports them, and the city's address points
+    (drawn from a generator of their own: the other layers stay as they were)."""
+    rng = np.random.default_rng([seed, 15])
+    number = synthetic.house_numbers(street=points.street, block=points.block, along=points.along, left=points.left)
+    units = np.where(rng.random(len(points.xy)) < 0.25, 3, 0)
+    zips = synthetic.zip_codes(hoods)
+    zip_code = np.array(zips)[points.neighborhood]
+    lines, zip_column, variants = synthetic.student_addresses(homes=homes, number=number, street=points.street, zip_code=zip_code, units=units, all_zips=zips, rng=rng)
+    missing = np.zeros(len(points.xy), dtype=bool)
+    missing[homes[np.array(variants) == "not on file"]] = True
+    lon, lat = _lonlat(points.xy)
+    table = synthetic.address_points(number=number, street=points.street, zip_code=zip_code, units=units, lon=lon, lat=lat, missing=missing)
+    return lines, zip_column, table
 
 
 def _write(folder: Path, size_name: str, seed: int, *, river: _River, streets: _Streets, hoods: pd.DataFrame,
@@ -994,7 +1037,9 @@ def _write(folder: Path, size_name: str, seed: int, *, river: _River, streets: _
     frame = students[["id", "grade", "school", "service", "max_walk"]].copy()
     frame["grade"] = [GRADE_NAMES[g + 1] for g in frame["grade"]]
     frame["neighborhood"] = _hood_names(h_xy, hoods)
+    frame["address"], frame["zip"], addresses = _addresses(points, students["home"].to_numpy(), len(hoods), seed)
     _write_csv(_with_lonlat(frame, h_xy), folder / "students.csv")
+    _write_csv(addresses, folder / "address_points.csv")
 
     y_xy = points.xy[yards["site"].to_numpy()] + 20.0 * points.normal[yards["site"].to_numpy()]
     _write_csv(_with_lonlat(yards.drop(columns="site"), y_xy), folder / "yards.csv")
@@ -1018,6 +1063,7 @@ def _write(folder: Path, size_name: str, seed: int, *, river: _River, streets: _
     counts = {
         "streets.graphml": streets.graph.number_of_nodes(), "zones.geojson": len(hoods), "river.geojson": 1,
         "schools.csv": len(schools), "buildings.csv": len(buildings), "students.csv": len(students),
+        "address_points.csv": len(addresses),
         "needs.csv": len(needs), "yards.csv": len(yards), "bus_types.csv": len(bus_types),
     }  # fmt: skip
     (folder / "README.md").write_text(_readme(size_name, seed, counts), encoding="utf-8")
@@ -1060,7 +1106,7 @@ def generate(*, size: str = "demo", seed: int = 2026, out: str | os.PathLike[str
     river = _make_river(spec, rng)
     streets = _make_streets(spec, river, rng)
     hoods = _make_neighborhoods(spec, river, rng)
-    points = _street_points(streets, hoods, river, max(20_000, 5 * spec.riders), rng)
+    points = _street_points(streets, hoods, river, max(20_000, 5 * spec.riders), rng, grid=int(spec.extent // spec.block) + 1)
     schools, buildings, taken = _make_schools(spec, points, hoods, rng)
     _add_vacant(spec, buildings, points, hoods, taken, rng)
     needs = _make_needs(spec, schools, buildings, hoods, points, rng)

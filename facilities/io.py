@@ -24,6 +24,7 @@ import shapely
 
 from facilities import _validate as v
 from facilities.city import City, NetworkSpec, _assemble
+from facilities.geocode.load import address_columns, place_students
 from facilities.schema import LAYERS, Layer
 
 __all__ = ["read_city", "read_layer_file", "atomic_write", "write_geo"]
@@ -89,6 +90,12 @@ def read_city(path: str | os.PathLike[str]) -> City:
             frames[layer_name], rows[layer_name], sources[layer_name] = loaded
     network = _network_spec(root, config.get("network"), problems)
     settings = {k: val for k, val in config.items() if k not in ("city", "layers", "network")}
+    geocoding = None
+    if "students" in frames and "address" in layers_cfg.get("students", {}):  # addresses to points: facilities.geocode
+        frames["students"], rows["students"], geocoding = place_students(
+            frames["students"], rows["students"], cfg=layers_cfg["students"], settings=settings, address_points=frames.get("address_points"),
+            root=root, source=str(layers_cfg["students"].get("file")), problems=problems,
+        )  # fmt: skip
     if "schools" not in frames:
         problems.raise_if_any(city=name)
     return _assemble(
@@ -101,6 +108,7 @@ def read_city(path: str | os.PathLike[str]) -> City:
         rows=rows,
         frames=frames,
         problems=problems,
+        geocoding=geocoding,
     )
 
 
@@ -368,6 +376,8 @@ def _map_columns(raw: pd.DataFrame, layer: Layer, cfg: dict, *, source: str, pro
         for column in raw.columns:
             if column.startswith(f"{group}_") and column not in out.columns and column not in group_map.values():
                 out[column] = raw[column]
+    if "address" in cfg:  # the address columns, placed by facilities.geocode.place_students
+        out = pd.concat([out, address_columns(raw, cfg, layer=layer.name, source=source, problems=problems)], axis=1)
     if cfg.get("on_duplicate_id") == "number" and "id" in out:
         out["id"] = _number_duplicates(out["id"])
     out.attrs["units"] = {k: _UNITS.get(str(u).lower()) for k, u in dict(cfg.get("units", {})).items()}
@@ -388,6 +398,8 @@ def _points_from_columns(raw: pd.DataFrame, cfg: dict, *, source: str, rows: lis
     """Points from a table's coordinate columns (``x``/``y`` keys of the layer's config)."""
     xcol = cfg.get("x") or next((c for c in ("lon", "longitude", "x", "X", "Longitude", "LON") if c in raw.columns), None)
     ycol = cfg.get("y") or next((c for c in ("lat", "latitude", "y", "Y", "Latitude", "LAT") if c in raw.columns), None)
+    if (xcol not in raw.columns or ycol not in raw.columns) and "address" in cfg and "x" not in cfg:  # only addresses
+        return gpd.GeoSeries(gpd.points_from_xy(np.full(len(raw), np.nan), np.full(len(raw), np.nan)), index=raw.index, crs=cfg.get("crs", "EPSG:4326"))
     if xcol not in raw.columns or ycol not in raw.columns:
         problems.add(source, None, None, "no coordinate columns found", "name them in city.toml: x = \"lon\", y = \"lat\" (and crs = \"EPSG:4326\")")
         return None
@@ -399,6 +411,9 @@ def _points_from_columns(raw: pd.DataFrame, cfg: dict, *, source: str, rows: lis
             if not (np.isfinite(xs[i]) and np.isfinite(ys[i])):
                 raise ValueError
         except (TypeError, ValueError):
+            if "address" in cfg and v.is_missing(x) and v.is_missing(y):  # placed from its address
+                xs[i] = ys[i] = np.nan
+                continue
             problems.add(source, row, f"{xcol}/{ycol}", f"coordinates ({x!r}, {y!r}) are not numbers", "fill in both coordinates")
             xs[i] = ys[i] = np.nan
     crs = cfg.get("crs", "EPSG:4326")

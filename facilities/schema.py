@@ -34,6 +34,7 @@ __all__ = [
     "SERVICES",
     "ZONE_KINDS",
     "ROOM_TYPES",
+    "ADDRESS_PARTS",
     "Field",
     "Layer",
     "LAYERS",
@@ -67,6 +68,9 @@ ROOM_TYPES: tuple[str, ...] = (
     "computer",
     "office",
 )
+
+#: The parts of an address a layer may map in ``[layers.<layer>.address]`` (one ``address`` column, or parts).
+ADDRESS_PARTS: tuple[str, ...] = ("address", "number", "street", "unit", "city", "zip")
 
 Kind = Literal["str", "int", "float", "bool", "grades", "grade", "time", "date", "list"]
 
@@ -186,6 +190,20 @@ STUDENTS = Layer(
     help="students' homes (private: only ever shown aggregated)",
 )
 
+ADDRESS_POINTS = Layer(
+    "address_points",
+    "point",
+    (
+        Field("id", "str", help="address id (optional)"),
+        Field("number", "str", required=True, help="house number, e.g. '12' or '12A'"),
+        Field("street", "str", required=True, help="street name with its suffix, e.g. 'Adams Avenue' or 'ADAMS AVE'"),
+        Field("unit", "str", help="unit, e.g. '2' (one row per unit where the file has them)"),
+        Field("city", "str", help="city or neighborhood name"),
+        Field("zip", "str", help="ZIP code"),
+    ),
+    help="the city's address points (Boston's SAM, DC's MAR): places students from their addresses (facilities.geocode)",
+)
+
 ZONES = Layer(
     "zones",
     "polygon",
@@ -256,7 +274,7 @@ NEEDS = Layer(
 
 #: Every layer, in load order (a layer's refs point only to earlier layers or to ``schools``).
 LAYERS: dict[str, Layer] = {
-    layer.name: layer for layer in (BUILDINGS, SCHOOLS, ZONES, STUDENTS, YARDS, BUS_TYPES, NEEDS)
+    layer.name: layer for layer in (BUILDINGS, SCHOOLS, ZONES, ADDRESS_POINTS, STUDENTS, YARDS, BUS_TYPES, NEEDS)
 }
 
 

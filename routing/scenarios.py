@@ -398,6 +398,7 @@ def prepare(
             pd.DataFrame({"kind": "student", "id": plan.infeasible["student"], "school": plan.infeasible["school"], "reason": plan.infeasible["reason"]}),
             pd.DataFrame([("stop", i.stop, i.school, i.reason) for i in left_out], columns=["kind", "id", "school", "reason"]),
             pd.DataFrame({"kind": "school", "id": schools.loc[~bells_ok, "id"], "school": schools.loc[~bells_ok, "id"], "reason": "no current bell times: its riders are not routed"}),
+            city.geocoding.left_out() if city.geocoding is not None else None,  # students whose address matched nothing
         ],
         ignore_index=True,
     )

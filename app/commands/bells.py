@@ -60,6 +60,8 @@ def compare(
     sheets = write_sheets(result, out, private_out=private_out, yards=city.yards)
     paths |= {k: v for k, v in sheets.items() if not k.startswith("private/")}
     typer.echo(result.text())
+    if city.geocoding is not None and city.geocoding.not_placed:  # never dropped silently
+        typer.echo(f"  {city.geocoding.not_placed:,} students not placed (addresses unmatched): not routed; compact geocode lists the rows")
     typer.echo(f"wrote {', '.join(sorted(paths))} to {out}")
     if private_out is not None:
         typer.echo(f"wrote the exact route sheets and runs to {private_out} (private: they locate students)")

@@ -5,6 +5,7 @@ import pandas as pd
 import streamlit as st
 
 from app import maps, state, ui
+from app.views._geocode import geocode_panel
 from facilities.schema import SECTORS, STATUSES, format_grades
 
 city = state.current_city()
@@ -135,3 +136,5 @@ with tabs[4]:
                 st.dataframe(ui.readable(frame), hide_index=True, width="stretch")
             else:
                 st.caption("none in this city")
+
+geocode_panel(city)
