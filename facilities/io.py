@@ -165,7 +165,7 @@ def read_layer_file(path: Path, *, sheet: str | int | None = None, header_row: i
 #: Keys of a layer's table (and of each of its ``[[layers.X.files]]`` tables) besides its groups.
 _FILE_KEYS = (
     "file", "columns", "defaults", "values", "units", "x", "y", "crs", "sheet", "header_row",
-    "on_duplicate_id", "id_prefix", "keep", "drop", "query", "repair",
+    "on_duplicate_id", "id_prefix", "keep", "drop", "query", "repair", "address",
 )  # fmt: skip
 #: Keys whose tables merge (a file's entries over the layer's) rather than replace.
 _MERGED = ("columns", "defaults", "units", "keep", "drop")
