@@ -470,7 +470,9 @@ def _student_grades(
 
 
 def _clean_group(frame: pd.DataFrame, out: pd.DataFrame, group: str, *, source: str, rows: list[int | None], user_columns: dict[str, str], problems: v.Problems) -> None:
-    count = v.Field(group, "int", minimum=0, default=0 if group == "rooms" else None)
+    # rooms are whole; population may be an estimate with decimals (ACS tables, apportioned counts)
+    rooms = group == "rooms"
+    count = v.Field(group, "int" if rooms else "float", minimum=0, default=0 if rooms else None)
     keys = [c for c in frame.columns if c.startswith(f"{group}_")]
     if group == "rooms":
         for key in keys:
