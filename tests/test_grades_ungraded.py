@@ -139,7 +139,7 @@ def test_validate_counts_them(tmp_path: Path) -> None:
     from app.cli import app as cli
 
     students = pd.read_csv(DEMO / "students.csv", dtype=str)
-    students.loc[[0, 1, 2], "grade"] = ["UG", "AD", "Ungraded"]
+    students.loc[[0, 1, 2, 3], "grade"] = ["UG", "AD", "Ungraded", "SP"]  # SP: mapped below
     students.to_csv(tmp_path / "students.csv", index=False)
     toml = (DEMO / "city.toml").read_text()
     for name in (
@@ -153,10 +153,11 @@ def test_validate_counts_them(tmp_path: Path) -> None:
         "river.geojson",
     ):
         toml = toml.replace(f'"{name}"', f'"{DEMO / name}"')
+    toml += '\n[layers.students.values.grade]\nSP = "Ungraded"\n'
     (tmp_path / "city.toml").write_text(textwrap.dedent(toml))
     result = CliRunner().invoke(cli, ["validate", str(tmp_path)])
     assert result.exit_code == 0, result.output
     assert (
-        "3  students ungraded or adult (1 adult, 2 ungraded): kept, left out of grade-based analyses"
+        "4  students ungraded or adult (1 adult, 3 ungraded): kept, left out of grade-based analyses"
         in result.output
     )
