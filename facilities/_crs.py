@@ -144,6 +144,8 @@ def report_wrong_crs(
     problems
         Where the problems go.
     """
+    if not wrong:
+        return
     extent = _lonlat_extent(layers.values())
     for w in wrong:
         key = "crs_override" if w.declared else "crs"
