@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,7 +23,16 @@ import shapely
 
 from facilities import _validate as v
 from facilities.population import apportion_missing
-from facilities.schema import LAYERS, ROOM_TYPES, SECTORS, Layer, format_grades, format_time, grade_programs
+from facilities.schema import (
+    LAYERS,
+    ROOM_TYPES,
+    SECTORS,
+    Layer,
+    format_grades,
+    format_time,
+    grade_programs,
+    parse_program,
+)
 
 __all__ = ["City", "NetworkSpec"]
 
@@ -85,6 +95,12 @@ class City:
     filtered
         What loading did to rows, by layer: rows the filters left out (``{"schools":
         {"charter-schools.geojson: drop GRADES": 12}}``) and polygons repaired.
+    ungraded_students
+        Students whose grade is an adult or ungraded program (``'Adult'``, ``'AD'``, ``'UG'``,
+        ``'Ungraded'``): kept here, with ``program`` (``"adult"`` or ``"ungraded"``) and an empty
+        ``grade``, and left out of :attr:`students`, which every grade-based analysis reads
+        (capacity and coverage by grade, the lottery, siting by grade). They ride buses through
+        :meth:`transport_students`.
     """
 
     name: str
@@ -104,6 +120,7 @@ class City:
     address_points: gpd.GeoDataFrame | None = None
     #: How the students' addresses were placed (:class:`facilities.geocode.MatchReport`), or ``None``.
     geocoding: Any = None
+    ungraded_students: gpd.GeoDataFrame = field(default_factory=lambda: _no_ungraded(None))
 
     @classmethod
     def from_frames(
@@ -173,9 +190,56 @@ class City:
     def replace(self, **changes: Any) -> City:
         """Return a copy with some layers replaced, validated again."""
         frames = {k: self.to_wgs84(getattr(self, k)) if k in _GEO_LAYERS else getattr(self, k) for k in LAYERS}
+        if len(self.ungraded_students) and "students" not in changes:
+            ungraded = self.to_wgs84(self.ungraded_students)
+            # their programs are read back as their grades
+            ungraded = ungraded.assign(grade=ungraded["program"]).drop(columns="program")
+            frames["students"] = pd.concat([frames["students"], ungraded], ignore_index=True)
         frames.update(changes)
         city = City.from_frames(name=self.name, crs=self.crs, network=self.network, settings=self.settings, root=self.root, geocoding=self.geocoding, **frames)
         return dataclasses.replace(city, filtered=self.filtered)
+
+    def transport_students(self, *, walk_beyond: Mapping[int, float] | None = None) -> gpd.GeoDataFrame:
+        """Every student who may ride a bus: :attr:`students` and the ungraded and adult students.
+
+        Walk eligibility is decided by grade, and an ungraded student has none; yet an ungraded
+        special-education student who rides must still get a bus. Each ungraded or adult student is
+        therefore given, in ``grade``, the grade whose walk rule decides their ride:
+
+        - with ``walk_beyond`` (the city's walking distance by grade): the grade of their school's
+          strictest rule (the shortest distance among the grades it serves); where the school has no
+          grades, or none with a rule, the grade of the city's strictest rule;
+        - without it: the youngest grade their school serves (in district policies the youngest
+          children walk the least), or PK where the school has no grades.
+
+        Door-to-door and wheelchair students ride whatever their grade. ``program`` marks the
+        ungraded and adult students (empty for the others), so a table by grade can leave them out.
+
+        Parameters
+        ----------
+        walk_beyond
+            Metres beyond which a student of each grade rides (grades with a transit pass left out).
+
+        Returns
+        -------
+        geopandas.GeoDataFrame
+            The students' canonical columns plus ``program``; ``grade`` is always filled.
+        """
+        graded = self.students.assign(program=None)
+        ungraded = self.ungraded_students
+        if not len(ungraded):
+            return graded
+        rules = dict(walk_beyond or {})
+        strictest = min(rules, key=lambda g: (rules[g], g)) if rules else -1
+        walk_grade: dict[object, int] = {}
+        for sid, grades in zip(self.schools["id"], self.schools["grades"], strict=True):
+            served = [g for g in (grades or ()) if g in rules] if rules else list(grades or ())
+            walk_grade[sid] = min(served, key=lambda g: (rules.get(g, 0.0), g)) if served else strictest
+        grade = pd.Series(
+            [walk_grade.get(sid, strictest) for sid in ungraded["school"]], index=ungraded.index, dtype=object
+        )
+        out = pd.concat([graded, ungraded.assign(grade=grade)], ignore_index=True)
+        return gpd.GeoDataFrame(out, geometry="geometry", crs=self.crs)
 
     def summary(self) -> str:
         """A few lines describing the city, as ``compact validate`` prints them."""
@@ -205,6 +269,13 @@ class City:
             lines.append(f"  addresses    {self.geocoding.summary_line()}")
         if self.address_points is not None and len(self.address_points):
             lines.append(f"  address points {len(self.address_points):>5,}")
+        if len(ug := self.ungraded_students):
+            programs = ", ".join(f"{n:,} {p}" for p, n in ug["program"].value_counts().sort_index().items())
+            label = "               " if len(st) else "  students     "
+            lines.append(
+                f"{label}{len(ug):>7,}  students ungraded or adult ({programs}): kept, "
+                "left out of grade-based analyses"
+            )
         if len(self.zones):
             kinds = ", ".join(_kind_words(self.zones, k, n) for k, n in self.zones["kind"].value_counts().sort_index().items())
             lines.append(f"  zones        {len(self.zones):>7,}  ({kinds})")
@@ -268,6 +339,11 @@ def _assemble(
     problems.raise_if_any(city=name)
     _add_neighborhoods(layers)
     layers["zones"] = apportion_missing(layers["zones"])
+    students = layers["students"]
+    has_program = "program" in students
+    ungraded = students["program"].notna().to_numpy() if has_program else np.zeros(len(students), bool)
+    layers["students"] = students[~ungraded].drop(columns="program", errors="ignore").reset_index(drop=True)
+    kept = students[ungraded].reset_index(drop=True)
     filtered = {
         layer_name: {f"{src}: {why}": n for src, counts in frame.attrs.get("dropped", {}).items() for why, n in counts.items()}
         for layer_name, frame in frames.items()
@@ -281,11 +357,19 @@ def _assemble(
         root=Path(root) if root is not None else None,
         filtered=filtered,
         geocoding=geocoding,
+        ungraded_students=kept if ungraded.any() else _no_ungraded(target),
         **layers,  # type: ignore[arg-type]
     )
 
 
-def _empty(layer: Layer, crs: pyproj.CRS) -> pd.DataFrame:
+def _no_ungraded(crs: pyproj.CRS | None) -> gpd.GeoDataFrame:
+    """An empty :attr:`City.ungraded_students`: the students' columns plus ``program``."""
+    frame = _empty(LAYERS["students"], crs)
+    frame["program"] = pd.Series(dtype=object)
+    return frame
+
+
+def _empty(layer: Layer, crs: pyproj.CRS | None) -> pd.DataFrame:
     columns = [f.name for f in layer.fields] + [f"rooms_{t}" for t in ROOM_TYPES if "rooms" in layer.groups]
     frame = pd.DataFrame({c: pd.Series(dtype=object) for c in columns})
     for room in (c for c in columns if c.startswith("rooms_")):
@@ -342,7 +426,12 @@ def _clean(frame: pd.DataFrame, layer: Layer, crs: pyproj.CRS, *, source: str, r
         rows = list(range(1, len(frame) + 1))
     out = pd.DataFrame(index=frame.index)
     for f in layer.fields:
-        if f.name in frame.columns:
+        if layer.name == "students" and f.name == "grade" and "grade" in frame.columns:
+            column = user_columns.get("grade", "grade")
+            out["grade"], out["program"] = _student_grades(
+                frame["grade"], f, source=source, column=column, rows=rows, problems=problems
+            )
+        elif f.name in frame.columns:
             out[f.name] = v.parse_column(frame[f.name], f, source=source, column=user_columns.get(f.name, f.name), rows=rows, problems=problems, scale=units.get(f.name) or 1.0)
         elif f.required and not (layer.name == "students" and f.name == "id"):
             problems.add(source, None, f.name, f"required column for {f.name} ({f.help}) is missing", f"add it, or map it in city.toml [layers.{layer.name}.columns]")
@@ -372,8 +461,32 @@ def _clean(frame: pd.DataFrame, layer: Layer, crs: pyproj.CRS, *, source: str, r
     return gpd.GeoDataFrame(out, geometry=projected.values, crs=crs)
 
 
+def _student_grades(
+    values: pd.Series,
+    spec: v.Field,
+    *,
+    source: str,
+    column: str,
+    rows: list[int | None],
+    problems: v.Problems,
+) -> tuple[pd.Series, pd.Series]:
+    """Students' grades, and the program of those whose grade value names one (adult, ungraded).
+
+    A program row's grade is left empty (not a problem); every other row is parsed as a grade.
+    """
+    programs = values.map(parse_program)
+    graded = programs.isna().to_numpy()
+    graded_rows = [r for r, g in zip(rows, graded, strict=True) if g]
+    parsed = v.parse_column(
+        values[graded], spec, source=source, column=column, rows=graded_rows, problems=problems
+    )
+    return parsed.reindex(values.index).astype(object), programs.astype(object)
+
+
 def _clean_group(frame: pd.DataFrame, out: pd.DataFrame, group: str, *, source: str, rows: list[int | None], user_columns: dict[str, str], problems: v.Problems) -> None:
-    count = v.Field(group, "int", minimum=0, default=0 if group == "rooms" else None)
+    # rooms are whole; population may be an estimate with decimals (ACS tables, apportioned counts)
+    rooms = group == "rooms"
+    count = v.Field(group, "int" if rooms else "float", minimum=0, default=0 if rooms else None)
     keys = [c for c in frame.columns if c.startswith(f"{group}_")]
     if group == "rooms":
         for key in keys:

@@ -23,6 +23,7 @@ import pandas as pd
 import shapely
 
 from facilities import _validate as v
+from facilities._crs import WrongCrs, file_crs, impossible_coordinates, report_wrong_crs
 from facilities.city import City, NetworkSpec, _assemble
 from facilities.geocode.load import address_columns, place_students
 from facilities.schema import LAYERS, Layer
@@ -81,13 +82,15 @@ def read_city(path: str | os.PathLike[str]) -> City:
     frames: dict[str, pd.DataFrame] = {}
     rows: dict[str, list[int | None]] = {}
     sources: dict[str, str] = {}
+    wrong: list[WrongCrs] = []
     for layer_name, layer in LAYERS.items():
         cfg = layers_cfg.get(layer_name)
         if not isinstance(cfg, dict):
             continue
-        loaded = _read_layer(root, layer, cfg, problems)
+        loaded = _read_layer(root, layer, cfg, problems, wrong=wrong)
         if loaded is not None:
             frames[layer_name], rows[layer_name], sources[layer_name] = loaded
+    report_wrong_crs(wrong, frames, problems)
     network = _network_spec(root, config.get("network"), problems)
     settings = {k: val for k, val in config.items() if k not in ("city", "layers", "network")}
     geocoding = None
@@ -164,7 +167,7 @@ def read_layer_file(path: Path, *, sheet: str | int | None = None, header_row: i
 
 #: Keys of a layer's table (and of each of its ``[[layers.X.files]]`` tables) besides its groups.
 _FILE_KEYS = (
-    "file", "columns", "defaults", "values", "units", "x", "y", "crs", "sheet", "header_row",
+    "file", "columns", "defaults", "values", "units", "x", "y", "crs", "crs_override", "sheet", "header_row",
     "on_duplicate_id", "id_prefix", "keep", "drop", "query", "repair", "address",
 )  # fmt: skip
 #: Keys whose tables merge (a file's entries over the layer's) rather than replace.
@@ -226,13 +229,17 @@ def _file_specs(layer: Layer, cfg: dict, problems: v.Problems) -> list[dict]:
     return specs
 
 
-def _read_layer(root: Path, layer: Layer, cfg: dict, problems: v.Problems) -> tuple[pd.DataFrame, list[int | None], str] | None:
+def _read_layer(
+    root: Path, layer: Layer, cfg: dict, problems: v.Problems, *, wrong: list[WrongCrs]
+) -> tuple[pd.DataFrame, list[int | None], str] | None:
     """Read a layer's files, filter their rows, map their columns to canonical ones (values still raw).
 
     Returns the frame, each record's row as the user sees it, and the layer's source for messages.
     """
     specs = _file_specs(layer, cfg, problems)
-    parts = [part for spec in specs if (part := _read_file(root, layer, spec, problems, several=len(specs) > 1)) is not None]
+    several = len(specs) > 1
+    read = (_read_file(root, layer, spec, problems, several=several, wrong=wrong) for spec in specs)
+    parts = [part for part in read if part is not None]
     if len(parts) != len(specs) or not parts:
         return None
     if len(parts) == 1:
@@ -255,8 +262,14 @@ def _read_layer(root: Path, layer: Layer, cfg: dict, problems: v.Problems) -> tu
     return out, [r for _, rows in parts for r in rows], f"[layers.{layer.name}] files"
 
 
-def _read_file(root: Path, layer: Layer, cfg: dict, problems: v.Problems, *, several: bool) -> tuple[pd.DataFrame, list[int | None]] | None:
-    """Read one file of a layer: filter its rows, map its columns and values."""
+def _read_file(
+    root: Path, layer: Layer, cfg: dict, problems: v.Problems, *, several: bool, wrong: list[WrongCrs]
+) -> tuple[pd.DataFrame, list[int | None]] | None:
+    """Read one file of a layer: filter its rows, map its columns and values.
+
+    A file whose coordinates cannot be in the CRS it is read in is added to ``wrong`` (reported once
+    the city's other layers are read, see :func:`facilities._crs.report_wrong_crs`) and not loaded.
+    """
     file = cfg.get("file")
     if not file:
         problems.add("city.toml", None, None, f"[layers.{layer.name}] names no file", f"add file = \"{layer.name}.csv\"")
@@ -282,15 +295,23 @@ def _read_file(root: Path, layer: Layer, cfg: dict, problems: v.Problems, *, sev
     out.attrs["dropped"] = {path.name: dropped} if dropped else {}
     if layer.geometry is None:
         return out, rows
+    own = raw.crs if isinstance(raw, gpd.GeoDataFrame) else None
+    crs, declared = file_crs(own, cfg, layer=layer.name, source=source, problems=problems)
+    if crs is None:
+        return None
     if not isinstance(raw, gpd.GeoDataFrame):
-        geometry = _points_from_columns(raw, cfg, source=source, rows=rows, problems=problems)
+        geometry = _points_from_columns(raw, cfg, crs=crs, source=source, rows=rows, problems=problems)
     else:
-        geometry = raw.geometry if raw.crs is not None else raw.geometry.set_crs(cfg.get("crs", "EPSG:4326"))
+        geometry = raw.geometry.set_crs(crs, allow_override=True)
         if cfg.get("repair"):
             geometry, repaired = _repair(geometry)
             if repaired:
                 out.attrs["dropped"].setdefault(path.name, {})["invalid polygons repaired (make_valid), kept"] = repaired
     if geometry is None:
+        return None
+    if reason := impossible_coordinates(geometry):
+        bounds = tuple(float(b) for b in geometry.total_bounds)
+        wrong.append(WrongCrs(layer.name, source, geometry.crs, bounds, declared, reason))  # type: ignore[arg-type]
         return None
     return gpd.GeoDataFrame(out, geometry=geometry.values, crs=geometry.crs), rows
 
@@ -394,12 +415,14 @@ def _number_duplicates(ids: pd.Series) -> pd.Series:
     return text.where(nth == 1, text.astype(str) + "-" + nth.astype(str))
 
 
-def _points_from_columns(raw: pd.DataFrame, cfg: dict, *, source: str, rows: list[int | None], problems: v.Problems) -> gpd.GeoSeries | None:
-    """Points from a table's coordinate columns (``x``/``y`` keys of the layer's config)."""
+def _points_from_columns(
+    raw: pd.DataFrame, cfg: dict, *, crs: object, source: str, rows: list[int | None], problems: v.Problems
+) -> gpd.GeoSeries | None:
+    """Points from a table's coordinate columns (``x``/``y`` keys of the layer's config), in ``crs``."""
     xcol = cfg.get("x") or next((c for c in ("lon", "longitude", "x", "X", "Longitude", "LON") if c in raw.columns), None)
     ycol = cfg.get("y") or next((c for c in ("lat", "latitude", "y", "Y", "Latitude", "LAT") if c in raw.columns), None)
     if (xcol not in raw.columns or ycol not in raw.columns) and "address" in cfg and "x" not in cfg:  # only addresses
-        return gpd.GeoSeries(gpd.points_from_xy(np.full(len(raw), np.nan), np.full(len(raw), np.nan)), index=raw.index, crs=cfg.get("crs", "EPSG:4326"))
+        return gpd.GeoSeries(gpd.points_from_xy(np.full(len(raw), np.nan), np.full(len(raw), np.nan)), index=raw.index, crs=crs)
     if xcol not in raw.columns or ycol not in raw.columns:
         problems.add(source, None, None, "no coordinate columns found", "name them in city.toml: x = \"lon\", y = \"lat\" (and crs = \"EPSG:4326\")")
         return None
@@ -416,7 +439,6 @@ def _points_from_columns(raw: pd.DataFrame, cfg: dict, *, source: str, rows: lis
                 continue
             problems.add(source, row, f"{xcol}/{ycol}", f"coordinates ({x!r}, {y!r}) are not numbers", "fill in both coordinates")
             xs[i] = ys[i] = np.nan
-    crs = cfg.get("crs", "EPSG:4326")
     return gpd.GeoSeries(gpd.points_from_xy(xs, ys), index=raw.index, crs=crs)
 
 

@@ -45,6 +45,7 @@ __all__ = [
     "is_missing",
     "parse_grade",
     "parse_grades",
+    "parse_program",
     "parse_time",
 ]
 
@@ -307,9 +308,12 @@ _GRADE_ALIASES = {
 #: Programs that are not grades: read from a grades value, kept out of the grade set.
 PROGRAMS: dict[str, str] = {
     "ADULT": "adult", "ADULT/VOC ED": "adult", "ADULT ED": "adult", "VOC ED": "adult", "GED": "adult",
+    "ADULT EDUCATION": "adult", "AD": "adult", "AE": "adult",
     "UNGRADED": "ungraded", "UG": "ungraded",
 }  # fmt: skip
-_PROGRAM_RE = re.compile("|".join(sorted((re.escape(k) for k in PROGRAMS), key=len, reverse=True)))
+_PROGRAM_RE = re.compile(  # whole words only: 'AD' names adult education, never the AD of 'GRADE'
+    r"\b(?:" + "|".join(sorted((re.escape(k) for k in PROGRAMS), key=len, reverse=True)) + r")\b"
+)
 
 
 def is_missing(value: object) -> bool:
@@ -339,6 +343,19 @@ def parse_grade(value: object) -> int:
     if not -1 <= g <= 12:  # -1 is PK
         raise ValueError(f"grade {g} is outside PK, K, 1-12")
     return g
+
+
+def parse_program(value: object) -> str | None:
+    """The program one student's grade value names, or ``None`` for a grade (or anything else).
+
+    ``'Ungraded'`` and ``'UG'`` give ``'ungraded'``; ``'Adult'``, ``'AD'``, ``'AE'`` (the federal
+    EDFacts code), ``'GED'`` and ``'Adult/Voc Ed'`` give ``'adult'``; ``'3'`` gives ``None``. Map other
+    codes with a value map (``[layers.students.values.grade] SP = "Ungraded"``).
+    """
+    if is_missing(value) or not isinstance(value, str):
+        return None
+    text = re.sub(r"^(GRADE|GR)\s*", "", value.strip().upper()).strip()
+    return PROGRAMS.get(text)
 
 
 def _split_programs(value: object) -> tuple[str, tuple[str, ...]]:
@@ -372,6 +389,7 @@ def parse_grades(value: object) -> tuple[int, ...]:
             raise ValueError("no grade given")
         return tuple(sorted({parse_grade(g) for g in value}))
     text, programs = _split_programs(value)
+    text = re.sub(r"\b(?:GRADES?|GR)\b\.?", " ", text)  # 'Grades 3-5'
     text = re.sub(r"\bPK-?[34]-(?=\w)", "PK-", text)  # DC writes PK3-8 as 'PK-3-8' (and PK4-8 as 'PK-4-8')
     text = re.sub(r"\bPK-?[34]-?(?=[\s,;/]|$)", "PK", text) if re.search(r"PK-?3\b.*PK-?4\b", text) else text
     text = re.sub(r"\bPK([34])\b", "PK", text)

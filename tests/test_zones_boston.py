@@ -49,10 +49,11 @@ def _mixed_unit(city) -> str:
 
 
 def test_neighborhood_population_as_units(city):
-    assert len(city.zones) == 24 and "population_0_17" in city.zones
-    cov = coverage(city, city.zones)
+    hoods = city.zones[city.zones["kind"] == "neighborhood"]
+    assert len(hoods) == 24 and "population_0_17" in hoods
+    cov = coverage(city, hoods)
     # every child of school age (4-17 of 0-17) is counted once across the 24 neighborhoods
-    expected = city.zones["population_0_17"].sum() * 14 / 18
+    expected = hoods["population_0_17"].sum() * 14 / 18
     assert cov.zones["residents"].sum() == pytest.approx(expected, rel=0.01)
 
 
