@@ -60,6 +60,7 @@ def _city(root: Path, layers: list[str], zone_columns: list[str], school_columns
         "bus_types.csv",
         "needs.csv",
         "river.geojson",
+        "address_points.csv",
     ):
         shutil.copy(DEMO / name, city / name)
     (city / "city.toml").write_text(_drop_sections((DEMO / "city.toml").read_text(), layers))
