@@ -49,10 +49,11 @@ class Problem:
 
     def __str__(self) -> str:
         where = self.file
+        toml = self.file.endswith(".toml")
         if self.row is not None:
-            where += f", row {self.row}"
+            where += f", table {self.row}" if toml else f", row {self.row}"
         if self.column:
-            where += f", column {self.column!r}"
+            where += f", key {self.column!r}" if toml else f", column {self.column!r}"
         text = f"{where}: {self.message}"
         return f"{text} — {self.fix}" if self.fix else text
 
@@ -78,10 +79,18 @@ class ValidationError(ValueError):
 
 
 class Problems(list[Problem]):
-    """A list of problems with a helper to add one and to raise them all at once."""
+    """A list of problems with a helper to add one and to raise them all at once.
+
+    The same problem (file, row, column and message) found by two checks is recorded once.
+    """
 
     def add(self, file: str, row: int | None, column: str | None, message: str, fix: str = "") -> None:
-        """Record a problem."""
+        """Record a problem (unless the same one is already recorded)."""
+        seen: set[tuple] = self.__dict__.setdefault("_seen", set())
+        key = (file, row, column, message)
+        if key in seen:
+            return
+        seen.add(key)
         self.append(Problem(file, row, column, message, fix))
 
     def raise_if_any(self, *, city: str) -> None:

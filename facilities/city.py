@@ -20,6 +20,7 @@ import pyproj
 import shapely
 
 from facilities import _validate as v
+from facilities.settings import Settings, parse_settings
 from facilities.schema import LAYERS, ROOM_TYPES, SECTORS, Layer, format_grades, format_time
 
 __all__ = ["City", "NetworkSpec"]
@@ -77,7 +78,8 @@ class City:
     network
         Where the street network comes from, or ``None`` (network-free travel model).
     settings
-        The other tables of ``city.toml`` (``transport``, ``capacity``, ``lottery``, ...).
+        The other tables of ``city.toml``, typed and checked (:class:`facilities.settings.Settings`:
+        ``city.settings.transport.max_ride``, ...).
     root
         The city folder, when read from one.
     """
@@ -92,7 +94,7 @@ class City:
     bus_types: pd.DataFrame
     needs: pd.DataFrame
     network: NetworkSpec | None = None
-    settings: dict[str, Any] = field(default_factory=dict)
+    settings: Settings = field(default_factory=Settings)
     root: Path | None = None
 
     @classmethod
@@ -109,7 +111,7 @@ class City:
         bus_types: pd.DataFrame | None = None,
         needs: pd.DataFrame | None = None,
         network: NetworkSpec | None = None,
-        settings: dict[str, Any] | None = None,
+        settings: Settings | dict[str, Any] | None = None,
         root: str | os.PathLike[str] | None = None,
         sources: dict[str, str] | None = None,
         rows: dict[str, list[int | None]] | None = None,
@@ -127,8 +129,10 @@ class City:
             The metric CRS to compute in, or ``"auto"`` for the UTM zone of the data.
         schools, buildings, students, zones, yards, bus_types, needs
             The layers; only ``schools`` is required.
-        network, settings, root
+        network, root
             See the attributes.
+        settings
+            The typed settings, or the settings tables of ``city.toml`` as a dict (checked here).
         sources, rows
             The file each layer came from and the row number of each record, for messages.
 
@@ -203,7 +207,7 @@ def _assemble(
     crs: str | int | pyproj.CRS,
     frames: dict[str, pd.DataFrame | None],
     network: NetworkSpec | None,
-    settings: dict[str, Any] | None,
+    settings: Settings | dict[str, Any] | None,
     root: str | os.PathLike[str] | None,
     sources: dict[str, str] | None,
     rows: dict[str, list[int | None]] | None,
@@ -212,6 +216,8 @@ def _assemble(
     """Clean and check every layer, adding to ``problems`` (which may hold the loader's), then raise or build."""
     sources = dict(sources or {})
     rows = dict(rows or {})
+    if not isinstance(settings, Settings):
+        settings = parse_settings(settings or {}, problems=problems)
     target = _choose_crs(crs, frames, problems)
     layers: dict[str, pd.DataFrame] = {}
     user_columns: dict[str, dict[str, str]] = {}
@@ -230,7 +236,7 @@ def _assemble(
         name=name,
         crs=target,
         network=network,
-        settings=dict(settings or {}),
+        settings=settings,
         root=Path(root) if root is not None else None,
         **layers,  # type: ignore[arg-type]
     )
@@ -349,6 +355,9 @@ def _check_geometry(geoms: gpd.GeoSeries, layer: Layer, *, source: str, rows: li
             fixed[i] = None
             continue
         kind = geom.geom_type
+        if kind == "Point" and not np.isfinite(geom.coords[0]).all():  # blank coordinates: reported when read
+            fixed[i] = None
+            continue
         if layer.geometry == "point" and kind != "Point":
             if kind in ("Polygon", "MultiPolygon"):
                 fixed[i] = geom.representative_point()
