@@ -13,9 +13,11 @@ do not blame the other files for it. :func:`check_extra_file` checks files named
 
 from __future__ import annotations
 
+import bz2
 import codecs
 import csv
 import io
+import xml.etree.ElementTree as ET
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,7 +29,7 @@ import pyproj
 
 from facilities._validate import Problems
 
-__all__ = ["FileCheck", "check_layer_file", "check_read_frame", "check_layer_crs", "check_extra_file", "read_error"]
+__all__ = ["FileCheck", "check_network_file", "check_layer_file", "check_read_frame", "check_layer_crs", "check_extra_file", "read_error"]
 
 #: A field longer than this (characters) is reported: most likely an unclosed quote.
 MAX_FIELD = 100_000
@@ -183,6 +185,28 @@ def read_error(source: str, path: Path, err: Exception) -> tuple[str, str]:
     if suffix in _TEXT:
         return f"cannot be read as a table ({reason})", "save it as 'CSV UTF-8', one header row then one row per record"
     return f"cannot be read ({reason})", "save it as CSV, XLSX, GeoJSON, GeoPackage, GeoParquet or shapefile"
+
+
+def check_network_file(path: Path, *, problems: Problems) -> None:
+    """A street network file (GraphML or OSM XML): complete XML holding streets (edges or ways)."""
+    source = path.name
+    fix = "export the street network again (osmnx: ox.save_graphml), or fix [network] file in city.toml"
+    if path.stat().st_size == 0:
+        problems.add(source, None, None, "the street network file is empty (0 bytes)", fix)
+        return
+    streets = {"edge", "way"}
+    found = 0
+    try:
+        with (bz2.open(path, "rb") if path.suffix.lower() == ".bz2" else path.open("rb")) as stream:
+            for _, element in ET.iterparse(stream, events=("end",)):
+                if element.tag.rsplit("}", 1)[-1] in streets:
+                    found += 1
+                element.clear()
+    except (ET.ParseError, OSError, EOFError) as err:
+        problems.add(source, None, None, f"is not readable GraphML/XML ({err}): truncated or not a network file", fix)
+        return
+    if not found:
+        problems.add(source, None, None, "the street network holds no streets (no edges)", fix)
 
 
 def check_read_frame(frame: pd.DataFrame, *, layer: str, source: str, problems: Problems) -> bool:

@@ -121,6 +121,8 @@ def _network_spec(root: Path, cfg: NetworkSettings | None, problems: v.Problems)
         problems.add("city.toml", None, None, "[network] needs exactly one of file, place or bbox", "e.g. file = \"streets.graphml\"")
     elif spec.file is not None and not spec.file.exists():
         problems.add("city.toml", None, "network.file", f"street network file {cfg.file!r} not found in {root}", "put the file in the city folder or fix its name")
+    elif spec.file is not None:
+        _files.check_network_file(spec.file, problems=problems)
     return spec
 
 

@@ -39,15 +39,23 @@ def compare(
     am_only: bool = typer.Option(False, "--am-only", help="Route the morning only."),
     seed: int = typer.Option(0, "--seed", help="Same seed, same result."),
     quiet: bool = typer.Option(False, "--quiet", help="No progress on stderr."),
+    private_out: Path | None = typer.Option(None, "--private-out", help="Folder for the exact stops (PRIVATE: door-to-door and wheelchair stops locate students)."),
 ) -> None:
     """Run the status quo, 'charter and Catholic schools align their start and dismissal to the district's tiers' and 'optimized'
     (or the scenarios of --scenarios), and write what each costs and saves."""
     from routing.scenarios import compare as run_compare
 
+    from app._common import echo, travel_model_for
+    from app.outputs import city_inputs, output_folder
+
     city, listed = _load(city_dir, scenarios)
+    model, how = travel_model_for(city)  # the streets checked: readable, with edges, covering the city
     limit = _QUICK["time_limit"] if quick else time_limit
-    result = run_compare(city, scenarios=listed, time_limit=limit, seed=seed, progress=_progress(quiet), sessions=("am",) if am_only else ("am", "pm"))
-    paths = result.write(out)
+    result = run_compare(city, scenarios=listed, time_limit=limit, seed=seed, progress=_progress(quiet), sessions=("am",) if am_only else ("am", "pm"),
+                         network=model if how.startswith("street") else None)  # fmt: skip
+    asked = {"scenarios": scenarios, "time_limit": limit, "am_only": am_only}
+    with output_folder(out, command="bells compare", inputs=city_inputs(city_dir), settings=asked, seed=seed, say=echo) as tmp:
+        paths = result.write(tmp, private_out=private_out)
     typer.echo(result.text())
     typer.echo(f"wrote {', '.join(sorted(paths))} to {out}")
 

@@ -21,6 +21,7 @@ from app._common import load_city as _load
 from app._common import travel_for
 from app._common import write_csv as _write_csv
 from app._common import write_json as _write_json
+from app.outputs import city_inputs, output_folder
 
 app = typer.Typer(help="Shared enrollment zones: coverage, the lottery and zone design.", no_args_is_help=True)
 
@@ -83,7 +84,10 @@ def coverage(
     travel, how = travel_for(city)
     chosen = resolve_zones(city, units=units, schools=schools, zones_file=zones, zone_id=zone_id, zone_schools=zone_schools)
     wanted = parse_grades(grades) if grades else (configured_grades(city) if units is None and zones is None else None)
-    coverage_city(city, out, zones=chosen, travel=travel, how=how, source=source, basis=basis, grades=wanted)
+    options = {"units": units, "schools": schools, "zones": zones, "source": source, "basis": basis, "grades": grades}
+    with output_folder(out, command="zones coverage", inputs=[*city_inputs(city_dir), *([zones] if zones else [])], settings=options, say=_echo) as tmp:
+        coverage_city(city, tmp, zones=chosen, travel=travel, how=how, source=source, basis=basis, grades=wanted)
+    _echo(f"wrote {out}")
 
 
 def rider_walk_limit(city: Any, grades: Sequence[int]) -> float:
@@ -123,7 +127,6 @@ def coverage_city(
                            ("What would close the gaps", gaps)])  # fmt: skip
     _echo(f"{summary['zones']} zones: {summary['guaranteed']:,} of {summary['residents']:,} residents guaranteed a seat "
           f"({summary['share']:.1%}), shortfall {summary['shortfall']:,}; median Polsby-Popper {summary['polsby_popper_median']}")  # fmt: skip
-    _echo(f"wrote {out}")
     return summary
 
 
@@ -143,8 +146,13 @@ def lottery(
     chosen = resolve_zones(city, units=units, schools=schools, zones_file=zones, zone_id=zone_id, zone_schools=zone_schools)
     ranked = pd.read_csv(choices) if choices is not None else None
     wanted = [parse_grade(g) for g in _split(grades)] if grades else None  # type: ignore[union-attr]
-    lottery_city(city, out, zones=chosen, choices=ranked, guarantee=not no_guarantee, seed=seed, grades=wanted,
-                 source=source, basis=basis, private_out=private_out)  # fmt: skip
+    options = {"units": units, "schools": schools, "zones": zones, "source": source, "basis": basis, "grades": grades,
+               "choices": choices, "no_guarantee": no_guarantee}  # fmt: skip
+    inputs = [*city_inputs(city_dir), *(p for p in (zones, choices) if p is not None)]
+    with output_folder(out, command="zones lottery", inputs=inputs, settings=options, seed=seed, say=_echo) as tmp:
+        lottery_city(city, tmp, zones=chosen, choices=ranked, guarantee=not no_guarantee, seed=seed, grades=wanted,
+                     source=source, basis=basis, private_out=private_out)  # fmt: skip
+    _echo(f"wrote {out}")
 
 
 def lottery_city(
@@ -187,7 +195,6 @@ def lottery_city(
     _echo(f"{summary['students']:,} applicants ({people}; lists {lists}): {summary['matched_share']:.1%} matched, "
           f"{summary['first_choice_share']:.1%} first choice, {summary['top_three_share']:.1%} top three, "
           f"{summary['unassigned']:,} unassigned")  # fmt: skip
-    _echo(f"wrote {out}")
     return summary
 
 
@@ -221,23 +228,25 @@ def design(
         plans["cp-sat"] = design_cpsat(data, time_limit=time_limit, seed=seed, **options)
     walk_m = rider_walk_limit(city, wanted)
     table = compare_plans(plans, walk_m=walk_m).reset_index(names="measure")
-    out.mkdir(parents=True, exist_ok=True)
-    for name, plan in plans.items():
-        frame = plan.to_geodataframe()
-        write_geo(frame.assign(**{c: _plain(frame)[c].to_numpy() for c in ("units", "schools")}), out / "plans.gpkg", layer=name.replace(" ", "_"))
-    _write_csv(table, out / "comparison.csv")
-    issues = {name: list(plan.issues) for name, plan in plans.items()}
-    _write_json({"grades": list(wanted), "travel": how, "issues": issues,
-                 "status": {n: p.status for n, p in plans.items()}, "bus_riders_walk_m": walk_m}, out / "design.json")  # fmt: skip
-    sections: list[tuple[str, Any]] = [("Plans side by side", table)]
-    for name, plan in plans.items():
-        sections.append((f"{name}: zones", _plain(plan.to_geodataframe())))
-        if plan.issues:
-            sections.append((f"{name}: issues", "; ".join(plan.issues)))
-    write_report(out / "report.html", title=f"{city.name}: shared zone design ({grades})",
-                 notes={"Travel": how, "Residents": source,
-                        "Bus riders": f"residents farther than {walk_m:,.0f} m (straight line) from their zone's nearest school, "
-                                      "the walk limit of [transport.eligibility] for these grades"},
-                 sections=sections)  # fmt: skip
+    asked = {"source": source, "basis": basis, "grades": grades, "min_schools": min_schools, "max_schools": max_schools,
+             "time_limit": time_limit, "cpsat": cpsat}  # fmt: skip
+    with output_folder(out, command="zones design", inputs=city_inputs(city_dir), settings=asked, seed=seed, say=_echo) as tmp:
+        for name, plan in plans.items():
+            frame = plan.to_geodataframe()
+            write_geo(frame.assign(**{c: _plain(frame)[c].to_numpy() for c in ("units", "schools")}), tmp / "plans.gpkg", layer=name.replace(" ", "_"))
+        _write_csv(table, tmp / "comparison.csv")
+        issues = {name: list(plan.issues) for name, plan in plans.items()}
+        _write_json({"grades": list(wanted), "travel": how, "issues": issues,
+                     "status": {n: p.status for n, p in plans.items()}, "bus_riders_walk_m": walk_m}, tmp / "design.json")  # fmt: skip
+        sections: list[tuple[str, Any]] = [("Plans side by side", table)]
+        for name, plan in plans.items():
+            sections.append((f"{name}: zones", _plain(plan.to_geodataframe())))
+            if plan.issues:
+                sections.append((f"{name}: issues", "; ".join(plan.issues)))
+        write_report(tmp / "report.html", title=f"{city.name}: shared zone design ({grades})",
+                     notes={"Travel": how, "Residents": source,
+                            "Bus riders": f"residents farther than {walk_m:,.0f} m (straight line) from their zone's nearest school, "
+                                          "the walk limit of [transport.eligibility] for these grades"},
+                     sections=sections)  # fmt: skip
     _echo(table.to_string(index=False))
     _echo(f"wrote {out}")
