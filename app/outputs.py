@@ -86,6 +86,9 @@ def _output_folder(out: Path, *, command: str, inputs: list[Path], settings: Any
     try:
         _clean_leftovers(out, say)
         tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-{os.getpid()}-", dir=parent))
+        umask = os.umask(0)
+        os.umask(umask)
+        tmp.chmod(0o777 & ~umask)  # a folder like any other once in place (mkdtemp makes it private)
         try:
             yield tmp
             _write_manifest(tmp, command=command, inputs=inputs, settings=settings, seed=seed)

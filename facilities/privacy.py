@@ -80,7 +80,7 @@ def public_points(frame: gpd.GeoDataFrame, *, count: str, min_cell: int = MIN_CE
     -------
     geopandas.GeoDataFrame
         The large points with their columns, then one row per cell of pooled small points
-        (``id`` ``"cell-<x>-<y>"``, the other text columns ``"pooled"``, geometry the cell's
+        (``id`` ``"cell-<x>-<y>"``, the other text columns ``"pooled"``, numbers empty, geometry the cell's
         centre), cells below ``min_cell`` withheld; ``attrs["withheld_students"]`` counts the
         students left out.
     """
@@ -99,12 +99,10 @@ def public_points(frame: gpd.GeoDataFrame, *, count: str, min_cell: int = MIN_CE
     centres = gpd.GeoSeries(
         [shapely.Point((cx + 0.5) * cell_m, (cy + 0.5) * cell_m) for cx, cy in zip(kept["cx"], kept["cy"])], crs=metric.crs
     ).to_crs(frame.crs)
-    pooled = pd.DataFrame({c: "pooled" for c in frame.columns if c not in (count, frame.geometry.name)}, index=range(len(kept)))
+    others = [c for c in frame.columns if c not in (count, frame.geometry.name)]
+    pooled = pd.DataFrame({c: np.nan if pd.api.types.is_numeric_dtype(frame[c]) else "pooled" for c in others}, index=range(len(kept)))
     if "id" in frame.columns:
         pooled["id"] = [f"cell-{cx}-{cy}" for cx, cy in zip(kept["cx"], kept["cy"])]
-    for c in ("x", "y"):
-        if c in frame.columns:
-            pooled[c] = np.nan
     pooled[count] = kept[count].to_numpy()
     pooled[frame.geometry.name] = centres.to_numpy()
     cells = gpd.GeoDataFrame(pooled, geometry=frame.geometry.name, crs=frame.crs)
