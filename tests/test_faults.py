@@ -7,6 +7,7 @@ message must hold, the parts it must not (a cascade), and the commands that must
 
 from __future__ import annotations
 
+import json
 import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -217,3 +218,30 @@ def test_ctrl_c_exits_130_without_a_traceback(monkeypatch: pytest.MonkeyPatch, s
         result = CliRunner().invoke(cli, args)
         assert result.exit_code == 130 and "Traceback" not in result.output and "interrupted" in result.output
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("after", [0.0, 3.0])
+def test_ctrl_c_during_a_run_exits_130_and_keeps_the_previous_folder(small_city: Path, tmp_path: Path, after: float) -> None:
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from app.outputs import output_folder
+
+    out = tmp_path / "out"
+    with output_folder(out, command="earlier run") as tmp:
+        (tmp / "summary.json").write_text("{}")
+    root = Path(__file__).resolve().parents[1]
+    args = ["bells", "compare", str(small_city), "--out", str(out), "--time-limit", "30", "--am-only"]
+    process = subprocess.Popen([sys.executable, "-c", "from app.cli import main; main()", *args], cwd=root, text=True,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, env={**os.environ, "PYTHONPATH": str(root)})  # fmt: skip
+    process.stderr.readline()  # type: ignore[union-attr]  # the first progress line: the run has started
+    time.sleep(after)
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=300)
+    assert process.returncode == 130, stderr
+    assert "Traceback" not in stderr and "interrupted" in stderr
+    assert json.loads((out / "manifest.json").read_text())["command"] == "earlier run", "the previous folder is kept, whole"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"], "no lock or temporary folder is left"
