@@ -34,7 +34,7 @@ from typing import Any
 
 from facilities import Problem, ValidationError
 
-__all__ = ["OutputBusy", "output_folder", "city_inputs", "MANIFEST"]
+__all__ = ["OutputBusy", "output_folder", "output_file", "city_inputs", "MANIFEST"]
 
 MANIFEST = "manifest.json"
 
@@ -100,7 +100,35 @@ def _output_folder(out: Path, *, command: str, inputs: list[Path], settings: Any
             lock.unlink()
 
 
-def _acquire(lock: Path, out: Path) -> None:
+@contextlib.contextmanager
+def output_file(out: Path) -> Iterator[Path]:
+    """A temporary path for a single output file (``--out plan.csv``), renamed onto ``out`` when the
+    block succeeds; the same lock as :func:`output_folder` stops a second run on the same file.
+
+    Raises
+    ------
+    OutputBusy
+        Another run (alive) is writing ``out``.
+    """
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    lock = out.parent / f".{out.name}.lock"
+    _acquire(lock, out, what="file")
+    try:
+        _clean_leftovers(out, None)
+        tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}{out.suffix}")
+        try:
+            yield tmp
+            os.replace(tmp, out)
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                tmp.unlink()
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            lock.unlink()
+
+
+def _acquire(lock: Path, out: Path, *, what: str = "folder") -> None:
     """Create the lock (holding our pid); take over a dead run's; refuse a live one's."""
     for _ in range(2):
         try:
@@ -109,7 +137,7 @@ def _acquire(lock: Path, out: Path) -> None:
             pid = _lock_pid(lock)
             if pid is not None and _alive(pid):
                 raise OutputBusy(
-                    [Problem(str(out), None, None, f"another run (process {pid}) is writing this folder",
+                    [Problem(str(out), None, None, f"another run (process {pid}) is writing this {what}",
                              f"wait for it to finish, or choose another --out (the lock is {lock})")],
                     city=str(out),
                 ) from None  # fmt: skip
@@ -119,7 +147,7 @@ def _acquire(lock: Path, out: Path) -> None:
         with os.fdopen(fd, "w") as handle:
             handle.write(str(os.getpid()))
         return
-    raise OutputBusy([Problem(str(out), None, None, "could not lock the folder", f"remove {lock} if no run is writing it")], city=str(out))
+    raise OutputBusy([Problem(str(out), None, None, f"could not lock the {what}", f"remove {lock} if no run is writing it")], city=str(out))
 
 
 def _lock_pid(lock: Path) -> int | None:
@@ -145,7 +173,10 @@ def _clean_leftovers(out: Path, say: Any) -> None:
     """Remove the temporary folders of runs that were killed (we hold the lock: none is alive)."""
     leftovers = sorted(out.parent.glob(f".{out.name}.tmp-*"))
     for path in leftovers:
-        shutil.rmtree(path, ignore_errors=True)
+        if path.is_dir():
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            path.unlink(missing_ok=True)
     if leftovers and say is not None:
         say(f"removed {len(leftovers)} unfinished output folder{'s' if len(leftovers) > 1 else ''} of an interrupted run "
             f"({', '.join(p.name for p in leftovers)}); {out} is the last complete run's")  # fmt: skip

@@ -160,3 +160,22 @@ def test_the_commands_refuse_a_folder_another_run_is_writing(tmp_path: Path) -> 
     result = CliRunner().invoke(cli, ["facilities", "capacity", str(DEMO), "--out", str(out)])
     assert result.exit_code == 1 and "is writing this folder" in result.output and "Traceback" not in result.output
     assert not out.exists()
+
+
+def test_a_single_output_file_is_written_whole_one_run_at_a_time(tmp_path: Path) -> None:
+    from app.outputs import output_file
+
+    out = tmp_path / "plan.csv"
+    (tmp_path / ".plan.csv.tmp-1.csv").write_text("half of a killed run")
+    with output_file(out) as tmp:
+        tmp.write_text("bus,run\n")
+    assert out.read_text() == "bus,run\n"
+    with pytest.raises(RuntimeError), output_file(out) as tmp:
+        tmp.write_text("half")
+        raise RuntimeError("stopped")
+    assert out.read_text() == "bus,run\n"
+    (tmp_path / ".plan.csv.lock").write_text(str(os.getppid()))
+    with pytest.raises(OutputBusy, match="is writing this file"), output_file(out):
+        pass
+    (tmp_path / ".plan.csv.lock").unlink()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["plan.csv"]
