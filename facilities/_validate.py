@@ -21,6 +21,7 @@ from facilities.schema import GRADE_NAMES, Field, Layer
 __all__ = ["Problem", "ValidationError", "Problems"]
 
 _MAX_SHOWN = 50
+_MAX_OF_A_KIND = 5
 
 
 @dataclass(frozen=True)
@@ -72,10 +73,27 @@ class ValidationError(ValueError):
         self.city = city
         n = len(self.problems)
         lines = [f"{n} problem{'s' if n != 1 else ''} in {city}:"]
-        lines += [f"  - {p}" for p in self.problems[:_MAX_SHOWN]]
-        if n > _MAX_SHOWN:
-            lines.append(f"  ... and {n - _MAX_SHOWN} more of the same kinds")
+        lines += [f"  {line}" for line in _collapsed(self.problems)[:_MAX_SHOWN]]
+        if len(lines) > _MAX_SHOWN:
+            lines.append("  ... and more of the same kinds")
         super().__init__("\n".join(lines))
+
+
+def _collapsed(problems: list[Problem]) -> list[str]:
+    """One line a problem; a kind of problem repeated on many rows of one column (same file, column and
+    fix) shows its first rows, then one line counting the rest."""
+    kinds: dict[tuple[str, str | None, str], list[Problem]] = {}
+    for p in problems:
+        kinds.setdefault((p.file, p.column, p.fix), []).append(p)
+    lines: list[str] = []
+    for (file, column, _), group in kinds.items():
+        lines += [f"- {p}" for p in group[:_MAX_OF_A_KIND]]
+        rest = group[_MAX_OF_A_KIND:]
+        if rest:
+            rows = ", ".join(str(p.row) for p in rest[:8] if p.row is not None)
+            where = f"{file}, column {column!r}" if column else file
+            lines.append(f"  ... and {len(rest):,} more rows like these in {where}" + (f" (rows {rows}, ...)" if rows else ""))
+    return lines
 
 
 class Problems(list[Problem]):

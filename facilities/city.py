@@ -97,6 +97,10 @@ class City:
     settings: Settings = field(default_factory=Settings)
     root: Path | None = None
 
+    def __post_init__(self) -> None:
+        if not isinstance(self.settings, Settings):  # a dict given to dataclasses.replace is checked too
+            object.__setattr__(self, "settings", parse_settings(self.settings or {}))
+
     @classmethod
     def from_frames(
         cls,

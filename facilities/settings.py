@@ -23,7 +23,7 @@ from __future__ import annotations
 import difflib
 import math
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
@@ -367,10 +367,11 @@ class MapSettings:
 
 
 @dataclass(frozen=True)
-class Settings:
+class Settings(Mapping[str, Any]):
     """Every ``city.toml`` section but ``[layers.*]``, typed and checked.
 
-    ``get(section)`` returns a section's table as written (read-only), for code that reads it raw.
+    It is also a read-only mapping of the sections' tables as written (``settings["transport"]``,
+    ``{**settings, "transport": {...}}``), for code that reads them raw.
     """
 
     city: CitySettings = field(default_factory=CitySettings)
@@ -381,15 +382,14 @@ class Settings:
     map: MapSettings = field(default_factory=MapSettings)
     raw: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
 
-    def get(self, section: str, default: Any = None) -> Any:
-        """The table of ``section`` as written in ``city.toml`` (``default`` when absent)."""
-        return self.raw.get(section, default)
-
     def __getitem__(self, section: str) -> Any:
         return self.raw[section]
 
-    def __contains__(self, section: object) -> bool:
-        return section in self.raw
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.raw)
+
+    def __len__(self) -> int:
+        return len(self.raw)
 
 
 # --- reading -----------------------------------------------------------------------------------

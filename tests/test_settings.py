@@ -109,3 +109,12 @@ def test_settings_given_as_a_dict_to_from_frames_are_checked(demo_city) -> None:
         City.from_frames(schools=schools, settings={"transport": {"maxride": 10}})
     city = City.from_frames(schools=schools, settings={"transport": {"max_ride": "45 min"}})
     assert city.settings.transport.max_ride == 2700.0
+
+
+def test_a_city_copied_with_raw_settings_gets_them_typed(demo_city) -> None:
+    import dataclasses
+
+    changed = dataclasses.replace(demo_city, settings={**demo_city.settings, "transport": {"max_ride": "40 min"}})
+    assert changed.settings.transport.max_ride == 2400.0 and changed.settings.capacity.given["band"] == (0.85, 1.0)
+    with pytest.raises(ValidationError, match="did you mean max_ride"):
+        dataclasses.replace(demo_city, settings={"transport": {"max_rides": 10}})
