@@ -22,6 +22,7 @@ from app._common import travel_for
 from app._common import write_csv as _write_csv
 from app._common import write_json as _write_json
 from app.outputs import city_inputs, output_folder
+from facilities.privacy import suppress_small
 
 app = typer.Typer(help="Shared enrollment zones: coverage, the lottery and zone design.", no_args_is_help=True)
 
@@ -59,14 +60,6 @@ def _plain(frame: gpd.GeoDataFrame) -> pd.DataFrame:
     for col in ("schools", "units"):
         if col in out:
             out[col] = out[col].map(lambda v: ";".join(v) if isinstance(v, (tuple, list)) else v)
-    return out
-
-
-def _private_cells(frame: pd.DataFrame, columns: list[str], min_count: int = 10) -> pd.DataFrame:
-    """Counts of students below ``min_count`` shown as '<10' (reports never single out a few homes)."""
-    out = frame.copy()
-    for c in columns:
-        out[c] = out[c].map(lambda v: f"<{min_count}" if 0 < v < min_count else v).astype(object)
     return out
 
 
@@ -113,18 +106,18 @@ def coverage_city(
     cov = measure(city, zones, travel=travel, source=source, basis=basis, grades=grades)  # type: ignore[arg-type]
     gaps = gap_closers(city, cov)
     out.mkdir(parents=True, exist_ok=True)
-    table = _plain(cov.zones)
-    write_geo(cov.zones.assign(schools=table["schools"].to_numpy()), out / "zones.gpkg", layer="zones")
+    counts = [c for c in ("residents", "guaranteed", "shortfall") if c in cov.grades] if cov.source == "students" else []
+    table = suppress_small(_plain(cov.zones), [c for c in counts if c in cov.zones])  # counts of students: none below 10
+    by_grade = suppress_small(cov.grades, counts)
+    write_geo(cov.zones.assign(**{c: table[c].to_numpy() for c in ("schools", *counts) if c in table}), out / "zones.gpkg", layer="zones")
     _write_csv(table, out / "zones.csv")
-    _write_csv(cov.grades, out / "coverage.csv")
+    _write_csv(by_grade, out / "coverage.csv")
     _write_csv(gaps, out / "gaps.csv")
     summary = {**cov.summary(), "residents_from": cov.source, "travel": how}
     _write_json(summary, out / "summary.json")
-    counts = ["residents", "guaranteed", "shortfall"] if cov.source == "students" else []
     write_report(out / "report.html", title=f"{city.name}: shared zones and the guarantee",
                  notes={"Residents": cov.source, "Travel": how},
-                 sections=[("Zones", _private_cells(table, counts)), ("Guarantee by zone and grade", _private_cells(cov.grades, counts)),
-                           ("What would close the gaps", gaps)])  # fmt: skip
+                 sections=[("Zones", table), ("Guarantee by zone and grade", by_grade), ("What would close the gaps", gaps)])  # fmt: skip
     _echo(f"{summary['zones']} zones: {summary['guaranteed']:,} of {summary['residents']:,} residents guaranteed a seat "
           f"({summary['share']:.1%}), shortfall {summary['shortfall']:,}; median Polsby-Popper {summary['polsby_popper_median']}")  # fmt: skip
     return summary
