@@ -19,8 +19,8 @@ from facilities import City, ValidationError, read_city
 from facilities.io import atomic_write
 
 __all__ = [
-    "guarded", "guard_commands", "echo", "load_city", "travel_model_for", "travel_for", "write_csv", "write_json",
-    "progress_printer", "INTERRUPTED",
+    "guarded", "guard_commands", "echo", "load_city", "travel_model_for", "travel_for", "write_csv",
+    "write_json", "progress_printer", "INTERRUPTED",
 ]  # fmt: skip
 
 #: Exit status of a run stopped by Ctrl-C (128 + SIGINT), as shells report it.
@@ -57,12 +57,12 @@ def guarded(command: Callable[..., Any]) -> Callable[..., Any]:
         except OSError as err:
             where = f": {err.filename}" if err.filename else ""
             echo(f"{err.strerror or err}{where} — check the path and that you may read (or write) it")
-        except Exception as err:  # noqa: BLE001 - the last line of defence: no traceback for users
+        except Exception as err:  # the last line of defence: no traceback for users
             if os.environ.get("COMPACT_DEBUG"):
                 raise
             echo(f"error: {type(err).__name__}: {err}")
-            echo("this is a bug in Compact planner, not in your files: please report it with the command you ran "
-                 "(COMPACT_DEBUG=1 shows where it happened)")  # fmt: skip
+            echo("this is a bug in Compact planner, not in your files: please report it with the command "
+                 "you ran (COMPACT_DEBUG=1 shows where it happened)")  # fmt: skip
         raise typer.Exit(code=1)
 
     return run
@@ -74,7 +74,8 @@ def guard_commands(*apps: typer.Typer) -> None:
         for info in one.registered_commands:
             if info.callback is not None and not hasattr(info.callback, "__wrapped__"):
                 info.callback = guarded(info.callback)
-        guard_commands(*(group.typer_instance for group in one.registered_groups if group.typer_instance is not None))
+        groups = [group.typer_instance for group in one.registered_groups]
+        guard_commands(*(group for group in groups if group is not None))
 
 
 def load_city(city_dir: Path) -> City:
@@ -100,7 +101,8 @@ def travel_model_for(city: City) -> tuple[Any, str]:
 
     if city.network is None:
         return StraightLineModel(crs=city.crs), STRAIGHT_LINE
-    checked = check_network(city.network, crs=city.crs, layers={"schools": city.schools, "students": city.students}, city=city.name)
+    layers = {"schools": city.schools, "students": city.students}
+    checked = check_network(city.network, crs=city.crs, layers=layers, city=city.name)
     for note in checked.notes:
         echo(f"warning: {note}")
     return checked.network, "street network travel times"

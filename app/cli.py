@@ -28,7 +28,7 @@ def validate(
     city_dir: Path = typer.Argument(..., help="A city folder with a city.toml."),
     streets: bool = typer.Option(True, "--streets/--no-streets", help="Also load the street network and report points far from it."),
 ) -> None:
-    """Load a city folder, and print its summary or every problem found in it (files, settings and streets)."""
+    """Load a city folder; print its summary, or every problem in its files, settings and streets."""
     from app._common import load_city
 
     city = load_city(city_dir)
@@ -38,14 +38,13 @@ def validate(
     from routing.network import check_network
 
     layers = {name: city.layer(name) for name in ("schools", "buildings", "yards", "students")}
-    checked = check_network(city.network, crs=city.crs, layers=layers, city=city.name)
-    typer.echo(f"  street network {len(checked.network):,} nodes after keeping its largest strongly connected part")
+    checked = check_network(city.network, crs=city.crs, layers=layers, city=city.name, travel_times=False)
+    nodes = len(checked.network)
+    typer.echo(f"  street network {nodes:,} nodes after keeping its largest strongly connected part")
+    within = f"within {city.network.snap_max:.0f} m of a street"
     for name, share in checked.covered.items():
         n = len(layers[name])
-        if share == 1.0:
-            typer.echo(f"  every one of the {n:,} {name} is within {city.network.snap_max:.0f} m of a street")
-        else:
-            typer.echo(f"  {share:.1%} of the {n:,} {name} are within {city.network.snap_max:.0f} m of a street")
+        typer.echo(f"  every one of the {n:,} {name} is {within}" if share == 1.0 else f"  {share:.1%} of the {n:,} {name} are {within}")
     for note in checked.notes:
         typer.echo(f"  warning: {note}")
 
@@ -58,12 +57,18 @@ def demo(
     seed: int = typer.Option(1, "--seed", help="Same seed, same results."),
 ) -> None:
     """The whole toolkit on one city: capacity and the charter match, bell-time alignment, a shared zone and a lottery."""
-    from app._common import echo, load_city, progress_printer, travel_model_for, write_json
-    from app.outputs import city_inputs, output_folder
+    from app._common import (
+        echo,
+        load_city,
+        progress_printer,
+        travel_model_for,
+        write_json,
+    )
     from app.commands.facilities import match_city
     from app.commands.zones import coverage_city, lottery_city
-    from facilities.zones import configured_grades, configured_zones
+    from app.outputs import city_inputs, output_folder
     from facilities.capacity import utilization
+    from facilities.zones import configured_grades, configured_zones
     from routing.scenarios import compare
 
     started = time.perf_counter()
@@ -73,7 +78,8 @@ def demo(
     model, how = travel_model_for(city)
 
     options = {"time_limit": time_limit, "seed": seed}
-    with output_folder(out, command="demo", inputs=city_inputs(city_dir), settings=options, seed=seed, say=echo) as tmp:
+    inputs = city_inputs(city_dir)
+    with output_folder(out, command="demo", inputs=inputs, settings=options, seed=seed, say=echo) as tmp:
         typer.echo("\n== Facilities: capacity from rooms, and charter needs matched to buildings ==")
         use = utilization(city).buildings
         flags = use["flag"].value_counts().to_dict()

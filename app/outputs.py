@@ -12,7 +12,7 @@ Every command that writes ``--out DIR`` writes inside :func:`output_folder`:
   checksums, the settings, the seed, the version and every file written with its checksum. It
   holds no clock time, so the same inputs and seed give the same folder, byte for byte.
 
->>> with output_folder(Path("out/zones"), command="zones coverage", inputs=[city_toml]) as tmp:  # doctest: +SKIP
+>>> with output_folder(Path("out/zones"), command="zones coverage") as tmp:  # doctest: +SKIP
 ...     (tmp / "summary.json").write_text("{}")
 """
 
@@ -74,11 +74,15 @@ def output_folder(
     OutputBusy
         Another run (alive) holds the lock of ``out``.
     """
-    return _output_folder(Path(out), command=command, inputs=list(inputs), settings=settings, seed=seed, say=say)
+    return _output_folder(
+        Path(out), command=command, inputs=list(inputs), settings=settings, seed=seed, say=say
+    )
 
 
 @contextlib.contextmanager
-def _output_folder(out: Path, *, command: str, inputs: list[Path], settings: Any, seed: int | None, say: Any) -> Iterator[Path]:
+def _output_folder(
+    out: Path, *, command: str, inputs: list[Path], settings: Any, seed: int | None, say: Any
+) -> Iterator[Path]:
     parent = out.parent
     parent.mkdir(parents=True, exist_ok=True)
     lock = parent / f".{out.name}.lock"
@@ -137,17 +141,31 @@ def _acquire(lock: Path, out: Path, *, what: str = "folder") -> None:
             pid = _lock_pid(lock)
             if pid is not None and _alive(pid):
                 raise OutputBusy(
-                    [Problem(str(out), None, None, f"another run (process {pid}) is writing this {what}",
-                             f"wait for it to finish, or choose another --out (the lock is {lock})")],
+                    [
+                        Problem(
+                            str(out),
+                            None,
+                            None,
+                            f"another run (process {pid}) is writing this {what}",
+                            f"wait for it to finish, or choose another --out (the lock is {lock})",
+                        )
+                    ],
                     city=str(out),
-                ) from None  # fmt: skip
+                ) from None
             with contextlib.suppress(FileNotFoundError):
                 lock.unlink()  # its run was killed: take over
             continue
         with os.fdopen(fd, "w") as handle:
             handle.write(str(os.getpid()))
         return
-    raise OutputBusy([Problem(str(out), None, None, f"could not lock the {what}", f"remove {lock} if no run is writing it")], city=str(out))
+    raise OutputBusy(
+        [
+            Problem(
+                str(out), None, None, f"could not lock the {what}", f"remove {lock} if no run is writing it"
+            )
+        ],
+        city=str(out),
+    )
 
 
 def _lock_pid(lock: Path) -> int | None:
@@ -178,8 +196,11 @@ def _clean_leftovers(out: Path, say: Any) -> None:
         else:
             path.unlink(missing_ok=True)
     if leftovers and say is not None:
-        say(f"removed {len(leftovers)} unfinished output folder{'s' if len(leftovers) > 1 else ''} of an interrupted run "
-            f"({', '.join(p.name for p in leftovers)}); {out} is the last complete run's")  # fmt: skip
+        say(
+            f"removed {len(leftovers)} unfinished output folder{'s' if len(leftovers) > 1 else ''} "
+            "of an interrupted run "
+            f"({', '.join(p.name for p in leftovers)}); {out} is the last complete run's"
+        )
 
 
 _RENAME_EXCHANGE = 2
@@ -216,7 +237,9 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _write_manifest(folder: Path, *, command: str, inputs: list[Path], settings: Any, seed: int | None) -> None:
+def _write_manifest(
+    folder: Path, *, command: str, inputs: list[Path], settings: Any, seed: int | None
+) -> None:
     files = sorted(p for p in folder.rglob("*") if p.is_file() and p.name != MANIFEST)
     try:
         version = metadata.version("compact-planner")
@@ -229,9 +252,13 @@ def _write_manifest(folder: Path, *, command: str, inputs: list[Path], settings:
         "seed": seed,
         "inputs": {str(p): _sha256(p) for p in inputs if p.is_file()},
         "settings": settings,
-        "files": {str(p.relative_to(folder)): {"bytes": p.stat().st_size, "sha256": _sha256(p)} for p in files},
+        "files": {
+            str(p.relative_to(folder)): {"bytes": p.stat().st_size, "sha256": _sha256(p)} for p in files
+        },
     }
-    (folder / MANIFEST).write_text(json.dumps(manifest, indent=2, default=str, sort_keys=True), encoding="utf-8")
+    (folder / MANIFEST).write_text(
+        json.dumps(manifest, indent=2, default=str, sort_keys=True), encoding="utf-8"
+    )
 
 
 def city_inputs(city_dir: Path) -> list[Path]:
@@ -246,7 +273,7 @@ def city_inputs(city_dir: Path) -> list[Path]:
     named += [(config.get("network") or {}).get("file"), (config.get("map") or {}).get("water")]
     files = [toml]
     for name in named:
-        for one in (name if isinstance(name, list) else [name]):
+        for one in name if isinstance(name, list) else [name]:
             if isinstance(one, str) and (root / one).is_file():
                 files.append(root / one)
     return files

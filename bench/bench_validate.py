@@ -32,11 +32,15 @@ _READ_ONLY = textwrap.dedent(
     toml = Path(sys.argv[1]) / "city.toml"
     config = tomllib.loads(toml.read_text())
     for cfg in config.get("layers", {}).values():
-        read_layer_file(toml.parent / cfg["file"], sheet=cfg.get("sheet"), header_row=cfg.get("header_row", 1))
+        header = cfg.get("header_row", 1)
+        read_layer_file(toml.parent / cfg["file"], sheet=cfg.get("sheet"), header_row=header)
     street = config.get("network", {}).get("file")
     if street:
         path = toml.parent / street
-        ox.load_graphml(path) if path.suffix == ".graphml" else ox.graph_from_xml(path, simplify=False, retain_all=True)
+        if path.suffix == ".graphml":
+            ox.load_graphml(path)
+        else:
+            ox.graph_from_xml(path, simplify=False, retain_all=True)
     """
 )
 _PEAK = "import resource, sys; print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, file=sys.stderr)"
@@ -46,7 +50,9 @@ def _child(code: str, *args: str) -> tuple[float, float, int]:
     """Wall seconds, peak MB and exit status of ``code`` in a fresh process."""
     wrapped = f"try:\n{textwrap.indent(code, '    ')}\nfinally:\n    {_PEAK}\n"
     t0 = time.perf_counter()
-    done = subprocess.run([sys.executable, "-c", wrapped, *args], cwd=ROOT, capture_output=True, text=True, check=False)
+    done = subprocess.run(
+        [sys.executable, "-c", wrapped, *args], cwd=ROOT, capture_output=True, text=True, check=False
+    )
     seconds = time.perf_counter() - t0
     lines = done.stderr.strip().splitlines()
     peak = float(lines[-1]) / 1024 if lines and lines[-1].isdigit() else float("nan")
@@ -56,14 +62,22 @@ def _child(code: str, *args: str) -> tuple[float, float, int]:
 
 
 def _validate(city: Path) -> tuple[float, float, int]:
-    return _child("import sys\nfrom app.cli import main\nsys.argv = ['compact', 'validate', sys.argv[1]]\nmain()", str(city))
+    return _child(
+        "import sys\nfrom app.cli import main\nsys.argv = ['compact', 'validate', sys.argv[1]]\nmain()",
+        str(city),
+    )
 
 
 def _cities(quick: bool, tmp: Path) -> list[tuple[str, Path]]:
     cities = [("demo (7,502 students)", ROOT / "data" / "demo")]
     if not quick:
         big = tmp / "riverton-city"
-        subprocess.run([sys.executable, "-m", "facilities.demo", "--size", "city", "--seed", "2026", "--out", str(big)], cwd=ROOT, check=True, capture_output=True)
+        subprocess.run(
+            [sys.executable, "-m", "facilities.demo", "--size", "city", "--seed", "2026", "--out", str(big)],
+            cwd=ROOT,
+            check=True,
+            capture_output=True,
+        )
         cities.append(("Riverton, Boston scale (--size city)", big))
     bps = ROOT / "tests" / "cities" / "bps2017"
     if (ROOT.parent / "shared" / "data" / "boston").exists():
@@ -74,12 +88,18 @@ def _cities(quick: bool, tmp: Path) -> list[tuple[str, Path]]:
 
 
 def run(quick: bool) -> None:
-    """Print the table: per city, reading the files (reference) and `compact validate`, seconds and peak MB."""
-    print(f"{'city':<40} {'read s':>7} {'read MB':>8} {'validate s':>10} {'validate MB':>11} {'ratio s':>7} {'ratio MB':>8}  exit")
+    """Print per city: reading the files (reference) and `compact validate`, seconds and peak MB."""
+    print(
+        f"{'city':<40} {'read s':>7} {'read MB':>8} {'validate s':>10} {'validate MB':>11} "
+        f"{'ratio s':>7} {'ratio MB':>8}  exit"
+    )
     print("-" * 104)
     with tempfile.TemporaryDirectory() as folder:
         for label, city in _cities(quick, Path(folder)):
             rs, rm, rc = _child(_READ_ONLY, str(city))
             vs, vm, vc = _validate(city)
-            print(f"{label:<40} {rs:>7.1f} {rm:>8.0f} {vs:>10.1f} {vm:>11.0f} {vs / rs:>7.2f} {vm / rm:>8.2f}  {rc}/{vc}")
+            print(
+                f"{label:<40} {rs:>7.1f} {rm:>8.0f} {vs:>10.1f} {vm:>11.0f} "
+                f"{vs / rs:>7.2f} {vm / rm:>8.2f}  {rc}/{vc}"
+            )
     print(f"\ntarget: validate within {TARGET:g}x of reading the files (time and memory)")

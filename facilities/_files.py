@@ -17,7 +17,6 @@ import bz2
 import codecs
 import csv
 import io
-import xml.etree.ElementTree as ET
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,7 +28,15 @@ import pyproj
 
 from facilities._validate import Problems
 
-__all__ = ["FileCheck", "check_network_file", "check_layer_file", "check_read_frame", "check_layer_crs", "check_extra_file", "read_error"]
+__all__ = [
+    "FileCheck",
+    "check_network_file",
+    "check_layer_file",
+    "check_read_frame",
+    "check_layer_crs",
+    "check_extra_file",
+    "read_error",
+]
 
 #: A field longer than this (characters) is reported: most likely an unclosed quote.
 MAX_FIELD = 100_000
@@ -51,7 +58,9 @@ class FileCheck:
     encoding: str | None = None
 
 
-def check_layer_file(path: Path, *, layer: str, cfg: Mapping[str, object], source: str, problems: Problems) -> FileCheck:
+def check_layer_file(
+    path: Path, *, layer: str, cfg: Mapping[str, object], source: str, problems: Problems
+) -> FileCheck:
     """Check one layer's file and its ``[layers.<layer>]`` CRS before reading it.
 
     Parameters
@@ -76,7 +85,13 @@ def check_layer_file(path: Path, *, layer: str, cfg: Mapping[str, object], sourc
     if path.is_dir():
         return FileCheck(ok)
     if path.stat().st_size == 0:
-        problems.add(source, None, None, "the file is empty (0 bytes)", f"export the {layer} layer again; a file with a header row and one row per record")
+        problems.add(
+            source,
+            None,
+            None,
+            "the file is empty (0 bytes)",
+            f"export the {layer} layer again; a file with a header row and one row per record",
+        )
         return FileCheck(False)
     if path.suffix.lower() not in _TEXT:
         return FileCheck(ok)
@@ -87,7 +102,12 @@ def check_layer_file(path: Path, *, layer: str, cfg: Mapping[str, object], sourc
     text = data.decode(encoding)
     header_row = cfg.get("header_row", 1)
     skip = int(header_row) - 1 if isinstance(header_row, int) and header_row >= 1 else 0
-    ok = _check_table(text, tab=path.suffix.lower() == ".tsv", skip=skip, layer=layer, source=source, problems=problems) and ok
+    ok = (
+        _check_table(
+            text, tab=path.suffix.lower() == ".tsv", skip=skip, layer=layer, source=source, problems=problems
+        )
+        and ok
+    )
     return FileCheck(ok, encoding)
 
 
@@ -98,18 +118,27 @@ def _check_crs_setting(crs: object, *, layer: str, problems: Problems) -> bool:
         pyproj.CRS.from_user_input(crs)
     except (pyproj.exceptions.CRSError, TypeError, ValueError):
         problems.add(
-            "city.toml", None, f"layers.{layer}.crs", f"{crs!r} is not a CRS",
-            'write crs = "EPSG:4326" for longitude/latitude, or the EPSG code of the coordinates (e.g. "EPSG:2249")',
-        )  # fmt: skip
+            "city.toml",
+            None,
+            f"layers.{layer}.crs",
+            f"{crs!r} is not a CRS",
+            'write crs = "EPSG:4326" for longitude/latitude, '
+            'or the EPSG code of the coordinates (e.g. "EPSG:2249")',
+        )
         return False
     return True
 
 
 def _encoding(data: bytes, *, source: str, problems: Problems) -> str | None:
-    """UTF-8 (with or without a byte-order mark), else Windows-1252; ``None`` (reported) when neither reads."""
+    """UTF-8 (with or without a byte-order mark), else Windows-1252; ``None`` (reported) if neither."""
     if b"\x00" in data[:65536]:
-        problems.add(source, None, None, "is not a text file (it holds NUL bytes: a spreadsheet or UTF-16 file named .csv?)",
-                     "save it as 'CSV UTF-8' (Excel: File > Save As > CSV UTF-8)")  # fmt: skip
+        problems.add(
+            source,
+            None,
+            None,
+            "is not a text file (it holds NUL bytes: a spreadsheet or UTF-16 file named .csv?)",
+            "save it as 'CSV UTF-8' (Excel: File > Save As > CSV UTF-8)",
+        )
         return None
     for encoding in _ENCODINGS:
         try:
@@ -117,8 +146,13 @@ def _encoding(data: bytes, *, source: str, problems: Problems) -> str | None:
         except UnicodeDecodeError as err:
             if encoding == _ENCODINGS[-1]:
                 line = data[: err.start].count(b"\n") + 1
-                problems.add(source, line, None, f"byte 0x{data[err.start]:02x} is neither UTF-8 nor Windows-1252 text",
-                             "save it as 'CSV UTF-8' (Excel: File > Save As > CSV UTF-8)")  # fmt: skip
+                problems.add(
+                    source,
+                    line,
+                    None,
+                    f"byte 0x{data[err.start]:02x} is neither UTF-8 nor Windows-1252 text",
+                    "save it as 'CSV UTF-8' (Excel: File > Save As > CSV UTF-8)",
+                )
             continue
         return encoding
     return None
@@ -131,7 +165,13 @@ def _check_table(text: str, *, tab: bool, skip: int, layer: str, source: str, pr
         lines.readline()
     body = lines.read()
     if not body.strip():
-        problems.add(source, None, None, "has no header row", f"give the {layer} file a header row of column names, then one row per record")
+        problems.add(
+            source,
+            None,
+            None,
+            "has no header row",
+            f"give the {layer} file a header row of column names, then one row per record",
+        )
         return False
     delimiter = "\t" if tab else _delimiter(body[:65536])
     csv.field_size_limit(1 << 30)
@@ -143,7 +183,10 @@ def _check_table(text: str, *, tab: bool, skip: int, layer: str, source: str, pr
         width = len(next(reader))
         start = reader.line_num + 1
         for record in reader:
-            line, start = start + skip, reader.line_num + 1  # the line a record starts on (quotes may span lines)
+            line, start = (
+                start + skip,
+                reader.line_num + 1,
+            )  # the line a record starts on (quotes may span lines)
             if not record:
                 continue
             rows += 1
@@ -153,17 +196,47 @@ def _check_table(text: str, *, tab: bool, skip: int, layer: str, source: str, pr
             if longest > MAX_FIELD and huge is None:
                 huge = (line, longest)
     except csv.Error as err:
-        problems.add(source, reader.line_num + skip, None, f"cannot be read as a table ({err})", "save it as 'CSV UTF-8' from a spreadsheet")
+        problems.add(
+            source,
+            reader.line_num + skip,
+            None,
+            f"cannot be read as a table ({err})",
+            "save it as 'CSV UTF-8' from a spreadsheet",
+        )
         return False
     if rows == 0:
-        problems.add(source, None, None, f"has a header row but no rows: the {layer} layer is empty", f"fill in the {layer}, one row per record (or remove [layers.{layer}])")
+        problems.add(
+            source,
+            None,
+            None,
+            f"has a header row but no rows: the {layer} layer is empty",
+            f"fill in the {layer}, one row per record (or remove [layers.{layer}])",
+        )
         return False
     for line, n in ragged[:_LISTED]:
-        problems.add(source, line, None, f"has {n} fields where the header has {width}", "remove the extra separators, or quote cells that hold a separator")
+        problems.add(
+            source,
+            line,
+            None,
+            f"has {n} fields where the header has {width}",
+            "remove the extra separators, or quote cells that hold a separator",
+        )
     if len(ragged) > _LISTED:
-        problems.add(source, None, None, f"... and {len(ragged) - _LISTED:,} more rows with a different number of fields than the header", "")
+        problems.add(
+            source,
+            None,
+            None,
+            f"... and {len(ragged) - _LISTED:,} more rows with a different number of fields than the header",
+            "",
+        )
     if huge is not None:
-        problems.add(source, huge[0], None, f"a field of {huge[1]:,} characters (an unclosed quote?)", "close the quote, or remove the stray \" character")
+        problems.add(
+            source,
+            huge[0],
+            None,
+            f"a field of {huge[1]:,} characters (an unclosed quote?)",
+            'close the quote, or remove the stray " character',
+        )
     return not ragged and huge is None
 
 
@@ -179,33 +252,48 @@ def read_error(source: str, path: Path, err: Exception) -> tuple[str, str]:
     suffix = path.suffix.lower()
     reason = str(err).splitlines()[0][:300] if str(err) else type(err).__name__
     if suffix in (".geojson", ".json"):
-        return f"is not valid GeoJSON ({reason})", "check it opens in QGIS or geojson.io, or export the layer again"
+        return (
+            f"is not valid GeoJSON ({reason})",
+            "check it opens in QGIS or geojson.io, or export the layer again",
+        )
     if suffix in (".xlsx", ".xls"):
-        return f"cannot be read as a spreadsheet ({reason})", "open it in Excel and save it again as .xlsx (or as CSV UTF-8)"
+        return (
+            f"cannot be read as a spreadsheet ({reason})",
+            "open it in Excel and save it again as .xlsx (or as CSV UTF-8)",
+        )
     if suffix in _TEXT:
-        return f"cannot be read as a table ({reason})", "save it as 'CSV UTF-8', one header row then one row per record"
+        return (
+            f"cannot be read as a table ({reason})",
+            "save it as 'CSV UTF-8', one header row then one row per record",
+        )
     return f"cannot be read ({reason})", "save it as CSV, XLSX, GeoJSON, GeoPackage, GeoParquet or shapefile"
 
 
 def check_network_file(path: Path, *, problems: Problems) -> None:
-    """A street network file (GraphML or OSM XML): complete XML holding streets (edges or ways)."""
+    """A street network file (GraphML or OSM XML): complete (its closing tag is there) and holding
+    streets (edges or ways). A scan of the bytes, not a parse: the reader says where XML is broken."""
     source = path.name
     fix = "export the street network again (osmnx: ox.save_graphml), or fix [network] file in city.toml"
     if path.stat().st_size == 0:
         problems.add(source, None, None, "the street network file is empty (0 bytes)", fix)
         return
-    streets = {"edge", "way"}
-    found = 0
+    streets = found = False
+    tail = b""
     try:
-        with (bz2.open(path, "rb") if path.suffix.lower() == ".bz2" else path.open("rb")) as stream:
-            for _, element in ET.iterparse(stream, events=("end",)):
-                if element.tag.rsplit("}", 1)[-1] in streets:
-                    found += 1
-                element.clear()
-    except (ET.ParseError, OSError, EOFError) as err:
-        problems.add(source, None, None, f"is not readable GraphML/XML ({err}): truncated or not a network file", fix)
+        with bz2.open(path, "rb") if path.suffix.lower() == ".bz2" else path.open("rb") as stream:
+            for block in iter(lambda: stream.read(1 << 22), b""):
+                chunk = tail + block
+                streets = streets or b"<edge " in chunk or b"<way " in chunk
+                tail = chunk[-64:]
+                found = True
+    except (OSError, EOFError) as err:
+        problems.add(source, None, None, f"cannot be read ({err})", fix)
         return
-    if not found:
+    end = tail.rstrip()
+    if not found or not end.endswith((b"</graphml>", b"</osm>")):
+        what = "is not readable GraphML/XML: it ends before its closing tag (truncated?)"
+        problems.add(source, None, None, what, fix)
+    elif not streets:
         problems.add(source, None, None, "the street network holds no streets (no edges)", fix)
 
 
@@ -213,7 +301,13 @@ def check_read_frame(frame: pd.DataFrame, *, layer: str, source: str, problems: 
     """A layer read without error but holding no rows is named (not left to every layer that refers to it)."""
     if len(frame):
         return True
-    problems.add(source, None, None, f"has no rows: the {layer} layer is empty", f"fill in the {layer}, one row per record (or remove [layers.{layer}])")
+    problems.add(
+        source,
+        None,
+        None,
+        f"has no rows: the {layer} layer is empty",
+        f"fill in the {layer}, one row per record (or remove [layers.{layer}])",
+    )
     return False
 
 
@@ -223,7 +317,13 @@ def check_extra_file(root: Path, name: str | None, *, key: str, problems: Proble
         return
     path = root / name
     if not path.exists():
-        problems.add("city.toml", None, key, f"file {name!r} not found in {root}", f"put the file in the city folder or fix {key}")
+        problems.add(
+            "city.toml",
+            None,
+            key,
+            f"file {name!r} not found in {root}",
+            f"put the file in the city folder or fix {key}",
+        )
         return
     try:
         frame = gpd.read_file(path)
@@ -232,14 +332,21 @@ def check_extra_file(root: Path, name: str | None, *, key: str, problems: Proble
         return
     kinds = set(frame.geom_type.dropna())
     if not len(frame) or not kinds <= {"Polygon", "MultiPolygon"}:
-        problems.add(name, None, "geometry", f"holds {', '.join(sorted(kinds)) or 'no geometry'} where polygons are expected",
-                     "give the water's outline as polygons")  # fmt: skip
+        problems.add(
+            name,
+            None,
+            "geometry",
+            f"holds {', '.join(sorted(kinds)) or 'no geometry'} where polygons are expected",
+            "give the water's outline as polygons",
+        )
     elif not frame.geometry.is_valid.all():
         row = int(np.flatnonzero(~frame.geometry.is_valid.to_numpy())[0]) + 1
         problems.add(name, row, "geometry", "invalid polygon", "repair it (e.g. QGIS 'Fix geometries')")
 
 
-def check_layer_crs(frames: dict[str, pd.DataFrame], *, sources: Mapping[str, str], swappable: set[str], problems: Problems) -> set[str]:
+def check_layer_crs(
+    frames: dict[str, pd.DataFrame], *, sources: Mapping[str, str], swappable: set[str], problems: Problems
+) -> set[str]:
     """Layers whose locations fall far from the other layers', each named once.
 
     Parameters
@@ -267,9 +374,13 @@ def check_layer_crs(frames: dict[str, pd.DataFrame], *, sources: Mapping[str, st
     for name, (x, y, sx, sy) in centres.items():
         frame = frames[name]
         if frame.crs.is_geographic and not (-180 <= x <= 180 and -90 <= y <= 90):
-            problems.add(sources.get(name, name), None, "geometry",
-                         f"the {name} coordinates (around {x:,.0f}, {y:,.0f}) are not longitude/latitude",
-                         f"set crs in [layers.{name}] of city.toml to the coordinates' CRS (e.g. \"EPSG:26986\")")  # fmt: skip
+            problems.add(
+                sources.get(name, name),
+                None,
+                "geometry",
+                f"the {name} coordinates (around {x:,.0f}, {y:,.0f}) are not longitude/latitude",
+                f'set crs in [layers.{name}] of city.toml to the coordinates\' CRS (e.g. "EPSG:26986")',
+            )
             bad.add(name)
     good = {k: c for k, c in centres.items() if k not in bad}
     if len(good) < 2:
@@ -277,8 +388,14 @@ def check_layer_crs(frames: dict[str, pd.DataFrame], *, sources: Mapping[str, st
     if len(good) == 2:  # two layers far apart: which one is off cannot be told
         (a, (ax, ay, _, _)), (b, (bx, by, _, _)) = good.items()
         if _distance_m(ax, ay, bx, by) > FAR_APART_M:
-            problems.add(sources.get(a, a), None, "geometry", f"the {a} lie {_distance_m(ax, ay, bx, by) / 1000:,.0f} km from the {b} "
-                         f"({sources.get(b, b)}): one of the two has the wrong CRS", "set crs in its [layers.<layer>] of city.toml")  # fmt: skip
+            problems.add(
+                sources.get(a, a),
+                None,
+                "geometry",
+                f"the {a} lie {_distance_m(ax, ay, bx, by) / 1000:,.0f} km from the {b} "
+                f"({sources.get(b, b)}): one of the two has the wrong CRS",
+                "set crs in its [layers.<layer>] of city.toml",
+            )
             bad.update(good)
         return bad
     for name, (x, y, sx, sy) in good.items():
@@ -288,11 +405,24 @@ def check_layer_crs(frames: dict[str, pd.DataFrame], *, sources: Mapping[str, st
             continue
         source = sources.get(name, name)
         if name in swappable and _distance_m(sx, sy, ox, oy) <= FAR_APART_M:
-            problems.add(source, None, None, f"the columns look swapped: the {name} lie {_distance_m(x, y, ox, oy) / 1000:,.0f} km from the other layers, "
-                         "and where they belong with x and y exchanged", f"exchange x and y in [layers.{name}] of city.toml")  # fmt: skip
+            problems.add(
+                source,
+                None,
+                None,
+                f"the columns look swapped: the {name} lie {_distance_m(x, y, ox, oy) / 1000:,.0f} km "
+                "from the other layers, "
+                "and where they belong with x and y exchanged",
+                f"exchange x and y in [layers.{name}] of city.toml",
+            )
         else:
-            problems.add(source, None, "geometry", f"the {name} lie {_distance_m(x, y, ox, oy) / 1000:,.0f} km from the other layers: "
-                         "its CRS is wrong", f"set crs in [layers.{name}] of city.toml to the CRS the file's coordinates are in")  # fmt: skip
+            problems.add(
+                source,
+                None,
+                "geometry",
+                f"the {name} lie {_distance_m(x, y, ox, oy) / 1000:,.0f} km from the other layers: "
+                "its CRS is wrong",
+                f"set crs in [layers.{name}] of city.toml to the CRS the file's coordinates are in",
+            )
         bad.add(name)
     return bad
 
@@ -312,7 +442,9 @@ def _centre(frame: pd.DataFrame) -> tuple[float, float, float, float] | None:
         return None
     if frame.crs.is_geographic:
         lonlat = (np.abs(xy[:, 0]) <= 180) & (np.abs(xy[:, 1]) <= 90)
-        if lonlat.mean() < 0.5:  # most are no longitude/latitude: the layer's CRS is wrong (a few: their rows say so)
+        if (
+            lonlat.mean() < 0.5
+        ):  # most are no longitude/latitude: the layer's CRS is wrong (a few: their rows say so)
             x, y = np.median(xy, axis=0)
             return float(x), float(y), float(y), float(x)
         xy = xy[lonlat]

@@ -92,7 +92,8 @@ def _collapsed(problems: list[Problem]) -> list[str]:
         if rest:
             rows = ", ".join(str(p.row) for p in rest[:8] if p.row is not None)
             where = f"{file}, column {column!r}" if column else file
-            lines.append(f"  ... and {len(rest):,} more rows like these in {where}" + (f" (rows {rows}, ...)" if rows else ""))
+            listed = f" (rows {rows}, ...)" if rows else ""
+            lines.append(f"  ... and {len(rest):,} more rows like these in {where}{listed}")
     return lines
 
 

@@ -14,7 +14,8 @@ Exact, student-level data (door-to-door and wheelchair stops, each student's sto
 goes only to the folder the user names with ``--private-out``.
 
 >>> import geopandas as gpd, shapely
->>> stops = gpd.GeoDataFrame({"students": [1, 12]}, geometry=[shapely.Point(0, 0), shapely.Point(900, 0)], crs=32619)
+>>> points = [shapely.Point(0, 0), shapely.Point(900, 0)]
+>>> stops = gpd.GeoDataFrame({"students": [1, 12]}, geometry=points, crs=32619)
 >>> public_points(stops, count="students")["students"].tolist()
 [12]
 """
@@ -29,7 +30,15 @@ import pandas as pd
 import shapely
 from scipy.spatial import cKDTree
 
-__all__ = ["MIN_CELL", "CELL_M", "HOME_RADIUS_M", "PrivacyError", "suppress_small", "public_points", "check_public"]
+__all__ = [
+    "MIN_CELL",
+    "CELL_M",
+    "HOME_RADIUS_M",
+    "PrivacyError",
+    "suppress_small",
+    "public_points",
+    "check_public",
+]
 
 #: Fewest students a public row, cell or point may locate.
 MIN_CELL = 10
@@ -57,11 +66,17 @@ def suppress_small(frame: pd.DataFrame, columns: Iterable[str], *, min_cell: int
     """
     out = frame.copy()
     for column in columns:
-        out[column] = out[column].map(lambda n: f"<{min_cell}" if pd.notna(n) and 0 < n < min_cell else n).astype(object)
+        out[column] = (
+            out[column]
+            .map(lambda n: f"<{min_cell}" if pd.notna(n) and 0 < n < min_cell else n)
+            .astype(object)
+        )
     return out
 
 
-def public_points(frame: gpd.GeoDataFrame, *, count: str, min_cell: int = MIN_CELL, cell_m: float = CELL_M) -> gpd.GeoDataFrame:
+def public_points(
+    frame: gpd.GeoDataFrame, *, count: str, min_cell: int = MIN_CELL, cell_m: float = CELL_M
+) -> gpd.GeoDataFrame:
     """Points fit to publish: those serving ``min_cell`` students or more, the rest pooled by cell.
 
     Parameters
@@ -87,26 +102,40 @@ def public_points(frame: gpd.GeoDataFrame, *, count: str, min_cell: int = MIN_CE
     students = pd.to_numeric(frame[count], errors="coerce").fillna(0)
     large = frame[students >= min_cell].copy()
     small = frame[students < min_cell]
-    metric = small if small.crs is None or not small.crs.is_geographic else small.to_crs(small.estimate_utm_crs())
+    metric = (
+        small if small.crs is None or not small.crs.is_geographic else small.to_crs(small.estimate_utm_crs())
+    )
     if len(small):
         x, y = metric.geometry.x.to_numpy(), metric.geometry.y.to_numpy()
-        key = pd.DataFrame({"cx": np.floor(x / cell_m).astype(int), "cy": np.floor(y / cell_m).astype(int), count: students[students < min_cell].to_numpy()})
+        key = pd.DataFrame(
+            {
+                "cx": np.floor(x / cell_m).astype(int),
+                "cy": np.floor(y / cell_m).astype(int),
+                count: students[students < min_cell].to_numpy(),
+            }
+        )
         cells = key.groupby(["cx", "cy"], as_index=False)[count].sum()
         kept = cells[cells[count] >= min_cell]
         withheld = int(cells.loc[cells[count] < min_cell, count].sum())
     else:
         kept, withheld = pd.DataFrame(columns=["cx", "cy", count]), 0
     centres = gpd.GeoSeries(
-        [shapely.Point((cx + 0.5) * cell_m, (cy + 0.5) * cell_m) for cx, cy in zip(kept["cx"], kept["cy"])], crs=metric.crs
+        [shapely.Point((cx + 0.5) * cell_m, (cy + 0.5) * cell_m) for cx, cy in zip(kept["cx"], kept["cy"])],
+        crs=metric.crs,
     ).to_crs(frame.crs)
     others = [c for c in frame.columns if c not in (count, frame.geometry.name)]
-    pooled = pd.DataFrame({c: np.nan if pd.api.types.is_numeric_dtype(frame[c]) else "pooled" for c in others}, index=range(len(kept)))
+    pooled = pd.DataFrame(
+        {c: np.nan if pd.api.types.is_numeric_dtype(frame[c]) else "pooled" for c in others},
+        index=range(len(kept)),
+    )
     if "id" in frame.columns:
         pooled["id"] = [f"cell-{cx}-{cy}" for cx, cy in zip(kept["cx"], kept["cy"])]
     pooled[count] = kept[count].to_numpy()
     pooled[frame.geometry.name] = centres.to_numpy()
     cells = gpd.GeoDataFrame(pooled, geometry=frame.geometry.name, crs=frame.crs)
-    out = gpd.GeoDataFrame(pd.concat([large, cells], ignore_index=True), geometry=frame.geometry.name, crs=frame.crs)
+    out = gpd.GeoDataFrame(
+        pd.concat([large, cells], ignore_index=True), geometry=frame.geometry.name, crs=frame.crs
+    )
     if {"x", "y"} <= set(out.columns):
         out["x"], out["y"] = out.geometry.x, out.geometry.y
     out.attrs["withheld_students"] = withheld

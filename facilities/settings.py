@@ -21,230 +21,88 @@ the value, the fix), which is all this module does.
 from __future__ import annotations
 
 import difflib
-import math
-import re
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
-from facilities._validate import Problems, parse_grades, parse_time
+from facilities import _setting_values as val
+from facilities._validate import Problems
 
 __all__ = [
-    "Settings", "CitySettings", "NetworkSettings", "TransportSettings", "EligibilityBand", "BellsSettings",
-    "BellRuleSettings", "CapacitySettings", "SharedZoneSettings", "EnrollmentSettings", "MapSettings",
-    "parse_settings", "SECTIONS",
-]  # fmt: skip
+    "SECTIONS",
+    "BellRuleSettings",
+    "BellsSettings",
+    "CapacitySettings",
+    "CitySettings",
+    "EligibilityBand",
+    "EnrollmentSettings",
+    "MapSettings",
+    "NetworkSettings",
+    "Settings",
+    "SharedZoneSettings",
+    "TransportSettings",
+    "parse_settings",
+]
 
 _FILE = "city.toml"
-_METRES = {"m": 1.0, "metre": 1.0, "metres": 1.0, "meter": 1.0, "meters": 1.0, "km": 1000.0,
-           "ft": 0.3048, "feet": 0.3048, "mi": 1609.344, "mile": 1609.344, "miles": 1609.344}  # fmt: skip
-_SECONDS = {"s": 1.0, "sec": 1.0, "second": 1.0, "seconds": 1.0, "min": 60.0, "minute": 60.0,
-            "minutes": 60.0, "h": 3600.0, "hr": 3600.0, "hour": 3600.0, "hours": 3600.0}  # fmt: skip
-_QUANTITY = re.compile(r"\s*([-+]?\d+(?:\.\d*)?|[-+]?\.\d+)\s*([a-zA-Z]*)\s*")
-
-
-class _Bad(ValueError):
-    """A bad value: its message and the fix."""
-
-    def __init__(self, message: str, fix: str) -> None:
-        super().__init__(message)
-        self.fix = fix
-
-
-# --- value readers: each returns the typed value or raises _Bad ---------------------------------
-
-
-def _number(value: object, key: str, *, minimum: float | None = None, maximum: float | None = None, integer: bool = False,
-            example: str = "100") -> float:  # fmt: skip
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise _Bad(f"{value!r} is not a number", f"write {key} = {example} (a number, without quotes)")
-    number = float(value)
-    if not math.isfinite(number) or (integer and not number.is_integer()):
-        raise _Bad(f"{value!r} is not a {'whole ' if integer else ''}number", f"write {key} = {example}")
-    if minimum is not None and number < minimum:
-        raise _Bad(f"{value!r} is below {minimum:g}", f"write a value of at least {minimum:g}")
-    if maximum is not None and number > maximum:
-        raise _Bad(f"{value!r} is above {maximum:g}", f"write a value of at most {maximum:g}")
-    return int(number) if integer else number
-
-
-def _quantity(value: object, key: str, units: Mapping[str, float], *, base: str, example: str) -> float:
-    """A number in ``base`` units, or a string with an explicit unit (``"250 m"``, ``"60 min"``)."""
-    if isinstance(value, str):
-        match = _QUANTITY.fullmatch(value)
-        unit = match.group(2).lower() if match else ""
-        if not match or unit not in units:
-            raise _Bad(f"{value!r} is not a {'distance' if base == 'm' else 'duration'}",
-                       f"write {key} = {example} ({base}), or a number with its unit, e.g. \"{example} {base}\"; "
-                       f"units: {', '.join(sorted({u for u in units if len(u) <= 3}))}")  # fmt: skip
-        value = float(match.group(1)) * units[unit]
-    number = _number(value, key, minimum=0.0, example=example)
-    if number <= 0:
-        raise _Bad(f"{key} must be more than 0", f"write {key} = {example}")
-    return number
-
-
-def _metres(example: str) -> Callable[[object, str], float]:
-    return lambda value, key: _quantity(value, key, _METRES, base="m", example=example)
-
-
-def _seconds(example: str) -> Callable[[object, str], float]:
-    return lambda value, key: _quantity(value, key, _SECONDS, base="s", example=example)
-
-
-def _money(example: str) -> Callable[[object, str], float]:
-    def read(value: object, key: str) -> float:
-        if isinstance(value, str):
-            text = value.replace("$", "").replace(",", "").strip()
-            try:
-                value = float(text)
-            except ValueError:
-                raise _Bad(f"{value!r} is not an amount of dollars", f"write {key} = {example}") from None
-        return _number(value, key, minimum=0.0, example=example)
-
-    return read
-
-
-def _text(value: object, key: str) -> str:
-    if not isinstance(value, str):
-        raise _Bad(f"{value!r} is not text", f"write {key} = \"...\" (in double quotes)")
-    return value
-
-
-def _flag(value: object, key: str) -> bool:
-    if not isinstance(value, bool):
-        raise _Bad(f"{value!r} is not true or false", f"write {key} = true (or false), without quotes")
-    return value
-
-
-def _clock(value: object, key: str) -> float:
-    try:
-        return parse_time(value)
-    except (ValueError, TypeError):
-        raise _Bad(f"{value!r} is not a time of day", f"write {key} = \"08:30\" (24-hour HH:MM, in quotes)") from None
-
-
-def _clocks(value: object, key: str) -> tuple[float, ...]:
-    if not isinstance(value, list):
-        raise _Bad(f"{value!r} is not a list of times", f"write {key} = [\"07:30\", \"08:30\"]")
-    bad = [t for t in value if not _is_clock(t)]
-    if bad:
-        raise _Bad(f"{bad[0]!r} is not a time of day", f"write {key} = [\"07:30\", \"08:30\"] (24-hour HH:MM, in quotes)")
-    return tuple(parse_time(t) for t in value)
-
-
-def _is_clock(value: object) -> bool:
-    try:
-        parse_time(value)
-    except (ValueError, TypeError):
-        return False
-    return True
-
-
-def _grades(value: object, key: str) -> tuple[int, ...]:
-    try:
-        return parse_grades(value)
-    except (ValueError, TypeError) as err:
-        raise _Bad(str(err), f"write {key} = \"K-5\" (or \"6-8\", \"PK,K,1\")") from None
-
-
-def _numbers(example: str) -> Callable[[object, str], tuple[float, ...]]:
-    def read(value: object, key: str) -> tuple[float, ...]:
-        if not isinstance(value, list) or any(isinstance(x, bool) or not isinstance(x, (int, float)) for x in value):
-            raise _Bad(f"{value!r} is not a list of numbers", f"write {key} = {example}")
-        return tuple(float(x) for x in value)
-
-    return read
-
-
-def _names(value: object, key: str) -> tuple[str, ...]:
-    if isinstance(value, str):
-        return (value,)
-    if not isinstance(value, list) or not all(isinstance(x, (str, int)) for x in value):
-        raise _Bad(f"{value!r} is not a list of names", f"write {key} = [\"A\", \"B\"]")
-    return tuple(str(x) for x in value)
-
-
-def _band(value: object, key: str) -> tuple[float, float]:
-    if (not isinstance(value, list) or len(value) != 2
-            or any(isinstance(x, bool) or not isinstance(x, (int, float)) for x in value)):  # fmt: skip
-        raise _Bad(f"{value!r} is not two numbers", f"write {key} = [0.85, 1.0] (low and high utilization)")
-    low, high = float(value[0]), float(value[1])
-    if not 0 < low <= high:
-        raise _Bad(f"{value!r} must be low then high, both above 0", f"write {key} = [0.85, 1.0]")
-    return low, high
-
-
-def _bbox(value: object, key: str) -> tuple[float, float, float, float]:
-    numbers = _numbers("[-71.19, 42.23, -70.99, 42.40]")(value, key)
-    if len(numbers) != 4:
-        raise _Bad(f"{value!r} is not four numbers", f"write {key} = [west, south, east, north] in degrees")
-    west, south, east, north = numbers
-    if not (-180 <= west < east <= 180 and -90 <= south < north <= 90):
-        raise _Bad(f"{value!r} is not west, south, east, north in degrees", f"write {key} = [-71.19, 42.23, -70.99, 42.40]")
-    return west, south, east, north
-
-
-def _choice(*allowed: str) -> Callable[[object, str], str]:
-    def read(value: object, key: str) -> str:
-        if value not in allowed:
-            raise _Bad(f"{value!r} is not one of {', '.join(allowed)}", f"write {key} = \"{allowed[0]}\"")
-        return str(value)
-
-    return read
-
-
-def _any(value: object, key: str) -> object:
-    return value
-
-
 # --- the schema --------------------------------------------------------------------------------
 
 Reader = Callable[[object, str], Any]
 
 #: Per section, each key's reader. Tables nested inside a section are read by their own functions.
+# fmt: off
 SECTIONS: dict[str, dict[str, Reader]] = {
-    "city": {"name": _text, "crs": _text},
+    "city": {"name": val.text, "crs": val.text},
     "network": {
-        "file": _text, "place": _text, "bbox": _bbox, "network_type": _choice("drive", "walk", "all"),
-        "snap_max": _metres("250"), "cache_dir": _text,
+        "file": val.text, "place": val.text, "bbox": val.bbox,
+        "network_type": val.choice("drive", "walk", "all"),
+        "snap_max": val.metres("250"), "cache_dir": val.text,
     },
     "transport": {
-        "max_ride": _seconds("3600"), "cost_per_bus_year": _money("100000"), "cost_per_bus_year_source": _text,
-        "cost_per_mile": _money("1.5"), "cost_per_driver_hour": _money("0"),
-        "school_days": lambda v, k: _number(v, k, minimum=1, maximum=366, integer=True, example="180"),
-        "school_dwell": _seconds("300"), "stop_time_fixed": _seconds("19"), "stop_time_per_student": _seconds("2.6"),
-        "bell_tiers": _clocks, "eligibility": _any, "bells": _any,
+        "max_ride": val.seconds("3600"), "cost_per_bus_year": val.money("100000"),
+        "cost_per_bus_year_source": val.text,
+        "cost_per_mile": val.money("1.5"), "cost_per_driver_hour": val.money("0"),
+        "school_days": lambda v, k: val.number(v, k, minimum=1, maximum=366, integer=True, example="180"),
+        "school_dwell": val.seconds("300"), "stop_time_fixed": val.seconds("19"),
+        "stop_time_per_student": val.seconds("2.6"), "bell_tiers": val.clocks, "eligibility": val.anything,
+        "bells": val.anything,
     },
     "bells": {
-        "earliest": _clock, "latest": _clock, "step_minutes": lambda v, k: _number(v, k, minimum=1, example="15"),
-        "shifts_minutes": _numbers("[-10, -5, 5, 10]"), "max_change_minutes": lambda v, k: _number(v, k, minimum=0, example="60"),
-        "max_day_change_minutes": lambda v, k: _number(v, k, minimum=0, example="30"), "rules": _any,
+        "earliest": val.clock, "latest": val.clock,
+        "step_minutes": lambda v, k: val.number(v, k, minimum=1, example="15"),
+        "shifts_minutes": val.numbers("[-10, -5, 5, 10]"),
+        "max_change_minutes": lambda v, k: val.number(v, k, minimum=0, example="60"),
+        "max_day_change_minutes": lambda v, k: val.number(v, k, minimum=0, example="30"),
+        "rules": val.anything,
     },
     "rule": {
-        "label": _text, "sector": _names, "sectors": _names, "grades": _grades, "schools": _names,
-        "earliest": _clock, "latest": _clock, "end_before": _clock, "end_after": _clock,
-        "max_change_minutes": lambda v, k: _number(v, k, minimum=0, example="60"),
-        "max_day_change_minutes": lambda v, k: _number(v, k, minimum=0, example="30"),
-        "times": _clocks, "fixed": _flag,
+        "label": val.text, "sector": val.names, "sectors": val.names, "grades": val.grades,
+        "schools": val.names,
+        "earliest": val.clock, "latest": val.clock, "end_before": val.clock, "end_after": val.clock,
+        "max_change_minutes": lambda v, k: val.number(v, k, minimum=0, example="60"),
+        "max_day_change_minutes": lambda v, k: val.number(v, k, minimum=0, example="30"),
+        "times": val.clocks, "fixed": val.flag,
     },
     "eligibility": {
-        "grades": _grades, "walk_beyond_m": _metres("1609"), "walk_beyond_mi": lambda v, k: _number(v, k, minimum=0, example="1.0"),
-        "transit_pass": _flag,
+        "grades": val.grades, "walk_beyond_m": val.metres("1609"),
+        "walk_beyond_mi": lambda v, k: val.number(v, k, minimum=0, example="1.0"), "transit_pass": val.flag,
     },
     "capacity": {
-        "target": _band, "band": _band, "class_size": _any, "specialty_rooms": _names,
-        "efficiency": lambda v, k: _number(v, k, minimum=0.01, maximum=1.0, example="0.85"),
-        "special_education_size": lambda v, k: _number(v, k, minimum=1, integer=True, example="12"),
-        "gym_slots": lambda v, k: _number(v, k, minimum=1, integer=True, example="8"),
-        "lunch_periods": lambda v, k: _number(v, k, minimum=1, integer=True, example="4"),
-        "vacant_grades": _grades,
+        "target": val.band, "band": val.band, "class_size": val.anything, "specialty_rooms": val.names,
+        "efficiency": lambda v, k: val.number(v, k, minimum=0.01, maximum=1.0, example="0.85"),
+        "special_education_size": lambda v, k: val.number(v, k, minimum=1, integer=True, example="12"),
+        "gym_slots": lambda v, k: val.number(v, k, minimum=1, integer=True, example="8"),
+        "lunch_periods": lambda v, k: val.number(v, k, minimum=1, integer=True, example="4"),
+        "vacant_grades": val.grades,
     },
-    "enrollment": {"shared_zones": _any},
-    "shared_zone": {"id": _text, "name": _text, "units": _names, "schools": _names, "grades": _grades},
-    "map": {"water": _text},
-}  # fmt: skip
+    "enrollment": {"shared_zones": val.anything},
+    "shared_zone": {
+        "id": val.text, "name": val.text, "units": val.names, "schools": val.names, "grades": val.grades,
+    },
+    "map": {"water": val.text},
+}
+# fmt: on
 #: The top-level tables of ``city.toml``.
 TOP_LEVEL = ("city", "network", "layers", "transport", "capacity", "enrollment", "map")
 
@@ -409,7 +267,13 @@ class _Reader:
         if value is None:
             return {}
         if not isinstance(value, Mapping):
-            self.bad(where, None, f"{value!r} is not a table", f"write [{where}] on its own line, then one key = value per line", row)
+            self.bad(
+                where,
+                None,
+                f"{value!r} is not a table",
+                f"write [{where}] on its own line, then one key = value per line",
+                row,
+            )
             return {}
         known = SECTIONS[schema]
         out: dict[str, Any] = {}
@@ -421,7 +285,7 @@ class _Reader:
                 continue
             try:
                 out[key] = known[key](item, key)
-            except _Bad as err:
+            except val.Bad as err:
                 self.bad(where, key, str(err), err.fix, row)
         return out
 
@@ -430,7 +294,12 @@ class _Reader:
         if value is None:
             return []
         if not isinstance(value, list) or not all(isinstance(t, Mapping) for t in value):
-            self.bad(where, None, f"{value!r} is not a list of tables", f"write each as [[{where}]] followed by its keys, e.g. {example}")
+            self.bad(
+                where,
+                None,
+                f"{value!r} is not a list of tables",
+                f"write each as [[{where}]] followed by its keys, e.g. {example}",
+            )
             return []
         return list(enumerate(value, start=1))
 
@@ -461,7 +330,13 @@ def parse_settings(config: Mapping[str, Any], *, problems: Problems | None = Non
     for section in config:
         if section not in TOP_LEVEL:
             near = difflib.get_close_matches(section, TOP_LEVEL, n=1, cutoff=0.6)
-            own.add(_FILE, None, None, f"[{section}]: unknown table", f"did you mean [{near[0]}]?" if near else f"known tables: {', '.join(TOP_LEVEL)}")
+            own.add(
+                _FILE,
+                None,
+                None,
+                f"[{section}]: unknown table",
+                f"did you mean [{near[0]}]?" if near else f"known tables: {', '.join(TOP_LEVEL)}",
+            )
     city = read.table(config.get("city"), "city", "city")
     network = read.table(config.get("network"), "network", "network") if "network" in config else None
     settings = Settings(
@@ -500,7 +375,9 @@ def _eligibility(read: _Reader, value: object) -> tuple[EligibilityBand, ...]:
         beyond = got.get("walk_beyond_m", got.get("walk_beyond_mi", 0.0) * 1609.344)
         for g in got["grades"]:
             if g in owner:
-                read.bad(where, "grades", f"grade {g} is also in band {owner[g]}", "give each grade one band", row)
+                read.bad(
+                    where, "grades", f"grade {g} is also in band {owner[g]}", "give each grade one band", row
+                )
             owner[g] = row
         bands.append(EligibilityBand(got["grades"], float(beyond), bool(got.get("transit_pass", False))))
     return tuple(bands)
@@ -509,23 +386,37 @@ def _eligibility(read: _Reader, value: object) -> tuple[EligibilityBand, ...]:
 def _bells(read: _Reader, value: object) -> BellsSettings:
     given = read.table(value, "transport.bells", "bells")
     rules = []
-    for row, table in read.array(given.pop("rules", None), "transport.bells.rules", 'label = "...", grades = "9-12"'):
+    for row, table in read.array(
+        given.pop("rules", None), "transport.bells.rules", 'label = "...", grades = "9-12"'
+    ):
         got = read.table(table, "transport.bells.rules", "rule", row)
         sectors = got.pop("sectors", ()) or got.pop("sector", ())
         got.pop("sector", None)
-        rules.append(BellRuleSettings(
-            label=got.pop("label", f"rule {row}"), sectors=sectors,
-            max_change=_minutes(got.pop("max_change_minutes", None)), max_day_change=_minutes(got.pop("max_day_change_minutes", None)),
-            **got,
-        ))  # fmt: skip
+        rules.append(
+            BellRuleSettings(
+                label=got.pop("label", f"rule {row}"),
+                sectors=sectors,
+                max_change=_minutes(got.pop("max_change_minutes", None)),
+                max_day_change=_minutes(got.pop("max_day_change_minutes", None)),
+                **got,
+            )
+        )
     if "earliest" in given and "latest" in given and given["earliest"] > given["latest"]:
-        read.bad("transport.bells", "latest", "the latest start is before the earliest", "write latest later than earliest")
+        read.bad(
+            "transport.bells",
+            "latest",
+            "the latest start is before the earliest",
+            "write latest later than earliest",
+        )
     return BellsSettings(
-        earliest=given.get("earliest"), latest=given.get("latest"), step=_minutes(given.get("step_minutes")),
+        earliest=given.get("earliest"),
+        latest=given.get("latest"),
+        step=_minutes(given.get("step_minutes")),
         shifts=tuple(m * 60.0 for m in given.get("shifts_minutes", ())),
-        max_change=_minutes(given.get("max_change_minutes")), max_day_change=_minutes(given.get("max_day_change_minutes")),
+        max_change=_minutes(given.get("max_change_minutes")),
+        max_day_change=_minutes(given.get("max_day_change_minutes")),
         rules=tuple(rules),
-    )  # fmt: skip
+    )
 
 
 def _minutes(value: float | None) -> float | None:
@@ -540,18 +431,31 @@ def _capacity(read: _Reader, value: object) -> CapacitySettings:
         bands = []
         sizes = given.pop("class_size")
         if not isinstance(sizes, Mapping):
-            read.bad("capacity", "class_size", f"{sizes!r} is not a table", '[capacity.class_size] then "K-5" = 20 on the next lines')
-        for grades, seats in (sizes.items() if isinstance(sizes, Mapping) else ()):
+            read.bad(
+                "capacity",
+                "class_size",
+                f"{sizes!r} is not a table",
+                '[capacity.class_size] then "K-5" = 20 on the next lines',
+            )
+        for grades, seats in sizes.items() if isinstance(sizes, Mapping) else ():
             try:
-                span = _grades(grades, "class_size")
-                bands.append((span[0], span[-1], _number(seats, f'"{grades}"', minimum=1, integer=True, example="20")))
-            except _Bad as err:
+                span = val.grades(grades, "class_size")
+                bands.append(
+                    (
+                        span[0],
+                        span[-1],
+                        val.number(seats, f'"{grades}"', minimum=1, integer=True, example="20"),
+                    )
+                )
+            except val.Bad as err:
                 read.bad("capacity.class_size", grades, str(err), err.fix)
         given["class_size"] = tuple(sorted(bands))
     if given:
         from dataclasses import replace
 
-        from facilities.capacity import CapacityRules  # the rules check themselves (bands cover PK-12, ...)
+        from facilities.capacity import (
+            CapacityRules,  # the rules check themselves (bands cover PK-12, ...)
+        )
 
         try:
             replace(CapacityRules(), **given)
@@ -564,11 +468,19 @@ def _enrollment(read: _Reader, value: object) -> EnrollmentSettings:
     given = read.table(value, "enrollment", "enrollment")
     zones = []
     where = "enrollment.shared_zones"
-    for row, table in read.array(given.get("shared_zones"), where, 'id = "shared-middle", units = ["Bayview"]'):
+    for row, table in read.array(
+        given.get("shared_zones"), where, 'id = "shared-middle", units = ["Bayview"]'
+    ):
         got = read.table(table, where, "shared_zone", row)
         if "units" not in got:
             if "units" not in table:
-                read.bad(where, "units", "a shared zone without units", 'write units = ["Bayview", "Westgate"] (zone ids or names)', row)
+                read.bad(
+                    where,
+                    "units",
+                    "a shared zone without units",
+                    'write units = ["Bayview", "Westgate"] (zone ids or names)',
+                    row,
+                )
             continue
         zones.append(SharedZoneSettings(id=got.pop("id", f"shared{row}"), **got))
     return EnrollmentSettings(shared_zones=tuple(zones))

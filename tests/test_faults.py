@@ -19,7 +19,9 @@ from typer.testing import CliRunner
 from app.cli import app as cli
 from tests.conftest import DEMO
 
-pytestmark = pytest.mark.skipif(not (DEMO / "city.toml").exists(), reason="data/demo has not been generated (make demo-data)")
+pytestmark = pytest.mark.skipif(
+    not (DEMO / "city.toml").exists(), reason="data/demo has not been generated (make demo-data)"
+)
 
 ALL = ("validate", "capacity", "coverage", "bells")
 STREETS = ("validate", "coverage", "bells")  # the commands that read the street network
@@ -96,32 +98,124 @@ class Fault:
 
 
 FAULTS = [
-    Fault("empty schools file", _edit("schools.csv", lambda _: ""), ("schools.csv: the file is empty",), max_problems=1),
-    Fault("header-only schools", _header_only("schools.csv"), ("schools.csv: has a header row but no rows",), ("students.csv",), max_problems=1),
-    Fault("header-only students", _header_only("students.csv"), ("students.csv: has a header row but no rows",), max_problems=1),
-    Fault("ragged row", _line("schools.csv", 6, lambda r: r + ",extra"), ("schools.csv, row 6: has 13 fields where the header has 12",)),
-    Fault("2-MB field", _line("schools.csv", 6, lambda r: r + ',"' + "x" * 2_000_000), ("schools.csv, row 6", "characters (an unclosed quote?)")),
-    Fault("not text", _bytes("students.csv", lambda b: b[:300] + b"\x81\x8d" + b[300:]), ("students.csv, row", "neither UTF-8 nor Windows-1252")),
-    Fault("missing column", _edit("schools.csv", lambda t: t.replace("sector", "sect", 1)), ("schools.csv, column 'sector': required column",)),
-    Fault("blank coordinate", _line("schools.csv", 5, _blank_lon), ("schools.csv, row 5, column 'lon/lat'", "not numbers"), ("invalid polygon",)),
-    Fault("swapped x/y", _edit("students.csv", _swap_xy), ("students.csv: the columns look swapped",), ("outside the city",), max_problems=1),
-    Fault("zones in the wrong CRS", _zones_wrong_crs, ("zones.geojson", "not longitude/latitude", "[layers.zones]"), ("outside the city",), max_problems=1),
-    Fault("broken river", _edit("river.geojson", lambda t: t[: len(t) // 2]), ("river.geojson: is not valid GeoJSON",)),
-    Fault("truncated streets", _edit("streets.graphml", lambda t: t[:100_000]), ("streets.graphml: is not readable GraphML",)),
-    Fault("empty streets", _edit("streets.graphml", lambda _: ""), ("streets.graphml: the street network file is empty",)),
-    Fault("streets without edges", _edit("streets.graphml", _no_edges), ("streets.graphml: the street network holds no streets",)),
-    Fault("misspelled key", _toml("snap_max = 250", "snapmax = 250"), ("snapmax: unknown key in [network] — did you mean snap_max?",)),
-    Fault("snap_max unit", _toml("snap_max = 250", 'snap_max = "250 yards"'), ("key 'network.snap_max'", "is not a distance")),
-    Fault("layer crs", _toml('crs = "EPSG:4326"', 'crs = "WGS84-lonlat"'), ("key 'layers.schools.crs': 'WGS84-lonlat' is not a CRS",)),
-    Fault("max_ride words", _toml("max_ride = 3600", 'max_ride = "one hour"'), ("key 'transport.max_ride': 'one hour' is not a duration",)),
-    Fault("bell tier", _toml('"08:30", "09:30"]', '"8h30", "09:30"]'), ("key 'transport.bell_tiers': '8h30' is not a time of day",)),
-    Fault("capacity target", _toml("target = [0.85, 1.00]", 'target = "0.85-1.0"'), ("key 'capacity.target'", "[0.85, 1.0]")),
+    Fault(
+        "empty schools file",
+        _edit("schools.csv", lambda _: ""),
+        ("schools.csv: the file is empty",),
+        max_problems=1,
+    ),
+    Fault(
+        "header-only schools",
+        _header_only("schools.csv"),
+        ("schools.csv: has a header row but no rows",),
+        ("students.csv",),
+        max_problems=1,
+    ),
+    Fault(
+        "header-only students",
+        _header_only("students.csv"),
+        ("students.csv: has a header row but no rows",),
+        max_problems=1,
+    ),
+    Fault(
+        "ragged row",
+        _line("schools.csv", 6, lambda r: r + ",extra"),
+        ("schools.csv, row 6: has 13 fields where the header has 12",),
+    ),
+    Fault(
+        "2-MB field",
+        _line("schools.csv", 6, lambda r: r + ',"' + "x" * 2_000_000),
+        ("schools.csv, row 6", "characters (an unclosed quote?)"),
+    ),
+    Fault(
+        "not text",
+        _bytes("students.csv", lambda b: b[:300] + b"\x81\x8d" + b[300:]),
+        ("students.csv, row", "neither UTF-8 nor Windows-1252"),
+    ),
+    Fault(
+        "missing column",
+        _edit("schools.csv", lambda t: t.replace("sector", "sect", 1)),
+        ("schools.csv, column 'sector': required column",),
+    ),
+    Fault(
+        "blank coordinate",
+        _line("schools.csv", 5, _blank_lon),
+        ("schools.csv, row 5, column 'lon/lat'", "not numbers"),
+        ("invalid polygon",),
+    ),
+    Fault(
+        "swapped x/y",
+        _edit("students.csv", _swap_xy),
+        ("students.csv: the columns look swapped",),
+        ("outside the city",),
+        max_problems=1,
+    ),
+    Fault(
+        "zones in the wrong CRS",
+        _zones_wrong_crs,
+        ("zones.geojson", "not longitude/latitude", "[layers.zones]"),
+        ("outside the city",),
+        max_problems=1,
+    ),
+    Fault(
+        "broken river",
+        _edit("river.geojson", lambda t: t[: len(t) // 2]),
+        ("river.geojson: is not valid GeoJSON",),
+    ),
+    Fault(
+        "truncated streets",
+        _edit("streets.graphml", lambda t: t[:100_000]),
+        ("streets.graphml: is not readable GraphML",),
+    ),
+    Fault(
+        "empty streets",
+        _edit("streets.graphml", lambda _: ""),
+        ("streets.graphml: the street network file is empty",),
+    ),
+    Fault(
+        "streets without edges",
+        _edit("streets.graphml", _no_edges),
+        ("streets.graphml: the street network holds no streets",),
+    ),
+    Fault(
+        "misspelled key",
+        _toml("snap_max = 250", "snapmax = 250"),
+        ("snapmax: unknown key in [network] — did you mean snap_max?",),
+    ),
+    Fault(
+        "snap_max unit",
+        _toml("snap_max = 250", 'snap_max = "250 yards"'),
+        ("key 'network.snap_max'", "is not a distance"),
+    ),
+    Fault(
+        "layer crs",
+        _toml('crs = "EPSG:4326"', 'crs = "WGS84-lonlat"'),
+        ("key 'layers.schools.crs': 'WGS84-lonlat' is not a CRS",),
+    ),
+    Fault(
+        "max_ride words",
+        _toml("max_ride = 3600", 'max_ride = "one hour"'),
+        ("key 'transport.max_ride': 'one hour' is not a duration",),
+    ),
+    Fault(
+        "bell tier",
+        _toml('"08:30", "09:30"]', '"8h30", "09:30"]'),
+        ("key 'transport.bell_tiers': '8h30' is not a time of day",),
+    ),
+    Fault(
+        "capacity target",
+        _toml("target = [0.85, 1.00]", 'target = "0.85-1.0"'),
+        ("key 'capacity.target'", "[0.85, 1.0]"),
+    ),
     Fault(
         "three files at once",
-        _both(_toml("max_ride = 3600", 'max_ride = "one hour"'), _line("schools.csv", 6, lambda r: r + ",extra"),
-              _edit("streets.graphml", lambda t: t[:100_000])),
+        _both(
+            _toml("max_ride = 3600", 'max_ride = "one hour"'),
+            _line("schools.csv", 6, lambda r: r + ",extra"),
+            _edit("streets.graphml", lambda t: t[:100_000]),
+        ),
         ("'one hour' is not a duration", "schools.csv, row 6", "streets.graphml: is not readable"),
-    ),  # fmt: skip
+    ),
 ]
 
 
@@ -140,7 +234,17 @@ def _command(kind: str, city: Path, out: Path) -> list[str]:
         "validate": ["validate", str(city)],
         "capacity": ["facilities", "capacity", str(city), "--out", str(out)],
         "coverage": ["zones", "coverage", str(city), "--out", str(out)],
-        "bells": ["bells", "compare", str(city), "--out", str(out), "--time-limit", "1", "--am-only", "--quiet"],
+        "bells": [
+            "bells",
+            "compare",
+            str(city),
+            "--out",
+            str(out),
+            "--time-limit",
+            "1",
+            "--am-only",
+            "--quiet",
+        ],
     }[kind]
 
 
@@ -179,7 +283,11 @@ def test_streets_covering_a_corner_are_refused(small_city: Path, tmp_path: Path)
     xs = sorted(x for _, x in graph.nodes(data="x"))
     corner = graph.subgraph([n for n, x in graph.nodes(data="x") if x <= xs[len(xs) // 6]]).copy()
     ox.save_graphml(corner, city / "streets.graphml")
-    fault = Fault("corner", lambda c: None, ("streets.graphml: covers only", "of the students", "at least 90% must be within it"))
+    fault = Fault(
+        "corner",
+        lambda c: None,
+        ("streets.graphml: covers only", "of the students", "at least 90% must be within it"),
+    )
     for kind in STREETS:
         _refused(_command(kind, city, tmp_path / "out" / kind), tmp_path / "out" / kind, fault)
 
@@ -189,39 +297,56 @@ def test_a_windows_latin1_file_is_read(small_city: Path, tmp_path: Path) -> None
 
     city = tmp_path / "city"
     shutil.copytree(small_city, city)
-    text = (city / "schools.csv").read_text(encoding="utf-8").replace("St. Thomas School", "Escuela Santo Tomás", 1)
+    text = (
+        (city / "schools.csv")
+        .read_text(encoding="utf-8")
+        .replace("St. Thomas School", "Escuela Santo Tomás", 1)
+    )
     (city / "schools.csv").write_bytes(text.encode("cp1252"))
     assert "Escuela Santo Tomás" in set(read_city(city).schools["name"])
 
 
-def test_a_bug_of_ours_is_one_line_and_exit_1(monkeypatch: pytest.MonkeyPatch, small_city: Path, tmp_path: Path) -> None:
+def test_a_bug_of_ours_is_one_line_and_exit_1(
+    monkeypatch: pytest.MonkeyPatch, small_city: Path, tmp_path: Path
+) -> None:
     import facilities.capacity
 
     def broken(*args: object, **kwargs: object) -> None:
         raise ZeroDivisionError("division by zero")
 
     monkeypatch.setattr(facilities.capacity, "utilization", broken)
-    result = CliRunner().invoke(cli, ["facilities", "capacity", str(small_city), "--out", str(tmp_path / "out")])
+    result = CliRunner().invoke(
+        cli, ["facilities", "capacity", str(small_city), "--out", str(tmp_path / "out")]
+    )
     assert result.exit_code == 1 and "Traceback" not in result.output
-    assert "ZeroDivisionError: division by zero" in result.output and "bug in Compact planner" in result.output
+    assert (
+        "ZeroDivisionError: division by zero" in result.output and "bug in Compact planner" in result.output
+    )
     assert not (tmp_path / "out").exists()
 
 
-def test_ctrl_c_exits_130_without_a_traceback(monkeypatch: pytest.MonkeyPatch, small_city: Path, tmp_path: Path) -> None:
+def test_ctrl_c_exits_130_without_a_traceback(
+    monkeypatch: pytest.MonkeyPatch, small_city: Path, tmp_path: Path
+) -> None:
     import app._common
 
     def interrupted(path: object) -> None:
         raise KeyboardInterrupt
 
     monkeypatch.setattr(app._common, "read_city", interrupted)
-    for args in (["validate", str(small_city)], ["zones", "coverage", str(small_city), "--out", str(tmp_path / "out")]):
+    for args in (
+        ["validate", str(small_city)],
+        ["zones", "coverage", str(small_city), "--out", str(tmp_path / "out")],
+    ):
         result = CliRunner().invoke(cli, args)
         assert result.exit_code == 130 and "Traceback" not in result.output and "interrupted" in result.output
     assert not (tmp_path / "out").exists()
 
 
 @pytest.mark.parametrize("after", [0.0, 3.0])
-def test_ctrl_c_during_a_run_exits_130_and_keeps_the_previous_folder(small_city: Path, tmp_path: Path, after: float) -> None:
+def test_ctrl_c_during_a_run_exits_130_and_keeps_the_previous_folder(
+    small_city: Path, tmp_path: Path, after: float
+) -> None:
     import os
     import signal
     import subprocess
@@ -235,13 +360,21 @@ def test_ctrl_c_during_a_run_exits_130_and_keeps_the_previous_folder(small_city:
         (tmp / "summary.json").write_text("{}")
     root = Path(__file__).resolve().parents[1]
     args = ["bells", "compare", str(small_city), "--out", str(out), "--time-limit", "30", "--am-only"]
-    process = subprocess.Popen([sys.executable, "-c", "from app.cli import main; main()", *args], cwd=root, text=True,
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, env={**os.environ, "PYTHONPATH": str(root)})  # fmt: skip
+    process = subprocess.Popen(
+        [sys.executable, "-c", "from app.cli import main; main()", *args],
+        cwd=root,
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env={**os.environ, "PYTHONPATH": str(root)},
+    )
     process.stderr.readline()  # type: ignore[union-attr]  # the first progress line: the run has started
     time.sleep(after)
     process.send_signal(signal.SIGINT)
     _, stderr = process.communicate(timeout=300)
     assert process.returncode == 130, stderr
     assert "Traceback" not in stderr and "interrupted" in stderr
-    assert json.loads((out / "manifest.json").read_text())["command"] == "earlier run", "the previous folder is kept, whole"
+    assert json.loads((out / "manifest.json").read_text())["command"] == "earlier run", (
+        "the previous folder is kept, whole"
+    )
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out"], "no lock or temporary folder is left"

@@ -51,8 +51,14 @@ def _whole(folder: Path) -> str:
 
 def _start(out: Path, tag: str, pause: float) -> subprocess.Popen:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    return subprocess.Popen([sys.executable, "-c", WRITER, str(out), tag, str(pause)], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, env=env, cwd=ROOT)  # fmt: skip
+    return subprocess.Popen(
+        [sys.executable, "-c", WRITER, str(out), tag, str(pause)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+        cwd=ROOT,
+    )
 
 
 def _run(out: Path, tag: str, pause: float = 0.0) -> subprocess.CompletedProcess:
@@ -65,17 +71,25 @@ def test_a_folder_is_written_whole_with_its_manifest(tmp_path: Path) -> None:
     inputs = tmp_path / "city.toml"
     inputs.write_text("[city]\n")
     out = tmp_path / "out"
-    with output_folder(out, command="zones coverage", inputs=[inputs], settings={"grades": "6-8"}, seed=3) as tmp:
+    with output_folder(
+        out, command="zones coverage", inputs=[inputs], settings={"grades": "6-8"}, seed=3
+    ) as tmp:
         (tmp / "a.csv").write_text("aaa")
         (tmp / "sub").mkdir()
         (tmp / "sub" / "b.csv").write_text("aaa")
         assert not out.exists(), "nothing is in place before every file is written"
     assert _whole(out) == "aaa"
     manifest = json.loads((out / MANIFEST).read_text())
-    assert manifest["command"] == "zones coverage" and manifest["seed"] == 3 and manifest["settings"] == {"grades": "6-8"}
+    assert (
+        manifest["command"] == "zones coverage"
+        and manifest["seed"] == 3
+        and manifest["settings"] == {"grades": "6-8"}
+    )
     assert manifest["inputs"] == {str(inputs): hashlib.sha256(b"[city]\n").hexdigest()}
     assert manifest["version"] and set(manifest["files"]) == {"a.csv", "sub/b.csv"}
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["city.toml", "out"], "no lock or temporary folder is left"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["city.toml", "out"], (
+        "no lock or temporary folder is left"
+    )
 
 
 def test_a_failed_run_keeps_the_previous_folder(tmp_path: Path) -> None:
@@ -94,9 +108,9 @@ def test_a_second_run_on_the_same_folder_is_stopped(tmp_path: Path) -> None:
     sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
     try:
         (tmp_path / ".out.lock").write_text(str(sleeper.pid))
-        with pytest.raises(OutputBusy, match=f"another run \\(process {sleeper.pid}\\) is writing this folder"):
-            with output_folder(out, command="test"):
-                pass
+        busy = f"another run \\(process {sleeper.pid}\\) is writing this folder"
+        with pytest.raises(OutputBusy, match=busy), output_folder(out, command="test"):
+            pass
     finally:
         sleeper.kill()
         sleeper.wait()
@@ -141,9 +155,13 @@ def test_two_runs_side_by_side_leave_one_whole_folder(tmp_path: Path) -> None:
     first = _start(out, "one", 2.0)  # long enough for the second to start while it writes
     assert first.stdout.readline().strip() == "wrote 0"  # type: ignore[union-attr]
     second = _run(out, "two")
-    stdout, stderr = first.communicate(timeout=120)
+    _, stderr = first.communicate(timeout=120)
     assert first.returncode == 0, stderr
-    assert second.returncode != 0 and "another run" in second.stderr and "is writing this folder" in second.stderr
+    assert (
+        second.returncode != 0
+        and "another run" in second.stderr
+        and "is writing this folder" in second.stderr
+    )
     assert _whole(out) == "one"
 
 
@@ -158,7 +176,11 @@ def test_the_commands_refuse_a_folder_another_run_is_writing(tmp_path: Path) -> 
     out = tmp_path / "out"
     (tmp_path / ".out.lock").write_text(str(os.getppid()))
     result = CliRunner().invoke(cli, ["facilities", "capacity", str(DEMO), "--out", str(out)])
-    assert result.exit_code == 1 and "is writing this folder" in result.output and "Traceback" not in result.output
+    assert (
+        result.exit_code == 1
+        and "is writing this folder" in result.output
+        and "Traceback" not in result.output
+    )
     assert not out.exists()
 
 

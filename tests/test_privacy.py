@@ -10,7 +10,14 @@ import pandas as pd
 import pytest
 import shapely
 
-from facilities.privacy import HOME_RADIUS_M, MIN_CELL, PrivacyError, check_public, public_points, suppress_small
+from facilities.privacy import (
+    HOME_RADIUS_M,
+    MIN_CELL,
+    PrivacyError,
+    check_public,
+    public_points,
+    suppress_small,
+)
 
 COUNTS = ("students", "riders", "students_served", "count")
 
@@ -25,7 +32,10 @@ def points_locating_students(folder: Path, homes: gpd.GeoSeries) -> list[str]:
     for path in sorted(folder.rglob("*")):
         frames: list[tuple[str, gpd.GeoDataFrame]] = []
         if path.suffix in (".gpkg", ".geojson"):
-            frames = [(f"{path.name}[{name}]", gpd.read_file(path, layer=name)) for name, _ in pyogrio.list_layers(path)]
+            frames = [
+                (f"{path.name}[{name}]", gpd.read_file(path, layer=name))
+                for name, _ in pyogrio.list_layers(path)
+            ]
         elif path.suffix == ".parquet":
             try:
                 frames = [(path.name, gpd.read_parquet(path))]
@@ -33,9 +43,23 @@ def points_locating_students(folder: Path, homes: gpd.GeoSeries) -> list[str]:
                 continue
         elif path.suffix == ".csv":
             table = pd.read_csv(path)
-            xy = next(((x, y) for x, y in (("lon", "lat"), ("x", "y"), ("longitude", "latitude")) if {x, y} <= set(table.columns)), None)
+            xy = next(
+                (
+                    (x, y)
+                    for x, y in (("lon", "lat"), ("x", "y"), ("longitude", "latitude"))
+                    if {x, y} <= set(table.columns)
+                ),
+                None,
+            )
             if xy is not None:
-                frames = [(path.name, gpd.GeoDataFrame(table, geometry=gpd.points_from_xy(table[xy[0]], table[xy[1]]), crs=4326))]
+                frames = [
+                    (
+                        path.name,
+                        gpd.GeoDataFrame(
+                            table, geometry=gpd.points_from_xy(table[xy[0]], table[xy[1]]), crs=4326
+                        ),
+                    )
+                ]
         for name, frame in frames:
             count = next((c for c in COUNTS if c in frame.columns), None)
             if count is None or frame.crs is None or not len(frame):
@@ -44,7 +68,9 @@ def points_locating_students(folder: Path, homes: gpd.GeoSeries) -> list[str]:
             few = pd.to_numeric(pts[count], errors="coerce").fillna(0) < MIN_CELL
             if not few.any():
                 continue
-            nearest = metric.sindex.nearest(pts.geometry[few].values, return_distance=True, return_all=False)[1]
+            nearest = metric.sindex.nearest(pts.geometry[few].values, return_distance=True, return_all=False)[
+                1
+            ]
             near = int((nearest <= HOME_RADIUS_M).sum())
             if near:
                 found.append(f"{name}: {near} points")
@@ -53,7 +79,11 @@ def points_locating_students(folder: Path, homes: gpd.GeoSeries) -> list[str]:
 
 def _stops(counts: list[int], spacing: float = 30.0) -> gpd.GeoDataFrame:
     points = [shapely.Point(330_000 + k * spacing, 4_690_000) for k in range(len(counts))]
-    return gpd.GeoDataFrame({"id": [f"s{k}" for k in range(len(counts))], "school": "A", "students": counts}, geometry=points, crs=32619)
+    return gpd.GeoDataFrame(
+        {"id": [f"s{k}" for k in range(len(counts))], "school": "A", "students": counts},
+        geometry=points,
+        crs=32619,
+    )
 
 
 def test_small_counts_read_below_ten() -> None:
@@ -86,8 +116,14 @@ def test_the_gate_refuses_rows_and_points_locating_few_students() -> None:
         check_public(_stops([1, 30, 9]), name="stops", count="students")
     homes = gpd.GeoSeries([shapely.Point(330_010, 4_690_000)], crs=32619)
     with pytest.raises(PrivacyError, match="points.gpkg: 1 rows"):
-        check_public(_stops([50, 50], spacing=100.0).drop(columns="students"), name="points.gpkg", homes=homes)
-    check_public(_stops([50]).drop(columns="students").set_geometry([shapely.Point(331_000, 4_690_000)]), name="far", homes=homes)
+        check_public(
+            _stops([50, 50], spacing=100.0).drop(columns="students"), name="points.gpkg", homes=homes
+        )
+    check_public(
+        _stops([50]).drop(columns="students").set_geometry([shapely.Point(331_000, 4_690_000)]),
+        name="far",
+        homes=homes,
+    )
 
 
 def test_the_scan_finds_a_stop_at_a_home(tmp_path: Path) -> None:

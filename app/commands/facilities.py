@@ -56,7 +56,8 @@ def capacity(
     shown = b[["building", "name", "capacity", "enrollment", "utilization", "spare_seats", "spare_rooms", "flag"]]
     typer.echo(shown.sort_values("utilization", ascending=False).to_string(index=False, max_rows=40))
     if out is not None:
-        with output_folder(out, command="facilities capacity", inputs=city_inputs(city_dir), settings={"band": band}, say=_echo) as tmp:
+        inputs = city_inputs(city_dir)
+        with output_folder(out, command="facilities capacity", inputs=inputs, settings={"band": band}, say=_echo) as tmp:
             for frame, name in ((b, "capacity_buildings.csv"), (s, "capacity_schools.csv")):
                 write_csv(frame, tmp / name)
         _echo(f"wrote {out / 'capacity_buildings.csv'} and {out / 'capacity_schools.csv'}")
@@ -76,7 +77,8 @@ def match(
     city = _load(city_dir)
     travel, how = (None, _STRAIGHT) if straight_line else travel_for(city)
     options = {"time_limit": time_limit, "years": years, "withdraw": withdraw, "straight_line": straight_line}
-    with output_folder(out, command="facilities match", inputs=city_inputs(city_dir), settings=options, seed=seed, say=_echo) as tmp:
+    inputs = city_inputs(city_dir)
+    with output_folder(out, command="facilities match", inputs=inputs, settings=options, seed=seed, say=_echo) as tmp:
         match_city(city, tmp, travel=travel, how=how, time_limit=time_limit, seed=seed, years=years,
                    withdraw=[w.strip() for w in withdraw.split(",") if w.strip()] if withdraw else ())  # fmt: skip
     _echo(f"wrote {out}")
@@ -134,9 +136,11 @@ def sites(
 
     city = _load(city_dir)
     travel, how = (None, _STRAIGHT) if straight_line else travel_for(city)
-    options = {"p": p, "grades": grades, "capacitated": capacitated, "time_limit": time_limit, "straight_line": straight_line}
+    options = {"p": p, "grades": grades, "capacitated": capacitated, "time_limit": time_limit,
+               "straight_line": straight_line}  # fmt: skip
+    wanted = parse_grades(grades) if grades else None
     with output_folder(out, command="facilities sites", inputs=city_inputs(city_dir), settings=options, say=_echo) as tmp:
-        sites_city(city, tmp, p=p, grades=parse_grades(grades) if grades else None, capacitated=capacitated, travel=travel, how=how, time_limit=time_limit)
+        sites_city(city, tmp, p=p, grades=wanted, capacitated=capacitated, travel=travel, how=how, time_limit=time_limit)
     _echo(f"wrote {out}")
 
 

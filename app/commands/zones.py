@@ -77,8 +77,10 @@ def coverage(
     travel, how = travel_for(city)
     chosen = resolve_zones(city, units=units, schools=schools, zones_file=zones, zone_id=zone_id, zone_schools=zone_schools)
     wanted = parse_grades(grades) if grades else (configured_grades(city) if units is None and zones is None else None)
-    options = {"units": units, "schools": schools, "zones": zones, "source": source, "basis": basis, "grades": grades}
-    with output_folder(out, command="zones coverage", inputs=[*city_inputs(city_dir), *([zones] if zones else [])], settings=options, say=_echo) as tmp:
+    options = {"units": units, "schools": schools, "zones": zones, "source": source, "basis": basis,
+               "grades": grades}  # fmt: skip
+    inputs = [*city_inputs(city_dir), *([zones] if zones else [])]
+    with output_folder(out, command="zones coverage", inputs=inputs, settings=options, say=_echo) as tmp:
         coverage_city(city, tmp, zones=chosen, travel=travel, how=how, source=source, basis=basis, grades=wanted)
     _echo(f"wrote {out}")
 
@@ -106,10 +108,12 @@ def coverage_city(
     cov = measure(city, zones, travel=travel, source=source, basis=basis, grades=grades)  # type: ignore[arg-type]
     gaps = gap_closers(city, cov)
     out.mkdir(parents=True, exist_ok=True)
-    counts = [c for c in ("residents", "guaranteed", "shortfall") if c in cov.grades] if cov.source == "students" else []
-    table = suppress_small(_plain(cov.zones), [c for c in counts if c in cov.zones])  # counts of students: none below 10
+    counted = ("residents", "guaranteed", "shortfall") if cov.source == "students" else ()
+    counts = [c for c in counted if c in cov.grades]
+    table = suppress_small(_plain(cov.zones), [c for c in counts if c in cov.zones])  # no count below 10 students
     by_grade = suppress_small(cov.grades, counts)
-    write_geo(cov.zones.assign(**{c: table[c].to_numpy() for c in ("schools", *counts) if c in table}), out / "zones.gpkg", layer="zones")
+    shown = {c: table[c].to_numpy() for c in ("schools", *counts) if c in table}
+    write_geo(cov.zones.assign(**shown), out / "zones.gpkg", layer="zones")
     _write_csv(table, out / "zones.csv")
     _write_csv(by_grade, out / "coverage.csv")
     _write_csv(gaps, out / "gaps.csv")
@@ -117,7 +121,8 @@ def coverage_city(
     _write_json(summary, out / "summary.json")
     write_report(out / "report.html", title=f"{city.name}: shared zones and the guarantee",
                  notes={"Residents": cov.source, "Travel": how},
-                 sections=[("Zones", table), ("Guarantee by zone and grade", by_grade), ("What would close the gaps", gaps)])  # fmt: skip
+                 sections=[("Zones", table), ("Guarantee by zone and grade", by_grade),
+                           ("What would close the gaps", gaps)])  # fmt: skip
     _echo(f"{summary['zones']} zones: {summary['guaranteed']:,} of {summary['residents']:,} residents guaranteed a seat "
           f"({summary['share']:.1%}), shortfall {summary['shortfall']:,}; median Polsby-Popper {summary['polsby_popper_median']}")  # fmt: skip
     return summary
@@ -223,7 +228,8 @@ def design(
     table = compare_plans(plans, walk_m=walk_m).reset_index(names="measure")
     asked = {"source": source, "basis": basis, "grades": grades, "min_schools": min_schools, "max_schools": max_schools,
              "time_limit": time_limit, "cpsat": cpsat}  # fmt: skip
-    with output_folder(out, command="zones design", inputs=city_inputs(city_dir), settings=asked, seed=seed, say=_echo) as tmp:
+    inputs = city_inputs(city_dir)
+    with output_folder(out, command="zones design", inputs=inputs, settings=asked, seed=seed, say=_echo) as tmp:
         for name, plan in plans.items():
             frame = plan.to_geodataframe()
             write_geo(frame.assign(**{c: _plain(frame)[c].to_numpy() for c in ("units", "schools")}), tmp / "plans.gpkg", layer=name.replace(" ", "_"))
