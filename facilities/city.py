@@ -46,6 +46,9 @@ class NetworkSpec:
         osmnx network type, ``"drive"`` for buses.
     snap_max
         Points farther than this (metres) from a street are reported.
+    min_covered
+        Fewest share of the schools and of the students within ``snap_max`` of a street (below it,
+        the streets do not cover the city: an error); 0.9 unless the city says otherwise.
     cache_dir
         Where downloads are cached.
     """
@@ -55,6 +58,7 @@ class NetworkSpec:
     bbox: tuple[float, float, float, float] | None = None
     network_type: str = "drive"
     snap_max: float = 250.0
+    min_covered: float = 0.9
     cache_dir: Path | None = None
 
 

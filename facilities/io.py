@@ -115,6 +115,7 @@ def _network_spec(root: Path, cfg: NetworkSettings | None, problems: v.Problems)
         bbox=cfg.bbox,
         network_type=cfg.network_type,
         snap_max=cfg.snap_max,
+        min_covered=cfg.min_covered,
         cache_dir=root / cfg.cache_dir,
     )
     if sum(x is not None for x in (spec.file, spec.place, spec.bbox)) != 1:

@@ -58,6 +58,7 @@ SECTIONS: dict[str, dict[str, Reader]] = {
         "file": val.text, "place": val.text, "bbox": val.bbox,
         "network_type": val.choice("drive", "walk", "all"),
         "snap_max": val.metres("250"), "cache_dir": val.text,
+        "min_covered": lambda v, k: val.number(v, k, minimum=0.0, maximum=1.0, example="0.9"),
     },
     "transport": {
         "max_ride": val.seconds("3600"), "cost_per_bus_year": val.money("100000"),
@@ -121,13 +122,16 @@ class CitySettings:
 @dataclass(frozen=True)
 class NetworkSettings:
     """``[network]``: where the streets come from (one of ``file``, ``place``, ``bbox``), and how far
-    (metres) a point may lie from a street before it is reported (``snap_max``)."""
+    (metres) a point may lie from a street before it is reported (``snap_max``), and the share of the
+    schools and students that must lie within it (``min_covered``; a network covering part of a city on
+    purpose says so with a lower share)."""
 
     file: str | None = None
     place: str | None = None
     bbox: tuple[float, float, float, float] | None = None
     network_type: str = "drive"
     snap_max: float = 250.0
+    min_covered: float = 0.9
     cache_dir: str = "cache"
 
 

@@ -198,7 +198,9 @@ def test_check_network_measures_coverage_and_refuses_a_corner(backbay):
         check_network(spec, crs=crs, layers={"students": corner}, city="Testville")
     text = str(err.value)
     assert "boston_backbay_drive.osm: covers only 10% of the students (36 of 40" in text
-    assert f"{MIN_COVERED:.0%}" in text
+    assert f"{MIN_COVERED:.0%}" in text and "min_covered" in text
+    pilot = NetworkSpec(file=spec.file, snap_max=250.0, min_covered=0.05)  # a part of the city, on purpose
+    assert check_network(pilot, crs=crs, layers={"students": corner}).covered["students"] == pytest.approx(0.1)
 
 
 def test_check_network_names_an_unreadable_or_empty_file(tmp_path):
