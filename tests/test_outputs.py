@@ -201,3 +201,27 @@ def test_a_single_output_file_is_written_whole_one_run_at_a_time(tmp_path: Path)
         pass
     (tmp_path / ".plan.csv.lock").unlink()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["plan.csv"]
+
+
+@pytest.mark.parametrize("delay", [2.0, 6.0])
+def test_a_command_killed_at_any_moment_leaves_a_whole_folder(tmp_path: Path, delay: float) -> None:
+    import time
+
+    from tests.conftest import DEMO
+
+    if not (DEMO / "city.toml").exists():
+        pytest.skip("data/demo has not been generated (make demo-data)")
+    out = tmp_path / "out"
+    args = [sys.executable, "-c", "from app.cli import main; main()", "zones", "coverage", str(DEMO), "--out", str(out)]
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    assert subprocess.run(args, cwd=ROOT, env=env, capture_output=True, check=False).returncode == 0
+    before = json.loads((out / MANIFEST).read_text())["files"]
+    process = subprocess.Popen(args, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    time.sleep(delay)
+    process.send_signal(signal.SIGKILL)
+    process.wait(timeout=60)
+    manifest = json.loads((out / MANIFEST).read_text())
+    files = {str(p.relative_to(out)) for p in out.rglob("*") if p.is_file() and p.name != MANIFEST}
+    assert files == set(manifest["files"]) == set(before), "the old folder or the new one, whole"
+    for name, entry in manifest["files"].items():
+        assert hashlib.sha256((out / name).read_bytes()).hexdigest() == entry["sha256"]
