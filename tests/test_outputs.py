@@ -212,7 +212,8 @@ def test_a_command_killed_at_any_moment_leaves_a_whole_folder(tmp_path: Path, de
     if not (DEMO / "city.toml").exists():
         pytest.skip("data/demo has not been generated (make demo-data)")
     out = tmp_path / "out"
-    args = [sys.executable, "-c", "from app.cli import main; main()", "zones", "coverage", str(DEMO), "--out", str(out)]
+    command = ["zones", "coverage", str(DEMO), "--out", str(out)]
+    args = [sys.executable, "-c", "from app.cli import main; main()", *command]
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     assert subprocess.run(args, cwd=ROOT, env=env, capture_output=True, check=False).returncode == 0
     before = json.loads((out / MANIFEST).read_text())["files"]
