@@ -71,6 +71,15 @@ def _zones_wrong_crs(city: Path) -> None:
     zones.to_crs(32619).set_crs(4326, allow_override=True).to_file(city / "zones.geojson", driver="GeoJSON")
 
 
+def _zones_in_the_next_utm_zone(city: Path) -> None:
+    import geopandas as gpd
+
+    zones = gpd.read_file(city / "zones.geojson")
+    zones.to_crs(32619).set_crs(32618, allow_override=True).to_file(city / "zones.gpkg", driver="GPKG")
+    toml = (city / "city.toml").read_text().replace('file = "zones.geojson"', 'file = "zones.gpkg"')
+    (city / "city.toml").write_text(toml)
+
+
 def _no_edges(text: str) -> str:
     return text[: text.find("<edge ")] + text[text.rfind("</edge>") + len("</edge>") :]
 
@@ -154,6 +163,13 @@ FAULTS = [
         "zones in the wrong CRS",
         _zones_wrong_crs,
         ("zones.geojson", "not longitude/latitude", "[layers.zones]"),
+        ("outside the city",),
+        max_problems=1,
+    ),
+    Fault(
+        "zones labelled with another CRS",
+        _zones_in_the_next_utm_zone,
+        ("zones.gpkg, column 'geometry': the zones lie", "km from the other layers: its CRS is wrong"),
         ("outside the city",),
         max_problems=1,
     ),
