@@ -1,20 +1,30 @@
-"""What every ``compact`` command shares: loading a city, travel times, progress and writing files."""
+"""What every ``compact`` command shares: errors without tracebacks, loading a city, travel times,
+progress and writing files."""
 
 from __future__ import annotations
 
+import functools
 import json
+import os
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import click
 import pandas as pd
 import typer
 
 from facilities import City, ValidationError, read_city
 from facilities.io import atomic_write
 
-__all__ = ["echo", "load_city", "travel_model_for", "travel_for", "write_csv", "write_json", "progress_printer"]
+__all__ = [
+    "guarded", "guard_commands", "echo", "load_city", "travel_model_for", "travel_for", "write_csv",
+    "write_json", "progress_printer", "INTERRUPTED",
+]  # fmt: skip
+
+#: Exit status of a run stopped by Ctrl-C (128 + SIGINT), as shells report it.
+INTERRUPTED = 130
 
 STRAIGHT_LINE = "straight-line model (Manhattan distance x 1.3 at 20 mph; no street network)"
 
@@ -22,6 +32,50 @@ STRAIGHT_LINE = "straight-line model (Manhattan distance x 1.3 at 20 mph; no str
 def echo(message: str) -> None:
     """Print a progress or status line on stderr (results go to stdout)."""
     typer.echo(message, err=True)
+
+
+def guarded(command: Callable[..., Any]) -> Callable[..., Any]:
+    """Run a command so that no input ends in a traceback.
+
+    A :class:`facilities.ValidationError` prints its problems and exits 1; a missing or unwritable
+    file prints its name and exits 1; Ctrl-C exits 130 (output folders are written whole or not at
+    all, see :mod:`app.outputs`); anything else is a bug of ours: one line saying so, exit 1
+    (``COMPACT_DEBUG=1`` shows the traceback).
+    """
+
+    @functools.wraps(command)
+    def run(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return command(*args, **kwargs)
+        except (typer.Exit, typer.Abort, click.exceptions.Exit, click.exceptions.Abort, click.ClickException):
+            raise
+        except ValidationError as err:
+            echo(str(err))
+        except KeyboardInterrupt:
+            echo("interrupted: stopped before the end; no output folder was changed")
+            raise typer.Exit(code=INTERRUPTED) from None
+        except OSError as err:
+            where = f": {err.filename}" if err.filename else ""
+            echo(f"{err.strerror or err}{where} — check the path and that you may read (or write) it")
+        except Exception as err:  # the last line of defence: no traceback for users
+            if os.environ.get("COMPACT_DEBUG"):
+                raise
+            echo(f"error: {type(err).__name__}: {err}")
+            echo("this is a bug in Compact planner, not in your files: please report it with the command "
+                 "you ran (COMPACT_DEBUG=1 shows where it happened)")  # fmt: skip
+        raise typer.Exit(code=1)
+
+    return run
+
+
+def guard_commands(*apps: typer.Typer) -> None:
+    """Wrap every command of ``apps`` (and of the sub-apps added to them) in :func:`guarded`."""
+    for one in apps:
+        for info in one.registered_commands:
+            if info.callback is not None and not hasattr(info.callback, "__wrapped__"):
+                info.callback = guarded(info.callback)
+        groups = [group.typer_instance for group in one.registered_groups]
+        guard_commands(*(group for group in groups if group is not None))
 
 
 def load_city(city_dir: Path) -> City:
@@ -37,15 +91,24 @@ def load_city(city_dir: Path) -> City:
 
 
 def travel_model_for(city: City) -> tuple[Any, str]:
-    """The city's travel model (its compiled street network, else the straight-line model) and what it is."""
-    from routing.travel import StraightLineModel, travel_model
+    """The city's travel model (its compiled street network, else the straight-line model) and what it is.
 
-    if city.network is not None:
-        try:
-            return travel_model(city.network, crs=city.crs), "street network travel times"
-        except Exception as err:  # noqa: BLE001 - any network failure falls back, and says so
-            echo(f"street network unavailable ({err}); using the straight-line model")
-    return StraightLineModel(crs=city.crs), STRAIGHT_LINE
+    Raises
+    ------
+    ValidationError
+        The city names a street network that cannot be read, holds no streets or does not cover
+        the city (:func:`routing.network.check_network`).
+    """
+    from routing.network import check_network
+    from routing.travel import StraightLineModel
+
+    if city.network is None:
+        return StraightLineModel(crs=city.crs), STRAIGHT_LINE
+    layers = {"schools": city.schools, "students": city.students}
+    checked = check_network(city.network, crs=city.crs, layers=layers, city=city.name)
+    for note in checked.notes:
+        echo(f"warning: {note}")
+    return checked.network, "street network travel times"
 
 
 def travel_for(city: City) -> tuple[Callable[..., Any], str]:

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import typer
 
+from app._common import INTERRUPTED, guard_commands
 from app.commands import bells, facilities, geocode, sbrp, zones
 
 DEMO_CITY = Path(__file__).resolve().parents[1] / "data" / "demo"
@@ -28,8 +29,8 @@ def validate(
     city_dir: Path = typer.Argument(..., help="A city folder with a city.toml."),
     streets: bool = typer.Option(True, "--streets/--no-streets", help="Also load the street network and report points far from it."),
 ) -> None:
-    """Load a city folder, and print its summary or every problem found in it."""
-    from app._common import load_city, travel_model_for
+    """Load a city folder; print its summary, or every problem in its files, settings and streets."""
+    from app._common import load_city
 
     from facilities.readiness import readiness
 
@@ -37,17 +38,18 @@ def validate(
     typer.echo(city.summary() + "\n" + "\n".join(f"  {r.line()}" for r in readiness(city)))
     if not streets or city.network is None:
         return
-    model, how = travel_model_for(city)
-    if not how.startswith("street"):
-        return
-    from routing.network import snap
+    from routing.network import check_network
 
-    typer.echo(f"  street network {len(model):,} nodes after keeping its largest strongly connected part")
-    for name in ("schools", "buildings", "yards", "students"):
-        layer = city.layer(name)
-        if len(layer):
-            far = snap(model, layer, max_distance=city.network.snap_max).describe_far(layer=name)
-            typer.echo(f"  warning: {far}" if far else f"  every one of the {len(layer):,} {name} is within {city.network.snap_max:.0f} m of a street")
+    layers = {name: city.layer(name) for name in ("schools", "buildings", "yards", "students")}
+    checked = check_network(city.network, crs=city.crs, layers=layers, city=city.name, travel_times=False)
+    nodes = len(checked.network)
+    typer.echo(f"  street network {nodes:,} nodes after keeping its largest strongly connected part")
+    within = f"within {city.network.snap_max:.0f} m of a street"
+    for name, share in checked.covered.items():
+        n = len(layers[name])
+        typer.echo(f"  every one of the {n:,} {name} is {within}" if share == 1.0 else f"  {share:.1%} of the {n:,} {name} are {within}")
+    for note in checked.notes:
+        typer.echo(f"  warning: {note}")
 
 
 @app.command()
@@ -58,49 +60,58 @@ def demo(
     seed: int = typer.Option(1, "--seed", help="Same seed, same results."),
 ) -> None:
     """The whole toolkit on one city: capacity and the charter match, bell-time alignment, a shared zone and a lottery."""
-    from app._common import echo, load_city, progress_printer, travel_model_for, write_json
+    from app._common import (
+        echo,
+        load_city,
+        progress_printer,
+        travel_model_for,
+        write_json,
+    )
     from app.commands.facilities import match_city
     from app.commands.zones import coverage_city, lottery_city
-    from facilities.zones import configured_grades, configured_zones
+    from app.outputs import city_inputs, output_folder
     from facilities.capacity import utilization
+    from facilities.zones import configured_grades, configured_zones
     from routing.scenarios import compare
 
     started = time.perf_counter()
     city = load_city(city_dir)
     typer.echo(city.summary())
-    addresses = geocode.demo_section(city, out / "geocode")
     echo("loading the street network")
     model, how = travel_model_for(city)
 
-    typer.echo("\n== Facilities: capacity from rooms, and charter needs matched to buildings ==")
-    use = utilization(city).buildings
-    flags = use["flag"].value_counts().to_dict()
-    typer.echo(f"{len(use)} buildings, {int(use['capacity'].sum()):,} seats from rooms; " + ", ".join(f"{n} {flag}" for flag, n in flags.items()))
-    match = match_city(city, out / "facilities", travel=model.matrix, how=how, time_limit=10.0, seed=seed).summary()
+    options = {"time_limit": time_limit, "seed": seed}
+    inputs = city_inputs(city_dir)
+    with output_folder(out, command="demo", inputs=inputs, settings=options, seed=seed, say=echo) as tmp:
+        addresses = geocode.demo_section(city, tmp / "geocode")
+        typer.echo("\n== Facilities: capacity from rooms, and charter needs matched to buildings ==")
+        use = utilization(city).buildings
+        flags = use["flag"].value_counts().to_dict()
+        typer.echo(f"{len(use)} buildings, {int(use['capacity'].sum()):,} seats from rooms; " + ", ".join(f"{n} {flag}" for flag, n in flags.items()))
+        match = match_city(city, tmp / "facilities", travel=model.matrix, how=how, time_limit=10.0, seed=seed).summary()
 
-    typer.echo("\n== Bell times: status quo, aligned to the district's tiers, optimized ==")
-    bells = compare(city, time_limit=time_limit, seed=seed, progress=progress_printer(), network=model if how.startswith("street") else None)
-    bells.write(out / "bells")
-    typer.echo(bells.text())
-    totals = bells.summary()
+        typer.echo("\n== Bell times: status quo, aligned to the district's tiers, optimized ==")
+        bells = compare(city, time_limit=time_limit, seed=seed, progress=progress_printer(), network=model if how.startswith("street") else None)
+        bells.write(tmp / "bells")
+        typer.echo(bells.text())
+        totals = bells.summary()
 
-    typer.echo("\n== Shared enrollment zone: the seat guarantee and one lottery across sectors ==")
-    shared = configured_zones(city)
-    zone = coverage_city(city, out / "zones", zones=shared, travel=model.matrix, how=how, grades=configured_grades(city))
-    lottery = lottery_city(city, out / "lottery", zones=shared, seed=seed)
+        typer.echo("\n== Shared enrollment zone: the seat guarantee and one lottery across sectors ==")
+        shared = configured_zones(city)
+        zone = coverage_city(city, tmp / "zones", zones=shared, travel=model.matrix, how=how, grades=configured_grades(city))
+        lottery = lottery_city(city, tmp / "lottery", zones=shared, seed=seed)
 
-    best = totals.iloc[totals["buses"].idxmin()]
-    aligned = totals.iloc[1] if len(totals) > 1 else totals.iloc[0]
-    summary = {
-        "city": city.name,
-        "facilities": {k: match[k] for k in ("needs", "housed", "housed_whole_plan", "status")},
-        "bells": totals[["scenario", "buses", "buses_saved", "dollars_per_year", "dollars_saved_per_year"]].to_dict("records"),
-        "zones": zone,
-        "lottery": {k: lottery[k] for k in ("students", "matched_share", "first_choice_share", "top_three_share", "unassigned")},
-        "addresses": addresses,
-        "seconds": round(time.perf_counter() - started, 1),
-    }
-    write_json(summary, out / "summary.json")
+        best = totals.iloc[totals["buses"].idxmin()]
+        aligned = totals.iloc[1] if len(totals) > 1 else totals.iloc[0]
+        summary = {
+            "city": city.name,
+            "facilities": {k: match[k] for k in ("needs", "housed", "housed_whole_plan", "status")},
+            "bells": totals[["scenario", "buses", "buses_saved", "dollars_per_year", "dollars_saved_per_year"]].to_dict("records"),
+            "zones": zone,
+            "lottery": {k: lottery[k] for k in ("students", "matched_share", "first_choice_share", "top_three_share", "unassigned")},
+            "addresses": addresses,
+        }
+        write_json(summary, tmp / "summary.json")
     typer.echo(f"\n== {city.name}: what the compact can do ==")
     typer.echo(f"  charter needs housed      {match['housed']} of {match['needs']} ({match['status']})")
     typer.echo(f"  aligning bell times saves {int(aligned['buses_saved'])} buses, ${aligned['dollars_saved_per_year'] / 1e6:,.2f}M a year ({aligned['scenario']})")
@@ -112,12 +123,19 @@ def demo(
         kept = " (other unmatched rows keep the file's coordinates)" if kept else ""
         typer.echo(f"  students' addresses       {addresses['matched_share']:.1%} placed, {addresses['disagreements']} wrong; "
                    f"{addresses['not_placed']} students not placed (addresses unmatched){kept}")  # fmt: skip
-    typer.echo(f"  outputs in {out}/ (reports: facilities/, bells/, zones/, geocode/ and lottery/report.html); {summary['seconds']:.0f} s")
+    typer.echo(f"  outputs in {out}/ (reports: facilities/, bells/, zones/, geocode/ and lottery/report.html); {time.perf_counter() - started:.0f} s")
+
+
+guard_commands(app)
 
 
 def main() -> None:
-    """Entry point of the ``compact`` console script."""
-    app()
+    """Entry point of the ``compact`` console script (Ctrl-C at any point exits 130, without a traceback)."""
+    try:
+        app()
+    except KeyboardInterrupt:
+        typer.echo("interrupted", err=True)
+        raise SystemExit(INTERRUPTED) from None
 
 
 if __name__ == "__main__":

@@ -28,6 +28,8 @@ import pandas as pd
 import pydeck as pdk
 import shapely
 
+from facilities.privacy import MIN_CELL as PRIVACY_MIN_CELL
+
 if TYPE_CHECKING:
     from facilities import City
 
@@ -64,8 +66,8 @@ STATUS_COLORS: dict[str, Color] = {
     "under-used": (0, 158, 115),
     "vacant": (213, 94, 0),
 }
-#: Fewest student homes a map cell may show.
-MIN_CELL = 10
+#: Fewest student homes a map cell may show (the one privacy threshold, :data:`facilities.privacy.MIN_CELL`).
+MIN_CELL = PRIVACY_MIN_CELL
 _STREET = (150, 150, 150)
 _OUTLINE = (60, 60, 60)
 _SQRT3 = math.sqrt(3.0)

@@ -19,6 +19,7 @@ from facilities.schema import Field, Layer, is_missing, parse_grade, parse_grade
 __all__ = ["Problem", "ValidationError", "Problems"]
 
 _MAX_SHOWN = 50
+_MAX_OF_A_KIND = 5
 
 
 @dataclass(frozen=True)
@@ -47,10 +48,11 @@ class Problem:
 
     def __str__(self) -> str:
         where = self.file
+        toml = self.file.endswith(".toml")
         if self.row is not None:
-            where += f", row {self.row}"
+            where += f", table {self.row}" if toml else f", row {self.row}"
         if self.column:
-            where += f", column {self.column!r}"
+            where += f", key {self.column!r}" if toml else f", column {self.column!r}"
         text = f"{where}: {self.message}"
         return f"{text} — {self.fix}" if self.fix else text
 
@@ -69,17 +71,43 @@ class ValidationError(ValueError):
         self.city = city
         n = len(self.problems)
         lines = [f"{n} problem{'s' if n != 1 else ''} in {city}:"]
-        lines += [f"  - {p}" for p in self.problems[:_MAX_SHOWN]]
-        if n > _MAX_SHOWN:
-            lines.append(f"  ... and {n - _MAX_SHOWN} more of the same kinds")
+        lines += [f"  {line}" for line in _collapsed(self.problems)[:_MAX_SHOWN]]
+        if len(lines) > _MAX_SHOWN:
+            lines.append("  ... and more of the same kinds")
         super().__init__("\n".join(lines))
 
 
+def _collapsed(problems: list[Problem]) -> list[str]:
+    """One line a problem; a kind of problem repeated on many rows of one column (same file, column and
+    fix) shows its first rows, then one line counting the rest."""
+    kinds: dict[tuple[str, str | None, str], list[Problem]] = {}
+    for p in problems:
+        kinds.setdefault((p.file, p.column, p.fix), []).append(p)
+    lines: list[str] = []
+    for (file, column, _), group in kinds.items():
+        lines += [f"- {p}" for p in group[:_MAX_OF_A_KIND]]
+        rest = group[_MAX_OF_A_KIND:]
+        if rest:
+            rows = ", ".join(str(p.row) for p in rest[:8] if p.row is not None)
+            where = f"{file}, column {column!r}" if column else file
+            listed = f" (rows {rows}, ...)" if rows else ""
+            lines.append(f"  ... and {len(rest):,} more rows like these in {where}{listed}")
+    return lines
+
+
 class Problems(list[Problem]):
-    """A list of problems with a helper to add one and to raise them all at once."""
+    """A list of problems with a helper to add one and to raise them all at once.
+
+    The same problem (file, row, column and message) found by two checks is recorded once.
+    """
 
     def add(self, file: str, row: int | None, column: str | None, message: str, fix: str = "") -> None:
-        """Record a problem."""
+        """Record a problem (unless the same one is already recorded)."""
+        seen: set[tuple] = self.__dict__.setdefault("_seen", set())
+        key = (file, row, column, message)
+        if key in seen:
+            return
+        seen.add(key)
         self.append(Problem(file, row, column, message, fix))
 
     def raise_if_any(self, *, city: str) -> None:

@@ -184,7 +184,7 @@ def _problem(file: str, row: int | None, column: str | None, message: str, fix: 
 def _rules(rules: CapacityRules | None, city: City | None) -> CapacityRules:
     if rules is not None:
         return rules
-    return CapacityRules.from_settings(city.settings.get("capacity") if city is not None else None)
+    return replace(CapacityRules(), **city.settings.capacity.given) if city is not None else CapacityRules()
 
 
 def _grades(value: object) -> tuple[int, ...]:

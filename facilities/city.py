@@ -23,6 +23,7 @@ import shapely
 
 from facilities import _validate as v
 from facilities.population import apportion_missing
+from facilities.settings import Settings, parse_settings
 from facilities.schema import (
     LAYERS,
     ROOM_TYPES,
@@ -57,6 +58,9 @@ class NetworkSpec:
         osmnx network type, ``"drive"`` for buses.
     snap_max
         Points farther than this (metres) from a street are reported.
+    min_covered
+        Fewest share of the schools and of the students within ``snap_max`` of a street (below it,
+        the streets do not cover the city: an error); 0.9 unless the city says otherwise.
     cache_dir
         Where downloads are cached.
     """
@@ -66,6 +70,7 @@ class NetworkSpec:
     bbox: tuple[float, float, float, float] | None = None
     network_type: str = "drive"
     snap_max: float = 250.0
+    min_covered: float = 0.9
     cache_dir: Path | None = None
 
 
@@ -89,7 +94,8 @@ class City:
     network
         Where the street network comes from, or ``None`` (network-free travel model).
     settings
-        The other tables of ``city.toml`` (``transport``, ``capacity``, ``lottery``, ...).
+        The other tables of ``city.toml``, typed and checked (:class:`facilities.settings.Settings`:
+        ``city.settings.transport.max_ride``, ...).
     root
         The city folder, when read from one.
     filtered
@@ -113,7 +119,7 @@ class City:
     bus_types: pd.DataFrame
     needs: pd.DataFrame
     network: NetworkSpec | None = None
-    settings: dict[str, Any] = field(default_factory=dict)
+    settings: Settings = field(default_factory=Settings)
     root: Path | None = None
     filtered: dict[str, dict[str, int]] = field(default_factory=dict)
     #: The city's address points (``address_points`` layer), which place students from their addresses.
@@ -121,6 +127,10 @@ class City:
     #: How the students' addresses were placed (:class:`facilities.geocode.MatchReport`), or ``None``.
     geocoding: Any = None
     ungraded_students: gpd.GeoDataFrame = field(default_factory=lambda: _no_ungraded(None))
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.settings, Settings):  # a dict given to dataclasses.replace is checked too
+            object.__setattr__(self, "settings", parse_settings(self.settings or {}))
 
     @classmethod
     def from_frames(
@@ -137,7 +147,7 @@ class City:
         needs: pd.DataFrame | None = None,
         address_points: pd.DataFrame | None = None,
         network: NetworkSpec | None = None,
-        settings: dict[str, Any] | None = None,
+        settings: Settings | dict[str, Any] | None = None,
         root: str | os.PathLike[str] | None = None,
         sources: dict[str, str] | None = None,
         rows: dict[str, list[int | None]] | None = None,
@@ -156,8 +166,10 @@ class City:
             The metric CRS to compute in, or ``"auto"`` for the UTM zone of the data.
         schools, buildings, students, zones, yards, bus_types, needs
             The layers; only ``schools`` is required.
-        network, settings, root
+        network, root
             See the attributes.
+        settings
+            The typed settings, or the settings tables of ``city.toml`` as a dict (checked here).
         sources, rows
             The file each layer came from and the row number of each record, for messages.
         address_points, geocoding
@@ -314,7 +326,7 @@ def _assemble(
     crs: str | int | pyproj.CRS,
     frames: dict[str, pd.DataFrame | None],
     network: NetworkSpec | None,
-    settings: dict[str, Any] | None,
+    settings: Settings | dict[str, Any] | None,
     root: str | os.PathLike[str] | None,
     sources: dict[str, str] | None,
     rows: dict[str, list[int | None]] | None,
@@ -324,6 +336,8 @@ def _assemble(
     """Clean and check every layer, adding to ``problems`` (which may hold the loader's), then raise or build."""
     sources = dict(sources or {})
     rows = dict(rows or {})
+    if not isinstance(settings, Settings):
+        settings = parse_settings(settings or {}, problems=problems)
     target = _choose_crs(crs, frames, problems)
     layers: dict[str, pd.DataFrame] = {}
     user_columns: dict[str, dict[str, str]] = {}
@@ -353,7 +367,7 @@ def _assemble(
         name=name,
         crs=target,
         network=network,
-        settings=dict(settings or {}),
+        settings=settings,
         root=Path(root) if root is not None else None,
         filtered=filtered,
         geocoding=geocoding,
@@ -515,6 +529,9 @@ def _check_geometry(geoms: gpd.GeoSeries, layer: Layer, *, source: str, rows: li
             fixed[i] = None
             continue
         kind = geom.geom_type
+        if kind == "Point" and not np.isfinite(geom.coords[0]).all():  # blank coordinates: reported when read
+            fixed[i] = None
+            continue
         if layer.geometry == "point" and kind != "Point":
             if kind in ("Polygon", "MultiPolygon"):
                 fixed[i] = geom.representative_point()

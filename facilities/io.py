@@ -22,11 +22,13 @@ import numpy as np
 import pandas as pd
 import shapely
 
+from facilities import _files
 from facilities import _validate as v
 from facilities._crs import WrongCrs, file_crs, impossible_coordinates, report_wrong_crs
 from facilities.city import City, NetworkSpec, _assemble
 from facilities.geocode.load import address_columns, place_students
 from facilities.schema import LAYERS, Layer
+from facilities.settings import NetworkSettings, parse_settings
 
 __all__ = ["read_city", "read_layer_file", "atomic_write", "write_geo"]
 
@@ -72,8 +74,8 @@ def read_city(path: str | os.PathLike[str]) -> City:
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as err:
         problems.add(str(manifest), None, None, f"not valid TOML: {err}", "fix the syntax (strings in double quotes, one key per line)")
         problems.raise_if_any(city=str(root))
-    city_table = config.get("city", {})
-    name = str(city_table.get("name", root.name))
+    settings = parse_settings(config, problems=problems)
+    name = settings.city.name or root.name
     layers_cfg = config.get("layers", {})
     for unknown in sorted(set(layers_cfg) - set(LAYERS)):
         problems.add("city.toml", None, None, f"unknown layer [layers.{unknown}]", _suggest(unknown, list(LAYERS)))
@@ -91,8 +93,11 @@ def read_city(path: str | os.PathLike[str]) -> City:
         if loaded is not None:
             frames[layer_name], rows[layer_name], sources[layer_name] = loaded
     report_wrong_crs(wrong, frames, problems)
-    network = _network_spec(root, config.get("network"), problems)
-    settings = {k: val for k, val in config.items() if k not in ("city", "layers", "network")}
+    network = _network_spec(root, settings.network, problems)
+    _files.check_extra_file(root, settings.map.water, key="map.water", problems=problems)
+    tables = {k for k in frames if Path(str(layers_cfg[k].get("file"))).suffix.lower() in _TABLE}
+    for off in _files.check_layer_crs(frames, sources=sources, swappable=tables, problems=problems):
+        del frames[off]  # named once; the checks comparing locations would blame the other layers
     geocoding = None
     if "students" in frames and "address" in layers_cfg.get("students", {}):  # addresses to points: facilities.geocode
         frames["students"], rows["students"], geocoding = place_students(
@@ -103,7 +108,7 @@ def read_city(path: str | os.PathLike[str]) -> City:
         problems.raise_if_any(city=name)
     return _assemble(
         name=name,
-        crs=city_table.get("crs", "auto"),
+        crs=settings.city.crs,
         root=root,
         network=network,
         settings=settings,
@@ -115,31 +120,28 @@ def read_city(path: str | os.PathLike[str]) -> City:
     )
 
 
-def _network_spec(root: Path, cfg: object, problems: v.Problems) -> NetworkSpec | None:
+def _network_spec(root: Path, cfg: NetworkSettings | None, problems: v.Problems) -> NetworkSpec | None:
     if cfg is None:
         return None
-    if not isinstance(cfg, dict):
-        problems.add("city.toml", None, None, "[network] must be a table", "write [network] then file = \"streets.graphml\"")
-        return None
-    file = cfg.get("file")
     spec = NetworkSpec(
-        file=(root / file) if file else None,
-        place=cfg.get("place"),
-        bbox=tuple(cfg["bbox"]) if "bbox" in cfg else None,
-        network_type=str(cfg.get("network_type", "drive")),
-        snap_max=float(cfg.get("snap_max", 250.0)),
-        cache_dir=root / str(cfg.get("cache_dir", "cache")),
+        file=(root / cfg.file) if cfg.file else None,
+        place=cfg.place,
+        bbox=cfg.bbox,
+        network_type=cfg.network_type,
+        snap_max=cfg.snap_max,
+        min_covered=cfg.min_covered,
+        cache_dir=root / cfg.cache_dir,
     )
     if sum(x is not None for x in (spec.file, spec.place, spec.bbox)) != 1:
         problems.add("city.toml", None, None, "[network] needs exactly one of file, place or bbox", "e.g. file = \"streets.graphml\"")
     elif spec.file is not None and not spec.file.exists():
-        problems.add("city.toml", None, "network.file", f"street network file {file!r} not found in {root}", "put the file in the city folder or fix its name")
-    elif spec.bbox is not None and len(spec.bbox) != 4:
-        problems.add("city.toml", None, "network.bbox", "bbox needs four numbers", "write bbox = [west, south, east, north]")
+        problems.add("city.toml", None, "network.file", f"street network file {cfg.file!r} not found in {root}", "put the file in the city folder or fix its name")
+    elif spec.file is not None:
+        _files.check_network_file(spec.file, problems=problems)
     return spec
 
 
-def read_layer_file(path: Path, *, sheet: str | int | None = None, header_row: int = 1) -> pd.DataFrame:
+def read_layer_file(path: Path, *, sheet: str | int | None = None, header_row: int = 1, encoding: str | None = None) -> pd.DataFrame:
     """Read a layer file of any supported format into a (Geo)DataFrame, all cells as found.
 
     Parameters
@@ -150,11 +152,13 @@ def read_layer_file(path: Path, *, sheet: str | int | None = None, header_row: i
         Spreadsheet sheet name or index (XLSX only).
     header_row
         1-based row holding the column names (CSV and XLSX).
+    encoding
+        Text encoding of a CSV/TSV (default UTF-8, with or without a byte-order mark).
     """
     suffix = "".join(path.suffixes[-2:]).lower() if path.suffix.lower() == ".bz2" else path.suffix.lower()
     if suffix in (".csv", ".txt", ".tsv"):
         sep = "\t" if suffix == ".tsv" else None
-        return pd.read_csv(path, sep=sep, engine="python", dtype=str, keep_default_na=False, skiprows=header_row - 1, encoding="utf-8-sig")
+        return pd.read_csv(path, sep=sep, engine="python", dtype=str, keep_default_na=False, skiprows=header_row - 1, encoding=encoding or "utf-8-sig")
     if suffix in (".xlsx", ".xls"):
         return pd.read_excel(path, sheet_name=sheet if sheet is not None else 0, header=header_row - 1, dtype=object)
     if suffix == ".parquet":
@@ -280,10 +284,15 @@ def _read_file(
         problems.add(source, None, None, f"file not found in {root}", f"put {file!r} in the city folder or fix [layers.{layer.name}] file")
         return None
     header_row = int(cfg.get("header_row", 1))
+    checked = _files.check_layer_file(path, layer=layer.name, cfg=cfg, source=source, problems=problems)
+    if not checked.ok:
+        return None
     try:
-        raw = read_layer_file(path, sheet=cfg.get("sheet"), header_row=header_row)
+        raw = read_layer_file(path, sheet=cfg.get("sheet"), header_row=header_row, encoding=checked.encoding)
     except Exception as err:  # noqa: BLE001 - any reader failure is a problem of this file
-        problems.add(source, None, None, f"cannot be read: {err}", "save it as CSV, XLSX, GeoJSON, GeoPackage, GeoParquet or shapefile")
+        problems.add(source, None, None, *_files.read_error(source, path, err))
+        return None
+    if not _files.check_read_frame(raw, layer=layer.name, source=source, problems=problems):
         return None
     raw.columns = [str(c).strip() for c in raw.columns]
     first = header_row + 1 if path.suffix.lower() in _TABLE else 1

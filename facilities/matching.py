@@ -28,7 +28,7 @@ import logging
 import math
 import time
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -215,7 +215,7 @@ class MatchData:
             A building with no rooms, or a need whose plan is impossible, naming the row.
         """
         if rules is None:
-            rules = MatchRules(capacity=CapacityRules.from_settings(city.settings.get("capacity")))
+            rules = MatchRules(capacity=replace(CapacityRules(), **city.settings.capacity.given))
         return _build(city.needs, city.buildings, city.schools, city.students, travel=travel, years=years, rules=rules, zones=city.zones)
 
     @classmethod

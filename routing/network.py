@@ -10,6 +10,9 @@ and reused next time). :func:`load_network` runs every step; each step is also a
    then :func:`add_speeds` (speeds and travel times on every edge).
 
 :func:`snap` finds each point's nearest network node and reports the points farther than a threshold.
+:func:`check_network` loads a city's network as every command does and checks it before work
+starts: readable, with streets, and covering the schools and students (at least
+:data:`MIN_COVERED` of each within ``snap_max``); it raises one error naming every problem.
 
 >>> from routing.network import load_network, snap
 >>> G = load_network("streets.osm.bz2")  # doctest: +SKIP
@@ -22,7 +25,8 @@ from __future__ import annotations
 import hashlib
 import logging
 import re
-from collections.abc import Sequence
+import xml.etree.ElementTree as ET
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -37,6 +41,9 @@ from facilities.io import atomic_write
 from facilities.travel import point_coordinates  # re-exported: one place for point x/y
 
 __all__ = [
+    "MIN_COVERED",
+    "NetworkCheck",
+    "check_network",
     "NETWORK_TYPES",
     "DRIVE_SPEEDS_KPH",
     "FALLBACK_SPEED_KPH",
@@ -449,3 +456,136 @@ def _filter(G: nx.MultiDiGraph, network_type: str) -> nx.MultiDiGraph:
         G.remove_nodes_from([n for n in list(G.nodes) if G.degree(n) == 0])
         log.info("dropped %d edges that are not %s streets", len(drop), network_type)
     return G
+
+
+#: Below this share of a layer's points within ``snap_max`` of a street, the network does not cover
+#: the city (it holds a corner of it, or is in the wrong place): an error, not a warning, since every
+#: travel time and bus count would be computed on the covered part alone. A city whose network covers
+#: a part on purpose sets ``[network] min_covered`` lower.
+MIN_COVERED = 0.9
+
+
+@dataclass(frozen=True)
+class NetworkCheck:
+    """A city's checked street network (see :func:`check_network`).
+
+    Attributes
+    ----------
+    network
+        The compiled network (a :class:`routing.travel.CompiledNetwork`), or only its nodes.
+    covered
+        Per layer checked, the share of its points within ``snap_max`` of a street.
+    notes
+        Lines about points far from the streets (fewer than :data:`MIN_COVERED` of a layer).
+    """
+
+    network: Any
+    covered: dict[str, float]
+    notes: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class _Nodes:
+    """The nodes of a network's largest strongly connected part, for snapping (no travel times)."""
+
+    crs: pyproj.CRS
+    node_ids: np.ndarray
+    kdtree: Any
+
+    def __len__(self) -> int:
+        return len(self.node_ids)
+
+
+def _streets_only(spec: Any, *, crs: Any) -> _Nodes:
+    """The nodes :func:`load_network` would keep, projected to ``crs``, without pricing the edges."""
+    from scipy.spatial import cKDTree
+
+    network_type = getattr(spec, "network_type", None) or "drive"
+    if getattr(spec, "file", None) is not None:
+        raw = read_network(spec.file, network_type=network_type)
+    else:
+        raw = download_network(place=spec.place, bbox=spec.bbox, network_type=network_type, cache_dir=spec.cache_dir)
+    if raw.number_of_edges() == 0:
+        raise ValueError("Graph contains no edges.")
+    kept = np.asarray(list(max(nx.strongly_connected_components(raw), key=len)))
+    x = np.asarray([raw.nodes[n]["x"] for n in kept], dtype=float)
+    y = np.asarray([raw.nodes[n]["y"] for n in kept], dtype=float)
+    target = pyproj.CRS.from_user_input(crs)
+    x, y = pyproj.Transformer.from_crs(raw.graph.get("crs", "EPSG:4326"), target, always_xy=True).transform(x, y)
+    return _Nodes(crs=target, node_ids=kept, kdtree=cKDTree(np.column_stack([x, y])))
+
+
+def check_network(
+    spec: Any, *, crs: Any, layers: Mapping[str, gpd.GeoDataFrame], city: str = "the city", travel_times: bool = True
+) -> NetworkCheck:
+    """Load a city's street network and check it is usable: readable, with streets, covering the city.
+
+    Parameters
+    ----------
+    spec
+        The city's ``facilities.NetworkSpec``.
+    crs
+        The city's metric CRS.
+    layers
+        Point layers to check coverage for (``{"schools": ..., "students": ...}``); empty ones are skipped.
+    city
+        The city's name, for the error.
+    travel_times
+        Build the travel model (what commands route on); without, only the nodes of the largest
+        strongly connected part are placed and snapped to (what ``compact validate`` needs: the
+        same nodes, in a fraction of the time).
+
+    Returns
+    -------
+    NetworkCheck
+        ``network`` is the compiled network (or, without ``travel_times``, the nodes snapped to).
+
+    Raises
+    ------
+    facilities.ValidationError
+        The network file cannot be read, holds no streets, or fewer than :data:`MIN_COVERED` of a
+        layer's points lie within ``spec.snap_max`` of a street.
+    """
+    from routing.travel import travel_model
+
+    source = spec.file.name if getattr(spec, "file", None) is not None else "the street network"
+    fix = "export the street network again (osmnx: ox.save_graphml), or fix [network] in city.toml"
+    try:
+        network = travel_model(spec, crs=crs) if travel_times else _streets_only(spec, crs=crs)
+    except ValidationError:
+        raise
+    except ET.ParseError as err:
+        what = f"is not readable GraphML/XML ({err}): truncated or not a network file"
+        raise ValidationError([Problem(source, None, None, what, fix)], city=city) from None
+    except (ValueError, KeyError, nx.NetworkXException) as err:
+        text = str(err).strip("'\"") or type(err).__name__
+        empty = "no edges" in text or "null graph" in text.lower()
+        what = "holds no streets (no edges)" if empty else f"cannot be used ({text})"
+        raise ValidationError([Problem(source, None, None, what, fix)], city=city) from None
+    if len(network) < 2:
+        raise ValidationError([Problem(source, None, None, "holds no streets (no edges)", fix)], city=city)
+    covered: dict[str, float] = {}
+    notes: list[str] = []
+    problems: list[Problem] = []
+    for name, layer in layers.items():
+        points = layer[layer.geometry.notna()] if len(layer) else layer
+        if not len(points):
+            continue
+        snapped = snap(network, points, max_distance=spec.snap_max)
+        share = float(1.0 - snapped.far.mean())
+        covered[name] = share
+        least = float(getattr(spec, "min_covered", MIN_COVERED))
+        if share < least:
+            problems.append(Problem(
+                source, None, None,
+                f"covers only {share:.0%} of the {name} ({int(snapped.far.sum()):,} of {len(snapped):,} "
+                "lie farther than "
+                f"{spec.snap_max:.0f} m from a street; at least {least:.0%} must be within it)",
+                "give a street network covering the whole city (a larger place or bbox), or check its CRS "
+                "(a network covering a part on purpose: lower [network] min_covered)",
+            ))  # fmt: skip
+        elif snapped.far.any():
+            notes.append(snapped.describe_far(layer=name))
+    if problems:
+        raise ValidationError(problems, city=city)
+    return NetworkCheck(network=network, covered=covered, notes=tuple(notes))

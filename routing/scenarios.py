@@ -805,8 +805,12 @@ class Comparison:
             "infeasible": _records(self.prepared.infeasible.groupby(["kind", "reason"]).size().rename("count").reset_index()),
         }
 
-    def write(self, out: str | os.PathLike[str], *, report: bool = True) -> dict[str, Path]:
+    def write(self, out: str | os.PathLike[str], *, report: bool = True, private_out: str | os.PathLike[str] | None = None) -> dict[str, Path]:
         """Write runs and stops (GeoParquet and GeoPackage), schedules (CSV), summary (JSON) and the HTML report.
+
+        Public stops serve 10 students or more; smaller ones (door-to-door, wheelchair, small corners)
+        are pooled into cells or withheld (:func:`facilities.privacy.public_points`). Every stop,
+        exact, is written only to ``private_out`` (``stops.parquet`` and ``stops.gpkg``) when given.
 
         Returns
         -------
@@ -816,10 +820,16 @@ class Comparison:
         import json
 
         from facilities.io import atomic_write, write_geo
+        from facilities.privacy import check_public, public_points
 
         root = Path(out)
         root.mkdir(parents=True, exist_ok=True)
         runs, stops = self.runs_frame(), self.stops_frame()
+        if private_out is not None:
+            write_geo(stops, Path(private_out) / "stops.parquet")
+            write_geo(stops, Path(private_out) / "stops.gpkg", layer="stops")
+        stops = public_points(stops, count="students")
+        check_public(stops, name="stops", count="students")
         paths = {
             "runs.parquet": write_geo(runs, root / "runs.parquet"),
             "stops.parquet": write_geo(stops, root / "stops.parquet"),

@@ -8,6 +8,7 @@ from types import SimpleNamespace
 import geopandas as gpd
 import networkx as nx
 import numpy as np
+import pandas as pd
 import osmnx as ox
 import pyproj
 import pytest
@@ -171,3 +172,47 @@ def test_snap_reprojects_points_and_keeps_index_ids(backbay):
     assert not result.far.any() and result.distance.max() < 0.01
     with pytest.raises(ValueError, match="not points"):
         snap(backbay, points.to_crs(backbay.graph["crs"]).buffer(5.0))
+
+
+def _points_near(graph: nx.MultiDiGraph, nodes: list, offset: float) -> gpd.GeoDataFrame:
+    xy = np.array([(graph.nodes[n]["x"] + offset, graph.nodes[n]["y"]) for n in nodes])
+    ids = [f"p{i}" for i in range(len(xy))]
+    return gpd.GeoDataFrame({"id": ids}, geometry=gpd.points_from_xy(*xy.T), crs=graph.graph["crs"])
+
+
+def test_check_network_measures_coverage_and_refuses_a_corner(backbay):
+    from routing.network import MIN_COVERED, check_network
+
+    spec = NetworkSpec(file=_data("boston_backbay_drive.osm"), snap_max=250.0)
+    crs = backbay.graph["crs"]
+    nodes = list(backbay.nodes)[:40]
+    near = _points_near(backbay, nodes, 10.0)
+    checked = check_network(spec, crs=crs, layers={"schools": near, "students": near.iloc[:0]})
+    assert checked.covered == {"schools": 1.0} and checked.notes == () and len(checked.network) == 488
+    few_far = pd.concat([near, _points_near(backbay, nodes[:2], 5_000.0)], ignore_index=True)
+    checked = check_network(spec, crs=crs, layers={"schools": few_far})
+    assert checked.covered["schools"] == pytest.approx(40 / 42)
+    assert "2 schools are farther than 250 m" in checked.notes[0]
+    corner = pd.concat([near.iloc[:4], _points_near(backbay, nodes[4:], 5_000.0)], ignore_index=True)
+    with pytest.raises(ValidationError) as err:
+        check_network(spec, crs=crs, layers={"students": corner}, city="Testville")
+    text = str(err.value)
+    assert "boston_backbay_drive.osm: covers only 10% of the students (36 of 40" in text
+    assert f"{MIN_COVERED:.0%}" in text and "min_covered" in text
+    pilot = NetworkSpec(file=spec.file, snap_max=250.0, min_covered=0.05)  # a part of the city, on purpose
+    assert check_network(pilot, crs=crs, layers={"students": corner}).covered["students"] == pytest.approx(0.1)
+
+
+def test_check_network_names_an_unreadable_or_empty_file(tmp_path):
+    from routing.network import check_network
+
+    (tmp_path / "streets.graphml").write_text("<graphml><graph><node id='1'>")
+    spec = NetworkSpec(file=tmp_path / "streets.graphml")
+    with pytest.raises(ValidationError, match="streets.graphml: is not readable GraphML/XML"):
+        check_network(spec, crs=pyproj.CRS(32619), layers={})
+    G = nx.MultiDiGraph(crs="EPSG:4326")
+    G.add_node(1, x=-71.0, y=42.3)
+    G.add_node(2, x=-71.001, y=42.301)
+    ox.save_graphml(G, tmp_path / "edgeless.graphml")
+    with pytest.raises(ValidationError, match="edgeless.graphml: holds no streets"):
+        check_network(NetworkSpec(file=tmp_path / "edgeless.graphml"), crs=pyproj.CRS(32619), layers={})

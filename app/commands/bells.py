@@ -40,7 +40,8 @@ def compare(
     seed: int = typer.Option(0, "--seed", help="Same seed, same result."),
     quiet: bool = typer.Option(False, "--quiet", help="No progress on stderr."),
     private_out: Path | None = typer.Option(
-        None, "--private-out", help="Folder for the exact route sheets and runs (they locate students)."
+        None, "--private-out",
+        help="Folder for the exact stops, route sheets and runs (PRIVATE: door-to-door and wheelchair stops locate students).",
     ),
 ) -> None:
     """Run the status quo, 'charter and Catholic schools align their start and dismissal to the district's tiers' and 'optimized'
@@ -48,17 +49,24 @@ def compare(
     from app.outputs_sheets import write_sheets
     from routing.scenarios import compare as run_compare
 
+    from app._common import echo, travel_model_for
+    from app.outputs import city_inputs, output_folder
+
     city, listed = _load(city_dir, scenarios)
+    model, how = travel_model_for(city)  # the streets checked: readable, with edges, covering the city
     limit = _QUICK["time_limit"] if quick else time_limit
-    result = run_compare(city, scenarios=listed, time_limit=limit, seed=seed, progress=_progress(quiet), sessions=("am",) if am_only else ("am", "pm"))
+    result = run_compare(city, scenarios=listed, time_limit=limit, seed=seed, progress=_progress(quiet), sessions=("am",) if am_only else ("am", "pm"),
+                         network=model if how.startswith("street") else None)  # fmt: skip
     if not result.summary()["riders"].iloc[0]:
         counts = result.prepared.infeasible.groupby(["kind", "reason"]).size()
         why = "; ".join(f"{n} {kind}s: {reason}" for (kind, reason), n in counts.items()) or "no student rides"
         typer.echo(f"No rider was routed, so there is nothing to compare ({why}). Give the schools bell_start and bell_end, and check [transport.eligibility].", err=True)
         raise typer.Exit(code=1)
-    paths = result.write(out)
-    sheets = write_sheets(result, out, private_out=private_out, yards=city.yards)
-    paths |= {k: v for k, v in sheets.items() if not k.startswith("private/")}
+    asked = {"scenarios": scenarios, "time_limit": limit, "am_only": am_only}
+    with output_folder(out, command="bells compare", inputs=city_inputs(city_dir), settings=asked, seed=seed, say=echo) as tmp:
+        paths = result.write(tmp, private_out=private_out)
+        sheets = write_sheets(result, tmp, private_out=private_out, yards=city.yards)
+        paths |= {k: v for k, v in sheets.items() if not k.startswith("private/")}
     typer.echo(result.text())
     if city.geocoding is not None and city.geocoding.not_placed:  # never dropped silently
         typer.echo(f"  {city.geocoding.not_placed:,} students not placed (addresses unmatched): not routed; compact geocode lists the rows")

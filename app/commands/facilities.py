@@ -15,6 +15,7 @@ import typer
 from app._common import echo as _echo
 from app._common import load_city as _load
 from app._common import travel_for, write_csv, write_json
+from app.outputs import city_inputs, output_folder
 from facilities.travel import describe as _describe_travel
 
 app = typer.Typer(help="Building capacity and utilization; match charter needs to buildings.", no_args_is_help=True)
@@ -72,8 +73,10 @@ def capacity(
     shown = b[["building", "name", "capacity", "capacity_source", "enrollment", "utilization", "spare_seats", "spare_rooms", "flag"]]
     typer.echo(shown.sort_values("utilization", ascending=False).to_string(index=False, max_rows=40))
     if out is not None:
-        for frame, name in ((b, "capacity_buildings.csv"), (s, "capacity_schools.csv")):
-            write_csv(frame, out / name)
+        inputs = city_inputs(city_dir)
+        with output_folder(out, command="facilities capacity", inputs=inputs, settings={"band": band}, say=_echo) as tmp:
+            for frame, name in ((b, "capacity_buildings.csv"), (s, "capacity_schools.csv")):
+                write_csv(frame, tmp / name)
         _echo(f"wrote {out / 'capacity_buildings.csv'} and {out / 'capacity_schools.csv'}")
 
 
@@ -90,8 +93,12 @@ def match(
     """Match charter needs to buildings (whole or co-located) over their growth plans; write the outputs and a report."""
     city = _load(city_dir)
     travel, how = (None, _STRAIGHT) if straight_line else travel_for(city)
-    match_city(city, out, travel=travel, how=how, time_limit=time_limit, seed=seed, years=years,
-               withdraw=[w.strip() for w in withdraw.split(",") if w.strip()] if withdraw else ())  # fmt: skip
+    options = {"time_limit": time_limit, "years": years, "withdraw": withdraw, "straight_line": straight_line}
+    inputs = city_inputs(city_dir)
+    with output_folder(out, command="facilities match", inputs=inputs, settings=options, seed=seed, say=_echo) as tmp:
+        match_city(city, tmp, travel=travel, how=how, time_limit=time_limit, seed=seed, years=years,
+                   withdraw=[w.strip() for w in withdraw.split(",") if w.strip()] if withdraw else ())  # fmt: skip
+    _echo(f"wrote {out}")
 
 
 _STRAIGHT = _describe_travel(None)  # the straight-line model of facilities.travel
@@ -127,7 +134,7 @@ def match_city(
         typer.echo(f"  {s['housed_if_confirmed']} housed only if the unknown facts listed under conditions are confirmed")
     for row in result.unmatched.itertuples():
         typer.echo(f"  {row.need} not housed for {row.years_unmet} year{'s' if row.years_unmet != 1 else ''}: {row.reasons}")
-    _echo(f"wrote {', '.join(str(p) for p in [*paths.values(), report])}")
+    _echo(f"wrote {', '.join(p.name for p in [*paths.values(), report])}")
     return result
 
 
@@ -146,7 +153,12 @@ def sites(
 
     city = _load(city_dir)
     travel, how = (None, _STRAIGHT) if straight_line else travel_for(city)
-    sites_city(city, out, p=p, grades=parse_grades(grades) if grades else None, capacitated=capacitated, travel=travel, how=how, time_limit=time_limit)
+    options = {"p": p, "grades": grades, "capacitated": capacitated, "time_limit": time_limit,
+               "straight_line": straight_line}  # fmt: skip
+    wanted = parse_grades(grades) if grades else None
+    with output_folder(out, command="facilities sites", inputs=city_inputs(city_dir), settings=options, say=_echo) as tmp:
+        sites_city(city, tmp, p=p, grades=wanted, capacitated=capacitated, travel=travel, how=how, time_limit=time_limit)
+    _echo(f"wrote {out}")
 
 
 def sites_city(
@@ -177,5 +189,4 @@ def sites_city(
     typer.echo(f"{p} campus{'es' if p > 1 else ''} for {summary['students']:,} students among {summary['candidates']} buildings "
                f"({answer}, {summary['seconds']:.1f} s):")  # fmt: skip
     typer.echo(table.to_string(index=False))
-    _echo(f"wrote {out}")
     return summary

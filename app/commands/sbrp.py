@@ -35,7 +35,10 @@ def solve(
         typer.echo(f"[{fraction:4.0%}] {message}", err=True)
 
     plan = solve_plan(data, time_limit=time_limit, seed=seed, solver=solver, alternatives=alternatives, workers=workers, mixed_loads=mixed_loads, progress=progress)
-    plan.to_bird_csv(out)
+    from app.outputs import output_file
+
+    with output_file(out) as tmp:  # written whole, one run at a time
+        plan.to_bird_csv(tmp)
     typer.echo(plan.summary())
     typer.echo(f"wrote {out}")
 

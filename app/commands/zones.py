@@ -24,6 +24,8 @@ from app._common import load_city as _load
 from app._common import travel_for
 from app._common import write_csv as _write_csv
 from app._common import write_json as _write_json
+from app.outputs import city_inputs, output_folder
+from facilities.privacy import suppress_small
 
 app = typer.Typer(
     help="Shared enrollment zones: coverage, the lottery and zone design.", no_args_is_help=True
@@ -155,9 +157,13 @@ def coverage(
             else (configured_grades(city) if units is None and zones is None else None)
         )
         travel, how = travel_for(city)
-        coverage_city(
-            city, out, zones=chosen, travel=travel, how=how, source=source, basis=basis, grades=wanted
-        )
+        options = {"units": units, "schools": schools, "zones": zones, "source": source, "basis": basis}
+        inputs = [*city_inputs(city_dir), *([zones] if zones else [])]
+        with output_folder(out, command="zones coverage", inputs=inputs, settings={**options, "grades": grades}, say=_echo) as tmp:
+            coverage_city(
+                city, tmp, zones=chosen, travel=travel, how=how, source=source, basis=basis, grades=wanted
+            )
+    _echo(f"wrote {out}")
 
 
 def rider_walk_limit(city: Any, grades: Sequence[int]) -> float:
@@ -201,10 +207,12 @@ def coverage_city(
     cov = measure(city, zones, travel=travel, source=source, basis=basis, grades=grades)  # type: ignore[arg-type]
     gaps = gap_closers(city, cov)
     out.mkdir(parents=True, exist_ok=True)
-    table = _plain(cov.zones)
-    write_geo(cov.zones.assign(schools=table["schools"].to_numpy()), out / "zones.gpkg", layer="zones")
+    counts = [c for c in ("residents", "guaranteed", "shortfall") if c in cov.grades] if cov.source == "students" else []
+    table = suppress_small(_plain(cov.zones), [c for c in counts if c in cov.zones])  # no count below 10 students
+    shown = {c: table[c].to_numpy() for c in ("schools", *counts) if c in table}
+    write_geo(cov.zones.assign(**shown), out / "zones.gpkg", layer="zones")
     _write_csv(table, out / "zones.csv")
-    _write_csv(cov.grades, out / "coverage.csv")
+    _write_csv(suppress_small(cov.grades, counts), out / "coverage.csv")
     _write_csv(gaps, out / "gaps.csv")
     summary = {**cov.summary(), "travel": how}
     _write_json(summary, out / "summary.json")
@@ -226,7 +234,6 @@ def coverage_city(
             f"guaranteed a seat ({summary['share']:.1%}), shortfall {summary['shortfall']:,}; "
             f"median Polsby-Popper {summary['polsby_popper_median']}"
         )
-    _echo(f"wrote {out}")
     return summary
 
 
@@ -267,18 +274,13 @@ def lottery(
         )
         ranked = _choices(choices) if choices is not None else None
         wanted = list(_grades(grades)) if grades else None
-        lottery_city(
-            city,
-            out,
-            zones=chosen,
-            choices=ranked,
-            guarantee=not no_guarantee,
-            seed=seed,
-            grades=wanted,
-            source=source,
-            basis=basis,
-            private_out=private_out,
-        )
+        options = {"units": units, "schools": schools, "zones": zones, "source": source, "basis": basis,
+                   "grades": grades, "choices": choices, "no_guarantee": no_guarantee}  # fmt: skip
+        inputs = [*city_inputs(city_dir), *(p for p in (zones, choices) if p is not None)]
+        with output_folder(out, command="zones lottery", inputs=inputs, settings=options, seed=seed, say=_echo) as tmp:
+            lottery_city(city, tmp, zones=chosen, choices=ranked, guarantee=not no_guarantee, seed=seed,
+                         grades=wanted, source=source, basis=basis, private_out=private_out)  # fmt: skip
+    _echo(f"wrote {out}")
 
 
 def lottery_city(
@@ -352,7 +354,6 @@ def lottery_city(
         f"{summary['first_choice_share']:.1%} first choice, {summary['top_three_share']:.1%} top three, "
         f"{summary['unassigned']:,} unassigned"
     )
-    _echo(f"wrote {out}")
     return summary
 
 
@@ -404,58 +405,60 @@ def design(
             plans["cp-sat"] = design_cpsat(data, time_limit=time_limit, seed=seed, **options)
         walk_m = rider_walk_limit(city, wanted)
         table = compare_plans(plans, walk_m=walk_m).reset_index(names="measure")
-    out.mkdir(parents=True, exist_ok=True)
-    for name, plan in plans.items():
-        frame = plan.to_geodataframe()
-        write_geo(
-            frame.assign(**{c: _plain(frame)[c].to_numpy() for c in ("units", "schools")}),
-            out / "plans.gpkg",
-            layer=name.replace(" ", "_"),
+    asked = {"source": source, "basis": basis, "grades": grades, "min_schools": min_schools,
+             "max_schools": max_schools, "time_limit": time_limit, "cpsat": cpsat}  # fmt: skip
+    with output_folder(out, command="zones design", inputs=city_inputs(city_dir), settings=asked, seed=seed, say=_echo) as tmp:
+        for name, plan in plans.items():
+            frame = plan.to_geodataframe()
+            write_geo(
+                frame.assign(**{c: _plain(frame)[c].to_numpy() for c in ("units", "schools")}),
+                tmp / "plans.gpkg",
+                layer=name.replace(" ", "_"),
+            )
+        _write_csv(table, tmp / "comparison.csv")
+        issues = {name: list(plan.issues) for name, plan in plans.items()}
+        _write_json(
+            {
+                "grades": list(wanted),
+                "travel": how,
+                "travel_unit": "seconds",
+                "residents_note": data.residents_note,
+                "seats_note": data.seats_note,
+                "warnings": list(data.warnings),
+                "issues": issues,
+                "status": {n: p.status for n, p in plans.items()},
+                "bus_riders_walk_m": walk_m,
+            },
+            tmp / "design.json",
         )
-    _write_csv(table, out / "comparison.csv")
-    issues = {name: list(plan.issues) for name, plan in plans.items()}
-    _write_json(
-        {
-            "grades": list(wanted),
-            "travel": how,
-            "travel_unit": "seconds",
-            "residents_note": data.residents_note,
-            "seats_note": data.seats_note,
-            "warnings": list(data.warnings),
-            "issues": issues,
-            "status": {n: p.status for n, p in plans.items()},
-            "bus_riders_walk_m": walk_m,
-        },
-        out / "design.json",
-    )
-    unit_names = dict(
-        zip(
-            units["id"].astype(str),
-            units["name"].where(units["name"].notna(), units["id"]).astype(str),
-            strict=True,
+        unit_names = dict(
+            zip(
+                units["id"].astype(str),
+                units["name"].where(units["name"].notna(), units["id"]).astype(str),
+                strict=True,
+            )
         )
-    )
-    write_report(
-        out / "report.html",
-        title=f"{city.name}: shared zone design ({grades})",
-        warnings=data.warnings,
-        notes={
-            "Residents": data.residents_note,
-            "Seats": data.seats_note,
-            "Travel": how,
-            "Units": f"{len(units)} {kind} zones",
-            "Bus riders": f"residents farther than {walk_m / 1000:,.1f} km (straight line) from their "
-            "zone's nearest "
-            "school, the walk limit of [transport.eligibility] for these grades",
-        },
-        sections=design_sections(
-            table,
-            plans,
-            city.schools,
-            unit_names,
-            private=data.residents_source == "students",
-        ),
-    )
+        write_report(
+            tmp / "report.html",
+            title=f"{city.name}: shared zone design ({grades})",
+            warnings=data.warnings,
+            notes={
+                "Residents": data.residents_note,
+                "Seats": data.seats_note,
+                "Travel": how,
+                "Units": f"{len(units)} {kind} zones",
+                "Bus riders": f"residents farther than {walk_m / 1000:,.1f} km (straight line) from their "
+                "zone's nearest "
+                "school, the walk limit of [transport.eligibility] for these grades",
+            },
+            sections=design_sections(
+                table,
+                plans,
+                city.schools,
+                unit_names,
+                private=data.residents_source == "students",
+            ),
+        )
     _echo(f"residents: {data.residents_note}")
     _echo(f"seats: {data.seats_note}")
     _warn(data.warnings)

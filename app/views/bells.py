@@ -10,6 +10,7 @@ import streamlit as st
 
 from app import maps, state
 from facilities import ValidationError
+from facilities.privacy import public_points
 from facilities.schema import SECTORS, format_time, parse_time
 from routing.scenarios import DEFAULT_SCENARIOS, Comparison, CostModel, Scenario, prepare, run_scenario
 
@@ -176,7 +177,7 @@ show_homes = m[2].checkbox("Riders' homes (hexagons of 10 or more)", value=True,
 runs = Comparison(comparison.prepared, (result,)).runs_frame()
 runs = runs[runs["session"] == session].to_crs(4326)
 sector_of = dict(zip(comparison.prepared.schools["id"], comparison.prepared.schools["sector"]))
-stops = comparison.stops_frame()
+stops = public_points(comparison.stops_frame(), count="students")  # stops of fewer than 10 riders pooled or withheld
 areas = []
 if show_homes:
     riders = city.students[city.students["id"].astype(str).isin(comparison.prepared.riders["id"])]
