@@ -95,15 +95,15 @@ def read_city(path: str | os.PathLike[str]) -> City:
     report_wrong_crs(wrong, frames, problems)
     network = _network_spec(root, settings.network, problems)
     _files.check_extra_file(root, settings.map.water, key="map.water", problems=problems)
-    tables = {k for k in frames if Path(str(layers_cfg[k].get("file"))).suffix.lower() in _TABLE}
-    for off in _files.check_layer_crs(frames, sources=sources, swappable=tables, problems=problems):
-        del frames[off]  # named once; the checks comparing locations would blame the other layers
     geocoding = None
     if "students" in frames and "address" in layers_cfg.get("students", {}):  # addresses to points: facilities.geocode
         frames["students"], rows["students"], geocoding = place_students(
             frames["students"], rows["students"], cfg=layers_cfg["students"], settings=settings, address_points=frames.get("address_points"),
             root=root, source=str(layers_cfg["students"].get("file")), problems=problems,
         )  # fmt: skip
+    tables = {k for k in frames if Path(str(layers_cfg[k].get("file"))).suffix.lower() in _TABLE}
+    for off in _files.check_layer_crs(frames, sources=sources, swappable=tables, problems=problems):
+        del frames[off]  # named once; the checks comparing locations would blame the other layers
     if "schools" not in frames:
         problems.raise_if_any(city=name)
     return _assemble(

@@ -366,6 +366,7 @@ def _transport(read: _Reader, value: object) -> TransportSettings:
     given = read.table(value, "transport", "transport")
     eligibility = given.pop("eligibility", None)
     bells = given.pop("bells", None)
+    given.pop("hazards", None)  # read and checked by routing.stops.read_hazards
     return TransportSettings(**given, eligibility=_eligibility(read, eligibility), bells=_bells(read, bells))
 
 

@@ -162,7 +162,7 @@ FAULTS = [
     Fault(
         "zones in the wrong CRS",
         _zones_wrong_crs,
-        ("zones.geojson", "not longitude/latitude", "[layers.zones]"),
+        ("zones.geojson", "not longitudes/latitudes", "[layers.zones]"),
         ("outside the city",),
         max_problems=1,
     ),
