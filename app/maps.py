@@ -467,8 +467,7 @@ def deck(
     return pdk.Deck(
         layers=[layer for layer in layers if layer is not None],
         initial_view_state=view,
-        map_provider=None,
-        map_style=None,
+        map_provider=None,  # no basemap: pydeck writes its style sentinel, which Streamlit reads as "none"
         height=height,
         tooltip={"text": "{tip}"},
     )
