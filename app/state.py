@@ -28,6 +28,8 @@ __all__ = [
     "city_key",
     "show_problems",
     "zip_folder",
+    "remembered",
+    "remember",
 ]
 
 #: The demo city shipped with the project.
@@ -183,3 +185,21 @@ def current_city() -> City:
             st.info("Pick a city in the sidebar.")
         st.stop()
     return city
+
+
+def remembered(name: str, inputs: object) -> tuple[object, bool] | None:
+    """The result kept under ``name`` and whether it was computed from ``inputs`` (else older inputs).
+
+    Pages keep one result per analysis in the session with the inputs that made it, so a rerun
+    (a map filter, a tab, a download) shows it again without solving anything.
+    """
+    kept = st.session_state.get(f"result:{name}")
+    if kept is None:
+        return None
+    return kept[1], kept[0] == inputs
+
+
+def remember(name: str, inputs: object, value: object) -> object:
+    """Keep ``value`` as the result of ``name`` for ``inputs`` (see :func:`remembered`); return it."""
+    st.session_state[f"result:{name}"] = (inputs, value)
+    return value
