@@ -40,6 +40,7 @@ __all__ = [
     "street_layer",
     "outline_layer",
     "label_layer",
+    "text_layer",
     "base_layers",
     "point_layer",
     "polygon_layer",
@@ -393,11 +394,18 @@ def outline_layer(zones: gpd.GeoDataFrame, *, layer_id: str = "neighborhoods") -
 
 def label_layer(zones: gpd.GeoDataFrame, *, layer_id: str = "labels") -> pdk.Layer:
     """Zone names written at their centres."""
-    centres = _wgs84(zones.geometry.representative_point())
+    centres = zones.geometry.representative_point()
+    return text_layer(gpd.GeoDataFrame({"text": zones["name"].fillna(zones["id"]).astype(str).to_list()}, geometry=centres.values, crs=zones.crs),
+                      text="text", layer_id=layer_id)  # fmt: skip
+
+
+def text_layer(frame: gpd.GeoDataFrame, *, text: str, layer_id: str = "labels", size: int = 12) -> pdk.Layer:
+    """The values of column ``text`` written at the points of ``frame`` (names, numbers tying marks to table rows)."""
+    centres = _wgs84(frame)
     data = pd.DataFrame(
         {
             "position": [[round(float(x), 6), round(float(y), 6)] for x, y in zip(centres.x, centres.y)],
-            "text": zones["name"].fillna(zones["id"]).astype(str).to_list(),
+            "text": frame[text].astype(str).to_list(),
         }
     )
     return pdk.Layer(
@@ -406,7 +414,7 @@ def label_layer(zones: gpd.GeoDataFrame, *, layer_id: str = "labels") -> pdk.Lay
         id=layer_id,
         get_position="position",
         get_text="text",
-        get_size=12,
+        get_size=size,
         get_color=[40, 40, 40, 200],
         font_weight=600,
         font_family='"Helvetica Neue, Arial, sans-serif"',

@@ -137,7 +137,7 @@ if found is None or not isinstance(found[0], Comparison) or found[0].prepared.ci
     st.stop()
 comparison, current = found
 if not current:
-    st.warning("These results are from other settings than those above: press **Run the scenarios** to update them.", icon="↻")
+    st.warning("These results are from other settings than those above: press **Run the scenarios** to update them.", icon="🔄")
 
 # ---------------------------------------------------------------- numbers
 summary = comparison.summary()

@@ -118,7 +118,7 @@ with st.container(border=True):
 found = state.remembered("lottery", lottery_inputs)
 outcome, without = found[0] if found else (None, None)
 if found and not found[1]:
-    st.warning("The lottery below ran with other settings than those above: press **Run the lottery** to update it.", icon="↻")
+    st.warning("The lottery below ran with other settings than those above: press **Run the lottery** to update it.", icon="🔄")
 
 # ---------------------------------------------------------------- map
 if outcome is None:
