@@ -81,7 +81,9 @@ def load_zipped_city(data: bytes, name: str = "city.zip") -> City:
     try:
         archive = zipfile.ZipFile(io.BytesIO(data))
     except zipfile.BadZipFile:
-        raise ValidationError([Problem(name, None, None, "not a zip file", "zip the city folder (city.toml and its files) and upload the .zip")], city=name) from None
+        suffix = Path(name).suffix.lower()
+        what = f"a single {suffix[1:].upper()} file, not a zip of a city folder" if suffix and suffix != ".zip" else "not a zip file"
+        raise ValidationError([Problem(name, None, None, what, "zip the city folder (city.toml and its files) and upload the .zip")], city=name) from None
     target = Path(tempfile.mkdtemp(prefix="compact-upload-")).resolve()
     for member in archive.namelist():
         if not (target / member).resolve().is_relative_to(target):
@@ -157,7 +159,7 @@ def city_picker() -> City | None:
                 folder = st.text_input("City folder (holding city.toml)", key="city_folder")
                 city = load_city(folder)
             else:
-                upload = st.file_uploader("Zipped city folder", type=["zip"], key="city_zip", help="a .zip of a folder holding city.toml and the files it names")
+                upload = st.file_uploader("Zipped city folder", key="city_zip", help="a .zip of a folder holding city.toml and the files it names")
                 if upload is None:
                     st.info("Upload a .zip of a city folder: its city.toml and layer files.")
                 else:

@@ -349,6 +349,11 @@ def _check_geometry(geoms: gpd.GeoSeries, layer: Layer, *, source: str, rows: li
             fixed[i] = None
             continue
         kind = geom.geom_type
+        if kind == "Point" and not geom.is_valid:  # NaN coordinates: one problem per row, not a second "invalid polygon"
+            if not any(p.file == source and p.row == row for p in problems):
+                problems.add(source, row, "geometry", "the location's coordinates are not numbers", "fill in both coordinates")
+            fixed[i] = None
+            continue
         if layer.geometry == "point" and kind != "Point":
             if kind in ("Polygon", "MultiPolygon"):
                 fixed[i] = geom.representative_point()
