@@ -7,14 +7,13 @@ is kept with the inputs that made it: filters, tabs and downloads never solve ag
 
 import dataclasses
 import json
-import tempfile
-from pathlib import Path
 
 import altair as alt
 import pandas as pd
 import streamlit as st
 
 from app import maps, state
+from app.views import _bells_files as files
 from facilities import ValidationError
 from facilities._validate import parse_time
 from facilities.schema import SECTORS, format_time
@@ -211,28 +210,6 @@ charts[1].altair_chart(
 
 
 # ---------------------------------------------------------------- map
-@st.cache_resource(show_spinner="Drawing the runs…", max_entries=16)
-def _run_frame(_comparison: Comparison, comparison_id: int, scenario: str, session: str) -> pd.DataFrame:
-    """One row per run of a scenario's session, with its bus, school, tier and its public line in lon/lat."""
-    import geopandas as gpd
-
-    result = next(r for r in _comparison.results if r.scenario.name == scenario)
-    plan = result.plans[session]
-    lines = maps.public_run_lines(_comparison.prepared, plan, network=_comparison.prepared.network)
-    bus_of = {k: b + 1 for b, bus in enumerate(plan.buses) for k in bus.runs}
-    data = plan.data
-    rows = []
-    for k, run in enumerate(plan.runs):
-        school = data.schools[run.schools[0]].id
-        rows.append({"run": k + 1, "bus": bus_of.get(k), "school": school, "riders": run.students, "start": run.start, "end": run.end,
-                     "tier": format_time(result.bells.starts.get(school) if session == "am" else result.bells.ends.get(school))})  # fmt: skip
-    frame = gpd.GeoDataFrame(rows, geometry=lines, crs=_comparison.prepared.crs)
-    drawn = frame.geometry.notna()
-    frame["path"] = None
-    frame.loc[drawn, "path"] = pd.Series([list(g.coords) for g in frame[drawn].to_crs(4326).geometry], index=frame.index[drawn])
-    return pd.DataFrame(frame.drop(columns="geometry"))
-
-
 st.subheader("Runs and stops")
 school_name = dict(zip(city.schools["id"], city.schools["name"]))
 sector_of = dict(zip(comparison.prepared.schools["id"], comparison.prepared.schools["sector"]))
@@ -240,7 +217,7 @@ m = st.columns([1, 1, 2, 1])
 which = m[0].selectbox("Scenario", list(summary["scenario"]), key="bell_map_scenario")
 result = next(r for r in comparison.results if r.scenario.name == which)
 session = m[1].radio("Session", list(result.plans), horizontal=True, key="bell_map_session", format_func=str.upper)
-runs = _run_frame(comparison, id(comparison), which, session)
+runs = files.run_frame(comparison, which, session)
 tiers = sorted(runs["tier"].dropna().unique())
 tier_pick = m[2].multiselect("Bell times (tiers)", tiers, default=tiers, key=f"bell_map_tiers|{which}|{session}")
 show_homes = m[3].checkbox("Riders' homes", value=True, key="bell_map_homes", help=f"hexagons of {maps.MIN_CELL} or more riders")
@@ -342,41 +319,9 @@ with tabs[3]:
     st.dataframe(summary, hide_index=True, width="stretch", key="bell_summary")
 
 
-def _public_zip() -> bytes:
-    """Runs (lines skipping private stops), corner stops, schedules, changes, summary and report, zipped."""
-    from app.report_bells import write_report
-    from facilities.io import write_geo
-
-    with tempfile.TemporaryDirectory(prefix="compact-bells-") as folder:
-        root = Path(folder)
-        frames = []
-        for r in comparison.results:
-            for s, p in r.plans.items():
-                lines = maps.public_run_lines(comparison.prepared, p, network=comparison.prepared.network)
-                frame = _run_frame(comparison, id(comparison), r.scenario.name, s).drop(columns="path").assign(scenario=r.scenario.name, session=s)
-                frames.append(frame.assign(geometry=lines))
-        import geopandas as gpd
-
-        runs_out = gpd.GeoDataFrame(pd.concat(frames, ignore_index=True), geometry="geometry", crs=comparison.prepared.crs)
-        write_geo(runs_out[runs_out.geometry.notna()], root / "runs.gpkg", layer="runs")
-        write_geo(stops[~stops["service"].isin(maps.PRIVATE_SERVICES)], root / "stops.gpkg", layer="corner_stops")
-        pd.concat([r.schedules() for r in comparison.results]).to_csv(root / "schedules.csv", index=False)
-        comparison.changes().to_csv(root / "bell_changes.csv", index=False)
-        (root / "summary.json").write_text(json.dumps(comparison.to_json(), indent=2, default=str))
-        write_report(comparison, root / "report.html")
-        return state.zip_folder(folder)
-
-
-def _private_zip() -> bytes:
-    """Everything ``compact bells compare`` writes, with every stop: for the transportation office only."""
-    with tempfile.TemporaryDirectory(prefix="compact-bells-private-") as folder:
-        comparison.write(folder)
-        return state.zip_folder(folder)
-
-
 st.markdown("**Downloads** (each file is built when you press its button)")
 d = st.columns(3)
-d[0].download_button("Download runs, corner stops, schedules, report (ZIP)", _public_zip, file_name="bells.zip", mime="application/zip",
+d[0].download_button("Download runs, corner stops, schedules, report (ZIP)", lambda: files.public_zip(comparison), file_name="bells.zip", mime="application/zip",
                      key="dl_bells_zip", icon="⬇️", on_click="ignore")  # fmt: skip
 d[1].download_button("Download schedules (CSV)", lambda: pd.concat([r.schedules() for r in comparison.results]).to_csv(index=False).encode(),
                      file_name="schedules.csv", mime="text/csv", key="dl_schedules", icon="⬇️", on_click="ignore")  # fmt: skip
@@ -384,6 +329,6 @@ d[2].download_button("Download summary (JSON)", lambda: json.dumps(comparison.to
                      mime="application/json", key="dl_bells_summary", icon="⬇️", on_click="ignore")  # fmt: skip
 with st.expander("Private download: every stop, door-to-door and wheelchair included"):
     st.caption("These files locate individual students' homes (as `--private-out` on the command line): keep them in the transportation office.")
-    st.download_button("Download everything with students' home stops (PRIVATE ZIP)", _private_zip, file_name="bells_private.zip",
+    st.download_button("Download everything with students' home stops (PRIVATE ZIP)", lambda: files.private_zip(comparison), file_name="bells_private.zip",
                        mime="application/zip", key="dl_bells_private", icon="🔒", on_click="ignore")  # fmt: skip
 st.caption(f"Cost model: ${comparison.prepared.costs.per_bus_year:,.0f} a bus-year, ${comparison.prepared.costs.per_mile:.2f} a mile, {comparison.prepared.costs.school_days} days.")
