@@ -9,7 +9,7 @@ import streamlit as st
 
 from facilities.schema import format_grades, format_time
 
-__all__ = ["readable", "show_table", "header", "download_csv", "GRADE_COLUMNS", "TIME_COLUMNS", "HEADERS"]
+__all__ = ["readable", "show_table", "header", "download_csv", "display_names", "GRADE_COLUMNS", "TIME_COLUMNS", "HEADERS"]
 
 #: Columns holding grades (tuples of ints) and bell times (seconds after midnight).
 GRADE_COLUMNS = ("grades",)
@@ -40,6 +40,17 @@ HEADERS = {
 }
 _SHARE = ("share", "utilization", "host use after")
 _DOLLARS = ("annual cost ($)", "budget", "$ / year", "dollars_per_year", "cost")
+
+
+def display_names(frame: pd.DataFrame, *, place: str = "neighborhood") -> dict[str, str]:
+    """Id -> the name people read: the row's ``name``; names used twice get their ``place`` (else id) added."""
+    names = frame["name"].where(frame["name"].notna() & (frame["name"].astype(str).str.strip() != ""), frame["id"]).astype(str)
+    twice = names.duplicated(keep=False)
+    if twice.any() and place in frame:
+        names = names.where(~twice, names + " (" + frame[place].astype(str) + ")")
+    twice = names.duplicated(keep=False)
+    names = names.where(~twice, names + " (" + frame["id"].astype(str) + ")")
+    return dict(zip(frame["id"].astype(str), names))
 
 
 def header(column: str) -> str:

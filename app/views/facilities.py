@@ -50,14 +50,17 @@ except ValidationError as err:
     state.show_problems(err)
     st.stop()
 
-building_names = dict(zip(city.buildings["id"], city.buildings["name"].fillna(city.buildings["id"])))
+building_names = ui.display_names(city.buildings)
 school_names = dict(zip(city.schools["id"], city.schools["name"].fillna(city.schools["id"])))
+
+
+_KNOWN = {**school_names, **building_names}
+_IDS = re.compile(r"\b(" + "|".join(re.escape(i) for i in sorted(map(str, _KNOWN), key=len, reverse=True)) + r")\b") if _KNOWN else None
 
 
 def _names(text: str) -> str:
     """Building and school ids in a sentence written as their names."""
-    known = {**school_names, **building_names}
-    return re.sub(r"\b[A-Z]{2,4}\d{2,4}\b", lambda m: known.get(m.group(0), m.group(0)), str(text))
+    return _IDS.sub(lambda m: str(_KNOWN[m.group(0)]), str(text)) if _IDS is not None else str(text)
 
 
 # ---------------------------------------------------------------- what if
@@ -131,7 +134,7 @@ buildings = buildings[~buildings["id"].isin(withdraw)]
 
 def _building_tip(row: pd.Series) -> str:
     use_text = f"{row['utilization']:.0%} used" if pd.notna(row["utilization"]) else "no enrollment"
-    return f"{row['name'] or row['id']} — {row['status']}, {int(row['rooms_classroom'])} classrooms, {use_text}"
+    return f"{building_names.get(row['id'], row['id'])} — {row['status']}, {int(row['rooms_classroom'])} classrooms, {use_text}"
 
 
 needs = data.needs.reset_index(drop=True)
@@ -147,7 +150,8 @@ if result is not None and len(result.assignments):
         maps.path_layer(
             [list(g.coords) for g in lines.geometry],
             colors=(0, 114, 178),
-            tips=[f"#{number.get(i, '')} {n} → {bn} ({m.replace('_', '-')}, years 1–{y})" for i, n, bn, m, y in zip(lines["need"], lines["name"], lines["building_name"], lines["mode"], lines["year_last"])],
+            tips=[f"#{number.get(i, '')} {n} → {building_names.get(b, b)} ({m.replace('_', '-')}, years 1–{y})"
+                  for i, n, b, m, y in zip(lines["need"], lines["name"], lines["building"], lines["mode"], lines["year_last"])],  # fmt: skip
             width=3,
             layer_id="matches",
         )
@@ -175,7 +179,7 @@ else:
     c[3].metric("Co-locations", f"{int((a['mode'] == 'co_location').sum()) if len(a) else 0}")
     c[4].metric("Answer", result.status, help=f"gap {result.gap:.1%} to the best bound; {result.seconds:.1f} s")
     table = pd.DataFrame({
-        "#": a["need"].map(number), "need": a["name"], "building": a["building_name"].fillna(a["building"]),
+        "#": a["need"].map(number), "need": a["name"], "building": a["building"].map(building_names),
         "mode": a["mode"].str.replace("_", "-"), "hosts": a["hosts"].map(lambda h: ", ".join(school_names.get(i, i) for i in (h or ()))),
         "housed to year": a["year_last"], "plan years": a["plan_years"], "grades": a["grades"], "seats": a["seats"],
         "travel (min)": a["travel_min"], "$ / year": a["cost"], "preferred neighborhood": a["preferred"].map({True: "yes", False: "no"}),
@@ -225,7 +229,8 @@ st.caption(f"The buildings for #{number[need]} {need_names[need]}, best first: t
 st.dataframe(pd.DataFrame(ranked_rows), hide_index=True, width="stretch", key="alternatives_table",
              column_config={"$ / year": st.column_config.NumberColumn(format="dollar"), "conditions": st.column_config.TextColumn(width="large")})  # fmt: skip
 ranked = [data.building_ids[j] for j in order]
-building = pick[1].selectbox("Building", ranked, format_func=lambda i: building_names.get(i, i), key="why_building")
+building = pick[1].selectbox("Building", ranked, format_func=lambda i: building_names.get(i, i),
+                           key=f"why_building|{need}|{','.join(sorted(withdraw))}")  # fmt: skip
 reasons = data.reasons(need, building)
 if reasons:
     st.warning(f"**{building_names[building]}** does not fit **{need_names[need]}**:\n" + "\n".join(f"- {r}" for r in reasons))
