@@ -101,7 +101,7 @@ def show_table(
     for column in out.columns:
         if not pd.api.types.is_numeric_dtype(out[column]) or pd.api.types.is_bool_dtype(out[column]):
             continue
-        if any(column.endswith(s) or column == s for s in _SHARE):
+        if any(s in column for s in _SHARE):
             config[column] = st.column_config.NumberColumn(format="percent")
         elif any(d in column for d in _DOLLARS):
             config[column] = st.column_config.NumberColumn(format="dollar")

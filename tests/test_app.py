@@ -324,7 +324,7 @@ def test_zones_page_measures_a_zone_and_runs_the_lottery(small_app, small_city):
     at.switch_page("views/zones.py").run()
     assert not at.exception and at.title[0].value == "Enrollment zones"
     metrics = {m.label: m.value for m in at.metric}
-    assert {"Residents", "Seats", "Guaranteed a seat"} <= set(metrics)
+    assert {"Its schools", "Residents", "Seats", "Residents the seats cover"} <= set(metrics)
     spec = _deck(at)
     assert len(_layer(spec, "zones")["data"]) == 1
     if at.radio(key="zone_how").value != "Build a shared zone from neighborhoods":  # the city.toml's zone comes first
