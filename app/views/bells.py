@@ -145,8 +145,8 @@ ref = summary.iloc[0]
 
 def _delta(value: float, reference: float, fmt: str) -> str | None:
     """A change against the reference, or nothing when there is none (never a red "+0")."""
-    change = value - reference
-    return None if abs(change) < 5e-3 else fmt.format(change)
+    text = fmt.format(value - reference)
+    return text if any(ch in text for ch in "123456789") else None
 
 
 st.subheader("Side by side")
