@@ -167,9 +167,11 @@ class Visit:
 
     def pick(self, label: str, option: str) -> None:
         """Add ``option`` to a multiselect or choose it in a selectbox."""
-        box = self.page.get_by_label(label)
+        box = self.page.get_by_role("combobox", name=label, exact=True)
         box.click()
-        self.page.get_by_role("option", name=option, exact=True).first.click()
+        box.fill(option)
+        self.page.get_by_role("option", name=option, exact=True).first.wait_for(timeout=30_000)
+        self.page.keyboard.press("Enter")
         self.page.keyboard.press("Escape")
         self.settle()
 
@@ -274,7 +276,7 @@ def test_superintendent_visit(visit, demo):
     visit.page.get_by_text("Build a shared zone from neighborhoods").click()
     visit.settle()
     visit.pick("Neighborhoods in the shared zone", "Cedar Grove")
-    picked = visit.page.get_by_label("Neighborhoods in the shared zone").locator("xpath=ancestor::div[@data-testid='stMultiSelect']")
+    picked = visit.page.get_by_role("combobox", name="Neighborhoods in the shared zone").locator("xpath=ancestor::div[@data-testid='stMultiSelect']")
     names = [n for n in demo.zones[demo.zones["kind"] == "neighborhood"]["name"] if picked.get_by_text(n, exact=True).count()]
     zone = shared_zone(demo, units=names)
     assert visit.metrics()["Its schools"] == [f"{len(zone['schools'].iloc[0]):,}"]
