@@ -32,26 +32,26 @@ if TYPE_CHECKING:
     from facilities import City
 
 __all__ = [
+    "MIN_CELL",
+    "PRIVATE_SERVICES",
     "SECTOR_COLORS",
     "STATUS_COLORS",
-    "MIN_CELL",
+    "base_layers",
+    "count_text",
+    "deck",
     "hexbin",
     "hexbin_layer",
-    "street_layer",
-    "outline_layer",
     "label_layer",
-    "text_layer",
-    "base_layers",
+    "legend",
+    "outline_layer",
+    "path_layer",
     "point_layer",
     "polygon_layer",
-    "path_layer",
-    "deck",
-    "legend",
+    "public_run_lines",
     "ramp",
     "ramp_legend",
-    "count_text",
-    "PRIVATE_SERVICES",
-    "public_run_lines",
+    "street_layer",
+    "text_layer",
 ]
 
 Color = tuple[int, int, int] | tuple[int, int, int, int]

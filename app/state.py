@@ -18,18 +18,18 @@ import streamlit as st
 from facilities import City, Problem, ValidationError, read_city
 
 __all__ = [
-    "DEMO_CITY",
     "CITY_ENV",
+    "DEMO_CITY",
+    "city_key",
+    "city_picker",
+    "current_city",
     "default_city",
     "load_city",
     "load_zipped_city",
-    "city_picker",
-    "current_city",
-    "city_key",
+    "remember",
+    "remembered",
     "show_problems",
     "zip_folder",
-    "remembered",
-    "remember",
 ]
 
 #: The demo city shipped with the project.

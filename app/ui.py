@@ -9,7 +9,7 @@ import streamlit as st
 
 from facilities.schema import format_grades, format_time
 
-__all__ = ["readable", "show_table", "header", "download_csv", "display_names", "GRADE_COLUMNS", "TIME_COLUMNS", "HEADERS"]
+__all__ = ["GRADE_COLUMNS", "HEADERS", "TIME_COLUMNS", "display_names", "download_csv", "header", "readable", "show_table"]
 
 #: Columns holding grades (tuples of ints) and bell times (seconds after midnight).
 GRADE_COLUMNS = ("grades",)

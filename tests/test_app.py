@@ -617,7 +617,7 @@ def test_zone_design_is_on_the_page(zones_page, demo_city):
 @pytest.fixture
 def bells_run(small_app, monkeypatch):
     """The Bell times page after one run, counting the library's solves and file writes."""
-    import routing.scenarios as scenarios
+    from routing import scenarios
 
     calls = {"compare": 0, "write": 0}
     original_compare, original_write = scenarios.compare, scenarios.Comparison.write
@@ -681,7 +681,7 @@ def test_bells_by_sector_chart_plots_a_column_that_exists(bells_run):
 
 def test_bells_cards_and_map_caption_agree(bells_run):
     at, _ = bells_run
-    buses = [m.value for m in at.metric if m.label == "Buses"][0]
+    buses = next(m.value for m in at.metric if m.label == "Buses")
     caption = next(c.value for c in at.caption if "runs on" in c.value)
     assert f"{buses} buses for the day" in caption
 

@@ -256,7 +256,12 @@ def test_transportation_director_visit(visit, demo):
 def test_superintendent_visit(visit, demo):
     """Enrollment zones: the zone's schools and seats, and the lottery, as the library gives them."""
     from facilities.enrollment import run_lottery
-    from facilities.zones import configured_grades, configured_zones, coverage, shared_zone
+    from facilities.zones import (
+        configured_grades,
+        configured_zones,
+        coverage,
+        shared_zone,
+    )
 
     visit.open()
     visit.go("Enrollment zones")

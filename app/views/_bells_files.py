@@ -19,7 +19,7 @@ from app import maps, state
 from facilities.schema import format_time
 from routing.scenarios import Comparison
 
-__all__ = ["run_frame", "public_zip", "private_zip"]
+__all__ = ["private_zip", "public_zip", "run_frame"]
 
 
 @st.cache_resource(show_spinner="Drawing the runs…", max_entries=16)

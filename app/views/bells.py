@@ -17,7 +17,14 @@ from app.views import _bells_files as files
 from facilities import ValidationError
 from facilities._validate import parse_time
 from facilities.schema import SECTORS, format_time
-from routing.scenarios import DEFAULT_SCENARIOS, Comparison, CostModel, Scenario, compare, prepare
+from routing.scenarios import (
+    DEFAULT_SCENARIOS,
+    Comparison,
+    CostModel,
+    Scenario,
+    compare,
+    prepare,
+)
 
 city = state.current_city()
 key = state.city_key(city)
@@ -112,7 +119,7 @@ st.caption(
 def _compare() -> Comparison:
     """The scenarios through the library's one call (with the page's cost model when it was changed)."""
     bar = st.progress(0.0, text="Preparing riders, stops and runs…")
-    say = lambda message, fraction: bar.progress(min(max(fraction, 0.0), 1.0), text=message)  # noqa: E731
+    say = lambda message, fraction: bar.progress(min(max(fraction, 0.0), 1.0), text=message)
     if costs == base:
         result = compare(city, scenarios=scenarios, time_limit=float(time_limit), seed=seed, progress=say, sessions=sessions)
     else:  # dollars only: the same runs and bells as compare(city, ...), priced by the edited model
@@ -210,95 +217,103 @@ charts[1].altair_chart(
 
 
 # ---------------------------------------------------------------- map
-st.subheader("Runs and stops")
-school_name = dict(zip(city.schools["id"], city.schools["name"]))
-sector_of = dict(zip(comparison.prepared.schools["id"], comparison.prepared.schools["sector"]))
-m = st.columns([1, 1, 2, 1])
-which = m[0].selectbox("Scenario", list(summary["scenario"]), key="bell_map_scenario")
-result = next(r for r in comparison.results if r.scenario.name == which)
-session = m[1].radio("Session", list(result.plans), horizontal=True, key="bell_map_session", format_func=str.upper)
-runs = files.run_frame(comparison, which, session)
-tiers = sorted(runs["tier"].dropna().unique())
-tier_pick = m[2].multiselect("Bell times (tiers)", tiers, default=tiers, key=f"bell_map_tiers|{which}|{session}")
-show_homes = m[3].checkbox("Riders' homes", value=True, key="bell_map_homes", help=f"hexagons of {maps.MIN_CELL} or more riders")
-f = st.columns([2, 1])
-school_pick = f[0].multiselect("Schools (empty: every school)", sorted(runs["school"].unique(), key=lambda s: school_name.get(s, s)),
-                               format_func=lambda s: school_name.get(s, s), key="bell_map_schools")  # fmt: skip
-buses = sorted(int(b) for b in runs["bus"].dropna().unique())
-selected = st.session_state.get("bells_map")
-clicked = None
-if selected is not None:
-    objects = (selected.get("selection") or {}).get("objects") or {}
-    clicked = next((int(o["bus"]) for o in objects.get("runs", []) if o.get("bus") is not None), None)
-bus_key = f"bell_map_bus|{which}|{session}"
-if clicked is not None and clicked in buses and st.session_state.get(f"{bus_key}|clicked") != clicked:
-    st.session_state[bus_key] = clicked
-    st.session_state[f"{bus_key}|clicked"] = clicked
-bus = f[1].selectbox("A bus's day (or click a run)", [None, *buses], format_func=lambda b: "every bus" if b is None else f"bus {b}", key=bus_key)
-shown = runs[runs["tier"].isin(tier_pick) & runs["path"].notna()]
-if school_pick:
-    shown = shown[shown["school"].isin(school_pick)]
-if bus is not None:
-    shown = shown[shown["bus"] == bus]
-stops = comparison.stops_frame()
-public_stops = stops[~stops["service"].isin(maps.PRIVATE_SERVICES)]
-public_stops = public_stops[public_stops["school"].isin(shown["school"])]
-areas = []
-if show_homes:
-    riders = city.students[city.students["id"].astype(str).isin(comparison.prepared.riders["id"])]
-    areas.append(maps.hexbin_layer(maps.hexbin(riders, size=400), label="riders"))
-layers = maps.base_layers(city, under=areas)
-layers.append(
-    maps.path_layer(
-        list(shown["path"]),
-        colors=[[*maps.SECTOR_COLORS.get(sector_of.get(s, ""), (0, 0, 0))[:3], 220] for s in shown["school"]],
-        tips=[f"bus {b}, run {r} to {school_name.get(s, s)} ({t}): {maps.count_text(n, what='riders')}, {format_time(a)}–{format_time(e)}"
-              for b, r, s, t, n, a, e in zip(shown["bus"], shown["run"], shown["school"], shown["tier"], shown["riders"], shown["start"], shown["end"])],  # fmt: skip
-        width=3 if bus is not None else 2,
-        layer_id="runs",
-        extra={"bus": [int(b) for b in shown["bus"]]},
+@st.fragment
+def _runs_map() -> None:
+    """The map, its filters and a bus's day: a change here reruns only this part of the page."""
+    st.subheader("Runs and stops")
+    school_name = dict(zip(city.schools["id"], city.schools["name"]))
+    sector_of = dict(zip(comparison.prepared.schools["id"], comparison.prepared.schools["sector"]))
+    m = st.columns([1, 1, 2, 1])
+    which = m[0].selectbox("Scenario", list(summary["scenario"]), key="bell_map_scenario")
+    result = next(r for r in comparison.results if r.scenario.name == which)
+    session = m[1].radio("Session", list(result.plans), horizontal=True, key="bell_map_session", format_func=str.upper)
+    runs = files.run_frame(comparison, which, session)
+    tiers = sorted(runs["tier"].dropna().unique())
+    tier_pick = m[2].multiselect("Bell times (tiers)", tiers, default=tiers, key=f"bell_map_tiers|{which}|{session}")
+    show_homes = m[3].checkbox("Riders' homes", value=True, key="bell_map_homes", help=f"hexagons of {maps.MIN_CELL} or more riders")
+    f = st.columns([2, 1])
+    school_pick = f[0].multiselect("Schools (empty: every school)", sorted(runs["school"].unique(), key=lambda s: school_name.get(s, s)),
+                                   format_func=lambda s: school_name.get(s, s), key="bell_map_schools")  # fmt: skip
+    buses = sorted(int(b) for b in runs["bus"].dropna().unique())
+    selected = st.session_state.get("bells_map")
+    clicked = None
+    if selected is not None:
+        objects = (selected.get("selection") or {}).get("objects") or {}
+        clicked = next((int(o["bus"]) for o in objects.get("runs", []) if o.get("bus") is not None), None)
+    bus_key = f"bell_map_bus|{which}|{session}"
+    if clicked is not None and clicked in buses and st.session_state.get(f"{bus_key}|clicked") != clicked:
+        st.session_state[bus_key] = clicked
+        st.session_state[f"{bus_key}|clicked"] = clicked
+    bus = f[1].selectbox("A bus's day (or click a run)", [None, *buses], format_func=lambda b: "every bus" if b is None else f"bus {b}", key=bus_key)
+    shown = runs[runs["tier"].isin(tier_pick) & runs["path"].notna()]
+    if school_pick:
+        shown = shown[shown["school"].isin(school_pick)]
+    if bus is not None:
+        shown = shown[shown["bus"] == bus]
+    stops = comparison.stops_frame()
+    public_stops = stops[~stops["service"].isin(maps.PRIVATE_SERVICES)]
+    public_stops = public_stops[public_stops["school"].isin(shown["school"])]
+    areas = []
+    if show_homes:
+        riders = city.students[city.students["id"].astype(str).isin(comparison.prepared.riders["id"])]
+        areas.append(maps.hexbin_layer(maps.hexbin(riders, size=400), label="riders"))
+    layers = maps.base_layers(city, under=areas)
+    layers.append(
+        maps.path_layer(
+            list(shown["path"]),
+            colors=[[*maps.SECTOR_COLORS.get(sector_of.get(s, ""), (0, 0, 0))[:3], 220] for s in shown["school"]],
+            tips=[f"bus {b}, run {r} to {school_name.get(s, s)} ({t}): {maps.count_text(n, what='riders')}, {format_time(a)}–{format_time(e)}"
+                  for b, r, s, t, n, a, e in zip(shown["bus"], shown["run"], shown["school"], shown["tier"], shown["riders"], shown["start"], shown["end"])],
+            width=3 if bus is not None else 2,
+            layer_id="runs",
+            extra={"bus": [int(b) for b in shown["bus"]]},
+        )
     )
-)
-layers.append(maps.point_layer(public_stops, color=(40, 40, 40), radius=2, alpha=160, layer_id="stops",
-                               tip=lambda s: f"corner stop for {school_name.get(s['school'], s['school'])}: {maps.count_text(s['students'], what='riders')}"))  # fmt: skip
-layers.append(maps.point_layer(city.schools, color=maps.SECTOR_COLORS, by="sector", radius=6, layer_id="schools",
-                               tip=lambda s: f"{s['name']} — {s['sector']}"))  # fmt: skip
-st.pydeck_chart(maps.deck(layers, city=city), key="bells_map", on_select="rerun", selection_mode="single-object")
-st.markdown(
-    maps.legend({s: maps.SECTOR_COLORS[s] for s in SECTORS if s in sector_of.values()}, title="Runs and schools by sector", line=True)
-    + maps.legend({"corner stop": (40, 40, 40)})
-    + (maps.ramp_legend(f"{maps.MIN_CELL}", "most riders", title="Riders' homes") if show_homes else ""),
-    unsafe_allow_html=True,
-)
-plan = result.plans[session]
-private_runs = int(runs["path"].isna().sum())
-st.caption(
-    f"{session.upper()}: {len(runs):,} runs on {plan.n_buses:,} buses ({result.buses:,} buses for the day, the busier session); "
-    f"{len(shown):,} runs drawn. Door-to-door and wheelchair stops are students' homes: they are never drawn, lines skip them, "
-    f"and the {private_runs:,} runs that serve only them are not drawn."
-)
+    layers.append(maps.point_layer(public_stops, color=(40, 40, 40), radius=2, alpha=160, layer_id="stops",
+                                   tip=lambda s: f"corner stop for {school_name.get(s['school'], s['school'])}: {maps.count_text(s['students'], what='riders')}"))  # fmt: skip
+    layers.append(maps.point_layer(city.schools, color=maps.SECTOR_COLORS, by="sector", radius=6, layer_id="schools",
+                                   tip=lambda s: f"{s['name']} — {s['sector']}"))  # fmt: skip
+    st.pydeck_chart(maps.deck(layers, city=city), key="bells_map", on_select="rerun", selection_mode="single-object")
+    st.markdown(
+        maps.legend({s: maps.SECTOR_COLORS[s] for s in SECTORS if s in sector_of.values()}, title="Runs and schools by sector", line=True)
+        + maps.legend({"corner stop": (40, 40, 40)})
+        + (maps.ramp_legend(f"{maps.MIN_CELL}", "most riders", title="Riders' homes") if show_homes else ""),
+        unsafe_allow_html=True,
+    )
+    plan = result.plans[session]
+    private_runs = int(runs["path"].isna().sum())
+    st.caption(
+        f"{session.upper()}: {len(runs):,} runs on {plan.n_buses:,} buses ({result.buses:,} buses for the day, the busier session); "
+        f"{len(shown):,} runs drawn. Door-to-door and wheelchair stops are students' homes: they are never drawn, lines skip them, "
+        f"and the {private_runs:,} runs that serve only them are not drawn."
+    )
 
-if bus is not None:
-    day = plan.itinerary(bus - 1)
-    day = day[day["action"] != "wait"].reset_index(drop=True)
-    minutes = (day["end_time"] - day["start_time"]) / 60
-    mine = runs[runs["bus"] == bus].sort_values("start")
-    st.markdown(f"**Bus {bus}'s {session.upper()} day**: {len(mine)} runs, {format_time(day['start_time'].min())}–{format_time(day['end_time'].max())}, "
-                f"{minutes[day['action'] == 'deadhead'].sum():.0f} min empty (deadhead)")  # fmt: skip
-    st.dataframe(
-        pd.DataFrame({
-            "run": range(1, len(mine) + 1), "school": [school_name.get(s, s) for s in mine["school"]], "bell": mine["tier"],
-            "first pickup": [format_time(t) for t in mine["start"]], "arrives": [format_time(t) for t in mine["end"]],
-            "riders": [int(n) if n >= maps.MIN_CELL else f"<{maps.MIN_CELL}" for n in mine["riders"]],
-        }).astype({"riders": str}),
-        hide_index=True, width="stretch", key="bell_bus_day",
-    )  # fmt: skip
+    if bus is not None:
+        day = plan.itinerary(bus - 1)
+        day = day[day["action"] != "wait"].reset_index(drop=True)
+        minutes = (day["end_time"] - day["start_time"]) / 60
+        mine = runs[runs["bus"] == bus].sort_values("start")
+        st.markdown(f"**Bus {bus}'s {session.upper()} day**: {len(mine)} runs, {format_time(day['start_time'].min())}–{format_time(day['end_time'].max())}, "
+                    f"{minutes[day['action'] == 'deadhead'].sum():.0f} min empty (deadhead)")  # fmt: skip
+        st.dataframe(
+            pd.DataFrame({
+                "run": range(1, len(mine) + 1), "school": [school_name.get(s, s) for s in mine["school"]], "bell": mine["tier"],
+                "first pickup": [format_time(t) for t in mine["start"]], "arrives": [format_time(t) for t in mine["end"]],
+                "riders": [int(n) if n >= maps.MIN_CELL else f"<{maps.MIN_CELL}" for n in mine["riders"]],
+            }).astype({"riders": str}),
+            hide_index=True, width="stretch", key="bell_bus_day",
+        )  # fmt: skip
+
+
+_runs_map()
 
 # ---------------------------------------------------------------- tables and downloads
 tabs = st.tabs(["Bell changes", "By sector", "By neighborhood", "All numbers"])
 with tabs[0]:
     changes = comparison.changes()
-    st.dataframe(changes[changes["scenario"] == which], hide_index=True, width="stretch", key="bell_changes")
+    shown_scenario = st.session_state.get("bell_map_scenario", summary["scenario"].iloc[0])
+    st.caption(f"{shown_scenario} (the scenario on the map; the download holds every scenario's).")
+    st.dataframe(changes[changes["scenario"] == shown_scenario], hide_index=True, width="stretch", key="bell_changes")
 with tabs[1]:
     by_sector = comparison.by_sector()
     st.altair_chart(

@@ -151,7 +151,7 @@ if result is not None and len(result.assignments):
             [list(g.coords) for g in lines.geometry],
             colors=(0, 114, 178),
             tips=[f"#{number.get(i, '')} {n} → {building_names.get(b, b)} ({m.replace('_', '-')}, years 1–{y})"
-                  for i, n, b, m, y in zip(lines["need"], lines["name"], lines["building"], lines["mode"], lines["year_last"])],  # fmt: skip
+                  for i, n, b, m, y in zip(lines["need"], lines["name"], lines["building"], lines["mode"], lines["year_last"])],
             width=3,
             layer_id="matches",
         )
@@ -238,52 +238,58 @@ else:
     st.success(f"**{building_names[building]}** fits **{need_names[need]}** for its whole plan.")
 
 # ---------------------------------------------------------------- site selection
-st.subheader("Where should new campuses go?")
-st.caption("The vacant and under-used buildings that put new seats closest to the students who need them (an exact p-median; students are grouped in 400 m cells).")
-if not len(city.students):
-    st.info("This city has no students layer: add [layers.students] to site campuses by students' travel.")
-else:
-    with st.container(border=True):
-        sc = st.columns([1, 2, 1, 1])
-        p = int(sc[0].number_input("Campuses", 1, 10, 1, key="sites_p"))
-        levels = {"every grade": None, "elementary (K-5)": tuple(range(0, 6)), "middle (6-8)": (6, 7, 8), "high (9-12)": (9, 10, 11, 12)}
-        level = sc[1].selectbox("For students of", list(levels), key="sites_grades")
-        capped = sc[2].checkbox("Within spare seats", key="sites_capacitated", help="a campus seats at most its building's spare seats")
-        go = sc[3].button("Choose sites", type="primary", key="sites_run", width="stretch")
-    site_inputs = (key, p, level, capped)
-    if go:
-        with st.spinner("Choosing buildings…"):
-            try:
-                siting = site_campuses(city, p=p, grades=levels[level], capacitated=capped, travel=state.city_travel(city)[0])
-            except (ValueError, RuntimeError) as err:
-                if capped and "capacit" in str(err):
-                    st.error(
-                        f"{p} campus{'es' if p > 1 else ''} cannot seat every {level} student within spare seats: {_names(str(err)).split(';')[0]}. "
-                        "Choose more campuses, or untick **Within spare seats** to see where they would go regardless."
-                    )
-                else:
-                    st.error(_names(str(err)))
-                siting = None
-        state.remember("sites", site_inputs, siting)
-    found_sites = state.remembered("sites", site_inputs)
-    siting = found_sites[0] if found_sites and found_sites[1] else None
-    if siting is not None:
-        answer = "proven optimal" if siting.summary["optimal"] else f"gap {siting.summary['gap']:.1%}"
-        st.success(f"{len(siting.chosen)} building{'s' if len(siting.chosen) > 1 else ''} for {siting.summary['students']:,} students ({answer}); mean travel in minutes.")
-        chosen = siting.chosen
-        over = chosen[chosen["students_served"] > chosen["spare_seats"].fillna(0)]
-        for _, row in over.iterrows():
-            st.warning(f"**{row['name']}** would serve {int(row['students_served']):,} students but has {int(row['spare_seats']):,} spare seats: "
-                       "tick **Within spare seats** to keep each campus within its building.")  # fmt: skip
-        layers = maps.base_layers(city) + [
-            maps.point_layer(city.buildings, color=maps.STATUS_COLORS, by="status", ring=True, radius=5, layer_id="site_candidates"),
-            maps.point_layer(chosen, color=SITE_COLOR, radius=12, layer_id="sites_chosen",
-                             tip=lambda r: f"{r['name']}: {int(r['students_served']):,} students, {int(r['spare_seats']):,} spare seats"),  # fmt: skip
-        ]
-        st.pydeck_chart(maps.deck(layers, city=city, height=420), key="sites_map")
-        st.markdown(maps.legend(maps.STATUS_COLORS, title="Buildings", ring=True) + maps.legend({"chosen for a new campus": SITE_COLOR}), unsafe_allow_html=True)
-        ui.show_table(siting.table(), key="sites_table", rename={"mean_travel": "mean travel (min)", "students_served": "students served"})
-        ui.download_csv(siting.table(), label="Download the chosen sites (CSV)", file_name="sites.csv", key="dl_sites")
+@st.fragment
+def _sites() -> None:
+    """New campus sites: a change here reruns only this part of the page."""
+    st.subheader("Where should new campuses go?")
+    st.caption("The vacant and under-used buildings that put new seats closest to the students who need them (an exact p-median; students are grouped in 400 m cells).")
+    if not len(city.students):
+        st.info("This city has no students layer: add [layers.students] to site campuses by students' travel.")
+    else:
+        with st.container(border=True):
+            sc = st.columns([1, 2, 1, 1])
+            p = int(sc[0].number_input("Campuses", 1, 10, 1, key="sites_p"))
+            levels = {"every grade": None, "elementary (K-5)": tuple(range(6)), "middle (6-8)": (6, 7, 8), "high (9-12)": (9, 10, 11, 12)}
+            level = sc[1].selectbox("For students of", list(levels), key="sites_grades")
+            capped = sc[2].checkbox("Within spare seats", key="sites_capacitated", help="a campus seats at most its building's spare seats")
+            go = sc[3].button("Choose sites", type="primary", key="sites_run", width="stretch")
+        site_inputs = (key, p, level, capped)
+        if go:
+            with st.spinner("Choosing buildings…"):
+                try:
+                    siting = site_campuses(city, p=p, grades=levels[level], capacitated=capped, travel=state.city_travel(city)[0])
+                except (ValueError, RuntimeError) as err:
+                    if capped and "capacit" in str(err):
+                        st.error(
+                            f"{p} campus{'es' if p > 1 else ''} cannot seat every {level} student within spare seats: {_names(str(err)).split(';')[0]}. "
+                            "Choose more campuses, or untick **Within spare seats** to see where they would go regardless."
+                        )
+                    else:
+                        st.error(_names(str(err)))
+                    siting = None
+            state.remember("sites", site_inputs, siting)
+        found_sites = state.remembered("sites", site_inputs)
+        siting = found_sites[0] if found_sites and found_sites[1] else None
+        if siting is not None:
+            answer = "proven optimal" if siting.summary["optimal"] else f"gap {siting.summary['gap']:.1%}"
+            st.success(f"{len(siting.chosen)} building{'s' if len(siting.chosen) > 1 else ''} for {siting.summary['students']:,} students ({answer}); mean travel in minutes.")
+            chosen = siting.chosen
+            over = chosen[chosen["students_served"] > chosen["spare_seats"].fillna(0)]
+            for _, row in over.iterrows():
+                st.warning(f"**{row['name']}** would serve {int(row['students_served']):,} students but has {int(row['spare_seats']):,} spare seats: "
+                           "tick **Within spare seats** to keep each campus within its building.")  # fmt: skip
+            layers = maps.base_layers(city) + [
+                maps.point_layer(city.buildings, color=maps.STATUS_COLORS, by="status", ring=True, radius=5, layer_id="site_candidates"),
+                maps.point_layer(chosen, color=SITE_COLOR, radius=12, layer_id="sites_chosen",
+                                 tip=lambda r: f"{r['name']}: {int(r['students_served']):,} students, {int(r['spare_seats']):,} spare seats"),
+            ]
+            st.pydeck_chart(maps.deck(layers, city=city, height=420), key="sites_map")
+            st.markdown(maps.legend(maps.STATUS_COLORS, title="Buildings", ring=True) + maps.legend({"chosen for a new campus": SITE_COLOR}), unsafe_allow_html=True)
+            ui.show_table(siting.table(), key="sites_table", rename={"mean_travel": "mean travel (min)", "students_served": "students served"})
+            ui.download_csv(siting.table(), label="Download the chosen sites (CSV)", file_name="sites.csv", key="dl_sites")
+
+
+_sites()
 
 # ---------------------------------------------------------------- by neighborhood
 st.subheader("By neighborhood")

@@ -32,7 +32,7 @@ if not len(city.zones):
     st.stop()
 
 #: Grade bands a zone may guarantee, and the grade families apply to in each.
-BANDS = {"every grade": None, "K-5": tuple(range(0, 6)), "6-8": (6, 7, 8), "9-12": (9, 10, 11, 12)}
+BANDS = {"every grade": None, "K-5": tuple(range(6)), "6-8": (6, 7, 8), "9-12": (9, 10, 11, 12)}
 
 
 def _entry(grades: tuple[int, ...] | None) -> list[int]:
