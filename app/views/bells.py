@@ -132,10 +132,14 @@ def _compare() -> Comparison:
 
 if go:
     try:
-        state.remember("bells", inputs, _compare())
+        done = state.remember("bells", inputs, _compare())
     except ValidationError as err:
         state.show_problems(err)
         st.stop()
+    with st.spinner("Drawing every scenario's runs…"):  # once, so switching scenario on the map is only a redraw
+        for r in done.results:
+            for s in r.plans:
+                files.run_frame(done, r.scenario.name, s)
 
 found = state.remembered("bells", inputs)
 if found is None or not isinstance(found[0], Comparison) or found[0].prepared.city_name != city.name:
