@@ -121,39 +121,45 @@ if found and not found[1]:
     st.warning("The lottery below ran with other settings than those above: press **Run the lottery** to update it.", icon="🔄")
 
 # ---------------------------------------------------------------- map
-if outcome is None:
-    show = "Nothing"
-else:
-    show = st.radio("Shade the map by", ["Lottery: first choice", "Lottery: matched", "Nothing"], horizontal=True, key="zone_shade")
-areas = []
-if outcome is not None and show != "Nothing":
-    d, r = outcome.result.data, outcome.result
-    if d.student_xy is not None:
-        column = "first_choice" if show.endswith("first choice") else "matched"
-        points = gpd.GeoDataFrame(
-            {"first_choice": r.choice_rank == 0, "matched": r.assignment >= 0},
-            geometry=gpd.points_from_xy(d.student_xy[:, 0], d.student_xy[:, 1]),
-            crs=city.crs,
-        )
-        areas.append(maps.hexbin_layer(maps.hexbin(points, size=400, sums=[column]), share=column, label="applicants", layer_id="outcomes"))
-layers = maps.base_layers(city, under=areas)
-zone_tips = [f"{n}: {r:,} residents, seats for {sh:.0%}" for n, r, sh in zip(cov.zones["name"], cov.zones["residents"], cov.zones["share"].fillna(0))]
-layers.append(maps.polygon_layer(cov.zones, fill=(0, 114, 178, 0 if areas else 40), tip=zone_tips, line=(0, 114, 178), line_width=4, layer_id="zones"))
-in_zone = {i for ids in cov.zones["schools"] for i in ids}
-layers.append(maps.point_layer(city.schools[~city.schools["id"].isin(in_zone)], color=maps.SECTOR_COLORS, by="sector", radius=4, alpha=120, layer_id="other_schools"))
-layers.append(maps.point_layer(city.schools[city.schools["id"].isin(in_zone)], color=maps.SECTOR_COLORS, by="sector", radius=8, tip=lambda x: f"{x['name']} — {x['sector']}, in the zone", layer_id="zone_schools"))
-st.pydeck_chart(maps.deck(layers, city=city), key="zones_map")
-shade_key = ""
-if areas:
-    what = "first choice" if show.endswith("first choice") else "matched"
-    shade_key = maps.ramp_legend("lowest share", "highest share", title=f"Applicants {what}")
-st.markdown(
-    maps.legend({sec: maps.SECTOR_COLORS[sec] for sec in SECTORS if (city.schools["sector"] == sec).any()}, title="Schools (large: in the zone)")
-    + maps.legend({"shared zone": (0, 114, 178)}, line=True)
-    + shade_key,
-    unsafe_allow_html=True,
-)
-st.caption(f"Travel: {travel_how}. Applicants are drawn on the map only as hexagons of at least {maps.MIN_CELL}.")
+@st.fragment
+def _zone_map() -> None:
+    """The map and its shading: a change here reruns only this part of the page."""
+    if outcome is None:
+        show = "Nothing"
+    else:
+        show = st.radio("Shade the map by", ["Lottery: first choice", "Lottery: matched", "Nothing"], horizontal=True, key="zone_shade")
+    areas = []
+    if outcome is not None and show != "Nothing":
+        d, r = outcome.result.data, outcome.result
+        if d.student_xy is not None:
+            column = "first_choice" if show.endswith("first choice") else "matched"
+            points = gpd.GeoDataFrame(
+                {"first_choice": r.choice_rank == 0, "matched": r.assignment >= 0},
+                geometry=gpd.points_from_xy(d.student_xy[:, 0], d.student_xy[:, 1]),
+                crs=city.crs,
+            )
+            areas.append(maps.hexbin_layer(maps.hexbin(points, size=400, sums=[column]), share=column, label="applicants", layer_id="outcomes"))
+    layers = maps.base_layers(city, under=areas)
+    zone_tips = [f"{n}: {r:,} residents, seats for {sh:.0%}" for n, r, sh in zip(cov.zones["name"], cov.zones["residents"], cov.zones["share"].fillna(0))]
+    layers.append(maps.polygon_layer(cov.zones, fill=(0, 114, 178, 0 if areas else 40), tip=zone_tips, line=(0, 114, 178), line_width=4, layer_id="zones"))
+    in_zone = {i for ids in cov.zones["schools"] for i in ids}
+    layers.append(maps.point_layer(city.schools[~city.schools["id"].isin(in_zone)], color=maps.SECTOR_COLORS, by="sector", radius=4, alpha=120, layer_id="other_schools"))
+    layers.append(maps.point_layer(city.schools[city.schools["id"].isin(in_zone)], color=maps.SECTOR_COLORS, by="sector", radius=8, tip=lambda x: f"{x['name']} — {x['sector']}, in the zone", layer_id="zone_schools"))
+    st.pydeck_chart(maps.deck(layers, city=city), key="zones_map")
+    shade_key = ""
+    if areas:
+        what = "first choice" if show.endswith("first choice") else "matched"
+        shade_key = maps.ramp_legend("lowest share", "highest share", title=f"Applicants {what}")
+    st.markdown(
+        maps.legend({sec: maps.SECTOR_COLORS[sec] for sec in SECTORS if (city.schools["sector"] == sec).any()}, title="Schools (large: in the zone)")
+        + maps.legend({"shared zone": (0, 114, 178)}, line=True)
+        + shade_key,
+        unsafe_allow_html=True,
+    )
+    st.caption(f"Travel: {travel_how}. Applicants are drawn on the map only as hexagons of at least {maps.MIN_CELL}.")
+
+
+_zone_map()
 
 # ---------------------------------------------------------------- coverage by grade
 left, right = st.columns(2)
