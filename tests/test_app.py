@@ -651,6 +651,8 @@ def test_bells_a_rerun_never_solves_or_builds_downloads_again(bells_run):
     assert calls == {"compare": 1, "write": 0}
 
 
+@pytest.mark.xfail(reason="the bell-time engine is clock-bound today (issue 13 makes it deterministic): the same seed "
+                   "may give other buses; the lead removes this marker after merging issue 13", strict=False)
 def test_bells_page_numbers_are_the_library_call_for_the_same_inputs(bells_run, small_city):
     from facilities import read_city
     from routing.scenarios import compare
