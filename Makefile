@@ -30,7 +30,7 @@ test: $(TEST_STAMP)
 	$(PY) -m pytest
 
 app: $(STAMP)
-	$(VENV)/bin/streamlit run app/streamlit_app.py
+	$(VENV)/bin/streamlit run app/streamlit_app.py --browser.gatherUsageStats false
 
 bench: $(TEST_STAMP)
 	$(PY) -m bench

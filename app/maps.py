@@ -34,21 +34,26 @@ if TYPE_CHECKING:
     from facilities import City
 
 __all__ = [
+    "MIN_CELL",
+    "PRIVATE_SERVICES",
     "SECTOR_COLORS",
     "STATUS_COLORS",
-    "MIN_CELL",
+    "base_layers",
+    "count_text",
+    "deck",
     "hexbin",
     "hexbin_layer",
-    "street_layer",
-    "outline_layer",
     "label_layer",
-    "base_layers",
+    "legend",
+    "outline_layer",
+    "path_layer",
     "point_layer",
     "polygon_layer",
-    "path_layer",
-    "deck",
-    "legend",
+    "public_run_lines",
     "ramp",
+    "ramp_legend",
+    "street_layer",
+    "text_layer",
 ]
 
 Color = tuple[int, int, int] | tuple[int, int, int, int]
@@ -68,6 +73,10 @@ STATUS_COLORS: dict[str, Color] = {
 }
 #: Fewest student homes a map cell may show (the one privacy threshold, :data:`facilities.privacy.MIN_CELL`).
 MIN_CELL = PRIVACY_MIN_CELL
+#: Stop services placed at a student's home: never drawn, never in a public file.
+PRIVATE_SERVICES = frozenset({"door-to-door", "wheelchair"})
+_LOW: Color = (255, 237, 160)
+_HIGH: Color = (189, 0, 38)
 _STREET = (150, 150, 150)
 _OUTLINE = (60, 60, 60)
 _SQRT3 = math.sqrt(3.0)
@@ -272,14 +281,19 @@ def path_layer(
     tips: Sequence[str] | None = None,
     width: float = 3,
     layer_id: str | None = None,
+    extra: Mapping[str, Sequence[object]] | None = None,
 ) -> pdk.Layer:
-    """Lines given as lists of ``[lon, lat]`` (bus runs, streets), one color per line or one for all."""
+    """Lines given as lists of ``[lon, lat]`` (bus runs, streets), one color per line or one for all.
+
+    ``extra`` columns ride along with each line (a click on the map returns them).
+    """
     per_line = len(colors) == len(paths) and len(colors) > 0 and not isinstance(colors[0], int)
     data = pd.DataFrame(
         {
             "path": [[[round(float(x), 6), round(float(y), 6)] for x, y in p] for p in paths],
             "color": [list(c) for c in colors] if per_line else [list(colors)] * len(paths),
             "tip": list(tips) if tips is not None else [""] * len(paths),
+            **{name: list(values) for name, values in (extra or {}).items()},
         }
     )
     return pdk.Layer(
@@ -295,7 +309,12 @@ def path_layer(
     )
 
 
-def ramp(values: Sequence[float] | np.ndarray, *, alpha: int = 190, low: Color = (255, 237, 160), high: Color = (189, 0, 38)) -> list[list[int]]:
+def count_text(n: float, *, what: str = "students") -> str:
+    """``"25 students"``, or ``"fewer than 10 students"`` below :data:`MIN_CELL` (never a small count)."""
+    return f"{int(n):,} {what}" if n >= MIN_CELL else f"fewer than {MIN_CELL} {what}"
+
+
+def ramp(values: Sequence[float] | np.ndarray, *, alpha: int = 190, low: Color = _LOW, high: Color = _HIGH) -> list[list[int]]:
     """Colors from ``low`` to ``high`` for values scaled between their minimum and maximum."""
     v = np.asarray(values, dtype=float)
     if v.size == 0:
@@ -377,11 +396,18 @@ def outline_layer(zones: gpd.GeoDataFrame, *, layer_id: str = "neighborhoods") -
 
 def label_layer(zones: gpd.GeoDataFrame, *, layer_id: str = "labels") -> pdk.Layer:
     """Zone names written at their centres."""
-    centres = _wgs84(zones.geometry.representative_point())
+    centres = zones.geometry.representative_point()
+    return text_layer(gpd.GeoDataFrame({"text": zones["name"].fillna(zones["id"]).astype(str).to_list()}, geometry=centres.values, crs=zones.crs),
+                      text="text", layer_id=layer_id)  # fmt: skip
+
+
+def text_layer(frame: gpd.GeoDataFrame, *, text: str, layer_id: str = "labels", size: int = 12) -> pdk.Layer:
+    """The values of column ``text`` written at the points of ``frame`` (names, numbers tying marks to table rows)."""
+    centres = _wgs84(frame)
     data = pd.DataFrame(
         {
             "position": [[round(float(x), 6), round(float(y), 6)] for x, y in zip(centres.x, centres.y)],
-            "text": zones["name"].fillna(zones["id"]).astype(str).to_list(),
+            "text": frame[text].astype(str).to_list(),
         }
     )
     return pdk.Layer(
@@ -390,7 +416,7 @@ def label_layer(zones: gpd.GeoDataFrame, *, layer_id: str = "labels") -> pdk.Lay
         id=layer_id,
         get_position="position",
         get_text="text",
-        get_size=12,
+        get_size=size,
         get_color=[40, 40, 40, 200],
         font_weight=600,
         font_family='"Helvetica Neue, Arial, sans-serif"',
@@ -469,11 +495,56 @@ def deck(
     return pdk.Deck(
         layers=[layer for layer in layers if layer is not None],
         initial_view_state=view,
-        map_provider=None,
-        map_style=None,
+        map_provider=None,  # no basemap: pydeck writes its style sentinel, which Streamlit reads as "none"
         height=height,
         tooltip={"text": "{tip}"},
     )
+
+
+def ramp_legend(low: str, high: str, *, title: str = "") -> str:
+    """An HTML key of :func:`ramp`'s shading: a gradient bar from ``low`` to ``high`` (their labels)."""
+    a, b = (",".join(str(c) for c in color[:3]) for color in (_LOW, _HIGH))
+    bar = f"display:inline-block;width:7em;height:0.7em;vertical-align:middle;background:linear-gradient(90deg,rgb({a}),rgb({b}))"
+    head = f'<b style="margin-right:0.6em">{title}</b>' if title else ""
+    return (
+        f'<span style="font-size:0.9em;margin-right:2em;display:inline-block">{head}{low} '
+        f'<span style="{bar}"></span> {high}</span>'
+    )
+
+
+def public_run_lines(prepared: object, plan: object, *, network: object | None = None) -> list[shapely.LineString | None]:
+    """Each run of a bus plan as a line through its shared stops and schools only, in the plan's CRS.
+
+    Door-to-door and wheelchair stops (:data:`PRIVATE_SERVICES`) are a student's home: the line
+    skips them (it goes from the stop before to the stop after), so no drawn line leads to a home.
+    A run with fewer than two places left gives ``None`` (not drawn). Lines follow the streets of
+    ``network`` (a compiled network) when given, else go straight.
+    """
+    from routing.travel import route_geometry
+
+    data = plan.data  # type: ignore[attr-defined]
+    stops = prepared.stops.stops  # type: ignore[attr-defined]
+    private = set(stops["id"][stops["service"].isin(PRIVATE_SERVICES)])
+    xy: dict[int, tuple[float, float]] = {}
+    schools = prepared.schools.set_index("id")  # type: ignore[attr-defined]
+    for s in data.schools:
+        xy[s.location] = (float(schools.at[s.id, "x"]), float(schools.at[s.id, "y"]))
+    stop_xy = dict(zip(stops["id"], zip(stops.geometry.x, stops.geometry.y)))
+    for stop in data.stops:
+        if stop.id not in private:
+            xy[stop.location] = stop_xy[stop.id]
+    lines: list[shapely.LineString | None] = []
+    for run in plan.runs:  # type: ignore[attr-defined]
+        points = [xy[v.location] for v in run.visits if v.location in xy and not (v.stop is not None and data.stops[v.stop].id in private)]
+        points = [p for k, p in enumerate(points) if k == 0 or p != points[k - 1]]
+        if len(points) < 2:
+            lines.append(None)
+        elif network is None:
+            lines.append(shapely.LineString(points))
+        else:
+            nodes = network.node_ids[network.kdtree.query(np.asarray(points))[1]]  # type: ignore[attr-defined]
+            lines.append(route_geometry(network, list(nodes)))  # type: ignore[arg-type]
+    return lines
 
 
 def legend(colors: Mapping[str, Color], *, title: str = "", counts: Mapping[str, int] | None = None, ring: bool = False, line: bool = False) -> str:

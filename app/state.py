@@ -18,14 +18,16 @@ import streamlit as st
 from facilities import City, Problem, ValidationError, read_city
 
 __all__ = [
-    "DEMO_CITY",
     "CITY_ENV",
+    "DEMO_CITY",
+    "city_key",
+    "city_picker",
+    "current_city",
     "default_city",
     "load_city",
     "load_zipped_city",
-    "city_picker",
-    "current_city",
-    "city_key",
+    "remember",
+    "remembered",
     "show_problems",
     "zip_folder",
 ]
@@ -79,7 +81,9 @@ def load_zipped_city(data: bytes, name: str = "city.zip") -> City:
     try:
         archive = zipfile.ZipFile(io.BytesIO(data))
     except zipfile.BadZipFile:
-        raise ValidationError([Problem(name, None, None, "not a zip file", "zip the city folder (city.toml and its files) and upload the .zip")], city=name) from None
+        suffix = Path(name).suffix.lower()
+        what = f"a single {suffix[1:].upper()} file, not a zip of a city folder" if suffix and suffix != ".zip" else "not a zip file"
+        raise ValidationError([Problem(name, None, None, what, "zip the city folder (city.toml and its files) and upload the .zip")], city=name) from None
     target = Path(tempfile.mkdtemp(prefix="compact-upload-")).resolve()
     for member in archive.namelist():
         if not (target / member).resolve().is_relative_to(target):
@@ -155,7 +159,7 @@ def city_picker() -> City | None:
                 folder = st.text_input("City folder (holding city.toml)", key="city_folder")
                 city = load_city(folder)
             else:
-                upload = st.file_uploader("Zipped city folder", type=["zip"], key="city_zip", help="a .zip of a folder holding city.toml and the files it names")
+                upload = st.file_uploader("Zipped city folder", key="city_zip", help="a .zip of a folder holding city.toml and the files it names")
                 if upload is None:
                     st.info("Upload a .zip of a city folder: its city.toml and layer files.")
                 else:
@@ -183,3 +187,21 @@ def current_city() -> City:
             st.info("Pick a city in the sidebar.")
         st.stop()
     return city
+
+
+def remembered(name: str, inputs: object) -> tuple[object, bool] | None:
+    """The result kept under ``name`` and whether it was computed from ``inputs`` (else older inputs).
+
+    Pages keep one result per analysis in the session with the inputs that made it, so a rerun
+    (a map filter, a tab, a download) shows it again without solving anything.
+    """
+    kept = st.session_state.get(f"result:{name}")
+    if kept is None:
+        return None
+    return kept[1], kept[0] == inputs
+
+
+def remember(name: str, inputs: object, value: object) -> object:
+    """Keep ``value`` as the result of ``name`` for ``inputs`` (see :func:`remembered`); return it."""
+    st.session_state[f"result:{name}"] = (inputs, value)
+    return value

@@ -7,6 +7,7 @@ import json
 import zipfile
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
@@ -50,6 +51,31 @@ def _table(at: AppTest, *columns: str) -> pd.DataFrame:
     tables = [d.value for d in at.dataframe if set(columns) <= set(d.value.columns)]
     assert tables, f"the page shows no table with {columns}"
     return tables[0]
+
+
+def _metrics(at: AppTest) -> dict[str, str]:
+    return {m.label: m.value for m in at.metric}
+
+
+def _charts(at: AppTest) -> list[tuple[dict, pd.DataFrame]]:
+    """Every chart on the page: its Vega-Lite spec and its data."""
+    import pyarrow as pa
+
+    out = []
+    for chart in at.get("vega_lite_chart"):
+        frames = [pa.ipc.open_stream(d.data.data).read_pandas() for d in chart.proto.datasets]
+        out.append((json.loads(chart.proto.spec), frames[0] if frames else pd.DataFrame()))
+    return out
+
+
+def _column_formats(at: AppTest, column: str) -> list[str]:
+    """The display formats the page gives ``column`` in its tables."""
+    out = []
+    for d in at.dataframe:
+        config = json.loads(d.proto.columns or "{}")
+        if column in config:
+            out.append(config[column].get("type_config", {}).get("format", ""))
+    return out
 
 
 def _problems_table(at: AppTest) -> pd.DataFrame:
@@ -99,7 +125,7 @@ def test_city_page_maps_schools_buildings_and_aggregated_homes(app):
     assert metrics["Schools"] == f"{len(city.schools):,}"
     assert metrics["Students"] == f"{len(city.students):,}"
     spec = _deck(app)
-    assert spec.get("mapProvider") in (None, "") and spec.get("mapStyle") in (None, "")
+    assert spec.get("mapProvider") in (None, "") and spec.get("mapStyle") == "__MAP_STYLE__"
     assert len(_layer(spec, "schools")["data"]) == len(city.schools)
     assert len(_layer(spec, "buildings")["data"]) == len(city.buildings)
     assert len(_layer(spec, "streets")["data"]) > 100
@@ -204,7 +230,7 @@ def test_facilities_page_says_why_a_building_does_not_fit(app):
     need = data.need_ids[0]
     misfit = next(b for b in data.building_ids if data.reasons(need, b))
     app.selectbox(key="why_need").set_value(need).run()
-    app.selectbox(key="why_building").set_value(misfit).run()
+    app.selectbox(key=f"why_building|{need}|").set_value(misfit).run()
     text = " ".join(w.value for w in app.warning)
     assert "does not fit" in text
     assert all(reason in text for reason in data.reasons(need, misfit))
@@ -216,7 +242,7 @@ def test_facilities_page_chooses_sites_for_new_campuses(app):
     app.selectbox(key="sites_grades").set_value("high (9-12)")
     app.button(key="sites_run").click().run()
     assert not app.exception, app.exception
-    sites = _table(app, "students_served", "mean_travel")
+    sites = _table(app, "students served", "mean travel (min)")
     assert len(sites) == 2 and set(sites["status"]) <= {"vacant", "under-used"}
     chosen = _layer(_deck(app, index=len(app.get("deck_gl_json_chart")) - 1), "sites_chosen")["data"]
     assert len(chosen) == 2
@@ -299,7 +325,7 @@ def test_zones_page_measures_a_zone_and_runs_the_lottery(small_app, small_city):
     at.switch_page("views/zones.py").run()
     assert not at.exception and at.title[0].value == "Enrollment zones"
     metrics = {m.label: m.value for m in at.metric}
-    assert {"Residents", "Seats", "Guaranteed a seat"} <= set(metrics)
+    assert {"Its schools", "Residents", "Seats", "Residents the seats cover"} <= set(metrics)
     spec = _deck(at)
     assert len(_layer(spec, "zones")["data"]) == 1
     if at.radio(key="zone_how").value != "Build a shared zone from neighborhoods":  # the city.toml's zone comes first
@@ -319,3 +345,400 @@ def test_zones_page_measures_a_zone_and_runs_the_lottery(small_app, small_city):
     metrics = {m.label: m.value for m in at.metric}
     assert metrics["Applicants"] != "0"
     assert any("lottery" in b.label.lower() for b in at.get("download_button"))
+
+
+# ================================================================ the issue's findings, one test each
+# ---------------------------------------------------------------- network
+
+
+def test_the_app_sends_no_usage_statistics_and_make_app_uses_that():
+    import tomllib
+
+    config = tomllib.loads((ROOT / ".streamlit" / "config.toml").read_text(encoding="utf-8"))
+    assert config["browser"]["gatherUsageStats"] is False
+    target = (ROOT / "Makefile").read_text(encoding="utf-8").split("\napp:")[1].split("\n\n")[0]
+    assert "streamlit run app/streamlit_app.py" in target and "gatherUsageStats false" in target
+
+
+def test_every_map_asks_for_no_basemap_style(app):
+    """Streamlit's frontend fetches a carto style for a deck without ``mapStyle``; pydeck's sentinel says "none"."""
+    spec = _deck(app)
+    assert spec.get("mapStyle") == "__MAP_STYLE__"
+    assert "http" not in json.dumps(spec), "a map names a remote resource"
+
+
+# ---------------------------------------------------------------- uploads
+
+
+def test_a_csv_dropped_on_the_uploader_is_named_as_the_problem(tmp_path):
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    at.session_state["city_source"] = "Upload a zipped city"
+    at.run()
+    at.file_uploader(key="city_zip").upload("schools.csv", b"id,name\nA,Alpha\n", "text/csv")
+    at.run()
+    assert not at.exception
+    problems = _problems_table(at)
+    assert problems["problem"].str.contains("single CSV file").any()
+    assert problems["what to do"].str.contains("zip the city folder").any()
+
+
+def test_a_blank_coordinate_is_one_problem(tmp_path):
+    folder = _small_city(tmp_path / "blank")
+    (folder / "schools.csv").write_text("id,name,sector,lon,lat\nA,Alpha,district,-71.06,42.35\nB,Beta,charter,,42.36\n", encoding="utf-8")
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    at.session_state["city_source"] = "A city folder"
+    at.session_state["city_folder"] = str(folder)
+    at.run()
+    problems = _problems_table(at)
+    assert len(problems[problems["row"] == 3]) == 1, problems
+    assert not problems["problem"].str.contains("polygon").any()
+
+
+# ---------------------------------------------------------------- city page
+
+
+def test_city_sector_filter_filters_the_table_and_the_chart(app, demo_city):
+    app.multiselect(key="city_sectors").set_value(["charter"]).run()
+    schools = _table(app, "name", "sector")
+    assert len(schools) == int((demo_city.schools["sector"] == "charter").sum())
+    assert set(schools["sector"]) == {"charter"}
+    _, values = next(c for c in _charts(app) if "neighborhood" in json.dumps(c[0]["encoding"]))
+    assert set(values["sector"]) == {"charter"}
+
+
+def test_city_zones_toggle_draws_the_demo_shared_zone(app, demo_city):
+    from facilities.zones import configured_zones
+
+    assert "Zones" in app.pills(key="city_layers").options
+    app.pills(key="city_layers").set_value(["Zones"]).run()
+    zones = _layer(_deck(app), "zones")["data"]
+    assert len(zones) >= len(configured_zones(demo_city))
+
+
+def test_city_hexagons_have_a_key_and_tables_speak_words(app):
+    assert any("Student homes per hexagon" in m.value for m in app.markdown)
+    for frame in (d.value for d in app.dataframe):
+        assert not {"gross_area", "annual_cost", "rooms_classroom"} & set(frame.columns)
+        text = frame.astype(str)
+        assert not (text == "None").any().any()
+
+
+# ---------------------------------------------------------------- facilities page
+
+
+@pytest.fixture
+def facilities(app) -> AppTest:
+    app.switch_page("views/facilities.py").run()
+    assert not app.exception, app.exception
+    return app
+
+
+def test_facilities_needs_are_numbered_on_the_map_as_in_the_tables(facilities, demo_city):
+    facilities.slider(key="match_time").set_value(2)
+    facilities.button(key="match_run").click().run()
+    numbers = {row["text"] for row in _layer(_deck(facilities), "need_numbers")["data"]}
+    assert numbers == {str(k) for k in range(1, len(demo_city.needs) + 1)}
+    matches = _table(facilities, "#", "need", "building")
+    assert set(matches["#"].astype(str)) <= numbers
+    tips = [row["tip"] for row in _layer(_deck(facilities), "matches")["data"]]
+    assert all(tip.startswith("#") for tip in tips)
+
+
+def test_facilities_match_shows_names_and_formatted_dollars(facilities, demo_city):
+    facilities.slider(key="match_time").set_value(2)
+    facilities.button(key="match_run").click().run()
+    matches = _table(facilities, "#", "need", "building", "hosts")
+    ids = set(demo_city.schools["id"]) | set(demo_city.buildings["id"])
+    for hosts in matches["hosts"]:
+        assert not (set(str(hosts).split(", ")) & ids), f"hosts shown as ids: {hosts}"
+    assert set(matches["building"]) <= set(__import__("app.ui", fromlist=["x"]).display_names(demo_city.buildings).values())
+    assert _column_formats(facilities, "$ / year") and set(_column_formats(facilities, "$ / year")) == {"dollar"}
+    # every reason for a need left out is shown whole, in words
+    unhoused = [m.value for m in facilities.markdown if m.value.startswith("- **#")]
+    for line in unhoused:
+        assert not any(i in line for i in ids), line
+
+
+def test_facilities_lists_several_ranked_buildings_with_their_conditions(facilities):
+    ranked = _table(facilities, "rank", "building", "conditions")
+    assert len(ranked) >= 3
+    assert ranked["rank"].tolist() == list(range(1, len(ranked) + 1))
+    assert ranked["conditions"].str.len().gt(0).all()
+
+
+def test_facilities_what_if_withdraws_a_building_and_adds_a_need(facilities, demo_city):
+    gone = demo_city.buildings[demo_city.buildings["status"] == "vacant"]["id"].iloc[0]
+    facilities.multiselect(key="whatif_withdraw").set_value([gone])
+    facilities.text_input(key="whatif_name").input("Riverside Middle (what-if)")
+    facilities.run()
+    assert not facilities.exception
+    tips = [row["tip"] for row in _layer(_deck(facilities), "buildings")["data"]]
+    assert len(tips) == len(demo_city.buildings) - 1
+    assert _metrics(facilities)["Space needs"] == f"{len(demo_city.needs) + 1:,}"
+    facilities.slider(key="match_time").set_value(2)
+    facilities.button(key="match_run").click().run()
+    matches = _table(facilities, "#", "need", "building")
+    from app.ui import display_names
+
+    names = display_names(demo_city.buildings)
+    assert names[gone] not in set(matches["building"])
+    assert set(matches["building"]) <= set(names.values())
+
+
+def test_facilities_summary_by_neighborhood_adds_up(facilities, demo_city):
+    from facilities.capacity import utilization
+
+    table = _table(facilities, "neighborhood", "buildings", "spare seats")
+    assert table["buildings"].sum() == len(demo_city.buildings)
+    assert table["seats"].sum() == int(utilization(demo_city).buildings["capacity"].sum())
+
+
+def test_facilities_sites_have_their_own_color_a_legend_and_honest_seats(facilities):
+    facilities.number_input(key="sites_p").set_value(1)
+    facilities.selectbox(key="sites_grades").set_value("high (9-12)")
+    facilities.button(key="sites_run").click().run()
+    assert not facilities.exception
+    from app import maps
+
+    chosen = _layer(_deck(facilities, index=len(facilities.get("deck_gl_json_chart")) - 1), "sites_chosen")["data"]
+    colors = {tuple(row["fill"][:3]) for row in chosen}
+    assert not colors & {tuple(c[:3]) for c in maps.STATUS_COLORS.values()}
+    assert any("chosen for a new campus" in m.value for m in facilities.markdown)
+    sites = _table(facilities, "students served", "spare seats")
+    over = sites[sites["students served"] > sites["spare seats"]]
+    warned = " ".join(w.value for w in facilities.warning)
+    assert all(f"{int(n):,} students" in warned for n in over["students served"])
+    facilities.checkbox(key="sites_capacitated").check()
+    facilities.button(key="sites_run").click().run()
+    assert not facilities.exception
+    errors = " ".join(e.value for e in facilities.error)
+    if errors:
+        assert "raise p" not in errors and "Choose more campuses" in errors
+
+
+# ---------------------------------------------------------------- zones page (demo city: its shared middle-school zone)
+
+
+@pytest.fixture
+def zones_page(app) -> AppTest:
+    app.switch_page("views/zones.py").run()
+    assert not app.exception, app.exception
+    return app
+
+
+def test_zone_schools_and_seats_follow_the_neighborhoods(zones_page, demo_city):
+    from facilities.zones import coverage, shared_zone
+
+    at = zones_page
+    at.radio(key="zone_how").set_value("Build a shared zone from neighborhoods").run()
+    picked = [*at.multiselect(key="zone_units").value, "Cedar Grove"]
+    at.multiselect(key="zone_units").set_value(picked).run()
+    assert not at.exception
+    zone = shared_zone(demo_city, units=picked)
+    cov = coverage(demo_city, zone, grades=(6, 7, 8)).summary()
+    metrics = _metrics(at)
+    assert metrics["Its schools"] == f"{len(zone['schools'].iloc[0]):,}"
+    assert metrics["Seats"] == f"{cov['seats']:,}"
+    assert metrics["Shortfall"] == f"{cov['shortfall']:,}"
+    assert len(_layer(_deck(at), "zone_schools")["data"]) == len(zone["schools"].iloc[0])
+
+
+def test_a_middle_school_zone_applies_in_grade_6(zones_page):
+    grades = next(m for m in zones_page.multiselect if m.label == "Grades applying")
+    assert grades.value == [6]
+
+
+def test_the_lottery_says_when_the_guarantee_leaves_zone_residents_without_a_seat(zones_page, demo_city):
+    from facilities.enrollment import run_lottery
+    from facilities.zones import configured_zones
+
+    at = zones_page
+    at.button(key="lottery_run").click().run()
+    assert not at.exception
+    run = run_lottery(demo_city, zones=configured_zones(demo_city), guarantee=True, seed=0, grades=[6])
+    summary, by_zone = run.summary(), run.by_zone()
+    metrics = _metrics(at)
+    assert metrics["Applicants"] == f"{summary['students']:,}"
+    assert metrics["First choice"] == f"{summary['first_choice_share']:.0%}"
+    assert metrics["Placed by the guarantee"] == f"{summary['guarantee']:,}"
+    left_out = int(by_zone["unassigned"].fillna(0).sum())
+    warned = " ".join(w.value for w in at.warning)
+    assert (f"{left_out:,} of the zone's applicants have no seat" in warned) == (left_out > 0)
+    assert "Guaranteed a seat" not in metrics, "coverage counts seats; it does not promise them"
+
+
+def test_the_lottery_with_and_without_the_zone_side_by_side(zones_page, demo_city):
+    from facilities.enrollment import run_lottery
+
+    at = zones_page
+    at.button(key="lottery_run").click().run()
+    without = run_lottery(demo_city, zones=None, guarantee=False, seed=0, grades=[6]).aggregates(by=["sector"])
+    table = _table(at, "sector", "first choice share with the zone", "first choice share without")
+    shown = table.set_index("sector")["first choice share without"]
+    for _, row in without.dropna(subset=["first_choice_share"]).iterrows():
+        assert shown[row["sector"]] == pytest.approx(row["first_choice_share"])
+    assert _table(at, "income", "first choice share with the zone") is not None
+    hoods = _table(at, "neighborhood", "first choice share with the zone")
+    assert (hoods["students with the zone"].dropna() >= 10).all()
+    assert set(_column_formats(at, "first choice share with the zone")) == {"percent"}
+
+
+def test_the_neighborhood_chart_labels_every_neighborhood_and_shading_has_a_key(zones_page):
+    at = zones_page
+    at.button(key="lottery_run").click().run()
+    assert any("Applicants first choice" in m.value for m in at.markdown)
+    for chart, _ in _charts(at):
+        y = chart.get("encoding", {}).get("y", {})
+        if y.get("field") == "neighborhood":
+            assert y["axis"]["labelOverlap"] is False and y["axis"]["labelLimit"] == 0
+
+
+def test_zone_design_is_on_the_page(zones_page, demo_city):
+    from facilities.zones import ZoneData, ZonePlan, compare_plans, greedy_zones
+
+    at = zones_page
+    at.slider(key="design_time").set_value(1)
+    at.button(key="design_run").click().run()
+    assert not at.exception
+    table = _table(at, "measure", "each neighborhood", "greedy", "designed")
+    travel = __import__("app._common", fromlist=["travel_for"]).travel_for(demo_city)[0]
+    data = ZoneData.from_city(demo_city, travel=travel)
+    options = {"min_schools": 2, "max_schools": 8, "grades": (0, 1, 2, 3, 4, 5)}
+    expected = compare_plans({"each neighborhood": ZonePlan.from_labels(data, data.unit_ids, grades=options["grades"]),
+                              "greedy": greedy_zones(data, **options)})  # fmt: skip
+    shown = table.set_index("measure")
+    assert shown.at["zones", "greedy"] == expected.at["zones", "greedy"]
+    assert shown.at["shortfall", "each neighborhood"] == expected.at["shortfall", "each neighborhood"]
+
+
+# ---------------------------------------------------------------- bells page (small city, morning only)
+
+
+@pytest.fixture
+def bells_run(small_app, monkeypatch):
+    """The Bell times page after one run, counting the library's solves and file writes."""
+    from routing import scenarios
+
+    calls = {"compare": 0, "write": 0}
+    original_compare, original_write = scenarios.compare, scenarios.Comparison.write
+
+    def counted_compare(*args, **kwargs):
+        calls["compare"] += 1
+        return original_compare(*args, **kwargs)
+
+    def counted_write(self, *args, **kwargs):
+        calls["write"] += 1
+        return original_write(self, *args, **kwargs)
+
+    monkeypatch.setattr(scenarios, "compare", counted_compare)
+    monkeypatch.setattr(scenarios.Comparison, "write", counted_write)
+    at = small_app
+    at.switch_page("views/bells.py").run()
+    at.checkbox(key="bell_am_only").check()
+    at.slider(key="bell_time").set_value(4)
+    at.button(key="bell_run").click().run()
+    assert not at.exception, at.exception
+    return at, calls
+
+
+def test_bells_a_rerun_never_solves_or_builds_downloads_again(bells_run):
+    at, calls = bells_run
+    assert calls == {"compare": 1, "write": 0}
+    at.run()
+    at.selectbox(key="bell_map_scenario").set_value("optimized").run()
+    at.checkbox(key="bell_map_homes").uncheck().run()
+    assert not at.exception
+    assert calls == {"compare": 1, "write": 0}
+
+
+@pytest.mark.xfail(reason="the bell-time engine is clock-bound today (issue 13 makes it deterministic): the same seed "
+                   "may give other buses; the lead removes this marker after merging issue 13", strict=False)
+def test_bells_page_numbers_are_the_library_call_for_the_same_inputs(bells_run, small_city):
+    from facilities import read_city
+    from routing.scenarios import compare
+
+    at, _ = bells_run
+    expected = compare(read_city(small_city), time_limit=4.0, seed=0, sessions=("am",)).summary()
+    shown = _table(at, "scenario", "buses", "buses_saved")
+    assert shown["scenario"].tolist() == expected["scenario"].tolist()
+    assert shown["buses"].tolist() == expected["buses"].tolist()
+    assert [m.value for m in at.metric if m.label == "Buses"] == [f"{int(b):,}" for b in expected["buses"]]
+    assert [m.value for m in at.metric if m.label == "Miles a day"] == [f"{x:,.0f}" for x in expected["miles_per_day"]]
+    assert [m.value for m in at.metric if m.label == "Driver hours a day"] == [f"{x:,.1f}" for x in expected["driver_hours_per_day"]]
+
+
+def test_bells_no_zero_change_is_shown_as_a_change(bells_run):
+    at, _ = bells_run
+    for metric in at.metric:
+        delta = metric.proto.delta
+        assert not delta or any(ch in delta for ch in "123456789"), f"{metric.label}: {delta!r}"
+
+
+def test_bells_by_sector_chart_plots_a_column_that_exists(bells_run):
+    at, _ = bells_run
+    chart, values = next(c for c in _charts(at) if c[0]["encoding"].get("x", {}).get("field") == "sector")
+    field = chart["encoding"]["y"]["field"]
+    assert field in values.columns and values[field].sum() > 0
+
+
+def test_bells_cards_and_map_caption_agree(bells_run):
+    at, _ = bells_run
+    buses = next(m.value for m in at.metric if m.label == "Buses")
+    caption = next(c.value for c in at.caption if "runs on" in c.value)
+    assert f"{buses} buses for the day" in caption
+
+
+def test_bells_map_locates_no_student(bells_run):
+    """No marker at a door-to-door or wheelchair stop, and no tooltip counting fewer than 10 riders."""
+    import re
+
+    from app import maps
+
+    at, _ = bells_run
+    comparison = at.session_state["result:bells"][1]
+    stops = comparison.stops_frame().to_crs(4326)
+    corners = stops[~stops["service"].isin(maps.PRIVATE_SERVICES)]
+    corner_xy = np.c_[corners.geometry.x, corners.geometry.y]
+    spec = _deck(at)
+    drawn = _layer(spec, "stops")["data"]
+    assert drawn
+    for stop in drawn:
+        assert np.abs(corner_xy - np.asarray(stop["position"])).max(axis=1).min() < 1e-5, f"not a corner stop: {stop}"
+    tips = [r["tip"] for r in _layer(spec, "runs")["data"]] + [s["tip"] for s in drawn]
+    assert not [t for t in tips if re.search(r"(?<![\d,])[1-9] riders", t) or "door-to-door" in t or "wheelchair" in t]
+
+
+def test_bells_map_filters_by_tier_and_school_and_shows_a_bus_day(bells_run):
+    at, _ = bells_run
+    runs = _layer(_deck(at), "runs")["data"]
+    tiers = at.multiselect(key="bell_map_tiers|status quo|am")
+    at.multiselect(key="bell_map_tiers|status quo|am").set_value(tiers.value[:1]).run()
+    fewer = _layer(_deck(at), "runs")["data"]
+    assert 0 < len(fewer) <= len(runs) and all(f"({tiers.value[0]})" in r["tip"] for r in fewer)
+    bus = int(fewer[0]["bus"])
+    at.selectbox(key="bell_map_bus|status quo|am").set_value(bus).run()
+    assert not at.exception
+    assert all(int(r["bus"]) == bus for r in _layer(_deck(at), "runs")["data"])
+    assert any(f"Bus {bus}'s AM day" in m.value for m in at.markdown)
+    day = _table(at, "run", "school", "first pickup", "arrives")
+    assert len(day) >= 1
+
+
+def test_bells_public_download_holds_no_home_stop(bells_run, tmp_path):
+    """The ZIP offered to everyone has corner stops only; the private one, asked for on purpose, has them all."""
+    import geopandas as gpd
+
+    from app import maps
+    from app.views import _bells_files as files
+
+    at, calls = bells_run
+    comparison = at.session_state["result:bells"][1]
+    with zipfile.ZipFile(io.BytesIO(files.public_zip(comparison))) as archive:
+        archive.extractall(tmp_path / "public")
+    stops = gpd.read_file(tmp_path / "public" / "stops.gpkg")
+    assert len(stops) and not stops["service"].isin(maps.PRIVATE_SERVICES).any()
+    assert calls["write"] == 0, "the public ZIP is not the CLI's folder"
+    with zipfile.ZipFile(io.BytesIO(files.private_zip(comparison))) as archive:
+        archive.extractall(tmp_path / "private")
+    everything = gpd.read_file(tmp_path / "private" / "bells.gpkg", layer="stops")
+    assert len(everything) == len(comparison.stops_frame())

@@ -75,7 +75,8 @@ def test_deck_is_offline_and_framed_on_the_data():
         crs="EPSG:4326",
     )
     spec = json.loads(maps.deck([maps.outline_layer(zones)], bounds=tuple(zones.total_bounds)).to_json())
-    assert "mapStyle" not in spec or spec["mapStyle"] in (None, "")
+    # pydeck's sentinel: Streamlit's frontend then draws no basemap (without it, it fetches a carto style)
+    assert spec["mapStyle"] == "__MAP_STYLE__" and "http" not in json.dumps(spec)
     assert spec.get("mapProvider") in (None, "")
     view = spec["initialViewState"]
     assert -71.12 < view["longitude"] < -71.04 and 42.30 < view["latitude"] < 42.36
@@ -94,3 +95,37 @@ def test_point_layer_colors_by_value():
     assert data["tip"].tolist() == ["One", "Two"]
     lon, lat = data["position"][0]
     assert -72 < lon < -70 and 42 < lat < 43
+
+
+def test_count_text_never_shows_a_small_count():
+    assert maps.count_text(25, what="riders") == "25 riders"
+    assert maps.count_text(9, what="riders") == "fewer than 10 riders"
+    assert maps.count_text(1) == "fewer than 10 students"
+
+
+def test_public_run_lines_pass_only_through_shared_stops_and_schools(tmp_path):
+    """A drawn run never leads to a door-to-door or wheelchair stop (a student's home)."""
+    from facilities import read_city
+    from facilities.demo import generate
+    from routing.scenarios import DEFAULT_SCENARIOS, prepare, run_scenario
+
+    city = read_city(generate(size="test", seed=7, out=tmp_path / "city"))
+    prepared = prepare(city, sessions=("am",), time_limit=2, seed=0)
+    plan = run_scenario(prepared, DEFAULT_SCENARIOS[0]).plans["am"]
+    stops = prepared.stops.stops
+    homes = stops[stops["service"].isin(maps.PRIVATE_SERVICES)]
+    assert len(homes), "the test city has door-to-door riders"
+    public = np.r_[np.c_[stops.geometry.x, stops.geometry.y][~stops["service"].isin(maps.PRIVATE_SERVICES)],
+                   np.c_[prepared.schools["x"], prepared.schools["y"]]]  # fmt: skip
+    lines = maps.public_run_lines(prepared, plan)
+    assert len(lines) == len(plan.runs) and any(line is not None for line in lines)
+    for line in lines:
+        if line is None:
+            continue
+        for x, y in line.coords:
+            assert np.hypot(public[:, 0] - x, public[:, 1] - y).min() < 1e-6, "a run line passes a home stop"
+    only_homes = [
+        k for k, run in enumerate(plan.runs)
+        if all(plan.data.stops[v.stop].id in set(homes["id"]) for v in run.visits if v.stop is not None)
+    ]  # fmt: skip
+    assert all(lines[k] is None for k in only_homes)

@@ -7,6 +7,7 @@ import streamlit as st
 from app import maps, state, ui
 from app.views._geocode import geocode_panel
 from facilities.schema import SECTORS, STATUSES, format_grades
+from facilities.zones import configured_zones
 
 city = state.current_city()
 
@@ -16,6 +17,9 @@ st.caption(f"{city.crs.name} · read from {city.root}" if city.root else city.cr
 schools, buildings, students, zones = city.schools, city.buildings, city.students, city.zones
 hoods = zones[zones["kind"] == "neighborhood"]
 other_zones = zones[zones["kind"] != "neighborhood"]
+shared = configured_zones(city) if len(zones) else None
+if shared is not None and len(shared):
+    other_zones = pd.concat([other_zones, shared[["id", "name", "kind", "geometry"]]], ignore_index=True)
 
 cols = st.columns(5)
 cols[0].metric("Schools", f"{len(schools):,}", help=", ".join(f"{(schools['sector'] == s).sum()} {s}" for s in SECTORS))
@@ -29,7 +33,7 @@ controls = st.columns([3, 3, 2])
 sectors = controls[0].multiselect("Schools of", list(SECTORS), default=[s for s in SECTORS if (schools["sector"] == s).any()], key="city_sectors")
 show = controls[1].pills(
     "Show",
-    ["Buildings", "Student homes", "Zones", "Streets"],
+    ["Buildings", "Student homes", *(["Zones"] if len(other_zones) else []), "Streets"],
     selection_mode="multi",
     default=["Buildings", "Student homes", "Streets"],
     key="city_layers",
@@ -38,11 +42,15 @@ cell = controls[2].select_slider("Hexagon size (m)", options=[150, 250, 400, 600
 
 areas = []
 if "Zones" in show and len(other_zones):
-    areas.append(maps.polygon_layer(other_zones, fill=(0, 114, 178, 40), tip=[f"{n} ({k})" for n, k in zip(other_zones["name"], other_zones["kind"])], layer_id="zones"))
+    areas.append(maps.polygon_layer(other_zones, fill=(0, 114, 178, 40), tip=[f"{n} ({k} zone)" for n, k in zip(other_zones["name"], other_zones["kind"])],
+                                    line=(0, 114, 178), line_width=3, layer_id="zones"))  # fmt: skip
 homes_note = ""
+homes_key = ""
 if "Student homes" in show and len(students):
     cells = maps.hexbin(students, size=cell)
     areas.append(maps.hexbin_layer(cells))
+    if len(cells):
+        homes_key = maps.ramp_legend(f"{int(cells['count'].min()):,}", f"{int(cells['count'].max()):,} students", title="Student homes per hexagon")
     homes_note = f" Student homes are counted in hexagons of at least {maps.MIN_CELL}; {cells.attrs['hidden']:,} students in sparser cells are not drawn."
 layers = maps.base_layers(city, under=areas, streets="Streets" in show)
 if "Buildings" in show and len(buildings):
@@ -71,7 +79,9 @@ layers.append(
 st.pydeck_chart(maps.deck(layers, city=city), key="city_map")
 st.markdown(
     maps.legend({s: maps.SECTOR_COLORS[s] for s in sectors}, title="Schools", counts=schools["sector"].value_counts().to_dict())
-    + (maps.legend(maps.STATUS_COLORS, title="Buildings", counts=buildings["status"].value_counts().to_dict(), ring=True) if "Buildings" in show and len(buildings) else ""),
+    + (maps.legend(maps.STATUS_COLORS, title="Buildings", counts=buildings["status"].value_counts().to_dict(), ring=True) if "Buildings" in show and len(buildings) else "")
+    + (maps.legend({"zone": (0, 114, 178)}, line=True) if "Zones" in show and len(other_zones) else "")
+    + homes_key,
     unsafe_allow_html=True,
 )
 st.caption("Streets and neighborhoods are drawn from the city's own files; no map tiles are used." + homes_note)
@@ -81,10 +91,11 @@ tabs = st.tabs(["Schools", "Buildings", "Students", "Zones", "Fleet and needs"])
 with tabs[0]:
     left, right = st.columns([3, 2])
     with left:
-        st.dataframe(ui.readable(schools), hide_index=True, width="stretch", height=360)
-        ui.download_csv(ui.readable(schools), label="Download schools", file_name="schools.csv", key="dl_schools")
+        st.caption(f"{len(shown):,} schools of {', '.join(sectors) or 'no sector'} (the sectors picked above the map).")
+        ui.show_table(shown, height=360, key="schools_table")
+        ui.download_csv(ui.readable(shown), label="Download schools", file_name="schools.csv", key="dl_schools")
     with right:
-        by_hood = schools.groupby(["neighborhood", "sector"], dropna=False).size().rename("schools").reset_index()
+        by_hood = shown.groupby(["neighborhood", "sector"], dropna=False).size().rename("schools").reset_index()
         by_hood["neighborhood"] = by_hood["neighborhood"].astype(object).fillna("(outside)")
         chart = (
             alt.Chart(by_hood)
@@ -104,7 +115,7 @@ with tabs[1]:
         c = st.columns(len(STATUSES))
         for col, (status, n) in zip(c, counts.items()):
             col.metric(status.capitalize(), f"{n:,}")
-        st.dataframe(ui.readable(buildings), hide_index=True, width="stretch", height=360)
+        ui.show_table(buildings, height=360, key="buildings_table")
         ui.download_csv(ui.readable(buildings), label="Download buildings", file_name="buildings.csv", key="dl_buildings")
     else:
         st.info("This city has no buildings layer: add [layers.buildings] to city.toml to plan space.")
@@ -124,17 +135,16 @@ with tabs[2]:
         st.info("This city has no students layer.")
 with tabs[3]:
     if len(zones):
-        st.dataframe(ui.readable(zones), hide_index=True, width="stretch")
+        ui.show_table(zones, key="zones_table")
     else:
         st.info("This city has no zones layer.")
 with tabs[4]:
     parts = [("Bus types", city.bus_types), ("Bus yards", city.yards), ("Charter schools' space needs", city.needs)]
-    for column, (title, frame) in zip(st.columns(len(parts)), parts):
-        with column:
-            st.markdown(f"**{title}**")
-            if len(frame):
-                st.dataframe(ui.readable(frame), hide_index=True, width="stretch")
-            else:
-                st.caption("none in this city")
+    for title, frame in parts:
+        st.markdown(f"**{title}**")
+        if len(frame):
+            ui.show_table(frame, key=f"fleet_{title}")
+        else:
+            st.caption("none in this city")
 
 geocode_panel(city)
