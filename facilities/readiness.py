@@ -24,7 +24,7 @@ import pandas as pd
 from facilities._validate import Problems, ValidationError
 from facilities.capacity import describe_estimates, known_no, known_yes, utilization
 from facilities.population import SOURCE_APPORTIONED
-from facilities.schema import GRADE_NAMES
+from facilities.schema import GRADE_NAMES, format_grades
 
 if TYPE_CHECKING:
     from facilities.city import City
@@ -79,7 +79,9 @@ _BUILDINGS = Need(
     '[layers.buildings] file = "buildings.csv" (with rooms_<type>, capacity or gross_area)',
 )
 _STUDENTS = Need("no students layer (homes, grade, school)", '[layers.students] file = "students.csv"')
-_GRADED = Need("no student has a grade (PK, K, 1-12)", '[layers.students.columns] grade = "your grade column"')
+_GRADED = Need(
+    "no student has a grade (PK, K, 1-12)", '[layers.students.columns] grade = "your grade column"'
+)
 _NEEDS = Need("no needs layer (charter schools' space needs)", '[layers.needs] file = "needs.csv"')
 
 
@@ -217,12 +219,12 @@ def _seats(city: City, grades: Sequence[int] | None = None) -> tuple[list[Need],
     columns = np.asarray(grades, dtype=np.int64) + 1 if grades is not None else slice(None)
     if not seats[:, columns].sum():
         note = seat_notes(city.schools)[0] if len(city.schools) else "no schools"
-        which = f" in grades {', '.join(GRADE_NAMES[g + 1] for g in grades)}" if grades is not None else ""
+        which = f" in grades {format_grades(list(grades))}" if grades is not None else ""
         return [
             Need(
                 f"no school has seats{which} ({note})",
-                "[layers.schools.columns] grades = \"your grades column\", capacity = \"your capacity "
-                "column\" (or enrollment), or a buildings layer with rooms",
+                '[layers.schools.columns] grades = "your grades column", capacity = "your capacity '
+                'column" (or enrollment), or a buildings layer with rooms',
             )
         ], []
     if pd.to_numeric(city.schools["capacity"], errors="coerce").fillna(0).gt(0).all():
@@ -289,7 +291,7 @@ def _design(city: City) -> tuple[list[Need], list[str]]:
         if not len(located):
             missing.append(
                 Need(
-                    "no school with seats in grades K-5 lies in any unit",
+                    f"no school with seats in grades {format_grades(list(DESIGN_GRADES))} lies in any unit",
                     fix="check the schools' and zones' locations and CRS",
                 )
             )
