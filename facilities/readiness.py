@@ -191,8 +191,9 @@ def _people(city: City) -> tuple[list[Need], list[str], str]:
 
 
 def _zoned(city: City) -> list[Need]:
-    """The zones coverage measures (attendance or shared zones, else the others), checked as it
-    checks them: every school a zone lists is in the schools layer."""
+    """The zones coverage measures (the city's shared zones, else attendance zones, else the others),
+    checked as it checks them: every school a zone lists is in the schools layer."""
+    from facilities.zones import configured_zones
     from facilities.zones.coverage import _default_zones
     from facilities.zones.define import zone_school_sets
 
@@ -205,7 +206,9 @@ def _zoned(city: City) -> list[Need]:
             )
         ]
     try:
-        zone_school_sets(_default_zones(city).reset_index(drop=True), city.schools)
+        shared = configured_zones(city)
+        measured = shared if shared is not None else _default_zones(city)
+        zone_school_sets(measured.reset_index(drop=True), city.schools)
     except ValidationError as err:
         return _from_problems(err)
     return []

@@ -134,3 +134,19 @@ def test_dc_coverage_counts_residents_per_attendance_zone_and_says_they_are_esti
     assert "estimated from enrollment" in _readiness("dc")["coverage"].line()
     zones = pd.read_csv(out / "zones.csv")
     assert len(zones) == len(read_city(CITIES / "dc").zones)
+
+
+def test_a_zone_feeding_a_school_not_in_the_layer_blocks_coverage_in_validate_as_in_the_command():
+    from facilities import ValidationError
+    from facilities.zones import coverage
+
+    city = read_city(CITIES / "dc")
+    zones = city.zones.copy()
+    planned = zones["school"].isna()  # city.toml maps the three planned middle schools' ids to none
+    assert planned.sum() == 3
+    zones.loc[planned, "school"] = "-200002"
+    broken = city.replace(zones=zones)
+    ready = readiness(broken, ["coverage"])[0]
+    assert ready.state == "blocked" and "lists unknown school '-200002'" in ready.line()
+    with pytest.raises(ValidationError, match="lists unknown school '-200002'"):
+        coverage(broken, None)
