@@ -150,3 +150,17 @@ def test_a_zone_feeding_a_school_not_in_the_layer_blocks_coverage_in_validate_as
     assert ready.state == "blocked" and "lists unknown school '-200002'" in ready.line()
     with pytest.raises(ValidationError, match="lists unknown school '-200002'"):
         coverage(broken, None)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_bells_sweep_stops_with_validates_reasons_where_bells_is_blocked(name, tmp_path):
+    ready = _readiness(name)["bells"]
+    if ready.state != "blocked":
+        pytest.skip(f"bells is {ready.state} on {name}: compare runs it above (a sweep takes minutes)")
+    (tmp_path / "s.toml").write_text('[[scenario]]\nname = "status quo"\n')
+    out = tmp_path / "sweep.csv"
+    args = ["bells", "sweep", str(CITIES / name), "--scenarios", str(tmp_path / "s.toml"), "--out", str(out)]
+    result = CliRunner().invoke(cli, [*args, "--quiet"])
+    assert result.exit_code == 1 and not out.exists()
+    for need in ready.missing:
+        assert f"bells is blocked: {need.what}" in result.output
