@@ -3,7 +3,9 @@
 ``compact validate`` prints one line per capability; each command checks its own line first
 (:func:`require`), so no command fails later on a precondition that validate did not name. A
 capability is a row of :data:`CHECKS`: a function from a city to what it is missing and what it
-estimates; other capabilities add their own row.
+estimates; other capabilities add their own row. The zones and lottery checks call the zones code's
+own choosers (where residents come from, the units, the schools zones list, seats by grade) and repeat
+their refusals, so a check cannot say ready where the command would stop.
 
 >>> from facilities import read_city
 >>> from facilities.readiness import readiness
@@ -29,14 +31,15 @@ from facilities.schema import GRADE_NAMES, format_grades
 if TYPE_CHECKING:
     from facilities.city import City
 
-__all__ = ["CHECKS", "Need", "Readiness", "readiness", "require"]
+__all__ = ["CHECKS", "DESIGN_GRADES", "Need", "Readiness", "readiness", "require"]
 
 State = Literal["ready", "ready with estimates", "blocked"]
 
 
 @dataclass(frozen=True)
 class Need:
-    """Something a capability is missing, and the ``city.toml`` lines that would add it."""
+    """Something a capability is missing, and the ``city.toml`` lines that would add it (``toml``)
+    or, for a problem in the data, what to fix (``fix``)."""
 
     what: str
     toml: str = ""
