@@ -256,6 +256,18 @@ def _units(city: City, grades: Sequence[int]) -> list[Need]:
     return []
 
 
+def _shared(city: City) -> list[Need]:
+    """The shared zones of ``city.toml`` (``[[enrollment.shared_zones]]``), built as the commands build
+    them: from units of the zones layer."""
+    from facilities.zones import configured_zones
+
+    try:
+        configured_zones(city)
+    except ValidationError as err:
+        return _from_problems(err)
+    return []
+
+
 def _lottery(city: City) -> tuple[list[Need], list[str]]:
     from facilities.enrollment import ENTRY_GRADES
 
@@ -266,6 +278,7 @@ def _lottery(city: City) -> tuple[list[Need], list[str]]:
             Need("no school lists its grades", '[layers.schools.columns] grades = "your grades column"'),
             *missing,
         ]
+    missing += _shared(city)
     simulated = source in ("population", "enrollment")
     if source == "enrollment":
         missing += [n for g in ENTRY_GRADES for n in _units(city, [g])]
