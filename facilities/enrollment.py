@@ -336,9 +336,10 @@ class Enrollment:
 
     def by_sector(self, *, min_count: int = 10) -> pd.DataFrame:
         """One row per sector that has schools: ``schools``, ``seats``, ``seats_estimated`` (from
-        enrollment), ``schools_without_seats``, ``first_choice`` (applicants ranking one of its
-        schools first), ``placed`` (applicants assigned to its schools), ``seats_left`` and
-        ``matched``/``unassigned`` of the applicants whose first choice it is.
+        enrollment or at the typical school's seats a grade), ``schools_without_seats``,
+        ``first_choice`` (applicants ranking one of its schools first), ``placed`` (applicants
+        assigned to its schools), ``seats_left`` and ``matched``/``unassigned`` of the applicants
+        whose first choice it is.
 
         Counts of fewer than ``min_count`` applicants are blanked (NA)."""
         d, r = self.result.data, self.result
@@ -350,7 +351,7 @@ class Enrollment:
                 "sector": d.sectors,
                 "schools": 1,
                 "seats": seats,
-                "seats_estimated": np.where(source == "enrollment", seats, 0),
+                "seats_estimated": np.where(np.isin(source, ["enrollment", "typical"]), seats, 0),
                 "schools_without_seats": seats == 0,
                 "placed": placed,
             }

@@ -5,9 +5,12 @@ from __future__ import annotations
 import re
 
 import pytest
+from typer.testing import CliRunner
 
-from facilities import ValidationError
+from app.cli import app as cli
+from facilities import ValidationError, read_city
 from facilities.readiness import CHECKS, Need, readiness, require
+from tests.test_stripped_cities import LAYERS, _copy_demo, _strip_layer
 
 
 def test_the_demo_city_is_ready_for_everything(demo_city):
@@ -55,3 +58,24 @@ def test_a_capability_adds_its_own_check(demo_city, monkeypatch):
     )
     (line,) = readiness(demo_city, ["ferries"])
     assert line.line() == "ferries   blocked: no ferry terminals (add: [layers.ferries])"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("layer", LAYERS)
+@pytest.mark.parametrize("capability", ["coverage", "lottery", "design"])
+def test_validate_says_blocked_exactly_when_the_zones_command_stops(tmp_path, layer, capability):
+    """On the demo stripped of each layer: blocked in validate iff the command exits 1, in its words."""
+    city = _copy_demo(tmp_path / "city")
+    _strip_layer(city, layer)
+    out = tmp_path / "out"
+    args = ["zones", capability, str(city), "--out", str(out)]
+    result = CliRunner().invoke(cli, args + (["--time-limit", "2"] if capability == "design" else []))
+    assert result.exit_code in (0, 1) and "Traceback" not in result.output
+    try:
+        ready = readiness(read_city(city), [capability])[0]
+    except ValidationError as err:  # the city does not load: validate and the command say the same
+        assert result.exit_code == 1 and str(err).splitlines()[1] in result.output
+        return
+    assert (ready.state == "blocked") == (result.exit_code == 1), (ready.line(), result.output[-600:])
+    for need in ready.missing:
+        assert f"{capability} is blocked: {need.what}" in result.output

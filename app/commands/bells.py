@@ -29,6 +29,18 @@ def _load(city_dir: Path, scenarios: Path | None):  # type: ignore[no-untyped-de
         raise typer.Exit(code=1) from None
 
 
+def _require_bells(city) -> None:  # type: ignore[no-untyped-def]
+    """Stop with the words of ``compact validate`` when the city's data blocks bell-time scenarios."""
+    from facilities import ValidationError
+    from facilities.readiness import require
+
+    try:
+        require(city, "bells")
+    except ValidationError as err:
+        typer.echo(str(err), err=True)
+        raise typer.Exit(code=1) from None
+
+
 @app.command()
 def compare(
     city_dir: Path = typer.Argument(..., help="A city folder with a city.toml."),
@@ -53,6 +65,7 @@ def compare(
     from app.outputs import city_inputs, output_folder
 
     city, listed = _load(city_dir, scenarios)
+    _require_bells(city)
     model, how = travel_model_for(city)  # the streets checked: readable, with edges, covering the city
     limit = _QUICK["time_limit"] if quick else time_limit
     result = run_compare(city, scenarios=listed, time_limit=limit, seed=seed, progress=_progress(quiet), sessions=("am",) if am_only else ("am", "pm"),
@@ -94,6 +107,7 @@ def sweep(
     from routing.scenarios import sweep as run_sweep
 
     city, listed = _load(city_dir, scenarios)
+    _require_bells(city)
     prepared = prepare(city, time_limit=prepare_time, seed=seed, progress=_progress(quiet), sessions=("am",) if am_only else ("am", "pm"))
     executor = DaskExecutor(scheduler) if scheduler else ProcessExecutor(workers)
     table = run_sweep(prepared, listed, executor=executor, time_limit=time_limit, seed=seed)

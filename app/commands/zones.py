@@ -60,6 +60,15 @@ def _problems() -> Iterator[None]:
         raise typer.Exit(code=1) from None
 
 
+def _require(city: Any, capability: str, *, defaults: bool) -> None:
+    """With the default options, stop with the words of ``compact validate`` when the city's data
+    blocks ``capability`` (other options change what it needs: the command checks those itself)."""
+    from facilities.readiness import require
+
+    if defaults:
+        require(city, capability)
+
+
 def _warn(warnings: Sequence[str]) -> None:
     for w in warnings:
         _echo(f"warning: {w}")
@@ -148,6 +157,7 @@ def coverage(
 
     city = _load(city_dir)
     with _problems():
+        _require(city, "coverage", defaults=(units, zones, source, basis) == (None, None, "auto", "capacity"))
         chosen = resolve_zones(
             city, units=units, schools=schools, zones_file=zones, zone_id=zone_id, zone_schools=zone_schools
         )
@@ -269,6 +279,8 @@ def lottery(
 
     city = _load(city_dir)
     with _problems():
+        given = (units, zones, choices, grades)
+        _require(city, "lottery", defaults=given == (None,) * 4 and (source, basis) == ("auto", "capacity"))
         chosen = resolve_zones(
             city, units=units, schools=schools, zones_file=zones, zone_id=zone_id, zone_schools=zone_schools
         )
@@ -376,6 +388,7 @@ def design(
     attendance zones) and compare plans side by side."""
     from app.report_zones import comparison_text, design_sections, write_report
     from facilities.io import write_geo
+    from facilities.readiness import DESIGN_GRADES
     from facilities.zones import ZoneData, ZonePlan, compare_plans, design_cpsat, greedy_zones
     from facilities.zones import design as make
     from facilities.zones.residents import area_units
@@ -383,6 +396,7 @@ def design(
     city = _load(city_dir)
     with _problems():
         wanted = _grades(grades)
+        _require(city, "design", defaults=(source, basis, wanted) == ("auto", "capacity", DESIGN_GRADES))
         units = area_units(city, grades=wanted)
         travel, how = travel_for(city)
         data = ZoneData.from_city(city, units=units, travel=travel, source=source, basis=basis, grades=wanted)  # type: ignore[arg-type]
