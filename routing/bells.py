@@ -61,12 +61,12 @@ from typing import Literal
 
 import numpy as np
 import pandas as pd
-import scipy.sparse as sp
-from scipy.sparse.csgraph import maximum_bipartite_matching
 
 from facilities import Problem, ValidationError
 from facilities._validate import parse_grades, parse_time
 from facilities.schema import format_time
+from routing.budget import Deadline, safety_cap
+from routing.chaining import can_follow, fewest_buses
 from routing.problem import ProblemData, Run
 
 __all__ = [
@@ -368,9 +368,10 @@ class RunChains:
     Build it with :meth:`from_runs`. For each session, run ``j`` can follow run ``i`` on one bus
     when both have the same bus type and, with every run moved by its school's shift (of the start
     in the ``"am"`` session, of the dismissal in the ``"pm"`` session),
-    ``(end[i] + shift[i]) + drive[i, j] <= (start[j] + shift[j]) + 1e-6`` -- the very test (same
-    arithmetic, same tolerance) of :func:`routing.buses.chain`, so the count is the one the final
-    plan of the same shifted runs has. Only pairs that can chain for *some* shifts no further apart
+    :func:`routing.chaining.can_follow` of ``end[i] + shift[i]``, ``drive[i, j]`` and
+    ``start[j] + shift[j]``, and the count is :func:`routing.chaining.fewest_buses`: the very test
+    and count of :func:`routing.chaining.chain`, so the count is the one the final plan of the
+    same shifted runs has. Only pairs that can chain for *some* shifts no further apart
     than ``max_shift`` are kept; beyond that the count is an upper bound.
 
     Attributes
@@ -435,22 +436,17 @@ class RunChains:
         drive = self.sessions[session][5]
         end, start, first, then = self._pairs[session]
         if base is None:
-            return (end + shift[first]) + drive <= (start + shift[then]) + 1e-6
+            return can_follow(end + shift[first], drive, start + shift[then])
         ok = base.copy()
         k = np.concatenate([self._touching[session][i] for i in moved]) if moved else np.zeros(0, dtype=np.intp)
-        ok[k] = (end[k] + shift[first[k]]) + drive[k] <= (start[k] + shift[then[k]]) + 1e-6
+        ok[k] = can_follow(end[k] + shift[first[k]], drive[k], start[k] + shift[then[k]])
         return ok
 
     def _count(self, session: str, shift: np.ndarray, ok: np.ndarray | None = None) -> int:
         """Fewest buses of one session: its runs minus a maximum matching of "can follow"."""
         school, _, _, rows, cols, _ = self.sessions[session]
         ok = self._follows(session, shift) if ok is None else ok
-        n = len(school)
-        indptr = np.zeros(n + 1, dtype=np.int32)  # rows are sorted (np.nonzero): CSR directly
-        np.cumsum(np.bincount(rows[ok], minlength=n), out=indptr[1:])
-        graph = sp.csr_matrix((np.ones(int(indptr[-1]), dtype=np.int8), cols[ok], indptr), shape=(n, n))
-        graph.has_sorted_indices = True
-        return int((maximum_bipartite_matching(graph, perm_type="column") < 0).sum())
+        return fewest_buses(len(school), rows[ok], cols[ok])
 
     def _shifts(self, shift: np.ndarray | None, end_shift: np.ndarray | None) -> dict[str, np.ndarray]:
         start = np.zeros(len(self.school_ids)) if shift is None else np.asarray(shift, dtype=float)
@@ -495,6 +491,9 @@ class BellTimes:
         Schools that could not be given an allowed time (``school``, ``reason``).
     buses
         Fewest buses for these times with the fixed runs (``None`` when not evaluated).
+    clock_cap
+        Whether the clock cap, not the search's budget, ended the search (the times may then
+        differ between two runs on a loaded machine).
     """
 
     starts: Mapping[str, float]
@@ -502,6 +501,7 @@ class BellTimes:
     changes: pd.DataFrame
     infeasible: pd.DataFrame
     buses: int | None = None
+    clock_cap: bool = False
 
     @classmethod
     def from_times(
@@ -655,7 +655,8 @@ class _Search:
     when the score -- (buses, *ties(x, y, buses summed over the sessions)) -- is lower, pass after pass until a pass improves
     nothing. Each further descent starts from the best times found with a few schools (seeded)
     moved to random options. It ends after ``budget`` bus counts or ``2 * schools + 5`` restarts
-    (both deterministic: the same seed gives the same times), or at the time limit (a safety cap).
+    (both deterministic: the same seed gives the same times), or at the clock's safety cap
+    (:func:`routing.budget.safety_cap`; the result's ``clock_cap`` then says so).
     """
 
     chains: RunChains
@@ -663,7 +664,7 @@ class _Search:
     current: np.ndarray
     ties: Callable[[np.ndarray, np.ndarray, int], tuple[float, ...]]
     budget: int
-    time_limit: float
+    deadline: Deadline
     rng: np.random.Generator
     progress: Progress | None = None
     used: int = 0
@@ -688,7 +689,7 @@ class _Search:
     def done(self, label: str) -> bool:
         if self.progress is not None:
             self.progress(label, min(self.used / self.budget, 1.0))
-        return self.used >= self.budget or time.perf_counter() - self.t0 >= self.time_limit
+        return self.used >= self.budget or self.deadline.passed()
 
     def descend(self, x: np.ndarray, y: np.ndarray, now: Score) -> tuple[np.ndarray, np.ndarray, Score]:
         improved = True
@@ -816,7 +817,7 @@ def align_bells(
             inexact = sum(not on_tier((now[i, 0] + x[i], now[i, 1] + y[i])) for i in choices)
             return (kept, inexact, total, float(np.abs(x).sum() + np.abs(y).sum()))
 
-        search = _Search(chains, choices, now, ties, search_budget(chains, time_limit=time_limit), time_limit, np.random.default_rng(seed))
+        search = _Search(chains, choices, now, ties, search_budget(chains, time_limit=time_limit), Deadline(safety_cap(time_limit)), np.random.default_rng(seed))
         x, y, best = search.run(np.zeros(len(now)), np.zeros(len(now)))
         buses = int(best[0])
         chosen = {sid: (current[sid][0] + x[index[sid]], current[sid][1] + y[index[sid]]) for sid in movers}
@@ -839,7 +840,8 @@ def align_bells(
             reasons[sid] = f"aligned to the {to} tier {tier} ({_was(old, new)})"
         else:
             reasons[sid] = f"aligned to the {to} start {format_time(new[0])} ({_was(old, new)}); {options[sid][new]}"
-    return BellTimes.from_times(schools, {s: p[0] for s, p in chosen.items()}, ends={s: p[1] for s, p in chosen.items()}, reasons=reasons, infeasible=allowed.infeasible, buses=buses)
+    times = BellTimes.from_times(schools, {s: p[0] for s, p in chosen.items()}, ends={s: p[1] for s, p in chosen.items()}, reasons=reasons, infeasible=allowed.infeasible, buses=buses)
+    return replace(times, clock_cap=chains is not None and search.deadline.fired)
 
 
 def _alone(chains: RunChains, x: np.ndarray, y: np.ndarray, i: int, d: float, e: float) -> int:
@@ -869,8 +871,8 @@ def optimize_bells(
     allowed time where the policy forbids them); each further one from the best times found, with a
     few schools (seeded) moved to random allowed times. The search ends after
     :func:`search_budget` bus counts or twice as many restarts as schools that can move (plus five)
-    -- deterministic, so the same seed gives the same times -- or at the time limit, whichever
-    comes first. Every kept time satisfies the policy.
+    -- deterministic, so the same seed gives the same times; the clock only stops a search far past
+    its time limit (:func:`routing.budget.safety_cap`), and ``clock_cap`` then says so. Every kept time satisfies the policy.
 
     Parameters
     ----------
@@ -914,12 +916,13 @@ def optimize_bells(
     def ties(x: np.ndarray, y: np.ndarray, total: int) -> tuple[float, ...]:
         return (total, int(np.count_nonzero((x != 0) | (y != 0))), float(np.abs(x).sum() + np.abs(y).sum()))
 
-    search = _Search(chains, options, now, ties, search_budget(chains, time_limit=time_limit), time_limit, np.random.default_rng(seed), progress)
+    search = _Search(chains, options, now, ties, search_budget(chains, time_limit=time_limit), Deadline(safety_cap(time_limit)), np.random.default_rng(seed), progress)
     x, y, best = search.run(x, y)
     reasons = _explain(chains, x, y, ids, current, allowed)
     starts = {s: current[s][0] + x[i] for i, s in enumerate(ids)}
     ends = {s: current[s][1] + y[i] for i, s in enumerate(ids)}
-    return BellTimes.from_times(schools, starts, ends=ends, reasons=reasons, infeasible=allowed.infeasible, buses=int(best[0]))
+    times = BellTimes.from_times(schools, starts, ends=ends, reasons=reasons, infeasible=allowed.infeasible, buses=int(best[0]))
+    return replace(times, clock_cap=search.deadline.fired)
 
 
 def _explain(chains: RunChains, x: np.ndarray, y: np.ndarray, ids: list[str], current: Mapping[str, tuple[float, float]], allowed: Allowed) -> dict[str, str]:

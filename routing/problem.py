@@ -129,11 +129,13 @@ class Stop:
 
 @dataclass(frozen=True)
 class BusType:
-    """A type of bus: seats for students and whether it has a wheelchair lift."""
+    """A type of bus: seats for students, whether it has a wheelchair lift, and what it costs a year
+    (``nan``: the cost model's price of a bus)."""
 
     id: str
     seats: int
     wheelchair: bool = False
+    cost_per_year: float = math.nan
 
 
 @dataclass(frozen=True)
@@ -303,7 +305,10 @@ class ProblemData:
                 for i, loc, s, n, sv in zip(stops["id"], stops["location"], stops["school"], stops["students"], col(stops, "service", "corner"))
             ),
             yards=tuple(Yard(str(i), int(loc)) for i, loc in zip(yards["id"], yards["location"])),
-            bus_types=tuple(BusType(str(i), int(s), bool(w)) for i, s, w in zip(bus_types["id"], bus_types["seats"], col(bus_types, "wheelchair", False))),
+            bus_types=tuple(
+                BusType(str(i), int(s), bool(w), float(c))
+                for i, s, w, c in zip(bus_types["id"], bus_types["seats"], col(bus_types, "wheelchair", False), col(bus_types, "cost_per_year", math.nan))
+            ),
             max_ride=float(max_ride),
             stop_time_fixed=float(stop_time_fixed),
             stop_time_per_student=float(stop_time_per_student),
@@ -323,6 +328,28 @@ class ProblemData:
             raise ValidationError([Problem("bells", None, "school", f"unknown school ids {unknown[:5]}", "use ids of data.schools")], city=self.name)
         schools = tuple(replace(s, am_bell=float(am.get(s.id, s.am_bell)), pm_dismissal=float(pm.get(s.id, s.pm_dismissal))) for s in self.schools)
         return self.replace(schools=schools)
+
+    def bus_type_for(self, *, lift: bool, students: int | None = None) -> int:
+        """The one bus-type choice: the type that routes a group of riders, or that drives a bus.
+
+        Without ``students``, the largest type (with a lift when ``lift``): the type a school's
+        runs are cut for. With ``students`` (the largest load of a bus's runs), the cheapest type
+        with that many seats (a lift only when ``lift``: lift buses are kept for wheelchair riders),
+        so a bus whose runs all fit a small bus is a small bus; types without a price count as the
+        largest type's price. Ties: more seats, then the first type.
+        """
+        types = self.bus_types
+        cands = [i for i, b in enumerate(types) if b.wheelchair == lift] or list(range(len(types)))
+        largest = max(cands, key=lambda i: (types[i].seats, -i))
+        if students is None:
+            return largest
+        fits = [i for i in cands if types[i].seats >= students] or [largest]
+        default = types[largest].cost_per_year if math.isfinite(types[largest].cost_per_year) else 0.0
+
+        def price(i: int) -> float:
+            return types[i].cost_per_year if math.isfinite(types[i].cost_per_year) else default
+
+        return min(fits, key=lambda i: (price(i), -self.bus_types[i].seats, i))
 
     def stop_time(self, students: int) -> float:
         """Seconds a bus spends at a stop where ``students`` board or alight."""
@@ -397,6 +424,12 @@ class Run:
     def students(self) -> int:
         """Students carried."""
         return sum(v.students for v in self.visits if v.stop is not None)
+
+    def shifted(self, delta: float) -> Run:
+        """The same run ``delta`` seconds later (earlier when negative)."""
+        if delta == 0:
+            return self
+        return replace(self, visits=tuple(replace(v, start=v.start + delta, end=v.end + delta) for v in self.visits))
 
     def ride_times(self) -> list[tuple[int, float]]:
         """``(students, seconds)`` per stop: from leaving the stop to reaching school (AM), or from

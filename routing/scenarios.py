@@ -17,7 +17,8 @@ The work is split so that the expensive part is done once per city:
 >>> from routing.scenarios import compare
 >>> result = compare(read_city("data/demo"), time_limit=30, seed=1)  # doctest: +SKIP
 >>> result.summary()  # doctest: +SKIP
->>> result.write("out/bells")  # doctest: +SKIP
+>>> from app.outputs_bells import write_comparison  # the app layer writes the files
+>>> write_comparison(result, "out/bells")  # doctest: +SKIP
 
 Cost model (:class:`CostModel`) defaults and sources: a contracted or district bus costs about
 $100,000 a year with its driver (Boston Public Schools: "each bus costs roughly $100,000 a
@@ -51,10 +52,12 @@ from facilities import City, Problem, ValidationError
 from facilities._validate import parse_time
 from facilities.schema import format_time
 from routing.bells import BANDS, Align, BellPolicy, BellTimes, RunChains, align_bells, current_bells, district_tiers, grade_band, optimize_bells
+from routing.budget import Deadline, safety_cap
+from routing.chaining import chain, min_buses
+from routing.mixing import mix_loads
 from routing.network import point_coordinates
-from routing.buses import chain
-from routing.problem import BusPlan, ProblemData, Run
-from routing.runs import RunOptions, school_runs
+from routing.problem import Bus, BusPlan, ProblemData, Run
+from routing.selection import RunSets, run_sets, select_runs
 from routing.stops import StopPlan, eligibility_rules, eligible_riders, place_stops
 from routing.travel import CompiledNetwork, StraightLineModel, TravelModel, route_geometry, travel_model
 
@@ -128,10 +131,14 @@ class CostModel:
             source=str(transport.get("cost_per_bus_year_source", d.source)),
         )
 
-    def dollars(self, *, buses: int, miles_per_day: float, driver_hours_per_day: float) -> float:
-        """Dollars a year."""
+    def dollars(self, *, buses: int, miles_per_day: float, driver_hours_per_day: float, bus_dollars: float | None = None) -> float:
+        """Dollars a year (``bus_dollars``: the buses priced by type, instead of ``buses * per_bus_year``)."""
         daily = miles_per_day * self.per_mile + driver_hours_per_day * self.per_driver_hour
-        return buses * self.per_bus_year + daily * self.school_days
+        return (buses * self.per_bus_year if bus_dollars is None else bus_dollars) + daily * self.school_days
+
+    def fleet_dollars(self, data: ProblemData, fleet: Mapping[int, int]) -> float:
+        """Dollars a year of a fleet (bus type index -> buses): each type at its own price, else ``per_bus_year``."""
+        return sum(n * (data.bus_types[t].cost_per_year if math.isfinite(data.bus_types[t].cost_per_year) else self.per_bus_year) for t, n in fleet.items())
 
 
 Kind = Literal["status_quo", "aligned", "optimized", "fixed"]
@@ -162,6 +169,9 @@ class Scenario:
         Policy settings layered over the city's ``[transport.bells]`` (same keys; ``rules`` add).
     times
         For ``"fixed"``: school id -> start (seconds after midnight).
+    mixed_loads
+        Let a morning run carry students of several schools (shared run sets in the selection,
+        then :func:`routing.mixing.mix_loads`); its buses are counted in their own scenario row.
     """
 
     name: str
@@ -172,6 +182,17 @@ class Scenario:
     align: Align = "start_and_end"
     bells: Mapping[str, object] = field(default_factory=dict)
     times: Mapping[str, float] = field(default_factory=dict)
+    mixed_loads: bool = False
+
+
+def with_mixed_loads(scenarios: Sequence[Scenario]) -> list[Scenario]:
+    """Each scenario, then its twin with mixed loads (named ``"<name>, mixed loads"``): counted separately."""
+    out = []
+    for sc in scenarios:
+        out.append(sc)
+        if not sc.mixed_loads:
+            out.append(replace(sc, name=f"{sc.name}, mixed loads", mixed_loads=True))
+    return out
 
 
 DEFAULT_SCENARIOS: tuple[Scenario, ...] = (
@@ -248,6 +269,7 @@ def read_scenarios(path: str | os.PathLike[str]) -> tuple[list[Scenario], Mappin
                 align=align,
                 bells=dict(s.get("bells", {})),
                 times=times,
+                mixed_loads=bool(s.get("mixed_loads", False)),
             )
         )
     grid = {str(k): list(v) for k, v in (raw.get("grid") or {}).items()}
@@ -268,6 +290,13 @@ def grid_scenarios(grid: Mapping[str, Sequence[object]]) -> list[Scenario]:
 
 
 # ====================================================================== preparation
+#: ``"select"``: runs chosen among several run sets jointly with the chaining (the engine of
+#: ``compact sbrp solve``); ``"fixed"``: one run set per school, chained (the reference).
+Engine = Literal["select", "fixed"]
+#: Run sets per school of the ``"select"`` engine (the first of
+#: :data:`routing.selection.DEFAULT_ALTERNATIVES`).
+ALTERNATIVES = 5
+
 @dataclass(frozen=True, eq=False)
 class Prepared:
     """Everything computed once per city: riders, stops, matrices, runs and the chain evaluator.
@@ -286,7 +315,14 @@ class Prepared:
     data
         The engine's problem at the current bells.
     runs
-        ``{"am": [...], "pm": [...]}`` runs at the current bells.
+        ``{"am": [...], "pm": [...]}`` runs at the current bells: the engine's choice among the
+        run sets (single loads), which the bell search's evaluator counts.
+    sets
+        Session -> every school's alternative run sets (:class:`~routing.selection.RunSets`), from
+        which each scenario's runs are chosen again at its bells.
+    engine
+        ``"select"`` (runs chosen among the run sets jointly with the chaining, per scenario) or
+        ``"fixed"`` (one run set per school, the same runs in every scenario: the reference).
     chains
         The bell-time evaluator.
     infeasible
@@ -295,6 +331,9 @@ class Prepared:
         The city's bell policy and cost model.
     network
         The compiled street network when routing on streets (for street-following lines).
+    clock_cap
+        The stages the clock's safety cap stopped (empty: every search ended on its budget, and
+        the same inputs and seed give the same result).
     seconds
         Time spent preparing.
     """
@@ -306,11 +345,14 @@ class Prepared:
     stops: StopPlan
     data: ProblemData
     runs: Mapping[str, tuple[Run, ...]]
+    sets: Mapping[str, RunSets]
     chains: RunChains
     infeasible: pd.DataFrame
     policy: BellPolicy
     costs: CostModel
     network: CompiledNetwork | None = None
+    engine: Engine = "select"
+    clock_cap: tuple[str, ...] = ()
     seconds: float = 0.0
 
 
@@ -321,9 +363,12 @@ def prepare(
     sessions: Sequence[str] = ("am", "pm"),
     time_limit: float = 60.0,
     seed: int = 0,
+    engine: Engine = "select",
+    mixed_loads: bool = False,
+    workers: int = 2,
     progress: Progress | None = None,
 ) -> Prepared:
-    """Riders, stops, travel matrices and every school's runs, once per city.
+    """Riders, stops, travel matrices and every school's run sets, once per city.
 
     Parameters
     ----------
@@ -335,9 +380,17 @@ def prepare(
     sessions
         ``("am", "pm")`` or just ``("am",)``.
     time_limit
-        Seconds for all runs together (split over the schools).
+        Seconds for the runs: it sets the school VRPs' iteration budget (the same runs on any
+        machine and under any load; the clock is only a safety cap, see :mod:`routing.budget`).
     seed
         Seeds the stop tie-breaks and the run solver.
+    engine
+        ``"select"`` (default) or ``"fixed"`` (see :class:`Prepared`).
+    mixed_loads
+        Also cut shared run sets for nearby schools with near bells (for scenarios with
+        ``mixed_loads``).
+    workers
+        Processes for the school VRPs (the same runs for any number).
     progress
         Called with ``(message, fraction done)``.
 
@@ -345,6 +398,8 @@ def prepare(
     -------
     Prepared
     """
+    if engine not in ("select", "fixed"):
+        raise ValidationError([Problem("engine", None, "engine", f"unknown engine {engine!r}", 'use "select" or "fixed"')], city=city.name)
     t0 = time.perf_counter()
     say = progress or (lambda message, fraction: None)
     transport = dict(city.settings.get("transport", {}) or {})
@@ -389,9 +444,27 @@ def prepare(
         name=city.name,
     )
     del durations, distances
-    runs, left_out = _all_runs(data, sessions, time_limit=time_limit, seed=seed, progress=lambda f: say("runs", 0.2 + 0.75 * f))
+    deadline = Deadline(safety_cap(time_limit))
+    sets: dict[str, RunSets] = {}
+    runs: dict[str, tuple[Run, ...]] = {}
+    selecting = []
+    for k, session in enumerate(sessions):
+        sets[session] = run_sets(
+            data, session=session, time_limit=time_limit / len(sessions), seed=seed, alternatives=1 if engine == "fixed" else ALTERNATIVES,
+            workers=workers, mixed_loads=mixed_loads and engine == "select", deadline=deadline,
+            progress=lambda m, f, k=k: say(f"{session.upper()} runs", 0.2 + 0.7 * (k + f) / len(sessions)),
+        )  # fmt: skip
+        if engine == "fixed":
+            runs[session] = tuple(sets[session].first())
+        else:
+            say(f"{session.upper()}: choosing runs jointly with the chaining", 0.2 + 0.7 * (k + 0.9) / len(sessions))
+            chosen, info = select_runs(data, _single_loads(sets[session].options), deadline=deadline)
+            runs[session] = tuple(chosen)
+            selecting.append(bool(info.get("clock_cap")))
+    left_out = [bad for bad in sets[sessions[0]].infeasible]
     say("chaining", 0.97)
     chains = RunChains.from_runs(data, runs)
+    capped = (("school runs",) if any(v.clock_cap for v in sets.values()) else ()) + (("run selection",) if any(selecting) else ())
     infeasible = pd.concat(
         [
             pd.DataFrame({"kind": "student", "id": plan.infeasible["student"], "school": plan.infeasible["school"], "reason": plan.infeasible["reason"]}),
@@ -414,11 +487,14 @@ def prepare(
         stops=plan,
         data=data,
         runs=runs,
+        sets=sets,
         chains=chains,
         infeasible=infeasible,
         policy=_policy(transport),
         costs=CostModel.from_settings(transport),
         network=network,
+        engine=engine,
+        clock_cap=capped,
         seconds=time.perf_counter() - t0,
     )
 
@@ -441,38 +517,15 @@ def _seats(city: City) -> int:
 def _bus_types(city: City, seats: int) -> pd.DataFrame:
     """The fleet's types, or a 66-seat bus and a lift bus when the city gives none."""
     if len(city.bus_types):
-        return pd.DataFrame({"id": city.bus_types["id"], "seats": city.bus_types["seats"], "wheelchair": city.bus_types["wheelchair"].astype(bool)})
+        t = city.bus_types
+        price = t["cost_per_year"].astype(float) if "cost_per_year" in t.columns else np.nan
+        return pd.DataFrame({"id": t["id"], "seats": t["seats"], "wheelchair": t["wheelchair"].astype(bool), "cost_per_year": price})
     return pd.DataFrame({"id": ["bus", "lift"], "seats": [seats, 20], "wheelchair": [False, True]})
 
 
-def _all_runs(data: ProblemData, sessions: Sequence[str], *, time_limit: float, seed: int, progress: Callable[[float], None]) -> tuple[dict[str, tuple[Run, ...]], list]:
-    """Every school's runs per session (the engine's :func:`routing.runs.school_runs`).
-
-    Lift stops ride a bus with a lift (the largest such type), the others the largest plain type.
-    """
-    plain = max((i for i, b in enumerate(data.bus_types) if not b.wheelchair), key=lambda i: data.bus_types[i].seats, default=0)
-    lift = max((i for i, b in enumerate(data.bus_types) if b.wheelchair), key=lambda i: data.bus_types[i].seats, default=plain)
-    groups: list[tuple[int, list[int], int]] = []
-    by_school: dict[tuple[int, bool], list[int]] = {}
-    for k, st in enumerate(data.stops):
-        by_school.setdefault((st.school, st.needs_lift), []).append(k)
-    for (school, needs_lift), ks in sorted(by_school.items()):
-        groups.append((school, ks, lift if needs_lift else plain))
-    runs: dict[str, list[Run]] = {s: [] for s in sessions}
-    bad = []
-    total = max(len(groups) * len(sessions), 1)
-    each = time_limit / total
-    done = 0
-    for session in sessions:
-        for school, ks, bus_type in groups:
-            if session == "pm" and not math.isfinite(data.schools[school].pm_dismissal):
-                continue
-            got, left = school_runs(data, school, ks, session=session, bus_type=bus_type, options=RunOptions(seed=seed), time_limit=each)
-            runs[session] += got
-            bad += [b for b in left if session == sessions[0]]
-            done += 1
-            progress(done / total)
-    return {s: tuple(r) for s, r in runs.items()}, bad
+def _single_loads(options: Sequence[tuple[tuple[int, ...], list[Run]]]) -> list[tuple[tuple[int, ...], list[Run]]]:
+    """The run sets that carry one school's riders each."""
+    return [o for o in options if len(o[0]) == 1]
 
 
 # ====================================================================== one scenario
@@ -499,7 +552,10 @@ class ScenarioResult:
         forbidden current time only when every allowed tier would need more buses (its reason
         says so), and does not move the ``to`` sector's schools.
     seconds
-        Time taken.
+        Time taken (not in the written outputs, which are byte-identical for the same inputs and seed).
+    clock_cap
+        The stages the clock's safety cap stopped, the preparation's included (empty: every
+        search ended on its budget).
     """
 
     scenario: Scenario
@@ -510,6 +566,7 @@ class ScenarioResult:
     by_neighborhood: pd.DataFrame
     policy_violations: tuple[str, ...]
     seconds: float
+    clock_cap: tuple[str, ...] = ()
 
     @property
     def buses(self) -> int:
@@ -530,13 +587,13 @@ class ScenarioResult:
         return out
 
 
-def scenario_bells(prepared: Prepared, scenario: Scenario, *, time_limit: float = 30.0, seed: int = 0, progress: Progress | None = None) -> BellTimes:
+def scenario_bells(prepared: Prepared, scenario: Scenario, *, time_limit: float = 30.0, seed: int = 0, policy: BellPolicy | None = None, progress: Progress | None = None) -> BellTimes:
     """The bell times of one scenario (no bus plan): what :func:`run_scenario` routes.
 
     ``time_limit`` is the optimized search's; the aligned search, over far fewer choices, takes a
-    quarter of it.
+    quarter of it. ``policy``: the scenario's (default :func:`scenario_policy`).
     """
-    policy = scenario_policy(prepared.policy, scenario.bells)
+    policy = policy or scenario_policy(prepared.policy, scenario.bells)
     schools = prepared.schools
     if scenario.kind == "status_quo":
         times = current_bells(schools)
@@ -554,22 +611,17 @@ def scenario_bells(prepared: Prepared, scenario: Scenario, *, time_limit: float 
     return times
 
 
+#: Policy keys of ``[transport.bells]`` and the :class:`~routing.bells.BellPolicy` fields they set.
+_POLICY_KEYS = {"earliest": "earliest", "latest": "latest", "step_minutes": "step", "shifts_minutes": "shifts", "max_change_minutes": "max_change", "max_day_change_minutes": "max_day_change"}
+
+
 def scenario_policy(policy: BellPolicy, extra: Mapping[str, object]) -> BellPolicy:
     """``policy`` with a scenario's ``[transport.bells]`` keys layered over it (its rules are added)."""
     if not extra:
         return policy
-    base: dict[str, object] = {
-        "earliest": format_time(policy.earliest),
-        "latest": format_time(policy.latest),
-        "step_minutes": policy.step / 60,
-        "shifts_minutes": [s / 60 for s in policy.shifts],
-    }
-    if math.isfinite(policy.max_change):
-        base["max_change_minutes"] = policy.max_change / 60
-    if math.isfinite(policy.max_day_change):
-        base["max_day_change_minutes"] = policy.max_day_change / 60
-    merged = BellPolicy.from_settings({"bells": {**base, **extra}})
-    return replace(merged, rules=policy.rules + merged.rules)
+    parsed = BellPolicy.from_settings({"bells": dict(extra)})
+    changes = {f: getattr(parsed, f) for k, f in _POLICY_KEYS.items() if k in extra}
+    return replace(policy, **changes, rules=policy.rules + parsed.rules)
 
 
 def run_scenario(
@@ -600,34 +652,80 @@ def run_scenario(
     ScenarioResult
     """
     t0 = time.perf_counter()
-    bells = scenario_bells(prepared, scenario, time_limit=time_limit, seed=seed, progress=progress)
+    policy = scenario_policy(prepared.policy, scenario.bells)
+    bases = [prepared]
+    if prepared.engine == "select" and scenario.kind in ("aligned", "optimized"):
+        # the bell search on the fast evaluator of two run bases -- the runs chosen at the current
+        # bells, and every school's first run set -- each with half the budget; the run selection
+        # at the bells each finds; the plan with fewer buses wins (measured on the demo and BPS 2017:
+        # neither base is better in every scenario)
+        first = {k: tuple(v.first()) for k, v in prepared.sets.items()}
+        bases.append(replace(prepared, runs=first, chains=RunChains.from_runs(prepared.data, first)))
+    tried = [_evaluate(base, scenario, policy, time_limit=time_limit / len(bases), seed=seed, progress=progress) for base in bases]
+    ok = prepared.schools["id"].isin(list(tried[0][0].starts)) & np.isfinite(prepared.schools["bell_start"].astype(float))
+    broken = [tuple(policy.violations(prepared.schools[ok], t[0].starts, t[0].ends)) for t in tried]
+    # the rules kept first (alignment may keep a forbidden time), then fewer buses
+    k = min(range(len(tried)), key=lambda k: (len(broken[k]), max((p.n_buses for p in tried[k][1].values()), default=0), sum(p.n_buses for p in tried[k][1].values()), k))
+    (bells, plans, _), violations = tried[k], broken[k]
+    metrics, by_sector, by_hood = _metrics(prepared, bells, plans)
+    if bells.buses is not None:
+        metrics["search_buses"] = int(bells.buses)  # the evaluator's count for its run base moved to these bells
+    if progress is not None:
+        progress(f"{scenario.name}: {metrics['buses']} buses", 1.0)
+    capped = (*prepared.clock_cap, *(c for t in tried for c in t[2]))
+    return ScenarioResult(scenario, replace(bells, buses=int(metrics["buses"])), plans, metrics, by_sector, by_hood, violations, time.perf_counter() - t0, tuple(dict.fromkeys(capped)))
+
+
+def _evaluate(prepared: Prepared, scenario: Scenario, policy: BellPolicy, *, time_limit: float, seed: int, progress: Progress | None) -> tuple[BellTimes, dict[str, BusPlan], tuple[str, ...]]:
+    """The scenario's bells searched on ``prepared``'s evaluator, and the plans at those bells."""
+    bells = scenario_bells(prepared, scenario, time_limit=time_limit, seed=seed, policy=policy, progress=progress)
     ids = prepared.chains.school_ids
     shift = np.nan_to_num(bells.shift(ids, dict(zip(prepared.schools["id"], prepared.schools["bell_start"].astype(float)))))
     end_shift = np.nan_to_num(bells.end_shift(ids, dict(zip(prepared.schools["id"], prepared.schools["bell_end"].astype(float)))))
     data = prepared.data.with_bells(
-        am={s: bells.starts[s] for s in prepared.chains.school_ids if math.isfinite(bells.starts.get(s, math.nan))},
-        pm={s: bells.ends[s] for s in prepared.chains.school_ids if math.isfinite(bells.ends.get(s, math.nan))},
+        am={s: bells.starts[s] for s in ids if math.isfinite(bells.starts.get(s, math.nan))},
+        pm={s: bells.ends[s] for s in ids if math.isfinite(bells.ends.get(s, math.nan))},
     )
-    plans = {session: _plan(data, session, prepared.runs[session], end_shift if session == "pm" else shift) for session in prepared.runs if prepared.runs[session]}
-    policy = scenario_policy(prepared.policy, scenario.bells)
-    ok = prepared.schools["id"].isin(list(bells.starts)) & np.isfinite(prepared.schools["bell_start"].astype(float))
-    violations = tuple(policy.violations(prepared.schools[ok], bells.starts, bells.ends))
-    metrics, by_sector, by_hood = _metrics(prepared, bells, plans)
-    if progress is not None:
-        progress(f"{scenario.name}: {metrics['buses']} buses", 1.0)
-    return ScenarioResult(scenario, replace(bells, buses=int(metrics["buses"])), plans, metrics, by_sector, by_hood, violations, time.perf_counter() - t0)
+    deadline = Deadline(safety_cap(time_limit))
+    plans = {session: _plan(prepared, data, session, end_shift if session == "pm" else shift, mixed_loads=scenario.mixed_loads, deadline=deadline) for session in prepared.runs if prepared.runs[session]}
+    capped = (("bell search",) if bells.clock_cap else ()) + tuple(c for p in plans.values() for c in p.stats.get("clock_cap", ()))  # type: ignore[attr-defined]
+    return bells, plans, capped
 
 
-def _shifted(run: Run, d: float) -> Run:
-    if d == 0:
-        return run
-    return replace(run, visits=tuple(replace(v, start=v.start + d, end=v.end + d) for v in run.visits))
+def _plan(prepared: Prepared, data: ProblemData, session: str, shift: np.ndarray, *, mixed_loads: bool, deadline: Deadline) -> BusPlan:
+    """One session's plan at new bells: the runs chosen again among the run sets moved to those
+    bells (engine ``"select"``; never more buses than the prepared runs moved), or the prepared runs
+    moved (``"fixed"``); chained exactly (fewest buses, then least deadhead); mixed loads when asked;
+    then each bus takes its type (:meth:`~routing.problem.ProblemData.bus_type_for`)."""
+    moved = [r.shifted(float(shift[r.schools[0]])) for r in prepared.runs[session]]
+    info: dict[str, object] = {"engine": prepared.engine}
+    mixing = mixed_loads and session == "am"
+    if prepared.engine == "select" and (mixing or np.any(shift != 0)):
+        options = prepared.sets[session].shifted(data, shift)
+        chosen, more = select_runs(data, options if mixing else _single_loads(options), deadline=deadline)
+        info.update(more)
+        if min_buses(data, moved) < min_buses(data, chosen):
+            chosen = moved
+    else:
+        chosen = moved
+    capped = ("run selection",) if info.pop("clock_cap", False) else ()
+    plan = BusPlan(data, session, tuple(chosen), tuple(chain(data, chosen)), stats={**info, "clock_cap": capped})  # type: ignore[arg-type]
+    if mixing:
+        plan = mix_loads(plan, time_limit=deadline.seconds, progress=None)
+    return _typed(plan)
 
 
-def _plan(data: ProblemData, session: str, runs: Sequence[Run], shift: np.ndarray) -> BusPlan:
-    """Runs shifted to the new bells and chained exactly (:func:`routing.buses.chain`: fewest buses, then least deadhead)."""
-    moved = tuple(_shifted(r, float(shift[r.schools[0]])) for r in runs)
-    return BusPlan(data, session, moved, tuple(chain(data, moved)), stats={"method": "fixed runs, exact chaining"})  # type: ignore[arg-type]
+def _typed(plan: BusPlan) -> BusPlan:
+    """Each bus takes the cheapest type its runs fit (a lift only for lift runs): small buses where
+    the fleet has them. Runs stay chained by the type they were cut for, so lift and plain runs
+    never share a bus."""
+    data = plan.data
+    buses = []
+    for bus in plan.buses:
+        lift = data.bus_types[bus.bus_type].wheelchair
+        load = max(plan.runs[r].students for r in bus.runs)
+        buses.append(Bus(data.bus_type_for(lift=lift, students=load), bus.start_yard, bus.end_yard, bus.runs))
+    return replace(plan, buses=tuple(buses))
 
 
 def _metrics(prepared: Prepared, bells: BellTimes, plans: Mapping[str, BusPlan]) -> tuple[dict[str, float], pd.DataFrame, pd.DataFrame]:
@@ -635,6 +733,7 @@ def _metrics(prepared: Prepared, bells: BellTimes, plans: Mapping[str, BusPlan])
     data = prepared.data
     totals = {s: p.totals() for s, p in plans.items()}
     buses = max((t["buses"] for t in totals.values()), default=0)
+    fleet = fleet_by_type(plans)
     miles = sum(t["deadhead_miles"] + t["loaded_miles"] for t in totals.values())
     dead = sum(t["deadhead_miles"] for t in totals.values())
     hours = sum(t["driver_hours"] for t in totals.values())
@@ -672,8 +771,12 @@ def _metrics(prepared: Prepared, bells: BellTimes, plans: Mapping[str, BusPlan])
         "mean_ride_min": float(r["ride_min"].mean()) if r["ride_min"].notna().any() else 0.0,
         "p95_ride_min": float(r["ride_min"].quantile(0.95)) if r["ride_min"].notna().any() else 0.0,
         "early_arrivals": int(r["early"].sum()),
-        "dollars_per_year": costs.dollars(buses=buses, miles_per_day=miles, driver_hours_per_day=hours),
+        "dollars_per_year": costs.dollars(buses=buses, miles_per_day=miles, driver_hours_per_day=hours, bus_dollars=costs.fleet_dollars(data, fleet)),
+        "mixed_runs": int(sum(len(r.schools) > 1 for p in plans.values() for r in p.runs)),
+        "fleet_buses": int(sum(fleet.values())),
     }
+    for t, bt in enumerate(data.bus_types):
+        metrics[f"buses_{bt.id}"] = int(fleet.get(t, 0))
     for band in BANDS:
         metrics[f"before_8_{band}"] = int((r["before_8"] & (r["band"] == band)).sum())
     metrics["schools_before_8"] = int(sum(1 for s in bells.starts.values() if s < _EIGHT))
@@ -699,6 +802,29 @@ def _metrics(prepared: Prepared, bells: BellTimes, plans: Mapping[str, BusPlan])
     by_hood.loc[small, by_hood.columns.drop(["neighborhood", "riders"])] = np.nan
     by_hood.loc[small, "riders"] = np.nan  # fewer than MIN_CELL: not shown
     return metrics, by_sector, by_hood
+
+
+def fleet_by_type(plans: Mapping[str, BusPlan]) -> dict[int, int]:
+    """Buses of each type a fleet needs for every session's plan (bus type index -> buses).
+
+    A bus keeps its type all day, and a larger bus of the same kind (with or without a lift) can
+    drive a smaller one's runs: taking types from the largest down, each type needs the most
+    buses any session uses of it and of the larger types, less the larger types' buses.
+    """
+    if not plans:
+        return {}
+    data = next(iter(plans.values())).data
+    count = {s: np.bincount([b.bus_type for b in p.buses], minlength=len(data.bus_types)) for s, p in plans.items()}
+    fleet: dict[int, int] = {}
+    for lift in (False, True):
+        kinds = sorted((t for t, b in enumerate(data.bus_types) if b.wheelchair == lift), key=lambda t: (-data.bus_types[t].seats, t))
+        have = 0
+        for k, t in enumerate(kinds):
+            need = max(int(c[kinds[: k + 1]].sum()) for c in count.values())
+            if need > have:
+                fleet[t] = need - have
+                have = need
+    return fleet
 
 
 def _bus_share(plans: Mapping[str, BusPlan], data: ProblemData, sector: Mapping[str, str]) -> dict[str, float]:
@@ -732,7 +858,7 @@ class Comparison:
 
     def summary(self) -> pd.DataFrame:
         """One row per scenario: the totals and the savings against the reference."""
-        rows = [{"scenario": r.scenario.name, **r.metrics, "policy_violations": len(r.policy_violations), "seconds": r.seconds} for r in self.results]
+        rows = [{"scenario": r.scenario.name, **r.metrics, "policy_violations": len(r.policy_violations), "clock_cap": ", ".join(r.clock_cap)} for r in self.results]
         out = pd.DataFrame(rows)
         ref = out.iloc[0]
         out["buses_saved"] = ref["buses"] - out["buses"]
@@ -754,17 +880,29 @@ class Comparison:
     def text(self) -> str:
         """A few lines for people: buses and dollars per scenario, savings against the reference."""
         s = self.summary()
-        lines = [f"{self.prepared.city_name}: {int(s['riders'].iloc[0]):,} riders, {len(self.prepared.stops.stops):,} stops"]
+        engine = "runs chosen among run sets with the chaining" if self.prepared.engine == "select" else "fixed runs (reference engine)"
+        lines = [f"{self.prepared.city_name}: {int(s['riders'].iloc[0]):,} riders, {len(self.prepared.stops.stops):,} stops; {engine}"]
+        types = [b.id for b in self.prepared.data.bus_types]
         for _, row in s.iterrows():
+            by_type = ", ".join(f"{int(row[f'buses_{t}'])} {t}" for t in types if row.get(f"buses_{t}", 0))
             lines.append(
-                f"  {row['scenario']:<24} {int(row['buses']):>5} buses  ${row['dollars_per_year'] / 1e6:,.2f}M/yr  "
+                f"  {row['scenario']:<24} {int(row['buses']):>5} buses ({by_type})  ${row['dollars_per_year'] / 1e6:,.2f}M/yr  "
                 f"saves {int(row['buses_saved'])} buses, ${row['dollars_saved_per_year'] / 1e6:,.2f}M/yr; "
                 f"ride {row['mean_ride_min']:.1f} min (p95 {row['p95_ride_min']:.1f}); before 8:00 (elem/mid/high) "
                 f"{int(row['before_8_elementary'])}/{int(row['before_8_middle'])}/{int(row['before_8_high'])}"
             )
+            if row["mixed_runs"]:
+                lines.append(f"  {'':<24} {int(row['mixed_runs'])} runs carry students of several schools (mixed loads)")
         if len(self.prepared.infeasible):
             lines.append(f"  left out: {len(self.prepared.infeasible)} (see infeasible.csv)")
+        capped = self.clock_cap()
+        if capped:
+            lines.append(f"  WARNING: the clock's safety cap stopped {', '.join(capped)}: this result may differ from the next run with the same seed")
         return "\n".join(lines)
+
+    def clock_cap(self) -> tuple[str, ...]:
+        """The stages the clock's safety cap stopped in any scenario (empty: reproducible)."""
+        return tuple(dict.fromkeys(c for r in self.results for c in r.clock_cap)) or self.prepared.clock_cap
 
     def runs_frame(self) -> gpd.GeoDataFrame:
         """Runs as street-following lines (straight legs without a network), per scenario and session."""
@@ -792,6 +930,8 @@ class Comparison:
         """Everything in :meth:`summary`, by sector, by neighborhood and the changes, as plain data."""
         return {
             "city": self.prepared.city_name,
+            "engine": self.prepared.engine,
+            "clock_cap": list(self.clock_cap()),
             "cost_model": self.prepared.costs.__dict__,
             "scenarios": _records(self.summary()),
             "by_sector": _records(self.by_sector()),
@@ -800,45 +940,6 @@ class Comparison:
             "policy_violations": {r.scenario.name: list(r.policy_violations) for r in self.results},
             "infeasible": _records(self.prepared.infeasible.groupby(["kind", "reason"]).size().rename("count").reset_index()),
         }
-
-    def write(self, out: str | os.PathLike[str], *, report: bool = True) -> dict[str, Path]:
-        """Write runs and stops (GeoParquet and GeoPackage), schedules (CSV), summary (JSON) and the HTML report.
-
-        Returns
-        -------
-        dict
-            Output name -> path.
-        """
-        import json
-
-        from facilities.io import atomic_write, write_geo
-
-        root = Path(out)
-        root.mkdir(parents=True, exist_ok=True)
-        runs, stops = self.runs_frame(), self.stops_frame()
-        paths = {
-            "runs.parquet": write_geo(runs, root / "runs.parquet"),
-            "stops.parquet": write_geo(stops, root / "stops.parquet"),
-        }
-        paths["bells.gpkg"] = write_geo(runs, root / "bells.gpkg", layer="runs")
-        write_geo(stops, root / "bells.gpkg", layer="stops")
-        with atomic_write(root / "schedules.csv") as tmp:
-            pd.concat([r.schedules() for r in self.results], ignore_index=True).to_csv(tmp, index=False)
-        paths["schedules.csv"] = root / "schedules.csv"
-        with atomic_write(root / "bell_changes.csv") as tmp:
-            self.changes().to_csv(tmp, index=False)
-        paths["bell_changes.csv"] = root / "bell_changes.csv"
-        with atomic_write(root / "infeasible.csv") as tmp:
-            self.prepared.infeasible.to_csv(tmp, index=False)
-        paths["infeasible.csv"] = root / "infeasible.csv"
-        with atomic_write(root / "summary.json") as tmp:
-            tmp.write_text(json.dumps(self.to_json(), indent=2, default=str))
-        paths["summary.json"] = root / "summary.json"
-        if report:
-            from app.report_bells import write_report
-
-            paths["report.html"] = write_report(self, root / "report.html")
-        return paths
 
 
 def _records(frame: pd.DataFrame) -> list[dict[str, object]]:
@@ -984,7 +1085,7 @@ class _Evaluate:
 
     def __call__(self, prepared: Prepared, scenario: Scenario) -> dict[str, object]:
         r = run_scenario(prepared, scenario, time_limit=self.time_limit, seed=self.seed)
-        return {"scenario": scenario.name, "kind": scenario.kind, **r.metrics, "policy_violations": len(r.policy_violations), "seconds": r.seconds}
+        return {"scenario": scenario.name, "kind": scenario.kind, **r.metrics, "policy_violations": len(r.policy_violations), "clock_cap": ", ".join(r.clock_cap)}
 
 
 def sweep(

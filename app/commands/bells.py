@@ -14,10 +14,13 @@ app = typer.Typer(help="Compare bell-time scenarios: buses, miles, ride times an
 _QUICK = {"time_limit": 20.0, "sessions": ("am", "pm")}
 
 
-def _load(city_dir: Path, scenarios: Path | None):  # type: ignore[no-untyped-def]
+def _load(city_dir: Path, scenarios: Path | None, engine: str):  # type: ignore[no-untyped-def]
     from facilities import ValidationError
     from routing.scenarios import DEFAULT_SCENARIOS, grid_scenarios, read_scenarios
 
+    if engine not in ("select", "fixed"):
+        typer.echo(f"--engine {engine!r} is not an engine: use --engine select (default) or --engine fixed (the reference)", err=True)
+        raise typer.Exit(code=1)
     city = load_city(city_dir)
     try:
         if scenarios is None:
@@ -38,18 +41,30 @@ def compare(
     quick: bool = typer.Option(False, "--quick", help="A fast look: 20 s in all."),
     am_only: bool = typer.Option(False, "--am-only", help="Route the morning only."),
     seed: int = typer.Option(0, "--seed", help="Same seed, same result."),
+    mixed_loads: bool = typer.Option(False, "--mixed-loads", help="Also each scenario with mixed loads (runs carrying several schools), in its own row."),
+    engine: str = typer.Option("select", "--engine", help="select: runs chosen among run sets with the chaining; fixed: one run set per school (the reference)."),
     quiet: bool = typer.Option(False, "--quiet", help="No progress on stderr."),
 ) -> None:
     """Run the status quo, 'charter and Catholic schools align their start and dismissal to the district's tiers' and 'optimized'
     (or the scenarios of --scenarios), and write what each costs and saves."""
-    from routing.scenarios import compare as run_compare
+    import time
 
-    city, listed = _load(city_dir, scenarios)
+    from app.outputs_bells import write_comparison
+    from routing.scenarios import compare as run_compare
+    from routing.scenarios import with_mixed_loads
+
+    city, listed = _load(city_dir, scenarios, engine)
+    if mixed_loads:
+        listed = with_mixed_loads(listed)
     limit = _QUICK["time_limit"] if quick else time_limit
-    result = run_compare(city, scenarios=listed, time_limit=limit, seed=seed, progress=_progress(quiet), sessions=("am",) if am_only else ("am", "pm"))
-    paths = result.write(out)
+    t0 = time.perf_counter()
+    result = run_compare(
+        city, scenarios=listed, time_limit=limit, seed=seed, progress=_progress(quiet), sessions=("am",) if am_only else ("am", "pm"),
+        engine=engine, mixed_loads=any(s.mixed_loads for s in listed),
+    )  # fmt: skip
+    paths = write_comparison(result, out)
     typer.echo(result.text())
-    typer.echo(f"wrote {', '.join(sorted(paths))} to {out}")
+    typer.echo(f"wrote {', '.join(sorted(paths))} to {out} in {time.perf_counter() - t0:.0f} s")
 
 
 @app.command()
@@ -63,15 +78,22 @@ def sweep(
     prepare_time: float = typer.Option(30.0, "--prepare-time", help="Seconds for the runs, computed once."),
     am_only: bool = typer.Option(False, "--am-only", help="Route the morning only."),
     seed: int = typer.Option(0, "--seed", help="Same seed, same result."),
+    mixed_loads: bool = typer.Option(False, "--mixed-loads", help="Also each scenario with mixed loads, in its own row."),
+    engine: str = typer.Option("select", "--engine", help="select (default) or fixed (the reference engine)."),
     quiet: bool = typer.Option(False, "--quiet", help="No progress on stderr."),
 ) -> None:
     """Evaluate many scenarios in parallel (local processes, or a Dask cluster with --scheduler)."""
     from facilities.io import atomic_write
-    from routing.scenarios import DaskExecutor, ProcessExecutor, prepare
+    from routing.scenarios import DaskExecutor, ProcessExecutor, prepare, with_mixed_loads
     from routing.scenarios import sweep as run_sweep
 
-    city, listed = _load(city_dir, scenarios)
-    prepared = prepare(city, time_limit=prepare_time, seed=seed, progress=_progress(quiet), sessions=("am",) if am_only else ("am", "pm"))
+    city, listed = _load(city_dir, scenarios, engine)
+    if mixed_loads:
+        listed = with_mixed_loads(listed)
+    prepared = prepare(
+        city, time_limit=prepare_time, seed=seed, progress=_progress(quiet), sessions=("am",) if am_only else ("am", "pm"),
+        engine=engine, mixed_loads=any(s.mixed_loads for s in listed),
+    )  # fmt: skip
     executor = DaskExecutor(scheduler) if scheduler else ProcessExecutor(workers)
     table = run_sweep(prepared, listed, executor=executor, time_limit=time_limit, seed=seed)
     with atomic_write(out) as tmp:
