@@ -18,7 +18,13 @@ from routing.chaining import chain, min_buses
 from routing.mixing import SHARED_BELLS, SHARED_TRAVEL, mix_loads
 from routing.problem import BusPlan, ProblemData, Session
 from routing.runs import RunOptions
-from routing.selection import DEFAULT_ALTERNATIVES, SECONDS_PER_CLIENT_ITERATION, routing_budget, run_sets, select_runs
+from routing.selection import (
+    DEFAULT_ALTERNATIVES,
+    SECONDS_PER_CLIENT_ITERATION,
+    routing_budget,
+    run_sets,
+    select_runs,
+)
 
 __all__ = ["chain", "min_buses", "solve", "mix_loads", "routing_budget", "DEFAULT_ALTERNATIVES", "SECONDS_PER_CLIENT_ITERATION", "SHARED_TRAVEL", "SHARED_BELLS", "Progress"]
 

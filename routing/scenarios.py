@@ -51,7 +51,18 @@ from shapely import LineString
 from facilities import City, Problem, ValidationError
 from facilities._validate import parse_time
 from facilities.schema import format_time
-from routing.bells import BANDS, Align, BellPolicy, BellTimes, RunChains, align_bells, current_bells, district_tiers, grade_band, optimize_bells
+from routing.bells import (
+    BANDS,
+    Align,
+    BellPolicy,
+    BellTimes,
+    RunChains,
+    align_bells,
+    current_bells,
+    district_tiers,
+    grade_band,
+    optimize_bells,
+)
 from routing.budget import Deadline, safety_cap
 from routing.chaining import chain, min_buses
 from routing.mixing import mix_loads
@@ -59,7 +70,13 @@ from routing.network import point_coordinates
 from routing.problem import Bus, BusPlan, ProblemData, Run
 from routing.selection import RunSets, run_sets, select_runs
 from routing.stops import StopPlan, eligibility_rules, eligible_riders, place_stops
-from routing.travel import CompiledNetwork, StraightLineModel, TravelModel, route_geometry, travel_model
+from routing.travel import (
+    CompiledNetwork,
+    StraightLineModel,
+    TravelModel,
+    route_geometry,
+    travel_model,
+)
 
 __all__ = [
     "CostModel",
@@ -315,8 +332,8 @@ class Prepared:
     data
         The engine's problem at the current bells.
     runs
-        ``{"am": [...], "pm": [...]}`` runs at the current bells: the engine's choice among the
-        run sets (single loads), which the bell search's evaluator counts.
+        ``{"am": [...], "pm": [...]}`` every school's first run set (its fewest long runs) at the
+        current bells: the runs the bell search's evaluator counts (``chains``).
     sets
         Session -> every school's alternative run sets (:class:`~routing.selection.RunSets`), from
         which each scenario's runs are chosen again at its bells.
@@ -446,25 +463,17 @@ def prepare(
     del durations, distances
     deadline = Deadline(safety_cap(time_limit))
     sets: dict[str, RunSets] = {}
-    runs: dict[str, tuple[Run, ...]] = {}
-    selecting = []
     for k, session in enumerate(sessions):
         sets[session] = run_sets(
             data, session=session, time_limit=time_limit / len(sessions), seed=seed, alternatives=1 if engine == "fixed" else ALTERNATIVES,
             workers=workers, mixed_loads=mixed_loads and engine == "select", deadline=deadline,
-            progress=lambda m, f, k=k: say(f"{session.upper()} runs", 0.2 + 0.7 * (k + f) / len(sessions)),
+            progress=lambda m, f, k=k, s=session: say(f"{s.upper()} runs", 0.2 + 0.75 * (k + f) / len(sessions)),
         )  # fmt: skip
-        if engine == "fixed":
-            runs[session] = tuple(sets[session].first())
-        else:
-            say(f"{session.upper()}: choosing runs jointly with the chaining", 0.2 + 0.7 * (k + 0.9) / len(sessions))
-            chosen, info = select_runs(data, _single_loads(sets[session].options), deadline=deadline)
-            runs[session] = tuple(chosen)
-            selecting.append(bool(info.get("clock_cap")))
-    left_out = [bad for bad in sets[sessions[0]].infeasible]
+    runs = {session: tuple(v.first()) for session, v in sets.items()}
+    left_out = list(sets[sessions[0]].infeasible)
     say("chaining", 0.97)
     chains = RunChains.from_runs(data, runs)
-    capped = (("school runs",) if any(v.clock_cap for v in sets.values()) else ()) + (("run selection",) if any(selecting) else ())
+    capped = ("school runs",) if any(v.clock_cap for v in sets.values()) else ()
     infeasible = pd.concat(
         [
             pd.DataFrame({"kind": "student", "id": plan.infeasible["student"], "school": plan.infeasible["school"], "reason": plan.infeasible["reason"]}),
@@ -653,26 +662,15 @@ def run_scenario(
     """
     t0 = time.perf_counter()
     policy = scenario_policy(prepared.policy, scenario.bells)
-    bases = [prepared]
-    if prepared.engine == "select" and scenario.kind in ("aligned", "optimized"):
-        # the bell search on the fast evaluator of two run bases -- the runs chosen at the current
-        # bells, and every school's first run set -- each with half the budget; the run selection
-        # at the bells each finds; the plan with fewer buses wins (measured on the demo and BPS 2017:
-        # neither base is better in every scenario)
-        first = {k: tuple(v.first()) for k, v in prepared.sets.items()}
-        bases.append(replace(prepared, runs=first, chains=RunChains.from_runs(prepared.data, first)))
-    tried = [_evaluate(base, scenario, policy, time_limit=time_limit / len(bases), seed=seed, progress=progress) for base in bases]
-    ok = prepared.schools["id"].isin(list(tried[0][0].starts)) & np.isfinite(prepared.schools["bell_start"].astype(float))
-    broken = [tuple(policy.violations(prepared.schools[ok], t[0].starts, t[0].ends)) for t in tried]
-    # the rules kept first (alignment may keep a forbidden time), then fewer buses
-    k = min(range(len(tried)), key=lambda k: (len(broken[k]), max((p.n_buses for p in tried[k][1].values()), default=0), sum(p.n_buses for p in tried[k][1].values()), k))
-    (bells, plans, _), violations = tried[k], broken[k]
+    bells, plans, capped = _evaluate(prepared, scenario, policy, time_limit=time_limit, seed=seed, progress=progress)
+    ok = prepared.schools["id"].isin(list(bells.starts)) & np.isfinite(prepared.schools["bell_start"].astype(float))
+    violations = tuple(policy.violations(prepared.schools[ok], bells.starts, bells.ends))
     metrics, by_sector, by_hood = _metrics(prepared, bells, plans)
     if bells.buses is not None:
-        metrics["search_buses"] = int(bells.buses)  # the evaluator's count for its run base moved to these bells
+        metrics["search_buses"] = int(bells.buses)  # the evaluator's count: the fixed runs moved to these bells
     if progress is not None:
         progress(f"{scenario.name}: {metrics['buses']} buses", 1.0)
-    capped = (*prepared.clock_cap, *(c for t in tried for c in t[2]))
+    capped = (*prepared.clock_cap, *capped)
     return ScenarioResult(scenario, replace(bells, buses=int(metrics["buses"])), plans, metrics, by_sector, by_hood, violations, time.perf_counter() - t0, tuple(dict.fromkeys(capped)))
 
 
@@ -693,14 +691,14 @@ def _evaluate(prepared: Prepared, scenario: Scenario, policy: BellPolicy, *, tim
 
 
 def _plan(prepared: Prepared, data: ProblemData, session: str, shift: np.ndarray, *, mixed_loads: bool, deadline: Deadline) -> BusPlan:
-    """One session's plan at new bells: the runs chosen again among the run sets moved to those
-    bells (engine ``"select"``; never more buses than the prepared runs moved), or the prepared runs
-    moved (``"fixed"``); chained exactly (fewest buses, then least deadhead); mixed loads when asked;
+    """One session's plan at new bells: the runs chosen among the run sets moved to those bells
+    (engine ``"select"``; never more buses than the prepared runs moved, which the bell search
+    counted), or the prepared runs moved (``"fixed"``); chained exactly (fewest buses, then least deadhead); mixed loads when asked;
     then each bus takes its type (:meth:`~routing.problem.ProblemData.bus_type_for`)."""
     moved = [r.shifted(float(shift[r.schools[0]])) for r in prepared.runs[session]]
     info: dict[str, object] = {"engine": prepared.engine}
     mixing = mixed_loads and session == "am"
-    if prepared.engine == "select" and (mixing or np.any(shift != 0)):
+    if prepared.engine == "select":
         options = prepared.sets[session].shifted(data, shift)
         chosen, more = select_runs(data, options if mixing else _single_loads(options), deadline=deadline)
         info.update(more)

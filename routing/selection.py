@@ -25,7 +25,18 @@ from routing.budget import Deadline
 from routing.chaining import can_follow, min_buses
 from routing.mixing import shared_pairs
 from routing.problem import Infeasible, ProblemData, Run, Session
-from routing.runs import RunOptions, SchoolVrp, VrpInput, greedy_routes, mixed_run, runs_from_routes, school_vrp, shared_vrp, single_run, solve_vrp_capped
+from routing.runs import (
+    RunOptions,
+    SchoolVrp,
+    VrpInput,
+    greedy_routes,
+    mixed_run,
+    runs_from_routes,
+    school_vrp,
+    shared_vrp,
+    single_run,
+    solve_vrp_capped,
+)
 
 __all__ = [
     "DEFAULT_ALTERNATIVES",

@@ -9,7 +9,14 @@ import pandas as pd
 import pytest
 
 from facilities import ValidationError
-from routing.bells import BellPolicy, RunChains, align_bells, allowed_times, district_tiers, optimize_bells
+from routing.bells import (
+    BellPolicy,
+    RunChains,
+    align_bells,
+    allowed_times,
+    district_tiers,
+    optimize_bells,
+)
 from routing.buses import min_buses
 from routing.problem import ProblemData
 from routing.runs import school_runs

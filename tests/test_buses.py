@@ -9,9 +9,9 @@ import pytest
 
 from routing.budget import Deadline
 from routing.buses import chain, min_buses, mix_loads, solve
-from routing.selection import _drop_repeats, _Selector
 from routing.problem import Run, Visit
 from routing.runs import RunOptions, _linking_deadhead, school_runs, single_run
+from routing.selection import _drop_repeats, _Selector
 from tests.test_problem import toy_problem
 
 

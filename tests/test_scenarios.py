@@ -11,7 +11,14 @@ import pytest
 
 from app.outputs_bells import write_comparison
 from facilities import City
-from routing.scenarios import DEFAULT_SCENARIOS, DaskExecutor, ProcessExecutor, Scenario, compare, prepare, read_scenarios, run_scenario, sweep
+from routing.scenarios import (
+    DEFAULT_SCENARIOS,
+    Scenario,
+    compare,
+    prepare,
+    read_scenarios,
+    run_scenario,
+)
 
 
 def _city() -> City:

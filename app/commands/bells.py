@@ -84,7 +84,12 @@ def sweep(
 ) -> None:
     """Evaluate many scenarios in parallel (local processes, or a Dask cluster with --scheduler)."""
     from facilities.io import atomic_write
-    from routing.scenarios import DaskExecutor, ProcessExecutor, prepare, with_mixed_loads
+    from routing.scenarios import (
+        DaskExecutor,
+        ProcessExecutor,
+        prepare,
+        with_mixed_loads,
+    )
     from routing.scenarios import sweep as run_sweep
 
     city, listed = _load(city_dir, scenarios, engine)
