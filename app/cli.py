@@ -60,6 +60,7 @@ def demo(
     from app.commands.zones import coverage_city, lottery_city
     from facilities.zones import configured_grades, configured_zones
     from facilities.capacity import utilization
+    from app.outputs_bells import write_comparison
     from routing.scenarios import compare
 
     started = time.perf_counter()
@@ -76,7 +77,7 @@ def demo(
 
     typer.echo("\n== Bell times: status quo, aligned to the district's tiers, optimized ==")
     bells = compare(city, time_limit=time_limit, seed=seed, progress=progress_printer(), network=model if how.startswith("street") else None)
-    bells.write(out / "bells")
+    write_comparison(bells, out / "bells")
     typer.echo(bells.text())
     totals = bells.summary()
 
