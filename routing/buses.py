@@ -15,8 +15,9 @@ from collections.abc import Callable, Sequence
 
 from routing.budget import Deadline, safety_cap
 from routing.chaining import chain, min_buses
+from routing.data import ProblemData
 from routing.mixing import SHARED_BELLS, SHARED_TRAVEL, mix_loads
-from routing.problem import BusPlan, ProblemData, Session
+from routing.plan import BusPlan, Session
 from routing.runs import RunOptions
 from routing.selection import (
     DEFAULT_ALTERNATIVES,

@@ -17,7 +17,8 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.sparse.csgraph import maximum_bipartite_matching
 
-from routing.problem import Bus, ProblemData, Run
+from routing.data import ProblemData
+from routing.plan import Bus, Run
 
 __all__ = ["TOLERANCE", "can_follow", "fewest_buses", "follow_matrix", "min_buses", "chain"]
 

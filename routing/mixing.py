@@ -12,7 +12,8 @@ from collections.abc import Callable, Sequence
 
 from routing.budget import Deadline, safety_cap
 from routing.chaining import can_follow, chain
-from routing.problem import Bus, BusPlan, ProblemData, Run
+from routing.data import ProblemData
+from routing.plan import Bus, BusPlan, Run
 from routing.runs import mixed_run
 
 __all__ = ["SHARED_TRAVEL", "SHARED_BELLS", "shared_pairs", "mix_loads"]

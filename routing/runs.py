@@ -21,7 +21,8 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from routing.problem import Infeasible, ProblemData, Run, Session, Visit
+from routing.data import ProblemData
+from routing.plan import Infeasible, Run, Session, Visit
 
 __all__ = ["SCALE", "VrpInput", "solve_vrp", "solve_vrp_capped", "greedy_routes", "RunOptions", "school_runs", "SchoolVrp", "school_vrp", "shared_vrp", "runs_from_routes", "mixed_run", "SOLVERS"]
 

@@ -23,8 +23,9 @@ from scipy.sparse import csr_matrix
 
 from routing.budget import Deadline
 from routing.chaining import can_follow, min_buses
+from routing.data import ProblemData
 from routing.mixing import shared_pairs
-from routing.problem import Infeasible, ProblemData, Run, Session
+from routing.plan import Infeasible, Run, Session
 from routing.runs import (
     RunOptions,
     SchoolVrp,

@@ -116,3 +116,14 @@ def test_mixed_loads_are_their_own_scenario_and_never_need_more_buses() -> None:
     for k, n in carried:
         merged[k] = merged.get(k, 0) + n
     assert merged == {k: st.students for k, st in enumerate(mixed.plans["am"].data.stops)}  # every rider once
+
+
+def test_an_unknown_engine_is_one_clear_error() -> None:
+    from typer.testing import CliRunner
+
+    from app.cli import app
+    from tests.conftest import DEMO
+
+    result = CliRunner().invoke(app, ["bells", "compare", str(DEMO), "--engine", "magic"])
+    assert result.exit_code == 1
+    assert "--engine 'magic' is not an engine" in result.output and "Traceback" not in result.output

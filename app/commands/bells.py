@@ -37,7 +37,7 @@ def compare(
     city_dir: Path = typer.Argument(..., help="A city folder with a city.toml."),
     out: Path = typer.Option(Path("out/bells"), "--out", help="Folder for runs, stops, schedules, summary and report."),
     scenarios: Path | None = typer.Option(None, "--scenarios", help="TOML file of [[scenario]] tables (default: status quo, aligned, optimized)."),
-    time_limit: float = typer.Option(60.0, "--time-limit", help="Seconds in all: half for runs, half for the bell-time search."),
+    time_limit: float = typer.Option(60.0, "--time-limit", help="Seconds in all, as work budgets (half for runs, half for the bell-time search): the same seed gives the same files on any machine."),
     quick: bool = typer.Option(False, "--quick", help="A fast look: 20 s in all."),
     am_only: bool = typer.Option(False, "--am-only", help="Route the morning only."),
     seed: int = typer.Option(0, "--seed", help="Same seed, same result."),

@@ -8,7 +8,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from routing.chaining import can_follow, fewest_buses
-from routing.problem import ProblemData, Run
+from routing.data import ProblemData
+from routing.plan import Run
 
 
 @dataclass(frozen=True, eq=False)

@@ -14,7 +14,7 @@ from shapely import LineString
 
 from facilities import City
 from facilities.schema import format_time
-from routing.problem import Run
+from routing.plan import Run
 from routing.scenarios.evaluate import (
     ScenarioResult,
     run_scenario,

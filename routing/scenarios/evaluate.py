@@ -25,8 +25,9 @@ from routing.bells import (
 )
 from routing.budget import Deadline, safety_cap
 from routing.chaining import chain, min_buses
+from routing.data import ProblemData
 from routing.mixing import mix_loads
-from routing.problem import Bus, BusPlan, ProblemData
+from routing.plan import Bus, BusPlan
 from routing.scenarios.prepare import (
     Prepared,
     _single_loads,

@@ -19,8 +19,9 @@ from routing.bells import (
     RunChains,
 )
 from routing.budget import Deadline, safety_cap
+from routing.data import ProblemData
 from routing.network import point_coordinates
-from routing.problem import ProblemData, Run
+from routing.plan import Run
 from routing.scenarios.scenario import (
     CostModel,
     Progress,

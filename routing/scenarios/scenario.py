@@ -26,7 +26,7 @@ from facilities._validate import parse_time
 from routing.bells import (
     Align,
 )
-from routing.problem import ProblemData
+from routing.data import ProblemData
 
 Progress = Callable[[str, float], None]
 #: A student arriving at school more than this many seconds before the bell arrives "early".
