@@ -185,7 +185,7 @@ def compare(
     progress
         Called with ``(message, fraction done)``.
     **prepare_options
-        Passed to :func:`prepare` (``network``, ``sessions``).
+        Passed to :func:`prepare` (``network``, ``sessions``, ``engine``, ``mixed_loads``, ``workers``).
 
     Returns
     -------

@@ -197,8 +197,9 @@ def _evaluate(prepared: Prepared, scenario: Scenario, policy: BellPolicy, *, tim
 def _plan(prepared: Prepared, data: ProblemData, session: str, shift: np.ndarray, *, mixed_loads: bool, deadline: Deadline) -> BusPlan:
     """One session's plan at new bells: the runs chosen among the run sets moved to those bells
     (engine ``"select"``; never more buses than the prepared runs moved, which the bell search
-    counted), or the prepared runs moved (``"fixed"``); chained exactly (fewest buses, then least deadhead); mixed loads when asked;
-    then each bus takes its type (:meth:`~routing.problem.ProblemData.bus_type_for`)."""
+    counted), or the prepared runs moved (``"fixed"``); chained exactly (fewest buses, then least
+    deadhead); mixed loads when asked; then each bus takes its type
+    (:meth:`~routing.data.ProblemData.bus_type_for`)."""
     moved = [r.shifted(float(shift[r.schools[0]])) for r in prepared.runs[session]]
     info: dict[str, object] = {"engine": prepared.engine}
     mixing = mixed_loads and session == "am"
