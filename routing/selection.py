@@ -317,14 +317,14 @@ def _solve_task(task: tuple[VrpInput, str, int, int, float]) -> tuple[list[list[
     return solve_vrp_capped(inp, solver=solver, time_limit=cap, seed=seed, iterations=iterations)
 
 
-def _solve_all(problems: list[SchoolVrp], seeds: list[int], *, solver: str, iterations: int, deadline: Deadline, workers: int, progress: Progress | None) -> tuple[list[list[list[int]]], bool]:
+def _solve_all(problems: list[SchoolVrp], seeds: list[int], *, solver: str, iterations: Sequence[int], deadline: Deadline, workers: int, progress: Progress | None) -> tuple[list[list[list[int]]], bool]:
     """Routes of every school VRP, in ``workers`` processes (the same routes for any ``workers``),
     and whether the clock cap stopped any of them."""
     # the clock is only a safety cap: 4x the expected time plus a minute, and never past the deadline
-    def cap(inp: VrpInput) -> float:
-        return min(4 * SECONDS_PER_CLIENT_ITERATION * inp.n * iterations + 60.0, deadline.left())
+    def cap(inp: VrpInput, its: int) -> float:
+        return min(4 * SECONDS_PER_CLIENT_ITERATION * inp.n * its + 60.0, deadline.left())
 
-    tasks = [(p.vrp, solver, sd, iterations, cap(p.vrp)) for p, sd in zip(problems, seeds)]
+    tasks = [(p.vrp, solver, sd, its, cap(p.vrp, its)) for p, sd, its in zip(problems, seeds, iterations)]
     out: list[tuple[list[list[int]], bool]] = [([], False) for _ in tasks]
     order = sorted(range(len(tasks)), key=lambda i: -tasks[i][0].n)  # largest first: balanced
     if workers > 1 and len(tasks) > 2 * workers:
@@ -410,13 +410,17 @@ def run_sets(
     alternatives: int | Sequence[RunOptions] = 5,
     workers: int = 2,
     mixed_loads: bool = False,
+    lead_budget: bool = False,
     deadline: Deadline | None = None,
     progress: Progress | None = None,
 ) -> RunSets:
     """Cut every school's riders into runs several ways (see :func:`routing.buses.solve`'s parameters).
 
     ``time_limit`` sets the iteration budget of each school VRP (:func:`routing_budget`), so the
-    runs do not depend on the machine's speed or load; ``deadline`` is only a safety cap.
+    runs do not depend on the machine's speed or load; ``deadline`` is only a safety cap. With
+    ``lead_budget`` the first recipe's VRPs get the budget they would have alone, so the first run
+    sets are those of ``alternatives=1`` (the bell scenarios' fixed runs: the run selection then
+    never needs more buses than them, at any bells).
     """
     deadline = deadline or Deadline(4 * time_limit + 60.0)
     recipes = list(DEFAULT_ALTERNATIVES[: max(1, alternatives)]) if isinstance(alternatives, int) else list(alternatives)
@@ -424,11 +428,13 @@ def run_sets(
     problems: list[SchoolVrp] = []
     seeds: list[int] = []
     covers: list[tuple[int, ...]] = []
+    first: list[bool] = []
     for g, (school, bus_type, stops) in enumerate(groups):
-        for rec in recipes:
+        for k, rec in enumerate(recipes):
             problems.append(school_vrp(data, school, stops, session=session, bus_type=bus_type, ride_factor=rec.ride_factor, run_cost=rec.run_cost, deadhead_weight=rec.deadhead_weight))
             seeds.append(rec.seed + seed)
             covers.append((g,))
+            first.append(k == 0)
     infeasible = [bad for p in problems[:: len(recipes)] for bad in p.infeasible]
     if mixed_loads and session == "am":
         for pair in shared_pairs(data, groups):
@@ -437,10 +443,16 @@ def run_sets(
                 problems.append(shared)
                 seeds.append(recipes[0].seed + seed)
                 covers.append(pair)
+                first.append(False)
     solvable = [i for i, p in enumerate(problems) if p.vrp is not None]
     # the budget counts the single-school problems only: their run sets are the same with and without mixed loads
-    iterations = routing_budget(time_limit, sum(problems[i].vrp.n for i in solvable if len(covers[i]) == 1), workers=workers)  # type: ignore[union-attr]
-    routes, capped = _solve_all([problems[i] for i in solvable], [seeds[i] for i in solvable], solver=solver, iterations=iterations, deadline=deadline, workers=workers, progress=progress)
+    single = [i for i in solvable if len(covers[i]) == 1]
+    iterations = routing_budget(time_limit, sum(problems[i].vrp.n for i in single), workers=workers)  # type: ignore[union-attr]
+    each = [iterations] * len(solvable)
+    if lead_budget:  # the first recipe: the budget it would have alone (the fixed-run engine's runs)
+        lead = routing_budget(time_limit, sum(problems[i].vrp.n for i in single if first[i]), workers=workers)  # type: ignore[union-attr]
+        each = [lead if first[i] else iterations for i in solvable]
+    routes, capped = _solve_all([problems[i] for i in solvable], [seeds[i] for i in solvable], solver=solver, iterations=each, deadline=deadline, workers=workers, progress=progress)
     options: list[Option] = []
     seen: set[tuple] = set()
     for i, r in zip(solvable, routes):

@@ -127,3 +127,13 @@ def test_an_unknown_engine_is_one_clear_error() -> None:
     result = CliRunner().invoke(app, ["bells", "compare", str(DEMO), "--engine", "magic"])
     assert result.exit_code == 1
     assert "--engine 'magic' is not an engine" in result.output and "Traceback" not in result.output
+
+
+def test_the_selection_engine_never_needs_more_buses_than_the_fixed_runs() -> None:
+    city = dataclasses.replace(_city(), bus_types=TYPES)
+    fixed, select = (prepare(city, network=None, time_limit=6, seed=3, engine=e) for e in ("fixed", "select"))
+    assert fixed.runs == select.runs  # the same fixed runs: the bell search sees the same evaluator
+    for sc in DEFAULT_SCENARIOS:
+        a, b = (run_scenario(p, sc, time_limit=2, seed=3) for p in (fixed, select))
+        assert a.bells.starts == b.bells.starts and a.bells.ends == b.bells.ends
+        assert b.metrics["buses"] <= a.metrics["buses"]

@@ -194,7 +194,7 @@ def prepare(
     for k, session in enumerate(sessions):
         sets[session] = run_sets(
             data, session=session, time_limit=time_limit / len(sessions), seed=seed, alternatives=1 if engine == "fixed" else ALTERNATIVES,
-            workers=workers, mixed_loads=mixed_loads and engine == "select", deadline=deadline,
+            workers=workers, mixed_loads=mixed_loads and engine == "select", lead_budget=True, deadline=deadline,
             progress=lambda m, f, k=k, s=session: say(f"{s.upper()} runs", 0.2 + 0.75 * (k + f) / len(sessions)),
         )  # fmt: skip
     runs = {session: tuple(v.first()) for session, v in sets.items()}
