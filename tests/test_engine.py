@@ -75,7 +75,10 @@ def test_buses_are_counted_and_priced_by_type(results) -> None:  # type: ignore[
 
 def test_the_bell_search_counts_the_buses_of_the_final_plan(prepared, results) -> None:  # type: ignore[no-untyped-def]
     for r in results[1:]:
-        # the evaluator's count is exact for the prepared runs moved to the new bells ...
+        if prepared.engine == "select":  # the final plan never needs more than the search counted
+            assert r.metrics["buses"] <= r.metrics["search_buses"]
+            continue
+        # the evaluator's count is exact for the fixed runs moved to the new bells: the final plan's
         ids = prepared.chains.school_ids
         cur = prepared.schools.set_index("id")
         shift = np.array([r.bells.starts[s] - cur.loc[s, "bell_start"] for s in ids])
@@ -84,11 +87,7 @@ def test_the_bell_search_counts_the_buses_of_the_final_plan(prepared, results) -
         data = r.plans["am"].data
         assert r.metrics["search_buses"] == max(min_buses(data, rs) for rs in moved.values())
         assert r.metrics["search_buses"] == prepared.chains.buses(shift, end_shift=end_shift)
-        # ... and the final plan (runs chosen again at those bells) never needs more
-        if prepared.engine == "fixed":
-            assert r.metrics["buses"] == r.metrics["search_buses"]
-        else:
-            assert r.metrics["buses"] <= r.metrics["search_buses"]
+        assert r.metrics["buses"] == r.metrics["search_buses"]
 
 
 def test_one_can_follow_test_for_chaining_and_the_evaluator(prepared) -> None:  # type: ignore[no-untyped-def]
@@ -135,5 +134,6 @@ def test_the_selection_engine_never_needs_more_buses_than_the_fixed_runs() -> No
     assert fixed.runs == select.runs  # the same fixed runs: the bell search sees the same evaluator
     for sc in DEFAULT_SCENARIOS:
         a, b = (run_scenario(p, sc, time_limit=2, seed=3) for p in (fixed, select))
-        assert a.bells.starts == b.bells.starts and a.bells.ends == b.bells.ends
+        if sc.kind != "optimized":  # optimized: a second round on the chosen runs may move on
+            assert a.bells.starts == b.bells.starts and a.bells.ends == b.bells.ends
         assert b.metrics["buses"] <= a.metrics["buses"]

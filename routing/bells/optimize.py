@@ -33,6 +33,7 @@ def optimize_bells(
     time_limit: float = 30.0,
     seed: int = 0,
     tiers: Sequence[tuple[float, float]] = (),
+    start: BellTimes | None = None,
     progress: Progress | None = None,
 ) -> BellTimes:
     """Choose allowed bell times that need the fewest buses, and explain each change.
@@ -63,6 +64,9 @@ def optimize_bells(
     tiers
         (start, dismissal) pairs any school may also take when the policy allows it (e.g. the
         district's, :func:`district_tiers`): these change the length of a school's day.
+    start
+        Times to start from (e.g. those found on other runs; each school's must be among its
+        options, else it starts from its current times, or the nearest allowed).
     progress
         Called with ``(message, fraction of the budget used)``.
 
@@ -86,6 +90,10 @@ def optimize_bells(
     for i, opts in options.items():  # the policy may forbid the current times
         if not np.any((opts == 0).all(axis=1)):
             x[i], y[i] = opts[np.argmin(np.abs(opts).sum(axis=1))]
+        if start is not None:
+            at = np.array([start.starts[ids[i]], start.ends[ids[i]]]) - now[i]
+            if np.any((opts == at).all(axis=1)):
+                x[i], y[i] = at
 
     def ties(x: np.ndarray, y: np.ndarray, total: int) -> tuple[float, ...]:
         return (total, int(np.count_nonzero((x != 0) | (y != 0))), float(np.abs(x).sum() + np.abs(y).sum()))
