@@ -36,6 +36,7 @@ def align_bells(
     align: Align = "start_and_end",
     time_limit: float = 10.0,
     seed: int = 0,
+    start: BellTimes | None = None,
 ) -> BellTimes:
     """Schools of ``sectors`` move onto the tiers of the ``to`` sector.
 
@@ -67,6 +68,9 @@ def align_bells(
         The evaluator; without it, buses are not counted.
     align
         ``"start_and_end"`` or ``"start"``.
+    start
+        Times the search starts from (e.g. those found on other runs; a school's that are not
+        among its choices start from its current times).
     time_limit, seed
         The search's budget (:func:`search_budget`) and seed: the same seed, the same times.
 
@@ -107,7 +111,12 @@ def align_bells(
             return (kept, inexact, total, float(np.abs(x).sum() + np.abs(y).sum()))
 
         search = _Search(chains, choices, now, ties, search_budget(chains, time_limit=time_limit), Deadline(safety_cap(time_limit)), np.random.default_rng(seed))
-        x, y, best = search.run(np.zeros(len(now)), np.zeros(len(now)))
+        x0, y0 = np.zeros(len(now)), np.zeros(len(now))
+        for i, opts in choices.items():
+            at = None if start is None else np.array([start.starts[chains.school_ids[i]], start.ends[chains.school_ids[i]]]) - now[i]
+            if at is not None and np.any((opts == at).all(axis=1)):
+                x0[i], y0[i] = at
+        x, y, best = search.run(x0, y0)
         buses = int(best[0])
         chosen = {sid: (current[sid][0] + x[index[sid]], current[sid][1] + y[index[sid]]) for sid in movers}
         for sid in movers:

@@ -168,7 +168,7 @@ def run_scenario(
     t0 = time.perf_counter()
     policy = scenario_policy(prepared.policy, scenario.bells)
     bells, plans, capped = _evaluate(prepared, scenario, policy, time_limit=time_limit, seed=seed, progress=progress)
-    if prepared.engine == "select" and scenario.kind == "optimized":
+    if prepared.engine == "select" and scenario.kind in ("aligned", "optimized"):
         # a second round on the runs the selection chose (measured on the demo's morning: 54 -> 52 buses)
         again = _second_round(prepared, scenario, policy, bells, plans, time_limit=time_limit / 2, seed=seed)
         if again is not None and _size(again[1]) < _size(plans):
@@ -218,7 +218,7 @@ def _shifts(prepared: Prepared, bells: BellTimes) -> tuple[np.ndarray, np.ndarra
 
 
 def _second_round(prepared: Prepared, scenario: Scenario, policy: BellPolicy, bells: BellTimes, plans: Mapping[str, BusPlan], *, time_limit: float, seed: int) -> tuple[BellTimes, dict[str, BusPlan], tuple[str, ...]] | None:
-    """The optimized search again, on the runs the selection chose (moved back to the current bells)
+    """The aligned or optimized search again, on the runs the selection chose (moved back to the current bells)
     and from the bells found on the fixed runs, then the selection at the new bells; ``None`` when
     a run carries several schools (it cannot be moved back by one school's change)."""
     if any(len(r.schools) > 1 for p in plans.values() for r in p.runs):
@@ -226,8 +226,11 @@ def _second_round(prepared: Prepared, scenario: Scenario, policy: BellPolicy, be
     shift, end_shift = _shifts(prepared, bells)
     back = {k: tuple(r.shifted(-(end_shift if k == "pm" else shift)[r.schools[0]]) for r in p.runs) for k, p in plans.items()}
     chosen = replace(prepared, runs=back, chains=RunChains.from_runs(prepared.data, back))
-    tiers = district_tiers(prepared.schools, sector=scenario.to) if scenario.align == "start_and_end" else ()
-    again = optimize_bells(chosen.chains, prepared.schools, policy=policy, time_limit=time_limit, seed=seed, tiers=tiers, start=bells)
+    if scenario.kind == "aligned":
+        again = align_bells(prepared.schools, policy=policy, sectors=scenario.sectors, to=scenario.to, chains=chosen.chains, align=scenario.align, time_limit=time_limit / 4, seed=seed, start=bells)
+    else:
+        tiers = district_tiers(prepared.schools, sector=scenario.to) if scenario.align == "start_and_end" else ()
+        again = optimize_bells(chosen.chains, prepared.schools, policy=policy, time_limit=time_limit, seed=seed, tiers=tiers, start=bells)
     new, capped = _plans_at(chosen, scenario, again, time_limit=time_limit)
     return again, new, (("bell search",) if again.clock_cap else ()) + capped
 
