@@ -129,6 +129,10 @@ class Yard:
 
 
 def _readonly(array: np.ndarray) -> np.ndarray:
+    """A read-only float copy; an array that already is one (another ProblemData's, e.g. after
+    :meth:`ProblemData.with_bells`) is shared, not copied: a city's matrices are gigabytes."""
+    if isinstance(array, np.ndarray) and array.dtype == float and not array.flags.writeable and array.base is None:
+        return array
     out = np.array(array, dtype=float, copy=True)
     out.setflags(write=False)
     return out
