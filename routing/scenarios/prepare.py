@@ -168,10 +168,10 @@ def prepare(
         node = np.concatenate([network.kdtree.query(xy[: len(yards) + len(schools)])[1], network.positions(plan.stops["node"].to_numpy())])
         where = network.node_ids[node]
         uniq, loc = np.unique(where, return_inverse=True)
-        durations, distances = model.matrix(uniq, uniq), model.distance_matrix(uniq, uniq)
+        durations, distances = _frozen(model.matrix(uniq, uniq)), _frozen(model.distance_matrix(uniq, uniq))
     else:
         uniq_xy, loc = np.unique(np.round(xy, 1), axis=0, return_inverse=True)
-        durations, distances = model.matrix(uniq_xy, uniq_xy), model.distance_matrix(uniq_xy, uniq_xy)
+        durations, distances = _frozen(model.matrix(uniq_xy, uniq_xy)), _frozen(model.distance_matrix(uniq_xy, uniq_xy))
     ny, ns = len(yards), len(schools)
     bells_ok = (np.isfinite(schools["bell_start"].astype(float)) & np.isfinite(schools["bell_end"].astype(float))).to_numpy()
     routed = plan.stops["school"].isin(schools.loc[bells_ok, "id"]).to_numpy()  # a school without bells cannot be routed
@@ -234,6 +234,16 @@ def prepare(
         clock_cap=capped,
         seconds=time.perf_counter() - t0,
     )
+
+
+def _frozen(matrix: np.ndarray) -> np.ndarray:
+    """The matrix as a read-only float array that owns its memory, which :class:`ProblemData` then
+    shares instead of copying (a city's matrices are gigabytes)."""
+    out = np.asarray(matrix, dtype=float)
+    if out.base is not None or not out.flags.c_contiguous:
+        out = np.array(out, order="C")
+    out.setflags(write=False)
+    return out
 
 
 def _policy(transport: Mapping[str, object]) -> BellPolicy:
