@@ -71,6 +71,7 @@ def demo(
     from app.commands.zones import coverage_city, lottery_city
     from app.outputs import city_inputs, output_folder
     from facilities.capacity import utilization
+    from app.outputs_bells import write_comparison
     from facilities.zones import configured_grades, configured_zones
     from routing.scenarios import compare
 
@@ -92,7 +93,7 @@ def demo(
 
         typer.echo("\n== Bell times: status quo, aligned to the district's tiers, optimized ==")
         bells = compare(city, time_limit=time_limit, seed=seed, progress=progress_printer(), network=model if how.startswith("street") else None)
-        bells.write(tmp / "bells")
+        write_comparison(bells, tmp / "bells")
         typer.echo(bells.text())
         totals = bells.summary()
 

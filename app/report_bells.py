@@ -130,7 +130,7 @@ def render_report(comparison: Comparison, *, riders: gpd.GeoDataFrame | None = N
         riders = gpd.GeoDataFrame(geometry=stops.geometry.repeat(stops["students"].to_numpy()).reset_index(drop=True), crs=stops.crs)
     best = int(summary["buses"].idxmin())
     top = summary.iloc[best]
-    cols = ["scenario", "buses", "buses_saved", "dollars_per_year", "dollars_saved_per_year", "miles_per_day", "deadhead_miles_per_day", "driver_hours_per_day", "mean_ride_min", "p95_ride_min", "early_arrivals", "before_8_elementary", "before_8_middle", "before_8_high", "schools_before_8", "policy_violations"]
+    cols = ["scenario", "buses", "buses_saved", "dollars_per_year", "dollars_saved_per_year", "miles_per_day", "deadhead_miles_per_day", "driver_hours_per_day", "mean_ride_min", "p95_ride_min", "early_arrivals", "before_8_elementary", "before_8_middle", "before_8_high", "schools_before_8", "policy_violations", "mixed_runs", *(f"buses_{b.id}" for b in p.data.bus_types)]
     changes = comparison.results[best].bells.changes
     moved = changes[(changes["change_min"].fillna(0) != 0) | (changes["end_change_min"].fillna(0) != 0)]
     costs = p.costs
@@ -140,8 +140,12 @@ def render_report(comparison: Comparison, *, riders: gpd.GeoDataFrame | None = N
         f'{int(top["buses_saved"])} fewer than {html.escape(str(summary["scenario"].iloc[0]))}, saving '
         f'<b>${top["dollars_saved_per_year"] / 1e6:,.2f}M a year</b>.</p>',
         f'<p class="note">{int(summary["riders"].iloc[0]):,} riders at {len(p.stops.stops):,} stops. Costs: ${costs.per_bus_year:,.0f} per bus-year '
-        f'({html.escape(costs.source)}), ${costs.per_mile:.2f} a mile, {costs.school_days} school days. Runs are fixed per school; '
-        "bell changes move them and re-chain them onto buses.</p>",
+        f'({html.escape(costs.source)}), ${costs.per_mile:.2f} a mile, {costs.school_days} school days; bus types at their own '
+        "price where the fleet gives one. "
+        + ("Each scenario's runs are chosen among several run sets per school jointly with the chaining onto buses, at its bells; "
+           "each bus is the cheapest type its runs fit (lift buses only for wheelchair riders).</p>"
+           if p.engine == "select" else "Runs are fixed per school (the reference engine); bell changes move them and re-chain them onto buses.</p>"),
+        *_clock_cap(comparison),
         "<h2>Scenarios</h2>",
         _table(summary[[c for c in cols if c in summary.columns]]),
         _bars(summary["scenario"].tolist(), summary["buses"].astype(float).tolist(), title="Buses"),
@@ -165,6 +169,15 @@ def render_report(comparison: Comparison, *, riders: gpd.GeoDataFrame | None = N
         body.append("<h2>Policy rules broken</h2>")
         body += [f"<p><b>{html.escape(k)}</b>: {html.escape('; '.join(v[:20]))}</p>" for k, v in violations.items()]
     return f"<!doctype html><html><head><meta charset='utf-8'><title>Bell times — {html.escape(p.city_name)}</title><style>{_CSS}</style></head><body>{''.join(body)}</body></html>"
+
+
+def _clock_cap(comparison: Comparison) -> list[str]:
+    """A warning when the clock's safety cap, not a budget, ended a search (the result may then differ)."""
+    capped = comparison.clock_cap()
+    if not capped:
+        return []
+    return [f'<p class="big" style="color:#a00">Warning: the clock\'s safety cap stopped {html.escape(", ".join(capped))}; '
+            "this result may differ from the next run with the same seed (the machine was too slow or too busy).</p>"]
 
 
 def write_report(comparison: Comparison, path: str | os.PathLike[str]) -> Path:

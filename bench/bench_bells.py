@@ -5,7 +5,10 @@ Cities: the 2017 BPS Transportation Challenge (``tests/cities/bps2017`` reading 
 in place: 22,420 riders, 137 schools; bell times taken from the students file, 754 buses and their
 yards from ``bps_buses.xlsx``) on the network-free model; the part of it inside the Back Bay street
 network, on streets; and the Boston-scale Riverton demo city (``facilities.demo`` size ``city``).
-The reference in each row is the status quo, measured in the same run.
+Each city runs twice at the same time limit, each in its own process: today's fixed-run engine
+(``engine="fixed"``: one run set per school, the same runs in every scenario; the reference) and the
+run-selection engine (``engine="select"``: each scenario's runs chosen among several run sets per
+school jointly with the chaining); then the change in buses per scenario.
 """
 
 from __future__ import annotations
@@ -14,6 +17,8 @@ import dataclasses
 import resource
 import tempfile
 import time
+from concurrent.futures import ProcessPoolExecutor
+from multiprocessing import get_context
 from pathlib import Path
 
 import geopandas as gpd
@@ -24,6 +29,9 @@ from routing.scenarios import DEFAULT_SCENARIOS, compare
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared" / "data" / "boston"
+
+#: The default time limit of ``compact bells compare`` (the targets are measured at it).
+DEFAULT_TIME_LIMIT = 60.0
 
 #: Boston's bell policy for the benchmark: the three tiers, each school free to take any of them.
 BPS_TRANSPORT = {"max_ride": 3600, "bell_tiers": ["07:30", "08:30", "09:30"], "cost_per_bus_year": 100_000}
@@ -59,41 +67,63 @@ def back_bay(city: City):  # type: ignore[no-untyped-def]
     return dataclasses.replace(city, name=f"{city.name}, Back Bay", schools=schools.reset_index(drop=True), students=students.reset_index(drop=True)), net
 
 
-def _row(label: str, city: City, *, time_limit: float, sessions: tuple[str, ...], network: object = "city") -> dict[str, object]:
+def _city(key: str) -> tuple[City, object]:
+    """The city and network of one bench row (loaded in the worker process)."""
+    if key == "demo":
+        return read_city(ROOT / "data" / "demo"), "city"
+    if key == "bps":
+        return load_bps2017(), None
+    if key == "backbay":
+        return back_bay(load_bps2017())
+    from facilities.demo import generate
+
+    tmp = Path(tempfile.mkdtemp())
+    return read_city(generate(size="city", seed=2026, out=tmp / "riverton")), "city"
+
+
+def _measure(key: str, label: str, engine: str, time_limit: float, sessions: tuple[str, ...]) -> dict[str, object]:
+    """One city with one engine, in a fresh process: buses and dollars per scenario, seconds, peak memory."""
+    city, network = _city(key)
     t0 = time.perf_counter()
-    result = compare(city, scenarios=DEFAULT_SCENARIOS, time_limit=time_limit, seed=1, network=network, sessions=sessions)
+    result = compare(city, scenarios=DEFAULT_SCENARIOS, time_limit=time_limit, seed=1, network=network, sessions=sessions, engine=engine)
+    seconds = time.perf_counter() - t0
     s = result.summary()
-    return {
-        "city": label,
-        "riders": int(s["riders"].iloc[0]),
-        "runs": sum(len(r) for r in result.prepared.runs.values()),
-        "sessions": "+".join(sessions),
-        "buses (status quo)": int(s["buses"].iloc[0]),
-        "buses (aligned)": int(s["buses"].iloc[1]),
-        "buses (optimized)": int(s["buses"].iloc[2]),
-        "saved $M/yr (aligned)": round(float(s["dollars_saved_per_year"].iloc[1]) / 1e6, 2),
-        "saved $M/yr (optimized)": round(float(s["dollars_saved_per_year"].iloc[2]) / 1e6, 2),
-        "prepare s": round(result.prepared.seconds, 1),
-        "total s": round(time.perf_counter() - t0, 1),
-        "peak GB": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20, 2),
-    }
+    row: dict[str, object] = {"city": label, "engine": engine, "riders": int(s["riders"].iloc[0]), "sessions": "+".join(sessions)}
+    for k, name in enumerate(s["scenario"]):
+        row[f"buses ({name})"] = int(s["buses"].iloc[k])
+    for k, name in enumerate(s["scenario"]):
+        row[f"$M/yr ({name})"] = round(float(s["dollars_per_year"].iloc[k]) / 1e6, 2)
+    row["clock cap"] = ", ".join(result.clock_cap()) or "no"
+    row["seconds"] = round(seconds, 1)
+    row["peak GB"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20, 2)
+    return row
+
+
+def _side_by_side(key: str, label: str, *, time_limit: float, sessions: tuple[str, ...]) -> list[dict[str, object]]:
+    """The fixed-run engine (the reference) and the run-selection engine at the same time limit, each
+    in its own process (so each peak memory is its own), and the new engine's change in buses."""
+    rows = []
+    for engine in ("fixed", "select"):
+        with ProcessPoolExecutor(1, mp_context=get_context("spawn")) as pool:
+            rows.append(pool.submit(_measure, key, label, engine, time_limit, sessions).result())
+    ref, new = rows
+    change = {k: f"{(new[k] - ref[k]) / max(ref[k], 1):+.1%}" for k in ref if str(k).startswith("buses (")}
+    rows.append({"city": label, "engine": "select vs fixed", **change})
+    return rows
 
 
 def run(quick: bool) -> None:
-    """Print the table (``quick``: the morning only, shorter time limits, no Boston-scale demo)."""
+    """Print the table (``quick``: the demo city and Back Bay, the morning only, short time limits)."""
     sessions = ("am",) if quick else ("am", "pm")
     rows = []
+    if quick:
+        rows += _side_by_side("demo", "Riverton demo (streets)", time_limit=10, sessions=sessions)
     if SHARED.exists():
-        boston = load_bps2017()
-        rows.append(_row("BPS 2017 (network-free)", boston, time_limit=120 if quick else 400, sessions=sessions, network=None))
-        sub, net = back_bay(boston)
-        rows.append(_row("BPS 2017 in Back Bay (streets)", sub, time_limit=20 if quick else 60, sessions=sessions, network=net))
+        if not quick:
+            rows += _side_by_side("bps", "BPS 2017 (network-free)", time_limit=DEFAULT_TIME_LIMIT, sessions=sessions)
+        rows += _side_by_side("backbay", "BPS 2017 in Back Bay (streets)", time_limit=20 if quick else DEFAULT_TIME_LIMIT, sessions=sessions)
     else:
         print(f"(skipping Boston: {SHARED} is absent)")
     if not quick:
-        from facilities.demo import generate
-
-        with tempfile.TemporaryDirectory() as tmp:
-            city = read_city(generate(size="city", seed=2026, out=Path(tmp) / "riverton"))
-            rows.append(_row("Riverton, Boston-scale demo (streets)", city, time_limit=400, sessions=sessions))
-    print(pd.DataFrame(rows).to_string(index=False))
+        rows += _side_by_side("riverton", "Riverton, Boston-scale demo (streets)", time_limit=DEFAULT_TIME_LIMIT, sessions=sessions)
+    print(pd.DataFrame(rows).fillna("").to_string(index=False))

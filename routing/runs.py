@@ -21,9 +21,10 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from routing.problem import Infeasible, ProblemData, Run, Session, Visit
+from routing.data import ProblemData
+from routing.plan import Infeasible, Run, Session, Visit
 
-__all__ = ["SCALE", "VrpInput", "solve_vrp", "greedy_routes", "RunOptions", "school_runs", "SchoolVrp", "school_vrp", "shared_vrp", "runs_from_routes", "mixed_run", "SOLVERS"]
+__all__ = ["SCALE", "VrpInput", "solve_vrp", "solve_vrp_capped", "greedy_routes", "RunOptions", "school_runs", "SchoolVrp", "school_vrp", "shared_vrp", "runs_from_routes", "mixed_run", "SOLVERS"]
 
 #: Integer time units per second used inside the solvers (travel times are rounded up).
 SCALE = 100
@@ -71,7 +72,7 @@ def _iterations(n: int) -> int:
     return 100 + 10 * n
 
 
-def _solve_pyvrp(inp: VrpInput, *, time_limit: float, seed: int, iterations: int) -> list[list[int]]:
+def _solve_pyvrp(inp: VrpInput, *, time_limit: float, seed: int, iterations: int) -> tuple[list[list[int]], bool]:
     import pyvrp
     from pyvrp.stop import MaxIterations, MaxRuntime, MultipleCriteria
 
@@ -97,9 +98,10 @@ def _solve_pyvrp(inp: VrpInput, *, time_limit: float, seed: int, iterations: int
         warnings.simplefilter("ignore")
         result = pyvrp.solve(data, stop=stop, seed=seed, display=False, collect_stats=False, initial_solution=start)
     best = result.best if result.is_feasible() else start
+    capped = result.num_iterations < iterations  # the clock, not the budget, stopped it
     if best is None:
-        return []
-    return [[act.idx + 1 for act in route.schedule() if act.is_client()] for route in best.routes()]
+        return [], capped
+    return [[act.idx + 1 for act in route.schedule() if act.is_client()] for route in best.routes()], capped
 
 
 def greedy_routes(inp: VrpInput) -> list[list[int]]:
@@ -130,7 +132,9 @@ def greedy_routes(inp: VrpInput) -> list[list[int]]:
     return routes
 
 
-def _solve_ortools(inp: VrpInput, *, time_limit: float, seed: int, iterations: int) -> list[list[int]]:
+def _solve_ortools(inp: VrpInput, *, time_limit: float, seed: int, iterations: int) -> tuple[list[list[int]], bool]:
+    import time
+
     from ortools.constraint_solver import pywrapcp, routing_enums_pb2
 
     del seed  # OR-Tools' local search is deterministic under a solution limit
@@ -167,9 +171,11 @@ def _solve_ortools(inp: VrpInput, *, time_limit: float, seed: int, iterations: i
     params.local_search_metaheuristic = routing_enums_pb2.LocalSearchMetaheuristic.GUIDED_LOCAL_SEARCH
     params.solution_limit = iterations
     params.time_limit.FromMilliseconds(max(10, int(time_limit * 1000)))
+    t0 = time.perf_counter()
     solution = model.SolveWithParameters(params)
+    capped = time.perf_counter() - t0 >= 0.95 * time_limit  # the clock, not the solution limit, stopped it
     if solution is None:
-        return []
+        return [], capped
     routes = []
     for v in range(inp.max_vehicles):
         i = solution.Value(model.NextVar(model.Start(v)))
@@ -179,7 +185,7 @@ def _solve_ortools(inp: VrpInput, *, time_limit: float, seed: int, iterations: i
             i = solution.Value(model.NextVar(i))
         if route:
             routes.append(route)
-    return routes
+    return routes, capped
 
 
 def solve_vrp(inp: VrpInput, *, solver: str = "pyvrp", time_limit: float = 1.0, seed: int = 0, iterations: int | None = None) -> list[list[int]]:
@@ -198,6 +204,11 @@ def solve_vrp(inp: VrpInput, *, solver: str = "pyvrp", time_limit: float = 1.0, 
     iterations
         Search budget: PyVRP iterations or OR-Tools solutions (default ``100 + 10 n``).
     """
+    return solve_vrp_capped(inp, solver=solver, time_limit=time_limit, seed=seed, iterations=iterations)[0]
+
+
+def solve_vrp_capped(inp: VrpInput, *, solver: str = "pyvrp", time_limit: float = 1.0, seed: int = 0, iterations: int | None = None) -> tuple[list[list[int]], bool]:
+    """:func:`solve_vrp`, and whether the clock (``time_limit``) rather than the budget stopped it."""
     budget = _iterations(inp.n) if iterations is None else iterations
     if solver == "pyvrp":
         return _solve_pyvrp(inp, time_limit=time_limit, seed=seed, iterations=budget)

@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 
 from facilities import Problem, ValidationError
-from routing.problem import BusType, ProblemData, School, Stop, Yard
+from routing.data import ProblemData
 
 __all__ = ["read_instance", "SPEED_FT_S", "FEET", "YARD_ID", "YARD_XY", "SEATS", "STOP_FIXED", "STOP_PER_STUDENT", "DWELL"]
 

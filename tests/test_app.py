@@ -651,8 +651,6 @@ def test_bells_a_rerun_never_solves_or_builds_downloads_again(bells_run):
     assert calls == {"compare": 1, "write": 0}
 
 
-@pytest.mark.xfail(reason="the bell-time engine is clock-bound today (issue 13 makes it deterministic): the same seed "
-                   "may give other buses; the lead removes this marker after merging issue 13", strict=False)
 def test_bells_page_numbers_are_the_library_call_for_the_same_inputs(bells_run, small_city):
     from facilities import read_city
     from routing.scenarios import compare
@@ -740,5 +738,5 @@ def test_bells_public_download_holds_no_home_stop(bells_run, tmp_path):
     assert calls["write"] == 0, "the public ZIP is not the CLI's folder"
     with zipfile.ZipFile(io.BytesIO(files.private_zip(comparison))) as archive:
         archive.extractall(tmp_path / "private")
-    everything = gpd.read_file(tmp_path / "private" / "bells.gpkg", layer="stops")
+    everything = gpd.read_file(tmp_path / "private" / "private" / "stops.gpkg", layer="stops")
     assert len(everything) == len(comparison.stops_frame())

@@ -9,11 +9,17 @@ import pandas as pd
 import pytest
 
 from facilities import ValidationError
-from routing.bells import BellPolicy, RunChains, align_bells, allowed_times, district_tiers, optimize_bells
+from routing.bells import (
+    BellPolicy,
+    RunChains,
+    align_bells,
+    allowed_times,
+    district_tiers,
+    optimize_bells,
+)
 from routing.buses import min_buses
 from routing.problem import ProblemData
 from routing.runs import school_runs
-from routing.scenarios import _shifted
 
 H = 3600.0
 
@@ -108,10 +114,10 @@ def test_evaluator_matches_the_engine_on_shifted_runs(problem) -> None:  # type:
     rng = np.random.default_rng(0)
     for _ in range(5):
         shift = rng.choice([-3600.0, -1800.0, 0.0, 1800.0, 3600.0], size=len(data.schools))
-        expected = {s: min_buses(data, [_shifted(r, shift[r.schools[0]]) for r in rs]) for s, rs in runs.items()}
+        expected = {s: min_buses(data, [r.shifted(shift[r.schools[0]]) for r in rs]) for s, rs in runs.items()}
         assert chains.session_buses(shift) == expected
         end_shift = rng.choice([-3600.0, -1800.0, 0.0, 1800.0, 3600.0], size=len(data.schools))
-        pm = min_buses(data, [_shifted(r, end_shift[r.schools[0]]) for r in runs["pm"]])
+        pm = min_buses(data, [r.shifted(end_shift[r.schools[0]]) for r in runs["pm"]])
         assert chains.session_buses(shift, end_shift=end_shift) == {"am": expected["am"], "pm": pm}
 
 

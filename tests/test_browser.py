@@ -225,8 +225,6 @@ def test_facility_planner_visit(visit, demo):
     visit.check()
 
 
-@pytest.mark.xfail(reason="the bell-time engine is clock-bound today (issue 13 makes it deterministic): the same seed "
-                   "may give other buses; the lead removes this marker after merging issue 13", strict=False)
 def test_transportation_director_visit(visit, demo):
     """Bell times, morning only, shortest limit: the cards are the library's compare for the same inputs."""
     from routing.scenarios import compare

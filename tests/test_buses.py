@@ -7,9 +7,11 @@ import itertools
 import numpy as np
 import pytest
 
-from routing.buses import _drop_repeats, _Selector, chain, min_buses, mix_loads, solve
+from routing.budget import Deadline
+from routing.buses import chain, min_buses, mix_loads, solve
 from routing.problem import Run, Visit
 from routing.runs import RunOptions, _linking_deadhead, school_runs, single_run
+from routing.selection import _drop_repeats, _Selector
 from tests.test_problem import toy_problem
 
 
@@ -179,7 +181,7 @@ def test_selection_counts_its_buses_exactly_and_within_the_relaxation_and_the_be
     data = toy_problem(n_schools=2, stops_per_school=3, seed=seed)
     runs = _runs(data, seed, 11, cover=True)
     selector = _Selector(data, [((0,), runs)])
-    cols, info = selector.choose(time_limit=10)
+    cols, info = selector.choose(deadline=Deadline(60))
     assert len(selector.waits) > 0
     chosen = [selector.runs[c] for c in cols]
     assert {k for r in chosen for k in r.stops} == set(range(len(data.stops)))
@@ -204,11 +206,11 @@ def test_restricted_programs_hold_the_relaxation_s_runs_and_whole_run_sets_up_to
     y = np.zeros(len(selector.runs))
     a, b = min(first), max(last)
     y[[a, b]] = [0.5, 0.25]  # leans on the first set most, then the last
-    monkeypatch.setattr("routing.buses.RESTRICTED_RUNS", len(first | {b}))  # the last set would pass the cap
+    monkeypatch.setattr("routing.selection.RESTRICTED_RUNS", len(first | {b}))  # the last set would pass the cap
     used, wider = selector._restrictions(y)
     assert set(np.nonzero(used)[0]) == {a, b}
     assert set(np.nonzero(wider)[0]) == first | {b}
-    monkeypatch.setattr("routing.buses.RESTRICTED_RUNS", len(first | last))
+    monkeypatch.setattr("routing.selection.RESTRICTED_RUNS", len(first | last))
     assert set(np.nonzero(selector._restrictions(y)[1])[0]) == first | last
 
 

@@ -68,7 +68,10 @@ def public_zip(comparison: Comparison) -> bytes:
 
 
 def private_zip(comparison: Comparison) -> bytes:
-    """Everything ``compact bells compare`` writes, every stop included (it locates students' homes)."""
+    """Everything ``compact bells compare --private-out private`` writes: the public files and, in
+    ``private/``, every stop, exact (it locates students' homes)."""
+    from app.outputs_bells import write_comparison
+
     with tempfile.TemporaryDirectory(prefix="compact-bells-private-") as folder:
-        comparison.write(folder)
+        write_comparison(comparison, folder, private_out=Path(folder) / "private")
         return state.zip_folder(folder)

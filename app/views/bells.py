@@ -180,11 +180,11 @@ if summary["mean_ride_min"].nunique() == 1 and len(summary) > 1:
         "Mean ride is the same in every scenario: each run keeps its stops and order and moves only in time, so a "
         "rider's time on the bus does not change; what changes is how runs share buses."
     )
-stopped = [r.scenario.name for r in comparison.results if getattr(r.bells, "stopped_by", None) == "time limit"]
+stopped = comparison.clock_cap()
 if stopped:
     st.warning(
-        f"The time limit, not the search budget, ended the search for {', '.join(stopped)}: another run with the same seed "
-        "may give a different answer. Give it more time to get the same answer every time."
+        f"The clock's safety cap, not the work budget, ended {', '.join(stopped)}: another run with the same seed "
+        "may give a different answer. Give it a smaller time limit or a faster machine to get the same answer every time."
     )
 infeasible = comparison.prepared.infeasible
 if len(infeasible):

@@ -1,0 +1,92 @@
+"""Every file of a bell-time comparison, written in one place for the CLI and the app.
+
+Runs and stops (GeoParquet and GeoPackage), the schedules and the bell changes (CSV), what was
+left out (CSV), the students who ride because of a hazard (CSV), the summary (JSON) and the HTML
+report. The files are byte-identical for the same city, settings and seed: they hold no timings, and
+the GeoPackage's own timestamp is fixed. Public stops serve 10 students or more; smaller ones
+(door-to-door, wheelchair, small corners) are pooled into cells or withheld
+(:func:`facilities.privacy.public_points`); every stop, exact, goes only to ``private_out``.
+
+>>> from app.outputs_bells import write_comparison
+>>> write_comparison(comparison, "out/bells")  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pandas as pd
+import pyogrio
+
+from facilities.io import atomic_write, write_geo
+from facilities.privacy import check_public, public_points
+from routing.scenarios import Comparison
+
+__all__ = ["write_comparison"]
+
+#: The GeoPackage records when it was written; a fixed date keeps the file the same from run to run.
+_GPKG_DATE = "2000-01-01T00:00:00Z"
+
+
+def write_comparison(
+    comparison: Comparison,
+    out: str | os.PathLike[str],
+    *,
+    report: bool = True,
+    private_out: str | os.PathLike[str] | None = None,
+) -> dict[str, Path]:
+    """Write a comparison's files into ``out`` (created if needed), each atomically.
+
+    Parameters
+    ----------
+    comparison
+        From :func:`routing.scenarios.compare` (or built from :func:`routing.scenarios.run_scenario` results).
+    out
+        The folder.
+    report
+        Also write ``report.html``.
+    private_out
+        A folder for every stop, exact (``stops.parquet``, ``stops.gpkg``): they locate students.
+
+    Returns
+    -------
+    dict
+        File name -> path.
+    """
+    root = Path(out)
+    root.mkdir(parents=True, exist_ok=True)
+    runs, stops = comparison.runs_frame(), comparison.stops_frame()
+    if private_out is not None:
+        Path(private_out).mkdir(parents=True, exist_ok=True)
+        write_geo(stops, Path(private_out) / "stops.parquet")
+        write_geo(stops, Path(private_out) / "stops.gpkg", layer="stops")
+    stops = public_points(stops, count="students")
+    check_public(stops, name="stops", count="students")
+    paths = {"runs.parquet": write_geo(runs, root / "runs.parquet"), "stops.parquet": write_geo(stops, root / "stops.parquet")}
+    before = {"OGR_CURRENT_DATE": pyogrio.get_gdal_config_option("OGR_CURRENT_DATE")}
+    pyogrio.set_gdal_config_options({"OGR_CURRENT_DATE": _GPKG_DATE})
+    try:
+        paths["bells.gpkg"] = write_geo(runs, root / "bells.gpkg", layer="runs")
+        write_geo(stops, root / "bells.gpkg", layer="stops")
+    finally:
+        pyogrio.set_gdal_config_options(before)
+    tables = {
+        "schedules.csv": pd.concat([r.schedules() for r in comparison.results], ignore_index=True),
+        "bell_changes.csv": comparison.changes(),
+        "infeasible.csv": comparison.prepared.infeasible,
+        "hazard_riders.csv": comparison.prepared.hazard_riders,
+    }
+    for name, frame in tables.items():
+        with atomic_write(root / name) as tmp:
+            frame.to_csv(tmp, index=False)
+        paths[name] = root / name
+    with atomic_write(root / "summary.json") as tmp:
+        tmp.write_text(json.dumps(comparison.to_json(), indent=2, default=str))
+    paths["summary.json"] = root / "summary.json"
+    if report:
+        from app.report_bells import write_report
+
+        paths["report.html"] = write_report(comparison, root / "report.html")
+    return paths

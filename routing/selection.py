@@ -1,0 +1,490 @@
+"""Run selection: several run sets per school, and the runs chosen among them jointly with the chaining.
+
+:func:`run_sets` cuts every school's riders into runs several ways (:data:`DEFAULT_ALTERNATIVES`:
+fewest long runs, shorter runs under a tighter ride limit, cheaper runs, runs that start where
+buses come from, other seeds), each school VRP stopped by an iteration budget
+(:func:`routing_budget`). Runs of a school do not depend on its bells: moving a bell moves them
+(:meth:`routing.problem.Run.shifted`), so the run sets are cut once per city and
+:func:`select_runs` chooses among them for any bell times: an integer program picks runs from all
+sets jointly with the chaining (BiRD's scenario selection taken down to single runs, so a school's
+runs may come from several sets), solved by price-and-branch over the runs its linear relaxation
+uses and stopped by a node budget; riders carried twice keep their first run only.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+from collections.abc import Callable, Sequence
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.sparse import csr_matrix
+
+from routing.budget import Deadline
+from routing.chaining import can_follow, min_buses
+from routing.data import ProblemData
+from routing.mixing import shared_pairs
+from routing.plan import Infeasible, Run, Session
+from routing.runs import (
+    RunOptions,
+    SchoolVrp,
+    VrpInput,
+    greedy_routes,
+    mixed_run,
+    runs_from_routes,
+    school_vrp,
+    shared_vrp,
+    single_run,
+    solve_vrp_capped,
+)
+
+__all__ = [
+    "DEFAULT_ALTERNATIVES",
+    "SECONDS_PER_CLIENT_ITERATION",
+    "MIP_NODES",
+    "RESTRICTED_RUNS",
+    "WINDOW_STEPS",
+    "routing_budget",
+    "Option",
+    "RunSets",
+    "run_sets",
+    "select_runs",
+]
+
+#: ``progress(message, fraction_done)``.
+Progress = Callable[[str, float], None]
+#: A run set: the groups (school and lift need) whose riders it carries, and its runs.
+Option = tuple[tuple[int, ...], list[Run]]
+
+#: Run-set recipes, in the order :func:`solve` uses them (``alternatives=k`` takes the first k).
+DEFAULT_ALTERNATIVES: tuple[RunOptions, ...] = (
+    RunOptions(ride_factor=1.0, run_cost=7200.0, seed=0),
+    RunOptions(ride_factor=0.7, run_cost=7200.0, seed=0),
+    RunOptions(ride_factor=0.85, run_cost=7200.0, seed=0),
+    RunOptions(ride_factor=0.5, run_cost=7200.0, seed=0),
+    RunOptions(ride_factor=1.0, run_cost=900.0, seed=1),
+    RunOptions(ride_factor=0.6, run_cost=7200.0, seed=2),
+    RunOptions(ride_factor=0.4, run_cost=7200.0, seed=3),
+    RunOptions(ride_factor=1.0, run_cost=7200.0, seed=4),
+    RunOptions(ride_factor=0.9, run_cost=7200.0, seed=5),
+    RunOptions(ride_factor=0.75, run_cost=7200.0, seed=6),
+    RunOptions(ride_factor=1.0, run_cost=7200.0, seed=7, deadhead_weight=1.0),
+    RunOptions(ride_factor=0.8, run_cost=7200.0, seed=8, deadhead_weight=1.0),
+    RunOptions(ride_factor=0.95, run_cost=7200.0, seed=9),
+    RunOptions(ride_factor=0.65, run_cost=7200.0, seed=10),
+    RunOptions(ride_factor=0.55, run_cost=7200.0, seed=11),
+    RunOptions(ride_factor=0.3, run_cost=7200.0, seed=12),
+    RunOptions(ride_factor=1.0, run_cost=1800.0, seed=13),
+    RunOptions(ride_factor=0.7, run_cost=7200.0, seed=14, deadhead_weight=1.0),
+    RunOptions(ride_factor=0.9, run_cost=7200.0, seed=15, deadhead_weight=1.0),
+    RunOptions(ride_factor=0.45, run_cost=7200.0, seed=16),
+)
+
+
+
+def _groups(data: ProblemData, session: Session) -> list[tuple[int, int, list[int]]]:
+    """``(school, bus_type, stops)`` for every school and lift need that has riders."""
+    by: dict[tuple[int, bool], list[int]] = {}
+    for k, st in enumerate(data.stops):
+        by.setdefault((st.school, st.needs_lift), []).append(k)
+    return [(s, data.bus_type_for(lift=lift), stops) for (s, lift), stops in sorted(by.items())]
+
+
+class _Selector:
+    """Choose runs among all run sets' runs, covering every rider, jointly with the chaining, to need
+    the fewest buses.
+
+    An integer program (HiGHS through :mod:`scipy.optimize`), the scenario selection of BiRD taken
+    down to single runs, so that runs of several of a school's run sets combine. Runs that end at
+    the same place and time (an AM school's runs, all ending at its bell) free their buses into one
+    *pool*; a bus may wait in place for the next pool at the same place (a *waiting* arc), so a run
+    only needs an arc from the latest pool of each place that reaches it in time — the same plans
+    as arcs from every such pool, with far fewer arcs. ``y[j]`` picks run ``j``; ``x[p, j]`` sends
+    a bus from pool ``p`` to run ``j``; ``w[p]`` keeps buses waiting from ``p`` to the next pool;
+    ``z[j]`` sends a new bus from the yard. Every chosen run gets exactly one bus, a pool gives at
+    most the buses its chosen runs freed plus those waiting into it, every stop's riders are carried
+    at least once (:func:`_drop_repeats` then drops the extra visits), and the objective is
+    ``sum(z)``, the buses, then fewer runs. Only ``y`` needs to be integer: given ``y`` the rest is
+    a transportation problem.
+
+    :meth:`choose` solves the linear relaxation (interior point: the program has tens of
+    thousands of runs when schools have arrival windows) for a lower bound, then the integer
+    program over the runs the relaxation uses (price-and-branch: a restricted program that is
+    always feasible, since those runs cover every rider, and solves in seconds), and over those
+    plus the whole run sets the relaxation leans on most (at most :data:`RESTRICTED_RUNS` runs);
+    the better plan wins.
+    """
+
+    def __init__(self, data: ProblemData, options: Sequence[tuple[tuple[int, ...], list[Run]]]) -> None:
+        index: dict[tuple, int] = {}
+        self.runs: list[Run] = []
+        #: each run set's runs (indices into :attr:`runs`, which holds every distinct run once)
+        self.sets: list[np.ndarray] = []
+        for _, rs in options:
+            for r in rs:
+                if index.setdefault((r.visits, r.bus_type), len(self.runs)) == len(self.runs):
+                    self.runs.append(r)
+            self.sets.append(np.array([index[(r.visits, r.bus_type)] for r in rs], dtype=int))
+        keys = [(r.end_location, round(r.end, 3), r.bus_type) for r in self.runs]
+        pool_of: dict[tuple, int] = {}
+        self.pool_of_run = np.array([pool_of.setdefault(k, len(pool_of)) for k in keys], dtype=int)
+        pools = list(pool_of)
+        self.n_pools = len(pools)
+        # pools at one place (and bus type) in time order; a bus waits from each to the next
+        places: dict[tuple[int, int], list[int]] = {}
+        for p in sorted(range(self.n_pools), key=lambda p: pools[p][1]):
+            places.setdefault((pools[p][0], pools[p][2]), []).append(p)
+        place = np.zeros(self.n_pools, dtype=int)
+        rank = np.zeros(self.n_pools, dtype=int)
+        waits = []
+        for g, ps in enumerate(places.values()):
+            place[ps], rank[ps] = g, np.arange(len(ps))
+            waits += zip(ps[:-1], ps[1:])
+        self.waits = np.array(waits, dtype=int).reshape(-1, 2)
+        p_loc = np.array([k[0] for k in pools], dtype=int)
+        p_end = np.array([k[1] for k in pools])
+        p_type = np.array([k[2] for k in pools], dtype=int)
+        start = np.array([r.start for r in self.runs])
+        s_loc = np.array([r.start_location for r in self.runs], dtype=int)
+        types = np.array([r.bus_type for r in self.runs], dtype=int)
+        ok = can_follow(p_end[:, None], data.durations[np.ix_(p_loc, s_loc)], start[None, :]) & (p_type[:, None] == types[None, :])
+        ap, aj = np.nonzero(ok)
+        # for each run, the latest reaching pool of each place
+        order = np.lexsort((-rank[ap], place[ap], aj))
+        ap, aj = ap[order], aj[order]
+        latest = np.ones(len(ap), dtype=bool)
+        latest[1:] = (aj[1:] != aj[:-1]) | (place[ap[1:]] != place[ap[:-1]])
+        self.arcs = (ap[latest], aj[latest])
+        visits = [(v.stop, j, v.students) for j, r in enumerate(self.runs) for v in r.visits if v.stop is not None]
+        self.cover = tuple(np.array(col) for col in zip(*visits))
+        self.need = np.zeros(len(data.stops))
+        self.need[self.cover[0]] = [data.stops[k].students for k in self.cover[0]]
+
+    def _program(self) -> tuple[np.ndarray, csr_matrix, np.ndarray, np.ndarray, np.ndarray]:
+        """``c, A, lo, hi, ub`` over the variables ``y (n) | x (arcs) | z (n) | w (waits)``; the
+        rows: one per run (buses in == chosen), per pool (buses out <= freed), per stop (riders)."""
+        from scipy.sparse import coo_matrix
+
+        n, P, S = len(self.runs), self.n_pools, len(self.need)
+        ap, aj = self.arcs
+        m, k = len(ap), len(self.waits)
+        X, Z, W = n, n + m, 2 * n + m
+        stop, col, riders = self.cover
+        wf, wt = self.waits.T
+        rows = [aj, np.arange(n), np.arange(n), n + ap, n + self.pool_of_run, n + wf, n + wt, n + P + stop]
+        cols = [X + np.arange(m), Z + np.arange(n), np.arange(n), X + np.arange(m), np.arange(n), W + np.arange(k), W + np.arange(k), col]
+        vals = [np.ones(m), np.ones(n), -np.ones(n), np.ones(m), -np.ones(n), np.ones(k), -np.ones(k), riders.astype(float)]
+        A = coo_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))), shape=(n + P + S, W + k)).tocsr()
+        lo = np.concatenate([np.zeros(n), np.full(P, -np.inf), self.need])
+        hi = np.concatenate([np.zeros(n), np.zeros(P), np.full(S, np.inf)])
+        c = np.zeros(W + k)
+        c[:n] = 1e-3  # among plans with the fewest buses, fewer runs
+        c[Z:W] = 1.0
+        ub = np.ones(W + k)
+        ub[W:] = np.inf
+        return c, A, lo, hi, ub
+
+    def choose(self, *, deadline: Deadline, nodes: int = 0) -> tuple[list[int], dict[str, object]]:
+        """The runs chosen (indices into :attr:`runs`) and solver details; none without a solution.
+
+        Deterministic: the relaxation runs to optimality and each integer program stops after
+        ``nodes`` branch-and-bound nodes (default :data:`MIP_NODES`); ``deadline`` is only a
+        safety cap (``info["clock_cap"]`` is true when it stopped a solver).
+        """
+        from scipy.optimize import Bounds, LinearConstraint, linprog, milp
+        from scipy.sparse import vstack
+
+        n, P = len(self.runs), self.n_pools
+        c, A, lo, hi, ub = self._program()
+        info: dict[str, object] = {"runs_offered": n, "arcs": len(self.arcs[0])}
+        # the relaxation: run and pool rows as they are, riders as -A y <= -need
+        lp = linprog(c, A_ub=vstack([A[n : n + P], -A[n + P :]]), b_ub=np.concatenate([hi[n : n + P], -lo[n + P :]]), A_eq=A[:n], b_eq=lo[:n], bounds=np.column_stack([np.zeros_like(ub), ub]), method="highs-ipm", options={"time_limit": deadline.left()})
+        masks = [np.ones(n, dtype=bool)]  # without a relaxation: the whole program
+        capped = lp.status == 1 and deadline.passed()
+        if lp.status == 0:
+            info["lp_bound"] = round(float(lp.fun), 3)
+            masks = self._restrictions(lp.x[:n])
+        best = None
+        res = None
+        for mask in masks:
+            restricted = ub.copy()
+            restricted[:n] *= mask
+            # a node budget stops the search reproducibly; the clock is a safety cap
+            res = milp(c, constraints=LinearConstraint(A, lo, hi), integrality=np.concatenate([np.ones(n), np.zeros(len(c) - n)]), bounds=Bounds(0, restricted), options={"time_limit": deadline.left(), "node_limit": nodes or MIP_NODES, "disp": False})
+            capped = capped or ("time limit" in str(res.message).lower() and deadline.passed())
+            if res.x is not None and (best is None or res.fun < best[0].fun - 1e-9):
+                best = (res, int(mask.sum()))
+        info["clock_cap"] = capped
+        if best is None:
+            return [], {**info, "mip_status": res.message if res is not None else "no program"}
+        res, size = best
+        info["mip_status"] = res.message
+        Z = n + len(self.arcs[0])
+        return [j for j in range(n) if res.x[j] > 0.5], {**info, "mip_buses": round(float(res.x[Z : Z + n].sum())), "runs_in_program": size}
+
+    def _restrictions(self, y: np.ndarray) -> list[np.ndarray]:
+        """The runs the relaxation ``y`` uses; then those plus the whole run sets it leans on
+        most, up to :data:`RESTRICTED_RUNS` runs (when that adds any)."""
+        used = y > 1e-6
+        wider = used.copy()
+        mass = np.array([y[s].sum() for s in self.sets])
+        for a in np.argsort(-mass, kind="stable"):
+            if mass[a] <= 1e-6:
+                break
+            more = wider.copy()
+            more[self.sets[a]] = True
+            if more.sum() <= RESTRICTED_RUNS:
+                wider = more
+        return [used, wider] if wider.sum() > used.sum() else [used]
+
+
+#: The most runs in the second restricted integer program of the run selection.
+RESTRICTED_RUNS = 2000
+
+
+def _first_sets(options: Sequence[tuple[tuple[int, ...], list[Run]]]) -> list[int]:
+    """The first run set of each group (single loads): a fallback choice."""
+    first: dict[int, int] = {}
+    for a, (groups, _) in enumerate(options):
+        if len(groups) == 1:
+            first.setdefault(groups[0], a)
+    return sorted(first.values())
+
+
+#: Earlier times offered for each run of a school with an arrival window (besides its bell).
+WINDOW_STEPS = 2
+
+
+def _within_windows(data: ProblemData, options: list[tuple[tuple[int, ...], list[Run]]]) -> list[tuple[tuple[int, ...], list[Run]]]:
+    """The run sets, plus each single school's AM set unloading earlier within the school's
+    arrival window (``am_window``), in :data:`WINDOW_STEPS` steps: the integer program then
+    also chooses when each run arrives."""
+    out = list(options)
+    for covers, runs in options:
+        schools = {s for r in runs for s in r.schools}
+        if len(schools) != 1 or runs[0].session != "am" or (window := data.schools[schools.pop()].am_window) <= 0:
+            continue
+        out += [(covers, [r.shifted(-window * k / WINDOW_STEPS) for r in runs]) for k in range(1, WINDOW_STEPS + 1)]
+    return out
+
+
+def _drop_repeats(data: ProblemData, runs: Sequence[Run]) -> list[Run]:
+    """Runs covering some riders twice, made to carry each rider once: a visit keeps only the
+    riders no earlier run (longest first) carries; a run left empty is dropped. Dropping riders
+    never breaks a run (its other riders ride no longer) nor a chain (the run starts no earlier,
+    ends no later, and the triangle inequality covers the new first or last stop)."""
+    left = {k: st.students for k, st in enumerate(data.stops)}
+    out = []
+    for run in sorted(runs, key=lambda r: (-(r.end - r.start), r.start, r.stops)):
+        pieces = []
+        for v in run.visits:
+            if v.stop is not None and left[v.stop] > 0:
+                n = min(v.students, left[v.stop])
+                left[v.stop] -= n
+                pieces.append((v.stop, n))
+        if pieces == [(v.stop, v.students) for v in run.visits if v.stop is not None]:
+            out.append(run)
+        elif pieces:
+            if run.session == "am" and len(run.schools) > 1:
+                on = {data.stops[k].school for k, _ in pieces}
+                new = mixed_run(data, pieces, [s for s in run.schools if s in on], run.bus_type)
+            else:
+                new = single_run(data, run.schools[0], pieces, run.session, run.bus_type)
+            assert new is not None, "fewer riders keep a run feasible"
+            # keep the run's place in time (it may unload early in an arrival window)
+            out.append(new.shifted(run.end - new.end if run.session == "am" else run.start - new.start))
+    return out
+
+
+#: Branch-and-bound nodes of the run selection (a reproducible stop).
+MIP_NODES = 500
+
+#: Seconds per client and iteration of PyVRP on a school VRP (measured on the benchmark, 2 cores
+#: shared); converts a time limit into an iteration budget.
+SECONDS_PER_CLIENT_ITERATION = 3.5e-5
+
+
+def routing_budget(time_limit: float, clients: int, *, workers: int = 2, share: float = 0.6) -> int:
+    """Iterations per school VRP so that ``clients`` clients (summed over all VRPs) fit in
+    ``share`` of ``time_limit`` on ``workers`` processes; at least 50, at most 20,000."""
+    budget = share * time_limit * max(1, workers) / (SECONDS_PER_CLIENT_ITERATION * max(1, clients))
+    return int(min(20_000, max(50, budget)))
+
+
+def _solve_task(task: tuple[VrpInput, str, int, int, float]) -> tuple[list[list[int]], bool]:
+    inp, solver, seed, iterations, cap = task
+    return solve_vrp_capped(inp, solver=solver, time_limit=cap, seed=seed, iterations=iterations)
+
+
+def _solve_all(problems: list[SchoolVrp], seeds: list[int], *, solver: str, iterations: Sequence[int], deadline: Deadline, workers: int, progress: Progress | None) -> tuple[list[list[list[int]]], bool]:
+    """Routes of every school VRP, in ``workers`` processes (the same routes for any ``workers``),
+    and whether the clock cap stopped any of them."""
+    # the clock is only a safety cap: 4x the expected time plus a minute, and never past the deadline
+    def cap(inp: VrpInput, its: int) -> float:
+        return min(4 * SECONDS_PER_CLIENT_ITERATION * inp.n * its + 60.0, deadline.left())
+
+    tasks = [(p.vrp, solver, sd, its, cap(p.vrp, its)) for p, sd, its in zip(problems, seeds, iterations)]
+    out: list[tuple[list[list[int]], bool]] = [([], False) for _ in tasks]
+    order = sorted(range(len(tasks)), key=lambda i: -tasks[i][0].n)  # largest first: balanced
+    if workers > 1 and len(tasks) > 2 * workers:
+        ctx = multiprocessing.get_context("fork") if "fork" in multiprocessing.get_all_start_methods() else None
+        with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
+            futures = {pool.submit(_solve_task, tasks[i]): i for i in order}
+            for done, fut in enumerate(as_completed(futures), 1):
+                out[futures[fut]] = fut.result()
+                if progress and done % max(1, len(tasks) // 20) == 0:
+                    progress(f"school runs: {done} of {len(tasks)} routing problems", 0.6 * done / len(tasks))
+    else:
+        for done, i in enumerate(order, 1):
+            out[i] = _solve_task(tasks[i])
+            if progress and done % max(1, len(tasks) // 20) == 0:
+                progress(f"school runs: {done} of {len(tasks)} routing problems", 0.6 * done / len(tasks))
+    routes = [r for r, _ in out]
+    for i, r in enumerate(routes):
+        if not r:  # OR-Tools without a first solution: the feasible greedy start
+            routes[i] = greedy_routes(tasks[i][0])
+    return routes, any(c for _, c in out)
+
+
+@dataclass(frozen=True)
+class RunSets:
+    """Every school's alternative run sets for one session, cut once (runs move with the bells).
+
+    Attributes
+    ----------
+    session
+        ``"am"`` or ``"pm"``.
+    options
+        ``(groups, runs)`` per run set: the groups (school and lift need, see :attr:`groups`) whose
+        riders the runs carry, the first set of each group first.
+    groups
+        ``(school, bus_type, stops)`` per group.
+    infeasible
+        Stops left out, and why.
+    iterations
+        The iteration budget of each school VRP.
+    clock_cap
+        Whether the clock cap, not the budget, stopped a school VRP (the runs may then differ
+        between two runs on a loaded machine).
+    """
+
+    session: Session
+    options: tuple[Option, ...]
+    groups: tuple[tuple[int, int, list[int]], ...]
+    infeasible: tuple[Infeasible, ...]
+    iterations: int
+    clock_cap: bool = False
+
+    def first(self) -> list[Run]:
+        """The first run set of every group: the fewest long runs (the fixed-run engine's runs)."""
+        return [r for a in _first_sets(self.options) for r in self.options[a][1]]
+
+    def shifted(self, data: ProblemData, shift: np.ndarray) -> list[Option]:
+        """The run sets moved to other bells: each run by its school's ``shift`` (seconds, by school
+        index); a shared run whose schools move apart is timed again (dropped when it no longer fits)."""
+        out: list[Option] = []
+        for covers, runs in self.options:
+            moved = []
+            for r in runs:
+                d = {float(shift[s]) for s in r.schools}
+                if len(d) == 1:
+                    moved.append(r.shifted(d.pop()))
+                    continue
+                pickups = [(v.stop, v.students) for v in r.visits if v.stop is not None]
+                new = mixed_run(data, pickups, list(r.schools), r.bus_type)
+                if new is not None:
+                    moved.append(new)
+            if moved:
+                out.append((covers, moved))
+        return out
+
+
+def run_sets(
+    data: ProblemData,
+    *,
+    session: Session = "am",
+    time_limit: float = 60.0,
+    seed: int = 0,
+    solver: str = "pyvrp",
+    alternatives: int | Sequence[RunOptions] = 5,
+    workers: int = 2,
+    mixed_loads: bool = False,
+    lead_budget: bool = False,
+    deadline: Deadline | None = None,
+    progress: Progress | None = None,
+) -> RunSets:
+    """Cut every school's riders into runs several ways (see :func:`routing.buses.solve`'s parameters).
+
+    ``time_limit`` sets the iteration budget of each school VRP (:func:`routing_budget`), so the
+    runs do not depend on the machine's speed or load; ``deadline`` is only a safety cap. With
+    ``lead_budget`` the first recipe's VRPs get the budget they would have alone, so the first run
+    sets are those of ``alternatives=1`` (the bell scenarios' fixed runs: the run selection then
+    never needs more buses than them, at any bells).
+    """
+    deadline = deadline or Deadline(4 * time_limit + 60.0)
+    recipes = list(DEFAULT_ALTERNATIVES[: max(1, alternatives)]) if isinstance(alternatives, int) else list(alternatives)
+    groups = _groups(data, session)
+    problems: list[SchoolVrp] = []
+    seeds: list[int] = []
+    covers: list[tuple[int, ...]] = []
+    first: list[bool] = []
+    for g, (school, bus_type, stops) in enumerate(groups):
+        for k, rec in enumerate(recipes):
+            problems.append(school_vrp(data, school, stops, session=session, bus_type=bus_type, ride_factor=rec.ride_factor, run_cost=rec.run_cost, deadhead_weight=rec.deadhead_weight))
+            seeds.append(rec.seed + seed)
+            covers.append((g,))
+            first.append(k == 0)
+    infeasible = [bad for p in problems[:: len(recipes)] for bad in p.infeasible]
+    if mixed_loads and session == "am":
+        for pair in shared_pairs(data, groups):
+            shared = shared_vrp(data, [groups[g][0] for g in pair], groups[pair[0]][2] + groups[pair[1]][2], bus_type=groups[pair[0]][1], run_cost=recipes[0].run_cost)
+            if shared is not None:
+                problems.append(shared)
+                seeds.append(recipes[0].seed + seed)
+                covers.append(pair)
+                first.append(False)
+    solvable = [i for i, p in enumerate(problems) if p.vrp is not None]
+    # the budget counts the single-school problems only: their run sets are the same with and without mixed loads
+    single = [i for i in solvable if len(covers[i]) == 1]
+    iterations = routing_budget(time_limit, sum(problems[i].vrp.n for i in single), workers=workers)  # type: ignore[union-attr]
+    each = [iterations] * len(solvable)
+    if lead_budget:  # the first recipe: the budget it would have alone (the fixed-run engine's runs)
+        lead = routing_budget(time_limit, sum(problems[i].vrp.n for i in single if first[i]), workers=workers)  # type: ignore[union-attr]
+        each = [lead if first[i] else iterations for i in solvable]
+    routes, capped = _solve_all([problems[i] for i in solvable], [seeds[i] for i in solvable], solver=solver, iterations=each, deadline=deadline, workers=workers, progress=progress)
+    options: list[Option] = []
+    seen: set[tuple] = set()
+    for i, r in zip(solvable, routes):
+        runs = runs_from_routes(data, problems[i], r)
+        key = (covers[i], tuple(sorted(run.stops for run in runs)))
+        if runs and key not in seen:
+            seen.add(key)
+            options.append((covers[i], runs))
+    return RunSets(session, tuple(options), tuple(groups), tuple(infeasible), iterations, capped)
+
+
+def select_runs(data: ProblemData, options: Sequence[Option], *, deadline: Deadline, nodes: int = 0) -> tuple[list[Run], dict[str, object]]:
+    """The runs chosen among ``options`` jointly with the chaining (each rider carried once), and
+    the solver's details; never more buses than the first run set of each group.
+
+    Parameters
+    ----------
+    data
+        The problem at the bells the runs are timed for.
+    options
+        Run sets (:attr:`RunSets.options`, or :meth:`RunSets.shifted` to other bells).
+    deadline
+        The clock's safety cap (``info["clock_cap"]`` says when it stopped a solver).
+    nodes
+        Branch-and-bound nodes of each integer program (default :data:`MIP_NODES`).
+    """
+    if not options:
+        return [], {"clock_cap": False}
+    plain = [r for a in _first_sets(options) for r in options[a][1]]
+    selector = _Selector(data, _within_windows(data, list(options)))
+    cols, info = selector.choose(deadline=deadline, nodes=nodes)
+    chosen = _drop_repeats(data, [selector.runs[c] for c in cols])
+    if not cols or min_buses(data, plain) < min_buses(data, chosen):  # a search stopped early can do worse
+        chosen, info["mip_status"] = plain, f"{info.get('mip_status')}; the first run sets chain onto fewer buses"
+    return chosen, info
