@@ -84,8 +84,14 @@ def read_zones(
     """
     path = Path(path)
     if not path.is_file():
-        fail(str(path), None, None, "file not found", "give a zones file (GeoJSON, GeoPackage, shapefile)",
-             city=path.name)  # fmt: skip
+        fail(
+            str(path),
+            None,
+            None,
+            "file not found",
+            "give a zones file (GeoJSON, GeoPackage, shapefile)",
+            city=path.name,
+        )
     frame = gpd.read_parquet(path) if path.suffix == ".parquet" else gpd.read_file(path)
     problems = Problems()
     for column in (id, name, schools):
