@@ -90,8 +90,10 @@ def zones_map(
     frame = zones[zones.geometry.notna()]
     if context is not None and len(context):
         context = context[context.geometry.notna()].to_crs(frame.crs)
-        x0, y0, x1, y1 = np.r_[np.minimum(frame.total_bounds[:2], context.total_bounds[:2]),
-                               np.maximum(frame.total_bounds[2:], context.total_bounds[2:])]  # fmt: skip
+        x0, y0, x1, y1 = np.r_[
+            np.minimum(frame.total_bounds[:2], context.total_bounds[:2]),
+            np.maximum(frame.total_bounds[2:], context.total_bounds[2:]),
+        ]
     else:
         x0, y0, x1, y1 = frame.total_bounds
     margin = 8
