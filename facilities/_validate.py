@@ -139,7 +139,10 @@ def parse_number(value: object, *, integer: bool) -> float | int:
     """Parse a number; integers must be whole."""
     if isinstance(value, (bool, np.bool_)):
         raise ValueError(f"{value!r} is not a number")
-    number = float(str(value).replace(",", "").strip()) if isinstance(value, str) else float(value)  # type: ignore[arg-type]
+    if isinstance(value, str):
+        number = float(value.replace(",", "").strip())
+    else:
+        number = float(value)  # type: ignore[arg-type]
     if not math.isfinite(number):
         raise ValueError(f"{value!r} is not a finite number")
     if integer:
@@ -270,7 +273,8 @@ def parse_column(
                 row,
                 column,
                 f"{value!r} is not a known {spec.name}",
-                f"use one of {', '.join(spec.choices)} (or map your values in city.toml [layers.<layer>.values.{spec.name}])",
+                f"use one of {', '.join(spec.choices)} (or map your values in city.toml "
+                f"[layers.<layer>.values.{spec.name}])",
             )
         out.append(parsed)
     dtype: object = object
@@ -349,7 +353,8 @@ def check_bell_times(
                 source,
                 row,
                 columns[0],
-                f"a morning bell at {int(start) // 3600:02d}:{int(start) % 3600 // 60:02d} is not between 05:00 and 12:00",
+                f"a morning bell at {int(start) // 3600:02d}:{int(start) % 3600 // 60:02d} is not between "
+                "05:00 and 12:00",
                 "check the time (24-hour HH:MM)",
             )
         if start == start and end == end and end <= start:

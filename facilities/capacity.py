@@ -361,7 +361,10 @@ def describe_estimates(frame: pd.DataFrame, what: str = "buildings") -> list[str
 
 
 def estimated_counts(frame: pd.DataFrame, column: str = "capacity_source") -> dict[str, int]:
-    """How many rows take each capacity source other than counted rooms: ``{"estimated from floor area": 12}``."""
+    """How many rows take each capacity source other than counted rooms.
+
+    For example ``{"estimated from floor area": 12}``.
+    """
     if column not in frame or not len(frame):
         return {}
     counts = frame[column].value_counts()

@@ -288,12 +288,14 @@ class City:
         if ungraded.any():
             programs = sorted({p for ps in s.loc[ungraded, "programs"] for p in (ps or ())})
             lines.append(
-                f"               {int(ungraded.sum()):>7,}  of them {' or '.join(programs) or 'ungraded'} only: kept, left out of grade-based analyses"
+                f"               {int(ungraded.sum()):>7,}  of them {' or '.join(programs) or 'ungraded'} "
+                "only: kept, left out of grade-based analyses"
             )
         tiers = sorted({format_time(t) for t in s["bell_start"].dropna()})
         if tiers:
             lines.append(
-                f"  bell times   {len(tiers):>7,}  distinct starts ({', '.join(tiers[:8])}{', ...' if len(tiers) > 8 else ''})"
+                f"  bell times   {len(tiers):>7,}  distinct starts "
+                f"({', '.join(tiers[:8])}{', ...' if len(tiers) > 8 else ''})"
             )
         b = self.buildings
         if len(b):
@@ -332,13 +334,15 @@ class City:
             if len(orphans):
                 named = ", ".join(self.zones.loc[orphans.index, "id"].astype(str)[:5])
                 lines.append(
-                    f"               {len(orphans):>7,}  of them feed a school not in the schools layer ({named})"
+                    f"               {len(orphans):>7,}  of them feed a school not in the schools layer "
+                    f"({named})"
                 )
         if len(self.yards):
             lines.append(f"  bus yards    {len(self.yards):>7,}  ({int(self.yards['buses'].sum()):,} buses)")
         if len(self.bus_types):
             lines.append(
-                f"  bus types    {len(self.bus_types):>7,}  ({', '.join(f'{r.id} {r.seats} seats' for r in self.bus_types.itertuples())})"
+                f"  bus types    {len(self.bus_types):>7,}  "
+                f"({', '.join(f'{r.id} {r.seats} seats' for r in self.bus_types.itertuples())})"
             )
         if len(self.needs):
             lines.append(f"  space needs  {len(self.needs):>7,}  ({int(self.needs['seats'].sum()):,} seats)")
@@ -377,7 +381,8 @@ def _assemble(
     problems: v.Problems,
     geocoding: Any = None,
 ) -> City:
-    """Clean and check every layer, adding to ``problems`` (which may hold the loader's), then raise or build."""
+    """Clean and check every layer, adding to ``problems`` (which may hold the loader's), then raise or
+    build."""
     sources = dict(sources or {})
     rows = dict(rows or {})
     if not isinstance(settings, Settings):
@@ -656,7 +661,8 @@ def _clean_group(
 def _check_geometry(
     geoms: gpd.GeoSeries, layer: Layer, *, source: str, rows: list[int | None], problems: v.Problems
 ) -> gpd.GeoSeries:
-    """Report missing, empty, invalid or wrongly typed geometries; points layers accept polygons' representative points."""
+    """Report missing, empty, invalid or wrongly typed geometries; points layers accept polygons'
+    representative points."""
     if geoms.crs is None:
         problems.add(
             source,

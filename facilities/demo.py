@@ -713,7 +713,8 @@ def _pick_sites(
     spacing: float,
     rng: np.random.Generator,
 ) -> np.ndarray:
-    """Indices of ``n`` points drawn by ``weight``, each at least ``spacing`` metres from the others and ``taken``."""
+    """Indices of ``n`` points drawn by ``weight``, each at least ``spacing`` metres from the others and
+    ``taken``."""
     if n <= 0:
         return np.zeros(0, dtype=int)
     order = rng.choice(
@@ -1407,20 +1408,25 @@ def _manifest(size_name: str, seed: int) -> str:
         *(layer.format(name, "csv") for name in ("bus_types", "needs")),
         '[map]\nwater = "river.geojson"      # drawn under the other layers\n',
         "[transport]\n"
-        f"bell_tiers = [{', '.join(repr(format_time(t)).replace(chr(39), chr(34)) for t in DISTRICT_TIERS)}]\n"
+        "bell_tiers = ["
+        + ", ".join(repr(format_time(t)).replace(chr(39), chr(34)) for t in DISTRICT_TIERS)
+        + "]\n"
         "max_ride = 3600              # seconds on the bus, at most\n"
         "cost_per_bus_year = 100000\n"
         'cost_per_bus_year_source = "Boston Public Schools, about $100k per bus-year"\n'
         "cost_per_mile = 3.0          # fuel and upkeep, dollars a mile driven\n",
-        "[transport.eligibility]      # walking distance (metres) beyond which a student rides, by grade band\n"
-        + "".join(f'"{band}" = {metres}\n' for band, metres in ELIGIBILITY.items()),
-        "[transport.hazards]          # a student may not walk across these: they ride, and no stop is across them\n"
+        "[transport.eligibility]      # walking distance (metres) beyond which a student rides, by "
+        "grade band\n" + "".join(f'"{band}" = {metres}\n' for band, metres in ELIGIBILITY.items()),
+        "[transport.hazards]          # a student may not walk across these: they ride, and no stop is "
+        "across them\n"
         'file = "river.geojson"\n',
         "[transport.bells]            # what the bell-time optimizer may change\n"
         'earliest = "07:15"\nlatest = "09:30"\nstep_minutes = 15\nshifts_minutes = [-10, -5, 5, 10]\n'
         "max_change_minutes = 60\n\n"
-        '[[transport.bells.rules]]\nlabel = "no high school before 8:00"\ngrades = "9-12"\nearliest = "08:00"\n\n'
-        '[[transport.bells.rules]]\nlabel = "elementary dismissal before 16:00"\ngrades = "PK-5"\nend_before = "16:00"\n',
+        '[[transport.bells.rules]]\nlabel = "no high school before 8:00"\ngrades = "9-12"\nearliest = '
+        '"08:00"\n\n'
+        '[[transport.bells.rules]]\nlabel = "elementary dismissal before 16:00"\ngrades = '
+        '"PK-5"\nend_before = "16:00"\n',
         "[capacity]\ntarget = [0.85, 1.00]       # utilization band of a well-used building\n",
         "[capacity.class_size]        # students a classroom seats, by grade band\n"
         + "".join(f'"{band}" = {seats}\n' for band, seats in CLASS_SIZES.items()),
@@ -1475,7 +1481,8 @@ def _readme(size_name: str, seed: int, counts: dict[str, int]) -> str:
         "river.geojson": "the river (a few bridges cross it)",
         "schools.csv": "district (three bell tiers), charter and Catholic schools",
         "buildings.csv": "school buildings and vacant or under-used ones, rooms by type",
-        "students.csv": "students' homes (bus riders and some walkers), grade, school, service, address as exported",
+        "students.csv": "students' homes (bus riders and some walkers), grade, school, service, address "
+        "as exported",
         "address_points.csv": "the city's address points: number, street, unit, ZIP (one row per unit)",
         "needs.csv": "charter schools' space needs",
         "yards.csv": "bus yards",

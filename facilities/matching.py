@@ -214,7 +214,8 @@ class MatchData:
         years
             Horizon in years; default the longest plan.
         rules
-            Hard rules; default ``MatchRules(capacity=CapacityRules.from_settings(city.settings["capacity"]))``.
+            Hard rules; default
+            ``MatchRules(capacity=CapacityRules.from_settings(city.settings["capacity"]))``.
 
         Raises
         ------
@@ -486,14 +487,16 @@ def _travel_minutes(
         ]
         if missing:
             raise KeyError(
-                f"the travel matrix has no row or column for {missing[:5]}; give seconds for every need id (rows) and building id (columns)"
+                f"the travel matrix has no row or column for {missing[:5]}; give seconds for every need id "
+                "(rows) and building id (columns)"
             )
         minutes = travel.loc[ids, buildings["id"].tolist()].to_numpy(dtype=float) / 60
         return np.where(np.isfinite(minutes), minutes, np.nan)
     if isinstance(travel, np.ndarray):
         if travel.shape != (len(needs), len(buildings)):
             raise ValueError(
-                f"the travel matrix is {travel.shape}; it must be needs × buildings = {(len(needs), len(buildings))} seconds"
+                f"the travel matrix is {travel.shape}; it must be needs × buildings = "
+                f"{(len(needs), len(buildings))} seconds"
             )
         minutes = travel.astype(float) / 60
         return np.where(np.isfinite(minutes), minutes, np.nan)
@@ -826,7 +829,8 @@ def _pair_reasons(data: MatchData, n: int, b: int) -> list[str]:
         out.append(f"shared with {bld['hosts']}, and the need does not co-locate")
     if f["grades"]:
         out.append(
-            f"host serves {bld['host_grades']}, which cannot share with grades {format_grades(need['grades'])}"
+            f"host serves {bld['host_grades']}, which cannot share with grades "
+            f"{format_grades(need['grades'])}"
         )
     if f["accessible"]:
         out.append("not accessible")
@@ -981,7 +985,8 @@ class MatchResult:
 
     @property
     def by_year(self) -> pd.DataFrame:
-        """One row per housed need and year: ``need, building, mode, year, seats, rooms_<type>, gym_slots, lunch_periods, cost``."""
+        """One row per housed need and year: ``need, building, mode, year, seats, rooms_<type>, gym_slots,
+        lunch_periods, cost``."""
         d = self.data
         rows = []
         for n, (b, k) in sorted(self.choice.items()):
@@ -1101,7 +1106,11 @@ class MatchResult:
                 )
             elif (d.fit[n] > 0).any():
                 taken = [d.building_ids[x] for x in np.flatnonzero(d.fit[n] > 0)]
-                reason = f"its {_plural(len(taken), 'fitting building')} ({', '.join(taken[:5])}{', ...' if len(taken) > 5 else ''}) went to needs that score higher"
+                reason = (
+                    f"its {_plural(len(taken), 'fitting building')} "
+                    f"({', '.join(taken[:5])}{', ...' if len(taken) > 5 else ''}) went to needs that "
+                    "score higher"
+                )
             else:
                 reason = _need_summary(d, n)
             rows.append(
@@ -1413,7 +1422,6 @@ def solve(
     scale = _SCALE
     pairs = _candidates(data, weights)
     model = cp_model.CpModel()
-    nb = len(data.buildings)
     mode = data.buildings["mode"].to_numpy()
     z: dict[tuple[int, int], list[Any]] = {}
     objective: list[Any] = []

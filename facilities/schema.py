@@ -218,7 +218,8 @@ ADDRESS_POINTS = Layer(
         Field("city", "str", help="city or neighborhood name"),
         Field("zip", "str", help="ZIP code"),
     ),
-    help="the city's address points (Boston's SAM, DC's MAR): places students from their addresses (facilities.geocode)",
+    help="the city's address points (Boston's SAM, DC's MAR): places students from their addresses "
+    "(facilities.geocode)",
 )
 
 ZONES = Layer(
