@@ -97,7 +97,8 @@ def load_city(city_dir: Path) -> City:
         raise typer.Exit(code=1) from None
     if city.geocoding is not None and city.geocoding.not_placed:  # every result below leaves them out
         echo(
-            f"{city.geocoding.not_placed:,} students not placed (addresses unmatched): left out of every result"
+            f"{city.geocoding.not_placed:,} students not placed (addresses unmatched): left out of "
+            "every result"
         )
     return city
 

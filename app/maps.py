@@ -10,7 +10,8 @@ Each layer builder takes frames in the city's metric CRS and returns a :class:`p
 whose objects carry a ``tip`` (the tooltip text); :func:`deck` frames the layers in a view.
 
 >>> from app import maps
->>> layers = [*maps.base_layers(city), maps.point_layer(city.schools, color=maps.SECTOR_COLORS, by="sector")]  # doctest: +SKIP
+>>> schools = maps.point_layer(city.schools, color=maps.SECTOR_COLORS, by="sector")  # doctest: +SKIP
+>>> layers = [*maps.base_layers(city), schools]  # doctest: +SKIP
 >>> st.pydeck_chart(maps.deck(layers, city=city))  # doctest: +SKIP
 """
 
@@ -426,7 +427,8 @@ def label_layer(zones: gpd.GeoDataFrame, *, layer_id: str = "labels") -> pdk.Lay
 
 
 def text_layer(frame: gpd.GeoDataFrame, *, text: str, layer_id: str = "labels", size: int = 12) -> pdk.Layer:
-    """The values of column ``text`` written at the points of ``frame`` (names, numbers tying marks to table rows)."""
+    """The values of column ``text`` written at the points of ``frame`` (names, numbers tying marks to table
+    rows)."""
     centres = _wgs84(frame)
     data = pd.DataFrame(
         {
@@ -533,7 +535,10 @@ def deck(
 def ramp_legend(low: str, high: str, *, title: str = "") -> str:
     """An HTML key of :func:`ramp`'s shading: a gradient bar from ``low`` to ``high`` (their labels)."""
     a, b = (",".join(str(c) for c in color[:3]) for color in (_LOW, _HIGH))
-    bar = f"display:inline-block;width:7em;height:0.7em;vertical-align:middle;background:linear-gradient(90deg,rgb({a}),rgb({b}))"
+    bar = (
+        "display:inline-block;width:7em;height:0.7em;vertical-align:middle;"
+        f"background:linear-gradient(90deg,rgb({a}),rgb({b}))"
+    )
     head = f'<b style="margin-right:0.6em">{title}</b>' if title else ""
     return (
         f'<span style="font-size:0.9em;margin-right:2em;display:inline-block">{head}{low} '
@@ -577,7 +582,8 @@ def public_run_lines(
         elif network is None:
             lines.append(shapely.LineString(points))
         else:
-            nodes = network.node_ids[network.kdtree.query(np.asarray(points))[1]]  # type: ignore[attr-defined]
+            nearest = network.kdtree.query(np.asarray(points))[1]  # type: ignore[attr-defined]
+            nodes = network.node_ids[nearest]
             lines.append(route_geometry(network, list(nodes)))  # type: ignore[arg-type]
     return lines
 
@@ -602,7 +608,10 @@ def legend(
         if line:
             mark = f"width:1.4em;height:0.25em;background:rgb({rgb});vertical-align:middle"
         elif ring:
-            mark = f"width:0.8em;height:0.8em;border-radius:50%;box-sizing:border-box;border:3px solid rgb({rgb});background:#fff"
+            mark = (
+                "width:0.8em;height:0.8em;border-radius:50%;box-sizing:border-box;border:3px solid "
+                f"rgb({rgb});background:#fff"
+            )
         else:
             mark = f"width:0.8em;height:0.8em;border-radius:50%;background:rgb({rgb})"
         items.append(

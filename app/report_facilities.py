@@ -19,7 +19,8 @@ from facilities.io import atomic_write
 from facilities.matching import MatchResult
 
 _STYLE = """body{font-family:system-ui,sans-serif;margin:2rem;max-width:72rem;color:#222}
-table{border-collapse:collapse;margin:.5rem 0 1.5rem;font-size:.85rem}td,th{border:1px solid #ccc;padding:.2rem .45rem}
+table{border-collapse:collapse;margin:.5rem 0 1.5rem;font-size:.85rem}
+td,th{border:1px solid #ccc;padding:.2rem .45rem}
 th{background:#f3f3f3}.note{color:#555;font-size:.9rem}svg{border:1px solid #ddd;background:#fbfbf8}"""
 _MODE_COLORS = {"whole": "#1f77b4", "co_location": "#ff7f0e"}
 
@@ -60,19 +61,22 @@ def svg_map(result: MatchResult, zones: gpd.GeoDataFrame | None = None, *, width
         (boxes[:, 0].min(), boxes[:, 1].min(), boxes[:, 2].max(), boxes[:, 3].max()), width=width
     )
     out = [
-        f"<svg xmlns='http://www.w3.org/2000/svg' width='{canvas.width}' height='{canvas.height}' role='img' aria-label='map of the match'>"
+        f"<svg xmlns='http://www.w3.org/2000/svg' width='{canvas.width}' height='{canvas.height}' "
+        "role='img' aria-label='map of the match'>"
     ]
     if zones is not None and len(zones):
         for name, geom in zip(zones.get("name", zones["id"]), zones.to_crs(4326).geometry, strict=True):
             if geom is not None and geom.geom_type in ("Polygon", "MultiPolygon"):
                 out.append(
-                    f"<path d='{canvas.path(geom)}' fill='none' stroke='#bbb'><title>{html.escape(str(name))}</title></path>"
+                    f"<path d='{canvas.path(geom)}' fill='none' "
+                    f"stroke='#bbb'><title>{html.escape(str(name))}</title></path>"
                 )
     for row, geom in zip(lines.itertuples(), lines.geometry, strict=True):
         (x0, y0), (x1, y1) = (canvas.xy(*c) for c in (geom.coords[0], geom.coords[-1]))
         color = _MODE_COLORS.get(row.mode, "#444")
         out.append(
-            f"<line x1='{x0:.1f}' y1='{y0:.1f}' x2='{x1:.1f}' y2='{y1:.1f}' stroke='{color}' stroke-width='2'><title>{html.escape(f'{row.need} → {row.building}')}</title></line>"
+            f"<line x1='{x0:.1f}' y1='{y0:.1f}' x2='{x1:.1f}' y2='{y1:.1f}' stroke='{color}' "
+            f"stroke-width='2'><title>{html.escape(f'{row.need} → {row.building}')}</title></line>"
         )
         out.append(f"<circle cx='{x0:.1f}' cy='{y0:.1f}' r='3' fill='{color}'/>")
     for row, geom in zip(buildings.itertuples(), buildings.geometry, strict=True):
@@ -83,7 +87,8 @@ def svg_map(result: MatchResult, zones: gpd.GeoDataFrame | None = None, *, width
         tip = f"{row.id} {row.name or ''} ({row.mode})" + (f": {row.needs}" if housed else "")
         size = 8 if housed else 5
         out.append(
-            f"<rect x='{x - size / 2:.1f}' y='{y - size / 2:.1f}' width='{size}' height='{size}' fill='{fill}' stroke='{stroke}'><title>{html.escape(tip)}</title></rect>"
+            f"<rect x='{x - size / 2:.1f}' y='{y - size / 2:.1f}' width='{size}' height='{size}' "
+            f"fill='{fill}' stroke='{stroke}'><title>{html.escape(tip)}</title></rect>"
         )
     out.append("</svg>")
     return "".join(out)
@@ -100,12 +105,14 @@ def write_match_report(
     """Write the match report (map, housed needs, unmatched needs with reasons, buildings), atomically."""
     s = result.summary()
     parts = [
-        f"<!doctype html><meta charset='utf-8'><title>{html.escape(title)}</title><style>{_STYLE}</style><h1>{html.escape(title)}</h1>"
+        "<!doctype html><meta "
+        f"charset='utf-8'><title>{html.escape(title)}</title><style>{_STYLE}</style><h1>{html.escape(title)}</h1>"
     ]
     gap = "proven optimal" if s["status"] == "optimal" else f"{s['status']}, gap {100 * s['gap']:.2f}%"
     parts.append(
         f"<p>{s['housed']} of {s['needs']} needs housed ({s['housed_whole_plan']} for their whole plan): "
-        f"{s['whole_buildings']} whole buildings, {s['co_locations']} co-locations; {gap}, {s['seconds']:.1f} s.</p>"
+        f"{s['whole_buildings']} whole buildings, {s['co_locations']} co-locations; {gap}, "
+        f"{s['seconds']:.1f} s.</p>"
     )
     for key, text in (notes or {}).items():
         parts.append(f"<p class='note'><b>{html.escape(key)}</b>: {html.escape(text)}</p>")
@@ -113,7 +120,8 @@ def write_match_report(
         f"<span style='color:{c}'>■ {m.replace('_', '-')}</span>" for m, c in _MODE_COLORS.items()
     )
     parts.append(
-        f"<h2>Map</h2><p class='note'>{legend}; hollow squares: candidate buildings left; lines: from each need's school to its building.</p>"
+        f"<h2>Map</h2><p class='note'>{legend}; hollow squares: candidate buildings left; lines: from each "
+        "need's school to its building.</p>"
     )
     parts.append(svg_map(result, zones))
     table = result.assignments.drop(
@@ -121,8 +129,10 @@ def write_match_report(
     )
     if s.get("housed_if_confirmed"):
         parts.append(
-            f"<p class='note'><b>Fits if confirmed</b>: {s['housed_if_confirmed']} of the housed needs fit only if the facts "
-            "listed under <i>conditions</i> are confirmed (the data leaves them unknown); they rank after certain fits.</p>"
+            f"<p class='note'><b>Fits if confirmed</b>: {s['housed_if_confirmed']} of the housed needs fit "
+            "only if the facts "
+            "listed under <i>conditions</i> are confirmed (the data leaves them unknown); they rank after "
+            "certain fits.</p>"
         )
     parts.append("<h2>Housed needs</h2>" + table.to_html(index=False, na_rep="", border=0))
     parts.append(
@@ -134,7 +144,8 @@ def write_match_report(
     estimated = used[used["capacity_source"] != "counted rooms"]
     if len(estimated):
         parts.append(
-            f"<p class='note'>Capacity of {len(estimated)} of the buildings used is not from counted rooms: see "
+            f"<p class='note'>Capacity of {len(estimated)} of the buildings used is not from counted "
+            "rooms: see "
             "<i>capacity_source</i> (reported capacity, or estimated from floor area).</p>"
         )
     parts.append("<h2>Buildings used</h2>" + used.to_html(index=False, na_rep="unknown", border=0))

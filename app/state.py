@@ -149,7 +149,8 @@ def _cached_travel(key: str, _city: City) -> tuple[object, str]:
 
 
 def city_travel(city: City) -> tuple[object, str]:
-    """The city's travel-time function ``(origins, destinations) -> seconds`` and what it is, built once per city."""
+    """The city's travel-time function ``(origins, destinations) -> seconds`` and what it is, built once per
+    city."""
     return _cached_travel(city_key(city), city)
 
 
@@ -229,7 +230,8 @@ def city_picker() -> City | None:
 
 
 def current_city() -> City:
-    """The city chosen in the sidebar; shows its problems (or how to pick one) and stops the page otherwise."""
+    """The city chosen in the sidebar; shows its problems (or how to pick one) and stops the page
+    otherwise."""
     city = st.session_state.get("city")
     if city is None:
         error = st.session_state.get("city_error")

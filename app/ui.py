@@ -52,7 +52,8 @@ _DOLLARS = ("annual cost ($)", "budget", "$ / year", "dollars_per_year", "cost")
 
 
 def display_names(frame: pd.DataFrame, *, place: str = "neighborhood") -> dict[str, str]:
-    """Id -> the name people read: the row's ``name``; names used twice get their ``place`` (else id) added."""
+    """Id -> the name people read: the row's ``name``; names used twice get their ``place`` (else id)
+    added."""
     names = (
         frame["name"]
         .where(frame["name"].notna() & (frame["name"].astype(str).str.strip() != ""), frame["id"])
@@ -72,7 +73,8 @@ def header(column: str) -> str:
 
 
 def readable(frame: pd.DataFrame, *, columns: list[str] | None = None) -> pd.DataFrame:
-    """A copy for people: no geometry, grades as ``K-5``, bell times as ``HH:MM``, no "None", empty columns dropped."""
+    """A copy for people: no geometry, grades as ``K-5``, bell times as ``HH:MM``, no "None", empty columns
+    dropped."""
     out = pd.DataFrame(frame.drop(columns="geometry", errors="ignore"))
     if columns is not None:
         out = out[[c for c in columns if c in out.columns]]

@@ -36,7 +36,8 @@ def _band(text: str | None) -> tuple[float, float] | None:
 
 
 def _require(city: Any, capability: str) -> Any:
-    """Stop with validate's own words when the city's data blocks ``capability`` (see facilities.readiness)."""
+    """Stop with validate's own words when the city's data blocks ``capability`` (see
+    facilities.readiness)."""
     from facilities import ValidationError
     from facilities.readiness import require
 
@@ -57,7 +58,8 @@ def capacity(
         None, "--band", help="Target utilization band 'low,high' (default city.toml [capacity] or 0.85,1.0)."
     ),
 ) -> None:
-    """Capacity of each building (from its rooms, else reported, else floor area) and the utilization of buildings and schools."""
+    """Capacity of each building (from its rooms, else reported, else floor area) and the utilization of
+    buildings and schools."""
     from facilities import ValidationError
     from facilities.capacity import describe_estimates, utilization
 
@@ -71,7 +73,8 @@ def capacity(
     b, s = result.buildings, result.schools
     low, high = result.rules.band
     typer.echo(
-        f"{city.name}: {len(b)} buildings, {int(b['capacity'].sum()):,} seats, {int(b['enrollment'].sum()):,} enrolled; band {low:.0%}-{high:.0%}"
+        f"{city.name}: {len(b)} buildings, {int(b['capacity'].sum()):,} seats, "
+        f"{int(b['enrollment'].sum()):,} enrolled; band {low:.0%}-{high:.0%}"
     )
     for flag, n in b["flag"].value_counts().items():
         typer.echo(f"  {flag:<14} {n:>5} buildings")
@@ -118,7 +121,8 @@ def match(
         False, "--straight-line", help="Use straight-line travel even when the city has streets."
     ),
 ) -> None:
-    """Match charter needs to buildings (whole or co-located) over their growth plans; write the outputs and a report."""
+    """Match charter needs to buildings (whole or co-located) over their growth plans; write the outputs and a
+    report."""
     city = _load(city_dir)
     travel, how = (None, _STRAIGHT) if straight_line else travel_for(city)
     options = {"time_limit": time_limit, "years": years, "withdraw": withdraw, "straight_line": straight_line}
@@ -153,7 +157,8 @@ def match_city(
     years: int | None = None,
     withdraw: Sequence[str] = (),
 ) -> Any:
-    """Match a loaded city's needs, print the answer, write the outputs to ``out``; return the ``MatchResult``."""
+    """Match a loaded city's needs, print the answer, write the outputs to ``out``; return the
+    ``MatchResult``."""
     from app.report_facilities import write_match_report
     from facilities import ValidationError
     from facilities.matching import MatchData, solve, what_if
@@ -181,7 +186,8 @@ def match_city(
     )
     s = result.summary()
     typer.echo(
-        f"{s['housed']} of {s['needs']} needs housed ({s['housed_whole_plan']} for the whole plan), {s['status']}, gap {100 * s['gap']:.2f}%"
+        f"{s['housed']} of {s['needs']} needs housed ({s['housed_whole_plan']} for the whole plan), "
+        f"{s['status']}, gap {100 * s['gap']:.2f}%"
     )
     if len(result.assignments):
         typer.echo(
@@ -201,11 +207,13 @@ def match_city(
         )
     if s.get("housed_if_confirmed"):
         typer.echo(
-            f"  {s['housed_if_confirmed']} housed only if the unknown facts listed under conditions are confirmed"
+            f"  {s['housed_if_confirmed']} housed only if the unknown facts listed under conditions are "
+            "confirmed"
         )
     for row in result.unmatched.itertuples():
         typer.echo(
-            f"  {row.need} not housed for {row.years_unmet} year{'s' if row.years_unmet != 1 else ''}: {row.reasons}"
+            f"  {row.need} not housed for {row.years_unmet} year{'s' if row.years_unmet != 1 else ''}: "
+            f"{row.reasons}"
         )
     _echo(f"wrote {', '.join(p.name for p in [*paths.values(), report])}")
     return result
@@ -231,7 +239,8 @@ def sites(
         False, "--straight-line", help="Use straight-line travel even when the city has streets."
     ),
 ) -> None:
-    """Where should p new campuses go? The vacant and under-used buildings that minimize students' travel (p-median)."""
+    """Where should p new campuses go? The vacant and under-used buildings that minimize students' travel
+    (p-median)."""
     from facilities.schema import parse_grades
 
     city = _load(city_dir)
@@ -271,7 +280,8 @@ def sites_city(
     how: str = _STRAIGHT,
     time_limit: float = 60.0,
 ) -> dict:
-    """Choose ``p`` of the city's vacant and under-used buildings for new campuses; write the outputs; return the summary."""
+    """Choose ``p`` of the city's vacant and under-used buildings for new campuses; write the outputs; return
+    the summary."""
     from app.report_zones import write_report
     from facilities.io import write_geo
     from facilities.siting import site_campuses
@@ -306,7 +316,8 @@ def sites_city(
         sections=[("Chosen buildings", table)],
     )
     typer.echo(
-        f"{p} campus{'es' if p > 1 else ''} for {summary['students']:,} students among {summary['candidates']} buildings "
+        f"{p} campus{'es' if p > 1 else ''} for {summary['students']:,} students among "
+        f"{summary['candidates']} buildings "
         f"({answer}, {summary['seconds']:.1f} s):"
     )
     typer.echo(table.to_string(index=False))

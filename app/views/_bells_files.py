@@ -53,8 +53,11 @@ def _run_frame(_comparison: Comparison, comparison_id: int, scenario: str, sessi
 
 
 def run_frame(comparison: Comparison, scenario: str, session: str) -> gpd.GeoDataFrame:
-    """One row per run of a scenario's session: ``run``, ``bus``, ``school``, ``riders``, ``start``, ``end``, ``tier``,
-    its public line (``geometry``, ``None`` for runs serving only home stops) and that line in lon/lat (``path``)."""
+    """One row per run of a scenario's session.
+
+    Columns ``run``, ``bus``, ``school``, ``riders``, ``start``, ``end``, ``tier``, its public line
+    (``geometry``, ``None`` for runs serving only home stops) and that line in lon/lat (``path``).
+    """
     return _run_frame(comparison, id(comparison), scenario, session)
 
 

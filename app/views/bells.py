@@ -30,7 +30,8 @@ key = state.city_key(city)
 
 st.title("Bell times")
 st.caption(
-    f"{city.name}: what moving bell times saves in buses, miles and dollars. Runs are built once at today's bells; "
+    f"{city.name}: what moving bell times saves in buses, miles and dollars. Runs are built once at "
+    "today's bells; "
     "each scenario shifts them to its bells and chains them onto the fewest buses."
 )
 if not len(city.students) or not city.schools["bell_start"].notna().any():
@@ -50,7 +51,8 @@ with st.expander("Edit: per-school times, policy rules, cost model"):
     tab_times, tab_policy, tab_cost = st.tabs(["Per-school times", "Policy rules", "Cost model"])
     with tab_times:
         st.caption(
-            "Type a new start (HH:MM) for any school: the schools you change make a scenario of their own, *your times*."
+            "Type a new start (HH:MM) for any school: the schools you change make a scenario of their own, "
+            "*your times*."
         )
         schools = city.schools[["id", "name", "sector", "bell_start"]].assign(
             current=lambda f: f["bell_start"].map(format_time), new=""
@@ -65,7 +67,8 @@ with st.expander("Edit: per-school times, policy rules, cost model"):
         )
     with tab_policy:
         st.caption(
-            "Where optimized and aligned bells may go; the city's `[transport.bells]` unless you change them here."
+            "Where optimized and aligned bells may go; the city's `[transport.bells]` unless you change "
+            "them here."
         )
         p = st.columns(4)
         earliest = p[0].text_input(
@@ -172,7 +175,10 @@ st.caption(
 def _compare() -> Comparison:
     """The scenarios through the library's one call (with the page's cost model when it was changed)."""
     bar = st.progress(0.0, text="Preparing riders, stops and runs…")
-    say = lambda message, fraction: bar.progress(min(max(fraction, 0.0), 1.0), text=message)
+
+    def say(message: str, fraction: float) -> None:
+        bar.progress(min(max(fraction, 0.0), 1.0), text=message)
+
     if costs == base:
         result = compare(
             city,
@@ -280,7 +286,8 @@ for col, (_, row) in zip(cols, summary.iterrows()):
         st.metric("Schools starting before 8:00", f"{int(row['schools_before_8'])}")
 if summary["mean_ride_min"].nunique() == 1 and len(summary) > 1:
     st.caption(
-        "Mean ride is the same in every scenario: each run keeps its stops and order and moves only in time, so a "
+        "Mean ride is the same in every scenario: each run keeps its stops and order and moves only in "
+        "time, so a "
         "rider's time on the bus does not change; what changes is how runs share buses."
     )
 stopped = [
@@ -288,13 +295,16 @@ stopped = [
 ]
 if stopped:
     st.warning(
-        f"The time limit, not the search budget, ended the search for {', '.join(stopped)}: another run with the same seed "
+        f"The time limit, not the search budget, ended the search for {', '.join(stopped)}: another run "
+        "with the same seed "
         "may give a different answer. Give it more time to get the same answer every time."
     )
 infeasible = comparison.prepared.infeasible
 if len(infeasible):
     st.warning(
-        f"Left out of every scenario: {len(infeasible):,} ({', '.join(f'{n} {k}' for k, n in infeasible['kind'].value_counts().items())}); see infeasible.csv in the download."
+        f"Left out of every scenario: {len(infeasible):,} "
+        f"({', '.join(f'{n} {k}' for k, n in infeasible['kind'].value_counts().items())}); see "
+        "infeasible.csv in the download."
     )
 
 measures = {
@@ -413,7 +423,8 @@ def _runs_map() -> None:
                 [*maps.SECTOR_COLORS.get(sector_of.get(s, ""), (0, 0, 0))[:3], 220] for s in shown["school"]
             ],
             tips=[
-                f"bus {b}, run {r} to {school_name.get(s, s)} ({t}): {maps.count_text(n, what='riders')}, {format_time(a)}–{format_time(e)}"
+                f"bus {b}, run {r} to {school_name.get(s, s)} ({t}): {maps.count_text(n, what='riders')}, "
+                f"{format_time(a)}–{format_time(e)}"
                 for b, r, s, t, n, a, e in zip(
                     shown["bus"],
                     shown["run"],
@@ -437,7 +448,8 @@ def _runs_map() -> None:
             alpha=160,
             layer_id="stops",
             tip=lambda s: (
-                f"corner stop for {school_name.get(s['school'], s['school'])}: {maps.count_text(s['students'], what='riders')}"
+                f"corner stop for {school_name.get(s['school'], s['school'])}: "
+                f"{maps.count_text(s['students'], what='riders')}"
             ),
         )
     )
@@ -467,8 +479,10 @@ def _runs_map() -> None:
     plan = result.plans[session]
     private_runs = int(runs["path"].isna().sum())
     st.caption(
-        f"{session.upper()}: {len(runs):,} runs on {plan.n_buses:,} buses ({result.buses:,} buses for the day, the busier session); "
-        f"{len(shown):,} runs drawn. Door-to-door and wheelchair stops are students' homes: they are never drawn, lines skip them, "
+        f"{session.upper()}: {len(runs):,} runs on {plan.n_buses:,} buses ({result.buses:,} buses for the "
+        "day, the busier session); "
+        f"{len(shown):,} runs drawn. Door-to-door and wheelchair stops are students' homes: they are never "
+        "drawn, lines skip them, "
         f"and the {private_runs:,} runs that serve only them are not drawn."
     )
 
@@ -478,7 +492,8 @@ def _runs_map() -> None:
         minutes = (day["end_time"] - day["start_time"]) / 60
         mine = runs[runs["bus"] == bus].sort_values("start")
         st.markdown(
-            f"**Bus {bus}'s {session.upper()} day**: {len(mine)} runs, {format_time(day['start_time'].min())}–{format_time(day['end_time'].max())}, "
+            f"**Bus {bus}'s {session.upper()} day**: {len(mine)} runs, "
+            f"{format_time(day['start_time'].min())}–{format_time(day['end_time'].max())}, "
             f"{minutes[day['action'] == 'deadhead'].sum():.0f} min empty (deadhead)"
         )
         st.dataframe(
@@ -563,7 +578,8 @@ d[2].download_button(
 )
 with st.expander("Private download: every stop, door-to-door and wheelchair included"):
     st.caption(
-        "These files locate individual students' homes (as `--private-out` on the command line): keep them in the transportation office."
+        "These files locate individual students' homes (as `--private-out` on the command line): keep them "
+        "in the transportation office."
     )
     st.download_button(
         "Download everything with students' home stops (PRIVATE ZIP)",
@@ -575,5 +591,6 @@ with st.expander("Private download: every stop, door-to-door and wheelchair incl
         on_click="ignore",
     )
 st.caption(
-    f"Cost model: ${comparison.prepared.costs.per_bus_year:,.0f} a bus-year, ${comparison.prepared.costs.per_mile:.2f} a mile, {comparison.prepared.costs.school_days} days."
+    f"Cost model: ${comparison.prepared.costs.per_bus_year:,.0f} a bus-year, "
+    f"${comparison.prepared.costs.per_mile:.2f} a mile, {comparison.prepared.costs.school_days} days."
 )

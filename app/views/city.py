@@ -78,7 +78,10 @@ if "Student homes" in show and len(students):
             f"{int(cells['count'].max()):,} students",
             title="Student homes per hexagon",
         )
-    homes_note = f" Student homes are counted in hexagons of at least {maps.MIN_CELL}; {cells.attrs['hidden']:,} students in sparser cells are not drawn."
+    homes_note = (
+        f" Student homes are counted in hexagons of at least {maps.MIN_CELL}; "
+        f"{cells.attrs['hidden']:,} students in sparser cells are not drawn."
+    )
 layers = maps.base_layers(city, under=areas, streets="Streets" in show)
 if "Buildings" in show and len(buildings):
     layers.append(
@@ -137,7 +140,8 @@ with tabs[0]:
     left, right = st.columns([3, 2])
     with left:
         st.caption(
-            f"{len(shown):,} schools of {', '.join(sectors) or 'no sector'} (the sectors picked above the map)."
+            f"{len(shown):,} schools of {', '.join(sectors) or 'no sector'} (the sectors picked above "
+            "the map)."
         )
         ui.show_table(shown, height=360, key="schools_table")
         ui.download_csv(

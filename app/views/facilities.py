@@ -1,4 +1,5 @@
-"""Facilities: buildings and charter schools' space needs on the map, the match, what-ifs, and why a building doesn't fit."""
+"""Facilities: buildings and charter schools' space needs on the map, the match, what-ifs, and why a building
+doesn't fit."""
 
 import dataclasses
 import json
@@ -22,7 +23,8 @@ key = state.city_key(city)
 
 st.title("Facilities")
 st.caption(
-    f"{city.name}: charter schools' space needs matched to vacant, under-used and shared buildings, over the years of their growth plans."
+    f"{city.name}: charter schools' space needs matched to vacant, under-used and shared buildings, over "
+    "the years of their growth plans."
 )
 
 if not len(city.buildings) or not len(city.needs):
@@ -30,7 +32,8 @@ if not len(city.buildings) or not len(city.needs):
         name for name, frame in (("buildings", city.buildings), ("needs", city.needs)) if not len(frame)
     )
     st.info(
-        f"This city has no {missing} layer; add [layers.buildings] and [layers.needs] to its city.toml to match needs to buildings."
+        f"This city has no {missing} layer; add [layers.buildings] and [layers.needs] to its city.toml to "
+        "match needs to buildings."
     )
     st.stop()
 
@@ -124,7 +127,8 @@ except (ValidationError, ValueError, KeyError) as err:
 whatif = data is not base_data
 if whatif:
     st.info(
-        f"What-if: {len(withdraw)} building{'s' if len(withdraw) != 1 else ''} withdrawn, {len(added_rows)} need added. The match below uses it."
+        f"What-if: {len(withdraw)} building{'s' if len(withdraw) != 1 else ''} withdrawn, {len(added_rows)} "
+        "need added. The match below uses it."
     )
 
 b = use.buildings
@@ -186,7 +190,8 @@ found = state.remembered("match", match_inputs)
 result = found[0] if found else None
 if found and not found[1]:
     st.warning(
-        "The match below was made with other settings than those above: press **Run the match** to update it.",
+        "The match below was made with other settings than those above: press **Run the match** to "
+        "update it.",
         icon="🔄",
     )
     result = result if result.data is data else None
@@ -202,7 +207,10 @@ buildings = buildings[~buildings["id"].isin(withdraw)]
 
 def _building_tip(row: pd.Series) -> str:
     use_text = f"{row['utilization']:.0%} used" if pd.notna(row["utilization"]) else "no enrollment"
-    return f"{building_names.get(row['id'], row['id'])} — {row['status']}, {int(row['rooms_classroom'])} classrooms, {use_text}"
+    return (
+        f"{building_names.get(row['id'], row['id'])} — {row['status']}, {int(row['rooms_classroom'])} "
+        f"classrooms, {use_text}"
+    )
 
 
 needs = data.needs.reset_index(drop=True)
@@ -395,7 +403,8 @@ for rank, j in enumerate(order[:8], start=1):
         )
     ranked_rows.append(row)
 st.caption(
-    f"The buildings for #{number[need]} {need_names[need]}, best first: those that fit by their score (travel, cost, neighborhood), then the closest misses."
+    f"The buildings for #{number[need]} {need_names[need]}, best first: those that fit by their score "
+    "(travel, cost, neighborhood), then the closest misses."
 )
 st.dataframe(
     pd.DataFrame(ranked_rows),
@@ -436,7 +445,8 @@ def _sites() -> None:
     """New campus sites: a change here reruns only this part of the page."""
     st.subheader("Where should new campuses go?")
     st.caption(
-        "The vacant and under-used buildings that put new seats closest to the students who need them (an exact p-median; students are grouped in 400 m cells)."
+        "The vacant and under-used buildings that put new seats closest to the students who need them (an "
+        "exact p-median; students are grouped in 400 m cells)."
     )
     if not len(city.students):
         st.info(
@@ -469,8 +479,10 @@ def _sites() -> None:
                 except (ValueError, RuntimeError) as err:
                     if capped and "capacit" in str(err):
                         st.error(
-                            f"{p} campus{'es' if p > 1 else ''} cannot seat every {level} student within spare seats: {_names(str(err)).split(';')[0]}. "
-                            "Choose more campuses, or untick **Within spare seats** to see where they would go regardless."
+                            f"{p} campus{'es' if p > 1 else ''} cannot seat every {level} student within "
+                            f"spare seats: {_names(str(err)).split(';')[0]}. "
+                            "Choose more campuses, or untick **Within spare seats** to see where they would "
+                            "go regardless."
                         )
                     else:
                         st.error(_names(str(err)))
@@ -481,13 +493,15 @@ def _sites() -> None:
         if siting is not None:
             answer = "proven optimal" if siting.summary["optimal"] else f"gap {siting.summary['gap']:.1%}"
             st.success(
-                f"{len(siting.chosen)} building{'s' if len(siting.chosen) > 1 else ''} for {siting.summary['students']:,} students ({answer}); mean travel in minutes."
+                f"{len(siting.chosen)} building{'s' if len(siting.chosen) > 1 else ''} for "
+                f"{siting.summary['students']:,} students ({answer}); mean travel in minutes."
             )
             chosen = siting.chosen
             over = chosen[chosen["students_served"] > chosen["spare_seats"].fillna(0)]
             for _, row in over.iterrows():
                 st.warning(
-                    f"**{row['name']}** would serve {int(row['students_served']):,} students but has {int(row['spare_seats']):,} spare seats: "
+                    f"**{row['name']}** would serve {int(row['students_served']):,} students but has "
+                    f"{int(row['spare_seats']):,} spare seats: "
                     "tick **Within spare seats** to keep each campus within its building."
                 )
             layers = maps.base_layers(city) + [
@@ -505,7 +519,8 @@ def _sites() -> None:
                     radius=12,
                     layer_id="sites_chosen",
                     tip=lambda r: (
-                        f"{r['name']}: {int(r['students_served']):,} students, {int(r['spare_seats']):,} spare seats"
+                        f"{r['name']}: {int(r['students_served']):,} students, {int(r['spare_seats']):,} "
+                        "spare seats"
                     ),
                 ),
             ]
@@ -609,7 +624,8 @@ chart = (
 band = alt.Chart(pd.DataFrame({"y": [low, high]})).mark_rule(strokeDash=[4, 4], color="#555").encode(y="y:Q")
 st.altair_chart(chart + band, width="stretch")
 st.caption(
-    f"Dashed lines: the target band, {low:.0%}–{high:.0%}. Capacity is counted from rooms ({dataclasses.asdict(use.rules)['efficiency']:.0%} of specialty rooms)."
+    f"Dashed lines: the target band, {low:.0%}–{high:.0%}. Capacity is counted from rooms "
+    f"({dataclasses.asdict(use.rules)['efficiency']:.0%} of specialty rooms)."
 )
 ui.show_table(util.drop(columns="building"), key="utilization_table")
 ui.download_csv(util, label="Download utilization (CSV)", file_name="utilization.csv", key="dl_utilization")

@@ -1,4 +1,5 @@
-"""Enrollment zones: pick or build a shared zone, see its coverage, run one lottery with and without it, design zones.
+"""Enrollment zones: pick or build a shared zone, see its coverage, run one lottery with and without it,
+design zones.
 
 Every number on this page comes from the library's calls for the inputs shown: the zone from
 :func:`facilities.zones.shared_zone`, coverage from :func:`facilities.zones.coverage`, the lottery
@@ -38,7 +39,8 @@ BANDS = {"every grade": None, "K-5": tuple(range(6)), "6-8": (6, 7, 8), "9-12": 
 
 
 def _entry(grades: tuple[int, ...] | None) -> list[int]:
-    """The grades families apply to for a zone of ``grades``: its first grade, or K, 6 and 9 for every grade."""
+    """The grades families apply to for a zone of ``grades``: its first grade, or K, 6 and 9 for every
+    grade."""
     return sorted(ENTRY_GRADES) if not grades else [min(grades)]
 
 
@@ -56,7 +58,8 @@ try:
         zones = configured
         zone_grades = configured_grades(city)
         st.caption(
-            f"{', '.join(configured['name'].fillna(configured['id']))}: grades {format_grades(zone_grades) if zone_grades else 'all'}."
+            f"{', '.join(configured['name'].fillna(configured['id']))}: grades "
+            f"{format_grades(zone_grades) if zone_grades else 'all'}."
         )
     elif how == BUILD:
         names = units["name"].fillna(units["id"]).astype(str).tolist()
@@ -114,7 +117,8 @@ c[4].metric("Shortfall", f"{s['shortfall']:,}", help="residents beyond the seats
 c[5].metric("Compactness", f"{s['polsby_popper_median']:.2f}", help="Polsby–Popper: 1 for a disc")
 if s["residents"] and s["shortfall"]:
     st.warning(
-        f"The zone's schools lack {s['shortfall']:,} seats for its residents: the guarantee cannot hold for everyone."
+        f"The zone's schools lack {s['shortfall']:,} seats for its residents: the guarantee cannot hold for "
+        "everyone."
     )
 
 # ---------------------------------------------------------------- the lottery
@@ -341,7 +345,8 @@ def _side_by_side(by: str) -> pd.DataFrame:
 
 if outcome is None:
     st.info(
-        "Press **Run the lottery** to place applicants across every sector's schools, with and without the shared zone."
+        "Press **Run the lottery** to place applicants across every sector's schools, with and without the "
+        "shared zone."
     )
 else:
     summary = outcome.summary()
@@ -353,7 +358,8 @@ else:
     )
     lists = "simulated (distance and sector, seeded)" if outcome.simulated_choices else "given"
     st.caption(
-        f"Applicants: {who}; ranked lists: {lists}; seed {summary['seed']}. Groups under {maps.MIN_CELL} applicants are blanked."
+        f"Applicants: {who}; ranked lists: {lists}; seed {summary['seed']}. Groups under {maps.MIN_CELL} "
+        "applicants are blanked."
     )
     base = without.summary()
     m = st.columns(5)
@@ -381,8 +387,10 @@ else:
     left_out = int(zone_rows["unassigned"].fillna(0).sum()) if len(zone_rows) else 0
     if guarantee and left_out:
         st.warning(
-            f"{left_out:,} of the zone's applicants have no seat although the guarantee is on: its schools had no room "
-            "left in their grade after the lottery (seats filled by applicants from outside the zone or by other residents)."
+            f"{left_out:,} of the zone's applicants have no seat although the guarantee is on: its schools "
+            "had no room "
+            "left in their grade after the lottery (seats filled by applicants from outside the zone or by "
+            "other residents)."
         )
     tabs = st.tabs(["By sector", "By neighborhood", "By income", "By grade", "Shared zone residents"])
     for tab, by in zip(tabs[:3], ["sector", "neighborhood", "income"]):
@@ -432,7 +440,8 @@ else:
 # ---------------------------------------------------------------- design
 st.subheader("Design shared zones")
 st.caption(
-    "What `compact zones design` does: contiguous zones grown from the neighborhoods, compared with one zone per neighborhood."
+    "What `compact zones design` does: contiguous zones grown from the neighborhoods, compared with one "
+    "zone per neighborhood."
 )
 with st.container(border=True):
     dc = st.columns([1, 1, 1, 1, 1])
