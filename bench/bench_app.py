@@ -292,7 +292,8 @@ def run(quick: bool = False) -> None:
         server.wait(timeout=30)
     print()
     print(
-        "Reference: for a solve, the same library call from Python; for a page switch, the page's script rerun alone"
+        "Reference: for a solve, the same library call from Python; for a page switch, the page's script "
+        "rerun alone"
     )
     print(
         "(no browser, streamlit.testing AppTest). The rest of a step's time is the browser drawing the page."

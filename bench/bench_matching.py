@@ -111,14 +111,18 @@ def _row(label: str, result, built: float) -> str:
     a = result.assignments
     whole_plan = int((a["year_last"] >= a["plan_years"]).sum()) if len(a) else 0
     gap = "-" if result.status == "greedy" else f"{100 * result.gap:.3f}%"
-    return f"{label:<26} {result.status:<9} {result.objective:>12,.1f} {gap:>8} {len(a):>6} {whole_plan:>6} {built:>7.1f} {result.seconds:>7.1f}"
+    return (
+        f"{label:<26} {result.status:<9} {result.objective:>12,.1f} {gap:>8} {len(a):>6} {whole_plan:>6} "
+        f"{built:>7.1f} {result.seconds:>7.1f}"
+    )
 
 
 def run(quick: bool) -> None:
     """Print the matching table (sizes, time, memory, optimality gap, greedy reference)."""
     sizes = [(30, 150)] if quick else [(30, 150), (100, 500)]
     print(
-        f"{'instance':<26} {'method':<9} {'objective':>12} {'gap':>8} {'housed':>6} {'whole':>6} {'build s':>7} {'solve s':>7}"
+        f"{'instance':<26} {'method':<9} {'objective':>12} {'gap':>8} {'housed':>6} {'whole':>6} "
+        f"{'build s':>7} {'solve s':>7}"
     )
     for n_needs, n_buildings in sizes:
         t0 = time.perf_counter()
@@ -132,5 +136,6 @@ def run(quick: bool) -> None:
             print(_row(label + " all", solve(every, time_limit=60, seed=0), built), flush=True)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(
-        f"peak memory (process): {peak:,.0f} MB; 'whole' = housed for the whole plan; gap = CP-SAT's proven distance to optimal"
+        f"peak memory (process): {peak:,.0f} MB; 'whole' = housed for the whole plan; gap = CP-SAT's proven "
+        "distance to optimal"
     )

@@ -50,7 +50,8 @@ def run(quick: bool) -> None:
     best = optima()
     print(f"p-median, OR-Library; time limit {TIME_LIMIT:.0f} s each; spopt {pulp.__name__} solver: CBC")
     print(
-        f"{'instance':>8} {'n':>4} {'p':>3} {'optimum':>8} {'ours':>8} {'ours s':>7} {'spopt':>8} {'spopt s':>8}"
+        f"{'instance':>8} {'n':>4} {'p':>3} {'optimum':>8} {'ours':>8} {'ours s':>7} {'spopt':>8} "
+        f"{'spopt s':>8}"
     )
     ours_total = spopt_total = 0.0
     for name in names:
@@ -66,7 +67,8 @@ def run(quick: bool) -> None:
         spopt_total += spopt_s
         mark = "" if ours.optimal else "*"
         print(
-            f"{name:>8} {len(cost):4d} {p:3d} {best[name]:8d} {ours.objective:8.0f}{mark} {ours.seconds:6.1f} "
+            f"{name:>8} {len(cost):4d} {p:3d} {best[name]:8d} {ours.objective:8.0f}{mark} "
+            f"{ours.seconds:6.1f} "
             f"{spopt_value:8.0f} {spopt_s:8.1f}",
             flush=True,
         )

@@ -80,7 +80,8 @@ def run(quick: bool) -> None:
     )
 
     print(
-        f"\nnetwork: {name}: {len(net):,} nodes, {net.time.nnz:,} edges (loaded and prepared in {load_s:.1f} s)"
+        f"\nnetwork: {name}: {len(net):,} nodes, {net.time.nnz:,} edges (loaded and prepared in "
+        f"{load_s:.1f} s)"
     )
     print(f"matrix: {n:,} x {n:,} distinct random nodes; networkx sample: {sample} origins, extrapolated\n")
     rows = [

@@ -26,7 +26,8 @@ _LEVELS = {"elementary": tuple(range(0, 6)), "middle": (6, 7, 8), "high": (9, 10
 def synthetic(
     n_units: int = 500, *, seed: int = 0, side: float = 20_000.0
 ) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame]:
-    """Units (Voronoi polygons with population bands) and schools of a synthetic city (UTM zone 19N metres)."""
+    """Units (Voronoi polygons with population bands) and schools of a synthetic city (UTM zone 19N
+    metres)."""
     rng = np.random.default_rng(seed)
     x0, y0 = _ORIGIN
     pts = rng.uniform(0, side, size=(n_units, 2)) + (x0, y0)
@@ -99,7 +100,8 @@ def run(quick: bool = False) -> None:
     table.loc["seconds"] = [round(p.seconds, 1) for p in plans.values()]
     table.loc["status"] = [p.status for p in plans.values()]
     print(
-        f"zone design: {n} units, {len(schools)} schools, zones for grades K-5; instance built in {t_build:.1f} s; "
+        f"zone design: {n} units, {len(schools)} schools, zones for grades K-5; instance built in "
+        f"{t_build:.1f} s; "
         f"time limit {limit:g} s, CP-SAT 1 worker"
     )
     with pd.option_context("display.width", 120):
