@@ -376,7 +376,8 @@ def test_the_app_sends_no_usage_statistics_and_make_app_uses_that():
 
 
 def test_every_map_asks_for_no_basemap_style(app):
-    """Streamlit's frontend fetches a carto style for a deck without ``mapStyle``; pydeck's sentinel says "none"."""
+    """Streamlit's frontend fetches a carto style for a deck without ``mapStyle``; pydeck's sentinel says
+    "none"."""
     spec = _deck(app)
     assert spec.get("mapStyle") == "__MAP_STYLE__"
     assert "http" not in json.dumps(spec), "a map names a remote resource"
@@ -539,7 +540,7 @@ def test_facilities_sites_have_their_own_color_a_legend_and_honest_seats(facilit
         assert "raise p" not in errors and "Choose more campuses" in errors
 
 
-# ---------------------------------------------------------------- zones page (demo city: its shared middle-school zone)
+# ------------------------------------------------ zones page (demo city: its shared middle-school zone)
 
 
 @pytest.fixture
@@ -765,7 +766,8 @@ def test_bells_map_filters_by_tier_and_school_and_shows_a_bus_day(bells_run):
 
 
 def test_bells_public_download_holds_no_home_stop(bells_run, tmp_path):
-    """The ZIP offered to everyone has corner stops only; the private one, asked for on purpose, has them all."""
+    """The ZIP offered to everyone has corner stops only; the private one, asked for on purpose, has them
+    all."""
     import geopandas as gpd
 
     from app import maps

@@ -210,7 +210,8 @@ def test_defaults_and_numbered_duplicate_ids(city_dir: Path) -> None:
     (city_dir / "schools.csv").write_text(text)
     toml = TOML.replace('sector = "type"\n', "").replace(
         "[layers.schools.columns]",
-        'on_duplicate_id = "number"\n[layers.schools.defaults]\nsector = "district"\n[layers.schools.columns]',
+        'on_duplicate_id = "number"\n[layers.schools.defaults]\nsector = '
+        '"district"\n[layers.schools.columns]',
     )
     (city_dir / "city.toml").write_text(toml)
     city = read_city(city_dir)

@@ -204,8 +204,10 @@ def _write_city(folder, units: gpd.GeoDataFrame, schools: gpd.GeoDataFrame) -> N
         }
     ).to_csv(folder / "schools.csv", index=False)
     (folder / "city.toml").write_text(
-        '[city]\nname = "Tiny"\ncrs = "EPSG:32619"\n[layers.schools]\nfile = "schools.csv"\nx = "lon"\ny = "lat"\n'
-        '[layers.zones]\nfile = "zones.geojson"\n[[enrollment.shared_zones]]\nid = "east"\nunits = ["u000", "u001"]\n'
+        '[city]\nname = "Tiny"\ncrs = "EPSG:32619"\n[layers.schools]\nfile = "schools.csv"\nx = "lon"\ny '
+        '= "lat"\n'
+        '[layers.zones]\nfile = "zones.geojson"\n[[enrollment.shared_zones]]\nid = "east"\nunits = ["u000", '
+        '"u001"]\n'
     )
 
 

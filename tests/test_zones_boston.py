@@ -30,7 +30,8 @@ TYPES = {
     "6-12": "6-12",
     "7-12": "7-12",
 }
-#: Illustrative seats per grade (the public layers give no capacity): the test checks properties, not Boston's seats.
+#: : Illustrative seats per grade (the public layers give no capacity): the test checks properties, not
+#: Boston's seats.
 SEATS_PER_GRADE = 50
 
 
