@@ -287,7 +287,7 @@ def parse_column(
     elif spec.kind == "date":
         dtype = "datetime64[ns]"
     try:
-        return pd.Series(out, index=values.index, dtype=dtype)  # type: ignore[call-overload]
+        return pd.Series(out, index=values.index, dtype=dtype)
     except (TypeError, ValueError):
         return pd.Series(out, index=values.index, dtype=object)
 

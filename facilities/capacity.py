@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, fields, replace
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 import pandas as pd
@@ -464,7 +464,7 @@ def utilization(
     """
     rules = _rules(rules, city)
     if band is not None:
-        rules = replace(rules, band=tuple(band))
+        rules = replace(rules, band=cast("tuple[float, float]", tuple(band)))
     buildings = buildings if buildings is not None else (city.buildings if city is not None else None)
     schools = schools if schools is not None else (city.schools if city is not None else None)
     if schools is None:

@@ -317,10 +317,10 @@ class City:
         if self.address_points is not None and len(self.address_points):
             lines.append(f"  address points {len(self.address_points):>5,}")
         if len(ug := self.ungraded_students):
-            programs = ", ".join(f"{n:,} {p}" for p, n in ug["program"].value_counts().sort_index().items())
+            by_program = ", ".join(f"{n:,} {p}" for p, n in ug["program"].value_counts().sort_index().items())
             label = "               " if len(st) else "  students     "
             lines.append(
-                f"{label}{len(ug):>7,}  students ungraded or adult ({programs}): kept, "
+                f"{label}{len(ug):>7,}  students ungraded or adult ({by_program}): kept, "
                 "left out of grade-based analyses"
             )
         if len(self.zones):
@@ -432,7 +432,7 @@ def _assemble(
         filtered=filtered,
         geocoding=geocoding,
         ungraded_students=kept if ungraded.any() else _no_ungraded(target),
-        **layers,  # type: ignore[arg-type]
+        **layers,
     )
 
 

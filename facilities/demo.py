@@ -43,6 +43,7 @@ import osmnx as ox
 import pandas as pd
 import shapely
 from shapely.geometry import MultiPoint, Point, Polygon, box
+from shapely.geometry.base import BaseGeometry
 
 from facilities.geocode import synthetic
 from facilities.schema import GRADE_NAMES, ROOM_TYPES, format_grades, format_time, parse_grades
@@ -1372,7 +1373,7 @@ def _write_csv(frame: pd.DataFrame, path: Path) -> None:
     frame.to_csv(path, index=False, lineterminator="\n")
 
 
-def _geojson(features: list[tuple[dict, object]]) -> str:
+def _geojson(features: list[tuple[dict, BaseGeometry]]) -> str:
     def to_lonlat(coords: np.ndarray) -> np.ndarray:
         return np.column_stack(_lonlat(coords))
 

@@ -30,7 +30,7 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 import geopandas as gpd
 import numpy as np
@@ -55,7 +55,7 @@ log = logging.getLogger(__name__)
 #: building id columns), or a :data:`facilities.travel.Travel` (a travel model or a callable
 #: ``(origins, buildings) -> seconds``, where ``origins`` is a GeoDataFrame of points with ``need``
 #: and ``weight`` columns; ``None`` is the straight-line model of :mod:`facilities.travel`).
-Travel = np.ndarray | pd.DataFrame | PointTravel
+Travel: TypeAlias = np.ndarray | pd.DataFrame | PointTravel
 
 _SCALE = 1000  # CP-SAT coefficients are points × 1000, rounded
 _ROOM_WORDS = {"classroom": "classroom", "small": "small room", "special_education": "special education room"}
@@ -300,11 +300,13 @@ class MatchData:
         does not fit.
         """
         n, b = self.index(need_id, building_id)
+        assert n is not None and b is not None  # both ids given: index raises on unknown ones
         return _pair_reasons(self, n, b)
 
     def conditions(self, need_id: str, building_id: str) -> list[str]:
         """The unknown facts a fit depends on, e.g. ``["gym confirmed"]``; ``[]`` for a certain fit."""
         n, b = self.index(need_id, building_id)
+        assert n is not None and b is not None  # both ids given: index raises on unknown ones
         return _pair_conditions(self, n, b)
 
     def scores(self, weights: Weights | None = None) -> np.ndarray:
@@ -339,7 +341,7 @@ def _problem_rows(
     fix: str,
 ) -> None:
     for i in np.flatnonzero(mask):
-        problems.add(layer, i + 1, column, message(frame.iloc[i]), fix)
+        problems.add(layer, int(i) + 1, column, message(frame.iloc[i]), fix)
 
 
 def _check_needs(needs: pd.DataFrame) -> None:
@@ -1136,6 +1138,7 @@ class MatchResult:
         """
         d = self.data
         n, _ = d.index(need_id)
+        assert n is not None  # index raises on an unknown id
         candidates = np.flatnonzero(d.fit[n] > 0)
         scores = d.scores(self.weights)[n]
         ranked = candidates[np.lexsort((candidates, scores[candidates]))][:k]
@@ -1455,18 +1458,17 @@ def solve(
             model.add_at_most_one([vs[0] for _, vs in members])
             continue
         bld = data.buildings.iloc[b]
+        # (use, whether it is per need and building rather than per need, limit) of each shared resource
         limits = [
-            (data.requirement[:, :, j], None, int(bld[f"spare_{rt}"])) for j, rt in enumerate(ROOM_TYPES)
+            (data.requirement[:, :, j], False, int(bld[f"spare_{rt}"])) for j, rt in enumerate(ROOM_TYPES)
         ]
-        limits += [(None, data.gym, int(bld["gym_free"])), (None, data.lunch, int(bld["lunch_free"]))]
+        limits += [(data.gym, True, int(bld["gym_free"])), (data.lunch, True, int(bld["lunch_free"]))]
         for t in range(data.years):
             live = [(n, vs[t]) for n, vs in members if t < len(vs)]
             if not live:
                 continue
-            for by_need, by_pair, limit in limits:
-                terms = [
-                    (int(by_need[n, t] if by_need is not None else by_pair[n, b, t]), v) for n, v in live
-                ]
+            for use, per_pair, limit in limits:
+                terms = [(int(use[n, b, t] if per_pair else use[n, t]), v) for n, v in live]
                 terms = [(c, v) for c, v in terms if c > 0]
                 if sum(c for c, _ in terms) > limit:
                     model.add(sum(c * v for c, v in terms) <= limit)

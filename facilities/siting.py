@@ -38,6 +38,7 @@ import logging
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -45,6 +46,9 @@ import scipy.sparse as sp
 from scipy.optimize import Bounds, LinearConstraint, milp
 
 from facilities.travel import Travel, describe, travel_seconds
+
+if TYPE_CHECKING:
+    from facilities.city import City
 
 __all__ = ["PMedian", "SitingResult", "CampusSiting", "site_campuses"]
 
@@ -171,8 +175,8 @@ class PMedian:
         fixed: np.ndarray | None = None,
         single_source: bool = True,
         name: str = "p-median",
-        demand_ids: Sequence[object] | None = None,
-        site_ids: Sequence[object] | None = None,
+        demand_ids: Sequence[object] | np.ndarray | None = None,
+        site_ids: Sequence[object] | np.ndarray | None = None,
     ) -> PMedian:
         """Build the problem from a travel matrix (see the class parameters)."""
         cost = np.asarray(cost, dtype=float)
@@ -470,7 +474,7 @@ class CampusSiting:
 
 
 def site_campuses(
-    city: object,
+    city: City,
     *,
     p: int,
     grades: Sequence[int] | None = None,
@@ -506,11 +510,11 @@ def site_campuses(
 
     from facilities.capacity import utilization
 
-    students = city.students if grades is None else city.students[city.students["grade"].isin(list(grades))]  # type: ignore[attr-defined]
+    students = city.students if grades is None else city.students[city.students["grade"].isin(list(grades))]
     if not len(students):
         raise ValueError(
             f"{city.name} has no students{' in those grades' if grades else ''} to site campuses for"
-        )  # type: ignore[attr-defined]
+        )
     xy = np.column_stack([students.geometry.x, students.geometry.y])
     cells = pd.DataFrame(
         {"cx": np.floor(xy[:, 0] / CELL), "cy": np.floor(xy[:, 1] / CELL), "x": xy[:, 0], "y": xy[:, 1]}
@@ -520,14 +524,14 @@ def site_campuses(
         .agg(x=("x", "mean"), y=("y", "mean"), students=("x", "size"))
         .reset_index(drop=True)
     )
-    demand = gpd.GeoDataFrame(demand, geometry=gpd.points_from_xy(demand["x"], demand["y"]), crs=city.crs)  # type: ignore[attr-defined]
+    demand = gpd.GeoDataFrame(demand, geometry=gpd.points_from_xy(demand["x"], demand["y"]), crs=city.crs)
     use = utilization(city).buildings.set_index("building")
-    candidates = city.buildings[city.buildings["status"].isin(["vacant", "under-used"])].copy()  # type: ignore[attr-defined]
+    candidates = city.buildings[city.buildings["status"].isin(["vacant", "under-used"])].copy()
     candidates["spare_seats"] = use.loc[candidates["id"], "spare_seats"].to_numpy()
     if len(candidates) < p:
         raise ValueError(
             f"{city.name} has {len(candidates)} vacant or under-used buildings, fewer than p = {p}"
-        )  # type: ignore[attr-defined]
+        )
 
     def matrix(d: pd.DataFrame, s: pd.DataFrame) -> np.ndarray:
         return travel_seconds(travel, d.geometry, s.geometry)
@@ -540,7 +544,7 @@ def site_campuses(
         travel=matrix,
         capacities_col="spare_seats" if capacitated else None,
         name=f"{city.name} campuses",
-    )  # type: ignore[attr-defined]
+    )
     result = problem.solve(time_limit=time_limit, seed=0)
     weights = demand["students"].to_numpy()
     served = np.bincount(result.assignment, weights=weights, minlength=len(candidates))
