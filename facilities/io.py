@@ -425,8 +425,9 @@ def _read_file(
     if geometry is None:
         return None
     if reason := impossible_coordinates(geometry):
-        bounds = tuple(float(b) for b in geometry.total_bounds)
-        wrong.append(WrongCrs(layer.name, source, geometry.crs, bounds, declared, reason))  # type: ignore[arg-type]
+        minx, miny, maxx, maxy = (float(b) for b in geometry.total_bounds)
+        bounds = (minx, miny, maxx, maxy)
+        wrong.append(WrongCrs(layer.name, source, geometry.crs, bounds, declared, reason))
         return None
     return gpd.GeoDataFrame(out, geometry=geometry.values, crs=geometry.crs), rows
 

@@ -350,9 +350,9 @@ def design_cpsat(
     return ZonePlan(data, plan.labels, "cp-sat", name, tuple(issues), grades, time.perf_counter() - t0)
 
 
-def compare_plans(plans: Mapping[str, ZonePlan], **kwargs: object) -> pd.DataFrame:
+def compare_plans(plans: Mapping[str, ZonePlan], **kwargs: Any) -> pd.DataFrame:
     """Plans side by side: one column per plan, one row per measure of :meth:`ZonePlan.metrics`."""
-    return pd.DataFrame({name: plan.metrics(**kwargs) for name, plan in plans.items()})  # type: ignore[arg-type]
+    return pd.DataFrame({name: plan.metrics(**kwargs) for name, plan in plans.items()})
 
 
 def _contiguous_without(members: set[int], unit: int, neighbors: tuple[np.ndarray, ...]) -> bool:
