@@ -105,8 +105,8 @@ def write_match_report(
     """Write the match report (map, housed needs, unmatched needs with reasons, buildings), atomically."""
     s = result.summary()
     parts = [
-        "<!doctype html><meta "
-        f"charset='utf-8'><title>{html.escape(title)}</title><style>{_STYLE}</style><h1>{html.escape(title)}</h1>"
+        f"<!doctype html><meta charset='utf-8'><title>{html.escape(title)}</title>"
+        f"<style>{_STYLE}</style><h1>{html.escape(title)}</h1>"
     ]
     gap = "proven optimal" if s["status"] == "optimal" else f"{s['status']}, gap {100 * s['gap']:.2f}%"
     parts.append(

@@ -102,7 +102,8 @@ def _small_city(folder: Path) -> Path:
         encoding="utf-8",
     )
     (folder / "schools.csv").write_text(
-        "id,name,sector,lon,lat\nA,Alpha,district,-71.06,42.35\nB,Beta,charter,-71.05,42.36\nC,Gamma,catholic,-71.07,42.34\n",
+        "id,name,sector,lon,lat\nA,Alpha,district,-71.06,42.35\nB,Beta,charter,-71.05,42.36\n"
+        "C,Gamma,catholic,-71.07,42.34\n",
         encoding="utf-8",
     )
     return folder

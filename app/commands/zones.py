@@ -216,7 +216,14 @@ def coverage_city(
     from facilities.zones import coverage as measure
     from facilities.zones import gap_closers
 
-    cov = measure(city, zones, travel=travel, source=source, basis=basis, grades=grades)  # type: ignore[arg-type]
+    cov = measure(
+        city,
+        zones,
+        travel=travel,
+        source=source,  # type: ignore[arg-type]
+        basis=basis,  # type: ignore[arg-type]
+        grades=grades,
+    )
     gaps = gap_closers(city, cov)
     out.mkdir(parents=True, exist_ok=True)
     counts = (
@@ -427,7 +434,14 @@ def design(
         _require(city, "design", defaults=(source, basis, wanted) == ("auto", "capacity", DESIGN_GRADES))
         units = area_units(city, grades=wanted)
         travel, how = travel_for(city)
-        data = ZoneData.from_city(city, units=units, travel=travel, source=source, basis=basis, grades=wanted)  # type: ignore[arg-type]
+        data = ZoneData.from_city(
+            city,
+            units=units,
+            travel=travel,
+            source=source,  # type: ignore[arg-type]
+            basis=basis,  # type: ignore[arg-type]
+            grades=wanted,
+        )
         options = {"min_schools": min_schools, "max_schools": max_schools, "grades": wanted}
         kind = str(units["kind"].iloc[0]) if "kind" in units and len(units) else "unit"
         plans: dict[str, ZonePlan] = {
