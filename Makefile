@@ -1,13 +1,16 @@
 # Compact planner: two commands on a fresh machine with Python 3.11+ and make.
 #   make demo   set up, then run the main job on the embedded demo city (writes out/demo/)
-#   make test   set up with test extras, then run the tests
+#   make test   set up with test extras, then lint (make lint) and run the tests
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 TEST_STAMP := $(VENV)/.installed-test
 
-.PHONY: demo test app bench setup clean demo-data
+.PHONY: demo test lint app bench setup clean demo-data
+
+# Files another branch is still rewriting, left out of ruff until it is merged (then empty this line).
+LINT_EXCLUDE := --extend-exclude app/cli.py,app/commands/bells.py,app/outputs_bells.py,app/report_bells.py,bench/bench_bells.py,routing,tests/test_bells.py,tests/test_buses.py,tests/test_engine.py,tests/test_reproducible.py,tests/test_scenarios.py
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -26,7 +29,12 @@ setup: $(STAMP)
 demo: $(STAMP)
 	$(VENV)/bin/compact demo --out out/demo
 
-test: $(TEST_STAMP)
+lint: $(TEST_STAMP)
+	$(VENV)/bin/ruff check $(LINT_EXCLUDE) .
+	$(VENV)/bin/ruff format --check $(LINT_EXCLUDE) .
+	$(PY) -m mypy
+
+test: lint
 	$(PY) -m pytest
 
 app: $(STAMP)

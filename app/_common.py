@@ -19,9 +19,17 @@ from facilities import City, ValidationError, read_city
 from facilities.io import atomic_write
 
 __all__ = [
-    "guarded", "guard_commands", "echo", "load_city", "travel_model_for", "travel_for", "write_csv",
-    "write_json", "progress_printer", "INTERRUPTED",
-]  # fmt: skip
+    "guarded",
+    "guard_commands",
+    "echo",
+    "load_city",
+    "travel_model_for",
+    "travel_for",
+    "write_csv",
+    "write_json",
+    "progress_printer",
+    "INTERRUPTED",
+]
 
 #: Exit status of a run stopped by Ctrl-C (128 + SIGINT), as shells report it.
 INTERRUPTED = 130
@@ -61,8 +69,10 @@ def guarded(command: Callable[..., Any]) -> Callable[..., Any]:
             if os.environ.get("COMPACT_DEBUG"):
                 raise
             echo(f"error: {type(err).__name__}: {err}")
-            echo("this is a bug in Compact planner, not in your files: please report it with the command "
-                 "you ran (COMPACT_DEBUG=1 shows where it happened)")  # fmt: skip
+            echo(
+                "this is a bug in Compact planner, not in your files: please report it with the command "
+                "you ran (COMPACT_DEBUG=1 shows where it happened)"
+            )
         raise typer.Exit(code=1)
 
     return run
@@ -86,7 +96,10 @@ def load_city(city_dir: Path) -> City:
         echo(str(err))
         raise typer.Exit(code=1) from None
     if city.geocoding is not None and city.geocoding.not_placed:  # every result below leaves them out
-        echo(f"{city.geocoding.not_placed:,} students not placed (addresses unmatched): left out of every result")
+        echo(
+            f"{city.geocoding.not_placed:,} students not placed (addresses unmatched): left out of "
+            "every result"
+        )
     return city
 
 

@@ -10,7 +10,8 @@ Each layer builder takes frames in the city's metric CRS and returns a :class:`p
 whose objects carry a ``tip`` (the tooltip text); :func:`deck` frames the layers in a view.
 
 >>> from app import maps
->>> layers = [*maps.base_layers(city), maps.point_layer(city.schools, color=maps.SECTOR_COLORS, by="sector")]  # doctest: +SKIP
+>>> schools = maps.point_layer(city.schools, color=maps.SECTOR_COLORS, by="sector")  # doctest: +SKIP
+>>> layers = [*maps.base_layers(city), schools]  # doctest: +SKIP
 >>> st.pydeck_chart(maps.deck(layers, city=city))  # doctest: +SKIP
 """
 
@@ -132,7 +133,9 @@ def hexbin(
     cells = frame.groupby(["q", "r"], sort=True).agg(count=("q", "size"), **{c: (c, "sum") for c in sums})
     cells = cells.reset_index()
     kept = cells[cells["count"] >= min_count].reset_index(drop=True)
-    out = gpd.GeoDataFrame(kept, geometry=_hexagons(kept["q"].to_numpy(), kept["r"].to_numpy(), size), crs=geo.crs)
+    out = gpd.GeoDataFrame(
+        kept, geometry=_hexagons(kept["q"].to_numpy(), kept["r"].to_numpy(), size), crs=geo.crs
+    )
     out.attrs["hidden"] = int(cells["count"].sum() - kept["count"].sum())
     return out
 
@@ -225,7 +228,9 @@ def point_layer(
             "position": [[round(float(x), 6), round(float(y), 6)] for x, y in zip(geo.x, geo.y)],
             "fill": [[255, 255, 255, 200]] * len(frame) if ring else colors,
             "line": colors if ring else [[255, 255, 255, 255]] * len(frame),
-            "tip": [tip(row) if tip else str(row.get("name") or row.get("id", "")) for _, row in frame.iterrows()],
+            "tip": [
+                tip(row) if tip else str(row.get("name") or row.get("id", "")) for _, row in frame.iterrows()
+            ],
         }
     )
     return pdk.Layer(
@@ -314,7 +319,9 @@ def count_text(n: float, *, what: str = "students") -> str:
     return f"{int(n):,} {what}" if n >= MIN_CELL else f"fewer than {MIN_CELL} {what}"
 
 
-def ramp(values: Sequence[float] | np.ndarray, *, alpha: int = 190, low: Color = _LOW, high: Color = _HIGH) -> list[list[int]]:
+def ramp(
+    values: Sequence[float] | np.ndarray, *, alpha: int = 190, low: Color = _LOW, high: Color = _HIGH
+) -> list[list[int]]:
     """Colors from ``low`` to ``high`` for values scaled between their minimum and maximum."""
     v = np.asarray(values, dtype=float)
     if v.size == 0:
@@ -347,9 +354,14 @@ def hexbin_layer(
         shade = cells[value].to_numpy(dtype=float)
     else:
         part = cells[share].to_numpy(dtype=float)
-        tips = [f"{p:,.0f} of {int(c):,} {label} ({p / c:.0%}): {share.replace('_', ' ')}" for p, c in zip(part, count)]
+        tips = [
+            f"{p:,.0f} of {int(c):,} {label} ({p / c:.0%}): {share.replace('_', ' ')}"
+            for p, c in zip(part, count)
+        ]
         shade = part / count
-    return polygon_layer(cells, fill=ramp(shade, alpha=alpha), tip=tips, line=(255, 255, 255), line_width=0, layer_id=layer_id)
+    return polygon_layer(
+        cells, fill=ramp(shade, alpha=alpha), tip=tips, line=(255, 255, 255), line_width=0, layer_id=layer_id
+    )
 
 
 @functools.lru_cache(maxsize=4)
@@ -391,18 +403,32 @@ def street_layer(city: City) -> pdk.Layer | None:
 
 def outline_layer(zones: gpd.GeoDataFrame, *, layer_id: str = "neighborhoods") -> pdk.Layer:
     """Zone outlines with a faint fill; the tooltip names the zone."""
-    return polygon_layer(zones, fill=(240, 240, 235, 40), tip=list(zones["name"].fillna(zones["id"]).astype(str)), line=_OUTLINE, layer_id=layer_id)
+    return polygon_layer(
+        zones,
+        fill=(240, 240, 235, 40),
+        tip=list(zones["name"].fillna(zones["id"]).astype(str)),
+        line=_OUTLINE,
+        layer_id=layer_id,
+    )
 
 
 def label_layer(zones: gpd.GeoDataFrame, *, layer_id: str = "labels") -> pdk.Layer:
     """Zone names written at their centres."""
     centres = zones.geometry.representative_point()
-    return text_layer(gpd.GeoDataFrame({"text": zones["name"].fillna(zones["id"]).astype(str).to_list()}, geometry=centres.values, crs=zones.crs),
-                      text="text", layer_id=layer_id)  # fmt: skip
+    return text_layer(
+        gpd.GeoDataFrame(
+            {"text": zones["name"].fillna(zones["id"]).astype(str).to_list()},
+            geometry=centres.values,
+            crs=zones.crs,
+        ),
+        text="text",
+        layer_id=layer_id,
+    )
 
 
 def text_layer(frame: gpd.GeoDataFrame, *, text: str, layer_id: str = "labels", size: int = 12) -> pdk.Layer:
-    """The values of column ``text`` written at the points of ``frame`` (names, numbers tying marks to table rows)."""
+    """The values of column ``text`` written at the points of ``frame`` (names, numbers tying marks to table
+    rows)."""
     centres = _wgs84(frame)
     data = pd.DataFrame(
         {
@@ -463,7 +489,12 @@ def base_layers(
 def _bounds(city: City) -> tuple[float, float, float, float]:
     frames = [f for f in (city.zones, city.schools, city.buildings) if len(f)]
     boxes = np.array([_wgs84(f).total_bounds for f in frames])
-    return float(boxes[:, 0].min()), float(boxes[:, 1].min()), float(boxes[:, 2].max()), float(boxes[:, 3].max())
+    return (
+        float(boxes[:, 0].min()),
+        float(boxes[:, 1].min()),
+        float(boxes[:, 2].max()),
+        float(boxes[:, 3].max()),
+    )
 
 
 def deck(
@@ -504,7 +535,10 @@ def deck(
 def ramp_legend(low: str, high: str, *, title: str = "") -> str:
     """An HTML key of :func:`ramp`'s shading: a gradient bar from ``low`` to ``high`` (their labels)."""
     a, b = (",".join(str(c) for c in color[:3]) for color in (_LOW, _HIGH))
-    bar = f"display:inline-block;width:7em;height:0.7em;vertical-align:middle;background:linear-gradient(90deg,rgb({a}),rgb({b}))"
+    bar = (
+        "display:inline-block;width:7em;height:0.7em;vertical-align:middle;"
+        f"background:linear-gradient(90deg,rgb({a}),rgb({b}))"
+    )
     head = f'<b style="margin-right:0.6em">{title}</b>' if title else ""
     return (
         f'<span style="font-size:0.9em;margin-right:2em;display:inline-block">{head}{low} '
@@ -512,7 +546,9 @@ def ramp_legend(low: str, high: str, *, title: str = "") -> str:
     )
 
 
-def public_run_lines(prepared: object, plan: object, *, network: object | None = None) -> list[shapely.LineString | None]:
+def public_run_lines(
+    prepared: object, plan: object, *, network: object | None = None
+) -> list[shapely.LineString | None]:
     """Each run of a bus plan as a line through its shared stops and schools only, in the plan's CRS.
 
     Door-to-door and wheelchair stops (:data:`PRIVATE_SERVICES`) are a student's home: the line
@@ -535,19 +571,31 @@ def public_run_lines(prepared: object, plan: object, *, network: object | None =
             xy[stop.location] = stop_xy[stop.id]
     lines: list[shapely.LineString | None] = []
     for run in plan.runs:  # type: ignore[attr-defined]
-        points = [xy[v.location] for v in run.visits if v.location in xy and not (v.stop is not None and data.stops[v.stop].id in private)]
+        points = [
+            xy[v.location]
+            for v in run.visits
+            if v.location in xy and not (v.stop is not None and data.stops[v.stop].id in private)
+        ]
         points = [p for k, p in enumerate(points) if k == 0 or p != points[k - 1]]
         if len(points) < 2:
             lines.append(None)
         elif network is None:
             lines.append(shapely.LineString(points))
         else:
-            nodes = network.node_ids[network.kdtree.query(np.asarray(points))[1]]  # type: ignore[attr-defined]
+            nearest = network.kdtree.query(np.asarray(points))[1]  # type: ignore[attr-defined]
+            nodes = network.node_ids[nearest]
             lines.append(route_geometry(network, list(nodes)))  # type: ignore[arg-type]
     return lines
 
 
-def legend(colors: Mapping[str, Color], *, title: str = "", counts: Mapping[str, int] | None = None, ring: bool = False, line: bool = False) -> str:
+def legend(
+    colors: Mapping[str, Color],
+    *,
+    title: str = "",
+    counts: Mapping[str, int] | None = None,
+    ring: bool = False,
+    line: bool = False,
+) -> str:
     """An HTML legend (for ``st.markdown(..., unsafe_allow_html=True)``): a title and colored marks.
 
     Marks are dots, rings (``ring``, as :func:`point_layer` draws them) or lines (``line``);
@@ -560,7 +608,10 @@ def legend(colors: Mapping[str, Color], *, title: str = "", counts: Mapping[str,
         if line:
             mark = f"width:1.4em;height:0.25em;background:rgb({rgb});vertical-align:middle"
         elif ring:
-            mark = f"width:0.8em;height:0.8em;border-radius:50%;box-sizing:border-box;border:3px solid rgb({rgb});background:#fff"
+            mark = (
+                "width:0.8em;height:0.8em;border-radius:50%;box-sizing:border-box;border:3px solid "
+                f"rgb({rgb});background:#fff"
+            )
         else:
             mark = f"width:0.8em;height:0.8em;border-radius:50%;background:rgb({rgb})"
         items.append(

@@ -302,7 +302,8 @@ def sheets_html(
                 sheet = public_sheets(route_sheets(plan, points=points), private=private)
                 for bus, kind in zip(busiest["bus"], busiest["bus_type"]):
                     parts.append(
-                        f"<details><summary>{session.upper()} bus {bus} ({html.escape(str(kind))}): its sheet</summary>"
+                        f"<details><summary>{session.upper()} bus {bus} ({html.escape(str(kind))}): its "
+                        "sheet</summary>"
                         f"{_html_table(_readable(sheet[sheet['bus'] == bus]))}</details>"
                     )
                 top = days[days["bus"] == busiest["bus"].iloc[0]]

@@ -90,8 +90,10 @@ def zones_map(
     frame = zones[zones.geometry.notna()]
     if context is not None and len(context):
         context = context[context.geometry.notna()].to_crs(frame.crs)
-        x0, y0, x1, y1 = np.r_[np.minimum(frame.total_bounds[:2], context.total_bounds[:2]),
-                               np.maximum(frame.total_bounds[2:], context.total_bounds[2:])]  # fmt: skip
+        x0, y0, x1, y1 = np.r_[
+            np.minimum(frame.total_bounds[:2], context.total_bounds[:2]),
+            np.maximum(frame.total_bounds[2:], context.total_bounds[2:]),
+        ]
     else:
         x0, y0, x1, y1 = frame.total_bounds
     margin = 8
@@ -289,7 +291,8 @@ def coverage_sections(
     zones["school_names"] = [_names(ids, names) for ids in zones["schools"]]
     counts = ["residents", "guaranteed", "shortfall"] if private else []
     zone_name = dict(zip(zones["id"].astype(str), zones["name"].astype(str), strict=True))
-    grades = coverage.grades.assign(zone_name=coverage.grades["zone"].astype(str).map(zone_name))  # type: ignore[attr-defined]
+    by_grade = coverage.grades  # type: ignore[attr-defined]
+    grades = by_grade.assign(zone_name=by_grade["zone"].astype(str).map(zone_name))
     gaps = gaps.assign(zone_name=gaps["zone"].astype(str).map(zone_name)) if len(gaps) else gaps
     in_zone = {str(s) for ids in zones["schools"] for s in ids}
     shown = schools[schools["id"].astype(str).isin(in_zone)] if len(schools) else schools

@@ -82,16 +82,53 @@ def load_zipped_city(data: bytes, name: str = "city.zip") -> City:
         archive = zipfile.ZipFile(io.BytesIO(data))
     except zipfile.BadZipFile:
         suffix = Path(name).suffix.lower()
-        what = f"a single {suffix[1:].upper()} file, not a zip of a city folder" if suffix and suffix != ".zip" else "not a zip file"
-        raise ValidationError([Problem(name, None, None, what, "zip the city folder (city.toml and its files) and upload the .zip")], city=name) from None
+        what = (
+            f"a single {suffix[1:].upper()} file, not a zip of a city folder"
+            if suffix and suffix != ".zip"
+            else "not a zip file"
+        )
+        raise ValidationError(
+            [
+                Problem(
+                    name,
+                    None,
+                    None,
+                    what,
+                    "zip the city folder (city.toml and its files) and upload the .zip",
+                )
+            ],
+            city=name,
+        ) from None
     target = Path(tempfile.mkdtemp(prefix="compact-upload-")).resolve()
     for member in archive.namelist():
         if not (target / member).resolve().is_relative_to(target):
-            raise ValidationError([Problem(name, None, None, f"unsafe path {member!r} in the zip", "zip the city folder itself, with relative paths")], city=name)
+            raise ValidationError(
+                [
+                    Problem(
+                        name,
+                        None,
+                        None,
+                        f"unsafe path {member!r} in the zip",
+                        "zip the city folder itself, with relative paths",
+                    )
+                ],
+                city=name,
+            )
     archive.extractall(target)
     manifests = sorted(target.rglob("city.toml"), key=lambda p: len(p.parts))
     if not manifests:
-        raise ValidationError([Problem(name, None, None, "no city.toml in the zip", "put city.toml at the top of the folder you zip (see README: 'A city is a folder')")], city=name)
+        raise ValidationError(
+            [
+                Problem(
+                    name,
+                    None,
+                    None,
+                    "no city.toml in the zip",
+                    "put city.toml at the top of the folder you zip (see README: 'A city is a folder')",
+                )
+            ],
+            city=name,
+        )
     return read_city(manifests[0].parent)
 
 
@@ -112,7 +149,8 @@ def _cached_travel(key: str, _city: City) -> tuple[object, str]:
 
 
 def city_travel(city: City) -> tuple[object, str]:
-    """The city's travel-time function ``(origins, destinations) -> seconds`` and what it is, built once per city."""
+    """The city's travel-time function ``(origins, destinations) -> seconds`` and what it is, built once per
+    city."""
     return _cached_travel(city_key(city), city)
 
 
@@ -129,9 +167,20 @@ def zip_folder(folder: str | os.PathLike[str]) -> bytes:
 def show_problems(error: ValidationError) -> None:
     """Show every problem of a city that does not validate, as an error and a table."""
     n = len(error.problems)
-    st.error(f"**{error.city}** has {n} problem{'s' if n != 1 else ''}; fix them and load it again.", icon="⚠️")
+    st.error(
+        f"**{error.city}** has {n} problem{'s' if n != 1 else ''}; fix them and load it again.", icon="⚠️"
+    )
     table = pd.DataFrame(
-        [{"file": p.file, "row": p.row, "column": p.column or "", "problem": p.message, "what to do": p.fix} for p in error.problems]
+        [
+            {
+                "file": p.file,
+                "row": p.row,
+                "column": p.column or "",
+                "problem": p.message,
+                "what to do": p.fix,
+            }
+            for p in error.problems
+        ]
     )
     table["row"] = table["row"].astype("Int64")
     st.dataframe(table, hide_index=True, width="stretch", key="city_problems")
@@ -159,7 +208,11 @@ def city_picker() -> City | None:
                 folder = st.text_input("City folder (holding city.toml)", key="city_folder")
                 city = load_city(folder)
             else:
-                upload = st.file_uploader("Zipped city folder", key="city_zip", help="a .zip of a folder holding city.toml and the files it names")
+                upload = st.file_uploader(
+                    "Zipped city folder",
+                    key="city_zip",
+                    help="a .zip of a folder holding city.toml and the files it names",
+                )
                 if upload is None:
                     st.info("Upload a .zip of a city folder: its city.toml and layer files.")
                 else:
@@ -177,7 +230,8 @@ def city_picker() -> City | None:
 
 
 def current_city() -> City:
-    """The city chosen in the sidebar; shows its problems (or how to pick one) and stops the page otherwise."""
+    """The city chosen in the sidebar; shows its problems (or how to pick one) and stops the page
+    otherwise."""
     city = st.session_state.get("city")
     if city is None:
         error = st.session_state.get("city_error")

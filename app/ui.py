@@ -9,7 +9,16 @@ import streamlit as st
 
 from facilities.schema import format_grades, format_time
 
-__all__ = ["GRADE_COLUMNS", "HEADERS", "TIME_COLUMNS", "display_names", "download_csv", "header", "readable", "show_table"]
+__all__ = [
+    "GRADE_COLUMNS",
+    "HEADERS",
+    "TIME_COLUMNS",
+    "display_names",
+    "download_csv",
+    "header",
+    "readable",
+    "show_table",
+]
 
 #: Columns holding grades (tuples of ints) and bell times (seconds after midnight).
 GRADE_COLUMNS = ("grades",)
@@ -43,8 +52,13 @@ _DOLLARS = ("annual cost ($)", "budget", "$ / year", "dollars_per_year", "cost")
 
 
 def display_names(frame: pd.DataFrame, *, place: str = "neighborhood") -> dict[str, str]:
-    """Id -> the name people read: the row's ``name``; names used twice get their ``place`` (else id) added."""
-    names = frame["name"].where(frame["name"].notna() & (frame["name"].astype(str).str.strip() != ""), frame["id"]).astype(str)
+    """Id -> the name people read: the row's ``name``; names used twice get their ``place`` (else id)
+    added."""
+    names = (
+        frame["name"]
+        .where(frame["name"].notna() & (frame["name"].astype(str).str.strip() != ""), frame["id"])
+        .astype(str)
+    )
     twice = names.duplicated(keep=False)
     if twice.any() and place in frame:
         names = names.where(~twice, names + " (" + frame[place].astype(str) + ")")
@@ -59,7 +73,8 @@ def header(column: str) -> str:
 
 
 def readable(frame: pd.DataFrame, *, columns: list[str] | None = None) -> pd.DataFrame:
-    """A copy for people: no geometry, grades as ``K-5``, bell times as ``HH:MM``, no "None", empty columns dropped."""
+    """A copy for people: no geometry, grades as ``K-5``, bell times as ``HH:MM``, no "None", empty columns
+    dropped."""
     out = pd.DataFrame(frame.drop(columns="geometry", errors="ignore"))
     if columns is not None:
         out = out[[c for c in columns if c in out.columns]]
@@ -108,11 +123,20 @@ def show_table(
         elif pd.api.types.is_integer_dtype(out[column]):
             config[column] = st.column_config.NumberColumn(format="localized")
     selection = {"on_select": on_select, "selection_mode": "single-row"} if on_select != "ignore" else {}
-    return st.dataframe(out, hide_index=True, width="stretch", height=height, key=key, column_config=config, **selection)
+    return st.dataframe(
+        out, hide_index=True, width="stretch", height=height, key=key, column_config=config, **selection
+    )
 
 
 def download_csv(frame: pd.DataFrame, *, label: str, file_name: str, key: str) -> None:
     """A download button for ``frame`` as CSV (geometry dropped), built when pressed."""
     plain = pd.DataFrame(frame.drop(columns="geometry", errors="ignore"))
-    st.download_button(label, lambda: plain.to_csv(index=False).encode("utf-8"), file_name=file_name, mime="text/csv",
-                       key=key, icon="⬇️", on_click="ignore")  # fmt: skip
+    st.download_button(
+        label,
+        lambda: plain.to_csv(index=False).encode("utf-8"),
+        file_name=file_name,
+        mime="text/csv",
+        key=key,
+        icon="⬇️",
+        on_click="ignore",
+    )

@@ -43,10 +43,24 @@ def _serve() -> tuple[subprocess.Popen, str]:
     env = {k: v for k, v in os.environ.items() if k != "COMPACT_CITY"}
     env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
     server = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "app/streamlit_app.py", "--server.headless", "true",
-         "--server.port", str(port), "--server.address", "127.0.0.1"],
-        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "streamlit",
+            "run",
+            "app/streamlit_app.py",
+            "--server.headless",
+            "true",
+            "--server.port",
+            str(port),
+            "--server.address",
+            "127.0.0.1",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
@@ -70,7 +84,9 @@ class _Timer:
         self.page.wait_for_timeout(150)
         self.page.wait_for_function(_SETTLED, timeout=600_000)
 
-    def step(self, kind: str, what: str, action, *, reference: float | None = None, target: str = "") -> float:
+    def step(
+        self, kind: str, what: str, action, *, reference: float | None = None, target: str = ""
+    ) -> float:
         t0 = time.perf_counter()
         action()
         self.settle()
@@ -122,7 +138,11 @@ def _scripts() -> dict[str, float]:
     at = AppTest.from_file(str(ROOT / "app" / "streamlit_app.py"), default_timeout=600)
     at.run()
     out = {}
-    for name, path in (("City", "views/city.py"), ("Facilities", "views/facilities.py"), ("Enrollment zones", "views/zones.py")):
+    for name, path in (
+        ("City", "views/city.py"),
+        ("Facilities", "views/facilities.py"),
+        ("Enrollment zones", "views/zones.py"),
+    ):
         at.switch_page(path).run()
         t0 = time.perf_counter()
         at.run()
@@ -142,13 +162,17 @@ def run(quick: bool = False) -> None:
     server, url = _serve()
     try:
         with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"], headless=True)
+            browser = p.chromium.launch(
+                executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"], headless=True
+            )
             page = browser.new_page(viewport={"width": 1440, "height": 900})
             timer = _Timer(page)
 
             def nav(link: str, heading: str | None = None):
-                return lambda: (page.locator("[data-testid='stSidebarNav'] a", has_text=link).first.click(),
-                                page.get_by_role("heading", name=heading or link, exact=True).wait_for(timeout=600_000))  # fmt: skip
+                return lambda: (
+                    page.locator("[data-testid='stSidebarNav'] a", has_text=link).first.click(),
+                    page.get_by_role("heading", name=heading or link, exact=True).wait_for(timeout=600_000),
+                )
 
             def pick(label: str, option: str):
                 def act() -> None:
@@ -161,22 +185,70 @@ def run(quick: bool = False) -> None:
 
                 return act
 
-            timer.step("first load", "City (the app opens)", lambda: (page.goto(url), page.wait_for_selector("h1", timeout=600_000)))
-            timer.step("control change", "City: streets off (a map layer)", lambda: page.get_by_role("button", name="Streets").click(), target="< 1 s")
+            timer.step(
+                "first load",
+                "City (the app opens)",
+                lambda: (page.goto(url), page.wait_for_selector("h1", timeout=600_000)),
+            )
+            timer.step(
+                "control change",
+                "City: streets off (a map layer)",
+                lambda: page.get_by_role("button", name="Streets").click(),
+                target="< 1 s",
+            )
             timer.step("first load", "Facilities", nav("Facilities"))
-            timer.step("solve", "Facilities: Run the match (10 s limit)", lambda: page.get_by_role("button", name="Run the match").click(),
-                       reference=refs["match"])  # fmt: skip
-            timer.step("control change", "Facilities: sites for high school", pick("For students of", "high (9-12)"), target="< 1 s")
+            timer.step(
+                "solve",
+                "Facilities: Run the match (10 s limit)",
+                lambda: page.get_by_role("button", name="Run the match").click(),
+                reference=refs["match"],
+            )
+            timer.step(
+                "control change",
+                "Facilities: sites for high school",
+                pick("For students of", "high (9-12)"),
+                target="< 1 s",
+            )
             timer.step("first load", "Enrollment zones", nav("Enrollment zones"))
-            timer.step("solve", "Zones: Run the lottery (with and without the zone)",
-                       lambda: page.get_by_role("button", name="Run the lottery").click(), reference=refs["lottery"])  # fmt: skip
-            timer.step("control change", "Zones: shade by matched", lambda: page.get_by_text("Lottery: matched").click(), target="< 1 s")
-            timer.step("solve", "Zones: Design zones (K-5, 5 s limit)", lambda: page.get_by_role("button", name="Design zones").click(),
-                       reference=refs["design"])  # fmt: skip
-            timer.step("page switch", "to City (seen before)", nav("City", "Riverton (demo)"), target="< 2 s", reference=refs["script City"])
-            timer.step("page switch", "to Facilities (seen before)", nav("Facilities"), target="< 2 s", reference=refs["script Facilities"])
-            timer.step("page switch", "to Enrollment zones (seen before)", nav("Enrollment zones"), target="< 2 s",
-                       reference=refs["script Enrollment zones"])  # fmt: skip
+            timer.step(
+                "solve",
+                "Zones: Run the lottery (with and without the zone)",
+                lambda: page.get_by_role("button", name="Run the lottery").click(),
+                reference=refs["lottery"],
+            )
+            timer.step(
+                "control change",
+                "Zones: shade by matched",
+                lambda: page.get_by_text("Lottery: matched").click(),
+                target="< 1 s",
+            )
+            timer.step(
+                "solve",
+                "Zones: Design zones (K-5, 5 s limit)",
+                lambda: page.get_by_role("button", name="Design zones").click(),
+                reference=refs["design"],
+            )
+            timer.step(
+                "page switch",
+                "to City (seen before)",
+                nav("City", "Riverton (demo)"),
+                target="< 2 s",
+                reference=refs["script City"],
+            )
+            timer.step(
+                "page switch",
+                "to Facilities (seen before)",
+                nav("Facilities"),
+                target="< 2 s",
+                reference=refs["script Facilities"],
+            )
+            timer.step(
+                "page switch",
+                "to Enrollment zones (seen before)",
+                nav("Enrollment zones"),
+                target="< 2 s",
+                reference=refs["script Enrollment zones"],
+            )
             timer.step("first load", "Bell times", nav("Bell times"))
             if not quick:
                 page.get_by_label("Morning only").check(force=True)
@@ -184,20 +256,48 @@ def run(quick: bool = False) -> None:
                 page.get_by_role("slider", name="Time limit (seconds in all)").focus()
                 page.keyboard.press("Home")
                 timer.settle()
-                timer.step("solve", "Bells: Run the scenarios (AM, 4 s)", lambda: page.get_by_role("button", name="Run the scenarios").click(),
-                           reference=refs["bells"])  # fmt: skip
-                timer.step("control change", "Bells: map scenario optimized", pick("Scenario", "optimized"), target="< 1 s")
-                timer.step("control change", "Bells: a bus's day (bus 1)", pick("A bus's day (or click a run)", "bus 1"), target="< 1 s")
-                timer.step("rerun", "Bells: rerun, same inputs (no solve)", lambda: (page.locator("h1").first.click(), page.keyboard.press("r")),
-                           target="no solve")  # fmt: skip
-                timer.step("page switch", "to City, then back", lambda: (nav("City", "Riverton (demo)")(), timer.settle(), nav("Bell times")()), target="< 2 s each")
+                timer.step(
+                    "solve",
+                    "Bells: Run the scenarios (AM, 4 s)",
+                    lambda: page.get_by_role("button", name="Run the scenarios").click(),
+                    reference=refs["bells"],
+                )
+                timer.step(
+                    "control change",
+                    "Bells: map scenario optimized",
+                    pick("Scenario", "optimized"),
+                    target="< 1 s",
+                )
+                timer.step(
+                    "control change",
+                    "Bells: a bus's day (bus 1)",
+                    pick("A bus's day (or click a run)", "bus 1"),
+                    target="< 1 s",
+                )
+                timer.step(
+                    "rerun",
+                    "Bells: rerun, same inputs (no solve)",
+                    lambda: (page.locator("h1").first.click(), page.keyboard.press("r")),
+                    target="no solve",
+                )
+                timer.step(
+                    "page switch",
+                    "to City, then back",
+                    lambda: (nav("City", "Riverton (demo)")(), timer.settle(), nav("Bell times")()),
+                    target="< 2 s each",
+                )
             browser.close()
     finally:
         server.terminate()
         server.wait(timeout=30)
     print()
-    print("Reference: for a solve, the same library call from Python; for a page switch, the page's script rerun alone")
-    print("(no browser, streamlit.testing AppTest). The rest of a step's time is the browser drawing the page.")
+    print(
+        "Reference: for a solve, the same library call from Python; for a page switch, the page's script "
+        "rerun alone"
+    )
+    print(
+        "(no browser, streamlit.testing AppTest). The rest of a step's time is the browser drawing the page."
+    )
     print("| step | what | browser (s) | reference (s) | target |")
     print("|---|---|---:|---:|---|")
     for kind, what, seconds, reference, target in timer.rows:

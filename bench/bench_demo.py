@@ -22,7 +22,9 @@ def _child(args: list[str]) -> tuple[float, float, int]:
     """Wall seconds, peak MB and exit code of ``compact ARGS`` in a new process."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     t0 = time.perf_counter()
-    done = subprocess.run([sys.executable, "-m", "app.cli", *args], cwd=ROOT, capture_output=True, text=True, check=False)
+    done = subprocess.run(
+        [sys.executable, "-m", "app.cli", *args], cwd=ROOT, capture_output=True, text=True, check=False
+    )
     seconds = time.perf_counter() - t0
     peak = max(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, before) / 1024
     if done.returncode:
@@ -35,7 +37,12 @@ def run(quick: bool) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         rows = [("compact validate data/demo (reference: loading)", *_child(["validate", "data/demo"]))]
         limit = "8" if quick else "20"
-        rows.append((f"compact demo --time-limit {limit} (make demo)", *_child(["demo", "--out", tmp, "--time-limit", limit])))
+        rows.append(
+            (
+                f"compact demo --time-limit {limit} (make demo)",
+                *_child(["demo", "--out", tmp, "--time-limit", limit]),
+            )
+        )
     print(f"{'command':<52} {'seconds':>8} {'peak MB':>8}  exit")
     print("-" * 80)
     for label, seconds, mb, code in rows:

@@ -46,11 +46,18 @@ def instance(n: int, *, seed: int = 0) -> LotteryData:
         }
     )
     students = pd.DataFrame(
-        {"id": [f"p{i}" for i in range(n)], "grade": grades, "zone": zone(sxy), "x": sxy[:, 0], "y": sxy[:, 1],
-         "equity": rng.random(n) < 0.3}
-    )  # fmt: skip
-    choices = simulate_choices(sxy, kxy, schools, seed=seed, n_choices=N_CHOICES, student_grades=grades,
-                               student_ids=students["id"])  # fmt: skip
+        {
+            "id": [f"p{i}" for i in range(n)],
+            "grade": grades,
+            "zone": zone(sxy),
+            "x": sxy[:, 0],
+            "y": sxy[:, 1],
+            "equity": rng.random(n) < 0.3,
+        }
+    )
+    choices = simulate_choices(
+        sxy, kxy, schools, seed=seed, n_choices=N_CHOICES, student_grades=grades, student_ids=students["id"]
+    )
     return LotteryData.from_frames(students, choices, schools, priorities=["zone", "proximity", "equity"])
 
 
@@ -93,8 +100,11 @@ def _solve_with_matching(data: LotteryData, result: LotteryResult) -> np.ndarray
             applicants.setdefault(p, []).append((keys[s, j], s))
     hospital_prefs = {p: [s for _, s in sorted(a)] for p, a in applicants.items()}
     capacities = {p: int(data.seats.ravel()[p]) for p in hospital_prefs}
-    matched = _deep(lambda: HospitalResident.create_from_dictionaries(
-        resident_prefs, hospital_prefs, capacities, clean=True).solve(optimal="resident"))  # fmt: skip
+    matched = _deep(
+        lambda: HospitalResident.create_from_dictionaries(
+            resident_prefs, hospital_prefs, capacities, clean=True
+        ).solve(optimal="resident")
+    )
     out = np.full(data.n_students, -1, dtype=np.int64)
     for hospital, residents in matched.items():
         for r in residents:
@@ -107,8 +117,10 @@ def run(quick: bool) -> None:
     sizes = [500, 1000] if quick else [1000, 2000, 10_000, 50_000]
     matching_max = 1000 if quick else 2000
     print(f"unified lottery: {N_SCHOOLS} schools x 13 grades, {N_CHOICES} simulated choices, single lottery")
-    print(f"{'students':>9} {'build s':>8} {'ours s':>8} {'ours MB':>8} {'matching s':>11} {'matching MB':>12} "
-          f"{'same':>5} {'1st choice':>10} {'unassigned':>10}")  # fmt: skip
+    print(
+        f"{'students':>9} {'build s':>8} {'ours s':>8} {'ours MB':>8} {'matching s':>11} {'matching MB':>12} "
+        f"{'same':>5} {'1st choice':>10} {'unassigned':>10}"
+    )
     for n in sizes:
         t0 = time.perf_counter()
         data = instance(n, seed=n)
@@ -123,8 +135,11 @@ def run(quick: bool) -> None:
         else:
             cells = f"{'(too slow)':>11} {'':>12} {'':>5}"
         total = result.aggregates(min_count=0).iloc[0]
-        print(f"{n:9d} {build:8.2f} {ours_s:8.3f} {ours_mb:8.0f} {cells} "
-              f"{total['first_choice_share']:10.1%} {int(total['unassigned']):10d}", flush=True)  # fmt: skip
+        print(
+            f"{n:9d} {build:8.2f} {ours_s:8.3f} {ours_mb:8.0f} {cells} "
+            f"{total['first_choice_share']:10.1%} {int(total['unassigned']):10d}",
+            flush=True,
+        )
     print("times: one solve (deferred acceptance) after the instance is built; MB: peak traced allocations")
 
 

@@ -41,38 +41,68 @@ def synthetic(n_needs: int, n_buildings: int, *, years: int = 5, seed: int = 0) 
     rooms = {f"rooms_{t}": rng.integers(0, 4, n_buildings) for t in ROOM_TYPES}
     rooms["rooms_classroom"] = classrooms
     buildings = gpd.GeoDataFrame(
-        {"id": [f"B{i}" for i in range(n_buildings)], "name": [f"Building {i}" for i in range(n_buildings)],
-         "status": np.where(vacant, "vacant", "under-used"), "gym": rng.random(n_buildings) < 0.7,
-         "cafeteria": rng.random(n_buildings) < 0.8, "accessible": rng.random(n_buildings) < 0.6,
-         "annual_cost": np.where(vacant, rng.uniform(150_000, 900_000, n_buildings), rng.uniform(0, 400_000, n_buildings)).round(-3), **rooms},
+        {
+            "id": [f"B{i}" for i in range(n_buildings)],
+            "name": [f"Building {i}" for i in range(n_buildings)],
+            "status": np.where(vacant, "vacant", "under-used"),
+            "gym": rng.random(n_buildings) < 0.7,
+            "cafeteria": rng.random(n_buildings) < 0.8,
+            "accessible": rng.random(n_buildings) < 0.6,
+            "annual_cost": np.where(
+                vacant, rng.uniform(150_000, 900_000, n_buildings), rng.uniform(0, 400_000, n_buildings)
+            ).round(-3),
+            **rooms,
+        },
         geometry=points(n_buildings),
-    )  # fmt: skip
+    )
     levels = [(0, 5), (6, 8), (9, 12)]
     hosts = np.flatnonzero(~vacant)
     host_level = rng.integers(0, 3, len(hosts))
     district = gpd.GeoDataFrame(
-        {"id": [f"S{i}" for i in hosts], "name": [f"School {i}" for i in hosts], "sector": "district",
-         "grades": [format_grades(range(levels[k][0], levels[k][1] + 1)) for k in host_level],
-         "enrollment": (classrooms[hosts] * rng.uniform(0.4, 1.1, len(hosts)) * 25).astype(int), "building": [f"B{i}" for i in hosts]},
+        {
+            "id": [f"S{i}" for i in hosts],
+            "name": [f"School {i}" for i in hosts],
+            "sector": "district",
+            "grades": [format_grades(range(levels[k][0], levels[k][1] + 1)) for k in host_level],
+            "enrollment": (classrooms[hosts] * rng.uniform(0.4, 1.1, len(hosts)) * 25).astype(int),
+            "building": [f"B{i}" for i in hosts],
+        },
         geometry=buildings.geometry.iloc[hosts].to_numpy(),
         crs=crs,
-    )  # fmt: skip
+    )
     first = rng.choice([0, 0, 5, 6, 9], n_needs)
     span = rng.integers(1, 4, n_needs)
     per_grade = rng.integers(25, 61, n_needs)
     charters = gpd.GeoDataFrame(
-        {"id": [f"C{i}" for i in range(n_needs)], "name": [f"Charter {i}" for i in range(n_needs)], "sector": "charter",
-         "grades": [format_grades(range(f, min(f + s, 13))) for f, s in zip(first, span, strict=True)]},
+        {
+            "id": [f"C{i}" for i in range(n_needs)],
+            "name": [f"Charter {i}" for i in range(n_needs)],
+            "sector": "charter",
+            "grades": [format_grades(range(f, min(f + s, 13))) for f, s in zip(first, span, strict=True)],
+        },
         geometry=points(n_needs),
-    )  # fmt: skip
+    )
     seats = per_grade * np.array([len(range(f, min(f + s, 13))) for f, s in zip(first, span, strict=True)])
     needs = pd.DataFrame(
-        {"id": [f"N{i}" for i in range(n_needs)], "school": charters["id"], "name": charters["name"], "grades": charters["grades"],
-         "years": years, "seats": seats, "seats_per_grade": per_grade, "gym": rng.random(n_needs) < 0.3,
-         "cafeteria": rng.random(n_needs) < 0.5, "lunch_periods": rng.integers(1, 3, n_needs), "accessible": rng.random(n_needs) < 0.2,
-         "budget": np.where(rng.random(n_needs) < 0.6, rng.uniform(200_000, 1_000_000, n_needs).round(-3), np.nan),
-         "priority": np.where(rng.random(n_needs) < 0.3, rng.integers(1, 4, n_needs), np.nan), "rooms_office": 1}
-    )  # fmt: skip
+        {
+            "id": [f"N{i}" for i in range(n_needs)],
+            "school": charters["id"],
+            "name": charters["name"],
+            "grades": charters["grades"],
+            "years": years,
+            "seats": seats,
+            "seats_per_grade": per_grade,
+            "gym": rng.random(n_needs) < 0.3,
+            "cafeteria": rng.random(n_needs) < 0.5,
+            "lunch_periods": rng.integers(1, 3, n_needs),
+            "accessible": rng.random(n_needs) < 0.2,
+            "budget": np.where(
+                rng.random(n_needs) < 0.6, rng.uniform(200_000, 1_000_000, n_needs).round(-3), np.nan
+            ),
+            "priority": np.where(rng.random(n_needs) < 0.3, rng.integers(1, 4, n_needs), np.nan),
+            "rooms_office": 1,
+        }
+    )
     schools = pd.concat([district, charters], ignore_index=True)
     return MatchData.from_frames(needs, buildings, schools, years=years, crs=crs, rules=MatchRules())
 
@@ -81,13 +111,19 @@ def _row(label: str, result, built: float) -> str:
     a = result.assignments
     whole_plan = int((a["year_last"] >= a["plan_years"]).sum()) if len(a) else 0
     gap = "-" if result.status == "greedy" else f"{100 * result.gap:.3f}%"
-    return f"{label:<26} {result.status:<9} {result.objective:>12,.1f} {gap:>8} {len(a):>6} {whole_plan:>6} {built:>7.1f} {result.seconds:>7.1f}"
+    return (
+        f"{label:<26} {result.status:<9} {result.objective:>12,.1f} {gap:>8} {len(a):>6} {whole_plan:>6} "
+        f"{built:>7.1f} {result.seconds:>7.1f}"
+    )
 
 
 def run(quick: bool) -> None:
     """Print the matching table (sizes, time, memory, optimality gap, greedy reference)."""
     sizes = [(30, 150)] if quick else [(30, 150), (100, 500)]
-    print(f"{'instance':<26} {'method':<9} {'objective':>12} {'gap':>8} {'housed':>6} {'whole':>6} {'build s':>7} {'solve s':>7}")
+    print(
+        f"{'instance':<26} {'method':<9} {'objective':>12} {'gap':>8} {'housed':>6} {'whole':>6} "
+        f"{'build s':>7} {'solve s':>7}"
+    )
     for n_needs, n_buildings in sizes:
         t0 = time.perf_counter()
         data = synthetic(n_needs, n_buildings)
@@ -99,4 +135,7 @@ def run(quick: bool) -> None:
             every = replace(data, rules=replace(data.rules, max_candidates=None))
             print(_row(label + " all", solve(every, time_limit=60, seed=0), built), flush=True)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(f"peak memory (process): {peak:,.0f} MB; 'whole' = housed for the whole plan; gap = CP-SAT's proven distance to optimal")
+    print(
+        f"peak memory (process): {peak:,.0f} MB; 'whole' = housed for the whole plan; gap = CP-SAT's proven "
+        "distance to optimal"
+    )

@@ -49,7 +49,10 @@ def run(quick: bool) -> None:
     names = ["pmed1", "pmed4", "pmed5"] if quick else [f"pmed{k}" for k in range(1, 11)]
     best = optima()
     print(f"p-median, OR-Library; time limit {TIME_LIMIT:.0f} s each; spopt {pulp.__name__} solver: CBC")
-    print(f"{'instance':>8} {'n':>4} {'p':>3} {'optimum':>8} {'ours':>8} {'ours s':>7} {'spopt':>8} {'spopt s':>8}")
+    print(
+        f"{'instance':>8} {'n':>4} {'p':>3} {'optimum':>8} {'ours':>8} {'ours s':>7} {'spopt':>8} "
+        f"{'spopt s':>8}"
+    )
     ours_total = spopt_total = 0.0
     for name in names:
         cost, p = load(DATA / f"{name}.txt")
@@ -63,8 +66,12 @@ def run(quick: bool) -> None:
         ours_total += ours.seconds
         spopt_total += spopt_s
         mark = "" if ours.optimal else "*"
-        print(f"{name:>8} {len(cost):4d} {p:3d} {best[name]:8d} {ours.objective:8.0f}{mark} {ours.seconds:6.1f} "
-              f"{spopt_value:8.0f} {spopt_s:8.1f}", flush=True)  # fmt: skip
+        print(
+            f"{name:>8} {len(cost):4d} {p:3d} {best[name]:8d} {ours.objective:8.0f}{mark} "
+            f"{ours.seconds:6.1f} "
+            f"{spopt_value:8.0f} {spopt_s:8.1f}",
+            flush=True,
+        )
         assert ours.objective >= best[name] - 1e-6, f"{name}: below the proven optimum, the model is wrong"
     print(f"{'total':>8} {'':>4} {'':>3} {'':>8} {'':>8} {ours_total:7.1f} {'':>8} {spopt_total:8.1f}")
     print("* not proven optimal within the time limit")

@@ -59,22 +59,41 @@ def measure(quick: bool, *, arrive_by: str) -> None:
                 plan = solve(data, time_limit=limit, seed=0, alternatives=recipes)
                 secs = time.perf_counter() - t0
                 t0 = time.perf_counter()
-                mixed = mix_loads(plan, time_limit=limit)  # mixing the single-load plan: half the time of solve(mixed_loads=True)
+                mixed = mix_loads(
+                    plan, time_limit=limit
+                )  # mixing the single-load plan: half the time of solve(mixed_loads=True)
                 mixed_secs = secs + time.perf_counter() - t0
                 checks = []
                 for tag, p in (("single", plan), ("mixed", mixed)):
-                    report = check_plan(folder, p.to_bird_csv(Path(tmp) / f"{name}_{ride}_{tag}.csv"), max_ride=ride, arrive_by=arrive_by)
+                    report = check_plan(
+                        folder,
+                        p.to_bird_csv(Path(tmp) / f"{name}_{ride}_{tag}.csv"),
+                        max_ride=ride,
+                        arrive_by=arrive_by,
+                    )
                     checks.append("ok" if report.ok else f"{tag}: {len(report.violations)} violations")
                 row = {"instance": name, "max_ride": ride, "ours": plan.n_buses, "ours mixed": mixed.n_buses}
                 if bird:
                     pub = published.loc[(name, float(ride))]
-                    plain = solve(data, time_limit=limit / recipes, seed=0, alternatives=1)  # the same routing effort per run set
+                    plain = solve(
+                        data, time_limit=limit / recipes, seed=0, alternatives=1
+                    )  # the same routing effort per run set
                     row.update({"plain": plain.n_buses, "BiRD": int(pub["many"]), "Chen": int(pub["Chen"])})
-                rows.append({**row, "Park (mixed)": _park_buses(folder, ride), "seconds": round(secs, 1), "mixed s": round(mixed_secs, 1), "checked": ", ".join(dict.fromkeys(checks))})
+                rows.append(
+                    {
+                        **row,
+                        "Park (mixed)": _park_buses(folder, ride),
+                        "seconds": round(secs, 1),
+                        "mixed s": round(mixed_secs, 1),
+                        "checked": ", ".join(dict.fromkeys(checks)),
+                    }
+                )
                 print(pd.DataFrame(rows[-1:]).to_string(index=False, header=len(rows) == 1), flush=True)
     frame = pd.DataFrame(rows)
     print()
     print(frame.to_string(index=False))
-    totals = frame.groupby("max_ride")[[c for c in frame.columns if c not in ("instance", "max_ride", "checked")]].sum()
+    totals = frame.groupby("max_ride")[
+        [c for c in frame.columns if c not in ("instance", "max_ride", "checked")]
+    ].sum()
     print("\nTotals over the instances run:")
     print(totals.to_string())

@@ -75,17 +75,37 @@ def run(quick: bool) -> None:
     t0 = time.perf_counter()
     worst = reference()
     nx_all = (time.perf_counter() - t0) / sample * n
-    _, _, nx_mb = _measure(lambda: nx.single_source_dijkstra_path_length(G, int(origins[0]), weight="travel_time"))
+    _, _, nx_mb = _measure(
+        lambda: nx.single_source_dijkstra_path_length(G, int(origins[0]), weight="travel_time")
+    )
 
-    print(f"\nnetwork: {name}: {len(net):,} nodes, {net.time.nnz:,} edges (loaded and prepared in {load_s:.1f} s)")
+    print(
+        f"\nnetwork: {name}: {len(net):,} nodes, {net.time.nnz:,} edges (loaded and prepared in "
+        f"{load_s:.1f} s)"
+    )
     print(f"matrix: {n:,} x {n:,} distinct random nodes; networkx sample: {sample} origins, extrapolated\n")
     rows = [
         ("compile network (CSR + KD-tree)", compile_s, float("nan"), ""),
-        ("scipy csgraph Dijkstra, drive time", matrix_s, matrix_mb, f"{nx_all / matrix_s:.1f}x faster than networkx"),
-        (f"scipy, drive time, {workers} processes", parallel_s, float("nan"), f"{nx_all / parallel_s:.1f}x faster than networkx"),
+        (
+            "scipy csgraph Dijkstra, drive time",
+            matrix_s,
+            matrix_mb,
+            f"{nx_all / matrix_s:.1f}x faster than networkx",
+        ),
+        (
+            f"scipy, drive time, {workers} processes",
+            parallel_s,
+            float("nan"),
+            f"{nx_all / parallel_s:.1f}x faster than networkx",
+        ),
         (f"scipy, bounded at {cutoff:.0f} s", bounded_s, bounded_mb, ""),
         ("scipy, walking distance (undirected)", walk_s, walk_mb, ""),
-        ("networkx single_source_dijkstra (reference)", nx_all, nx_mb, f"max |diff| {worst:.2g} s on {sample} rows; MB of one origin"),
+        (
+            "networkx single_source_dijkstra (reference)",
+            nx_all,
+            nx_mb,
+            f"max |diff| {worst:.2g} s on {sample} rows; MB of one origin",
+        ),
     ]
     print(f"{'method':<46} {'seconds':>9} {'peak MB':>8}  note")
     print("-" * 100)

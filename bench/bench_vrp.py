@@ -32,7 +32,18 @@ def _solomon(name: str):
     d = np.rint(exact * 10).astype(np.int64)
     col = lambda k: np.array([c[k] for c in nodes], dtype=np.int64) * 10  # noqa: E731
     demand = np.array([c["demand"] for c in nodes], dtype=np.int64)
-    inp = VrpInput(d, d, demand, col("cost"), col("earliest"), col("latest"), int(data["capacity"]), 10**7, int(data["vehicle-nr"]), int(col("latest")[0]))
+    inp = VrpInput(
+        d,
+        d,
+        demand,
+        col("cost"),
+        col("earliest"),
+        col("latest"),
+        int(data["capacity"]),
+        10**7,
+        int(data["vehicle-nr"]),
+        int(col("latest")[0]),
+    )
     return inp, exact
 
 
@@ -53,7 +64,11 @@ def _x(name: str):
 
 
 def _length(routes, exact) -> float:
-    return float(sum(exact[0, r[0]] + sum(exact[a, b] for a, b in zip(r, r[1:])) + exact[r[-1], 0] for r in routes if r))
+    return float(
+        sum(
+            exact[0, r[0]] + sum(exact[a, b] for a, b in zip(r, r[1:])) + exact[r[-1], 0] for r in routes if r
+        )
+    )
 
 
 def run(quick: bool) -> None:
@@ -66,25 +81,50 @@ def run(quick: bool) -> None:
     seconds = 2.0 if quick else 10.0
     bks_s = pd.read_csv(ROOT / "solomon" / "bks_from_results.tsv", sep="\t").set_index("instance")
     bks_x = pd.read_csv(ROOT / "cvrplib_x" / "bks.tsv", sep="\t").set_index("instance")
-    jobs = [("solomon", n) for n in (SOLOMON[:2] if quick else SOLOMON)] + [("X", n) for n in (X[:2] if quick else X)]
+    jobs = [("solomon", n) for n in (SOLOMON[:2] if quick else SOLOMON)] + [
+        ("X", n) for n in (X[:2] if quick else X)
+    ]
     rows = []
     for family, name in jobs:
         inp, exact = _solomon(name) if family == "solomon" else _x(name)
         if family == "solomon":
-            ref_v, ref_d = (int(bks_s.loc[name, "vehicles"]), float(bks_s.loc[name, "distance_2dp"])) if name in bks_s.index else (math.nan, math.nan)
+            ref_v, ref_d = (
+                (int(bks_s.loc[name, "vehicles"]), float(bks_s.loc[name, "distance_2dp"]))
+                if name in bks_s.index
+                else (math.nan, math.nan)
+            )
         else:
-            ref_v, ref_d = int(bks_x.loc[name, "routes_in_bks"]), float(bks_x.loc[name, "bks_cost_rounded_euc"])
+            ref_v, ref_d = (
+                int(bks_x.loc[name, "routes_in_bks"]),
+                float(bks_x.loc[name, "bks_cost_rounded_euc"]),
+            )
         for solver in SOLVERS:
             t0 = time.perf_counter()
             # the iteration budget of the school runs is small; here the clock decides
             routes = solve_vrp(inp, solver=solver, time_limit=seconds, seed=1, iterations=10**9)
             secs = time.perf_counter() - t0
             dist = _length(routes, exact) if routes else math.nan
-            rows.append({"family": family, "instance": name, "solver": solver, "vehicles": len(routes), "bks_vehicles": ref_v, "distance": round(dist, 1), "bks": ref_d, "gap_%": round(100 * (dist / ref_d - 1), 2), "seconds": round(secs, 1)})
+            rows.append(
+                {
+                    "family": family,
+                    "instance": name,
+                    "solver": solver,
+                    "vehicles": len(routes),
+                    "bks_vehicles": ref_v,
+                    "distance": round(dist, 1),
+                    "bks": ref_d,
+                    "gap_%": round(100 * (dist / ref_d - 1), 2),
+                    "seconds": round(secs, 1),
+                }
+            )
             print(pd.DataFrame(rows[-1:]).to_string(index=False, header=len(rows) == 1), flush=True)
     frame = pd.DataFrame(rows)
     print()
     print(frame.to_string(index=False))
     print(f"\nGap to best-known at {seconds:.0f} s per instance (mean over instances solved; solved/run):")
-    summary = frame.groupby(["family", "solver"]).agg(mean_gap_pct=("gap_%", "mean"), solved=("vehicles", lambda v: int((v > 0).sum())), run=("vehicles", "size"))
+    summary = frame.groupby(["family", "solver"]).agg(
+        mean_gap_pct=("gap_%", "mean"),
+        solved=("vehicles", lambda v: int((v > 0).sum())),
+        run=("vehicles", "size"),
+    )
     print(summary.round(2).to_string())

@@ -23,8 +23,11 @@ _ORIGIN = (320_000.0, 4_680_000.0)
 _LEVELS = {"elementary": tuple(range(0, 6)), "middle": (6, 7, 8), "high": (9, 10, 11, 12)}
 
 
-def synthetic(n_units: int = 500, *, seed: int = 0, side: float = 20_000.0) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame]:
-    """Units (Voronoi polygons with population bands) and schools of a synthetic city (UTM zone 19N metres)."""
+def synthetic(
+    n_units: int = 500, *, seed: int = 0, side: float = 20_000.0
+) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame]:
+    """Units (Voronoi polygons with population bands) and schools of a synthetic city (UTM zone 19N
+    metres)."""
     rng = np.random.default_rng(seed)
     x0, y0 = _ORIGIN
     pts = rng.uniform(0, side, size=(n_units, 2)) + (x0, y0)
@@ -36,13 +39,18 @@ def synthetic(n_units: int = 500, *, seed: int = 0, side: float = 20_000.0) -> t
     geoms[order[0]] = cells[order[1]]
     children = rng.gamma(4.0, 120.0, size=n_units).round()
     shares = np.array([5, 5, 5, 3]) / 18
-    low = np.clip(0.2 + 0.5 * (1 - (pts - _ORIGIN).sum(axis=1) / (2 * side)) + rng.normal(0, 0.08, n_units), 0.02, 0.95)
+    low = np.clip(
+        0.2 + 0.5 * (1 - (pts - _ORIGIN).sum(axis=1) / (2 * side)) + rng.normal(0, 0.08, n_units), 0.02, 0.95
+    )
     units = gpd.GeoDataFrame(
         {
             "id": [f"u{i:03d}" for i in range(n_units)],
             "name": [f"Unit {i}" for i in range(n_units)],
             "kind": "neighborhood",
-            **{f"population_{b}": np.round(children * s).astype(int) for b, s in zip(("0_4", "5_9", "10_14", "15_17"), shares, strict=True)},
+            **{
+                f"population_{b}": np.round(children * s).astype(int)
+                for b, s in zip(("0_4", "5_9", "10_14", "15_17"), shares, strict=True)
+            },
         },
         geometry=geoms,
         crs="EPSG:32619",
@@ -91,7 +99,10 @@ def run(quick: bool = False) -> None:
     table = compare_plans(plans)
     table.loc["seconds"] = [round(p.seconds, 1) for p in plans.values()]
     table.loc["status"] = [p.status for p in plans.values()]
-    print(f"zone design: {n} units, {len(schools)} schools, zones for grades K-5; instance built in {t_build:.1f} s; "
-          f"time limit {limit:g} s, CP-SAT 1 worker")  # fmt: skip
+    print(
+        f"zone design: {n} units, {len(schools)} schools, zones for grades K-5; instance built in "
+        f"{t_build:.1f} s; "
+        f"time limit {limit:g} s, CP-SAT 1 worker"
+    )
     with pd.option_context("display.width", 120):
         print(table.to_string())

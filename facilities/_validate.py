@@ -139,7 +139,10 @@ def parse_number(value: object, *, integer: bool) -> float | int:
     """Parse a number; integers must be whole."""
     if isinstance(value, (bool, np.bool_)):
         raise ValueError(f"{value!r} is not a number")
-    number = float(str(value).replace(",", "").strip()) if isinstance(value, str) else float(value)  # type: ignore[arg-type]
+    if isinstance(value, str):
+        number = float(value.replace(",", "").strip())
+    else:
+        number = float(value)  # type: ignore[arg-type]
     if not math.isfinite(number):
         raise ValueError(f"{value!r} is not a finite number")
     if integer:
@@ -243,7 +246,9 @@ def parse_column(
     for value, row in zip(values.tolist(), rows, strict=True):
         if is_missing(value):
             if spec.required:
-                problems.add(source, row, column, f"{spec.name} is empty", f"fill in {spec.help or spec.name}")
+                problems.add(
+                    source, row, column, f"{spec.name} is empty", f"fill in {spec.help or spec.name}"
+                )
             out.append(empty)
             continue
         try:
@@ -255,12 +260,22 @@ def parse_column(
         if spec.kind in ("int", "float"):
             parsed = parsed * scale if scale != 1.0 else parsed  # type: ignore[operator]
             if spec.minimum is not None and parsed < spec.minimum:  # type: ignore[operator]
-                problems.add(source, row, column, f"{spec.name} is {value}, below {spec.minimum:g}", f"write a value of at least {spec.minimum:g}")
+                problems.add(
+                    source,
+                    row,
+                    column,
+                    f"{spec.name} is {value}, below {spec.minimum:g}",
+                    f"write a value of at least {spec.minimum:g}",
+                )
         if spec.choices is not None and parsed not in spec.choices:
             problems.add(
-                source, row, column, f"{value!r} is not a known {spec.name}",
-                f"use one of {', '.join(spec.choices)} (or map your values in city.toml [layers.<layer>.values.{spec.name}])",
-            )  # fmt: skip
+                source,
+                row,
+                column,
+                f"{value!r} is not a known {spec.name}",
+                f"use one of {', '.join(spec.choices)} (or map your values in city.toml "
+                f"[layers.<layer>.values.{spec.name}])",
+            )
         out.append(parsed)
     dtype: object = object
     if spec.kind == "int":
@@ -272,12 +287,14 @@ def parse_column(
     elif spec.kind == "date":
         dtype = "datetime64[ns]"
     try:
-        return pd.Series(out, index=values.index, dtype=dtype)  # type: ignore[call-overload]
+        return pd.Series(out, index=values.index, dtype=dtype)
     except (TypeError, ValueError):
         return pd.Series(out, index=values.index, dtype=object)
 
 
-def check_unique_ids(ids: pd.Series, *, source: str, column: str, rows: list[int | None], problems: Problems) -> None:
+def check_unique_ids(
+    ids: pd.Series, *, source: str, column: str, rows: list[int | None], problems: Problems
+) -> None:
     """Record a problem for every id that repeats an earlier one."""
     seen: dict[object, int | None] = {}
     for value, row in zip(ids.tolist(), rows, strict=True):
@@ -285,32 +302,66 @@ def check_unique_ids(ids: pd.Series, *, source: str, column: str, rows: list[int
             continue
         if value in seen:
             first = seen[value]
-            problems.add(source, row, column, f"id {value!r} repeats row {first}", "give every row its own id")
+            problems.add(
+                source, row, column, f"id {value!r} repeats row {first}", "give every row its own id"
+            )
         else:
             seen[value] = row
 
 
-def check_layer_columns(layer: Layer, available: Iterable[str], mapping: dict[str, str], *, source: str, problems: Problems) -> None:
+def check_layer_columns(
+    layer: Layer, available: Iterable[str], mapping: dict[str, str], *, source: str, problems: Problems
+) -> None:
     """Record missing required columns and mappings to columns that don't exist."""
     have = set(available)
     known = {f.name for f in layer.fields}
     for name, column in mapping.items():
         if name not in known:
-            problems.add(source, None, column, f"{name!r} is not a field of {layer.name}", f"map only {', '.join(sorted(known))}")
+            problems.add(
+                source,
+                None,
+                column,
+                f"{name!r} is not a field of {layer.name}",
+                f"map only {', '.join(sorted(known))}",
+            )
         elif column not in have:
-            problems.add(source, None, column, f"column {column!r} (for {name}) is not in the file", f"the file has: {', '.join(sorted(map(str, have)))[:300]}")
+            problems.add(
+                source,
+                None,
+                column,
+                f"column {column!r} (for {name}) is not in the file",
+                f"the file has: {', '.join(sorted(map(str, have)))[:300]}",
+            )
     for f in layer.fields:
         if f.required and f.name not in mapping and f.name not in have:
             problems.add(
-                source, None, f.name, f"required column for {f.name} ({f.help}) is missing",
-                f"add it, or map it in city.toml: [layers.{layer.name}.columns] {f.name} = \"your column\"",
-            )  # fmt: skip
+                source,
+                None,
+                f.name,
+                f"required column for {f.name} ({f.help}) is missing",
+                f'add it, or map it in city.toml: [layers.{layer.name}.columns] {f.name} = "your column"',
+            )
 
 
-def check_bell_times(frame: pd.DataFrame, *, source: str, rows: list[int | None], columns: tuple[str, str], problems: Problems) -> None:
+def check_bell_times(
+    frame: pd.DataFrame, *, source: str, rows: list[int | None], columns: tuple[str, str], problems: Problems
+) -> None:
     """Record impossible bell times: dismissal before the start, or a start outside 05:00-12:00."""
     for start, end, row in zip(frame["bell_start"].tolist(), frame["bell_end"].tolist(), rows, strict=True):
         if start == start and not 5 * 3600 <= start <= 12 * 3600:
-            problems.add(source, row, columns[0], f"a morning bell at {int(start) // 3600:02d}:{int(start) % 3600 // 60:02d} is not between 05:00 and 12:00", "check the time (24-hour HH:MM)")
+            problems.add(
+                source,
+                row,
+                columns[0],
+                f"a morning bell at {int(start) // 3600:02d}:{int(start) % 3600 // 60:02d} is not between "
+                "05:00 and 12:00",
+                "check the time (24-hour HH:MM)",
+            )
         if start == start and end == end and end <= start:
-            problems.add(source, row, columns[1], "dismissal is not after the morning bell", "write the dismissal time, later than the start")
+            problems.add(
+                source,
+                row,
+                columns[1],
+                "dismissal is not after the morning bell",
+                "write the dismissal time, later than the start",
+            )

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, fields, replace
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 import pandas as pd
@@ -123,14 +123,26 @@ class CapacityRules:
             settings["band"] = settings.pop("target")
         known = {f.name for f in fields(cls)}
         if unknown := sorted(set(settings) - known):
-            raise ValidationError([_problem("city.toml [capacity]", None, ", ".join(unknown), "unknown setting", f"use {', '.join(sorted(known))}")])
+            raise ValidationError(
+                [
+                    _problem(
+                        "city.toml [capacity]",
+                        None,
+                        ", ".join(unknown),
+                        "unknown setting",
+                        f"use {', '.join(sorted(known))}",
+                    )
+                ]
+            )
         values: dict[str, Any] = {}
         for key, value in settings.items():
             if key in ("class_size", "area_per_seat"):
                 bands = []
                 for band, amount in dict(value).items():
                     grades = parse_grades(band)
-                    bands.append((grades[0], grades[-1], int(amount) if key == "class_size" else float(amount)))
+                    bands.append(
+                        (grades[0], grades[-1], int(amount) if key == "class_size" else float(amount))
+                    )
                 values[key] = tuple(sorted(bands))
             elif key in ("band", "specialty_rooms", "vacant_grades"):
                 values[key] = tuple(parse_grades(value) if key == "vacant_grades" else value)
@@ -139,7 +151,9 @@ class CapacityRules:
         try:
             return replace(cls(), **values)
         except (TypeError, ValueError) as err:
-            raise ValidationError([_problem("city.toml [capacity]", None, None, str(err), "fix the [capacity] table")]) from None
+            raise ValidationError(
+                [_problem("city.toml [capacity]", None, None, str(err), "fix the [capacity] table")]
+            ) from None
 
     def class_size_for(self, grades: Iterable[int] | None) -> float:
         """Mean target class size over ``grades`` (each grade weighs the same); vacant grades when empty."""
@@ -198,7 +212,13 @@ def _check_rooms(buildings: pd.DataFrame) -> None:
     rooms = buildings[[f"rooms_{t}" for t in ROOM_TYPES]].to_numpy()
     problems = Problems()
     for i, t in zip(*np.nonzero(rooms < 0), strict=True):
-        problems.add("buildings", i + 1, f"rooms_{ROOM_TYPES[t]}", f"building {buildings['id'].iat[i]!r} has a negative room count", "give a count of 0 or more")
+        problems.add(
+            "buildings",
+            i + 1,
+            f"rooms_{ROOM_TYPES[t]}",
+            f"building {buildings['id'].iat[i]!r} has a negative room count",
+            "give a count of 0 or more",
+        )
     problems.raise_if_any(city="the buildings")
 
 
@@ -274,23 +294,51 @@ def building_capacity(
     rooms = {t: buildings[f"rooms_{t}"].to_numpy(dtype=float) for t in ROOM_TYPES}
     counted = sum(rooms.values(), np.zeros(len(ids))) > 0
     specialty = sum((rooms[t] for t in rules.specialty_rooms), np.zeros(len(ids)))
-    out = pd.DataFrame({"building": ids, "grades": [format_grades(g) for g in grades], "class_size": size.round(2)})
+    out = pd.DataFrame(
+        {"building": ids, "grades": [format_grades(g) for g in grades], "class_size": size.round(2)}
+    )
     out["capacity_classrooms"] = _whole_seats(rooms["classroom"] * size)
     out["capacity_specialty"] = _whole_seats(specialty * size * rules.efficiency)
     out["capacity_special_education"] = rooms["special_education"] * rules.special_education_size
-    from_rooms = (out["capacity_classrooms"] + out["capacity_specialty"] + out["capacity_special_education"]).to_numpy()
+    from_rooms = (
+        out["capacity_classrooms"] + out["capacity_specialty"] + out["capacity_special_education"]
+    ).to_numpy()
     own = _numbers(buildings, "capacity")
     if reported is not None:
-        own = np.where(np.isnan(own), pd.Series(reported, dtype=float).reindex(ids).to_numpy(dtype=float), own)
+        own = np.where(
+            np.isnan(own), pd.Series(reported, dtype=float).reindex(ids).to_numpy(dtype=float), own
+        )
     from_area = _whole_seats(_numbers(buildings, "gross_area") / area)
-    capacity = np.select([counted, np.isfinite(own), np.isfinite(from_area)], [from_rooms, own, from_area], np.nan)
+    capacity = np.select(
+        [counted, np.isfinite(own), np.isfinite(from_area)], [from_rooms, own, from_area], np.nan
+    )
     out["capacity"] = capacity
-    out["capacity_source"] = np.select([counted, np.isfinite(own), np.isfinite(from_area)], list(SOURCES[:3]), SOURCES[3])
+    out["capacity_source"] = np.select(
+        [counted, np.isfinite(own), np.isfinite(from_area)], list(SOURCES[:3]), SOURCES[3]
+    )
     estimated = _whole_seats(capacity / size)
     out.insert(3, "classrooms", np.where(counted, rooms["classroom"], estimated))
-    out.insert(4, "classrooms_source", np.where(counted, "counted", np.where(np.isfinite(estimated), "estimated from " + out["capacity_source"].str.replace("estimated from ", ""), "unknown")))
+    out.insert(
+        4,
+        "classrooms_source",
+        np.where(
+            counted,
+            "counted",
+            np.where(
+                np.isfinite(estimated),
+                "estimated from " + out["capacity_source"].str.replace("estimated from ", ""),
+                "unknown",
+            ),
+        ),
+    )
     out.loc[~counted, ["capacity_classrooms", "capacity_specialty", "capacity_special_education"]] = np.nan
-    for column in ("classrooms", "capacity_classrooms", "capacity_specialty", "capacity_special_education", "capacity"):
+    for column in (
+        "classrooms",
+        "capacity_classrooms",
+        "capacity_specialty",
+        "capacity_special_education",
+        "capacity",
+    ):
         out[column] = _whole(out[column])
     return out
 
@@ -313,7 +361,10 @@ def describe_estimates(frame: pd.DataFrame, what: str = "buildings") -> list[str
 
 
 def estimated_counts(frame: pd.DataFrame, column: str = "capacity_source") -> dict[str, int]:
-    """How many rows take each capacity source other than counted rooms: ``{"estimated from floor area": 12}``."""
+    """How many rows take each capacity source other than counted rooms.
+
+    For example ``{"estimated from floor area": 12}``.
+    """
     if column not in frame or not len(frame):
         return {}
     counts = frame[column].value_counts()
@@ -335,10 +386,16 @@ def known_yes(frame: pd.DataFrame, column: str) -> np.ndarray:
 
 
 def _flag(util: np.ndarray, band: tuple[float, float]) -> np.ndarray:
-    return np.select([~np.isfinite(util), util > band[1], util < band[0]], ["unknown", "over capacity", "under-used"], "in band")
+    return np.select(
+        [~np.isfinite(util), util > band[1], util < band[0]],
+        ["unknown", "over capacity", "under-used"],
+        "in band",
+    )
 
 
-def host_use(buildings: pd.DataFrame, capacity: pd.DataFrame, classes: pd.DataFrame, rules: CapacityRules) -> pd.DataFrame:
+def host_use(
+    buildings: pd.DataFrame, capacity: pd.DataFrame, classes: pd.DataFrame, rules: CapacityRules
+) -> pd.DataFrame:
     """Rooms by type, gym and lunch periods the schools in each building use, and what is left.
 
     Classrooms used are the classrooms the schools' enrollment fills (``ceil(enrollment / class
@@ -407,13 +464,20 @@ def utilization(
     """
     rules = _rules(rules, city)
     if band is not None:
-        rules = replace(rules, band=tuple(band))
+        rules = replace(rules, band=cast("tuple[float, float]", tuple(band)))
     buildings = buildings if buildings is not None else (city.buildings if city is not None else None)
     schools = schools if schools is not None else (city.schools if city is not None else None)
     if schools is None:
         raise TypeError("utilization() needs a city, or schools= (and buildings=) frames")
     if buildings is None:
-        buildings = pd.DataFrame({"id": pd.Series(dtype=str), **{f"rooms_{t}": pd.Series(dtype=int) for t in ROOM_TYPES}, "gym": pd.Series(dtype=bool), "cafeteria": pd.Series(dtype=bool)})
+        buildings = pd.DataFrame(
+            {
+                "id": pd.Series(dtype=str),
+                **{f"rooms_{t}": pd.Series(dtype=int) for t in ROOM_TYPES},
+                "gym": pd.Series(dtype=bool),
+                "cafeteria": pd.Series(dtype=bool),
+            }
+        )
     reported = _numbers(schools, "capacity")
     by_building = pd.Series(reported).groupby(schools["building"].to_numpy()).sum(min_count=1)
     cap = building_capacity(buildings, schools=schools, rules=rules, reported=by_building)
@@ -424,20 +488,31 @@ def utilization(
     b.insert(1, "name", buildings["name"].to_numpy() if "name" in buildings else None)
     b.insert(2, "status", buildings["status"].to_numpy() if "status" in buildings else None)
     grouped = classes.groupby("building")
-    b["schools"] = grouped["school"].agg(lambda s: ";".join(map(str, s))).reindex(b["building"]).fillna("").to_numpy()
+    b["schools"] = (
+        grouped["school"].agg(lambda s: ";".join(map(str, s))).reindex(b["building"]).fillna("").to_numpy()
+    )
     b["enrollment"] = grouped["enrollment"].sum(min_count=1).reindex(b["building"]).to_numpy()
     b.loc[b["schools"] == "", "enrollment"] = 0.0
     own = _numbers(buildings, "capacity")
-    b["reported_capacity"] = np.where(np.isnan(own), by_building.reindex(b["building"]).to_numpy(dtype=float), own)
+    b["reported_capacity"] = np.where(
+        np.isnan(own), by_building.reindex(b["building"]).to_numpy(dtype=float), own
+    )
     b["utilization"] = (b["enrollment"] / b["capacity"].where(b["capacity"] > 0)).round(4)
     b["spare_seats"] = b["capacity"] - b["enrollment"]
-    b["rooms_needed"] = grouped["rooms_needed"].sum(min_count=1).reindex(b["building"]).fillna(0).astype(int).to_numpy()
+    b["rooms_needed"] = (
+        grouped["rooms_needed"].sum(min_count=1).reindex(b["building"]).fillna(0).astype(int).to_numpy()
+    )
     # never negative: classrooms short of what the enrollment fills are counted apart
     b["spare_rooms"] = (b["classrooms"] - b["rooms_needed"]).clip(lower=0)
     b["rooms_short"] = (b["rooms_needed"] - b["classrooms"]).clip(lower=0)
     flag = _flag(b["utilization"].to_numpy(dtype=float), rules.band)
     # a building whose classrooms are in use is not under-used, whatever its specialty rooms add in seats
-    room_use = np.divide(b["rooms_needed"].to_numpy(float), b["classrooms"].to_numpy(float), out=np.full(len(b), np.nan), where=b["classrooms"].to_numpy(float) > 0)
+    room_use = np.divide(
+        b["rooms_needed"].to_numpy(float),
+        b["classrooms"].to_numpy(float),
+        out=np.full(len(b), np.nan),
+        where=b["classrooms"].to_numpy(float) > 0,
+    )
     flag = np.where((flag == "under-used") & (room_use >= rules.band[0]), "in band", flag)
     b["flag"] = np.where(b["schools"] == "", "vacant", flag)
     b = pd.concat([b, use.drop(columns="building")], axis=1)
@@ -449,7 +524,9 @@ def utilization(
     here = b.set_index("building")
     in_building = s["building"].isin(here.index).to_numpy()
     total_needed = s["building"].map(here["rooms_needed"]).to_numpy(dtype=float)
-    fraction = np.divide(s["rooms_needed"].fillna(0).to_numpy(), total_needed, out=np.zeros(len(s)), where=total_needed > 0)
+    fraction = np.divide(
+        s["rooms_needed"].fillna(0).to_numpy(), total_needed, out=np.zeros(len(s)), where=total_needed > 0
+    )
     alone = in_building & (total_needed == 0)
     counts = s["building"].map(s["building"].value_counts()).to_numpy(dtype=float)
     fraction[alone] = 1 / counts[alone]
@@ -460,11 +537,15 @@ def utilization(
     # a school outside every building of the city: its reported capacity, said so
     alone_reported = ~in_building & np.isfinite(reported)
     s.loc[alone_reported, "capacity"] = reported[alone_reported]
-    s["capacity_source"] = np.where(alone_reported, SOURCES[1], np.where(in_building, s["capacity_source"], SOURCES[3]))
+    s["capacity_source"] = np.where(
+        alone_reported, SOURCES[1], np.where(in_building, s["capacity_source"], SOURCES[3])
+    )
     s["utilization"] = (s["enrollment"] / s["capacity"].where(s["capacity"] > 0)).round(4)
     s["spare_seats"] = s["capacity"] - s["enrollment"]
     s["flag"] = _flag(s["utilization"].to_numpy(dtype=float), rules.band)
     s["reported_capacity"] = reported
-    s["reported_utilization"] = (s["enrollment"] / s["reported_capacity"].where(s["reported_capacity"] > 0)).round(4)
+    s["reported_utilization"] = (
+        s["enrollment"] / s["reported_capacity"].where(s["reported_capacity"] > 0)
+    ).round(4)
     s["reported_flag"] = _flag(s["reported_utilization"].to_numpy(dtype=float), rules.band)
     return Utilization(buildings=b, schools=s, rules=rules)

@@ -23,7 +23,6 @@ import shapely
 
 from facilities import _validate as v
 from facilities.population import apportion_missing
-from facilities.settings import Settings, parse_settings
 from facilities.schema import (
     LAYERS,
     ROOM_TYPES,
@@ -34,6 +33,7 @@ from facilities.schema import (
     grade_programs,
     parse_program,
 )
+from facilities.settings import Settings, parse_settings
 
 __all__ = ["City", "NetworkSpec"]
 
@@ -181,13 +181,26 @@ class City:
             Every problem found, each naming its layer (or file), row and column.
         """
         return _assemble(
-            name=name, crs=crs, network=network, settings=settings, root=root, sources=sources, rows=rows,
+            name=name,
+            crs=crs,
+            network=network,
+            settings=settings,
+            root=root,
+            sources=sources,
+            rows=rows,
             frames={
-                "schools": schools, "buildings": buildings, "students": students, "zones": zones,
-                "yards": yards, "bus_types": bus_types, "needs": needs, "address_points": address_points,
+                "schools": schools,
+                "buildings": buildings,
+                "students": students,
+                "zones": zones,
+                "yards": yards,
+                "bus_types": bus_types,
+                "needs": needs,
+                "address_points": address_points,
             },
-            problems=v.Problems(), geocoding=geocoding,
-        )  # fmt: skip
+            problems=v.Problems(),
+            geocoding=geocoding,
+        )
 
     def to_wgs84(self, frame: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
         """Return ``frame`` in WGS84 (longitude/latitude), as outputs are written."""
@@ -201,14 +214,24 @@ class City:
 
     def replace(self, **changes: Any) -> City:
         """Return a copy with some layers replaced, validated again."""
-        frames = {k: self.to_wgs84(getattr(self, k)) if k in _GEO_LAYERS else getattr(self, k) for k in LAYERS}
+        frames = {
+            k: self.to_wgs84(getattr(self, k)) if k in _GEO_LAYERS else getattr(self, k) for k in LAYERS
+        }
         if len(self.ungraded_students) and "students" not in changes:
             ungraded = self.to_wgs84(self.ungraded_students)
             # their programs are read back as their grades
             ungraded = ungraded.assign(grade=ungraded["program"]).drop(columns="program")
             frames["students"] = pd.concat([frames["students"], ungraded], ignore_index=True)
         frames.update(changes)
-        city = City.from_frames(name=self.name, crs=self.crs, network=self.network, settings=self.settings, root=self.root, geocoding=self.geocoding, **frames)
+        city = City.from_frames(
+            name=self.name,
+            crs=self.crs,
+            network=self.network,
+            settings=self.settings,
+            root=self.root,
+            geocoding=self.geocoding,
+            **frames,
+        )
         return dataclasses.replace(city, filtered=self.filtered)
 
     def transport_students(self, *, walk_beyond: Mapping[int, float] | None = None) -> gpd.GeoDataFrame:
@@ -257,21 +280,33 @@ class City:
         """A few lines describing the city, as ``compact validate`` prints them."""
         s = self.schools
         lines = [f"{self.name}: valid city ({self.crs.name})"]
-        by_sector = ", ".join(f"{(s['sector'] == sec).sum()} {sec}" for sec in SECTORS if (s["sector"] == sec).any())
+        by_sector = ", ".join(
+            f"{(s['sector'] == sec).sum()} {sec}" for sec in SECTORS if (s["sector"] == sec).any()
+        )
         lines.append(f"  schools      {len(s):>7,}  ({by_sector})")
         ungraded = s["grades"].map(lambda g: isinstance(g, tuple) and not g)
         if ungraded.any():
             programs = sorted({p for ps in s.loc[ungraded, "programs"] for p in (ps or ())})
-            lines.append(f"               {int(ungraded.sum()):>7,}  of them {' or '.join(programs) or 'ungraded'} only: kept, left out of grade-based analyses")
+            lines.append(
+                f"               {int(ungraded.sum()):>7,}  of them {' or '.join(programs) or 'ungraded'} "
+                "only: kept, left out of grade-based analyses"
+            )
         tiers = sorted({format_time(t) for t in s["bell_start"].dropna()})
         if tiers:
-            lines.append(f"  bell times   {len(tiers):>7,}  distinct starts ({', '.join(tiers[:8])}{', ...' if len(tiers) > 8 else ''})")
+            lines.append(
+                f"  bell times   {len(tiers):>7,}  distinct starts "
+                f"({', '.join(tiers[:8])}{', ...' if len(tiers) > 8 else ''})"
+            )
         b = self.buildings
         if len(b):
             by_status = ", ".join(f"{n} {st}" for st, n in b["status"].value_counts().sort_index().items())
             counted = int((b[[f"rooms_{t}" for t in ROOM_TYPES]].sum(axis=1) > 0).sum())
-            rooms = f"{int(b['rooms_classroom'].sum()):,} classrooms" + (f" in the {counted:,} whose rooms are counted" if counted < len(b) else "")
-            lines.append(f"  buildings    {len(b):>7,}  ({by_status}; {rooms if counted else 'rooms not counted'})")
+            rooms = f"{int(b['rooms_classroom'].sum()):,} classrooms" + (
+                f" in the {counted:,} whose rooms are counted" if counted < len(b) else ""
+            )
+            lines.append(
+                f"  buildings    {len(b):>7,}  ({by_status}; {rooms if counted else 'rooms not counted'})"
+            )
         st = self.students
         if len(st):
             services = ", ".join(f"{n:,} {sv}" for sv, n in st["service"].value_counts().sort_index().items())
@@ -282,31 +317,44 @@ class City:
         if self.address_points is not None and len(self.address_points):
             lines.append(f"  address points {len(self.address_points):>5,}")
         if len(ug := self.ungraded_students):
-            programs = ", ".join(f"{n:,} {p}" for p, n in ug["program"].value_counts().sort_index().items())
+            by_program = ", ".join(f"{n:,} {p}" for p, n in ug["program"].value_counts().sort_index().items())
             label = "               " if len(st) else "  students     "
             lines.append(
-                f"{label}{len(ug):>7,}  students ungraded or adult ({programs}): kept, "
+                f"{label}{len(ug):>7,}  students ungraded or adult ({by_program}): kept, "
                 "left out of grade-based analyses"
             )
         if len(self.zones):
-            kinds = ", ".join(_kind_words(self.zones, k, n) for k, n in self.zones["kind"].value_counts().sort_index().items())
+            kinds = ", ".join(
+                _kind_words(self.zones, k, n)
+                for k, n in self.zones["kind"].value_counts().sort_index().items()
+            )
             lines.append(f"  zones        {len(self.zones):>7,}  ({kinds})")
             feeds = self.zones["school"].dropna()
             orphans = feeds[~feeds.isin(set(self.schools["id"]))]
             if len(orphans):
                 named = ", ".join(self.zones.loc[orphans.index, "id"].astype(str)[:5])
-                lines.append(f"               {len(orphans):>7,}  of them feed a school not in the schools layer ({named})")
+                lines.append(
+                    f"               {len(orphans):>7,}  of them feed a school not in the schools layer "
+                    f"({named})"
+                )
         if len(self.yards):
             lines.append(f"  bus yards    {len(self.yards):>7,}  ({int(self.yards['buses'].sum()):,} buses)")
         if len(self.bus_types):
-            lines.append(f"  bus types    {len(self.bus_types):>7,}  ({', '.join(f'{r.id} {r.seats} seats' for r in self.bus_types.itertuples())})")
+            lines.append(
+                f"  bus types    {len(self.bus_types):>7,}  "
+                f"({', '.join(f'{r.id} {r.seats} seats' for r in self.bus_types.itertuples())})"
+            )
         if len(self.needs):
             lines.append(f"  space needs  {len(self.needs):>7,}  ({int(self.needs['seats'].sum()):,} seats)")
         for layer_name, counts in self.filtered.items():
             detail = "; ".join(f"{why} {n:,}" for why, n in counts.items())
             lines.append(f"  filters      {layer_name}: {detail}")
         if self.network is not None:
-            where = self.network.file.name if self.network.file else (self.network.place or f"bbox {self.network.bbox}")
+            where = (
+                self.network.file.name
+                if self.network.file
+                else (self.network.place or f"bbox {self.network.bbox}")
+            )
             lines.append(f"  streets      {where} ({self.network.network_type})")
         else:
             lines.append("  streets      none: travel times use the network-free model")
@@ -333,7 +381,8 @@ def _assemble(
     problems: v.Problems,
     geocoding: Any = None,
 ) -> City:
-    """Clean and check every layer, adding to ``problems`` (which may hold the loader's), then raise or build."""
+    """Clean and check every layer, adding to ``problems`` (which may hold the loader's), then raise or
+    build."""
     sources = dict(sources or {})
     rows = dict(rows or {})
     if not isinstance(settings, Settings):
@@ -348,7 +397,14 @@ def _assemble(
             continue
         user_columns[layer_name] = dict(frame.attrs.get("columns", {}))
         layer_rows = rows.get(layer_name) or list(range(1, len(frame) + 1))
-        layers[layer_name] = _clean(frame, layer, target, source=sources.get(layer_name, layer_name), rows=layer_rows, problems=problems)
+        layers[layer_name] = _clean(
+            frame,
+            layer,
+            target,
+            source=sources.get(layer_name, layer_name),
+            rows=layer_rows,
+            problems=problems,
+        )
     _check_city(layers, sources, rows, user_columns, problems)
     problems.raise_if_any(city=name)
     _add_neighborhoods(layers)
@@ -359,7 +415,11 @@ def _assemble(
     layers["students"] = students[~ungraded].drop(columns="program", errors="ignore").reset_index(drop=True)
     kept = students[ungraded].reset_index(drop=True)
     filtered = {
-        layer_name: {f"{src}: {why}": n for src, counts in frame.attrs.get("dropped", {}).items() for why, n in counts.items()}
+        layer_name: {
+            f"{src}: {why}": n
+            for src, counts in frame.attrs.get("dropped", {}).items()
+            for why, n in counts.items()
+        }
         for layer_name, frame in frames.items()
         if frame is not None and frame.attrs.get("dropped")
     }
@@ -372,7 +432,7 @@ def _assemble(
         filtered=filtered,
         geocoding=geocoding,
         ungraded_students=kept if ungraded.any() else _no_ungraded(target),
-        **layers,  # type: ignore[arg-type]
+        **layers,
     )
 
 
@@ -393,16 +453,30 @@ def _empty(layer: Layer, crs: pyproj.CRS | None) -> pd.DataFrame:
     return gpd.GeoDataFrame(frame, geometry=gpd.GeoSeries([], crs=crs), crs=crs)
 
 
-def _choose_crs(crs: str | int | pyproj.CRS, given: dict[str, pd.DataFrame | None], problems: v.Problems) -> pyproj.CRS:
+def _choose_crs(
+    crs: str | int | pyproj.CRS, given: dict[str, pd.DataFrame | None], problems: v.Problems
+) -> pyproj.CRS:
     """The metric CRS: as given, or the UTM zone of the data's centre."""
     if not (isinstance(crs, str) and crs.lower() == "auto"):
         try:
             chosen = pyproj.CRS.from_user_input(crs)
         except pyproj.exceptions.CRSError:
-            problems.add("city.toml", None, "city.crs", f"unknown CRS {crs!r}", "write e.g. crs = \"EPSG:32619\", or crs = \"auto\"")
+            problems.add(
+                "city.toml",
+                None,
+                "city.crs",
+                f"unknown CRS {crs!r}",
+                'write e.g. crs = "EPSG:32619", or crs = "auto"',
+            )
             return pyproj.CRS.from_epsg(3857)
         if not chosen.is_projected:
-            problems.add("city.toml", None, "city.crs", f"{chosen.name} is not a metric (projected) CRS", "use crs = \"auto\" (UTM from the data) or a projected EPSG code")
+            problems.add(
+                "city.toml",
+                None,
+                "city.crs",
+                f"{chosen.name} is not a metric (projected) CRS",
+                'use crs = "auto" (UTM from the data) or a projected EPSG code',
+            )
         return chosen
     points = []
     for name in _GEO_LAYERS:
@@ -431,7 +505,15 @@ def utm_crs(lon: float, lat: float) -> pyproj.CRS:
     return pyproj.CRS.from_epsg((32600 if lat >= 0 else 32700) + zone)
 
 
-def _clean(frame: pd.DataFrame, layer: Layer, crs: pyproj.CRS, *, source: str, rows: list[int | None], problems: v.Problems) -> pd.DataFrame:
+def _clean(
+    frame: pd.DataFrame,
+    layer: Layer,
+    crs: pyproj.CRS,
+    *,
+    source: str,
+    rows: list[int | None],
+    problems: v.Problems,
+) -> pd.DataFrame:
     """Parse one layer's columns to canonical kinds, check its geometry, project it."""
     user_columns: dict[str, str] = dict(frame.attrs.get("columns", {}))
     units: dict[str, float | None] = dict(frame.attrs.get("units", {}))
@@ -446,31 +528,74 @@ def _clean(frame: pd.DataFrame, layer: Layer, crs: pyproj.CRS, *, source: str, r
                 frame["grade"], f, source=source, column=column, rows=rows, problems=problems
             )
         elif f.name in frame.columns:
-            out[f.name] = v.parse_column(frame[f.name], f, source=source, column=user_columns.get(f.name, f.name), rows=rows, problems=problems, scale=units.get(f.name) or 1.0)
+            out[f.name] = v.parse_column(
+                frame[f.name],
+                f,
+                source=source,
+                column=user_columns.get(f.name, f.name),
+                rows=rows,
+                problems=problems,
+                scale=units.get(f.name) or 1.0,
+            )
         elif f.required and not (layer.name == "students" and f.name == "id"):
-            problems.add(source, None, f.name, f"required column for {f.name} ({f.help}) is missing", f"add it, or map it in city.toml [layers.{layer.name}.columns]")
+            problems.add(
+                source,
+                None,
+                f.name,
+                f"required column for {f.name} ({f.help}) is missing",
+                f"add it, or map it in city.toml [layers.{layer.name}.columns]",
+            )
             out[f.name] = pd.Series([None] * len(frame), dtype=object)
         else:
-            out[f.name] = v.parse_column(pd.Series([None] * len(frame), dtype=object), f, source=source, column=f.name, rows=rows, problems=problems)
+            out[f.name] = v.parse_column(
+                pd.Series([None] * len(frame), dtype=object),
+                f,
+                source=source,
+                column=f.name,
+                rows=rows,
+                problems=problems,
+            )
     if layer.name == "schools" and "programs" not in frame.columns and "grades" in frame.columns:
         out["programs"] = frame["grades"].map(grade_programs)
     if out["id"].isna().all() and layer.name == "students":
         out["id"] = [f"student-{r}" for r in rows]
     for group in layer.groups:
-        _clean_group(frame, out, group, source=source, rows=rows, user_columns=user_columns, problems=problems)
-    v.check_unique_ids(out["id"], source=source, column=user_columns.get("id", "id"), rows=rows, problems=problems)
+        _clean_group(
+            frame, out, group, source=source, rows=rows, user_columns=user_columns, problems=problems
+        )
+    v.check_unique_ids(
+        out["id"], source=source, column=user_columns.get("id", "id"), rows=rows, problems=problems
+    )
     if layer.name == "schools" and "bell_start" in out:
-        v.check_bell_times(out, source=source, rows=rows, columns=(user_columns.get("bell_start", "bell_start"), user_columns.get("bell_end", "bell_end")), problems=problems)
+        v.check_bell_times(
+            out,
+            source=source,
+            rows=rows,
+            columns=(user_columns.get("bell_start", "bell_start"), user_columns.get("bell_end", "bell_end")),
+            problems=problems,
+        )
     if layer.geometry is None:
         return out
     if not isinstance(frame, gpd.GeoDataFrame) or frame.geometry.name not in frame.columns:
-        problems.add(source, None, "geometry", f"the {layer.name} layer has no locations", "give coordinates (x/y columns) or a geometry")
+        problems.add(
+            source,
+            None,
+            "geometry",
+            f"the {layer.name} layer has no locations",
+            "give coordinates (x/y columns) or a geometry",
+        )
         return gpd.GeoDataFrame(out, geometry=gpd.GeoSeries([None] * len(out), crs=crs), crs=crs)
     geometry = _check_geometry(frame.geometry, layer, source=source, rows=rows, problems=problems)
     try:
         projected = geometry.to_crs(crs)
     except Exception as err:  # noqa: BLE001 - any projection failure is reported, not raised
-        problems.add(source, None, "geometry", f"cannot be projected: {err}", "check the layer's CRS (crs = \"EPSG:4326\" for longitude/latitude)")
+        problems.add(
+            source,
+            None,
+            "geometry",
+            f"cannot be projected: {err}",
+            'check the layer\'s CRS (crs = "EPSG:4326" for longitude/latitude)',
+        )
         projected = gpd.GeoSeries([None] * len(out), crs=crs)
     return gpd.GeoDataFrame(out, geometry=projected.values, crs=crs)
 
@@ -497,7 +622,16 @@ def _student_grades(
     return parsed.reindex(values.index).astype(object), programs.astype(object)
 
 
-def _clean_group(frame: pd.DataFrame, out: pd.DataFrame, group: str, *, source: str, rows: list[int | None], user_columns: dict[str, str], problems: v.Problems) -> None:
+def _clean_group(
+    frame: pd.DataFrame,
+    out: pd.DataFrame,
+    group: str,
+    *,
+    source: str,
+    rows: list[int | None],
+    user_columns: dict[str, str],
+    problems: v.Problems,
+) -> None:
     # rooms are whole; population may be an estimate with decimals (ACS tables, apportioned counts)
     rooms = group == "rooms"
     count = v.Field(group, "int" if rooms else "float", minimum=0, default=0 if rooms else None)
@@ -505,21 +639,38 @@ def _clean_group(frame: pd.DataFrame, out: pd.DataFrame, group: str, *, source: 
     if group == "rooms":
         for key in keys:
             if key[len("rooms_") :] not in ROOM_TYPES:
-                problems.add(source, None, user_columns.get(key, key), f"unknown room type {key[6:]!r}", f"use {', '.join(ROOM_TYPES)}")
+                problems.add(
+                    source,
+                    None,
+                    user_columns.get(key, key),
+                    f"unknown room type {key[6:]!r}",
+                    f"use {', '.join(ROOM_TYPES)}",
+                )
         keys = [f"rooms_{t}" for t in ROOM_TYPES]
     for key in keys:
         if key not in frame.columns:
             out[key] = 0
             continue
-        parsed = v.parse_column(frame[key], count, source=source, column=user_columns.get(key, key), rows=rows, problems=problems)
+        parsed = v.parse_column(
+            frame[key], count, source=source, column=user_columns.get(key, key), rows=rows, problems=problems
+        )
         # a room not counted is none; a population not counted is unknown (apportioned from census units)
         out[key] = parsed.fillna(0).astype(int) if group == "rooms" else parsed.astype(float)
 
 
-def _check_geometry(geoms: gpd.GeoSeries, layer: Layer, *, source: str, rows: list[int | None], problems: v.Problems) -> gpd.GeoSeries:
-    """Report missing, empty, invalid or wrongly typed geometries; points layers accept polygons' representative points."""
+def _check_geometry(
+    geoms: gpd.GeoSeries, layer: Layer, *, source: str, rows: list[int | None], problems: v.Problems
+) -> gpd.GeoSeries:
+    """Report missing, empty, invalid or wrongly typed geometries; points layers accept polygons'
+    representative points."""
     if geoms.crs is None:
-        problems.add(source, None, "geometry", "the layer has no CRS", "set crs = \"EPSG:4326\" (or the file's CRS) in its [layers.<layer>] table")
+        problems.add(
+            source,
+            None,
+            "geometry",
+            "the layer has no CRS",
+            'set crs = "EPSG:4326" (or the file\'s CRS) in its [layers.<layer>] table',
+        )
         return geoms
     fixed = list(geoms.values)
     geographic = geoms.crs.is_geographic
@@ -536,21 +687,45 @@ def _check_geometry(geoms: gpd.GeoSeries, layer: Layer, *, source: str, rows: li
             if kind in ("Polygon", "MultiPolygon"):
                 fixed[i] = geom.representative_point()
             else:
-                problems.add(source, row, "geometry", f"a {kind} where a point is expected", "give a point (or a building footprint polygon)")
+                problems.add(
+                    source,
+                    row,
+                    "geometry",
+                    f"a {kind} where a point is expected",
+                    "give a point (or a building footprint polygon)",
+                )
                 fixed[i] = None
                 continue
         elif layer.geometry == "polygon" and kind not in ("Polygon", "MultiPolygon"):
-            problems.add(source, row, "geometry", f"a {kind} where a polygon is expected", "give the zone's boundary as a polygon")
+            problems.add(
+                source,
+                row,
+                "geometry",
+                f"a {kind} where a polygon is expected",
+                "give the zone's boundary as a polygon",
+            )
             fixed[i] = None
             continue
         elif not geom.is_valid:
-            problems.add(source, row, "geometry", f"invalid polygon ({shapely.is_valid_reason(geom)})", "repair it (e.g. QGIS 'Fix geometries' or shapely.make_valid)")
+            problems.add(
+                source,
+                row,
+                "geometry",
+                f"invalid polygon ({shapely.is_valid_reason(geom)})",
+                "repair it (e.g. QGIS 'Fix geometries' or shapely.make_valid)",
+            )
             fixed[i] = None
             continue
         if geographic:
             minx, miny, maxx, maxy = fixed[i].bounds
             if not (-180 <= minx <= maxx <= 180 and -90 <= miny <= maxy <= 90):
-                problems.add(source, row, "geometry", f"({minx:.6g}, {miny:.6g}) is not a longitude/latitude", "set the layer's crs in city.toml to the coordinates' CRS, or swap x and y")
+                problems.add(
+                    source,
+                    row,
+                    "geometry",
+                    f"({minx:.6g}, {miny:.6g}) is not a longitude/latitude",
+                    "set the layer's crs in city.toml to the coordinates' CRS, or swap x and y",
+                )
                 fixed[i] = None
     return gpd.GeoSeries(fixed, index=geoms.index, crs=geoms.crs)
 
@@ -576,7 +751,13 @@ def _check_city(
             for value, row in zip(frame[f.name].tolist(), layer_rows, strict=False):
                 if not v.is_missing(value) and value not in known:
                     column = user_columns.get(layer_name, {}).get(f.name, f.name)
-                    problems.add(sources.get(layer_name, layer_name), row, column, f"{f.name} {value!r} is not in {ref_layer}", f"use an id from the {ref_layer} layer's {ref_field} column")
+                    problems.add(
+                        sources.get(layer_name, layer_name),
+                        row,
+                        column,
+                        f"{f.name} {value!r} is not in {ref_layer}",
+                        f"use an id from the {ref_layer} layer's {ref_field} column",
+                    )
     extent = _extent(layers)
     if extent is None:
         return
@@ -587,7 +768,13 @@ def _check_city(
         outside = ~frame.geometry.isna() & ~frame.geometry.within(extent)
         layer_rows = rows.get(layer_name) or list(range(1, len(frame) + 1))
         for i in np.flatnonzero(outside.to_numpy()):
-            problems.add(sources.get(layer_name, layer_name), layer_rows[i], "geometry", f"location is more than {OUTSIDE_MARGIN / 1000:g} km outside the city", "check the coordinates (swapped x/y? wrong CRS?)")
+            problems.add(
+                sources.get(layer_name, layer_name),
+                layer_rows[i],
+                "geometry",
+                f"location is more than {OUTSIDE_MARGIN / 1000:g} km outside the city",
+                "check the coordinates (swapped x/y? wrong CRS?)",
+            )
 
 
 def _extent(layers: dict[str, pd.DataFrame]) -> shapely.Geometry | None:
@@ -597,7 +784,9 @@ def _extent(layers: dict[str, pd.DataFrame]) -> shapely.Geometry | None:
         return shapely.union_all(zones.geometry.dropna().values).buffer(OUTSIDE_MARGIN)
     schools = layers["schools"]
     if len(schools) >= 3 and schools.geometry.notna().sum() >= 3:
-        return shapely.convex_hull(shapely.union_all(schools.geometry.dropna().values)).buffer(5 * OUTSIDE_MARGIN)
+        return shapely.convex_hull(shapely.union_all(schools.geometry.dropna().values)).buffer(
+            5 * OUTSIDE_MARGIN
+        )
     return None
 
 
@@ -621,4 +810,3 @@ def _add_neighborhoods(layers: dict[str, pd.DataFrame]) -> None:
         column = frame["neighborhood"].astype(object).to_numpy(copy=True)
         column[missing] = names
         frame["neighborhood"] = column
-

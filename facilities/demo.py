@@ -43,6 +43,7 @@ import osmnx as ox
 import pandas as pd
 import shapely
 from shapely.geometry import MultiPoint, Point, Polygon, box
+from shapely.geometry.base import BaseGeometry
 
 from facilities.geocode import synthetic
 from facilities.schema import GRADE_NAMES, ROOM_TYPES, format_grades, format_time, parse_grades
@@ -82,9 +83,42 @@ class Size:
 #: The sizes :func:`generate` knows: ``test`` (tiny, for unit tests), ``demo`` (committed in
 #: ``data/demo``) and ``city`` (Boston-scale, for benchmarks).
 SIZES: dict[str, Size] = {
-    "test": Size(extent=3000, block=120, neighborhoods=4, schools=14, riders=400, available=8, needs=8, yards=1, bridges=2, parks=1),
-    "demo": Size(extent=6000, block=110, neighborhoods=12, schools=60, riders=6000, available=25, needs=8, yards=1, bridges=3, parks=3),
-    "city": Size(extent=14000, block=120, neighborhoods=24, schools=220, riders=25000, available=90, needs=16, yards=4, bridges=8, parks=20),
+    "test": Size(
+        extent=3000,
+        block=120,
+        neighborhoods=4,
+        schools=14,
+        riders=400,
+        available=8,
+        needs=8,
+        yards=1,
+        bridges=2,
+        parks=1,
+    ),
+    "demo": Size(
+        extent=6000,
+        block=110,
+        neighborhoods=12,
+        schools=60,
+        riders=6000,
+        available=25,
+        needs=8,
+        yards=1,
+        bridges=3,
+        parks=3,
+    ),
+    "city": Size(
+        extent=14000,
+        block=120,
+        neighborhoods=24,
+        schools=220,
+        riders=25000,
+        available=90,
+        needs=16,
+        yards=4,
+        bridges=8,
+        parks=20,
+    ),
 }
 
 #: Where Riverton sits (a real-looking place, so the UTM zone logic has work to do).
@@ -102,43 +136,221 @@ DISTRICT_TIERS = (7 * 3600 + 1800, 8 * 3600 + 1800, 9 * 3600 + 1800)
 _DISTRICT_DAY = 6 * 3600 + 1800
 
 _AVENUES = (
-    "Adams", "Beacon", "Cedar", "Dana", "Elm", "Forest", "Grove", "Harvard", "Irving", "Juniper",
-    "Kent", "Linden", "Maple", "Newbury", "Oak", "Pearl", "Quincy", "Russell", "Spruce", "Tremont",
-    "Union", "Vernon", "Walnut", "Willow", "York", "Ash", "Birch", "Chestnut", "Dover", "Essex",
-    "Fuller", "Gordon", "Hawthorne", "Ivy", "Jay", "Kirkland", "Laurel", "Myrtle", "Norfolk", "Orchard",
-)  # fmt: skip
+    "Adams",
+    "Beacon",
+    "Cedar",
+    "Dana",
+    "Elm",
+    "Forest",
+    "Grove",
+    "Harvard",
+    "Irving",
+    "Juniper",
+    "Kent",
+    "Linden",
+    "Maple",
+    "Newbury",
+    "Oak",
+    "Pearl",
+    "Quincy",
+    "Russell",
+    "Spruce",
+    "Tremont",
+    "Union",
+    "Vernon",
+    "Walnut",
+    "Willow",
+    "York",
+    "Ash",
+    "Birch",
+    "Chestnut",
+    "Dover",
+    "Essex",
+    "Fuller",
+    "Gordon",
+    "Hawthorne",
+    "Ivy",
+    "Jay",
+    "Kirkland",
+    "Laurel",
+    "Myrtle",
+    "Norfolk",
+    "Orchard",
+)
 _STREET_KINDS = ("Avenue", "Road", "Terrace", "Lane", "Way")
 _NEIGHBORHOODS = (
-    "Millbrook", "Eastbrook", "Lower Falls", "Fairmount", "Cedar Grove", "Kingsley", "Ashmont Park",
-    "Old Harbor", "Mill Hill", "Westgate", "North End", "Bayview", "Stonybrook", "Foundry Square",
-    "Highland", "Brightwater", "Oak Square", "Sumner Hill", "Franklin Field", "Canal District",
-    "Meadowbank", "Parkside", "Linden Heights", "Ropewalk",
-)  # fmt: skip
+    "Millbrook",
+    "Eastbrook",
+    "Lower Falls",
+    "Fairmount",
+    "Cedar Grove",
+    "Kingsley",
+    "Ashmont Park",
+    "Old Harbor",
+    "Mill Hill",
+    "Westgate",
+    "North End",
+    "Bayview",
+    "Stonybrook",
+    "Foundry Square",
+    "Highland",
+    "Brightwater",
+    "Oak Square",
+    "Sumner Hill",
+    "Franklin Field",
+    "Canal District",
+    "Meadowbank",
+    "Parkside",
+    "Linden Heights",
+    "Ropewalk",
+)
 _FIRST = (
-    "Abigail", "Benjamin", "Clara", "Dorothy", "Edward", "Frederick", "Harriet", "Ida", "James",
-    "Julia", "Lucy", "Margaret", "Nathaniel", "Phillis", "Prince", "Robert", "Sarah", "Thomas",
-    "William", "Maria", "Elijah", "Frances", "Crispus", "Lydia", "Horace", "Susan", "Josiah", "Ellen",
-)  # fmt: skip
+    "Abigail",
+    "Benjamin",
+    "Clara",
+    "Dorothy",
+    "Edward",
+    "Frederick",
+    "Harriet",
+    "Ida",
+    "James",
+    "Julia",
+    "Lucy",
+    "Margaret",
+    "Nathaniel",
+    "Phillis",
+    "Prince",
+    "Robert",
+    "Sarah",
+    "Thomas",
+    "William",
+    "Maria",
+    "Elijah",
+    "Frances",
+    "Crispus",
+    "Lydia",
+    "Horace",
+    "Susan",
+    "Josiah",
+    "Ellen",
+)
 _LAST = (
-    "Adams", "Baldwin", "Channing", "Douglass", "Eliot", "Fuller", "Garrison", "Hale", "Hutchinson",
-    "Lowell", "Mather", "Otis", "Parkman", "Revere", "Sumner", "Tobin", "Warren", "Winthrop",
-    "Alcott", "Bradford", "Curley", "Dever", "Everett", "Frothingham", "Greenwood", "Hurley",
-    "Kilmer", "Lyndon", "Mason", "Ohrenberger", "Perkins", "Quincy", "Russell", "Shaw", "Trotter",
-    "Wheatley", "Young", "Attucks", "Bates", "Condon", "Dearborn", "Emerson", "Haley", "Holmes",
-)  # fmt: skip
+    "Adams",
+    "Baldwin",
+    "Channing",
+    "Douglass",
+    "Eliot",
+    "Fuller",
+    "Garrison",
+    "Hale",
+    "Hutchinson",
+    "Lowell",
+    "Mather",
+    "Otis",
+    "Parkman",
+    "Revere",
+    "Sumner",
+    "Tobin",
+    "Warren",
+    "Winthrop",
+    "Alcott",
+    "Bradford",
+    "Curley",
+    "Dever",
+    "Everett",
+    "Frothingham",
+    "Greenwood",
+    "Hurley",
+    "Kilmer",
+    "Lyndon",
+    "Mason",
+    "Ohrenberger",
+    "Perkins",
+    "Quincy",
+    "Russell",
+    "Shaw",
+    "Trotter",
+    "Wheatley",
+    "Young",
+    "Attucks",
+    "Bates",
+    "Condon",
+    "Dearborn",
+    "Emerson",
+    "Haley",
+    "Holmes",
+)
 _CHARTER_WORDS = (
-    "Excel", "Horizon", "Pioneer", "Summit", "Compass", "Harbor", "Beacon", "Kestrel", "Lighthouse",
-    "Ascend", "Keystone", "Bridge", "Catalyst", "Cornerstone", "Frontier", "Meridian", "Northstar",
-    "Prospect", "Renaissance", "Roxbury Prep", "Vanguard", "Wellspring", "Academy of the Pacific",
-    "City on a Hill", "Codman", "Equinox", "Foundry", "Granite", "Helix", "Insight",
-)  # fmt: skip
+    "Excel",
+    "Horizon",
+    "Pioneer",
+    "Summit",
+    "Compass",
+    "Harbor",
+    "Beacon",
+    "Kestrel",
+    "Lighthouse",
+    "Ascend",
+    "Keystone",
+    "Bridge",
+    "Catalyst",
+    "Cornerstone",
+    "Frontier",
+    "Meridian",
+    "Northstar",
+    "Prospect",
+    "Renaissance",
+    "Roxbury Prep",
+    "Vanguard",
+    "Wellspring",
+    "Academy of the Pacific",
+    "City on a Hill",
+    "Codman",
+    "Equinox",
+    "Foundry",
+    "Granite",
+    "Helix",
+    "Insight",
+)
 _CHARTER_KINDS = ("Charter School", "Charter Public School", "Collegiate Charter", "Prep Charter")
 _SAINTS = (
-    "Agatha", "Ambrose", "Anne", "Anthony", "Augustine", "Bernard", "Brendan", "Brigid", "Catherine",
-    "Cecilia", "Clement", "Columbkille", "Dominic", "Elizabeth", "Francis", "Gregory", "Helen",
-    "Ignatius", "Jerome", "John", "Joseph", "Jude", "Katharine", "Kevin", "Lucy", "Margaret",
-    "Mark", "Mary", "Matthew", "Monica", "Patrick", "Peter", "Rose", "Teresa", "Thomas", "Vincent",
-)  # fmt: skip
+    "Agatha",
+    "Ambrose",
+    "Anne",
+    "Anthony",
+    "Augustine",
+    "Bernard",
+    "Brendan",
+    "Brigid",
+    "Catherine",
+    "Cecilia",
+    "Clement",
+    "Columbkille",
+    "Dominic",
+    "Elizabeth",
+    "Francis",
+    "Gregory",
+    "Helen",
+    "Ignatius",
+    "Jerome",
+    "John",
+    "Joseph",
+    "Jude",
+    "Katharine",
+    "Kevin",
+    "Lucy",
+    "Margaret",
+    "Mark",
+    "Mary",
+    "Matthew",
+    "Monica",
+    "Patrick",
+    "Peter",
+    "Rose",
+    "Teresa",
+    "Thomas",
+    "Vincent",
+)
 
 #: Speed limits by road class (Boston's default is 25 mph; 20 mph in the dense core).
 _MAXSPEED = {"primary": "35 mph", "secondary": "30 mph", "tertiary": "25 mph", "residential": "25 mph"}
@@ -246,7 +458,9 @@ def _make_streets(size: Size, river: _River, rng: np.random.Generator) -> _Stree
     col_class = [_line_class(i) for i in range(n)]
     row_class = [_line_class(j) for j in range(n)]
     river_poly = river.polygon()
-    alive = ~shapely.intersects_xy(river_poly.buffer(15.0), pos[..., 0].ravel(), pos[..., 1].ravel()).reshape(n, n)
+    alive = ~shapely.intersects_xy(river_poly.buffer(15.0), pos[..., 0].ravel(), pos[..., 1].ravel()).reshape(
+        n, n
+    )
     # parks: the interior of a few 3x3-block residential squares holds no streets
     residential = [k for k in range(1, n - 3) if all(_line_class(k + d) == "residential" for d in (0, 1, 2))]
     for _ in range(size.parks):
@@ -266,7 +480,11 @@ def _make_streets(size: Size, river: _River, rng: np.random.Generator) -> _Stree
             if not (alive[i, j] and alive[i, j + 1]):
                 continue
             one_way = col_class[i] == "residential" and one_way_square[i // 8, j // 8]
-            u, v = (_node(i, j, n), _node(i, j + 1, n)) if i % 2 == 0 or not one_way else (_node(i, j + 1, n), _node(i, j, n))
+            u, v = (
+                (_node(i, j, n), _node(i, j + 1, n))
+                if i % 2 == 0 or not one_way
+                else (_node(i, j + 1, n), _node(i, j, n))
+            )
             rows.append((u, v, col_class[i], bool(one_way), name, False))
     # a diagonal avenue running north-east through the north side
     j_start = int(np.searchsorted(pos[n // 2, :, 1], river.center(0.0) + river.half_width + 2 * size.block))
@@ -275,12 +493,16 @@ def _make_streets(size: Size, river: _River, rng: np.random.Generator) -> _Stree
         if i + 1 >= n:
             break
         if alive[i, j] and alive[i + 1, j + 1]:
-            rows.append((_node(i, j, n), _node(i + 1, j + 1, n), "secondary", False, "Old Colony Road", False))
+            rows.append(
+                (_node(i, j, n), _node(i + 1, j + 1, n), "secondary", False, "Old Colony Road", False)
+            )
         i += 1
     seg = pd.DataFrame(rows, columns=["u", "v", "highway", "oneway", "name", "bridge"])
     seg[["x0", "y0"]] = _coords(seg["u"], n, pos)
     seg[["x1", "y1"]] = _coords(seg["v"], n, pos)
-    lines = shapely.linestrings(np.stack([seg[["x0", "y0"]].to_numpy(), seg[["x1", "y1"]].to_numpy()], axis=1))
+    lines = shapely.linestrings(
+        np.stack([seg[["x0", "y0"]].to_numpy(), seg[["x1", "y1"]].to_numpy()], axis=1)
+    )
     seg = seg[~shapely.intersects(lines, river_poly)]
     # a few local streets are missing (dead ends, cul-de-sacs)
     drop = (seg["highway"] == "residential") & ~seg["oneway"] & (rng.random(len(seg)) < 0.04)
@@ -300,11 +522,15 @@ def _coords(ids: pd.Series, n: int, pos: np.ndarray) -> np.ndarray:
     return pos[k % n, k // n]
 
 
-def _bridges(size: Size, river: _River, alive: np.ndarray, pos: np.ndarray, col_class: list[str]) -> pd.DataFrame:
+def _bridges(
+    size: Size, river: _River, alive: np.ndarray, pos: np.ndarray, col_class: list[str]
+) -> pd.DataFrame:
     """Bridges carry a few arterials across the river (spread west to east)."""
     n = alive.shape[0]
     arterials = [i for i in range(n) if col_class[i] in ("primary", "secondary")]
-    picks = sorted({arterials[int(round(k))] for k in np.linspace(0, len(arterials) - 1, size.bridges + 2)[1:-1]})
+    picks = sorted(
+        {arterials[int(round(k))] for k in np.linspace(0, len(arterials) - 1, size.bridges + 2)[1:-1]}
+    )
     rows = []
     for i in picks:
         center = river.center(pos[i, :, 0])
@@ -316,7 +542,9 @@ def _bridges(size: Size, river: _River, alive: np.ndarray, pos: np.ndarray, col_
         name = f"{_AVENUES[i % len(_AVENUES)]} Street Bridge"
         (x0, y0), (x1, y1) = pos[i, js], pos[i, jn]
         rows.append((_node(i, js, n), _node(i, jn, n), "primary", False, name, True, x0, y0, x1, y1))
-    return pd.DataFrame(rows, columns=["u", "v", "highway", "oneway", "name", "bridge", "x0", "y0", "x1", "y1"])
+    return pd.DataFrame(
+        rows, columns=["u", "v", "highway", "oneway", "name", "bridge", "x0", "y0", "x1", "y1"]
+    )
 
 
 def _build_graph(seg: pd.DataFrame, n: int, pos: np.ndarray, *, core: float) -> _Streets:
@@ -355,7 +583,11 @@ def _build_graph(seg: pd.DataFrame, n: int, pos: np.ndarray, *, core: float) -> 
     for node_id in G.nodes:
         G.nodes[node_id]["street_count"] = len(set(G.successors(node_id)) | set(G.predecessors(node_id)))
     seg = seg[seg["u"].isin(keep) & seg["v"].isin(keep)].reset_index(drop=True)
-    xy = {int(node_id): (float(x), float(y)) for node_id, (x, y) in zip(nodes.tolist(), xy_arr, strict=True) if node_id in keep}
+    xy = {
+        int(node_id): (float(x), float(y))
+        for node_id, (x, y) in zip(nodes.tolist(), xy_arr, strict=True)
+        if node_id in keep
+    }
     return _Streets(graph=G, xy=xy, segments=seg)
 
 
@@ -371,7 +603,9 @@ def _make_neighborhoods(size: Size, river: _River, rng: np.random.Generator) -> 
         seeds = sample[rng.choice(len(sample), size=k, replace=False)]
         for _ in range(15):  # Lloyd's iterations: cells of similar size
             owner = np.argmin(((sample[:, None, :] - seeds[None, :, :]) ** 2).sum(-1), axis=1)
-            seeds = np.array([sample[owner == c].mean(axis=0) if np.any(owner == c) else seeds[c] for c in range(k)])
+            seeds = np.array(
+                [sample[owner == c].mean(axis=0) if np.any(owner == c) else seeds[c] for c in range(k)]
+            )
         cells = shapely.voronoi_polygons(MultiPoint(seeds), extend_to=box(*poly.buffer(size.extent).bounds))
         for cell in sorted(cells.geoms, key=lambda g: (round(g.centroid.y), round(g.centroid.x))):
             shape = cell.intersection(poly)
@@ -382,7 +616,9 @@ def _make_neighborhoods(size: Size, river: _River, rng: np.random.Generator) -> 
     frame["name"] = names
     frame["id"] = [f"N{k + 1:02d}" for k in range(len(frame))]
     south_bank = (frame["bank"] == "south").to_numpy()
-    frame["low_income_share"] = np.round(np.where(south_bank, rng.uniform(0.42, 0.72, len(frame)), rng.uniform(0.10, 0.38, len(frame))), 2)
+    frame["low_income_share"] = np.round(
+        np.where(south_bank, rng.uniform(0.42, 0.72, len(frame)), rng.uniform(0.10, 0.38, len(frame))), 2
+    )
     land_km2 = np.array([g.difference(water).area / 1e6 for g in frame["geometry"]])
     density = rng.uniform(4500, 7500, len(frame)) * (1 + 0.8 * frame["low_income_share"].to_numpy())
     total = np.round(density * land_km2, -1).astype(int)
@@ -392,9 +628,13 @@ def _make_neighborhoods(size: Size, river: _River, rng: np.random.Generator) -> 
     bands = bands / bands.sum(axis=1, keepdims=True)
     for c, band in enumerate(("0_4", "5_9", "10_14", "15_17")):
         frame[f"population_{band}"] = np.round(children * bands[:, c]).astype(int)
-    frame["population_0_17"] = frame[[f"population_{b}" for b in ("0_4", "5_9", "10_14", "15_17")]].sum(axis=1)
+    frame["population_0_17"] = frame[[f"population_{b}" for b in ("0_4", "5_9", "10_14", "15_17")]].sum(
+        axis=1
+    )
     frame["population_total"] = total
-    frame["population_low_income_0_17"] = np.round(frame["population_0_17"] * frame["low_income_share"]).astype(int)
+    frame["population_low_income_0_17"] = np.round(
+        frame["population_0_17"] * frame["low_income_share"]
+    ).astype(int)
     frame["kind"] = "neighborhood"
     frame["child_density"] = frame["population_0_17"] / land_km2
     return frame
@@ -416,7 +656,9 @@ class _Points:
     left: np.ndarray  # on the left of the street, looking the way numbers rise (odd numbers)
 
 
-def _street_points(streets: _Streets, hoods: pd.DataFrame, river: _River, n: int, rng: np.random.Generator, *, grid: int) -> _Points:
+def _street_points(
+    streets: _Streets, hoods: pd.DataFrame, river: _River, n: int, rng: np.random.Generator, *, grid: int
+) -> _Points:
     seg = streets.segments[~streets.segments["bridge"]]
     a = seg[["x0", "y0"]].to_numpy()
     b = seg[["x1", "y1"]].to_numpy()
@@ -434,14 +676,21 @@ def _street_points(streets: _Streets, hoods: pd.DataFrame, river: _River, n: int
     ok = (hood >= 0) & ~shapely.intersects_xy(river.polygon().buffer(40.0), xy[:, 0], xy[:, 1])
     block, along, left = _numbering(seg, k, t[:, 0], normal, grid)
     return _Points(
-        xy=xy[ok], normal=normal[ok], highway=seg["highway"].to_numpy()[k][ok], street=seg["name"].to_numpy()[k][ok],
+        xy=xy[ok],
+        normal=normal[ok],
+        highway=seg["highway"].to_numpy()[k][ok],
+        street=seg["name"].to_numpy()[k][ok],
         neighborhood=hood[ok],
         weight=hoods["child_density"].to_numpy()[hood[ok]],
-        block=block[ok], along=along[ok], left=left[ok],
-    )  # fmt: skip
+        block=block[ok],
+        along=along[ok],
+        left=left[ok],
+    )
 
 
-def _numbering(seg: pd.DataFrame, k: np.ndarray, t: np.ndarray, normal: np.ndarray, grid: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _numbering(
+    seg: pd.DataFrame, k: np.ndarray, t: np.ndarray, normal: np.ndarray, grid: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """For points at ``t`` along segments ``k``: the block's index along the street, the position
     along it the way numbers rise (west to east, south to north) and the side (left: odd numbers)."""
     u, v = seg["u"].to_numpy()[k] - 1, seg["v"].to_numpy()[k] - 1
@@ -457,11 +706,21 @@ def _numbering(seg: pd.DataFrame, k: np.ndarray, t: np.ndarray, normal: np.ndarr
     return block, along, left
 
 
-def _pick_sites(points: _Points, weight: np.ndarray, n: int, taken: list[np.ndarray], spacing: float, rng: np.random.Generator) -> np.ndarray:
-    """Indices of ``n`` points drawn by ``weight``, each at least ``spacing`` metres from the others and ``taken``."""
+def _pick_sites(
+    points: _Points,
+    weight: np.ndarray,
+    n: int,
+    taken: list[np.ndarray],
+    spacing: float,
+    rng: np.random.Generator,
+) -> np.ndarray:
+    """Indices of ``n`` points drawn by ``weight``, each at least ``spacing`` metres from the others and
+    ``taken``."""
     if n <= 0:
         return np.zeros(0, dtype=int)
-    order = rng.choice(len(weight), size=min(len(weight), 60 * n + 200), replace=False, p=weight / weight.sum())
+    order = rng.choice(
+        len(weight), size=min(len(weight), 60 * n + 200), replace=False, p=weight / weight.sum()
+    )
     chosen: list[int] = []
     for idx in order.tolist():
         here = points.xy[idx]
@@ -472,19 +731,32 @@ def _pick_sites(points: _Points, weight: np.ndarray, n: int, taken: list[np.ndar
                 break
     found = np.array(chosen, dtype=int)
     if len(found) < n and spacing > 50:  # the city is full at this spacing: relax it for the rest
-        found = np.concatenate([found, _pick_sites(points, weight, n - len(found), taken, spacing * 0.8, rng)])
+        found = np.concatenate(
+            [found, _pick_sites(points, weight, n - len(found), taken, spacing * 0.8, rng)]
+        )
     return found
 
 
 # ---------------------------------------------------------------------------- schools and buildings
 #: Grade spans by sector: (grades, share of the sector's schools, range of seats).
 _LEVELS: dict[str, tuple[tuple[str, float, tuple[int, int]], ...]] = {
-    "district": (("K-5", 0.22, (300, 560)), ("PK-5", 0.20, (300, 560)), ("K-8", 0.10, (420, 760)),
-                 ("PK-8", 0.12, (420, 760)), ("6-8", 0.14, (380, 700)), ("9-12", 0.22, (500, 1300))),
-    "charter": (("K-5", 0.20, (250, 450)), ("K-8", 0.20, (350, 560)), ("5-8", 0.20, (240, 400)),
-                ("6-12", 0.15, (450, 720)), ("9-12", 0.25, (300, 560))),
+    "district": (
+        ("K-5", 0.22, (300, 560)),
+        ("PK-5", 0.20, (300, 560)),
+        ("K-8", 0.10, (420, 760)),
+        ("PK-8", 0.12, (420, 760)),
+        ("6-8", 0.14, (380, 700)),
+        ("9-12", 0.22, (500, 1300)),
+    ),
+    "charter": (
+        ("K-5", 0.20, (250, 450)),
+        ("K-8", 0.20, (350, 560)),
+        ("5-8", 0.20, (240, 400)),
+        ("6-12", 0.15, (450, 720)),
+        ("9-12", 0.25, (300, 560)),
+    ),
     "catholic": (("PK-8", 0.70, (180, 420)), ("9-12", 0.30, (350, 750))),
-}  # fmt: skip
+}
 _SECTOR_SHARE = {"district": 0.60, "charter": 0.25, "catholic": 0.15}
 _ID_PREFIX = {"district": "DIS", "charter": "CHA", "catholic": "CAT"}
 #: Rent or operating cost by owner, dollars a square metre a year.
@@ -532,25 +804,43 @@ def _rooms(classrooms: int, top_grade: int) -> dict[str, int]:
     }
 
 
-def _building(owner: str, status: str, name: str, site: int, rooms: dict[str, int], *, gym_chance: float, rng: np.random.Generator, available: str = "") -> dict:
+def _building(
+    owner: str,
+    status: str,
+    name: str,
+    site: int,
+    rooms: dict[str, int],
+    *,
+    gym_chance: float,
+    rng: np.random.Generator,
+    available: str = "",
+) -> dict:
     gym = bool(rng.random() < gym_chance)
     cafeteria = bool(rng.random() < _CAFETERIA[owner])
     area = rooms["classroom"] * 70 * 2.4 + 850 * gym + 400 * cafeteria
     return {
-        "name": name, "owner": owner, "status": status, "site": site, "rooms": rooms,
-        "gross_area": float(round(area, -1)), "gym": gym, "cafeteria": cafeteria,
+        "name": name,
+        "owner": owner,
+        "status": status,
+        "site": site,
+        "rooms": rooms,
+        "gross_area": float(round(area, -1)),
+        "gym": gym,
+        "cafeteria": cafeteria,
         "accessible": bool(rng.random() < _ACCESSIBLE[owner]),
         "condition": int(rng.integers(*_CONDITION[owner])),
         "annual_cost": float(round(area * _COST_PER_M2[owner] * rng.uniform(0.85, 1.15), -3)),
         "available": available,
-    }  # fmt: skip
+    }
 
 
 def _school_names(sector: str, grades: str, count: int, rng: np.random.Generator, used: set[str]) -> str:
     for _ in range(1000):
         if sector == "district":
             person = f"{rng.choice(_FIRST)} {rng.choice(_LAST)}"
-            kind = {"9-12": "High School", "6-8": "Middle School"}.get(grades, "K-8 School" if grades.endswith("8") else "Elementary School")
+            kind = {"9-12": "High School", "6-8": "Middle School"}.get(
+                grades, "K-8 School" if grades.endswith("8") else "Elementary School"
+            )
             name = f"{person} {kind}"
         elif sector == "charter":
             name = f"{rng.choice(_CHARTER_WORDS)} {rng.choice(_CHARTER_KINDS)}"
@@ -563,7 +853,9 @@ def _school_names(sector: str, grades: str, count: int, rng: np.random.Generator
     return f"{name} {count}"
 
 
-def _make_schools(size: Size, points: _Points, hoods: pd.DataFrame, rng: np.random.Generator) -> tuple[list[dict], list[dict], list[np.ndarray]]:
+def _make_schools(
+    size: Size, points: _Points, hoods: pd.DataFrame, rng: np.random.Generator
+) -> tuple[list[dict], list[dict], list[np.ndarray]]:
     """Schools of the three sectors and the buildings they occupy (some shared, some under-used)."""
     poverty = hoods["low_income_share"].to_numpy()[points.neighborhood]
     bias = {"district": np.ones_like(poverty), "charter": 0.3 + poverty, "catholic": 1.1 - poverty}
@@ -573,38 +865,70 @@ def _make_schools(size: Size, points: _Points, hoods: pd.DataFrame, rng: np.rand
     used: set[str] = set()
     for sector, count in zip(_SECTOR_SHARE, _split(size.schools, list(_SECTOR_SHARE.values())), strict=True):
         levels = _LEVELS[sector]
-        spans = [lv for lv, k in zip(levels, _split(count, [s for _, s, _ in levels]), strict=True) for _ in range(k)]
+        spans = [
+            lv
+            for lv, k in zip(levels, _split(count, [s for _, s, _ in levels]), strict=True)
+            for _ in range(k)
+        ]
         spans = [spans[k] for k in rng.permutation(len(spans))]
         sites = _pick_sites(points, points.weight * bias[sector], count, taken, spacing, rng)
         for k, ((text, _, (lo, hi)), site) in enumerate(zip(spans, sites, strict=True)):
             grades = _grades(text)
             rooms = math.ceil(rng.integers(lo, hi + 1) / _seats_per_room(grades))
-            schools.append({
-                "id": f"{_ID_PREFIX[sector]}{k + 1:03d}", "name": _school_names(sector, text, k, rng, used),
-                "sector": sector, "grades": grades, "classrooms": rooms, "site": int(site),
-                "utilization": rng.uniform(0.86, 1.02),
-            })  # fmt: skip
+            schools.append(
+                {
+                    "id": f"{_ID_PREFIX[sector]}{k + 1:03d}",
+                    "name": _school_names(sector, text, k, rng, used),
+                    "sector": sector,
+                    "grades": grades,
+                    "classrooms": rooms,
+                    "site": int(site),
+                    "utilization": rng.uniform(0.86, 1.02),
+                }
+            )
     _bell_times(schools, rng)
     return schools, _house_schools(size, schools, points, hoods, rng), taken
 
 
 def _bell_times(schools: list[dict], rng: np.random.Generator) -> None:
     """District schools on three tiers; charter and Catholic schools on times of their own."""
-    charter_starts = (7 * 60 + 40, 7 * 60 + 45, 7 * 60 + 50, 7 * 60 + 55, 8 * 60 + 5, 8 * 60 + 10, 8 * 60 + 15, 8 * 60 + 20, 8 * 60 + 40, 8 * 60 + 50, 9 * 60 + 5)
+    charter_starts = (
+        7 * 60 + 40,
+        7 * 60 + 45,
+        7 * 60 + 50,
+        7 * 60 + 55,
+        8 * 60 + 5,
+        8 * 60 + 10,
+        8 * 60 + 15,
+        8 * 60 + 20,
+        8 * 60 + 40,
+        8 * 60 + 50,
+        9 * 60 + 5,
+    )
     catholic_starts = (7 * 60 + 50, 8 * 60, 8 * 60 + 5, 8 * 60 + 10, 8 * 60 + 15, 8 * 60 + 20)
     for s in schools:
         if s["sector"] == "district":
             top = max(s["grades"])
-            chances = (0.8, 0.2, 0.0) if top >= 9 else (0.5, 0.5, 0.0) if min(s["grades"]) >= 6 else (0.0, 0.45, 0.55)
+            chances = (
+                (0.8, 0.2, 0.0)
+                if top >= 9
+                else (0.5, 0.5, 0.0)
+                if min(s["grades"]) >= 6
+                else (0.0, 0.45, 0.55)
+            )
             s["bell_start"] = DISTRICT_TIERS[int(rng.choice(3, p=chances))]
             s["bell_end"] = s["bell_start"] + _DISTRICT_DAY
         else:
-            starts, day = (charter_starts, (420, 450)) if s["sector"] == "charter" else (catholic_starts, (400, 415))
+            starts, day = (
+                (charter_starts, (420, 450)) if s["sector"] == "charter" else (catholic_starts, (400, 415))
+            )
             s["bell_start"] = int(rng.choice(starts)) * 60
             s["bell_end"] = s["bell_start"] + int(rng.integers(day[0] // 5, day[1] // 5 + 1)) * 300
 
 
-def _house_schools(size: Size, schools: list[dict], points: _Points, hoods: pd.DataFrame, rng: np.random.Generator) -> list[dict]:
+def _house_schools(
+    size: Size, schools: list[dict], points: _Points, hoods: pd.DataFrame, rng: np.random.Generator
+) -> list[dict]:
     """Put every school in a building: district schools in district buildings (a few share one,
     a few are under-used), charters in leased space (one in a district building), Catholic schools
     in archdiocese buildings. Sets each school's enrollment, capacity and building."""
@@ -617,14 +941,19 @@ def _house_schools(size: Size, schools: list[dict], points: _Points, hoods: pd.D
     order = rng.permutation(len(lower))
     for a, b in zip(order[: 2 * pairs : 2], order[1 : 2 * pairs : 2], strict=True):
         joins[lower[b]["id"]] = lower[a]
-    single = [s for s in district if s["id"] not in joins and s["id"] not in {h["id"] for h in joins.values()}]
+    single = [
+        s for s in district if s["id"] not in joins and s["id"] not in {h["id"] for h in joins.values()}
+    ]
     hosts = [single[k] for k in rng.permutation(len(single))[:hosted]]
     for guest, host in zip(charters, hosts, strict=False):
         joins[guest["id"]] = host
     candidates = [s for s in single if s not in hosts]
     poverty = np.array([hoods["low_income_share"].iloc[points.neighborhood[s["site"]]] for s in candidates])
     under_n = min(len(candidates), round(0.32 * size.available))
-    under = {candidates[k]["id"] for k in rng.choice(len(candidates), size=under_n, replace=False, p=poverty / poverty.sum())}
+    under = {
+        candidates[k]["id"]
+        for k in rng.choice(len(candidates), size=under_n, replace=False, p=poverty / poverty.sum())
+    }
     buildings: list[dict] = []
     host_of: dict[str, int] = {}
     charter_owner = ("private", "archdiocese", "city")
@@ -641,14 +970,28 @@ def _house_schools(size: Size, schools: list[dict], points: _Points, hoods: pd.D
                 rooms[kind] = rooms.get(kind, 0) + count
         top = max(max(m["grades"]) for m in members)
         if s["sector"] == "district":
-            owner, gym_chance = "district", 0.95 if top >= 9 else 0.8 if min(s["grades"]) >= 6 else 0.7 if top == 8 else 0.45
+            owner, gym_chance = (
+                "district",
+                0.95 if top >= 9 else 0.8 if min(s["grades"]) >= 6 else 0.7 if top == 8 else 0.45,
+            )
         elif s["sector"] == "catholic":
             owner, gym_chance = "archdiocese", 0.9 if top >= 9 else 0.6
         else:
             owner = charter_owner[len(buildings) % 3]
             gym_chance = {"private": 0.15, "archdiocese": 0.6, "city": 0.4}[owner]
         status = "under-used" if s["id"] in under else "occupied"
-        buildings.append(_building(owner, status, f"{s['name']} building", s["site"], rooms, gym_chance=gym_chance, rng=rng, available="2026-07-01" if status == "under-used" else ""))
+        buildings.append(
+            _building(
+                owner,
+                status,
+                f"{s['name']} building",
+                s["site"],
+                rooms,
+                gym_chance=gym_chance,
+                rng=rng,
+                available="2026-07-01" if status == "under-used" else "",
+            )
+        )
         for m in members:
             host_of[m["id"]] = len(buildings) - 1
     for s in schools:
@@ -660,7 +1003,14 @@ def _house_schools(size: Size, schools: list[dict], points: _Points, hoods: pd.D
     return buildings
 
 
-def _add_vacant(size: Size, buildings: list[dict], points: _Points, hoods: pd.DataFrame, taken: list[np.ndarray], rng: np.random.Generator) -> None:
+def _add_vacant(
+    size: Size,
+    buildings: list[dict],
+    points: _Points,
+    hoods: pd.DataFrame,
+    taken: list[np.ndarray],
+    rng: np.random.Generator,
+) -> None:
     """Vacant buildings offered to charter schools: former district schools (mostly where enrollment
     fell, south of the river), closed parish schools, commercial space on arterials, city buildings."""
     under = sum(b["status"] == "under-used" for b in buildings)
@@ -668,7 +1018,12 @@ def _add_vacant(size: Size, buildings: list[dict], points: _Points, hoods: pd.Da
     counts = _split(max(0, size.available - under), (0.35, 0.35, 0.18, 0.12))
     poverty = hoods["low_income_share"].to_numpy()[points.neighborhood]
     on_arterial = np.isin(points.highway, ("primary", "secondary")).astype(float)
-    weights = {"district": 0.3 + poverty, "archdiocese": np.ones_like(poverty), "private": on_arterial, "city": np.ones_like(poverty)}
+    weights = {
+        "district": 0.3 + poverty,
+        "archdiocese": np.ones_like(poverty),
+        "private": on_arterial,
+        "city": np.ones_like(poverty),
+    }
     rooms_range = {"district": (10, 29), "archdiocese": (8, 19), "private": (6, 21), "city": (6, 15)}
     gym_chance = {"district": 0.7, "archdiocese": 0.5, "private": 0.1, "city": 0.4}
     spacing = 0.3 * math.sqrt(size.extent**2 / size.schools)
@@ -683,16 +1038,38 @@ def _add_vacant(size: Size, buildings: list[dict], points: _Points, hoods: pd.Da
             }[owner]
             rooms = _rooms(int(rng.integers(*rooms_range[owner])), 8 if owner != "private" else 5)
             available = "2026-07-01" if rng.random() < 0.7 else "2027-07-01"
-            buildings.append(_building(owner, "vacant", name, site, rooms, gym_chance=gym_chance[owner], rng=rng, available=available))
+            buildings.append(
+                _building(
+                    owner,
+                    "vacant",
+                    name,
+                    site,
+                    rooms,
+                    gym_chance=gym_chance[owner],
+                    rng=rng,
+                    available=available,
+                )
+            )
 
 
 # ------------------------------------------------------------------------------------------- needs
 def _spare_classrooms(building: int, buildings: list[dict], schools: list[dict]) -> int:
-    used = sum(math.ceil(s["enrollment"] / _seats_per_room(s["grades"])) for s in schools if s["building"] == building)
+    used = sum(
+        math.ceil(s["enrollment"] / _seats_per_room(s["grades"]))
+        for s in schools
+        if s["building"] == building
+    )
     return buildings[building]["rooms"]["classroom"] - used
 
 
-def _make_needs(size: Size, schools: list[dict], buildings: list[dict], hoods: pd.DataFrame, points: _Points, rng: np.random.Generator) -> list[dict]:
+def _make_needs(
+    size: Size,
+    schools: list[dict],
+    buildings: list[dict],
+    hoods: pd.DataFrame,
+    points: _Points,
+    rng: np.random.Generator,
+) -> list[dict]:
     """Charter schools' space needs, made to exercise every answer of the matching.
 
     A need's seats and classrooms are its first year's; its plan adds a grade a year, and the
@@ -707,7 +1084,10 @@ def _make_needs(size: Size, schools: list[dict], buildings: list[dict], hoods: p
     names = hoods["name"].tolist()
     charters = [s for s in schools if s["sector"] == "charter"]
     vacant = [k for k, b in enumerate(buildings) if b["status"] == "vacant"]
-    under = sorted((k for k, b in enumerate(buildings) if b["status"] == "under-used"), key=lambda k: -_spare_classrooms(k, buildings, schools))
+    under = sorted(
+        (k for k, b in enumerate(buildings) if b["status"] == "under-used"),
+        key=lambda k: -_spare_classrooms(k, buildings, schools),
+    )
     used_names = {s["name"] for s in schools}
     taken: set[int] = set()
 
@@ -715,7 +1095,13 @@ def _make_needs(size: Size, schools: list[dict], buildings: list[dict], hoods: p
         return _school_names("charter", "", len(used_names), rng, used_names)
 
     def pick(owner: str, *, gym: bool | None = None) -> int | None:
-        fits = [k for k in vacant if buildings[k]["owner"] == owner and k not in taken and (gym is None or buildings[k]["gym"] == gym)]
+        fits = [
+            k
+            for k in vacant
+            if buildings[k]["owner"] == owner
+            and k not in taken
+            and (gym is None or buildings[k]["gym"] == gym)
+        ]
         if not fits:
             return None
         k = max(fits, key=lambda k: buildings[k]["rooms"]["classroom"])
@@ -728,13 +1114,28 @@ def _make_needs(size: Size, schools: list[dict], buildings: list[dict], hoods: p
         seats_final = int(classrooms * _seats_per_room(final) * 0.9)
         per_grade = seats_final // len(final)
         rooms = _rooms(classrooms, max(final))  # specialty rooms for the full plan ...
-        rooms["classroom"] = math.ceil(per_grade * len(first) / _seats_per_room(first))  # ... classrooms for year one
+        rooms["classroom"] = math.ceil(
+            per_grade * len(first) / _seats_per_room(first)
+        )  # ... classrooms for year one
         return {
-            "grades": first, "add_grade_per_year": years > 1, "years": years, "seats": per_grade * len(first),
-            "seats_per_grade": per_grade, "rooms": rooms, "budget": float(round(budget, -3)), "lunch_periods": 1 + (seats_final > 350),
-            "neighborhoods": hood, "priority": float(round(rng.uniform(1, 10), 1)), "gym": False, "cafeteria": False,
-            "accessible": False, "co_location": True, "school": "", "name": "", **extra,
-        }  # fmt: skip
+            "grades": first,
+            "add_grade_per_year": years > 1,
+            "years": years,
+            "seats": per_grade * len(first),
+            "seats_per_grade": per_grade,
+            "rooms": rooms,
+            "budget": float(round(budget, -3)),
+            "lunch_periods": 1 + (seats_final > 350),
+            "neighborhoods": hood,
+            "priority": float(round(rng.uniform(1, 10), 1)),
+            "gym": False,
+            "cafeteria": False,
+            "accessible": False,
+            "co_location": True,
+            "school": "",
+            "name": "",
+            **extra,
+        }
 
     def other_hood(hood: str) -> list[str]:
         return [hood, str(rng.choice([n for n in names if n != hood]))]
@@ -747,29 +1148,107 @@ def _make_needs(size: Size, schools: list[dict], buildings: list[dict], hoods: p
         charter = next(turn)
         if (k := pick("district", gym=True)) is not None:  # a new campus filling a former district school
             b = buildings[k]
-            plans.append(need("K-1", 5, b["rooms"]["classroom"] - 2, b["annual_cost"] * 1.15, other_hood(hood_of[k]), school=charter["id"], name=f"{charter['name']} (second campus)", gym=True, cafeteria=b["cafeteria"], accessible=b["accessible"]))
+            plans.append(
+                need(
+                    "K-1",
+                    5,
+                    b["rooms"]["classroom"] - 2,
+                    b["annual_cost"] * 1.15,
+                    other_hood(hood_of[k]),
+                    school=charter["id"],
+                    name=f"{charter['name']} (second campus)",
+                    gym=True,
+                    cafeteria=b["cafeteria"],
+                    accessible=b["accessible"],
+                )
+            )
         if (k := pick("archdiocese")) is not None:  # a new middle school in a closed parish school
             b = buildings[k]
-            plans.append(need("6", 3, b["rooms"]["classroom"] - 1, b["annual_cost"] * 1.2, other_hood(hood_of[k]), name=new_name(), co_location=False))
+            plans.append(
+                need(
+                    "6",
+                    3,
+                    b["rooms"]["classroom"] - 1,
+                    b["annual_cost"] * 1.2,
+                    other_hood(hood_of[k]),
+                    name=new_name(),
+                    co_location=False,
+                )
+            )
         if (k := pick("private")) is not None:  # an elementary charter in accessible commercial space
             b = buildings[k]
-            plans.append(need("K-1", 5, b["rooms"]["classroom"] - 1, b["annual_cost"] * 1.1, [hood_of[k]], name=new_name(), accessible=True))
-        for k in [k for k in under if k not in taken][:2]:  # only a share of an under-used building fits the budget
+            plans.append(
+                need(
+                    "K-1",
+                    5,
+                    b["rooms"]["classroom"] - 1,
+                    b["annual_cost"] * 1.1,
+                    [hood_of[k]],
+                    name=new_name(),
+                    accessible=True,
+                )
+            )
+        for k in [k for k in under if k not in taken][
+            :2
+        ]:  # only a share of an under-used building fits the budget
             taken.add(k)
             spare = _spare_classrooms(k, buildings, schools)
             rooms = max(2, min(spare - 1, 6))
             share = buildings[k]["annual_cost"] * rooms / buildings[k]["rooms"]["classroom"]
-            whole = [buildings[v]["annual_cost"] for v in vacant if buildings[v]["rooms"]["classroom"] >= rooms]
+            whole = [
+                buildings[v]["annual_cost"] for v in vacant if buildings[v]["rooms"]["classroom"] >= rooms
+            ]
             budget = min(share * 1.5, 0.8 * min(whole)) if whole else share * 1.5
             host = {g for sc in schools if sc["building"] == k for g in sc["grades"]}
-            guest = next((c for c in charters if set(c["grades"]) & host), next(turn))  # grades the host can share with
+            guest = next(
+                (c for c in charters if set(c["grades"]) & host), next(turn)
+            )  # grades the host can share with
             grade = str(max((set(guest["grades"]) & host) or {g for g in guest["grades"] if g >= 0}))
-            annex = need(grade, 1, rooms, budget, [hood_of[k]], school=guest["id"], name=f"{guest['name']} (grade {grade} annex)")
-            annex["rooms"] = {"classroom": annex["rooms"]["classroom"], "small": 1}  # the campus's other rooms serve it
+            annex = need(
+                grade,
+                1,
+                rooms,
+                budget,
+                [hood_of[k]],
+                school=guest["id"],
+                name=f"{guest['name']} (grade {grade} annex)",
+            )
+            annex["rooms"] = {
+                "classroom": annex["rooms"]["classroom"],
+                "small": 1,
+            }  # the campus's other rooms serve it
             plans.append(annex)
-        plans.append(need("9", 4, 15, float(np.median([buildings[v]["annual_cost"] for v in vacant])) * 1.2, list(rng.choice(names, 2, replace=False)), name=new_name(), gym=True, cafeteria=True))
-        big = [b["annual_cost"] for b in buildings if b["gym"] and b["accessible"] and b["rooms"]["classroom"] >= 12]
-        plans.append(need("K-2", 6, 12, 0.5 * min(big) if big else 250_000.0, [str(rng.choice(names))], name=new_name(), gym=True, cafeteria=True, accessible=True, co_location=False))
+        plans.append(
+            need(
+                "9",
+                4,
+                15,
+                float(np.median([buildings[v]["annual_cost"] for v in vacant])) * 1.2,
+                list(rng.choice(names, 2, replace=False)),
+                name=new_name(),
+                gym=True,
+                cafeteria=True,
+            )
+        )
+        big = [
+            b["annual_cost"]
+            for b in buildings
+            if b["gym"] and b["accessible"] and b["rooms"]["classroom"] >= 12
+        ]
+        plans.append(
+            need(
+                "K-2",
+                6,
+                12,
+                0.5 * min(big) if big else 250_000.0,
+                [str(rng.choice(names))],
+                name=new_name(),
+                gym=True,
+                cafeteria=True,
+                accessible=True,
+                co_location=False,
+            )
+        )
     plans = plans[: size.needs]
     for k, plan in enumerate(plans):
         plan["id"] = f"NEED{k + 1:02d}"
@@ -785,7 +1264,9 @@ def _band(grade: int) -> str:
     return "K-5" if grade <= 5 else "6-8" if grade <= 8 else "9-12"
 
 
-def _make_students(size: Size, schools: list[dict], points: _Points, rng: np.random.Generator) -> pd.DataFrame:
+def _make_students(
+    size: Size, schools: list[dict], points: _Points, rng: np.random.Generator
+) -> pd.DataFrame:
     """Bus riders living beyond their grade's walk distance (nearer their school than not; charter
     and Catholic students from farther), plus walkers (a fifth of the students) inside it.
 
@@ -814,9 +1295,13 @@ def _make_students(size: Size, schools: list[dict], points: _Points, rng: np.ran
             in_band = np.array([_band(g) == band for g in drawn], dtype=bool)
             if not in_band.any():
                 continue
-            ride_grades = drawn[: n_ride][in_band[: n_ride]]
+            ride_grades = drawn[:n_ride][in_band[:n_ride]]
             walk_grades = drawn[n_ride:][in_band[n_ride:]]
-            far = points.weight * np.exp(-np.maximum(dist - limit, 0) / reach[s["sector"]]) * (dist >= limit + 50)
+            far = (
+                points.weight
+                * np.exp(-np.maximum(dist - limit, 0) / reach[s["sector"]])
+                * (dist >= limit + 50)
+            )
             near = points.weight * ((dist <= limit / 1.45) & (dist >= 100))
             for grade_list, weight in ((ride_grades, far), (walk_grades, near)):
                 k = min(len(grade_list), int(np.count_nonzero(weight)))
@@ -827,7 +1312,10 @@ def _make_students(size: Size, schools: list[dict], points: _Points, rng: np.ran
     students = pd.concat(frames, ignore_index=True)
     u = rng.random(len(students))
     students["service"] = np.where(u < 0.01, "wheelchair", np.where(u < 0.15, "door-to-door", "corner"))
-    students["max_walk"] = [0.0 if svc != "corner" else _max_walk(g) for svc, g in zip(students["service"], students["grade"], strict=True)]
+    students["max_walk"] = [
+        0.0 if svc != "corner" else _max_walk(g)
+        for svc, g in zip(students["service"], students["grade"], strict=True)
+    ]
     students = students.sort_values(["school", "grade", "home"], kind="stable").reset_index(drop=True)
     students["id"] = [f"S{k + 1:05d}" for k in range(len(students))]
     return students
@@ -841,18 +1329,27 @@ def _make_yards(size: Size, points: _Points, buses: int) -> pd.DataFrame:
     quadrants = ((1, -1), (-1, 1), (1, 1), (-1, -1))[: size.yards]
     sites = [int(arterial[np.argmax(xy @ np.array(q, dtype=float))]) for q in quadrants]
     names = ("Southeast", "Northwest", "Northeast", "Southwest")
-    return pd.DataFrame({
-        "id": [f"Y{k + 1}" for k in range(len(sites))], "name": [f"{names[k]} Bus Yard" for k in range(len(sites))],
-        "buses": _split(buses, [1.0] * len(sites)), "site": sites,
-    })  # fmt: skip
+    return pd.DataFrame(
+        {
+            "id": [f"Y{k + 1}" for k in range(len(sites))],
+            "name": [f"{names[k]} Bus Yard" for k in range(len(sites))],
+            "buses": _split(buses, [1.0] * len(sites)),
+            "site": sites,
+        }
+    )
 
 
 def _bus_types(buses: int) -> pd.DataFrame:
     """Big buses, minibuses and minibuses with a wheelchair lift (Boston: about $100k a bus-year)."""
-    return pd.DataFrame({
-        "id": ["big", "mini", "mini_lift"], "seats": [71, 29, 24], "wheelchair": ["no", "no", "yes"],
-        "count": _split(buses, (0.55, 0.30, 0.15)), "cost_per_year": [102_000.0, 94_000.0, 99_000.0],
-    })  # fmt: skip
+    return pd.DataFrame(
+        {
+            "id": ["big", "mini", "mini_lift"],
+            "seats": [71, 29, 24],
+            "wheelchair": ["no", "no", "yes"],
+            "count": _split(buses, (0.55, 0.30, 0.15)),
+            "cost_per_year": [102_000.0, 94_000.0, 99_000.0],
+        }
+    )
 
 
 # ------------------------------------------------------------------------------------------ output
@@ -876,12 +1373,16 @@ def _write_csv(frame: pd.DataFrame, path: Path) -> None:
     frame.to_csv(path, index=False, lineterminator="\n")
 
 
-def _geojson(features: list[tuple[dict, object]]) -> str:
+def _geojson(features: list[tuple[dict, BaseGeometry]]) -> str:
     def to_lonlat(coords: np.ndarray) -> np.ndarray:
         return np.column_stack(_lonlat(coords))
 
     out = [
-        {"type": "Feature", "properties": props, "geometry": shapely.geometry.mapping(shapely.transform(geom, to_lonlat))}
+        {
+            "type": "Feature",
+            "properties": props,
+            "geometry": shapely.geometry.mapping(shapely.transform(geom, to_lonlat)),
+        }
         for props, geom in features
     ]
     return json.dumps({"type": "FeatureCollection", "features": out}, separators=(",", ":")) + "\n"
@@ -908,20 +1409,25 @@ def _manifest(size_name: str, seed: int) -> str:
         *(layer.format(name, "csv") for name in ("bus_types", "needs")),
         '[map]\nwater = "river.geojson"      # drawn under the other layers\n',
         "[transport]\n"
-        f"bell_tiers = [{', '.join(repr(format_time(t)).replace(chr(39), chr(34)) for t in DISTRICT_TIERS)}]\n"
+        "bell_tiers = ["
+        + ", ".join(repr(format_time(t)).replace(chr(39), chr(34)) for t in DISTRICT_TIERS)
+        + "]\n"
         "max_ride = 3600              # seconds on the bus, at most\n"
         "cost_per_bus_year = 100000\n"
         'cost_per_bus_year_source = "Boston Public Schools, about $100k per bus-year"\n'
         "cost_per_mile = 3.0          # fuel and upkeep, dollars a mile driven\n",
-        "[transport.eligibility]      # walking distance (metres) beyond which a student rides, by grade band\n"
-        + "".join(f'"{band}" = {metres}\n' for band, metres in ELIGIBILITY.items()),
-        '[transport.hazards]          # a student may not walk across these: they ride, and no stop is across them\n'
+        "[transport.eligibility]      # walking distance (metres) beyond which a student rides, by "
+        "grade band\n" + "".join(f'"{band}" = {metres}\n' for band, metres in ELIGIBILITY.items()),
+        "[transport.hazards]          # a student may not walk across these: they ride, and no stop is "
+        "across them\n"
         'file = "river.geojson"\n',
         "[transport.bells]            # what the bell-time optimizer may change\n"
         'earliest = "07:15"\nlatest = "09:30"\nstep_minutes = 15\nshifts_minutes = [-10, -5, 5, 10]\n'
         "max_change_minutes = 60\n\n"
-        '[[transport.bells.rules]]\nlabel = "no high school before 8:00"\ngrades = "9-12"\nearliest = "08:00"\n\n'
-        '[[transport.bells.rules]]\nlabel = "elementary dismissal before 16:00"\ngrades = "PK-5"\nend_before = "16:00"\n',
+        '[[transport.bells.rules]]\nlabel = "no high school before 8:00"\ngrades = "9-12"\nearliest = '
+        '"08:00"\n\n'
+        '[[transport.bells.rules]]\nlabel = "elementary dismissal before 16:00"\ngrades = '
+        '"PK-5"\nend_before = "16:00"\n',
         "[capacity]\ntarget = [0.85, 1.00]       # utilization band of a well-used building\n",
         "[capacity.class_size]        # students a classroom seats, by grade band\n"
         + "".join(f'"{band}" = {seats}\n' for band, seats in CLASS_SIZES.items()),
@@ -940,7 +1446,11 @@ def _shared_zone_table(schools: pd.DataFrame, hoods: pd.DataFrame) -> str:
             continue
         inside = middle[middle["neighborhood"].isin([a, b])]
         sectors = inside["sector"].value_counts()
-        if sectors.get("district", 0) >= 1 and sectors.get("charter", 0) >= 2 and (best is None or len(inside) > best[0]):
+        if (
+            sectors.get("district", 0) >= 1
+            and sectors.get("charter", 0) >= 2
+            and (best is None or len(inside) > best[0])
+        ):
             best = (len(inside), a, b)
     if best is None:
         return ""
@@ -972,7 +1482,8 @@ def _readme(size_name: str, seed: int, counts: dict[str, int]) -> str:
         "river.geojson": "the river (a few bridges cross it)",
         "schools.csv": "district (three bell tiers), charter and Catholic schools",
         "buildings.csv": "school buildings and vacant or under-used ones, rooms by type",
-        "students.csv": "students' homes (bus riders and some walkers), grade, school, service, address as exported",
+        "students.csv": "students' homes (bus riders and some walkers), grade, school, service, address "
+        "as exported",
         "address_points.csv": "the city's address points: number, street, unit, ZIP (one row per unit)",
         "needs.csv": "charter schools' space needs",
         "yards.csv": "bus yards",
@@ -982,54 +1493,100 @@ def _readme(size_name: str, seed: int, counts: dict[str, int]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _addresses(points: _Points, homes: np.ndarray, hoods: int, seed: int) -> tuple[list[str], list[str], pd.DataFrame]:
+def _addresses(
+    points: _Points, homes: np.ndarray, hoods: int, seed: int
+) -> tuple[list[str], list[str], pd.DataFrame]:
     """Students' address lines and ZIPs as a district exports them, and the city's address points
     (drawn from a generator of their own: the other layers stay as they were)."""
     rng = np.random.default_rng([seed, 15])
-    number = synthetic.house_numbers(street=points.street, block=points.block, along=points.along, left=points.left)
+    number = synthetic.house_numbers(
+        street=points.street, block=points.block, along=points.along, left=points.left
+    )
     units = np.where(rng.random(len(points.xy)) < 0.25, 3, 0)
     zips = synthetic.zip_codes(hoods)
     zip_code = np.array(zips)[points.neighborhood]
-    lines, zip_column, variants = synthetic.student_addresses(homes=homes, number=number, street=points.street, zip_code=zip_code, units=units, all_zips=zips, rng=rng)
+    lines, zip_column, variants = synthetic.student_addresses(
+        homes=homes,
+        number=number,
+        street=points.street,
+        zip_code=zip_code,
+        units=units,
+        all_zips=zips,
+        rng=rng,
+    )
     missing = np.zeros(len(points.xy), dtype=bool)
     missing[homes[np.array(variants) == "not on file"]] = True
     lon, lat = _lonlat(points.xy)
-    table = synthetic.address_points(number=number, street=points.street, zip_code=zip_code, units=units, lon=lon, lat=lat, missing=missing)
+    table = synthetic.address_points(
+        number=number, street=points.street, zip_code=zip_code, units=units, lon=lon, lat=lat, missing=missing
+    )
     return lines, zip_column, table
 
 
-def _write(folder: Path, size_name: str, seed: int, *, river: _River, streets: _Streets, hoods: pd.DataFrame,
-           schools: list[dict], buildings: list[dict], needs: list[dict], students: pd.DataFrame,
-           yards: pd.DataFrame, bus_types: pd.DataFrame, points: _Points) -> None:  # fmt: skip
+def _write(
+    folder: Path,
+    size_name: str,
+    seed: int,
+    *,
+    river: _River,
+    streets: _Streets,
+    hoods: pd.DataFrame,
+    schools: list[dict],
+    buildings: list[dict],
+    needs: list[dict],
+    students: pd.DataFrame,
+    yards: pd.DataFrame,
+    bus_types: pd.DataFrame,
+    points: _Points,
+) -> None:
     """Write every file of the city folder (deterministically: fixed order, fixed formats)."""
     ox.save_graphml(streets.graph, folder / "streets.graphml")
     pop = [c for c in hoods.columns if c.startswith("population_")]
     zone_props = hoods[["id", "name", "kind", "low_income_share", *pop]].to_dict("records")
-    (folder / "zones.geojson").write_text(_geojson(list(zip(zone_props, hoods["geometry"], strict=True))), encoding="utf-8")
-    (folder / "river.geojson").write_text(_geojson([({"name": "Mill River", "kind": "water"}, river.polygon())]), encoding="utf-8")
+    (folder / "zones.geojson").write_text(
+        _geojson(list(zip(zone_props, hoods["geometry"], strict=True))), encoding="utf-8"
+    )
+    (folder / "river.geojson").write_text(
+        _geojson([({"name": "Mill River", "kind": "water"}, river.polygon())]), encoding="utf-8"
+    )
 
     b_xy = np.array([points.xy[b["site"]] + 15.0 * points.normal[b["site"]] for b in buildings])
     b_ids = [f"B{k + 1:03d}" for k in range(len(buildings))]
-    frame = pd.DataFrame({
-        "id": b_ids, "name": [b["name"] for b in buildings], "owner": [b["owner"] for b in buildings],
-        "status": [b["status"] for b in buildings], "gross_area": [b["gross_area"] for b in buildings],
-        "gym": [_BOOL[b["gym"]] for b in buildings], "cafeteria": [_BOOL[b["cafeteria"]] for b in buildings],
-        "accessible": [_BOOL[b["accessible"]] for b in buildings], "condition": [b["condition"] for b in buildings],
-        "annual_cost": [b["annual_cost"] for b in buildings], "available": [b["available"] for b in buildings],
-        "neighborhood": _hood_names(b_xy, hoods),
-    })  # fmt: skip
+    frame = pd.DataFrame(
+        {
+            "id": b_ids,
+            "name": [b["name"] for b in buildings],
+            "owner": [b["owner"] for b in buildings],
+            "status": [b["status"] for b in buildings],
+            "gross_area": [b["gross_area"] for b in buildings],
+            "gym": [_BOOL[b["gym"]] for b in buildings],
+            "cafeteria": [_BOOL[b["cafeteria"]] for b in buildings],
+            "accessible": [_BOOL[b["accessible"]] for b in buildings],
+            "condition": [b["condition"] for b in buildings],
+            "annual_cost": [b["annual_cost"] for b in buildings],
+            "available": [b["available"] for b in buildings],
+            "neighborhood": _hood_names(b_xy, hoods),
+        }
+    )
     frame = pd.concat([frame, _rooms_columns([b["rooms"] for b in buildings])], axis=1)
     _write_csv(_with_lonlat(frame, b_xy), folder / "buildings.csv")
 
     order = sorted(schools, key=lambda s: s["id"])
     s_xy = b_xy[[s["building"] for s in order]]
-    frame = pd.DataFrame({
-        "id": [s["id"] for s in order], "name": [s["name"] for s in order], "sector": [s["sector"] for s in order],
-        "grades": [format_grades(s["grades"]) for s in order], "enrollment": [s["enrollment"] for s in order],
-        "capacity": [s["capacity"] for s in order], "building": [b_ids[s["building"]] for s in order],
-        "bell_start": [format_time(s["bell_start"]) for s in order], "bell_end": [format_time(s["bell_end"]) for s in order],
-        "neighborhood": _hood_names(s_xy, hoods),
-    })  # fmt: skip
+    frame = pd.DataFrame(
+        {
+            "id": [s["id"] for s in order],
+            "name": [s["name"] for s in order],
+            "sector": [s["sector"] for s in order],
+            "grades": [format_grades(s["grades"]) for s in order],
+            "enrollment": [s["enrollment"] for s in order],
+            "capacity": [s["capacity"] for s in order],
+            "building": [b_ids[s["building"]] for s in order],
+            "bell_start": [format_time(s["bell_start"]) for s in order],
+            "bell_end": [format_time(s["bell_end"]) for s in order],
+            "neighborhood": _hood_names(s_xy, hoods),
+        }
+    )
     _write_csv(_with_lonlat(frame, s_xy), folder / "schools.csv")
     frame_schools = frame
 
@@ -1037,7 +1594,9 @@ def _write(folder: Path, size_name: str, seed: int, *, river: _River, streets: _
     frame = students[["id", "grade", "school", "service", "max_walk"]].copy()
     frame["grade"] = [GRADE_NAMES[g + 1] for g in frame["grade"]]
     frame["neighborhood"] = _hood_names(h_xy, hoods)
-    frame["address"], frame["zip"], addresses = _addresses(points, students["home"].to_numpy(), len(hoods), seed)
+    frame["address"], frame["zip"], addresses = _addresses(
+        points, students["home"].to_numpy(), len(hoods), seed
+    )
     _write_csv(_with_lonlat(frame, h_xy), folder / "students.csv")
     _write_csv(addresses, folder / "address_points.csv")
 
@@ -1045,11 +1604,18 @@ def _write(folder: Path, size_name: str, seed: int, *, river: _River, streets: _
     _write_csv(_with_lonlat(yards.drop(columns="site"), y_xy), folder / "yards.csv")
     _write_csv(bus_types, folder / "bus_types.csv")
 
-    frame = pd.DataFrame({
-        "id": [n["id"] for n in needs], "school": [n["school"] for n in needs], "name": [n["name"] for n in needs],
-        "grades": [format_grades(n["grades"]) for n in needs], "add_grade_per_year": [_BOOL[n["add_grade_per_year"]] for n in needs],
-        "years": [n["years"] for n in needs], "seats": [n["seats"] for n in needs], "seats_per_grade": [n["seats_per_grade"] for n in needs],
-    })  # fmt: skip
+    frame = pd.DataFrame(
+        {
+            "id": [n["id"] for n in needs],
+            "school": [n["school"] for n in needs],
+            "name": [n["name"] for n in needs],
+            "grades": [format_grades(n["grades"]) for n in needs],
+            "add_grade_per_year": [_BOOL[n["add_grade_per_year"]] for n in needs],
+            "years": [n["years"] for n in needs],
+            "seats": [n["seats"] for n in needs],
+            "seats_per_grade": [n["seats_per_grade"] for n in needs],
+        }
+    )
     frame = pd.concat([frame, _rooms_columns([n["rooms"] for n in needs])], axis=1)
     for column in ("gym", "cafeteria", "accessible", "co_location"):
         frame[column] = [_BOOL[n[column]] for n in needs]
@@ -1059,13 +1625,21 @@ def _write(folder: Path, size_name: str, seed: int, *, river: _River, streets: _
     frame["priority"] = [n["priority"] for n in needs]
     _write_csv(frame, folder / "needs.csv")
 
-    (folder / "city.toml").write_text(_manifest(size_name, seed) + _shared_zone_table(frame_schools, hoods), encoding="utf-8")
+    (folder / "city.toml").write_text(
+        _manifest(size_name, seed) + _shared_zone_table(frame_schools, hoods), encoding="utf-8"
+    )
     counts = {
-        "streets.graphml": streets.graph.number_of_nodes(), "zones.geojson": len(hoods), "river.geojson": 1,
-        "schools.csv": len(schools), "buildings.csv": len(buildings), "students.csv": len(students),
+        "streets.graphml": streets.graph.number_of_nodes(),
+        "zones.geojson": len(hoods),
+        "river.geojson": 1,
+        "schools.csv": len(schools),
+        "buildings.csv": len(buildings),
+        "students.csv": len(students),
         "address_points.csv": len(addresses),
-        "needs.csv": len(needs), "yards.csv": len(yards), "bus_types.csv": len(bus_types),
-    }  # fmt: skip
+        "needs.csv": len(needs),
+        "yards.csv": len(yards),
+        "bus_types.csv": len(bus_types),
+    }
     (folder / "README.md").write_text(_readme(size_name, seed, counts), encoding="utf-8")
 
 
@@ -1106,18 +1680,40 @@ def generate(*, size: str = "demo", seed: int = 2026, out: str | os.PathLike[str
     river = _make_river(spec, rng)
     streets = _make_streets(spec, river, rng)
     hoods = _make_neighborhoods(spec, river, rng)
-    points = _street_points(streets, hoods, river, max(20_000, 5 * spec.riders), rng, grid=int(spec.extent // spec.block) + 1)
+    points = _street_points(
+        streets, hoods, river, max(20_000, 5 * spec.riders), rng, grid=int(spec.extent // spec.block) + 1
+    )
     schools, buildings, taken = _make_schools(spec, points, hoods, rng)
     _add_vacant(spec, buildings, points, hoods, taken, rng)
     needs = _make_needs(spec, schools, buildings, hoods, points, rng)
     students = _make_students(spec, schools, points, rng)
     buses = round(spec.riders * BUSES_PER_RIDER)
-    log.info("Riverton (%s, seed %d): %d street nodes, %d schools, %d students", size, seed, len(streets.graph), len(schools), len(students))
+    log.info(
+        "Riverton (%s, seed %d): %d street nodes, %d schools, %d students",
+        size,
+        seed,
+        len(streets.graph),
+        len(schools),
+        len(students),
+    )
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
     try:
-        _write(tmp, size, seed, river=river, streets=streets, hoods=hoods, schools=schools, buildings=buildings,
-               needs=needs, students=students, yards=_make_yards(spec, points, buses), bus_types=_bus_types(buses), points=points)  # fmt: skip
+        _write(
+            tmp,
+            size,
+            seed,
+            river=river,
+            streets=streets,
+            hoods=hoods,
+            schools=schools,
+            buildings=buildings,
+            needs=needs,
+            students=students,
+            yards=_make_yards(spec, points, buses),
+            bus_types=_bus_types(buses),
+            points=points,
+        )
         tmp.chmod(0o755)
         _replace_dir(tmp, target)
     finally:
@@ -1144,8 +1740,15 @@ def _replace_dir(new: Path, target: Path) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Command line: ``python -m facilities.demo --size demo --seed 2026 --out data/demo``."""
-    parser = argparse.ArgumentParser(prog="python -m facilities.demo", description="Generate Riverton, the synthetic demo city.")
-    parser.add_argument("--size", choices=sorted(SIZES), default="demo", help="demo (committed), city (Boston-scale) or test (tiny)")
+    parser = argparse.ArgumentParser(
+        prog="python -m facilities.demo", description="Generate Riverton, the synthetic demo city."
+    )
+    parser.add_argument(
+        "--size",
+        choices=sorted(SIZES),
+        default="demo",
+        help="demo (committed), city (Boston-scale) or test (tiny)",
+    )
     parser.add_argument("--seed", type=int, default=2026, help="random seed (default 2026)")
     parser.add_argument("--out", type=Path, default=None, help="folder to write (replaced as a whole)")
     args = parser.parse_args(argv)

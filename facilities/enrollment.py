@@ -23,11 +23,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Literal, cast
 
 import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
+from shapely.geometry.base import BaseGeometry
 
 from facilities.lottery import LotteryData, LotteryResult, simulate_choices, solve
 from facilities.zones import (
@@ -40,13 +42,16 @@ from facilities.zones import (
 from facilities.zones.measure import fail, seat_notes, seat_sources
 from facilities.zones.residents import area_units, enrollment_residents
 
+if TYPE_CHECKING:
+    from facilities.city import City
+
 __all__ = ["ENTRY_GRADES", "Enrollment", "applicants", "lottery_data", "run_lottery"]
 
 #: Grades families apply to when applicants are simulated: K, 6 and 9.
 ENTRY_GRADES: tuple[int, ...] = (0, 6, 9)
 
 
-def _points_in(poly: shapely.Geometry, n: int, rng: np.random.Generator) -> np.ndarray:
+def _points_in(poly: BaseGeometry, n: int, rng: np.random.Generator) -> np.ndarray:
     """``n`` points drawn uniformly in a polygon (rejection sampling in its bounds)."""
     if n <= 0:
         return np.zeros((0, 2))
@@ -63,7 +68,7 @@ def _points_in(poly: shapely.Geometry, n: int, rng: np.random.Generator) -> np.n
 
 
 def applicants(
-    city: object,
+    city: City,
     *,
     grades: Sequence[int] | None = None,
     source: Source = "auto",
@@ -100,7 +105,7 @@ def applicants(
     """
     people = residents(city, source=source, participation=participation)
     if people.source == "students":
-        st = city.students  # type: ignore[attr-defined]
+        st = city.students
         grade = pd.to_numeric(st["grade"], errors="coerce")
         keep = grade.isin(list(grades)) if grades is not None else grade.between(-1, 12)
         out = st.loc[keep, ["id", "grade", "neighborhood", "school", "geometry"]].rename(
@@ -113,14 +118,15 @@ def applicants(
     rng = np.random.default_rng(seed)
     grades = tuple(ENTRY_GRADES if grades is None else grades)
     parts = []
-    crs = city.zones.crs  # type: ignore[attr-defined]
+    crs = city.zones.crs
     for g in grades:
         if people.source == "population":
             units = people.units
+            assert units is not None  # population residents carry their units
             res = residents_by_grade(units, participation=participation)[:, g + 1]
         else:
             units = area_units(city, grades=[g])
-            res = enrollment_residents(units, city.schools)[:, g + 1] * participation  # type: ignore[attr-defined]
+            res = enrollment_residents(units, city.schools)[:, g + 1] * participation
         labels = units["name"].where(units["name"].notna(), units["id"]).astype(str)
         for label, poly, n in zip(labels, units.geometry.values, res, strict=True):
             xy = _points_in(poly, int(round(n)), rng)
@@ -140,7 +146,7 @@ def applicants(
     return out, True
 
 
-def _check_some(city: object, people: pd.DataFrame, note: str, grades: Sequence[int] | None) -> None:
+def _check_some(city: City, people: pd.DataFrame, note: str, grades: Sequence[int] | None) -> None:
     """A lottery with no applicant is a problem, named, not an empty table."""
     if len(people):
         return
@@ -151,7 +157,7 @@ def _check_some(city: object, people: pd.DataFrame, note: str, grades: Sequence[
         None,
         f"no applicants{asked} ({note})",
         "choose grades the residents are in (--grades), or check the residents' source",
-        city=city.name,  # type: ignore[attr-defined]
+        city=city.name,
     )
 
 
@@ -185,7 +191,7 @@ def _zone_of_schools(
 
 
 def lottery_data(
-    city: object,
+    city: City,
     *,
     zones: gpd.GeoDataFrame | None = None,
     choices: pd.DataFrame | None = None,
@@ -230,7 +236,7 @@ def lottery_data(
     people, simulated_people = applicants(
         city, grades=grades, source=source, participation=participation, seed=seed
     )
-    schools = city.schools  # type: ignore[attr-defined]
+    schools = city.schools
     seats = seats_by_grade(schools, basis=basis)
     wanted = people["grade"].to_numpy(int) + 1
     if not seats[:, np.unique(wanted)].sum():
@@ -240,7 +246,7 @@ def lottery_data(
             "grades",
             f"no school has seats in the applicants' grades ({seat_notes(schools, basis=basis)[0]})",
             "map the schools' grades and capacity (or enrollment) in [layers.schools.columns]",
-            city=city.name,  # type: ignore[attr-defined]
+            city=city.name,
         )
     school_zone, _ = _zone_of_schools(schools, zones)
     home_zone = np.full(len(people), "", dtype=object)
@@ -428,14 +434,14 @@ class Enrollment:
 
 
 def run_lottery(
-    city: object,
+    city: City,
     *,
     zones: gpd.GeoDataFrame | None = None,
     choices: pd.DataFrame | None = None,
     guarantee: bool = True,
     seed: int = 0,
-    lottery: str = "single",
-    **options: object,
+    lottery: Literal["single", "per_school"] = "single",
+    **options: Any,
 ) -> Enrollment:
     """Run one lottery across every sector's schools, with each shared zone's guarantee.
 
@@ -457,17 +463,17 @@ def run_lottery(
     **options
         Passed to :func:`lottery_data` (``grades``, ``priorities``, ``basis``, ...).
     """
-    data, simulated_people = lottery_data(city, zones=zones, choices=choices, seed=seed, **options)  # type: ignore[arg-type]
-    schools = city.schools  # type: ignore[attr-defined]
+    data, simulated_people = lottery_data(city, zones=zones, choices=choices, seed=seed, **options)
+    schools = city.schools
     _, members = _zone_of_schools(schools, zones)
-    result = solve(data, seed=seed, lottery=lottery, guarantee=members if guarantee and members else None)  # type: ignore[arg-type]
-    basis = str(options.get("basis", "capacity"))
+    result = solve(data, seed=seed, lottery=lottery, guarantee=members if guarantee and members else None)
+    basis = cast(Basis, str(options.get("basis", "capacity")))
     people = residents(
         city, source=options.get("source", "auto"), participation=float(options.get("participation", 1.0))
-    )  # type: ignore[arg-type]
-    seats_note, warnings = seat_notes(schools, basis=basis)  # type: ignore[arg-type]
+    )
+    seats_note, warnings = seat_notes(schools, basis=basis)
     order = pd.Index(schools["id"].astype(str)).get_indexer(data.school_ids)
-    source = seat_sources(schools, basis=basis)[order]  # type: ignore[arg-type]
+    source = seat_sources(schools, basis=basis)[order]
     unassigned = int((result.assignment < 0).sum())
     if unassigned and data.n_students:
         warnings.append(

@@ -14,8 +14,8 @@ import os
 import tempfile
 import tomllib
 from collections.abc import Iterator
-from typing import Self
 from pathlib import Path
+from typing import Self
 
 import geopandas as gpd
 import numpy as np
@@ -67,20 +67,40 @@ def read_city(path: str | os.PathLike[str]) -> City:
     root = manifest.parent
     problems = v.Problems()
     if not manifest.exists():
-        problems.add(str(manifest), None, None, "no city.toml here", "point at a city folder (one with a city.toml), or create one (see README: 'A city is a folder')")
+        problems.add(
+            str(manifest),
+            None,
+            None,
+            "no city.toml here",
+            "point at a city folder (one with a city.toml), or create one (see README: 'A city is a folder')",
+        )
         problems.raise_if_any(city=str(root))
     try:
         config = tomllib.loads(manifest.read_text(encoding="utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as err:
-        problems.add(str(manifest), None, None, f"not valid TOML: {err}", "fix the syntax (strings in double quotes, one key per line)")
+        problems.add(
+            str(manifest),
+            None,
+            None,
+            f"not valid TOML: {err}",
+            "fix the syntax (strings in double quotes, one key per line)",
+        )
         problems.raise_if_any(city=str(root))
     settings = parse_settings(config, problems=problems)
     name = settings.city.name or root.name
     layers_cfg = config.get("layers", {})
     for unknown in sorted(set(layers_cfg) - set(LAYERS)):
-        problems.add("city.toml", None, None, f"unknown layer [layers.{unknown}]", _suggest(unknown, list(LAYERS)))
+        problems.add(
+            "city.toml", None, None, f"unknown layer [layers.{unknown}]", _suggest(unknown, list(LAYERS))
+        )
     if "schools" not in layers_cfg:
-        problems.add("city.toml", None, None, "no [layers.schools] table", "add one naming the schools file: [layers.schools] file = \"schools.csv\"")
+        problems.add(
+            "city.toml",
+            None,
+            None,
+            "no [layers.schools] table",
+            'add one naming the schools file: [layers.schools] file = "schools.csv"',
+        )
     frames: dict[str, pd.DataFrame] = {}
     rows: dict[str, list[int | None]] = {}
     sources: dict[str, str] = {}
@@ -96,11 +116,19 @@ def read_city(path: str | os.PathLike[str]) -> City:
     network = _network_spec(root, settings.network, problems)
     _files.check_extra_file(root, settings.map.water, key="map.water", problems=problems)
     geocoding = None
-    if "students" in frames and "address" in layers_cfg.get("students", {}):  # addresses to points: facilities.geocode
+    if "students" in frames and "address" in layers_cfg.get(
+        "students", {}
+    ):  # addresses to points: facilities.geocode
         frames["students"], rows["students"], geocoding = place_students(
-            frames["students"], rows["students"], cfg=layers_cfg["students"], settings=settings, address_points=frames.get("address_points"),
-            root=root, source=str(layers_cfg["students"].get("file")), problems=problems,
-        )  # fmt: skip
+            frames["students"],
+            rows["students"],
+            cfg=layers_cfg["students"],
+            settings=settings,
+            address_points=frames.get("address_points"),
+            root=root,
+            source=str(layers_cfg["students"].get("file")),
+            problems=problems,
+        )
     tables = {k for k in frames if Path(str(layers_cfg[k].get("file"))).suffix.lower() in _TABLE}
     for off in _files.check_layer_crs(frames, sources=sources, swappable=tables, problems=problems):
         del frames[off]  # named once; the checks comparing locations would blame the other layers
@@ -133,15 +161,29 @@ def _network_spec(root: Path, cfg: NetworkSettings | None, problems: v.Problems)
         cache_dir=root / cfg.cache_dir,
     )
     if sum(x is not None for x in (spec.file, spec.place, spec.bbox)) != 1:
-        problems.add("city.toml", None, None, "[network] needs exactly one of file, place or bbox", "e.g. file = \"streets.graphml\"")
+        problems.add(
+            "city.toml",
+            None,
+            None,
+            "[network] needs exactly one of file, place or bbox",
+            'e.g. file = "streets.graphml"',
+        )
     elif spec.file is not None and not spec.file.exists():
-        problems.add("city.toml", None, "network.file", f"street network file {cfg.file!r} not found in {root}", "put the file in the city folder or fix its name")
+        problems.add(
+            "city.toml",
+            None,
+            "network.file",
+            f"street network file {cfg.file!r} not found in {root}",
+            "put the file in the city folder or fix its name",
+        )
     elif spec.file is not None:
         _files.check_network_file(spec.file, problems=problems)
     return spec
 
 
-def read_layer_file(path: Path, *, sheet: str | int | None = None, header_row: int = 1, encoding: str | None = None) -> pd.DataFrame:
+def read_layer_file(
+    path: Path, *, sheet: str | int | None = None, header_row: int = 1, encoding: str | None = None
+) -> pd.DataFrame:
     """Read a layer file of any supported format into a (Geo)DataFrame, all cells as found.
 
     Parameters
@@ -158,9 +200,19 @@ def read_layer_file(path: Path, *, sheet: str | int | None = None, header_row: i
     suffix = "".join(path.suffixes[-2:]).lower() if path.suffix.lower() == ".bz2" else path.suffix.lower()
     if suffix in (".csv", ".txt", ".tsv"):
         sep = "\t" if suffix == ".tsv" else None
-        return pd.read_csv(path, sep=sep, engine="python", dtype=str, keep_default_na=False, skiprows=header_row - 1, encoding=encoding or "utf-8-sig")
+        return pd.read_csv(
+            path,
+            sep=sep,
+            engine="python",
+            dtype=str,
+            keep_default_na=False,
+            skiprows=header_row - 1,
+            encoding=encoding or "utf-8-sig",
+        )
     if suffix in (".xlsx", ".xls"):
-        return pd.read_excel(path, sheet_name=sheet if sheet is not None else 0, header=header_row - 1, dtype=object)
+        return pd.read_excel(
+            path, sheet_name=sheet if sheet is not None else 0, header=header_row - 1, dtype=object
+        )
     if suffix == ".parquet":
         try:
             return gpd.read_parquet(path)
@@ -171,9 +223,25 @@ def read_layer_file(path: Path, *, sheet: str | int | None = None, header_row: i
 
 #: Keys of a layer's table (and of each of its ``[[layers.X.files]]`` tables) besides its groups.
 _FILE_KEYS = (
-    "file", "columns", "defaults", "values", "units", "x", "y", "crs", "crs_override", "sheet", "header_row",
-    "on_duplicate_id", "id_prefix", "keep", "drop", "query", "repair", "address",
-)  # fmt: skip
+    "file",
+    "columns",
+    "defaults",
+    "values",
+    "units",
+    "x",
+    "y",
+    "crs",
+    "crs_override",
+    "sheet",
+    "header_row",
+    "on_duplicate_id",
+    "id_prefix",
+    "keep",
+    "drop",
+    "query",
+    "repair",
+    "address",
+)
 #: Keys whose tables merge (a file's entries over the layer's) rather than replace.
 _MERGED = ("columns", "defaults", "units", "keep", "drop")
 
@@ -208,27 +276,53 @@ def _file_specs(layer: Layer, cfg: dict, problems: v.Problems) -> list[dict]:
     known = [*_FILE_KEYS, *layer.groups]
     where = f"[layers.{layer.name}]"
     for key in sorted(set(cfg) - set(known) - {"files"}):
-        problems.add("city.toml", None, f"layers.{layer.name}.{key}", f"unknown key {key!r} in {where}", _suggest(key, [*known, "files"]))
+        problems.add(
+            "city.toml",
+            None,
+            f"layers.{layer.name}.{key}",
+            f"unknown key {key!r} in {where}",
+            _suggest(key, [*known, "files"]),
+        )
     files = cfg.get("files")
     if files is None:
         return [cfg]
     if not isinstance(files, list) or not all(isinstance(f, dict) for f in files) or not files:
-        problems.add("city.toml", None, f"layers.{layer.name}.files", "files must be a list of tables", f"write one [[layers.{layer.name}.files]] table per file, each with file = \"...\"")
+        problems.add(
+            "city.toml",
+            None,
+            f"layers.{layer.name}.files",
+            "files must be a list of tables",
+            f'write one [[layers.{layer.name}.files]] table per file, each with file = "..."',
+        )
         return []
     if "file" in cfg:
-        problems.add("city.toml", None, f"layers.{layer.name}.file", f"{where} names both file and files", "keep one: file for one file, [[...files]] tables for several")
+        problems.add(
+            "city.toml",
+            None,
+            f"layers.{layer.name}.file",
+            f"{where} names both file and files",
+            "keep one: file for one file, [[...files]] tables for several",
+        )
     shared = {k: val for k, val in cfg.items() if k != "files"}
     specs = []
     for i, entry in enumerate(files, start=1):
         for key in sorted(set(entry) - set(known)):
-            problems.add("city.toml", None, f"layers.{layer.name}.files[{i}].{key}", f"unknown key {key!r}", _suggest(key, known))
+            problems.add(
+                "city.toml",
+                None,
+                f"layers.{layer.name}.files[{i}].{key}",
+                f"unknown key {key!r}",
+                _suggest(key, known),
+            )
         spec = {**shared, **entry}
         for key in (*_MERGED, *layer.groups):
             if isinstance(shared.get(key), dict) and isinstance(entry.get(key), dict):
                 spec[key] = {**shared[key], **entry[key]}
         if isinstance(shared.get("values"), dict) and isinstance(entry.get("values"), dict):
             fields = set(shared["values"]) | set(entry["values"])
-            spec["values"] = {f: {**shared["values"].get(f, {}), **entry["values"].get(f, {})} for f in fields}
+            spec["values"] = {
+                f: {**shared["values"].get(f, {}), **entry["values"].get(f, {})} for f in fields
+            }
         specs.append(spec)
     return specs
 
@@ -276,12 +370,20 @@ def _read_file(
     """
     file = cfg.get("file")
     if not file:
-        problems.add("city.toml", None, None, f"[layers.{layer.name}] names no file", f"add file = \"{layer.name}.csv\"")
+        problems.add(
+            "city.toml", None, None, f"[layers.{layer.name}] names no file", f'add file = "{layer.name}.csv"'
+        )
         return None
     path = root / str(file)
     source = str(file)
     if not path.exists():
-        problems.add(source, None, None, f"file not found in {root}", f"put {file!r} in the city folder or fix [layers.{layer.name}] file")
+        problems.add(
+            source,
+            None,
+            None,
+            f"file not found in {root}",
+            f"put {file!r} in the city folder or fix [layers.{layer.name}] file",
+        )
         return None
     header_row = int(cfg.get("header_row", 1))
     checked = _files.check_layer_file(path, layer=layer.name, cfg=cfg, source=source, problems=problems)
@@ -298,7 +400,9 @@ def _read_file(
     first = header_row + 1 if path.suffix.lower() in _TABLE else 1
     all_rows = np.arange(first, first + len(raw))
     raw, dropped = _filter_rows(raw, cfg, layer=layer, source=source, problems=problems)
-    rows: list[int | None] = [FileRow(int(r), path.name) if several else int(r) for r in all_rows[raw.index.to_numpy()]]
+    rows: list[int | None] = [
+        FileRow(int(r), path.name) if several else int(r) for r in all_rows[raw.index.to_numpy()]
+    ]
     raw = raw.reset_index(drop=True)
     out = _map_columns(raw, layer, cfg, source=source, problems=problems)
     out.attrs["dropped"] = {path.name: dropped} if dropped else {}
@@ -315,12 +419,15 @@ def _read_file(
         if cfg.get("repair"):
             geometry, repaired = _repair(geometry)
             if repaired:
-                out.attrs["dropped"].setdefault(path.name, {})["invalid polygons repaired (make_valid), kept"] = repaired
+                out.attrs["dropped"].setdefault(path.name, {})[
+                    "invalid polygons repaired (make_valid), kept"
+                ] = repaired
     if geometry is None:
         return None
     if reason := impossible_coordinates(geometry):
-        bounds = tuple(float(b) for b in geometry.total_bounds)
-        wrong.append(WrongCrs(layer.name, source, geometry.crs, bounds, declared, reason))  # type: ignore[arg-type]
+        minx, miny, maxx, maxy = (float(b) for b in geometry.total_bounds)
+        bounds = (minx, miny, maxx, maxy)
+        wrong.append(WrongCrs(layer.name, source, geometry.crs, bounds, declared, reason))
         return None
     return gpd.GeoDataFrame(out, geometry=geometry.values, crs=geometry.crs), rows
 
@@ -331,13 +438,21 @@ def _repair(geometry: gpd.GeoSeries) -> tuple[gpd.GeoSeries, int]:
     if not bad.any():
         return geometry, 0
     fixed = geometry.copy()
-    fixed[bad] = geometry[bad].make_valid().map(
-        lambda g: shapely.union_all([p for p in getattr(g, "geoms", [g]) if p.geom_type in ("Polygon", "MultiPolygon")])
+    fixed[bad] = (
+        geometry[bad]
+        .make_valid()
+        .map(
+            lambda g: shapely.union_all(
+                [p for p in getattr(g, "geoms", [g]) if p.geom_type in ("Polygon", "MultiPolygon")]
+            )
+        )
     )
     return fixed, int(bad.sum())
 
 
-def _filter_rows(raw: pd.DataFrame, cfg: dict, *, layer: Layer, source: str, problems: v.Problems) -> tuple[pd.DataFrame, dict[str, int]]:
+def _filter_rows(
+    raw: pd.DataFrame, cfg: dict, *, layer: Layer, source: str, problems: v.Problems
+) -> tuple[pd.DataFrame, dict[str, int]]:
     """Keep or drop rows by column values (``keep``, ``drop``) or a pandas ``query``; count what each drops.
 
     ``keep = {STATUS = ["Active"]}`` keeps the rows whose ``STATUS`` is listed; ``drop = {GRADES =
@@ -348,11 +463,23 @@ def _filter_rows(raw: pd.DataFrame, cfg: dict, *, layer: Layer, source: str, pro
     for how in ("keep", "drop"):
         table = cfg.get(how) or {}
         if not isinstance(table, dict):
-            problems.add("city.toml", None, f"layers.{layer.name}.{how}", f"{how} must be a table of column = [values]", f"write {how} = {{STATUS = [\"Active\"]}}")
+            problems.add(
+                "city.toml",
+                None,
+                f"layers.{layer.name}.{how}",
+                f"{how} must be a table of column = [values]",
+                f'write {how} = {{STATUS = ["Active"]}}',
+            )
             continue
         for column, values in table.items():
             if column not in raw.columns:
-                problems.add(source, None, column, f"{how} names column {column!r}, which is not in the file", _suggest(column, list(raw.columns)))
+                problems.add(
+                    source,
+                    None,
+                    column,
+                    f"{how} names column {column!r}, which is not in the file",
+                    _suggest(column, list(raw.columns)),
+                )
                 continue
             wanted = {str(x).strip() for x in (values if isinstance(values, list) else [values])}
             listed = raw[column].map(lambda x: "" if v.is_missing(x) else v.parse_str(x)).isin(wanted)
@@ -365,7 +492,13 @@ def _filter_rows(raw: pd.DataFrame, cfg: dict, *, layer: Layer, source: str, pro
         try:
             kept = raw.query(str(query), engine="python")
         except Exception as err:  # noqa: BLE001 - any failure of the user's expression is reported
-            problems.add("city.toml", None, f"layers.{layer.name}.query", f"query {query!r} fails on {source}: {err}", "write a pandas expression over the file's columns, e.g. query = \"TOTAL_STUD > 0\"")
+            problems.add(
+                "city.toml",
+                None,
+                f"layers.{layer.name}.query",
+                f"query {query!r} fails on {source}: {err}",
+                'write a pandas expression over the file\'s columns, e.g. query = "TOTAL_STUD > 0"',
+            )
         else:
             if n := len(raw) - len(kept):
                 dropped[f"query {query}"] = n
@@ -373,13 +506,23 @@ def _filter_rows(raw: pd.DataFrame, cfg: dict, *, layer: Layer, source: str, pro
     return raw, dropped
 
 
-def _map_columns(raw: pd.DataFrame, layer: Layer, cfg: dict, *, source: str, problems: v.Problems) -> pd.DataFrame:
+def _map_columns(
+    raw: pd.DataFrame, layer: Layer, cfg: dict, *, source: str, problems: v.Problems
+) -> pd.DataFrame:
     """Rename the file's columns to canonical ones, apply value maps and defaults (values still raw)."""
     mapping = {str(k): str(c) for k, c in dict(cfg.get("columns", {})).items()}
     defaults = dict(cfg.get("defaults", {}))
     for key in sorted(set(defaults) - {f.name for f in layer.fields}):
-        problems.add("city.toml", None, f"layers.{layer.name}.defaults.{key}", f"{key!r} is not a field of {layer.name}", _suggest(key, [f.name for f in layer.fields]))
-    v.check_layer_columns(layer, list(raw.columns) + list(defaults), mapping, source=source, problems=problems)
+        problems.add(
+            "city.toml",
+            None,
+            f"layers.{layer.name}.defaults.{key}",
+            f"{key!r} is not a field of {layer.name}",
+            _suggest(key, [f.name for f in layer.fields]),
+        )
+    v.check_layer_columns(
+        layer, list(raw.columns) + list(defaults), mapping, source=source, problems=problems
+    )
     out = pd.DataFrame(index=raw.index)
     prefix = str(cfg.get("id_prefix", ""))
     for f in layer.fields:
@@ -388,7 +531,9 @@ def _map_columns(raw: pd.DataFrame, layer: Layer, cfg: dict, *, source: str, pro
             values = raw[column]
             value_map = cfg.get("values", {}).get(f.name)
             if value_map:
-                values = values.map(lambda x, m=value_map: m.get(v.parse_str(x), x) if not v.is_missing(x) else x)
+                values = values.map(
+                    lambda x, m=value_map: m.get(v.parse_str(x), x) if not v.is_missing(x) else x
+                )
             if f.name == "id" and prefix:
                 values = values.map(lambda x: x if v.is_missing(x) else prefix + v.parse_str(x))
             out[f.name] = values
@@ -399,21 +544,39 @@ def _map_columns(raw: pd.DataFrame, layer: Layer, cfg: dict, *, source: str, pro
         group_map = {str(k): str(c) for k, c in dict(cfg.get(group, {})).items()}
         for key, column in group_map.items():
             if column not in raw.columns:
-                problems.add(source, None, column, f"column {column!r} (for {group} {key}) is not in the file", f"fix [layers.{layer.name}.{group}]")
+                problems.add(
+                    source,
+                    None,
+                    column,
+                    f"column {column!r} (for {group} {key}) is not in the file",
+                    f"fix [layers.{layer.name}.{group}]",
+                )
             else:
                 out[f"{group}_{key}"] = raw[column]
                 out.attrs.setdefault("columns", {})[f"{group}_{key}"] = column
         for column in raw.columns:
-            if column.startswith(f"{group}_") and column not in out.columns and column not in group_map.values():
+            if (
+                column.startswith(f"{group}_")
+                and column not in out.columns
+                and column not in group_map.values()
+            ):
                 out[column] = raw[column]
     if "address" in cfg:  # the address columns, placed by facilities.geocode.place_students
-        out = pd.concat([out, address_columns(raw, cfg, layer=layer.name, source=source, problems=problems)], axis=1)
+        out = pd.concat(
+            [out, address_columns(raw, cfg, layer=layer.name, source=source, problems=problems)], axis=1
+        )
     if cfg.get("on_duplicate_id") == "number" and "id" in out:
         out["id"] = _number_duplicates(out["id"])
     out.attrs["units"] = {k: _UNITS.get(str(u).lower()) for k, u in dict(cfg.get("units", {})).items()}
     for key, unit in dict(cfg.get("units", {})).items():
         if str(unit).lower() not in _UNITS:
-            problems.add("city.toml", None, f"layers.{layer.name}.units.{key}", f"unknown unit {unit!r}", f"use one of {', '.join(_UNITS)}")
+            problems.add(
+                "city.toml",
+                None,
+                f"layers.{layer.name}.units.{key}",
+                f"unknown unit {unit!r}",
+                f"use one of {', '.join(_UNITS)}",
+            )
     return out
 
 
@@ -428,12 +591,26 @@ def _points_from_columns(
     raw: pd.DataFrame, cfg: dict, *, crs: object, source: str, rows: list[int | None], problems: v.Problems
 ) -> gpd.GeoSeries | None:
     """Points from a table's coordinate columns (``x``/``y`` keys of the layer's config), in ``crs``."""
-    xcol = cfg.get("x") or next((c for c in ("lon", "longitude", "x", "X", "Longitude", "LON") if c in raw.columns), None)
-    ycol = cfg.get("y") or next((c for c in ("lat", "latitude", "y", "Y", "Latitude", "LAT") if c in raw.columns), None)
-    if (xcol not in raw.columns or ycol not in raw.columns) and "address" in cfg and "x" not in cfg:  # only addresses
-        return gpd.GeoSeries(gpd.points_from_xy(np.full(len(raw), np.nan), np.full(len(raw), np.nan)), index=raw.index, crs=crs)
+    xcol = cfg.get("x") or next(
+        (c for c in ("lon", "longitude", "x", "X", "Longitude", "LON") if c in raw.columns), None
+    )
+    ycol = cfg.get("y") or next(
+        (c for c in ("lat", "latitude", "y", "Y", "Latitude", "LAT") if c in raw.columns), None
+    )
+    if (
+        (xcol not in raw.columns or ycol not in raw.columns) and "address" in cfg and "x" not in cfg
+    ):  # only addresses
+        return gpd.GeoSeries(
+            gpd.points_from_xy(np.full(len(raw), np.nan), np.full(len(raw), np.nan)), index=raw.index, crs=crs
+        )
     if xcol not in raw.columns or ycol not in raw.columns:
-        problems.add(source, None, None, "no coordinate columns found", "name them in city.toml: x = \"lon\", y = \"lat\" (and crs = \"EPSG:4326\")")
+        problems.add(
+            source,
+            None,
+            None,
+            "no coordinate columns found",
+            'name them in city.toml: x = "lon", y = "lat" (and crs = "EPSG:4326")',
+        )
         return None
     xs = np.full(len(raw), np.nan)
     ys = np.full(len(raw), np.nan)
@@ -446,7 +623,13 @@ def _points_from_columns(
             if "address" in cfg and v.is_missing(x) and v.is_missing(y):  # placed from its address
                 xs[i] = ys[i] = np.nan
                 continue
-            problems.add(source, row, f"{xcol}/{ycol}", f"coordinates ({x!r}, {y!r}) are not numbers", "fill in both coordinates")
+            problems.add(
+                source,
+                row,
+                f"{xcol}/{ycol}",
+                f"coordinates ({x!r}, {y!r}) are not numbers",
+                "fill in both coordinates",
+            )
             xs[i] = ys[i] = np.nan
     return gpd.GeoSeries(gpd.points_from_xy(xs, ys), index=raw.index, crs=crs)
 

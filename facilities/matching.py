@@ -30,7 +30,7 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 import geopandas as gpd
 import numpy as np
@@ -55,7 +55,7 @@ log = logging.getLogger(__name__)
 #: building id columns), or a :data:`facilities.travel.Travel` (a travel model or a callable
 #: ``(origins, buildings) -> seconds``, where ``origins`` is a GeoDataFrame of points with ``need``
 #: and ``weight`` columns; ``None`` is the straight-line model of :mod:`facilities.travel`).
-Travel = np.ndarray | pd.DataFrame | PointTravel
+Travel: TypeAlias = np.ndarray | pd.DataFrame | PointTravel
 
 _SCALE = 1000  # CP-SAT coefficients are points × 1000, rounded
 _ROOM_WORDS = {"classroom": "classroom", "small": "small room", "special_education": "special education room"}
@@ -194,7 +194,14 @@ class MatchData:
 
     # ------------------------------------------------------------------ constructors
     @classmethod
-    def from_city(cls, city: City, *, travel: Travel | None = None, years: int | None = None, rules: MatchRules | None = None) -> MatchData:
+    def from_city(
+        cls,
+        city: City,
+        *,
+        travel: Travel | None = None,
+        years: int | None = None,
+        rules: MatchRules | None = None,
+    ) -> MatchData:
         """Build the problem from a city's ``needs``, ``buildings``, ``schools`` and ``students``.
 
         Parameters
@@ -207,7 +214,8 @@ class MatchData:
         years
             Horizon in years; default the longest plan.
         rules
-            Hard rules; default ``MatchRules(capacity=CapacityRules.from_settings(city.settings["capacity"]))``.
+            Hard rules; default
+            ``MatchRules(capacity=CapacityRules.from_settings(city.settings["capacity"]))``.
 
         Raises
         ------
@@ -216,7 +224,16 @@ class MatchData:
         """
         if rules is None:
             rules = MatchRules(capacity=replace(CapacityRules(), **city.settings.capacity.given))
-        return _build(city.needs, city.buildings, city.schools, city.students, travel=travel, years=years, rules=rules, zones=city.zones)
+        return _build(
+            city.needs,
+            city.buildings,
+            city.schools,
+            city.students,
+            travel=travel,
+            years=years,
+            rules=rules,
+            zones=city.zones,
+        )
 
     @classmethod
     def from_frames(
@@ -238,7 +255,14 @@ class MatchData:
         """
         from facilities.city import City
 
-        city = City.from_frames(name="matching input", crs=crs, needs=needs, buildings=buildings, schools=schools, students=students)
+        city = City.from_frames(
+            name="matching input",
+            crs=crs,
+            needs=needs,
+            buildings=buildings,
+            schools=schools,
+            students=students,
+        )
         return cls.from_city(city, travel=travel, years=years, rules=rules)
 
     # ------------------------------------------------------------------ queries
@@ -252,10 +276,15 @@ class MatchData:
         """Building ids, in row order."""
         return self.buildings["id"].tolist()
 
-    def index(self, need_id: str | None = None, building_id: str | None = None) -> tuple[int | None, int | None]:
+    def index(
+        self, need_id: str | None = None, building_id: str | None = None
+    ) -> tuple[int | None, int | None]:
         """Row positions of a need and a building (``KeyError`` naming the id when unknown)."""
         out: list[int | None] = []
-        for value, ids, what in ((need_id, self.need_ids, "need"), (building_id, self.building_ids, "building")):
+        for value, ids, what in (
+            (need_id, self.need_ids, "need"),
+            (building_id, self.building_ids, "building"),
+        ):
             if value is None:
                 out.append(None)
             elif value in ids:
@@ -271,11 +300,13 @@ class MatchData:
         does not fit.
         """
         n, b = self.index(need_id, building_id)
+        assert n is not None and b is not None  # both ids given: index raises on unknown ones
         return _pair_reasons(self, n, b)
 
     def conditions(self, need_id: str, building_id: str) -> list[str]:
         """The unknown facts a fit depends on, e.g. ``["gym confirmed"]``; ``[]`` for a certain fit."""
         n, b = self.index(need_id, building_id)
+        assert n is not None and b is not None  # both ids given: index raises on unknown ones
         return _pair_conditions(self, n, b)
 
     def scores(self, weights: Weights | None = None) -> np.ndarray:
@@ -289,7 +320,9 @@ class MatchData:
         """One line: needs, buildings by mode, candidate pairs."""
         modes = self.buildings["mode"].value_counts()
         estimated = "".join(f"; {line}" for line in describe_estimates(self.buildings))
-        conditional = int(((self.fit > 0) & np.any(list(self.unknown.values()), axis=0)).sum()) if self.unknown else 0
+        conditional = (
+            int(((self.fit > 0) & np.any(list(self.unknown.values()), axis=0)).sum()) if self.unknown else 0
+        )
         return (
             f"{len(self.needs)} needs, {len(self.buildings)} buildings ({modes.get('whole', 0)} whole, "
             f"{modes.get('co_location', 0)} co-location), {int((self.fit > 0).sum())} fitting pairs "
@@ -298,30 +331,76 @@ class MatchData:
 
 
 # ---------------------------------------------------------------------- building the data
-def _problem_rows(problems: Problems, layer: str, frame: pd.DataFrame, mask: np.ndarray, column: str, message: Callable[[pd.Series], str], fix: str) -> None:
+def _problem_rows(
+    problems: Problems,
+    layer: str,
+    frame: pd.DataFrame,
+    mask: np.ndarray,
+    column: str,
+    message: Callable[[pd.Series], str],
+    fix: str,
+) -> None:
     for i in np.flatnonzero(mask):
-        problems.add(layer, i + 1, column, message(frame.iloc[i]), fix)
+        problems.add(layer, int(i) + 1, column, message(frame.iloc[i]), fix)
 
 
 def _check_needs(needs: pd.DataFrame) -> None:
     """Raise naming every need row whose plan cannot be read."""
     problems = Problems()
     grades = needs["grades"].tolist()
-    bad_grades = np.array([not isinstance(g, tuple) or not g or any(not -1 <= x <= 12 for x in g) for g in grades], dtype=bool)
-    _problem_rows(problems, "needs", needs, bad_grades, "grades", lambda r: f"need {r['id']!r} asks for grades {r['grades']!r}, which do not exist", "use grades PK, K and 1-12 (e.g. 'K-2')")
+    bad_grades = np.array(
+        [not isinstance(g, tuple) or not g or any(not -1 <= x <= 12 for x in g) for g in grades], dtype=bool
+    )
+    _problem_rows(
+        problems,
+        "needs",
+        needs,
+        bad_grades,
+        "grades",
+        lambda r: f"need {r['id']!r} asks for grades {r['grades']!r}, which do not exist",
+        "use grades PK, K and 1-12 (e.g. 'K-2')",
+    )
     seats = pd.to_numeric(needs["seats"], errors="coerce").to_numpy(dtype=float)
-    _problem_rows(problems, "needs", needs, ~(seats >= 0), "seats", lambda r: f"need {r['id']!r} has seats {r['seats']!r}", "give the seats needed in the first year, 0 or more")
+    _problem_rows(
+        problems,
+        "needs",
+        needs,
+        ~(seats >= 0),
+        "seats",
+        lambda r: f"need {r['id']!r} has seats {r['seats']!r}",
+        "give the seats needed in the first year, 0 or more",
+    )
     per = pd.to_numeric(needs["seats_per_grade"], errors="coerce").to_numpy(dtype=float)
-    _problem_rows(problems, "needs", needs, per < 0, "seats_per_grade", lambda r: f"need {r['id']!r} has seats_per_grade {r['seats_per_grade']!r}", "give 0 or more, or leave it empty")
+    _problem_rows(
+        problems,
+        "needs",
+        needs,
+        per < 0,
+        "seats_per_grade",
+        lambda r: f"need {r['id']!r} has seats_per_grade {r['seats_per_grade']!r}",
+        "give 0 or more, or leave it empty",
+    )
     rooms = needs[[f"rooms_{t}" for t in ROOM_TYPES]].to_numpy(dtype=float)
-    _problem_rows(problems, "needs", needs, (rooms < 0).any(axis=1), "rooms_*", lambda r: f"need {r['id']!r} has a negative room count", "give 0 or more rooms")
+    _problem_rows(
+        problems,
+        "needs",
+        needs,
+        (rooms < 0).any(axis=1),
+        "rooms_*",
+        lambda r: f"need {r['id']!r} has a negative room count",
+        "give 0 or more rooms",
+    )
     problems.raise_if_any(city="the needs")
 
 
-def _plans(needs: pd.DataFrame, horizon: int, rules: CapacityRules) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[list[tuple[int, ...]]]]:
+def _plans(
+    needs: pd.DataFrame, horizon: int, rules: CapacityRules
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[list[tuple[int, ...]]]]:
     """Each need's plan: years, seats by year, rooms by year and type, grades by year."""
     n = len(needs)
-    plan_years = np.minimum(pd.to_numeric(needs["years"], errors="coerce").fillna(1).astype(int).to_numpy(), horizon)
+    plan_years = np.minimum(
+        pd.to_numeric(needs["years"], errors="coerce").fillna(1).astype(int).to_numpy(), horizon
+    )
     seats = np.zeros((n, horizon), dtype=np.int64)
     rooms = np.zeros((n, horizon, len(ROOM_TYPES)), dtype=np.int64)
     grades_by_year: list[list[tuple[int, ...]]] = []
@@ -329,7 +408,11 @@ def _plans(needs: pd.DataFrame, horizon: int, rules: CapacityRules) -> tuple[np.
     for i, row in enumerate(needs.itertuples(index=False)):
         grades = tuple(row.grades)
         first_seats = int(row.seats)
-        per_grade = int(round(first_seats / len(grades))) if pd.isna(row.seats_per_grade) else int(row.seats_per_grade)
+        per_grade = (
+            int(round(first_seats / len(grades)))
+            if pd.isna(row.seats_per_grade)
+            else int(row.seats_per_grade)
+        )
         grows = True if pd.isna(row.add_grade_per_year) else bool(row.add_grade_per_year)
         base_classrooms = int(base_rooms[i, 0]) or math.ceil(first_seats / rules.class_size_for(grades))
         years_grades = []
@@ -338,21 +421,33 @@ def _plans(needs: pd.DataFrame, horizon: int, rules: CapacityRules) -> tuple[np.
             years_grades.append(grades + added)
             seats[i, t] = first_seats + per_grade * len(added)
             rooms[i, t] = base_rooms[i]
-            rooms[i, t, 0] = base_classrooms + sum(math.ceil(per_grade / rules.class_size_for((g,))) for g in added)
+            rooms[i, t, 0] = base_classrooms + sum(
+                math.ceil(per_grade / rules.class_size_for((g,))) for g in added
+            )
         grades_by_year.append(years_grades)
     return plan_years, seats, rooms, grades_by_year
 
 
-def _origins(needs: pd.DataFrame, schools: gpd.GeoDataFrame, students: gpd.GeoDataFrame | None, zones: gpd.GeoDataFrame | None, cell: float) -> tuple[gpd.GeoDataFrame, gpd.GeoSeries]:
+def _origins(
+    needs: pd.DataFrame,
+    schools: gpd.GeoDataFrame,
+    students: gpd.GeoDataFrame | None,
+    zones: gpd.GeoDataFrame | None,
+    cell: float,
+) -> tuple[gpd.GeoDataFrame, gpd.GeoSeries]:
     """Travel origins and one map point per need: its students grouped in cells, else its school,
     else the centre of its preferred neighborhoods."""
     crs = schools.crs
     school_point = dict(zip(schools["id"], schools.geometry, strict=True))
     if zones is not None and len(zones):
         hoods = zones[zones["kind"] == "neighborhood"]
-        centres = dict(zip(hoods["name"].where(hoods["name"].notna(), hoods["id"]), hoods.geometry.centroid, strict=True))
+        centres = dict(
+            zip(hoods["name"].where(hoods["name"].notna(), hoods["id"]), hoods.geometry.centroid, strict=True)
+        )
         for need, wanted in zip(needs["id"], needs["neighborhoods"], strict=True):
-            points = [centres[h] for h in (wanted if isinstance(wanted, (tuple, list)) else ()) if h in centres]
+            points = [
+                centres[h] for h in (wanted if isinstance(wanted, (tuple, list)) else ()) if h in centres
+            ]
             if points:
                 school_point.setdefault(f"\0{need}", shapely.centroid(shapely.multipoints(points)))
     rows: list[dict[str, Any]] = []
@@ -373,22 +468,38 @@ def _origins(needs: pd.DataFrame, schools: gpd.GeoDataFrame, students: gpd.GeoDa
             points.append(home)
         else:
             points.append(None)
-    origins = gpd.GeoDataFrame(rows or {"need": [], "weight": [], "geometry": []}, geometry="geometry", crs=crs)
+    origins = gpd.GeoDataFrame(
+        rows or {"need": [], "weight": [], "geometry": []}, geometry="geometry", crs=crs
+    )
     return origins, gpd.GeoSeries(points, crs=crs)
 
 
-def _travel_minutes(travel: Travel | None, needs: pd.DataFrame, buildings: gpd.GeoDataFrame, origins: gpd.GeoDataFrame, rules: MatchRules) -> np.ndarray:
+def _travel_minutes(
+    travel: Travel | None,
+    needs: pd.DataFrame,
+    buildings: gpd.GeoDataFrame,
+    origins: gpd.GeoDataFrame,
+    rules: MatchRules,
+) -> np.ndarray:
     """Mean travel minutes of each need's students to each building (NaN when unknown)."""
     ids = needs["id"].tolist()
     if isinstance(travel, pd.DataFrame):
-        missing = [i for i in ids if i not in travel.index] + [b for b in buildings["id"] if b not in travel.columns]
+        missing = [i for i in ids if i not in travel.index] + [
+            b for b in buildings["id"] if b not in travel.columns
+        ]
         if missing:
-            raise KeyError(f"the travel matrix has no row or column for {missing[:5]}; give seconds for every need id (rows) and building id (columns)")
+            raise KeyError(
+                f"the travel matrix has no row or column for {missing[:5]}; give seconds for every need id "
+                "(rows) and building id (columns)"
+            )
         minutes = travel.loc[ids, buildings["id"].tolist()].to_numpy(dtype=float) / 60
         return np.where(np.isfinite(minutes), minutes, np.nan)
     if isinstance(travel, np.ndarray):
         if travel.shape != (len(needs), len(buildings)):
-            raise ValueError(f"the travel matrix is {travel.shape}; it must be needs × buildings = {(len(needs), len(buildings))} seconds")
+            raise ValueError(
+                f"the travel matrix is {travel.shape}; it must be needs × buildings = "
+                f"{(len(needs), len(buildings))} seconds"
+            )
         minutes = travel.astype(float) / 60
         return np.where(np.isfinite(minutes), minutes, np.nan)
     out = np.full((len(needs), len(buildings)), np.nan)
@@ -406,10 +517,21 @@ def _travel_minutes(travel: Travel | None, needs: pd.DataFrame, buildings: gpd.G
     return np.where(np.isfinite(out), out, np.nan)
 
 
-def _buildings_table(buildings: gpd.GeoDataFrame, schools: pd.DataFrame, rules: CapacityRules) -> gpd.GeoDataFrame:
+def _buildings_table(
+    buildings: gpd.GeoDataFrame, schools: pd.DataFrame, rules: CapacityRules
+) -> gpd.GeoDataFrame:
     """Buildings with their mode, host schools, capacity and what their schools leave free."""
     util = utilization(buildings=buildings, schools=schools, rules=rules).buildings
-    keep = ["capacity", "capacity_source", "classrooms", "classrooms_source", "enrollment", "schools", "grades", "utilization"]
+    keep = [
+        "capacity",
+        "capacity_source",
+        "classrooms",
+        "classrooms_source",
+        "enrollment",
+        "schools",
+        "grades",
+        "utilization",
+    ]
     keep += [f"spare_{t}" for t in ROOM_TYPES] + ["gym_free", "lunch_free"]
     out = buildings.reset_index(drop=True).copy()
     for c in keep:
@@ -417,22 +539,37 @@ def _buildings_table(buildings: gpd.GeoDataFrame, schools: pd.DataFrame, rules: 
     out = out.rename(columns={"schools": "hosts"})
     hosted = out["hosts"] != ""
     out["mode"] = np.where(hosted, "co_location", np.where(out["status"] == "occupied", "none", "whole"))
-    host_grades = schools.groupby("building")["grades"].agg(lambda gs: tuple(sorted({g for x in gs if isinstance(x, tuple) for g in x})))
+    host_grades = schools.groupby("building")["grades"].agg(
+        lambda gs: tuple(sorted({g for x in gs if isinstance(x, tuple) for g in x}))
+    )
     out["host_grade_set"] = out["id"].map(host_grades).apply(lambda g: g if isinstance(g, tuple) else ())
     return out
 
 
 def _build(
-    needs: pd.DataFrame, buildings: gpd.GeoDataFrame, schools: gpd.GeoDataFrame, students: gpd.GeoDataFrame | None, *,
-    travel: Travel | None, years: int | None, rules: MatchRules, zones: gpd.GeoDataFrame | None = None, frames_travel: np.ndarray | None = None,
-) -> MatchData:  # fmt: skip
+    needs: pd.DataFrame,
+    buildings: gpd.GeoDataFrame,
+    schools: gpd.GeoDataFrame,
+    students: gpd.GeoDataFrame | None,
+    *,
+    travel: Travel | None,
+    years: int | None,
+    rules: MatchRules,
+    zones: gpd.GeoDataFrame | None = None,
+    frames_travel: np.ndarray | None = None,
+) -> MatchData:
     needs = needs.reset_index(drop=True)
     _check_needs(needs)
     table = _buildings_table(buildings, schools, rules.capacity)
-    horizon = int(years or max(1, int(pd.to_numeric(needs["years"], errors="coerce").fillna(1).max()) if len(needs) else 1))
+    horizon = int(
+        years
+        or max(1, int(pd.to_numeric(needs["years"], errors="coerce").fillna(1).max()) if len(needs) else 1)
+    )
     plan_years, seats, rooms, grades_by_year = _plans(needs, horizon, rules.capacity)
     origins, points = _origins(needs, schools, students, zones, rules.cell)
-    minutes = _travel_minutes(travel, needs, table, origins, rules) if frames_travel is None else frames_travel
+    minutes = (
+        _travel_minutes(travel, needs, table, origins, rules) if frames_travel is None else frames_travel
+    )
 
     nn, nb = len(needs), len(table)
     active = np.arange(horizon)[None, :] < plan_years[:, None]
@@ -448,15 +585,31 @@ def _build(
     need_gym = needs["gym"].fillna(False).to_numpy(dtype=bool)
     need_caf = needs["cafeteria"].fillna(False).to_numpy(dtype=bool)
     need_acc = needs["accessible"].fillna(False).to_numpy(dtype=bool)
-    share = np.divide(seats[:, None, :], capacity[None, :, None], out=np.ones((nn, nb, horizon)), where=capacity[None, :, None] > 0)
-    gym = np.where(need_gym[:, None, None] & active[:, None, :], np.maximum(1, np.ceil(gym_total * np.minimum(share, 1))), 0).astype(np.int64)
-    lunch_each = np.where(need_caf, np.maximum(1, pd.to_numeric(needs["lunch_periods"], errors="coerce").fillna(1).to_numpy()), 0).astype(np.int64)
+    share = np.divide(
+        seats[:, None, :],
+        capacity[None, :, None],
+        out=np.ones((nn, nb, horizon)),
+        where=capacity[None, :, None] > 0,
+    )
+    gym = np.where(
+        need_gym[:, None, None] & active[:, None, :],
+        np.maximum(1, np.ceil(gym_total * np.minimum(share, 1))),
+        0,
+    ).astype(np.int64)
+    lunch_each = np.where(
+        need_caf,
+        np.maximum(1, pd.to_numeric(needs["lunch_periods"], errors="coerce").fillna(1).to_numpy()),
+        0,
+    ).astype(np.int64)
     lunch = np.broadcast_to((lunch_each[:, None] * active)[:, None, :], (nn, nb, horizon)).copy()
 
     total_rooms = table[[f"rooms_{t}" for t in ROOM_TYPES]].to_numpy(dtype=float).sum(axis=1)
     annual = pd.to_numeric(table["annual_cost"], errors="coerce").fillna(0).to_numpy(dtype=float)
     used_share = np.minimum(1, rooms.sum(axis=2)[:, None, :] / np.maximum(total_rooms, 1)[None, :, None])
-    cost = np.where((mode == "whole")[None, :, None], annual[None, :, None], annual[None, :, None] * used_share) * active[:, None, :]
+    cost = (
+        np.where((mode == "whole")[None, :, None], annual[None, :, None], annual[None, :, None] * used_share)
+        * active[:, None, :]
+    )
 
     # Hard rules: each gives a (needs, buildings) boolean "breaks the rule".
     co = mode == "co_location"
@@ -470,7 +623,10 @@ def _build(
     fails: dict[str, np.ndarray] = {
         "occupied": np.broadcast_to(mode == "none", (nn, nb)).copy(),
         "no_co_location": (~needs["co_location"].fillna(True).to_numpy(dtype=bool))[:, None] & co[None, :],
-        "grades": np.array([[co[b] and mixes(plan_grades[n], host_sets[b]) for b in range(nb)] for n in range(nn)], dtype=bool).reshape(nn, nb),
+        "grades": np.array(
+            [[co[b] and mixes(plan_grades[n], host_sets[b]) for b in range(nb)] for n in range(nn)],
+            dtype=bool,
+        ).reshape(nn, nb),
         "accessible": need_acc[:, None] & known_no(table, "accessible")[None, :],
         "no_gym": need_gym[:, None] & known_no(table, "gym")[None, :],
         "no_cafeteria": need_caf[:, None] & known_no(table, "cafeteria")[None, :],
@@ -491,11 +647,21 @@ def _build(
     budget = pd.to_numeric(needs["budget"], errors="coerce").to_numpy(dtype=float)
     fails["budget"] = np.nan_to_num(cost[:, :, 0]) > np.where(np.isnan(budget), np.inf, budget)[:, None]
     available = pd.to_datetime(table["available"], errors="coerce")
-    late = (available > pd.Timestamp(rules.start)).fillna(False).to_numpy(dtype=bool) if rules.start is not None else np.zeros(nb, dtype=bool)
+    late = (
+        (available > pd.Timestamp(rules.start)).fillna(False).to_numpy(dtype=bool)
+        if rules.start is not None
+        else np.zeros(nb, dtype=bool)
+    )
     fails["available"] = np.broadcast_to(late, (nn, nb)).copy()
 
-    ok_year = (rooms[:, None, :, :] <= spare[None, :, None, :]).all(axis=3) & (gym <= gym_free[None, :, None]) & (lunch <= lunch_free[None, :, None])
-    ok_year &= np.nan_to_num(cost) <= np.where(np.isnan(budget), np.inf, budget)[:, None, None]  # a yearly budget
+    ok_year = (
+        (rooms[:, None, :, :] <= spare[None, :, None, :]).all(axis=3)
+        & (gym <= gym_free[None, :, None])
+        & (lunch <= lunch_free[None, :, None])
+    )
+    ok_year &= (
+        np.nan_to_num(cost) <= np.where(np.isnan(budget), np.inf, budget)[:, None, None]
+    )  # a yearly budget
     ok_year |= ~active[:, None, :]
     fit = np.cumprod(ok_year, axis=2).sum(axis=2)
     fit = np.minimum(fit, plan_years[:, None])
@@ -508,21 +674,67 @@ def _build(
     current = np.array([school_building.get(s) for s in needs["school"]], dtype=object)
     occupant = current[:, None] == table["id"].to_numpy()[None, :]
     neighborhoods = table["neighborhood"].to_numpy()
-    preferred = np.array([[isinstance(p, (tuple, list)) and neighborhoods[b] in p for b in range(nb)] for p in needs["neighborhoods"]], dtype=bool).reshape(nn, nb)
+    preferred = np.array(
+        [
+            [isinstance(p, (tuple, list)) and neighborhoods[b] in p for b in range(nb)]
+            for p in needs["neighborhoods"]
+        ],
+        dtype=bool,
+    ).reshape(nn, nb)
 
     data = MatchData(
-        needs=needs, buildings=table, years=horizon, plan_years=plan_years, requirement=rooms, seats=seats,
-        gym=gym, lunch=lunch, cost=cost, travel=minutes, preferred=preferred, occupant=occupant, fails=fails,
-        shortfall=shortfall, fit=fit, origins=points, rules=rules, schools=schools, travel_model=travel,
-        frames={"needs": needs, "buildings": buildings.reset_index(drop=True), "schools": schools, "students": students, "zones": zones},
+        needs=needs,
+        buildings=table,
+        years=horizon,
+        plan_years=plan_years,
+        requirement=rooms,
+        seats=seats,
+        gym=gym,
+        lunch=lunch,
+        cost=cost,
+        travel=minutes,
+        preferred=preferred,
+        occupant=occupant,
+        fails=fails,
+        shortfall=shortfall,
+        fit=fit,
+        origins=points,
+        rules=rules,
+        schools=schools,
+        travel_model=travel,
+        frames={
+            "needs": needs,
+            "buildings": buildings.reset_index(drop=True),
+            "schools": schools,
+            "students": students,
+            "zones": zones,
+        },
         unknown=unknown,
-    )  # fmt: skip
-    for array in (rooms, seats, gym, lunch, cost, minutes, preferred, occupant, shortfall, fit, *fails.values(), *unknown.values()):
+    )
+    for array in (
+        rooms,
+        seats,
+        gym,
+        lunch,
+        cost,
+        minutes,
+        preferred,
+        occupant,
+        shortfall,
+        fit,
+        *fails.values(),
+        *unknown.values(),
+    ):
         array.flags.writeable = False
     return data
 
 
-def what_if(data: MatchData, *, withdraw: Iterable[str] = (), add: pd.DataFrame | Sequence[dict[str, Any]] | None = None) -> MatchData:
+def what_if(
+    data: MatchData,
+    *,
+    withdraw: Iterable[str] = (),
+    add: pd.DataFrame | Sequence[dict[str, Any]] | None = None,
+) -> MatchData:
     """A changed problem: some buildings withdrawn, some needs added; solve it again with :func:`solve`.
 
     Parameters
@@ -550,18 +762,43 @@ def what_if(data: MatchData, *, withdraw: Iterable[str] = (), add: pd.DataFrame 
     needs = frames["needs"]
     added = pd.DataFrame(add) if add is not None else pd.DataFrame()
     if len(added):
-        parsed = City.from_frames(name="added needs", crs=data.buildings.crs, schools=data.schools, needs=added).needs
+        parsed = City.from_frames(
+            name="added needs", crs=data.buildings.crs, schools=data.schools, needs=added
+        ).needs
         clash = sorted(set(parsed["id"]) & set(needs["id"]))
         if clash:
             raise ValueError(f"added needs reuse ids {clash}; give new ids")
         needs = pd.concat([needs, parsed], ignore_index=True)
     keep = [data.building_ids.index(b) for b in buildings["id"]]
     travel_model = None if isinstance(data.travel_model, (np.ndarray, pd.DataFrame)) else data.travel_model
-    new = _build(needs.iloc[len(data.needs):], buildings, data.schools, frames["students"], travel=travel_model, years=data.years, rules=data.rules, zones=frames["zones"]) if len(added) else None
+    new = (
+        _build(
+            needs.iloc[len(data.needs) :],
+            buildings,
+            data.schools,
+            frames["students"],
+            travel=travel_model,
+            years=data.years,
+            rules=data.rules,
+            zones=frames["zones"],
+        )
+        if len(added)
+        else None
+    )
     minutes = data.travel[:, keep]
     if new is not None:
         minutes = np.vstack([minutes, new.travel])
-    return _build(needs, buildings, data.schools, frames["students"], travel=data.travel_model, years=data.years, rules=data.rules, zones=frames["zones"], frames_travel=minutes)
+    return _build(
+        needs,
+        buildings,
+        data.schools,
+        frames["students"],
+        travel=data.travel_model,
+        years=data.years,
+        rules=data.rules,
+        zones=frames["zones"],
+        frames_travel=minutes,
+    )
 
 
 # ---------------------------------------------------------------------- reasons
@@ -593,7 +830,10 @@ def _pair_reasons(data: MatchData, n: int, b: int) -> list[str]:
     if f["no_co_location"]:
         out.append(f"shared with {bld['hosts']}, and the need does not co-locate")
     if f["grades"]:
-        out.append(f"host serves {bld['host_grades']}, which cannot share with grades {format_grades(need['grades'])}")
+        out.append(
+            f"host serves {bld['host_grades']}, which cannot share with grades "
+            f"{format_grades(need['grades'])}"
+        )
     if f["accessible"]:
         out.append("not accessible")
     if f["no_gym"]:
@@ -603,29 +843,53 @@ def _pair_reasons(data: MatchData, n: int, b: int) -> list[str]:
     if f["no_cafeteria"]:
         out.append("no cafeteria")
     if f["cafeteria_full"]:
-        out.append(f"cafeteria: {_plural(int(bld['lunch_free']), 'lunch period')} free, {data.lunch[n, b, 0]} needed")
+        out.append(
+            f"cafeteria: {_plural(int(bld['lunch_free']), 'lunch period')} free, {data.lunch[n, b, 0]} needed"
+        )
     if f["rooms"]:
-        out += [f"{_plural(int(s), _room_word(t))} short" for t, s in zip(ROOM_TYPES, data.shortfall[n, b], strict=True) if s > 0]
+        out += [
+            f"{_plural(int(s), _room_word(t))} short"
+            for t, s in zip(ROOM_TYPES, data.shortfall[n, b], strict=True)
+            if s > 0
+        ]
     if f["budget"]:
         out.append(f"costs {_dollars(data.cost[n, b, 0])} a year, over its {_dollars(need['budget'])} budget")
     if f["available"]:
         out.append(f"available only from {pd.Timestamp(bld['available']).date()}")
     if not out and data.fit[n, b] < data.plan_years[n]:
         k = int(data.fit[n, b])
-        out.append(f"fits {'year 1' if k == 1 else f'years 1-{k}'} only; year {k + 1}: " + _year_shortfall(data, n, b, k))
+        out.append(
+            f"fits {'year 1' if k == 1 else f'years 1-{k}'} only; year {k + 1}: "
+            + _year_shortfall(data, n, b, k)
+        )
     return out
 
 
 def _pair_conditions(data: MatchData, n: int, b: int) -> list[str]:
     """The unknown facts building ``b``'s fit for need ``n`` depends on (``[]`` for a certain fit)."""
     out = [c for c, mask in data.unknown.items() if mask[n, b]]
-    source = data.buildings["classrooms_source"].iat[b] if "classrooms_source" in data.buildings else "counted"
-    return [f"{c} ({int(data.buildings['classrooms'].iat[b])} classrooms {source})" if c == "room counts confirmed" and source != "unknown" else c for c in out]
+    source = (
+        data.buildings["classrooms_source"].iat[b] if "classrooms_source" in data.buildings else "counted"
+    )
+    return [
+        f"{c} ({int(data.buildings['classrooms'].iat[b])} classrooms {source})"
+        if c == "room counts confirmed" and source != "unknown"
+        else c
+        for c in out
+    ]
 
 
 def _year_shortfall(data: MatchData, n: int, b: int, t: int) -> str:
     bld = data.buildings.iloc[b]
-    words = [f"{_plural(int(s), _room_word(rt))} short" for rt, s in zip(ROOM_TYPES, data.requirement[n, t] - bld[[f"spare_{r}" for r in ROOM_TYPES]].to_numpy(dtype=int), strict=True) if s > 0]
+    words = [
+        f"{_plural(int(s), _room_word(rt))} short"
+        for rt, s in zip(
+            ROOM_TYPES,
+            data.requirement[n, t] - bld[[f"spare_{r}" for r in ROOM_TYPES]].to_numpy(dtype=int),
+            strict=True,
+        )
+        if s > 0
+    ]
     if data.gym[n, b, t] > bld["gym_free"]:
         words.append(f"{_plural(int(data.gym[n, b, t] - bld['gym_free']), 'gym period')} short")
     if data.lunch[n, b, t] > bld["lunch_free"]:
@@ -640,10 +904,18 @@ def _need_summary(data: MatchData, n: int) -> str:
     """Why no building fits need ``n`` at all: how many buildings break each rule, and the nearest miss."""
     counts = {k: int(v[n].sum()) for k, v in data.fails.items() if v[n].any()}
     labels = {
-        "occupied": "occupied", "no_co_location": "shared (the need does not co-locate)", "grades": "host grades incompatible",
-        "accessible": "not accessible", "no_gym": "no gym", "gym_full": "gym full", "no_cafeteria": "no cafeteria",
-        "cafeteria_full": "cafeteria full", "rooms": "short of rooms", "budget": "over budget", "available": "not available in time",
-    }  # fmt: skip
+        "occupied": "occupied",
+        "no_co_location": "shared (the need does not co-locate)",
+        "grades": "host grades incompatible",
+        "accessible": "not accessible",
+        "no_gym": "no gym",
+        "gym_full": "gym full",
+        "no_cafeteria": "no cafeteria",
+        "cafeteria_full": "cafeteria full",
+        "rooms": "short of rooms",
+        "budget": "over budget",
+        "available": "not available in time",
+    }
     parts = [f"{c} {labels[k]}" for k, c in counts.items()]
     if len(data.buildings):
         only_rooms = ~np.any([v[n] for k, v in data.fails.items() if k != "rooms"], axis=0)
@@ -715,17 +987,36 @@ class MatchResult:
 
     @property
     def by_year(self) -> pd.DataFrame:
-        """One row per housed need and year: ``need, building, mode, year, seats, rooms_<type>, gym_slots, lunch_periods, cost``."""
+        """One row per housed need and year: ``need, building, mode, year, seats, rooms_<type>, gym_slots,
+        lunch_periods, cost``."""
         d = self.data
         rows = []
         for n, (b, k) in sorted(self.choice.items()):
             for t in range(k):
                 rows.append(
-                    {"need": d.need_ids[n], "building": d.building_ids[b], "mode": d.buildings["mode"].iat[b], "year": t + 1, "seats": int(d.seats[n, t]),
-                     **{f"rooms_{rt}": int(d.requirement[n, t, j]) for j, rt in enumerate(ROOM_TYPES)},
-                     "gym_slots": int(d.gym[n, b, t]), "lunch_periods": int(d.lunch[n, b, t]), "cost": float(d.cost[n, b, t])}
-                )  # fmt: skip
-        columns = ["need", "building", "mode", "year", "seats", *[f"rooms_{t}" for t in ROOM_TYPES], "gym_slots", "lunch_periods", "cost"]
+                    {
+                        "need": d.need_ids[n],
+                        "building": d.building_ids[b],
+                        "mode": d.buildings["mode"].iat[b],
+                        "year": t + 1,
+                        "seats": int(d.seats[n, t]),
+                        **{f"rooms_{rt}": int(d.requirement[n, t, j]) for j, rt in enumerate(ROOM_TYPES)},
+                        "gym_slots": int(d.gym[n, b, t]),
+                        "lunch_periods": int(d.lunch[n, b, t]),
+                        "cost": float(d.cost[n, b, t]),
+                    }
+                )
+        columns = [
+            "need",
+            "building",
+            "mode",
+            "year",
+            "seats",
+            *[f"rooms_{t}" for t in ROOM_TYPES],
+            "gym_slots",
+            "lunch_periods",
+            "cost",
+        ]
         return pd.DataFrame(rows, columns=columns)
 
     @property
@@ -746,20 +1037,58 @@ class MatchResult:
             need_id = d.need_ids[n]
             cap = float(bld["capacity"])
             before = float(bld["enrollment"]) / cap if cap > 0 else math.nan
-            after = (float(bld["enrollment"]) + float(added.get((bld["id"], k), 0))) / cap if cap > 0 else math.nan
+            after = (
+                (float(bld["enrollment"]) + float(added.get((bld["id"], k), 0))) / cap
+                if cap > 0
+                else math.nan
+            )
             row = last.loc[need_id]
             rows.append(
-                {"need": need_id, "name": d.needs["name"].iat[n], "building": bld["id"], "building_name": bld["name"], "mode": bld["mode"],
-                 "hosts": bld["hosts"], "year_first": 1, "year_last": k, "plan_years": int(d.plan_years[n]), "grades": format_grades(d.needs["grades"].iat[n]),
-                 "seats": int(row["seats"]), **{f"rooms_{t}": int(row[f"rooms_{t}"]) for t in ROOM_TYPES}, "gym_slots": int(row["gym_slots"]),
-                 "lunch_periods": int(row["lunch_periods"]), "cost": round(float(row["cost"]), 2), "travel_min": round(float(d.travel[n, b]), 1),
-                 "preferred": bool(d.preferred[n, b]), "conditions": _fits_if(_pair_conditions(d, n, b)),
-                 "host_utilization_before": round(before, 4) if bld["mode"] == "co_location" else math.nan,
-                 "host_utilization_after": round(after, 4) if bld["mode"] == "co_location" else math.nan}
-            )  # fmt: skip
-        columns = ["need", "name", "building", "building_name", "mode", "hosts", "year_first", "year_last", "plan_years", "grades", "seats",
-                   *[f"rooms_{t}" for t in ROOM_TYPES], "gym_slots", "lunch_periods", "cost", "travel_min", "preferred", "conditions",
-                   "host_utilization_before", "host_utilization_after"]  # fmt: skip
+                {
+                    "need": need_id,
+                    "name": d.needs["name"].iat[n],
+                    "building": bld["id"],
+                    "building_name": bld["name"],
+                    "mode": bld["mode"],
+                    "hosts": bld["hosts"],
+                    "year_first": 1,
+                    "year_last": k,
+                    "plan_years": int(d.plan_years[n]),
+                    "grades": format_grades(d.needs["grades"].iat[n]),
+                    "seats": int(row["seats"]),
+                    **{f"rooms_{t}": int(row[f"rooms_{t}"]) for t in ROOM_TYPES},
+                    "gym_slots": int(row["gym_slots"]),
+                    "lunch_periods": int(row["lunch_periods"]),
+                    "cost": round(float(row["cost"]), 2),
+                    "travel_min": round(float(d.travel[n, b]), 1),
+                    "preferred": bool(d.preferred[n, b]),
+                    "conditions": _fits_if(_pair_conditions(d, n, b)),
+                    "host_utilization_before": round(before, 4) if bld["mode"] == "co_location" else math.nan,
+                    "host_utilization_after": round(after, 4) if bld["mode"] == "co_location" else math.nan,
+                }
+            )
+        columns = [
+            "need",
+            "name",
+            "building",
+            "building_name",
+            "mode",
+            "hosts",
+            "year_first",
+            "year_last",
+            "plan_years",
+            "grades",
+            "seats",
+            *[f"rooms_{t}" for t in ROOM_TYPES],
+            "gym_slots",
+            "lunch_periods",
+            "cost",
+            "travel_min",
+            "preferred",
+            "conditions",
+            "host_utilization_before",
+            "host_utilization_after",
+        ]
         return pd.DataFrame(rows, columns=columns)
 
     @property
@@ -774,13 +1103,26 @@ class MatchResult:
                 continue
             if b is not None:
                 years = "year 1" if k == 1 else f"years 1-{k}"
-                reason = f"housed in {d.building_ids[b]} for {years}; year {k + 1}: {_year_shortfall(d, n, b, k)}"
+                reason = (
+                    f"housed in {d.building_ids[b]} for {years}; year {k + 1}: {_year_shortfall(d, n, b, k)}"
+                )
             elif (d.fit[n] > 0).any():
                 taken = [d.building_ids[x] for x in np.flatnonzero(d.fit[n] > 0)]
-                reason = f"its {_plural(len(taken), 'fitting building')} ({', '.join(taken[:5])}{', ...' if len(taken) > 5 else ''}) went to needs that score higher"
+                reason = (
+                    f"its {_plural(len(taken), 'fitting building')} "
+                    f"({', '.join(taken[:5])}{', ...' if len(taken) > 5 else ''}) went to needs that "
+                    "score higher"
+                )
             else:
                 reason = _need_summary(d, n)
-            rows.append({"need": d.need_ids[n], "name": d.needs["name"].iat[n], "years_unmet": plan - k, "reasons": reason})
+            rows.append(
+                {
+                    "need": d.need_ids[n],
+                    "name": d.needs["name"].iat[n],
+                    "years_unmet": plan - k,
+                    "reasons": reason,
+                }
+            )
         return pd.DataFrame(rows, columns=["need", "name", "years_unmet", "reasons"])
 
     def reasons(self, need_id: str, building_id: str) -> list[str]:
@@ -796,19 +1138,50 @@ class MatchResult:
         """
         d = self.data
         n, _ = d.index(need_id)
+        assert n is not None  # index raises on an unknown id
         candidates = np.flatnonzero(d.fit[n] > 0)
         scores = d.scores(self.weights)[n]
         ranked = candidates[np.lexsort((candidates, scores[candidates]))][:k]
         left = self._left(exclude=n)
         rows = []
         for rank, b in enumerate(ranked, start=1):
-            fits_left = bool((d.requirement[n, 0] <= left["rooms"][b]).all() and d.gym[n, b, 0] <= left["gym"][b] and d.lunch[n, b, 0] <= left["lunch"][b] and left["whole"][b])
+            fits_left = bool(
+                (d.requirement[n, 0] <= left["rooms"][b]).all()
+                and d.gym[n, b, 0] <= left["gym"][b]
+                and d.lunch[n, b, 0] <= left["lunch"][b]
+                and left["whole"][b]
+            )
             rows.append(
-                {"rank": rank, "building": d.building_ids[b], "name": d.buildings["name"].iat[b], "mode": d.buildings["mode"].iat[b],
-                 "years_fit": int(d.fit[n, b]), "travel_min": round(float(d.travel[n, b]), 1), "cost": round(float(d.cost[n, b, 0]), 2),
-                 "preferred": bool(d.preferred[n, b]), "score": round(float(scores[b]), 1), "assigned": self.choice.get(n, (None,))[0] == b, "free": fits_left}
-            )  # fmt: skip
-        return pd.DataFrame(rows, columns=["rank", "building", "name", "mode", "years_fit", "travel_min", "cost", "preferred", "score", "assigned", "free"])
+                {
+                    "rank": rank,
+                    "building": d.building_ids[b],
+                    "name": d.buildings["name"].iat[b],
+                    "mode": d.buildings["mode"].iat[b],
+                    "years_fit": int(d.fit[n, b]),
+                    "travel_min": round(float(d.travel[n, b]), 1),
+                    "cost": round(float(d.cost[n, b, 0]), 2),
+                    "preferred": bool(d.preferred[n, b]),
+                    "score": round(float(scores[b]), 1),
+                    "assigned": self.choice.get(n, (None,))[0] == b,
+                    "free": fits_left,
+                }
+            )
+        return pd.DataFrame(
+            rows,
+            columns=[
+                "rank",
+                "building",
+                "name",
+                "mode",
+                "years_fit",
+                "travel_min",
+                "cost",
+                "preferred",
+                "score",
+                "assigned",
+                "free",
+            ],
+        )
 
     def _left(self, *, exclude: int | None = None) -> dict[str, np.ndarray]:
         """First-year rooms, gym and lunch periods left in each building by the other housed needs."""
@@ -831,14 +1204,23 @@ class MatchResult:
         d = self.data
         a = self.assignments
         return {
-            "status": self.status, "objective": round(self.objective, 2), "bound": round(self.bound, 2), "gap": round(self.gap, 6),
-            "seconds": round(self.seconds, 3), "needs": len(d.needs), "buildings": len(d.buildings), "years": d.years,
-            "housed": len(a), "housed_whole_plan": int((a["year_last"] >= a["plan_years"]).sum()) if len(a) else 0,
+            "status": self.status,
+            "objective": round(self.objective, 2),
+            "bound": round(self.bound, 2),
+            "gap": round(self.gap, 6),
+            "seconds": round(self.seconds, 3),
+            "needs": len(d.needs),
+            "buildings": len(d.buildings),
+            "years": d.years,
+            "housed": len(a),
+            "housed_whole_plan": int((a["year_last"] >= a["plan_years"]).sum()) if len(a) else 0,
             "housed_if_confirmed": int((a["conditions"] != "").sum()) if len(a) else 0,
-            "whole_buildings": int((a["mode"] == "whole").sum()) if len(a) else 0, "co_locations": int((a["mode"] == "co_location").sum()) if len(a) else 0,
-            "unmatched": self.unmatched.to_dict(orient="records"), "weights": asdict(self.weights),
+            "whole_buildings": int((a["mode"] == "whole").sum()) if len(a) else 0,
+            "co_locations": int((a["mode"] == "co_location").sum()) if len(a) else 0,
+            "unmatched": self.unmatched.to_dict(orient="records"),
+            "weights": asdict(self.weights),
             "rules": json.loads(json.dumps(asdict(d.rules), default=str)),
-        }  # fmt: skip
+        }
 
     def to_files(self, out_dir: str | Path) -> dict[str, Path]:
         """Write ``matches.csv``, ``matches.gpkg`` (layers ``matches``: lines from each need's school to
@@ -871,17 +1253,34 @@ class MatchResult:
         for need, building in zip(a["need"], a["building"], strict=True):
             n, b = d.index(need, building)
             start, end = d.origins.iat[n], d.buildings.geometry.iat[b]
-            geoms.append(shapely.LineString([start, end]) if start is not None else shapely.LineString([end, end]))
+            geoms.append(
+                shapely.LineString([start, end]) if start is not None else shapely.LineString([end, end])
+            )
         return gpd.GeoDataFrame(a, geometry=gpd.GeoSeries(geoms, crs=d.buildings.crs), crs=d.buildings.crs)
 
     def building_layer(self) -> gpd.GeoDataFrame:
         """Buildings with their mode, hosts, utilization before and after, and the needs housed."""
         d = self.data
         a = self.assignments
-        out = d.buildings[["id", "name", "status", "mode", "hosts", "capacity", "capacity_source", "enrollment", "utilization", "geometry"]].copy()
+        out = d.buildings[
+            [
+                "id",
+                "name",
+                "status",
+                "mode",
+                "hosts",
+                "capacity",
+                "capacity_source",
+                "enrollment",
+                "utilization",
+                "geometry",
+            ]
+        ].copy()
         housed = a.groupby("building")["need"].agg(";".join).to_dict()
         out["needs"] = [housed.get(i, "") for i in out["id"]]
-        out["utilization_after"] = out["id"].map(a.groupby("building")["host_utilization_after"].max()).fillna(out["utilization"])
+        out["utilization_after"] = (
+            out["id"].map(a.groupby("building")["host_utilization_after"].max()).fillna(out["utilization"])
+        )
         return gpd.GeoDataFrame(out, geometry="geometry", crs=d.buildings.crs)
 
 
@@ -935,11 +1334,25 @@ def greedy(data: MatchData, *, weights: Weights | None = None) -> MatchResult:
     t0 = time.perf_counter()
     weights = weights or Weights()
     choice = _greedy_choice(data, weights, _candidates(data, weights))
-    return MatchResult(data, choice, "greedy", _objective(data, choice, weights), -math.inf, time.perf_counter() - t0, weights)
+    return MatchResult(
+        data,
+        choice,
+        "greedy",
+        _objective(data, choice, weights),
+        -math.inf,
+        time.perf_counter() - t0,
+        weights,
+    )
 
 
-def _greedy_choice(data: MatchData, weights: Weights, pairs: list[tuple[int, int]]) -> dict[int, tuple[int, int]]:
-    rooms = np.repeat(data.buildings[[f"spare_{t}" for t in ROOM_TYPES]].to_numpy(dtype=np.int64)[:, None, :], data.years, axis=1)
+def _greedy_choice(
+    data: MatchData, weights: Weights, pairs: list[tuple[int, int]]
+) -> dict[int, tuple[int, int]]:
+    rooms = np.repeat(
+        data.buildings[[f"spare_{t}" for t in ROOM_TYPES]].to_numpy(dtype=np.int64)[:, None, :],
+        data.years,
+        axis=1,
+    )
     gym = np.repeat(data.buildings["gym_free"].to_numpy(dtype=np.int64)[:, None], data.years, axis=1)
     lunch = np.repeat(data.buildings["lunch_free"].to_numpy(dtype=np.int64)[:, None], data.years, axis=1)
     taken = np.zeros(len(data.buildings), dtype=bool)
@@ -956,7 +1369,12 @@ def _greedy_choice(data: MatchData, weights: Weights, pairs: list[tuple[int, int
             if whole[b] and taken[b]:
                 continue
             k = 0
-            while k < data.fit[n, b] and (data.requirement[n, k] <= rooms[b, k]).all() and data.gym[n, b, k] <= gym[b, k] and data.lunch[n, b, k] <= lunch[b, k]:
+            while (
+                k < data.fit[n, b]
+                and (data.requirement[n, k] <= rooms[b, k]).all()
+                and data.gym[n, b, k] <= gym[b, k]
+                and data.lunch[n, b, k] <= lunch[b, k]
+            ):
                 k += 1
             if k == 0:
                 continue
@@ -1007,7 +1425,6 @@ def solve(
     scale = _SCALE
     pairs = _candidates(data, weights)
     model = cp_model.CpModel()
-    nb = len(data.buildings)
     mode = data.buildings["mode"].to_numpy()
     z: dict[tuple[int, int], list[Any]] = {}
     objective: list[Any] = []
@@ -1030,28 +1447,39 @@ def solve(
     for vs in first.values():
         model.add_at_most_one(vs)
     below, above, per_seat = _band_terms(data, weights)
-    unhoused_band = per_seat * (np.maximum(below, 0) + np.maximum(-above, 0))  # points a host year scores with no need added
-    offset = float((_rewards(data, weights) * data.plan_years).sum()) + data.years * float(unhoused_band[mode == "co_location"].sum())
+    unhoused_band = per_seat * (
+        np.maximum(below, 0) + np.maximum(-above, 0)
+    )  # points a host year scores with no need added
+    offset = float((_rewards(data, weights) * data.plan_years).sum()) + data.years * float(
+        unhoused_band[mode == "co_location"].sum()
+    )
     for b, members in at.items():
         if mode[b] == "whole":
             model.add_at_most_one([vs[0] for _, vs in members])
             continue
         bld = data.buildings.iloc[b]
-        limits = [(data.requirement[:, :, j], None, int(bld[f"spare_{rt}"])) for j, rt in enumerate(ROOM_TYPES)]
-        limits += [(None, data.gym, int(bld["gym_free"])), (None, data.lunch, int(bld["lunch_free"]))]
+        # (use, whether it is per need and building rather than per need, limit) of each shared resource
+        limits = [
+            (data.requirement[:, :, j], False, int(bld[f"spare_{rt}"])) for j, rt in enumerate(ROOM_TYPES)
+        ]
+        limits += [(data.gym, True, int(bld["gym_free"])), (data.lunch, True, int(bld["lunch_free"]))]
         for t in range(data.years):
             live = [(n, vs[t]) for n, vs in members if t < len(vs)]
             if not live:
                 continue
-            for by_need, by_pair, limit in limits:
-                terms = [(int(by_need[n, t] if by_need is not None else by_pair[n, b, t]), v) for n, v in live]
+            for use, per_pair, limit in limits:
+                terms = [(int(use[n, b, t] if per_pair else use[n, t]), v) for n, v in live]
                 terms = [(c, v) for c, v in terms if c > 0]
                 if sum(c for c, _ in terms) > limit:
                     model.add(sum(c * v for c, v in terms) <= limit)
             if per_seat[b] > 0:
                 offset -= unhoused_band[b]
                 added = sum(int(data.seats[n, t]) * v for n, v in live)
-                dev = model.new_int_var(0, int(sum(data.seats[n, t] for n, _ in live) + abs(below[b]) + abs(above[b])), f"dev_{b}_{t}")
+                dev = model.new_int_var(
+                    0,
+                    int(sum(data.seats[n, t] for n, _ in live) + abs(below[b]) + abs(above[b])),
+                    f"dev_{b}_{t}",
+                )
                 model.add(dev >= int(below[b]) - added)
                 model.add(dev >= added - int(above[b]))
                 objective.append(dev)
@@ -1077,8 +1505,20 @@ def solve(
     status = solver.solve(model, callback) if callback is not None else solver.solve(model)
     name = {cp_model.OPTIMAL: "optimal", cp_model.FEASIBLE: "feasible"}.get(status)
     if name is None:
-        log.warning("CP-SAT found no answer in %.1f s (%s); returning the greedy answer", time_limit, solver.status_name(status))
-        return MatchResult(data, hint, "greedy", _objective(data, hint, weights), -math.inf, time.perf_counter() - t0, weights)
+        log.warning(
+            "CP-SAT found no answer in %.1f s (%s); returning the greedy answer",
+            time_limit,
+            solver.status_name(status),
+        )
+        return MatchResult(
+            data,
+            hint,
+            "greedy",
+            _objective(data, hint, weights),
+            -math.inf,
+            time.perf_counter() - t0,
+            weights,
+        )
     choice = {}
     for (n, b), vs in z.items():
         k = sum(solver.boolean_value(v) for v in vs)
@@ -1088,18 +1528,25 @@ def solve(
     objective_value = _objective(data, choice, weights)
     bound = objective_value - (solver.objective_value - solver.best_objective_bound) / scale
     result = MatchResult(data, choice, name, objective_value, bound, time.perf_counter() - t0, weights)
-    log.info("matching: %s, objective %.1f, gap %.4f, %.1f s", name, result.objective, result.gap, result.seconds)
+    log.info(
+        "matching: %s, objective %.1f, gap %.4f, %.1f s", name, result.objective, result.gap, result.seconds
+    )
     return result
 
 
 class _Progress(cp_model.CpSolverSolutionCallback):
     """Forwards each improved CP-SAT answer to a ``progress(message, fraction)`` callable."""
 
-    def __init__(self, progress: Callable[[str, float], None], t0: float, time_limit: float, offset: float) -> None:
+    def __init__(
+        self, progress: Callable[[str, float], None], t0: float, time_limit: float, offset: float
+    ) -> None:
         super().__init__()
         self._progress, self._t0, self._limit, self._offset = progress, t0, time_limit, offset
 
     def on_solution_callback(self) -> None:
         """Report the answer's objective and the time spent."""
         elapsed = time.perf_counter() - self._t0
-        self._progress(f"answer {self.objective_value / _SCALE + self._offset:,.1f} points after {elapsed:.1f} s", min(1.0, elapsed / max(self._limit, 1e-9)))
+        self._progress(
+            f"answer {self.objective_value / _SCALE + self._offset:,.1f} points after {elapsed:.1f} s",
+            min(1.0, elapsed / max(self._limit, 1e-9)),
+        )

@@ -84,7 +84,7 @@ def apportion_missing(zones: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
     values = zones[columns].apply(pd.to_numeric, errors="coerce")
     own = values.notna().any(axis=1).to_numpy()
     zones = zones.copy()
-    zones["residents_source"] = np.where(own, SOURCE_OWN, None)
+    zones["residents_source"] = np.where(own, SOURCE_OWN, np.array(None, dtype=object))
     census = zones[(zones["kind"] == "census").to_numpy() & own]
     missing = ~own & (zones["kind"] != "census").to_numpy() & zones.geometry.notna().to_numpy()
     if not len(census) or not missing.any():

@@ -144,12 +144,19 @@ SCHOOLS = Layer(
         Field("sector", "str", required=True, choices=SECTORS, help="district, charter, catholic or private"),
         Field("grades", "grades", help="grades served, e.g. 'K-5', 'PK,K,1,2' or '6-8'"),
         Field("enrollment", "int", minimum=0, help="students enrolled"),
-        Field("capacity", "int", minimum=0, help="reported seats (the capacity model computes its own from rooms)"),
+        Field(
+            "capacity",
+            "int",
+            minimum=0,
+            help="reported seats (the capacity model computes its own from rooms)",
+        ),
         Field("building", "str", ref="buildings.id", help="id of the building the school occupies"),
         Field("bell_start", "time", help="morning bell, 'HH:MM'"),
         Field("bell_end", "time", help="dismissal bell, 'HH:MM'"),
         Field("neighborhood", "str", help="neighborhood name (derived from zones when absent)"),
-        Field("programs", "list", help="non-grade programs (adult, ungraded); read from grades when not given"),
+        Field(
+            "programs", "list", help="non-grade programs (adult, ungraded); read from grades when not given"
+        ),
     ),
     required=True,
     help="every school of every sector",
@@ -161,7 +168,9 @@ BUILDINGS = Layer(
     (
         _ID,
         _NAME,
-        Field("owner", "str", choices=OWNERS, default="district", help="district, archdiocese, city or private"),
+        Field(
+            "owner", "str", choices=OWNERS, default="district", help="district, archdiocese, city or private"
+        ),
         Field("status", "str", choices=STATUSES, default="occupied", help="occupied, under-used or vacant"),
         Field("gross_area", "float", minimum=0, help="gross floor area, square metres"),
         Field("capacity", "int", minimum=0, help="reported seats (used when the rooms are not counted)"),
@@ -184,7 +193,9 @@ STUDENTS = Layer(
         Field("id", "str", help="student id (row number when absent)"),
         Field("grade", "grade", required=True, help="grade, PK, K or 1-12"),
         Field("school", "str", required=True, ref="schools.id", help="id of the school attended"),
-        Field("service", "str", choices=SERVICES, default="corner", help="corner, door-to-door or wheelchair"),
+        Field(
+            "service", "str", choices=SERVICES, default="corner", help="corner, door-to-door or wheelchair"
+        ),
         Field("max_walk", "float", minimum=0, help="longest walk to a stop, metres"),
         Field("neighborhood", "str", help="neighborhood name (derived from zones when absent)"),
     ),
@@ -197,12 +208,18 @@ ADDRESS_POINTS = Layer(
     (
         Field("id", "str", help="address id (optional)"),
         Field("number", "str", required=True, help="house number, e.g. '12' or '12A'"),
-        Field("street", "str", required=True, help="street name with its suffix, e.g. 'Adams Avenue' or 'ADAMS AVE'"),
+        Field(
+            "street",
+            "str",
+            required=True,
+            help="street name with its suffix, e.g. 'Adams Avenue' or 'ADAMS AVE'",
+        ),
         Field("unit", "str", help="unit, e.g. '2' (one row per unit where the file has them)"),
         Field("city", "str", help="city or neighborhood name"),
         Field("zip", "str", help="ZIP code"),
     ),
-    help="the city's address points (Boston's SAM, DC's MAR): places students from their addresses (facilities.geocode)",
+    help="the city's address points (Boston's SAM, DC's MAR): places students from their addresses "
+    "(facilities.geocode)",
 )
 
 ZONES = Layer(
@@ -211,10 +228,21 @@ ZONES = Layer(
     (
         _ID,
         _NAME,
-        Field("kind", "str", default="neighborhood", choices=ZONE_KINDS, help="neighborhood, ward, attendance, census or shared"),
+        Field(
+            "kind",
+            "str",
+            default="neighborhood",
+            choices=ZONE_KINDS,
+            help="neighborhood, ward, attendance, census or shared",
+        ),
         Field("level", "str", help="an attendance zone's level, e.g. elementary, middle, high"),
         Field("school", "str", help="id of the school an attendance zone feeds"),
-        Field("low_income_share", "float", minimum=0, help="share of residents with low income (0-1), for equity breakdowns"),
+        Field(
+            "low_income_share",
+            "float",
+            minimum=0,
+            help="share of residents with low income (0-1), for equity breakdowns",
+        ),
     ),
     groups=("population",),
     help=(
@@ -275,7 +303,8 @@ NEEDS = Layer(
 
 #: Every layer, in load order (a layer's refs point only to earlier layers or to ``schools``).
 LAYERS: dict[str, Layer] = {
-    layer.name: layer for layer in (BUILDINGS, SCHOOLS, ZONES, ADDRESS_POINTS, STUDENTS, YARDS, BUS_TYPES, NEEDS)
+    layer.name: layer
+    for layer in (BUILDINGS, SCHOOLS, ZONES, ADDRESS_POINTS, STUDENTS, YARDS, BUS_TYPES, NEEDS)
 }
 
 
@@ -302,15 +331,34 @@ def format_time(seconds: float | int | None) -> str:
 
 _MISSING_STRINGS = {"", "na", "n/a", "nan", "none", "null", "-"}
 _GRADE_ALIASES = {
-    "PK": -1, "PK3": -1, "PK4": -1, "PRE-K": -1, "PREK": -1, "PRE-K3": -1, "PRE-K4": -1, "PS": -1, "K0": -1, "K1": -1,
-    "K": 0, "KG": 0, "K2": 0, "KINDERGARTEN": 0,
-}  # fmt: skip
+    "PK": -1,
+    "PK3": -1,
+    "PK4": -1,
+    "PRE-K": -1,
+    "PREK": -1,
+    "PRE-K3": -1,
+    "PRE-K4": -1,
+    "PS": -1,
+    "K0": -1,
+    "K1": -1,
+    "K": 0,
+    "KG": 0,
+    "K2": 0,
+    "KINDERGARTEN": 0,
+}
 #: Programs that are not grades: read from a grades value, kept out of the grade set.
 PROGRAMS: dict[str, str] = {
-    "ADULT": "adult", "ADULT/VOC ED": "adult", "ADULT ED": "adult", "VOC ED": "adult", "GED": "adult",
-    "ADULT EDUCATION": "adult", "AD": "adult", "AE": "adult",
-    "UNGRADED": "ungraded", "UG": "ungraded",
-}  # fmt: skip
+    "ADULT": "adult",
+    "ADULT/VOC ED": "adult",
+    "ADULT ED": "adult",
+    "VOC ED": "adult",
+    "GED": "adult",
+    "ADULT EDUCATION": "adult",
+    "AD": "adult",
+    "AE": "adult",
+    "UNGRADED": "ungraded",
+    "UG": "ungraded",
+}
 _PROGRAM_RE = re.compile(  # whole words only: 'AD' names adult education, never the AD of 'GRADE'
     r"\b(?:" + "|".join(sorted((re.escape(k) for k in PROGRAMS), key=len, reverse=True)) + r")\b"
 )
@@ -329,7 +377,9 @@ def parse_grade(value: object) -> int:
     """Parse one grade: ``'PK'``, ``'PK3'``, ``'K'``, ``'K2'``, ``'3'``, ``'03'``, ``'Grade 3'`` or ``3``."""
     if isinstance(value, (bool, np.bool_)):
         raise ValueError(f"{value!r} is not a grade")
-    if isinstance(value, (int, np.integer)) or (isinstance(value, (float, np.floating)) and float(value).is_integer()):
+    if isinstance(value, (int, np.integer)) or (
+        isinstance(value, (float, np.floating)) and float(value).is_integer()
+    ):
         g = int(value)
     else:
         text = re.sub(r"^(GRADE|GR)\s*", "", str(value).strip().upper()).strip()
@@ -422,7 +472,9 @@ def parse_time(value: object) -> float:
         value = value.time()
     if isinstance(value, dt.time):
         return float(value.hour * 3600 + value.minute * 60 + value.second)
-    if isinstance(value, (int, np.integer)) or (isinstance(value, (float, np.floating)) and float(value).is_integer()):
+    if isinstance(value, (int, np.integer)) or (
+        isinstance(value, (float, np.floating)) and float(value).is_integer()
+    ):
         hhmm = int(value)
         if 2400 <= hhmm < 86400:
             return float(hhmm)

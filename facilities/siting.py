@@ -38,6 +38,7 @@ import logging
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -45,6 +46,9 @@ import scipy.sparse as sp
 from scipy.optimize import Bounds, LinearConstraint, milp
 
 from facilities.travel import Travel, describe, travel_seconds
+
+if TYPE_CHECKING:
+    from facilities.city import City
 
 __all__ = ["PMedian", "SitingResult", "CampusSiting", "site_campuses"]
 
@@ -140,17 +144,23 @@ class PMedian:
         if np.shape(self.weights) != (n,):
             problems.append(f"weights has shape {np.shape(self.weights)}; give one weight per cost row ({n})")
         elif (np.asarray(self.weights) < 0).any() or not np.isfinite(self.weights).all():
-            problems.append(f"weights row {int(np.flatnonzero(~(np.asarray(self.weights) >= 0))[0])} is negative "
-                            "or missing; give 0 or more")  # fmt: skip
+            problems.append(
+                f"weights row {int(np.flatnonzero(~(np.asarray(self.weights) >= 0))[0])} is negative "
+                "or missing; give 0 or more"
+            )
         if np.ndim(self.cost) == 2 and (np.isnan(self.cost).any() or (np.asarray(self.cost) < 0).any()):
             row = int(np.flatnonzero((np.isnan(self.cost) | (np.asarray(self.cost) < 0)).any(1))[0])
-            problems.append(f"cost row {row} has a negative or missing travel; use inf where a site cannot serve")
+            problems.append(
+                f"cost row {row} has a negative or missing travel; use inf where a site cannot serve"
+            )
         for label, arr in (("capacities", self.capacities), ("fixed", self.fixed)):
             if arr is not None and np.shape(arr) != (m,):
                 problems.append(f"{label} has shape {np.shape(arr)}; give one value per site ({m})")
         n_fixed = 0 if self.fixed is None or np.shape(self.fixed) != (m,) else int(np.sum(self.fixed))
         if not isinstance(self.p, (int, np.integer)) or not 0 <= self.p <= m - n_fixed:
-            problems.append(f"p = {self.p!r} must be a whole number 0..{m - n_fixed} (sites not already open)")
+            problems.append(
+                f"p = {self.p!r} must be a whole number 0..{m - n_fixed} (sites not already open)"
+            )
         if problems:
             raise ValueError(f"PMedian {self.name!r}: " + "; ".join(problems))
 
@@ -165,8 +175,8 @@ class PMedian:
         fixed: np.ndarray | None = None,
         single_source: bool = True,
         name: str = "p-median",
-        demand_ids: Sequence[object] | None = None,
-        site_ids: Sequence[object] | None = None,
+        demand_ids: Sequence[object] | np.ndarray | None = None,
+        site_ids: Sequence[object] | np.ndarray | None = None,
     ) -> PMedian:
         """Build the problem from a travel matrix (see the class parameters)."""
         cost = np.asarray(cost, dtype=float)
@@ -178,7 +188,9 @@ class PMedian:
             fixed=None if fixed is None else np.asarray(fixed, dtype=bool),
             single_source=single_source,
             name=name,
-            demand_ids=np.asarray(demand_ids if demand_ids is not None else np.arange(cost.shape[0]), dtype=object),
+            demand_ids=np.asarray(
+                demand_ids if demand_ids is not None else np.arange(cost.shape[0]), dtype=object
+            ),
             site_ids=np.asarray(site_ids if site_ids is not None else np.arange(cost.shape[1]), dtype=object),
         )
 
@@ -215,13 +227,18 @@ class PMedian:
         id_col
             Column with ids in both frames (row numbers when absent).
         """
-        for frame, label, cols in ((demand, "demand", [weights_col]), (sites, "sites", [capacities_col, fixed_col])):
+        for frame, label, cols in (
+            (demand, "demand", [weights_col]),
+            (sites, "sites", [capacities_col, fixed_col]),
+        ):
             missing = [c for c in cols if c is not None and c not in frame.columns]
             if missing:
                 raise ValueError(f"{label} has no column {missing[0]!r}; pass the name of an existing column")
         if travel is None:
             a, b = demand.geometry.centroid, sites.geometry.centroid
-            matrix = np.hypot(a.x.to_numpy()[:, None] - b.x.to_numpy(), a.y.to_numpy()[:, None] - b.y.to_numpy())
+            matrix = np.hypot(
+                a.x.to_numpy()[:, None] - b.x.to_numpy(), a.y.to_numpy()[:, None] - b.y.to_numpy()
+            )
         else:
             matrix = np.asarray(travel(demand, sites) if callable(travel) else travel, dtype=float)
         ids = lambda f: f[id_col].to_numpy() if id_col in f.columns else np.arange(len(f))  # noqa: E731
@@ -271,18 +288,29 @@ class PMedian:
         formulation = "compact" if self.capacities is None else "classic"
         build = self._compact if self.capacities is None else self._classic
         c, integrality, bounds, constraints, decode, offset = build()
-        res = milp(c, integrality=integrality, bounds=bounds, constraints=constraints,
-                   options={"time_limit": float(time_limit), "mip_rel_gap": 1e-9})  # fmt: skip
+        res = milp(
+            c,
+            integrality=integrality,
+            bounds=bounds,
+            constraints=constraints,
+            options={"time_limit": float(time_limit), "mip_rel_gap": 1e-9},
+        )
         if res.x is None:
-            raise RuntimeError(f"{self.name}: no solution within {time_limit} s ({res.message}); allow more time")
+            raise RuntimeError(
+                f"{self.name}: no solution within {time_limit} s ({res.message}); allow more time"
+            )
         open_mask, assignment = decode(res.x)
         sites = np.flatnonzero(open_mask)
         weights = self.weights
         objective = float(np.sum(weights * self.cost[np.arange(self.n_demand), assignment]))
         if formulation == "classic" and not self.single_source:
             objective = float(res.fun)
-        bound = offset + float(res.mip_dual_bound if getattr(res, "mip_dual_bound", None) is not None else res.fun)
-        logger.debug("%s: %s formulation, status %s, objective %.6g", self.name, formulation, res.status, objective)
+        bound = offset + float(
+            res.mip_dual_bound if getattr(res, "mip_dual_bound", None) is not None else res.fun
+        )
+        logger.debug(
+            "%s: %s formulation, status %s, objective %.6g", self.name, formulation, res.status, objective
+        )
         return SitingResult(
             sites=sites,
             site_ids=self.site_ids[sites] if self.site_ids is not None else sites,
@@ -295,20 +323,29 @@ class PMedian:
         )
 
     def _fixed(self) -> np.ndarray:
-        return np.zeros(self.n_sites, dtype=bool) if self.fixed is None else np.asarray(self.fixed, dtype=bool)
+        return (
+            np.zeros(self.n_sites, dtype=bool) if self.fixed is None else np.asarray(self.fixed, dtype=bool)
+        )
 
     def _check_feasible(self) -> None:
         unreachable = np.flatnonzero(~np.isfinite(self.cost).any(1) & (self.weights > 0))
         if unreachable.size:
             who = self.demand_ids[unreachable[0]] if self.demand_ids is not None else unreachable[0]
-            raise ValueError(f"{self.name}: demand point {who!r} cannot reach any site; give it a finite travel")
+            raise ValueError(
+                f"{self.name}: demand point {who!r} cannot reach any site; give it a finite travel"
+            )
         if self.p + self._fixed().sum() == 0 and self.weights.sum() > 0:
             raise ValueError(f"{self.name}: no site is open or to be opened (p = 0); raise p")
         if self.capacities is not None:
-            biggest = np.sort(self.capacities[~self._fixed()])[::-1][: self.p].sum() + self.capacities[self._fixed()].sum()
+            biggest = (
+                np.sort(self.capacities[~self._fixed()])[::-1][: self.p].sum()
+                + self.capacities[self._fixed()].sum()
+            )
             if biggest < self.weights.sum():
-                raise ValueError(f"{self.name}: the {self.p} largest sites and the open ones hold {biggest:g} "
-                                 f"but the demand is {self.weights.sum():g}; raise p or capacities")  # fmt: skip
+                raise ValueError(
+                    f"{self.name}: the {self.p} largest sites and the open ones hold {biggest:g} "
+                    f"but the demand is {self.weights.sum():g}; raise p or capacities"
+                )
 
     def _compact(self) -> _Model:
         """The radius formulation: variables y (sites) then z (levels per demand point)."""
@@ -371,7 +408,8 @@ class PMedian:
         assign = sp.csr_array((np.ones(n_x), (i, x_cols)), shape=(n, m + n_x))
         # capacity: sum_i w_i x_ij - C_j y_j <= 0
         cap = sp.csr_array(
-            (np.r_[w[i], -self.capacities], (np.r_[j, np.arange(m)], np.r_[x_cols, np.arange(m)])), shape=(m, m + n_x)
+            (np.r_[w[i], -self.capacities], (np.r_[j, np.arange(m)], np.r_[x_cols, np.arange(m)])),
+            shape=(m, m + n_x),
         )
         # x_ij <= y_j
         link = sp.csr_array(
@@ -395,7 +433,6 @@ class PMedian:
             return x[:m] > 0.5, share.argmax(1)
 
         return c, integrality, bounds, constraints, decode, 0.0
-
 
 
 #: Students are grouped into square cells of this side (metres) before siting; homes never leave the solver.
@@ -423,12 +460,21 @@ class CampusSiting:
 
     def table(self) -> pd.DataFrame:
         """The chosen buildings as a plain table."""
-        columns = ["id", "name", "owner", "status", "neighborhood", "spare_seats", "students_served", "mean_travel"]
+        columns = [
+            "id",
+            "name",
+            "owner",
+            "status",
+            "neighborhood",
+            "spare_seats",
+            "students_served",
+            "mean_travel",
+        ]
         return pd.DataFrame(self.chosen[columns])
 
 
 def site_campuses(
-    city: object,
+    city: City,
     *,
     p: int,
     grades: Sequence[int] | None = None,
@@ -464,23 +510,41 @@ def site_campuses(
 
     from facilities.capacity import utilization
 
-    students = city.students if grades is None else city.students[city.students["grade"].isin(list(grades))]  # type: ignore[attr-defined]
+    students = city.students if grades is None else city.students[city.students["grade"].isin(list(grades))]
     if not len(students):
-        raise ValueError(f"{city.name} has no students{' in those grades' if grades else ''} to site campuses for")  # type: ignore[attr-defined]
+        raise ValueError(
+            f"{city.name} has no students{' in those grades' if grades else ''} to site campuses for"
+        )
     xy = np.column_stack([students.geometry.x, students.geometry.y])
-    cells = pd.DataFrame({"cx": np.floor(xy[:, 0] / CELL), "cy": np.floor(xy[:, 1] / CELL), "x": xy[:, 0], "y": xy[:, 1]})
-    demand = cells.groupby(["cx", "cy"], sort=True).agg(x=("x", "mean"), y=("y", "mean"), students=("x", "size")).reset_index(drop=True)
-    demand = gpd.GeoDataFrame(demand, geometry=gpd.points_from_xy(demand["x"], demand["y"]), crs=city.crs)  # type: ignore[attr-defined]
+    cells = pd.DataFrame(
+        {"cx": np.floor(xy[:, 0] / CELL), "cy": np.floor(xy[:, 1] / CELL), "x": xy[:, 0], "y": xy[:, 1]}
+    )
+    demand = (
+        cells.groupby(["cx", "cy"], sort=True)
+        .agg(x=("x", "mean"), y=("y", "mean"), students=("x", "size"))
+        .reset_index(drop=True)
+    )
+    demand = gpd.GeoDataFrame(demand, geometry=gpd.points_from_xy(demand["x"], demand["y"]), crs=city.crs)
     use = utilization(city).buildings.set_index("building")
-    candidates = city.buildings[city.buildings["status"].isin(["vacant", "under-used"])].copy()  # type: ignore[attr-defined]
+    candidates = city.buildings[city.buildings["status"].isin(["vacant", "under-used"])].copy()
     candidates["spare_seats"] = use.loc[candidates["id"], "spare_seats"].to_numpy()
     if len(candidates) < p:
-        raise ValueError(f"{city.name} has {len(candidates)} vacant or under-used buildings, fewer than p = {p}")  # type: ignore[attr-defined]
+        raise ValueError(
+            f"{city.name} has {len(candidates)} vacant or under-used buildings, fewer than p = {p}"
+        )
+
     def matrix(d: pd.DataFrame, s: pd.DataFrame) -> np.ndarray:
         return travel_seconds(travel, d.geometry, s.geometry)
 
-    problem = PMedian.from_geodataframe(demand, candidates, weights_col="students", p=p, travel=matrix,
-                                        capacities_col="spare_seats" if capacitated else None, name=f"{city.name} campuses")  # type: ignore[attr-defined]  # fmt: skip
+    problem = PMedian.from_geodataframe(
+        demand,
+        candidates,
+        weights_col="students",
+        p=p,
+        travel=matrix,
+        capacities_col="spare_seats" if capacitated else None,
+        name=f"{city.name} campuses",
+    )
     result = problem.solve(time_limit=time_limit, seed=0)
     weights = demand["students"].to_numpy()
     served = np.bincount(result.assignment, weights=weights, minlength=len(candidates))
@@ -488,11 +552,21 @@ def site_campuses(
     scale = 60.0
     chosen = candidates.iloc[result.sites].copy()
     chosen["students_served"] = served[result.sites].astype(int)
-    chosen["mean_travel"] = [round(per[result.assignment == k].sum() / max(served[k], 1) / scale, 1) for k in result.sites]
+    chosen["mean_travel"] = [
+        round(per[result.assignment == k].sum() / max(served[k], 1) / scale, 1) for k in result.sites
+    ]
     summary = {
-        "p": p, "students": int(weights.sum()), "candidates": len(candidates), "sites": list(map(str, chosen["id"])),
-        "optimal": bool(result.optimal), "gap": float(result.gap), "seconds": round(result.seconds, 2),
-        "travel_unit": "minutes", "travel": describe(travel), "capacitated": capacitated,
-        "grades": list(grades) if grades else "all", "cell_m": CELL,
-    }  # fmt: skip
+        "p": p,
+        "students": int(weights.sum()),
+        "candidates": len(candidates),
+        "sites": list(map(str, chosen["id"])),
+        "optimal": bool(result.optimal),
+        "gap": float(result.gap),
+        "seconds": round(result.seconds, 2),
+        "travel_unit": "minutes",
+        "travel": describe(travel),
+        "capacitated": capacitated,
+        "grades": list(grades) if grades else "all",
+        "cell_m": CELL,
+    }
     return CampusSiting(chosen=chosen, result=result, summary=summary)

@@ -16,7 +16,9 @@ def shared_path(*parts: str) -> Path:
     """A path in ../shared/data, skipping the test (saying why) when it is not there."""
     path = SHARED.joinpath(*parts)
     if not path.exists():
-        pytest.skip(f"needs the shared real data at {path} (absent: ../shared/data sits beside the project in CI)")
+        pytest.skip(
+            f"needs the shared real data at {path} (absent: ../shared/data sits beside the project in CI)"
+        )
     return path
 
 

@@ -85,10 +85,12 @@ def _problems_table(at: AppTest) -> pd.DataFrame:
 def _broken_city(folder: Path) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "city.toml").write_text(
-        '[city]\nname = "Broken"\n\n[layers.schools]\nfile = "schools.csv"\nx = "lon"\ny = "lat"\n', encoding="utf-8"
+        '[city]\nname = "Broken"\n\n[layers.schools]\nfile = "schools.csv"\nx = "lon"\ny = "lat"\n',
+        encoding="utf-8",
     )
     (folder / "schools.csv").write_text(
-        "id,name,sector,lon,lat\nA,Alpha,district,-71.06,42.35\nB,Beta,public,-71.05,42.36\n", encoding="utf-8"
+        "id,name,sector,lon,lat\nA,Alpha,district,-71.06,42.35\nB,Beta,public,-71.05,42.36\n",
+        encoding="utf-8",
     )
     return folder
 
@@ -96,10 +98,12 @@ def _broken_city(folder: Path) -> Path:
 def _small_city(folder: Path) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "city.toml").write_text(
-        '[city]\nname = "Tiny Town"\n\n[layers.schools]\nfile = "schools.csv"\nx = "lon"\ny = "lat"\n', encoding="utf-8"
+        '[city]\nname = "Tiny Town"\n\n[layers.schools]\nfile = "schools.csv"\nx = "lon"\ny = "lat"\n',
+        encoding="utf-8",
     )
     (folder / "schools.csv").write_text(
-        "id,name,sector,lon,lat\nA,Alpha,district,-71.06,42.35\nB,Beta,charter,-71.05,42.36\nC,Gamma,catholic,-71.07,42.34\n",
+        "id,name,sector,lon,lat\nA,Alpha,district,-71.06,42.35\nB,Beta,charter,-71.05,42.36\n"
+        "C,Gamma,catholic,-71.07,42.34\n",
         encoding="utf-8",
     )
     return folder
@@ -175,7 +179,9 @@ def test_a_broken_upload_lists_its_problems_in_the_page(tmp_path):
     at.session_state["city_source"] = "Upload a zipped city"
     at.run()
     assert not at.exception and not at.title
-    at.file_uploader(key="city_zip").upload("broken.zip", _zip(_broken_city(tmp_path / "broken")), "application/zip")
+    at.file_uploader(key="city_zip").upload(
+        "broken.zip", _zip(_broken_city(tmp_path / "broken")), "application/zip"
+    )
     at.run()
     assert not at.exception
     table = _problems_table(at)
@@ -190,7 +196,9 @@ def test_an_uploaded_city_is_shown(tmp_path):
     at = AppTest.from_file(APP, default_timeout=TIMEOUT)
     at.session_state["city_source"] = "Upload a zipped city"
     at.run()
-    at.file_uploader(key="city_zip").upload("tiny.zip", _zip(_small_city(tmp_path / "tiny")), "application/zip")
+    at.file_uploader(key="city_zip").upload(
+        "tiny.zip", _zip(_small_city(tmp_path / "tiny")), "application/zip"
+    )
     at.run()
     assert not at.exception
     assert at.title[0].value == "Tiny Town"
@@ -206,7 +214,9 @@ def test_facilities_page_runs_the_match_and_explains_a_misfit(app):
     assert app.title[0].value == "Facilities"
     spec = _deck(app)
     assert len(_layer(spec, "buildings")["data"]) > 0 and len(_layer(spec, "needs")["data"]) > 0
-    assert any(w.value.startswith("**") for w in app.warning) or app.success, "the page explains whether the picked building fits"
+    assert any(w.value.startswith("**") for w in app.warning) or app.success, (
+        "the page explains whether the picked building fits"
+    )
     app.slider(key="match_time").set_value(2)
     app.button(key="match_run").click().run()
     assert not app.exception
@@ -301,7 +311,9 @@ def test_bells_page_edited_times_make_a_scenario_of_their_own(small_app, small_c
     city = read_city(small_city)
     school = city.schools.dropna(subset=["bell_start"]).iloc[0]
     prepared = prepare(city, sessions=("am",), time_limit=2, seed=0)
-    moved = run_scenario(prepared, Scenario("your times", "fixed", times={school["id"]: school["bell_start"] + 1800}))
+    moved = run_scenario(
+        prepared, Scenario("your times", "fixed", times={school["id"]: school["bell_start"] + 1800})
+    )
     changes = moved.bells.changes.set_index("school")
     assert changes.loc[school["id"], "reason"] == "set by the scenario"
 
@@ -328,12 +340,16 @@ def test_zones_page_measures_a_zone_and_runs_the_lottery(small_app, small_city):
     assert {"Its schools", "Residents", "Seats", "Residents the seats cover"} <= set(metrics)
     spec = _deck(at)
     assert len(_layer(spec, "zones")["data"]) == 1
-    if at.radio(key="zone_how").value != "Build a shared zone from neighborhoods":  # the city.toml's zone comes first
+    if (
+        at.radio(key="zone_how").value != "Build a shared zone from neighborhoods"
+    ):  # the city.toml's zone comes first
         at.radio(key="zone_how").set_value("Build a shared zone from neighborhoods").run()
     zone_schools = len(_layer(_deck(at), "zone_schools")["data"])
     names = at.multiselect(key="zone_units").options
     at.multiselect(key="zone_units").set_value(names).run()
-    assert len(_layer(_deck(at), "zone_schools")["data"]) >= zone_schools, "a bigger zone holds at least the same schools"
+    assert len(_layer(_deck(at), "zone_schools")["data"]) >= zone_schools, (
+        "a bigger zone holds at least the same schools"
+    )
     at.button(key="lottery_run").click().run()
     assert not at.exception, at.exception
     assert at.radio(key="zone_shade").value == "Lottery: first choice"
@@ -361,7 +377,8 @@ def test_the_app_sends_no_usage_statistics_and_make_app_uses_that():
 
 
 def test_every_map_asks_for_no_basemap_style(app):
-    """Streamlit's frontend fetches a carto style for a deck without ``mapStyle``; pydeck's sentinel says "none"."""
+    """Streamlit's frontend fetches a carto style for a deck without ``mapStyle``; pydeck's sentinel says
+    "none"."""
     spec = _deck(app)
     assert spec.get("mapStyle") == "__MAP_STYLE__"
     assert "http" not in json.dumps(spec), "a map names a remote resource"
@@ -384,7 +401,9 @@ def test_a_csv_dropped_on_the_uploader_is_named_as_the_problem(tmp_path):
 
 def test_a_blank_coordinate_is_one_problem(tmp_path):
     folder = _small_city(tmp_path / "blank")
-    (folder / "schools.csv").write_text("id,name,sector,lon,lat\nA,Alpha,district,-71.06,42.35\nB,Beta,charter,,42.36\n", encoding="utf-8")
+    (folder / "schools.csv").write_text(
+        "id,name,sector,lon,lat\nA,Alpha,district,-71.06,42.35\nB,Beta,charter,,42.36\n", encoding="utf-8"
+    )
     at = AppTest.from_file(APP, default_timeout=TIMEOUT)
     at.session_state["city_source"] = "A city folder"
     at.session_state["city_folder"] = str(folder)
@@ -451,8 +470,12 @@ def test_facilities_match_shows_names_and_formatted_dollars(facilities, demo_cit
     ids = set(demo_city.schools["id"]) | set(demo_city.buildings["id"])
     for hosts in matches["hosts"]:
         assert not (set(str(hosts).split(", ")) & ids), f"hosts shown as ids: {hosts}"
-    assert set(matches["building"]) <= set(__import__("app.ui", fromlist=["x"]).display_names(demo_city.buildings).values())
-    assert _column_formats(facilities, "$ / year") and set(_column_formats(facilities, "$ / year")) == {"dollar"}
+    assert set(matches["building"]) <= set(
+        __import__("app.ui", fromlist=["x"]).display_names(demo_city.buildings).values()
+    )
+    assert _column_formats(facilities, "$ / year") and set(_column_formats(facilities, "$ / year")) == {
+        "dollar"
+    }
     # every reason for a need left out is shown whole, in words
     unhoused = [m.value for m in facilities.markdown if m.value.startswith("- **#")]
     for line in unhoused:
@@ -500,7 +523,9 @@ def test_facilities_sites_have_their_own_color_a_legend_and_honest_seats(facilit
     assert not facilities.exception
     from app import maps
 
-    chosen = _layer(_deck(facilities, index=len(facilities.get("deck_gl_json_chart")) - 1), "sites_chosen")["data"]
+    chosen = _layer(_deck(facilities, index=len(facilities.get("deck_gl_json_chart")) - 1), "sites_chosen")[
+        "data"
+    ]
     colors = {tuple(row["fill"][:3]) for row in chosen}
     assert not colors & {tuple(c[:3]) for c in maps.STATUS_COLORS.values()}
     assert any("chosen for a new campus" in m.value for m in facilities.markdown)
@@ -516,7 +541,7 @@ def test_facilities_sites_have_their_own_color_a_legend_and_honest_seats(facilit
         assert "raise p" not in errors and "Choose more campuses" in errors
 
 
-# ---------------------------------------------------------------- zones page (demo city: its shared middle-school zone)
+# ------------------------------------------------ zones page (demo city: its shared middle-school zone)
 
 
 @pytest.fixture
@@ -572,7 +597,9 @@ def test_the_lottery_with_and_without_the_zone_side_by_side(zones_page, demo_cit
 
     at = zones_page
     at.button(key="lottery_run").click().run()
-    without = run_lottery(demo_city, zones=None, guarantee=False, seed=0, grades=[6]).aggregates(by=["sector"])
+    without = run_lottery(demo_city, zones=None, guarantee=False, seed=0, grades=[6]).aggregates(
+        by=["sector"]
+    )
     table = _table(at, "sector", "first choice share with the zone", "first choice share without")
     shown = table.set_index("sector")["first choice share without"]
     for _, row in without.dropna(subset=["first_choice_share"]).iterrows():
@@ -604,8 +631,12 @@ def test_zone_design_is_on_the_page(zones_page, demo_city):
     travel = __import__("app._common", fromlist=["travel_for"]).travel_for(demo_city)[0]
     data = ZoneData.from_city(demo_city, travel=travel)
     options = {"min_schools": 2, "max_schools": 8, "grades": (0, 1, 2, 3, 4, 5)}
-    expected = compare_plans({"each neighborhood": ZonePlan.from_labels(data, data.unit_ids, grades=options["grades"]),
-                              "greedy": greedy_zones(data, **options)})  # fmt: skip
+    expected = compare_plans(
+        {
+            "each neighborhood": ZonePlan.from_labels(data, data.unit_ids, grades=options["grades"]),
+            "greedy": greedy_zones(data, **options),
+        }
+    )
     shown = table.set_index("measure")
     assert shown.at["zones", "greedy"] == expected.at["zones", "greedy"]
     assert shown.at["shortfall", "each neighborhood"] == expected.at["shortfall", "each neighborhood"]
@@ -661,8 +692,12 @@ def test_bells_page_numbers_are_the_library_call_for_the_same_inputs(bells_run, 
     assert shown["scenario"].tolist() == expected["scenario"].tolist()
     assert shown["buses"].tolist() == expected["buses"].tolist()
     assert [m.value for m in at.metric if m.label == "Buses"] == [f"{int(b):,}" for b in expected["buses"]]
-    assert [m.value for m in at.metric if m.label == "Miles a day"] == [f"{x:,.0f}" for x in expected["miles_per_day"]]
-    assert [m.value for m in at.metric if m.label == "Driver hours a day"] == [f"{x:,.1f}" for x in expected["driver_hours_per_day"]]
+    assert [m.value for m in at.metric if m.label == "Miles a day"] == [
+        f"{x:,.0f}" for x in expected["miles_per_day"]
+    ]
+    assert [m.value for m in at.metric if m.label == "Driver hours a day"] == [
+        f"{x:,.1f}" for x in expected["driver_hours_per_day"]
+    ]
 
 
 def test_bells_no_zero_change_is_shown_as_a_change(bells_run):
@@ -701,9 +736,13 @@ def test_bells_map_locates_no_student(bells_run):
     drawn = _layer(spec, "stops")["data"]
     assert drawn
     for stop in drawn:
-        assert np.abs(corner_xy - np.asarray(stop["position"])).max(axis=1).min() < 1e-5, f"not a corner stop: {stop}"
+        assert np.abs(corner_xy - np.asarray(stop["position"])).max(axis=1).min() < 1e-5, (
+            f"not a corner stop: {stop}"
+        )
     tips = [r["tip"] for r in _layer(spec, "runs")["data"]] + [s["tip"] for s in drawn]
-    assert not [t for t in tips if re.search(r"(?<![\d,])[1-9] riders", t) or "door-to-door" in t or "wheelchair" in t]
+    assert not [
+        t for t in tips if re.search(r"(?<![\d,])[1-9] riders", t) or "door-to-door" in t or "wheelchair" in t
+    ]
 
 
 def test_bells_map_filters_by_tier_and_school_and_shows_a_bus_day(bells_run):
@@ -723,7 +762,8 @@ def test_bells_map_filters_by_tier_and_school_and_shows_a_bus_day(bells_run):
 
 
 def test_bells_public_download_holds_no_home_stop(bells_run, tmp_path):
-    """The ZIP offered to everyone has corner stops only; the private one, asked for on purpose, has them all."""
+    """The ZIP offered to everyone has corner stops only; the private one, asked for on purpose, has them
+    all."""
     import geopandas as gpd
 
     from app import maps

@@ -29,8 +29,15 @@ from tests.conftest import DEMO, ROOT
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 SHOTS = ROOT / "out" / "browser"
-CHROMIUM_ARGS = ["--no-sandbox", "--headless", "--disable-gpu", "--no-first-run", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync"]  # fmt: skip
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--headless",
+    "--disable-gpu",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 LOCAL = {"127.0.0.1", "localhost"}
 #: Seconds a page may take to settle after a control change (solves are short: small time limits).
 SETTLE_MS = 240_000
@@ -60,7 +67,9 @@ def demo():
 
 @pytest.fixture(scope="module")
 def browser():
-    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed (pip install -e '.[test]')")
+    sync_api = pytest.importorskip(
+        "playwright.sync_api", reason="playwright is not installed (pip install -e '.[test]')"
+    )
     executable = _chromium()
     with sync_api.sync_playwright() as p:
         browser = p.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS, headless=True)
@@ -75,8 +84,19 @@ def app_url(tmp_path_factory, demo):
     log = tmp_path_factory.mktemp("streamlit") / "streamlit.log"
     env = {k: v for k, v in os.environ.items() if k != "COMPACT_CITY" and not k.startswith("STREAMLIT_")}
     env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
-    command = [sys.executable, "-m", "streamlit", "run", "app/streamlit_app.py",
-               "--server.headless", "true", "--server.port", str(port), "--server.address", "127.0.0.1"]  # fmt: skip
+    command = [
+        sys.executable,
+        "-m",
+        "streamlit",
+        "run",
+        "app/streamlit_app.py",
+        "--server.headless",
+        "true",
+        "--server.port",
+        str(port),
+        "--server.address",
+        "127.0.0.1",
+    ]
     with log.open("wb") as out:
         server = subprocess.Popen(command, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
@@ -108,7 +128,9 @@ class Visit:
         self.requests: list[str] = []
         self.errors: list[str] = []
         self.context = browser.new_context(viewport={"width": 1440, "height": 900})
-        self.context.route("**/*", self._route)  # sees workers' requests too (a map style fetched by a worker)
+        self.context.route(
+            "**/*", self._route
+        )  # sees workers' requests too (a map style fetched by a worker)
         self.page = self.context.new_page()
         self.page.on("console", lambda m: self.errors.append(m.text) if m.type == "error" else None)
         self.page.on("pageerror", lambda e: self.errors.append(str(e)))
@@ -182,7 +204,13 @@ class Visit:
         boxes = self.page.locator("[data-testid='stException']")
         assert boxes.count() == 0, boxes.first.inner_text()
         assert not self.errors, self.errors
-        outside = sorted({u for u in self.requests if not u.startswith(("data:", "blob:")) and urlparse(u).hostname not in LOCAL})
+        outside = sorted(
+            {
+                u
+                for u in self.requests
+                if not u.startswith(("data:", "blob:")) and urlparse(u).hostname not in LOCAL
+            }
+        )
         assert not outside, f"requests left the machine: {outside}"
 
     def close(self) -> None:
@@ -210,7 +238,9 @@ def test_facility_planner_visit(visit, demo):
     visit.press("Run the match")  # the default 10 s: the demo's match is proven optimal well within it
     visit.page.get_by_role("heading", name="The match").wait_for(timeout=SETTLE_MS)
     result = solve(MatchData.from_city(demo), time_limit=10.0, seed=0)
-    assert result.status.lower() == "optimal", "the reference must be proven, or it could differ from the page's"
+    assert result.status.lower() == "optimal", (
+        "the reference must be proven, or it could differ from the page's"
+    )
     shown = visit.metrics()
     assert shown["Needs housed"] == [f"{len(result.assignments)} of {len(demo.needs)}"]
     assert shown["Whole buildings"] == [f"{int((result.assignments['mode'] == 'whole').sum())}"]
@@ -281,8 +311,14 @@ def test_superintendent_visit(visit, demo):
     visit.page.get_by_text("Build a shared zone from neighborhoods").click()
     visit.settle()
     visit.pick("Neighborhoods in the shared zone", "Cedar Grove")
-    picked = visit.page.get_by_role("combobox", name="Neighborhoods in the shared zone").locator("xpath=ancestor::div[@data-testid='stMultiSelect']")
-    names = [n for n in demo.zones[demo.zones["kind"] == "neighborhood"]["name"] if picked.get_by_text(n, exact=True).count()]
+    picked = visit.page.get_by_role("combobox", name="Neighborhoods in the shared zone").locator(
+        "xpath=ancestor::div[@data-testid='stMultiSelect']"
+    )
+    names = [
+        n
+        for n in demo.zones[demo.zones["kind"] == "neighborhood"]["name"]
+        if picked.get_by_text(n, exact=True).count()
+    ]
     zone = shared_zone(demo, units=names)
     assert visit.metrics()["Its schools"] == [f"{len(zone['schools'].iloc[0]):,}"]
     visit.check()

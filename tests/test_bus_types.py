@@ -53,19 +53,32 @@ def problem() -> Instance:
     data = ProblemData.from_matrices(
         durations=metres / 8.9,
         distances=metres,
-        schools=pd.DataFrame({"id": schools["id"], "location": np.arange(1, 7),
-                              "am_bell": schools["bell_start"],
-                              "pm_dismissal": schools["bell_end"], "dwell": 300.0}),
-        stops=pd.DataFrame({"id": [f"p{i}" for i in range(n_stops)], "location": np.arange(7, 7 + n_stops),
-                            "school": rng.choice(schools["id"], n_stops), "service": service,
-                            "students": np.where(service == "wheelchair", rng.integers(1, 3, n_stops),
-                                                 rng.integers(1, 25, n_stops))}),
+        schools=pd.DataFrame(
+            {
+                "id": schools["id"],
+                "location": np.arange(1, 7),
+                "am_bell": schools["bell_start"],
+                "pm_dismissal": schools["bell_end"],
+                "dwell": 300.0,
+            }
+        ),
+        stops=pd.DataFrame(
+            {
+                "id": [f"p{i}" for i in range(n_stops)],
+                "location": np.arange(7, 7 + n_stops),
+                "school": rng.choice(schools["id"], n_stops),
+                "service": service,
+                "students": np.where(
+                    service == "wheelchair", rng.integers(1, 3, n_stops), rng.integers(1, 25, n_stops)
+                ),
+            }
+        ),
         yards=pd.DataFrame({"id": ["Y"], "location": [0]}),
         bus_types=BUS_TYPES,
         max_ride=2700.0,
         stop_time_fixed=19.0,
         stop_time_per_student=2.6,
-    )  # fmt: skip
+    )
     runs: dict[str, list[Run]] = {"am": [], "pm": []}
     for session in runs:
         for k in range(len(schools)):

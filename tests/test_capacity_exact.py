@@ -40,9 +40,19 @@ def seats(classrooms: int, specialty: int, special_education: int, size: Fractio
 def test_a_k8_school_averages_its_nine_grades_not_its_two_bands() -> None:
     # K-3: four grades of 20; 4-8: five grades of 28 -> 220 / 9 = 24.44 (the bands' mean would be 24)
     size = Fraction(4 * 20 + 5 * 28, 9)
-    b = buildings_frame([{"rooms_classroom": 18, "rooms_science": 2, "rooms_art": 1,
-                          "rooms_special_education": 3,
-                          "rooms_small": 2, "rooms_office": 1, "rooms_library": 1}])  # fmt: skip
+    b = buildings_frame(
+        [
+            {
+                "rooms_classroom": 18,
+                "rooms_science": 2,
+                "rooms_art": 1,
+                "rooms_special_education": 3,
+                "rooms_small": 2,
+                "rooms_office": 1,
+                "rooms_library": 1,
+            }
+        ]
+    )
     s = schools_frame([{"grades": K8, "enrollment": 500, "building": "B0"}])
     cap = building_capacity(b, schools=s).iloc[0]
     assert cap["class_size"] == pytest.approx(24.44, abs=0.005)
@@ -70,8 +80,12 @@ def test_a_shared_building_weighs_each_school_by_the_classrooms_it_fills() -> No
     rooms_ms = math.ceil(Fraction(300, 28))  # 300 students -> 10.7 -> 11 classrooms
     size = (rooms_k5 * k5 + rooms_ms * 28) / (rooms_k5 + rooms_ms)  # 25.75 (the schools' plain mean: 25.33)
     b = buildings_frame([{"rooms_classroom": 20, "rooms_music": 1, "rooms_special_education": 2}])
-    s = schools_frame([{"grades": K5, "enrollment": 170, "building": "B0"},
-                       {"grades": MS, "enrollment": 300, "building": "B0", "sector": "charter"}])  # fmt: skip
+    s = schools_frame(
+        [
+            {"grades": K5, "enrollment": 170, "building": "B0"},
+            {"grades": MS, "enrollment": 300, "building": "B0", "sector": "charter"},
+        ]
+    )
     u = utilization(buildings=b, schools=s)
     total = seats(20, 1, 2, size)
     assert (rooms_k5, rooms_ms, total) == (8, 11, 515 + 21 + 24)
@@ -88,8 +102,12 @@ def test_a_shared_building_weighs_each_school_by_the_classrooms_it_fills() -> No
 
 def test_a_vacant_building_is_sized_for_k12() -> None:
     size = Fraction(4 * 20 + 5 * 28 + 4 * 30, 13)  # K-3, 4-8, 9-12: 340 / 13 = 26.15
-    b = buildings_frame([{"rooms_classroom": 10, "rooms_science": 1, "rooms_special_education": 1},
-                         {"rooms_classroom": 10, "status": "vacant"}])  # fmt: skip
+    b = buildings_frame(
+        [
+            {"rooms_classroom": 10, "rooms_science": 1, "rooms_special_education": 1},
+            {"rooms_classroom": 10, "status": "vacant"},
+        ]
+    )
     s = schools_frame([{"grades": K5, "enrollment": 150, "building": "B1"}])
     s = s.assign(building=["B9"])  # no school in either building
     u = utilization(buildings=b, schools=s)

@@ -130,7 +130,11 @@ def test_city_folder_loads_into_canonical_columns(city_dir: Path) -> None:
     assert pd.isna(s.loc["S3", "building"])
     b = city.buildings.set_index("id")
     assert all(f"rooms_{t}" in b.columns for t in ROOM_TYPES)
-    assert b.loc["B1", "rooms_classroom"] == 20 and b.loc["B1", "rooms_science"] == 2 and b.loc["B1", "rooms_art"] == 0
+    assert (
+        b.loc["B1", "rooms_classroom"] == 20
+        and b.loc["B1", "rooms_science"] == 2
+        and b.loc["B1", "rooms_art"] == 0
+    )
     assert bool(b.loc["B1", "gym"]) is True and bool(b.loc["B2", "accessible"]) is True
     st_ = city.students
     assert list(st_["grade"]) == [0, 3, 7]
@@ -160,7 +164,16 @@ def test_neighborhoods_come_from_zones(city_dir: Path) -> None:
 
 def test_summary_names_every_layer(city_dir: Path) -> None:
     text = read_city(city_dir).summary()
-    for word in ("Testville", "1 district", "1 charter", "1 catholic", "students", "buildings", "zones", "network-free"):
+    for word in (
+        "Testville",
+        "1 district",
+        "1 charter",
+        "1 catholic",
+        "students",
+        "buildings",
+        "zones",
+        "network-free",
+    ):
         assert word in text
 
 
@@ -172,7 +185,11 @@ def test_every_file_format_loads_the_same_schools(city_dir: Path, suffix: str) -
     if suffix == ".xlsx":
         raw.to_excel(city_dir / name, index=False)
     else:
-        geo = gpd.GeoDataFrame(raw.drop(columns=["lon", "lat"]), geometry=gpd.points_from_xy(raw.lon.astype(float), raw.lat.astype(float)), crs=4326)
+        geo = gpd.GeoDataFrame(
+            raw.drop(columns=["lon", "lat"]),
+            geometry=gpd.points_from_xy(raw.lon.astype(float), raw.lat.astype(float)),
+            crs=4326,
+        )
         geo = geo.to_crs(26986)  # Massachusetts state plane: the loader must reproject
         geo.to_parquet(city_dir / name) if suffix == ".parquet" else geo.to_file(city_dir / name)
     (city_dir / "city.toml").write_text(toml.replace('file = "schools.csv"', f'file = "{name}"'))
@@ -191,7 +208,11 @@ def read_city_from_csv(city_dir: Path, toml: str) -> City:
 def test_defaults_and_numbered_duplicate_ids(city_dir: Path) -> None:
     text = SCHOOLS.replace("S3,St. Mary", "S1,Adams Annex").replace("type,", "kind,")
     (city_dir / "schools.csv").write_text(text)
-    toml = TOML.replace('sector = "type"\n', "").replace('[layers.schools.columns]', 'on_duplicate_id = "number"\n[layers.schools.defaults]\nsector = "district"\n[layers.schools.columns]')
+    toml = TOML.replace('sector = "type"\n', "").replace(
+        "[layers.schools.columns]",
+        'on_duplicate_id = "number"\n[layers.schools.defaults]\nsector = '
+        '"district"\n[layers.schools.columns]',
+    )
     (city_dir / "city.toml").write_text(toml)
     city = read_city(city_dir)
     assert list(city.schools["id"]) == ["S1", "S2", "S1-2"]
@@ -200,7 +221,9 @@ def test_defaults_and_numbered_duplicate_ids(city_dir: Path) -> None:
 
 def test_from_frames_accepts_canonical_values_and_replace_revalidates(city_dir: Path) -> None:
     city = read_city(city_dir)
-    again = City.from_frames(name="again", schools=city.to_wgs84(city.schools), zones=city.to_wgs84(city.zones))
+    again = City.from_frames(
+        name="again", schools=city.to_wgs84(city.schools), zones=city.to_wgs84(city.zones)
+    )
     assert list(again.schools["grades"]) == list(city.schools["grades"])
     assert list(again.schools["bell_start"]) == list(city.schools["bell_start"])
     moved = city.schools.copy()
@@ -272,7 +295,9 @@ def test_broken_manifest(tmp_path: Path) -> None:
 
 
 def test_unknown_crs_and_units(city_dir: Path) -> None:
-    toml = TOML.replace('name = "Testville"', 'name = "Testville"\ncrs = "EPSG:4326"').replace('max_walk = "mi"', 'max_walk = "furlong"')
+    toml = TOML.replace('name = "Testville"', 'name = "Testville"\ncrs = "EPSG:4326"').replace(
+        'max_walk = "mi"', 'max_walk = "furlong"'
+    )
     (city_dir / "city.toml").write_text(toml)
     text = "\n".join(_problems(city_dir))
     assert "is not a metric (projected) CRS" in text and "unknown unit 'furlong'" in text
@@ -284,19 +309,41 @@ def test_unknown_crs_and_units(city_dir: Path) -> None:
 _cell = st.one_of(
     st.none(),
     st.text(max_size=12),
-    st.integers(-10**6, 10**6).map(str),
+    st.integers(-(10**6), 10**6).map(str),
     st.floats(allow_nan=True, allow_infinity=True).map(str),
-    st.sampled_from(["", "NA", "K-5", "PK-8", "13", "07:30", "25:99", "district", "charter", "yes", "-1", "1e400", "Grade 3"]),
+    st.sampled_from(
+        [
+            "",
+            "NA",
+            "K-5",
+            "PK-8",
+            "13",
+            "07:30",
+            "25:99",
+            "district",
+            "charter",
+            "yes",
+            "-1",
+            "1e400",
+            "Grade 3",
+        ]
+    ),
 )
 _columns = ["school_id", "name", "type", "grades", "start", "end", "lon", "lat", "bldg"]
 
 
-@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@settings(
+    max_examples=80,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
 @given(
     rows=st.lists(st.fixed_dictionaries({c: _cell for c in _columns}), min_size=0, max_size=6),
     dropped=st.sets(st.sampled_from(_columns), max_size=3),
 )
-def test_malformed_schools_give_validation_error_only(tmp_path: Path, rows: list[dict], dropped: set[str]) -> None:
+def test_malformed_schools_give_validation_error_only(
+    tmp_path: Path, rows: list[dict], dropped: set[str]
+) -> None:
     (tmp_path / "city.toml").write_text(TOML[: TOML.index("[layers.buildings]")])
     frame = pd.DataFrame(rows, columns=_columns).drop(columns=sorted(dropped))
     frame.to_csv(tmp_path / "schools.csv", index=False)
@@ -327,7 +374,9 @@ def test_atomic_write_leaves_the_old_file_when_writing_fails(tmp_path: Path) -> 
     assert target.read_text() == "new"
 
 
-def test_compact_validate_accepts_and_rejects(city_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> None:
+def test_compact_validate_accepts_and_rejects(
+    city_dir: Path, tmp_path_factory: pytest.TempPathFactory
+) -> None:
     runner = CliRunner()
     ok = runner.invoke(cli, ["validate", str(city_dir)])
     assert ok.exit_code == 0 and "valid city" in ok.output
@@ -339,7 +388,9 @@ def test_compact_validate_accepts_and_rejects(city_dir: Path, tmp_path_factory: 
 
 
 def test_formatters_round_trip() -> None:
-    assert format_grades((-1, 0, 1, 2)) == "PK-2" and format_grades((6, 8)) == "6,8" and format_grades(()) == ""
+    assert (
+        format_grades((-1, 0, 1, 2)) == "PK-2" and format_grades((6, 8)) == "6,8" and format_grades(()) == ""
+    )
     assert format_time(7.5 * 3600) == "07:30" and format_time(float("nan")) == ""
 
 
@@ -373,7 +424,11 @@ def test_broken_copy_of_boston_is_rejected(tmp_path: Path) -> None:
     frame = gpd.read_file(src)
     frame.loc[5, "sector"] = "magnet"
     frame.to_file(tmp_path / "schools.geojson", driver="GeoJSON")
-    toml = (CITIES / "boston" / "city.toml").read_text().replace("../../../../shared/data/boston/boston_schools_all.geojson", "schools.geojson")
+    toml = (
+        (CITIES / "boston" / "city.toml")
+        .read_text()
+        .replace("../../../../shared/data/boston/boston_schools_all.geojson", "schools.geojson")
+    )
     toml = toml.replace("../../../../shared/data/boston/", str(src.parent) + "/")
     (tmp_path / "city.toml").write_text(textwrap.dedent(toml))
     text = "\n".join(_problems(tmp_path))

@@ -34,10 +34,16 @@ def test_demo_writes_every_capability(demo_out: tuple[Path, str]) -> None:
     assert 0 < summary["facilities"]["housed"] <= summary["facilities"]["needs"]
     buses = {row["scenario"]: row["buses"] for row in summary["bells"]}
     assert buses["optimized"] <= buses["status quo"]
-    assert 0 <= summary["zones"]["share"] <= 1 and summary["zones"]["guaranteed"] <= summary["zones"]["residents"]
+    assert (
+        0 <= summary["zones"]["share"] <= 1
+        and summary["zones"]["guaranteed"] <= summary["zones"]["residents"]
+    )
     assert 0 < summary["lottery"]["matched_share"] <= 1
     assert "what the compact can do" in printed and "charter needs housed" in printed
-    assert "guarantee" in (out / "zones" / "report.html").read_text() and "lottery" in (out / "lottery" / "report.html").read_text()
+    assert (
+        "guarantee" in (out / "zones" / "report.html").read_text()
+        and "lottery" in (out / "lottery" / "report.html").read_text()
+    )
 
 
 def test_demo_match_never_overfills_a_building(demo_out: tuple[Path, str]) -> None:
@@ -102,7 +108,18 @@ def test_validate_refuses_streets_covering_a_corner_of_the_city() -> None:
 def test_sites_choose_available_buildings_within_their_seats(tmp_path: Path, capacitated: bool) -> None:
     from facilities import read_city
 
-    args = ["facilities", "sites", str(DEMO), "--p", "3", "--grades", "9-12", "--straight-line", "--out", str(tmp_path)]
+    args = [
+        "facilities",
+        "sites",
+        str(DEMO),
+        "--p",
+        "3",
+        "--grades",
+        "9-12",
+        "--straight-line",
+        "--out",
+        str(tmp_path),
+    ]
     result = CliRunner().invoke(cli, args + (["--capacitated"] if capacitated else []))
     assert result.exit_code == 0, result.output
     chosen = pd.read_csv(tmp_path / "sites.csv")
@@ -118,6 +135,16 @@ def test_sites_choose_available_buildings_within_their_seats(tmp_path: Path, cap
 
 
 def test_sites_say_why_when_seats_fall_short(tmp_path: Path) -> None:
-    args = ["facilities", "sites", str(DEMO), "--p", "1", "--capacitated", "--straight-line", "--out", str(tmp_path)]
+    args = [
+        "facilities",
+        "sites",
+        str(DEMO),
+        "--p",
+        "1",
+        "--capacitated",
+        "--straight-line",
+        "--out",
+        str(tmp_path),
+    ]
     result = CliRunner().invoke(cli, args)
     assert result.exit_code == 1 and "raise p or capacities" in result.output

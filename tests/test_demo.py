@@ -30,7 +30,14 @@ def _grades(text: str) -> set[int]:
 
 
 def _seats_per_room(grades: set[int]) -> float:
-    sizes = [demo.CLASS_SIZES["PK-3"] if g <= 3 else demo.CLASS_SIZES["4-8"] if g <= 8 else demo.CLASS_SIZES["9-12"] for g in grades]
+    sizes = [
+        demo.CLASS_SIZES["PK-3"]
+        if g <= 3
+        else demo.CLASS_SIZES["4-8"]
+        if g <= 8
+        else demo.CLASS_SIZES["9-12"]
+        for g in grades
+    ]
     return sum(sizes) / len(sizes)
 
 
@@ -43,7 +50,10 @@ def tiny(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def layers() -> dict[str, pd.DataFrame]:
     if not (DEMO / "city.toml").exists():
         pytest.skip("data/demo has not been generated (make demo-data)")
-    return {name: pd.read_csv(DEMO / f"{name}.csv", keep_default_na=False) for name in ("schools", "buildings", "students", "needs", "yards", "bus_types")}
+    return {
+        name: pd.read_csv(DEMO / f"{name}.csv", keep_default_na=False)
+        for name in ("schools", "buildings", "students", "needs", "yards", "bus_types")
+    }
 
 
 @pytest.fixture(scope="module")
@@ -69,7 +79,9 @@ def test_committed_demo_is_what_the_generator_writes(tmp_path: Path) -> None:
     committed, generated = _files(DEMO), _files(fresh)
     assert sorted(committed) == sorted(generated)
     changed = [name for name in generated if committed[name] != generated[name]]
-    assert not changed, f"data/demo differs from a fresh generation in {changed}: run `make demo-data`, never edit by hand"
+    assert not changed, (
+        f"data/demo differs from a fresh generation in {changed}: run `make demo-data`, never edit by hand"
+    )
 
 
 def test_generate_replaces_the_folder_whole_and_leaves_no_temporaries(tiny: Path, tmp_path: Path) -> None:
@@ -118,7 +130,10 @@ def test_counts_are_in_the_requested_ranges(layers: dict[str, pd.DataFrame], str
     assert buses == pytest.approx(riders.sum() * 650 / 25_000, rel=0.1)
     assert layers["bus_types"]["count"].astype(int).sum() == buses
     service = students["service"].value_counts(normalize=True)
-    assert 0.10 <= service["door-to-door"] + service["wheelchair"] <= 0.20 and 0.003 <= service["wheelchair"] <= 0.02
+    assert (
+        0.10 <= service["door-to-door"] + service["wheelchair"] <= 0.20
+        and 0.003 <= service["wheelchair"] <= 0.02
+    )
 
 
 def _riders(layers: dict[str, pd.DataFrame]) -> pd.Series:
@@ -128,7 +143,11 @@ def _riders(layers: dict[str, pd.DataFrame]) -> pd.Series:
     sx, sy = UTM.transform(school["lon"].astype(float).to_numpy(), school["lat"].astype(float).to_numpy())
     hx, hy = UTM.transform(students["lon"].astype(float).to_numpy(), students["lat"].astype(float).to_numpy())
     grade = np.array([GRADE_NAMES.index(g) - 1 for g in students["grade"]])
-    limit = np.where(grade <= 5, demo.ELIGIBILITY["K-5"], np.where(grade <= 8, demo.ELIGIBILITY["6-8"], demo.ELIGIBILITY["9-12"]))
+    limit = np.where(
+        grade <= 5,
+        demo.ELIGIBILITY["K-5"],
+        np.where(grade <= 8, demo.ELIGIBILITY["6-8"], demo.ELIGIBILITY["9-12"]),
+    )
     return pd.Series(np.hypot(hx - sx, hy - sy) > limit)
 
 
@@ -187,7 +206,9 @@ def test_street_network_is_osmnx_shaped(streets) -> None:
 
 def test_only_bridges_cross_the_river(streets) -> None:
     river = json.loads((DEMO / "river.geojson").read_text())["features"][0]["geometry"]
-    water = shapely.transform(shapely.geometry.shape(river), lambda c: np.column_stack(UTM.transform(c[:, 0], c[:, 1])))
+    water = shapely.transform(
+        shapely.geometry.shape(river), lambda c: np.column_stack(UTM.transform(c[:, 0], c[:, 1]))
+    )
     lines, attrs = _edges_utm(streets)
     crossing = shapely.intersects(lines, water)
     assert all(attrs[k].get("bridge") == "yes" for k in np.flatnonzero(crossing))
@@ -198,7 +219,12 @@ def test_only_bridges_cross_the_river(streets) -> None:
 
 def test_neighborhoods_tile_the_city_and_differ_in_income() -> None:
     features = json.loads((DEMO / "zones.geojson").read_text())["features"]
-    shapes = [shapely.transform(shapely.geometry.shape(f["geometry"]), lambda c: np.column_stack(UTM.transform(c[:, 0], c[:, 1]))) for f in features]
+    shapes = [
+        shapely.transform(
+            shapely.geometry.shape(f["geometry"]), lambda c: np.column_stack(UTM.transform(c[:, 0], c[:, 1]))
+        )
+        for f in features
+    ]
     union = shapely.union_all(shapes)
     assert sum(s.area for s in shapes) == pytest.approx(union.area, rel=1e-3)  # no overlaps
     assert union.area == pytest.approx(shapely.oriented_envelope(union).area, rel=0.01)  # no holes
@@ -226,7 +252,9 @@ def test_buildings_rooms_match_their_schools(layers: dict[str, pd.DataFrame]) ->
     assert schools["building"].isin(buildings.index).all()
     district = schools[schools["sector"] == "district"]
     assert (buildings.loc[district["building"], "owner"] == "district").all()
-    assert (buildings.loc[schools[schools["sector"] == "catholic"]["building"], "owner"] == "archdiocese").all()
+    assert (
+        buildings.loc[schools[schools["sector"] == "catholic"]["building"], "owner"] == "archdiocese"
+    ).all()
     per_building = schools.groupby("building")
     assert (per_building.size() >= 2).sum() >= 2  # existing co-locations
     for building, group in per_building:
@@ -270,19 +298,27 @@ def test_needs_range_from_easy_to_infeasible(layers: dict[str, pd.DataFrame]) ->
     spare = {}
     for _, b in buildings[buildings["status"] == "under-used"].iterrows():
         hosted = schools[schools["building"] == b["id"]]
-        used = sum(math.ceil(int(r.enrollment) / _seats_per_room(_grades(r.grades))) for r in hosted.itertuples())
+        used = sum(
+            math.ceil(int(r.enrollment) / _seats_per_room(_grades(r.grades))) for r in hosted.itertuples()
+        )
         spare[b["id"]] = int(b["rooms_classroom"]) - used
     assert min(spare.values()) > 0
     shared_only = [
-        not whole[k] and any(_fits(n, b, spare[b["id"]]) for _, b in buildings[buildings["id"].isin(spare)].iterrows())
+        not whole[k]
+        and any(_fits(n, b, spare[b["id"]]) for _, b in buildings[buildings["id"].isin(spare)].iterrows())
         for k, (_, n) in enumerate(needs.iterrows())
     ]
     assert sum(shared_only) >= 2
     hopeless = [
-        k for k, (_, n) in enumerate(needs.iterrows())
-        if n["co_location"] == "no" and n["gym"] == "yes" and n["accessible"] == "yes"
-        and not any(_fits(n, b) and float(b["annual_cost"]) <= float(n["budget"]) for _, b in buildings.iterrows())
-    ]  # fmt: skip
+        k
+        for k, (_, n) in enumerate(needs.iterrows())
+        if n["co_location"] == "no"
+        and n["gym"] == "yes"
+        and n["accessible"] == "yes"
+        and not any(
+            _fits(n, b) and float(b["annual_cost"]) <= float(n["budget"]) for _, b in buildings.iterrows()
+        )
+    ]
     assert hopeless, "one need must be infeasible: a gym and access on too small a budget"
 
 

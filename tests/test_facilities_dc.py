@@ -21,13 +21,20 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from facilities.schema import parse_grades
 from facilities.capacity import utilization
 from facilities.matching import MatchData, solve
-from facilities.schema import ROOM_TYPES
+from facilities.schema import ROOM_TYPES, parse_grades
 from tests.conftest import shared_path
 
-LEVEL_GRADES = {"ES": "PK-5", "MS": "6-8", "HS": "9-12", "EC": "PK-8", "AC": "9-12", "STAY": "9-12", "YE": "9-12"}
+LEVEL_GRADES = {
+    "ES": "PK-5",
+    "MS": "6-8",
+    "HS": "9-12",
+    "EC": "PK-8",
+    "AC": "9-12",
+    "STAY": "9-12",
+    "YE": "9-12",
+}
 
 
 def _read(name: str) -> gpd.GeoDataFrame:
@@ -35,7 +42,11 @@ def _read(name: str) -> gpd.GeoDataFrame:
 
 
 def _rooms(area_ft2: pd.Series, capacity: pd.Series, enrollment: pd.Series) -> pd.DataFrame:
-    classrooms = np.where(area_ft2 > 0, area_ft2 * 0.55 / 900, np.where(capacity > 0, capacity / 25, np.where(enrollment > 0, enrollment * 1.2 / 22, 20)))
+    classrooms = np.where(
+        area_ft2 > 0,
+        area_ft2 * 0.55 / 900,
+        np.where(capacity > 0, capacity / 25, np.where(enrollment > 0, enrollment * 1.2 / 22, 20)),
+    )
     classrooms = np.maximum(np.round(classrooms), 4).astype(int)
     per20 = np.maximum(classrooms // 20, 1)
     rooms = {f"rooms_{t}": np.zeros(len(classrooms), dtype=int) for t in ROOM_TYPES}
@@ -50,22 +61,38 @@ def _rooms(area_ft2: pd.Series, capacity: pd.Series, enrollment: pd.Series) -> p
 def district() -> gpd.GeoDataFrame:
     p = _read("public-schools")
     return gpd.GeoDataFrame(
-        {"id": p["GIS_ID"], "name": p["NAME"], "sector": "district", "grades": p["LEVEL_"].map(LEVEL_GRADES).fillna("K-12"),
-         "enrollment": p["TOTAL_STUD"], "capacity": p["CAPACITY"], "building": "b_" + p["GIS_ID"]},
-        geometry=p.geometry, crs=p.crs,
-    )  # fmt: skip
+        {
+            "id": p["GIS_ID"],
+            "name": p["NAME"],
+            "sector": "district",
+            "grades": p["LEVEL_"].map(LEVEL_GRADES).fillna("K-12"),
+            "enrollment": p["TOTAL_STUD"],
+            "capacity": p["CAPACITY"],
+            "building": "b_" + p["GIS_ID"],
+        },
+        geometry=p.geometry,
+        crs=p.crs,
+    )
 
 
 def test_utilization_of_the_district_schools_that_report_capacity(district):
     p = _read("public-schools")
-    buildings = pd.concat([pd.DataFrame({"id": "b_" + p["GIS_ID"], "name": p["NAME"], "gym": True, "cafeteria": True}),
-                           _rooms(p["SQUARE_FOOTAGE"].fillna(0), p["CAPACITY"].fillna(0), p["TOTAL_STUD"].fillna(0))], axis=1)  # fmt: skip
+    buildings = pd.concat(
+        [
+            pd.DataFrame({"id": "b_" + p["GIS_ID"], "name": p["NAME"], "gym": True, "cafeteria": True}),
+            _rooms(p["SQUARE_FOOTAGE"].fillna(0), p["CAPACITY"].fillna(0), p["TOTAL_STUD"].fillna(0)),
+        ],
+        axis=1,
+    )
     schools = district.assign(grades=district["grades"].map(parse_grades))
     u = utilization(buildings=buildings, schools=schools).schools
     reported = u[u["reported_capacity"] > 0]
     assert len(reported) == 67
     assert set(reported["reported_flag"]) <= {"over capacity", "under-used", "in band", "unknown"}
-    assert np.allclose(reported["reported_utilization"].dropna(), (reported["enrollment"] / reported["reported_capacity"]).dropna().round(4))
+    assert np.allclose(
+        reported["reported_utilization"].dropna(),
+        (reported["enrollment"] / reported["reported_capacity"]).dropna().round(4),
+    )
     # the room-based capacity follows the reported one (both grow with the building)
     both = reported.dropna(subset=["capacity", "reported_capacity"])
     assert both["capacity"].corr(both["reported_capacity"], method="spearman") > 0.5
@@ -74,12 +101,29 @@ def test_utilization_of_the_district_schools_that_report_capacity(district):
 @pytest.fixture(scope="module")
 def dc_match():
     closed = _read("closed-public-schools")
-    rooms = _rooms(closed["SQUARE_FOOTAGE"].fillna(0), closed["CAPACITY"].fillna(0), closed["TOTAL_STUD"].fillna(0))
+    rooms = _rooms(
+        closed["SQUARE_FOOTAGE"].fillna(0), closed["CAPACITY"].fillna(0), closed["TOTAL_STUD"].fillna(0)
+    )
     buildings = gpd.GeoDataFrame(
-        pd.concat([pd.DataFrame({"id": [f"closed_{i}" for i in range(len(closed))], "name": closed["NAME"], "status": "vacant",
-                                 "gym": rooms["rooms_classroom"] >= 15, "cafeteria": rooms["rooms_classroom"] >= 15, "accessible": True}), rooms], axis=1),
-        geometry=closed.geometry.values, crs=closed.crs,
-    )  # fmt: skip
+        pd.concat(
+            [
+                pd.DataFrame(
+                    {
+                        "id": [f"closed_{i}" for i in range(len(closed))],
+                        "name": closed["NAME"],
+                        "status": "vacant",
+                        "gym": rooms["rooms_classroom"] >= 15,
+                        "cafeteria": rooms["rooms_classroom"] >= 15,
+                        "accessible": True,
+                    }
+                ),
+                rooms,
+            ],
+            axis=1,
+        ),
+        geometry=closed.geometry.values,
+        crs=closed.crs,
+    )
     charters = _read("charter-schools")
     grades = []
     for text in charters["GRADES"]:
@@ -91,12 +135,28 @@ def dc_match():
     charters = charters[keep].reset_index(drop=True)
     grades = [g for g in grades if g is not None]
     schools = gpd.GeoDataFrame(
-        {"id": "charter_" + charters["OBJECTID"].astype(str), "name": charters["NAME"], "sector": "charter", "grades": grades}, geometry=charters.geometry, crs=charters.crs
+        {
+            "id": "charter_" + charters["OBJECTID"].astype(str),
+            "name": charters["NAME"],
+            "sector": "charter",
+            "grades": grades,
+        },
+        geometry=charters.geometry,
+        crs=charters.crs,
     )
     needs = pd.DataFrame(
-        {"id": "need_" + charters["OBJECTID"].astype(str), "school": "charter_" + charters["OBJECTID"].astype(str), "name": charters["NAME"], "grades": grades,
-         "seats": [25 * len(g) for g in grades], "seats_per_grade": 25, "years": 3, "gym": [max(g) >= 6 for g in grades], "cafeteria": True}
-    )  # fmt: skip
+        {
+            "id": "need_" + charters["OBJECTID"].astype(str),
+            "school": "charter_" + charters["OBJECTID"].astype(str),
+            "name": charters["NAME"],
+            "grades": grades,
+            "seats": [25 * len(g) for g in grades],
+            "seats_per_grade": 25,
+            "years": 3,
+            "gym": [max(g) >= 6 for g in grades],
+            "cafeteria": True,
+        }
+    )
     data = MatchData.from_frames(needs, buildings, schools, crs="EPSG:26985")
     return data, solve(data, time_limit=30, seed=0), int((~keep).sum())
 
@@ -109,7 +169,12 @@ def test_closed_buildings_are_matched_to_charter_needs(dc_match):
     assert not a["building"].duplicated().any()  # a whole building holds one need
     assert len(a) <= 69
     unmatched = result.unmatched
-    assert set(a["need"]).isdisjoint(unmatched.loc[unmatched["years_unmet"] == unmatched["need"].map(dict(zip(data.need_ids, data.plan_years))), "need"])
+    assert set(a["need"]).isdisjoint(
+        unmatched.loc[
+            unmatched["years_unmet"] == unmatched["need"].map(dict(zip(data.need_ids, data.plan_years))),
+            "need",
+        ]
+    )
     assert unmatched["reasons"].str.len().gt(0).all()
     assert math.isfinite(result.gap)
 

@@ -181,7 +181,7 @@ def test_compact_geocode_on_a_city_without_addresses_says_what_to_add(tmp_path: 
     shutil.copytree(DEMO, folder)
     toml = (folder / "city.toml").read_text()
     start = toml.index("[layers.students.address]")
-    toml = toml[:start] + toml[toml.index("[layers.yards]"):]  # the address table removed
+    toml = toml[:start] + toml[toml.index("[layers.yards]") :]  # the address table removed
     (folder / "city.toml").write_text(toml)
     result = runner.invoke(app, ["geocode", str(folder)])
     assert result.exit_code == 1
@@ -211,7 +211,7 @@ def test_address_parts_in_columns_of_their_own(tmp_path: Path) -> None:
         '[layers.students.columns]\nid = "Student"\ngrade = "Grade"\nschool = "School"\n'
         '[layers.students.address]\nnumber = "House"\nstreet = "Street"\nunit = "Apt"\nzip = "Zip"\n\n'
         '[layers.address_points]\nfile = "address_points.csv"\nx = "X"\ny = "Y"\n'
-        '[layers.address_points.columns]\n'
+        "[layers.address_points.columns]\n"
         'number = "No"\nstreet = "Street Name"\nunit = "Unit"\nzip = "ZIP"\n'
     )
     city = read_city(folder)

@@ -142,7 +142,8 @@ def test_bad_hazard_files_are_named(tmp_path) -> None:  # type: ignore[no-untype
 
 
 def test_riverton_river_on_the_streets(demo_city) -> None:  # type: ignore[no-untyped-def]
-    """The demo's river: students across it within walking distance ride, and walks to stops stay on their bank."""
+    """The demo's river: students across it within walking distance ride, and walks to stops stay on their
+    bank."""
     from routing.stops import eligibility_rules
     from routing.travel import route_geometry, travel_model
 

@@ -208,8 +208,10 @@ def test_priority_tiers_follow_the_rules() -> None:
 
 def test_bad_rows_are_named() -> None:
     students, choices, schools = _frames()
-    bad = pd.concat([choices, pd.DataFrame({"student": ["p0", "nobody"], "school": ["zzz", "a"], "rank": [3, 1]})],
-                    ignore_index=True)  # fmt: skip
+    bad = pd.concat(
+        [choices, pd.DataFrame({"student": ["p0", "nobody"], "school": ["zzz", "a"], "rank": [3, 1]})],
+        ignore_index=True,
+    )
     with pytest.raises(ValidationError) as err:
         LotteryData.from_frames(students, bad, schools)
     text = str(err.value)
@@ -246,9 +248,13 @@ def test_simulated_choices_are_seeded_and_flagged() -> None:
     rng = np.random.default_rng(0)
     sxy, kxy = rng.uniform(0, 5000, (200, 2)), rng.uniform(0, 5000, (15, 2))
     attrs = pd.DataFrame(
-        {"id": [f"s{j}" for j in range(15)], "sector": ["district", "charter", "catholic"] * 5,
-         "grades": [(0, 1, 2)] * 10 + [(6, 7, 8)] * 5, "quality": rng.normal(size=15)}
-    )  # fmt: skip
+        {
+            "id": [f"s{j}" for j in range(15)],
+            "sector": ["district", "charter", "catholic"] * 5,
+            "grades": [(0, 1, 2)] * 10 + [(6, 7, 8)] * 5,
+            "quality": rng.normal(size=15),
+        }
+    )
     grades = rng.integers(0, 3, 200)
     a = simulate_choices(sxy, kxy, attrs, seed=5, n_choices=4, student_grades=grades)
     b = simulate_choices(sxy, kxy, attrs, seed=5, n_choices=4, student_grades=grades)

@@ -43,10 +43,14 @@ def _tables(
     rng = np.random.default_rng(seed)
     school_ids = [f"s{j}" for j in range(m)]
     schools = pd.DataFrame(
-        {"id": school_ids, "sector": rng.choice(["district", "charter", "catholic"], m),
-         "zone": rng.choice(["east", "west", ""], m),
-         "x": rng.uniform(0, 3000, m), "y": rng.uniform(0, 3000, m)}
-    )  # fmt: skip
+        {
+            "id": school_ids,
+            "sector": rng.choice(["district", "charter", "catholic"], m),
+            "zone": rng.choice(["east", "west", ""], m),
+            "x": rng.uniform(0, 3000, m),
+            "y": rng.uniform(0, 3000, m),
+        }
+    )
     seats = pd.DataFrame(
         [(s, g, int(rng.integers(0, 4))) for s in school_ids for g in (0, 1)],
         columns=["school", "grade", "seats"],
@@ -57,13 +61,23 @@ def _tables(
         return [str(rng.choice(school_ids)) if rng.random() < p else "" for _ in range(n)]
 
     students = pd.DataFrame(
-        {"id": [f"p{i}" for i in range(n)], "grade": rng.integers(0, 2, n),
-         "zone": rng.choice(["east", "west", ""], n),
-         "x": rng.uniform(0, 3000, n), "y": rng.uniform(0, 3000, n), "current_school": some_school(0.3),
-         "siblings": [";".join(rng.choice(school_ids, int(rng.integers(1, 3)), replace=False))
-                      if rng.random() < 0.4 else "" for _ in range(n)],
-         "equity": rng.random(n) < 0.3, "staff_school": some_school(0.15)}
-    )  # fmt: skip
+        {
+            "id": [f"p{i}" for i in range(n)],
+            "grade": rng.integers(0, 2, n),
+            "zone": rng.choice(["east", "west", ""], n),
+            "x": rng.uniform(0, 3000, n),
+            "y": rng.uniform(0, 3000, n),
+            "current_school": some_school(0.3),
+            "siblings": [
+                ";".join(rng.choice(school_ids, int(rng.integers(1, 3)), replace=False))
+                if rng.random() < 0.4
+                else ""
+                for _ in range(n)
+            ],
+            "equity": rng.random(n) < 0.3,
+            "staff_school": some_school(0.15),
+        }
+    )
     offered = {g: seats.loc[(seats["grade"] == g) & (seats["seats"] > 0), "school"].tolist() for g in (0, 1)}
     rows = []
     for sid, g in zip(students["id"], students["grade"], strict=True):

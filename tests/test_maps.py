@@ -39,7 +39,9 @@ def test_hexbin_never_emits_a_small_cell_and_counts_every_point_once(n, spread, 
     assert not cells.duplicated(["q", "r"]).any()
     assert (cells["flag"] <= cells["count"]).all()
     # every counted point lies in (or on the edge of) its cell's hexagon, and no other cell claims it
-    inside = shapely.contains_xy(cells.geometry.buffer(1e-6 * size).to_numpy()[:, None], xy[:, 0][None, :], xy[:, 1][None, :])
+    inside = shapely.contains_xy(
+        cells.geometry.buffer(1e-6 * size).to_numpy()[:, None], xy[:, 0][None, :], xy[:, 1][None, :]
+    )
     assert (inside.sum(axis=1) >= cells["count"].to_numpy()).all()
     if n:
         areas = cells.geometry.area.to_numpy()
@@ -91,7 +93,10 @@ def test_point_layer_colors_by_value():
     )
     layer = maps.point_layer(frame, color=maps.SECTOR_COLORS, by="sector")
     data = pd.DataFrame(layer.data)
-    assert [list(c[:3]) for c in data["fill"]] == [list(maps.SECTOR_COLORS["district"]), list(maps.SECTOR_COLORS["charter"])]
+    assert [list(c[:3]) for c in data["fill"]] == [
+        list(maps.SECTOR_COLORS["district"]),
+        list(maps.SECTOR_COLORS["charter"]),
+    ]
     assert data["tip"].tolist() == ["One", "Two"]
     lon, lat = data["position"][0]
     assert -72 < lon < -70 and 42 < lat < 43
@@ -115,8 +120,10 @@ def test_public_run_lines_pass_only_through_shared_stops_and_schools(tmp_path):
     stops = prepared.stops.stops
     homes = stops[stops["service"].isin(maps.PRIVATE_SERVICES)]
     assert len(homes), "the test city has door-to-door riders"
-    public = np.r_[np.c_[stops.geometry.x, stops.geometry.y][~stops["service"].isin(maps.PRIVATE_SERVICES)],
-                   np.c_[prepared.schools["x"], prepared.schools["y"]]]  # fmt: skip
+    public = np.r_[
+        np.c_[stops.geometry.x, stops.geometry.y][~stops["service"].isin(maps.PRIVATE_SERVICES)],
+        np.c_[prepared.schools["x"], prepared.schools["y"]],
+    ]
     lines = maps.public_run_lines(prepared, plan)
     assert len(lines) == len(plan.runs) and any(line is not None for line in lines)
     for line in lines:
@@ -125,7 +132,8 @@ def test_public_run_lines_pass_only_through_shared_stops_and_schools(tmp_path):
         for x, y in line.coords:
             assert np.hypot(public[:, 0] - x, public[:, 1] - y).min() < 1e-6, "a run line passes a home stop"
     only_homes = [
-        k for k, run in enumerate(plan.runs)
+        k
+        for k, run in enumerate(plan.runs)
         if all(plan.data.stops[v.stop].id in set(homes["id"]) for v in run.visits if v.stop is not None)
-    ]  # fmt: skip
+    ]
     assert all(lines[k] is None for k in only_homes)

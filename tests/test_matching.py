@@ -18,7 +18,9 @@ X0, Y0 = -77.03, 38.90
 
 
 def _points(offsets: list[tuple[float, float]]) -> gpd.GeoSeries:
-    return gpd.GeoSeries(gpd.points_from_xy([X0 + dx for dx, _ in offsets], [Y0 + dy for _, dy in offsets]), crs=4326)
+    return gpd.GeoSeries(
+        gpd.points_from_xy([X0 + dx for dx, _ in offsets], [Y0 + dy for _, dy in offsets]), crs=4326
+    )
 
 
 def small_city() -> tuple[pd.DataFrame, gpd.GeoDataFrame, gpd.GeoDataFrame]:
@@ -27,25 +29,43 @@ def small_city() -> tuple[pd.DataFrame, gpd.GeoDataFrame, gpd.GeoDataFrame]:
     rooms["classroom"] = [25, 30, 10, 20]
     rooms["science"] = [2, 2, 1, 0]
     buildings = gpd.GeoDataFrame(
-        {"id": ["B1", "B2", "B3", "B4"], "name": ["Host K-5", "Host HS", "Small vacant", "Big vacant"],
-         "status": ["under-used", "under-used", "vacant", "vacant"], "gym": [True, True, False, True],
-         "cafeteria": [True, True, True, True], "accessible": [True, False, True, False],
-         "annual_cost": [100_000, 200_000, 300_000, 500_000], **{f"rooms_{t}": v for t, v in rooms.items()}},
+        {
+            "id": ["B1", "B2", "B3", "B4"],
+            "name": ["Host K-5", "Host HS", "Small vacant", "Big vacant"],
+            "status": ["under-used", "under-used", "vacant", "vacant"],
+            "gym": [True, True, False, True],
+            "cafeteria": [True, True, True, True],
+            "accessible": [True, False, True, False],
+            "annual_cost": [100_000, 200_000, 300_000, 500_000],
+            **{f"rooms_{t}": v for t, v in rooms.items()},
+        },
         geometry=_points([(0, 0), (0.01, 0.01), (0.03, 0), (-0.02, 0)]),
-    )  # fmt: skip
+    )
     schools = gpd.GeoDataFrame(
-        {"id": ["S1", "S2", "C1", "C2", "C3"], "name": ["Host elementary", "Host high", "Charter A", "Charter B", "Charter C"],
-         "sector": ["district", "district", "charter", "charter", "charter"], "grades": ["K-5", "9-12", "K-2", "6-8", "K"],
-         "enrollment": [200, 300, 100, 150, 50], "building": ["B1", "B2", None, None, None]},
+        {
+            "id": ["S1", "S2", "C1", "C2", "C3"],
+            "name": ["Host elementary", "Host high", "Charter A", "Charter B", "Charter C"],
+            "sector": ["district", "district", "charter", "charter", "charter"],
+            "grades": ["K-5", "9-12", "K-2", "6-8", "K"],
+            "enrollment": [200, 300, 100, 150, 50],
+            "building": ["B1", "B2", None, None, None],
+        },
         geometry=_points([(0, 0), (0.01, 0.01), (0.02, 0), (-0.01, 0), (0.0, 0.02)]),
-    )  # fmt: skip
+    )
     needs = pd.DataFrame(
-        {"id": ["N1", "N2", "N3", "N4", "N5"], "school": ["C1", "C2", "C1", "C3", "C2"],
-         "name": ["Charter A grows", "Charter B", "Too big", "Needs access", "High school"],
-         "grades": ["K-2", "6", "K", "K-1", "9"], "seats": [100, 80, 2000, 60, 90], "years": [5, 3, 2, 3, 4],
-         "gym": [False, True, False, False, False], "accessible": [False, False, False, True, False],
-         "budget": [400_000, None, None, None, None], "rooms_science": [0, 0, 0, 0, 1]}
-    )  # fmt: skip
+        {
+            "id": ["N1", "N2", "N3", "N4", "N5"],
+            "school": ["C1", "C2", "C1", "C3", "C2"],
+            "name": ["Charter A grows", "Charter B", "Too big", "Needs access", "High school"],
+            "grades": ["K-2", "6", "K", "K-1", "9"],
+            "seats": [100, 80, 2000, 60, 90],
+            "years": [5, 3, 2, 3, 4],
+            "gym": [False, True, False, False, False],
+            "accessible": [False, False, False, True, False],
+            "budget": [400_000, None, None, None, None],
+            "rooms_science": [0, 0, 0, 0, 1],
+        }
+    )
     return needs, buildings, schools
 
 
@@ -64,7 +84,9 @@ def check_no_over_assignment(result) -> None:
     """Every building-year: rooms by type, gym and lunch periods used ≤ what its schools leave free;
     a whole building holds one need. Computed independently from the capacity module."""
     d = result.data
-    free = utilization(buildings=d.buildings, schools=d.schools, rules=d.rules.capacity).buildings.set_index("building")
+    free = utilization(buildings=d.buildings, schools=d.schools, rules=d.rules.capacity).buildings.set_index(
+        "building"
+    )
     per_year = result.by_year
     for (b, _year), group in per_year.groupby(["building", "year"]):
         for t in ROOM_TYPES:
@@ -73,7 +95,9 @@ def check_no_over_assignment(result) -> None:
         assert group["lunch_periods"].sum() <= free.at[b, "lunch_free"]
     whole = result.assignments[result.assignments["mode"] == "whole"]
     assert not whole["building"].duplicated().any()
-    assert set(whole["building"]).isdisjoint(result.assignments.loc[result.assignments["mode"] != "whole", "building"])
+    assert set(whole["building"]).isdisjoint(
+        result.assignments.loc[result.assignments["mode"] != "whole", "building"]
+    )
 
 
 def check_hard_rules(result) -> None:
@@ -116,7 +140,9 @@ def test_reasons_name_each_broken_rule(data):
     assert data.reasons("N2", "B3") == ["no gym"]
     assert "not accessible" in data.reasons("N4", "B4")
     assert any("cannot share with grades K-2" in r for r in data.reasons("N1", "B2"))
-    assert any(r.startswith("costs $500,000 a year, over its $400,000 budget") for r in data.reasons("N1", "B4"))
+    assert any(
+        r.startswith("costs $500,000 a year, over its $400,000 budget") for r in data.reasons("N1", "B4")
+    )
     short = [r for r in data.reasons("N3", "B3") if "classrooms short" in r]
     n3 = data.needs.set_index("id").loc["N3"]
     expected = int(np.ceil(2000 / 20)) - 10
@@ -149,7 +175,9 @@ def test_cp_sat_is_never_worse_than_greedy(data, result):
 def test_alternatives_are_ranked_and_mark_the_answer(data, result):
     alt = result.alternatives("N1", k=5)
     assert len(alt) >= 1 and alt["score"].is_monotonic_increasing
-    assert alt["building"].tolist() == sorted(set(alt["building"]), key=alt.set_index("building")["score"].get)
+    assert alt["building"].tolist() == sorted(
+        set(alt["building"]), key=alt.set_index("building")["score"].get
+    )
     assigned = result.assignments.set_index("need").at["N1", "building"]
     assert alt.loc[alt["assigned"], "building"].tolist() == [assigned]
     assert all(data.fit[0, data.building_ids.index(b)] > 0 for b in alt["building"])
@@ -166,7 +194,11 @@ def test_priority_decides_who_gets_the_one_building():
 
 def test_what_if_withdraw_and_add_re_solve(data, result):
     taken = result.assignments.set_index("need").at["N2", "building"]
-    changed = what_if(data, withdraw=[taken], add=[{"id": "N9", "school": "C2", "name": "New", "grades": "K", "seats": 40, "years": 2}])
+    changed = what_if(
+        data,
+        withdraw=[taken],
+        add=[{"id": "N9", "school": "C2", "name": "New", "grades": "K", "seats": 40, "years": 2}],
+    )
     assert taken not in changed.building_ids and "N9" in changed.need_ids and len(data.building_ids) == 4
     r = solve(changed, time_limit=10)
     assert taken not in set(r.assignments["building"]) and "N9" in set(r.assignments["need"])
@@ -193,7 +225,11 @@ def test_unknown_facts_are_conditions_never_failures_and_rank_after_certain_fits
     needs, buildings, schools = small_city()
     # B4 (big, vacant): gym and accessibility unknown, rooms not counted, a reported capacity of 500
     b4 = buildings["id"] == "B4"
-    buildings = buildings.assign(gym=buildings["gym"].astype(object), accessible=buildings["accessible"].astype(object), capacity=[None, None, None, 500])
+    buildings = buildings.assign(
+        gym=buildings["gym"].astype(object),
+        accessible=buildings["accessible"].astype(object),
+        capacity=[None, None, None, 500],
+    )
     buildings.loc[b4, ["gym", "accessible"]] = None
     for t in ROOM_TYPES:
         buildings.loc[b4, f"rooms_{t}"] = 0
@@ -202,11 +238,20 @@ def test_unknown_facts_are_conditions_never_failures_and_rank_after_certain_fits
     assert not any("gym" in r for r in data.reasons("N2", "B4"))
     assert data.conditions("N2", "B4")[0] == "gym confirmed"
     classrooms = int(data.buildings.set_index("id").at["B4", "classrooms"])
-    assert classrooms == 500 // data.buildings.set_index("id").at["B4", "class_size"] if "class_size" in data.buildings else classrooms > 0
-    assert f"room counts confirmed ({classrooms} classrooms estimated from reported capacity)" in data.conditions("N2", "B4")
+    assert (
+        classrooms == 500 // data.buildings.set_index("id").at["B4", "class_size"]
+        if "class_size" in data.buildings
+        else classrooms > 0
+    )
+    assert (
+        f"room counts confirmed ({classrooms} classrooms estimated from reported capacity)"
+        in data.conditions("N2", "B4")
+    )
     assert "no gym" in data.reasons("N2", "B3")  # B3's gym is a known no: a reason
     # N4 needs access: B4's unknown accessibility is a condition, B2's known "no" a reason
-    assert "accessibility confirmed" in data.conditions("N4", "B4") and "not accessible" in data.reasons("N4", "B2")
+    assert "accessibility confirmed" in data.conditions("N4", "B4") and "not accessible" in data.reasons(
+        "N4", "B2"
+    )
     assert data.conditions("N1", "B1") == []
     result = solve(data, time_limit=10, seed=0)
     a = result.assignments.set_index("need")
@@ -224,7 +269,10 @@ def test_a_certain_fit_ranks_before_a_nearer_one_that_depends_on_an_unknown_gym(
     buildings = pd.concat([buildings.assign(gym=buildings["gym"].astype(object)), twin], ignore_index=True)
     data = MatchData.from_frames(needs[needs["id"] == "N2"], gpd.GeoDataFrame(buildings, crs=4326), schools)
     scores = pd.Series(data.scores()[0], index=data.building_ids)
-    assert data.travel[0, data.building_ids.index("B4-unknown-gym")] < data.travel[0, data.building_ids.index("B4")]
+    assert (
+        data.travel[0, data.building_ids.index("B4-unknown-gym")]
+        < data.travel[0, data.building_ids.index("B4")]
+    )
     assert scores["B4"] < scores["B4-unknown-gym"] < np.inf
     chosen = solve(data, time_limit=10, seed=0).assignments
     assert chosen["building"].tolist() != ["B4-unknown-gym"] and chosen["conditions"].tolist() == [""]

@@ -39,18 +39,31 @@ def _instance(seed: int) -> tuple[pd.DataFrame, gpd.GeoDataFrame, gpd.GeoDataFra
     nb, nn = int(rng.integers(3, 5)), int(rng.integers(2, 4))
     rows, hosts = [], []
     for b in range(nb):
-        row = {"id": f"B{b}", "name": f"Building {b}", "gym": rng.random() < 0.7,
-               "cafeteria": rng.random() < 0.7,
-               "accessible": rng.random() < 0.6, "annual_cost": float(rng.integers(5, 50) * 10_000),
-               "neighborhood": str(rng.choice(["A", "B"])),
-               **{f"rooms_{t}": 0 for t in ROOM_TYPES}}  # fmt: skip
+        row = {
+            "id": f"B{b}",
+            "name": f"Building {b}",
+            "gym": rng.random() < 0.7,
+            "cafeteria": rng.random() < 0.7,
+            "accessible": rng.random() < 0.6,
+            "annual_cost": float(rng.integers(5, 50) * 10_000),
+            "neighborhood": str(rng.choice(["A", "B"])),
+            **{f"rooms_{t}": 0 for t in ROOM_TYPES},
+        }
         if rng.random() < 0.5:  # shared: a district school in it
             grades = str(rng.choice(list(HOSTS)))
             classrooms = 2 * int(rng.integers(5, 12))
             cap = classrooms * HOSTS[grades]
             row.update(status="under-used", rooms_classroom=classrooms, rooms_office=int(rng.integers(0, 3)))
-            hosts.append({"id": f"H{b}", "name": f"Host {b}", "sector": "district", "grades": grades,
-                          "enrollment": int(cap * rng.uniform(0.55, 1.0)), "building": f"B{b}"})  # fmt: skip
+            hosts.append(
+                {
+                    "id": f"H{b}",
+                    "name": f"Host {b}",
+                    "sector": "district",
+                    "grades": grades,
+                    "enrollment": int(cap * rng.uniform(0.55, 1.0)),
+                    "building": f"B{b}",
+                }
+            )
         else:
             row.update(
                 status="vacant",
@@ -60,18 +73,35 @@ def _instance(seed: int) -> tuple[pd.DataFrame, gpd.GeoDataFrame, gpd.GeoDataFra
         rows.append(row)
     buildings = gpd.GeoDataFrame(rows, geometry=_points([(0.01 * b, 0.0) for b in range(nb)]))
     needs = pd.DataFrame(
-        {"id": [f"N{n}" for n in range(nn)], "school": [f"C{n}" for n in range(nn)],
-         "name": [f"Need {n}" for n in range(nn)], "grades": rng.choice(list(GRADES), nn),
-         "seats": rng.integers(20, 100, nn), "years": rng.integers(1, 4, nn),
-         "gym": rng.random(nn) < 0.4, "cafeteria": rng.random(nn) < 0.5,
-         "lunch_periods": rng.integers(1, 3, nn),
-         "accessible": rng.random(nn) < 0.3, "co_location": rng.random(nn) < 0.8,
-         "budget": np.where(rng.random(nn) < 0.5, rng.integers(3, 40, nn) * 10_000.0, np.nan),
-         "rooms_science": (rng.random(nn) < 0.2).astype(int), "priority": rng.integers(1, 4, nn),
-         "neighborhoods": [("A",) if rng.random() < 0.4 else () for _ in range(nn)]}
-    )  # fmt: skip
-    charters = [{"id": f"C{n}", "name": f"Charter {n}", "sector": "charter", "grades": needs["grades"].iat[n],
-                 "enrollment": 50, "building": None} for n in range(nn)]  # fmt: skip
+        {
+            "id": [f"N{n}" for n in range(nn)],
+            "school": [f"C{n}" for n in range(nn)],
+            "name": [f"Need {n}" for n in range(nn)],
+            "grades": rng.choice(list(GRADES), nn),
+            "seats": rng.integers(20, 100, nn),
+            "years": rng.integers(1, 4, nn),
+            "gym": rng.random(nn) < 0.4,
+            "cafeteria": rng.random(nn) < 0.5,
+            "lunch_periods": rng.integers(1, 3, nn),
+            "accessible": rng.random(nn) < 0.3,
+            "co_location": rng.random(nn) < 0.8,
+            "budget": np.where(rng.random(nn) < 0.5, rng.integers(3, 40, nn) * 10_000.0, np.nan),
+            "rooms_science": (rng.random(nn) < 0.2).astype(int),
+            "priority": rng.integers(1, 4, nn),
+            "neighborhoods": [("A",) if rng.random() < 0.4 else () for _ in range(nn)],
+        }
+    )
+    charters = [
+        {
+            "id": f"C{n}",
+            "name": f"Charter {n}",
+            "sector": "charter",
+            "grades": needs["grades"].iat[n],
+            "enrollment": 50,
+            "building": None,
+        }
+        for n in range(nn)
+    ]
     schools = gpd.GeoDataFrame(
         hosts + charters, geometry=_points([(0.005 * k, 0.01) for k in range(len(hosts) + nn)])
     )
@@ -229,21 +259,42 @@ def test_a_yearly_budget_holds_in_every_year_housed() -> None:
     """A need growing in a shared building: its share of the rent grows with its rooms. The
     budget is a yearly one, so the need stays only while it can pay."""
     buildings = gpd.GeoDataFrame(
-        {"id": ["B0"], "name": ["Host"], "status": ["under-used"], "gym": [True], "cafeteria": [True],
-         "accessible": [True],
-         "annual_cost": [400_000.0], "rooms_classroom": [40]},
+        {
+            "id": ["B0"],
+            "name": ["Host"],
+            "status": ["under-used"],
+            "gym": [True],
+            "cafeteria": [True],
+            "accessible": [True],
+            "annual_cost": [400_000.0],
+            "rooms_classroom": [40],
+        },
         geometry=_points([(0, 0)]),
-    )  # fmt: skip
+    )
     schools = gpd.GeoDataFrame(
-        {"id": ["H0", "C0"], "name": ["Host", "Charter"], "sector": ["district", "charter"],
-         "grades": ["9-12", "6"],
-         "enrollment": [300, 50], "building": ["B0", None]},
+        {
+            "id": ["H0", "C0"],
+            "name": ["Host", "Charter"],
+            "sector": ["district", "charter"],
+            "grades": ["9-12", "6"],
+            "enrollment": [300, 50],
+            "building": ["B0", None],
+        },
         geometry=_points([(0, 0), (0.01, 0)]),
-    )  # fmt: skip
+    )
     # 6th grade, 56 seats: 2 classrooms in year 1, 4 in year 2, 6 in year 3 -> 20k, 40k, 60k a year
-    needs = pd.DataFrame({"id": ["N0"], "school": ["C0"], "name": ["Grows"], "grades": ["6"], "seats": [56],
-                          "years": [3],
-                          "seats_per_grade": [56], "budget": [45_000.0]})  # fmt: skip
+    needs = pd.DataFrame(
+        {
+            "id": ["N0"],
+            "school": ["C0"],
+            "name": ["Grows"],
+            "grades": ["6"],
+            "seats": [56],
+            "years": [3],
+            "seats_per_grade": [56],
+            "budget": [45_000.0],
+        }
+    )
     data = MatchData.from_frames(needs, buildings, schools)
     assert list(data.cost[0, 0]) == pytest.approx([20_000, 40_000, 60_000])
     result = solve(data, time_limit=5)

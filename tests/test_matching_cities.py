@@ -18,8 +18,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from facilities.schema import parse_grades
 from facilities.matching import MatchData, MatchResult, solve
+from facilities.schema import parse_grades
 from tests.conftest import shared_path
 from tests.test_facilities_dc import dc_match  # noqa: F401  (the DC match, a fixture)
 from tests.test_matching import check_hard_rules, check_no_over_assignment
@@ -90,12 +90,17 @@ def boston() -> MatchData:
     fill = np.array([0.55, 0.7, 0.85, 1.0])[k % 4]  # share of the rooms each school fills (assumed)
     size = np.where(district["grades_or_type"] == "HS", 30, 24)
     schools = gpd.GeoDataFrame(
-        {"id": district["school_id"], "name": district["name"], "sector": "district",
-         "grades": district["grades_or_type"].map(GRADES),
-         "enrollment": (rooms[:, 0] * size * fill).astype(int),
-         "building": district["building"]},
-        geometry=district.geometry.values, crs=district.crs,
-    )  # fmt: skip
+        {
+            "id": district["school_id"],
+            "name": district["name"],
+            "sector": "district",
+            "grades": district["grades_or_type"].map(GRADES),
+            "enrollment": (rooms[:, 0] * size * fill).astype(int),
+            "building": district["building"],
+        },
+        geometry=district.geometry.values,
+        crs=district.crs,
+    )
     per_building = pd.DataFrame(
         {"building": district["building"], "classroom": rooms[:, 0], "science": rooms[:, 1]}
     )
@@ -103,24 +108,41 @@ def boston() -> MatchData:
     where = schools.drop_duplicates("building").set_index("building").geometry.reindex(totals.index)
     n = len(totals)
     buildings = gpd.GeoDataFrame(
-        {"id": totals.index, "name": totals.index, "status": "under-used", "gym": np.arange(n) % 5 != 0,
-         "cafeteria": True,
-         "accessible": np.arange(n) % 3 != 0, "annual_cost": 12_000.0 * totals["classroom"].to_numpy(),
-         "rooms_classroom": totals["classroom"].to_numpy(), "rooms_science": totals["science"].to_numpy(),
-         "rooms_office": 2},
-        geometry=where.values, crs=district.crs,
-    )  # fmt: skip
+        {
+            "id": totals.index,
+            "name": totals.index,
+            "status": "under-used",
+            "gym": np.arange(n) % 5 != 0,
+            "cafeteria": True,
+            "accessible": np.arange(n) % 3 != 0,
+            "annual_cost": 12_000.0 * totals["classroom"].to_numpy(),
+            "rooms_classroom": totals["classroom"].to_numpy(),
+            "rooms_science": totals["science"].to_numpy(),
+            "rooms_office": 2,
+        },
+        geometry=where.values,
+        crs=district.crs,
+    )
     charters = raw[(raw["sector"] == "charter") & raw["grades_or_type"].str.strip().ne("")].reset_index(
         drop=True
     )
     grades = [parse_grades(g) for g in charters["grades_or_type"]]
     c = np.arange(len(charters))
     needs = pd.DataFrame(
-        {"id": "need_" + charters["school_id"], "school": charters["school_id"], "name": charters["name"],
-         "grades": grades, "seats": [25 * len(g) for g in grades], "seats_per_grade": 25, "years": 3,
-         "gym": [max(g) >= 6 for g in grades],
-         "cafeteria": True, "accessible": c % 4 == 0, "budget": np.where(c % 2 == 0, 150_000.0, np.nan)}
-    )  # fmt: skip
+        {
+            "id": "need_" + charters["school_id"],
+            "school": charters["school_id"],
+            "name": charters["name"],
+            "grades": grades,
+            "seats": [25 * len(g) for g in grades],
+            "seats_per_grade": 25,
+            "years": 3,
+            "gym": [max(g) >= 6 for g in grades],
+            "cafeteria": True,
+            "accessible": c % 4 == 0,
+            "budget": np.where(c % 2 == 0, 150_000.0, np.nan),
+        }
+    )
     charter_schools = gpd.GeoDataFrame(
         {"id": charters["school_id"], "name": charters["name"], "sector": "charter", "grades": grades},
         geometry=charters.geometry.values,

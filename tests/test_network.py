@@ -8,8 +8,8 @@ from types import SimpleNamespace
 import geopandas as gpd
 import networkx as nx
 import numpy as np
-import pandas as pd
 import osmnx as ox
+import pandas as pd
 import pyproj
 import pytest
 
@@ -108,7 +108,9 @@ def test_download_is_cached_and_reused(tmp_path, monkeypatch):
         return raw.copy()
 
     monkeypatch.setattr(ox, "graph_from_place", fake_download)
-    spec = SimpleNamespace(file=None, place="West Oakland, California", bbox=None, network_type="drive", cache_dir=tmp_path)
+    spec = SimpleNamespace(
+        file=None, place="West Oakland, California", bbox=None, network_type="drive", cache_dir=tmp_path
+    )
     first = load_network(spec)
     second = load_network(spec)
     assert calls == [("West Oakland, California", "drive")]
@@ -148,14 +150,20 @@ def test_snap_reports_points_beyond_max_distance(backbay):
     angle = rng.uniform(0, 2 * np.pi, size=len(xy))
     points = xy + offsets[:, None] * np.column_stack([np.cos(angle), np.sin(angle)])
     crs = backbay.graph["crs"]
-    gdf = gpd.GeoDataFrame({"id": [f"s{i}" for i in range(len(xy))]}, geometry=gpd.points_from_xy(*points.T), crs=crs)
+    gdf = gpd.GeoDataFrame(
+        {"id": [f"s{i}" for i in range(len(xy))]}, geometry=gpd.points_from_xy(*points.T), crs=crs
+    )
     result = snap(backbay, gdf, max_distance=250)
     assert len(result) == len(gdf)
-    assert np.all(result.distance <= offsets + 1e-6)  # the nearest node is no farther than the one we moved from
+    assert np.all(
+        result.distance <= offsets + 1e-6
+    )  # the nearest node is no farther than the one we moved from
     assert np.array_equal(result.far, result.distance > 250)
     assert result.far_ids == [f"s{i}" for i in np.flatnonzero(result.distance > 250)]
     np.testing.assert_allclose(
-        np.hypot(*(points - np.array([(backbay.nodes[n]["x"], backbay.nodes[n]["y"]) for n in result.node])).T),
+        np.hypot(
+            *(points - np.array([(backbay.nodes[n]["x"], backbay.nodes[n]["y"]) for n in result.node])).T
+        ),
         result.distance,
     )
     if result.far.any():
@@ -165,7 +173,9 @@ def test_snap_reports_points_beyond_max_distance(backbay):
 def test_snap_reprojects_points_and_keeps_index_ids(backbay):
     nodes = list(backbay.nodes)[:5]
     xy = [(backbay.nodes[n]["x"], backbay.nodes[n]["y"]) for n in nodes]
-    points = gpd.GeoSeries(gpd.points_from_xy(*zip(*xy)), crs=backbay.graph["crs"], index=list("abcde")).to_crs(4326)
+    points = gpd.GeoSeries(
+        gpd.points_from_xy(*zip(*xy)), crs=backbay.graph["crs"], index=list("abcde")
+    ).to_crs(4326)
     result = snap(backbay, points)
     assert result.node.tolist() == nodes
     assert result.ids.tolist() == list("abcde")
@@ -200,7 +210,9 @@ def test_check_network_measures_coverage_and_refuses_a_corner(backbay):
     assert "boston_backbay_drive.osm: covers only 10% of the students (36 of 40" in text
     assert f"{MIN_COVERED:.0%}" in text and "min_covered" in text
     pilot = NetworkSpec(file=spec.file, snap_max=250.0, min_covered=0.05)  # a part of the city, on purpose
-    assert check_network(pilot, crs=crs, layers={"students": corner}).covered["students"] == pytest.approx(0.1)
+    assert check_network(pilot, crs=crs, layers={"students": corner}).covered["students"] == pytest.approx(
+        0.1
+    )
 
 
 def test_check_network_names_an_unreadable_or_empty_file(tmp_path):

@@ -14,26 +14,32 @@ from routing.problem import BusPlan, ProblemData
 SPEED = 10.0  # m/s
 
 
-def toy_problem(*, n_schools: int = 3, stops_per_school: int = 8, seats: int = 20, max_ride: float = 1200.0, seed: int = 0) -> ProblemData:
+def toy_problem(
+    *, n_schools: int = 3, stops_per_school: int = 8, seats: int = 20, max_ride: float = 1200.0, seed: int = 0
+) -> ProblemData:
     """A small random city on a Manhattan grid: schools with staggered bells, stops, one yard."""
     rng = np.random.default_rng(seed)
     n = 1 + n_schools + n_schools * stops_per_school
     xy = rng.uniform(0, 6000, size=(n, 2))
     dist = np.abs(xy[:, None, :] - xy[None, :, :]).sum(axis=2)
-    schools = pd.DataFrame({
-        "id": [f"S{i}" for i in range(n_schools)],
-        "location": np.arange(1, n_schools + 1),
-        "am_bell": [7 * 3600 + 40 * 60 * i for i in range(n_schools)],
-        "pm_dismissal": [14 * 3600 + 40 * 60 * i for i in range(n_schools)],
-        "dwell": 60.0,
-    })
+    schools = pd.DataFrame(
+        {
+            "id": [f"S{i}" for i in range(n_schools)],
+            "location": np.arange(1, n_schools + 1),
+            "am_bell": [7 * 3600 + 40 * 60 * i for i in range(n_schools)],
+            "pm_dismissal": [14 * 3600 + 40 * 60 * i for i in range(n_schools)],
+            "dwell": 60.0,
+        }
+    )
     school_of = np.repeat(np.arange(n_schools), stops_per_school)
-    stops = pd.DataFrame({
-        "id": [f"P{k}" for k in range(len(school_of))],
-        "location": np.arange(1 + n_schools, n),
-        "school": [f"S{s}" for s in school_of],
-        "students": rng.integers(1, 9, size=len(school_of)),
-    })
+    stops = pd.DataFrame(
+        {
+            "id": [f"P{k}" for k in range(len(school_of))],
+            "location": np.arange(1 + n_schools, n),
+            "school": [f"S{s}" for s in school_of],
+            "students": rng.integers(1, 9, size=len(school_of)),
+        }
+    )
     return ProblemData.from_matrices(
         durations=dist / SPEED,
         distances=dist,
@@ -60,14 +66,34 @@ def test_data_is_immutable_and_validated():
 
 def test_from_matrices_names_every_problem():
     data = toy_problem()
-    base = dict(durations=data.durations, distances=data.distances, yards=pd.DataFrame({"id": ["Y"], "location": [0]}), bus_types=pd.DataFrame({"id": ["b"], "seats": [10]}), max_ride=600)
+    base = dict(
+        durations=data.durations,
+        distances=data.distances,
+        yards=pd.DataFrame({"id": ["Y"], "location": [0]}),
+        bus_types=pd.DataFrame({"id": ["b"], "seats": [10]}),
+        max_ride=600,
+    )
     schools = pd.DataFrame({"id": ["S0"], "location": [1], "am_bell": [25200]})
     with pytest.raises(ValidationError, match="unknown school 'NOPE'"):
-        ProblemData.from_matrices(schools=schools, stops=pd.DataFrame({"id": ["p"], "location": [2], "school": ["NOPE"], "students": [1]}), **base)
+        ProblemData.from_matrices(
+            schools=schools,
+            stops=pd.DataFrame({"id": ["p"], "location": [2], "school": ["NOPE"], "students": [1]}),
+            **base,
+        )
     with pytest.raises(ValidationError, match="missing column"):
-        ProblemData.from_matrices(schools=schools.drop(columns="am_bell"), stops=pd.DataFrame({"id": ["p"], "location": [2], "school": ["S0"], "students": [1]}), **base)
+        ProblemData.from_matrices(
+            schools=schools.drop(columns="am_bell"),
+            stops=pd.DataFrame({"id": ["p"], "location": [2], "school": ["S0"], "students": [1]}),
+            **base,
+        )
     with pytest.raises(ValidationError) as err:
-        ProblemData.from_matrices(schools=schools, stops=pd.DataFrame({"id": ["p", "q"], "location": [2, 10_000], "school": ["S0", "S0"], "students": [1, 0]}), **base)
+        ProblemData.from_matrices(
+            schools=schools,
+            stops=pd.DataFrame(
+                {"id": ["p", "q"], "location": [2, 10_000], "school": ["S0", "S0"], "students": [1, 0]}
+            ),
+            **base,
+        )
     text = str(err.value)
     assert "location 10000" in text and "0 students" in text
 

@@ -1,4 +1,5 @@
-"""Ride times read from the plan: they add up to the plan's riders, change with it, and count rides too long."""
+"""Ride times read from the plan: they add up to the plan's riders, change with it, and count rides too
+long."""
 
 from __future__ import annotations
 
@@ -37,7 +38,7 @@ def test_every_rider_once_and_nobody_above_the_limit(comparison) -> None:  # typ
         assert mean * 60 == pytest.approx(result.plans["am"].totals()["mean_ride_s"])
 
 
-def test_rides_change_with_the_plan_and_long_rides_are_counted(comparison) -> None:  # type: ignore[no-untyped-def]
+def test_rides_change_with_the_plan_and_long_rides_are_counted(comparison) -> None:
     plan = comparison.results[0].plans["am"]
     before = ride_distribution(stop_rides(plan), by="school")
     # a plan whose first run waits 20 minutes at its first stop after the pickup: its riders ride longer

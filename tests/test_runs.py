@@ -49,7 +49,9 @@ def test_tighter_ride_limit_never_gives_longer_rides():
     data = toy_problem(seed=2)
     runs, _ = school_runs(data, 1, _school_stops(data, 1), options=RunOptions(ride_factor=0.5), time_limit=1)
     rides = [t for r in runs for _, t in r.ride_times()]
-    direct = [data.durations[data.stops[k].location, data.schools[1].location] for k in _school_stops(data, 1)]
+    direct = [
+        data.durations[data.stops[k].location, data.schools[1].location] for k in _school_stops(data, 1)
+    ]
     assert max(rides) <= max(0.5 * data.max_ride, max(direct)) + 1e-6
 
 
@@ -69,7 +71,9 @@ def test_stop_too_far_is_reported_by_id_and_rest_solved():
     runs, bad = school_runs(data, 0, stops, time_limit=1)
     assert data.stops[far].id in {b.stop for b in bad}
     assert "over the" in bad[0].reason
-    assert sorted(k for r in runs for k in r.stops) == sorted(set(stops) - {k for k in stops if data.stops[k].id in {b.stop for b in bad}})
+    assert sorted(k for r in runs for k in r.stops) == sorted(
+        set(stops) - {k for k in stops if data.stops[k].id in {b.stop for b in bad}}
+    )
 
 
 def test_stop_with_more_riders_than_seats_is_split():
@@ -91,7 +95,18 @@ def test_solve_vrp_respects_capacity_and_windows(solver):
     xy = rng.uniform(0, 100, size=(n + 1, 2))
     d = np.rint(np.hypot(*(xy[:, None, :] - xy[None, :, :]).transpose(2, 0, 1))).astype(np.int64)
     demand = np.concatenate([[0], rng.integers(1, 10, n)])
-    inp = VrpInput(d, d, demand, np.zeros(n + 1, dtype=np.int64), np.zeros(n + 1, dtype=np.int64), np.full(n + 1, 1000), 25, 0, n, 1000)
+    inp = VrpInput(
+        d,
+        d,
+        demand,
+        np.zeros(n + 1, dtype=np.int64),
+        np.zeros(n + 1, dtype=np.int64),
+        np.full(n + 1, 1000),
+        25,
+        0,
+        n,
+        1000,
+    )
     routes = solve_vrp(inp, solver=solver, time_limit=1)
     assert sorted(c for r in routes for c in r) == list(range(1, n + 1))
     assert all(demand[r].sum() <= 25 for r in routes)

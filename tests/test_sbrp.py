@@ -61,7 +61,12 @@ def test_checker_accepts_every_bird_solution_with_its_published_bus_count():
     "mutate, message",
     [
         (lambda f: f.drop(index=f.index[f["action"] == "pickup"][3]), "picked up"),
-        (lambda f: f.assign(end_time=f["end_time"].where(f.index != f.index[f["action"] == "dropoff"][0], "23:00:00.000")), "after the bell"),
+        (
+            lambda f: f.assign(
+                end_time=f["end_time"].where(f.index != f.index[f["action"] == "dropoff"][0], "23:00:00.000")
+            ),
+            "after the bell",
+        ),
         (lambda f: f.assign(start_loc=f["start_loc"].where(f.index != 2, f["start_loc"][0])), "starts at"),
     ],
 )
@@ -88,11 +93,30 @@ def test_cli_solve_then_check_passes_and_same_seed_same_plan(tmp_path):
     outs = []
     for k in range(2):
         out = tmp_path / f"plan{k}.csv"
-        res = runner.invoke(app, ["sbrp", "solve", str(folder), "--max-ride", "2700", "--out", str(out), "--time-limit", "10", "--seed", "4", "--alternatives", "1"])
+        res = runner.invoke(
+            app,
+            [
+                "sbrp",
+                "solve",
+                str(folder),
+                "--max-ride",
+                "2700",
+                "--out",
+                str(out),
+                "--time-limit",
+                "10",
+                "--seed",
+                "4",
+                "--alternatives",
+                "1",
+            ],
+        )
         assert res.exit_code == 0, res.output
         outs.append(out.read_text())
     assert outs[0] == outs[1]
-    res = runner.invoke(app, ["sbrp", "check", str(folder), str(tmp_path / "plan0.csv"), "--max-ride", "2700"])
+    res = runner.invoke(
+        app, ["sbrp", "check", str(folder), str(tmp_path / "plan0.csv"), "--max-ride", "2700"]
+    )
     assert res.exit_code == 0 and "feasible" in res.output
 
 
@@ -129,7 +153,21 @@ def test_cli_mixed_loads(tmp_path):
     folder, _ = _cut(tmp_path, "CSCB02", 4)
     out = tmp_path / "plan.csv"
     runner = CliRunner()
-    res = runner.invoke(app, ["sbrp", "solve", str(folder), "--max-ride", "2700", "--out", str(out), "--time-limit", "10", "--mixed-loads"])
+    res = runner.invoke(
+        app,
+        [
+            "sbrp",
+            "solve",
+            str(folder),
+            "--max-ride",
+            "2700",
+            "--out",
+            str(out),
+            "--time-limit",
+            "10",
+            "--mixed-loads",
+        ],
+    )
     assert res.exit_code == 0, res.output
     res = runner.invoke(app, ["sbrp", "check", str(folder), str(out), "--max-ride", "2700"])
     assert res.exit_code == 0 and "feasible" in res.output
@@ -143,7 +181,9 @@ def test_parks_window_unloads_by_amlate_and_the_checker_follows(tmp_path):
     early = read_instance(folder, max_ride=2700)
     late = read_instance(folder, max_ride=2700, arrive_by="late")
     schools = pd.read_csv(folder / "Schools.txt", sep=r"\s+", dtype=str)
-    assert [s.am_bell for s in late.schools] == [int(t) // 100 * 3600 + int(t) % 100 * 60 for t in schools.iloc[:, 4]]
+    assert [s.am_bell for s in late.schools] == [
+        int(t) // 100 * 3600 + int(t) % 100 * 60 for t in schools.iloc[:, 4]
+    ]
     assert all(a.am_bell > b.am_bell for a, b in zip(late.schools, early.schools))
     plan = solve(late, time_limit=10, seed=0, alternatives=2)
     csv = plan.to_bird_csv(tmp_path / "late.csv")
@@ -162,7 +202,9 @@ def test_arrival_windows_never_need_more_buses_and_open_before_unloading(tmp_pat
     folder, _ = _cut(tmp_path, "CSCB01", 4)
     late = read_instance(folder, max_ride=2700, arrive_by="late")
     assert all(s.am_window > 0 for s in late.schools)
-    fixed = dataclasses.replace(late, schools=tuple(dataclasses.replace(s, am_window=0.0) for s in late.schools))
+    fixed = dataclasses.replace(
+        late, schools=tuple(dataclasses.replace(s, am_window=0.0) for s in late.schools)
+    )
     windows = solve(late, time_limit=10, seed=0, alternatives=3)
     bells = solve(fixed, time_limit=10, seed=0, alternatives=3)
     assert windows.n_buses <= bells.n_buses

@@ -221,7 +221,8 @@ def _folder(tmp_path, *, bells: bool = True):  # type: ignore[no-untyped-def]
         for n in ("schools", "students", "yards")
     )
     (folder / "city.toml").write_text(
-        f'[city]\nname = "Testville"\n{layers}[layers.bus_types]\nfile = "bus_types.csv"\n[transport]\nmax_ride = 2700\n'
+        f'[city]\nname = "Testville"\n{layers}[layers.bus_types]\nfile = '
+        '"bus_types.csv"\n[transport]\nmax_ride = 2700\n'
     )
     return folder
 

@@ -69,7 +69,9 @@ def test_capacitated_single_source_matches_brute_force(seed: int) -> None:
     assert result.objective == pytest.approx(_brute_force_capacitated(cost, w, 2, cap))
     load = np.bincount(result.assignment, weights=w, minlength=4)
     assert (load <= cap + 1e-9).all() and set(result.assignment) <= set(result.sites)
-    split = PMedian.from_cost_matrix(cost, w, 2, capacities=cap, single_source=False).solve(time_limit=30, seed=0)
+    split = PMedian.from_cost_matrix(cost, w, 2, capacities=cap, single_source=False).solve(
+        time_limit=30, seed=0
+    )
     assert split.objective <= result.objective + 1e-6
     free = PMedian.from_cost_matrix(cost, w, 2).solve(time_limit=30, seed=0)
     assert free.objective <= split.objective + 1e-6
@@ -103,11 +105,15 @@ def test_from_geodataframe_uses_metric_distances_and_ids() -> None:
     model = PMedian.from_geodataframe(demand, sites, weights_col="students", p=2, fixed_col="open")
     result = model.solve(time_limit=30, seed=0)
     assert "bldg0" in result.site_ids and len(result.site_ids) == 3
-    cost = np.hypot(demand.geometry.x.to_numpy()[:, None] - sites.geometry.x.to_numpy(),
-                    demand.geometry.y.to_numpy()[:, None] - sites.geometry.y.to_numpy())  # fmt: skip
+    cost = np.hypot(
+        demand.geometry.x.to_numpy()[:, None] - sites.geometry.x.to_numpy(),
+        demand.geometry.y.to_numpy()[:, None] - sites.geometry.y.to_numpy(),
+    )
     expected = _brute_force(cost, demand["students"].to_numpy(float), 2, sites["open"].to_numpy())
     assert result.objective == pytest.approx(expected)
-    travel = PMedian.from_geodataframe(demand, sites, weights_col="students", p=2, travel=lambda d, s: cost * 2)
+    travel = PMedian.from_geodataframe(
+        demand, sites, weights_col="students", p=2, travel=lambda d, s: cost * 2
+    )
     assert travel.solve(time_limit=30, seed=0).objective == pytest.approx(
         2 * _brute_force(cost, demand["students"].to_numpy(float), 2, np.zeros(6, bool))
     )

@@ -2,10 +2,10 @@
 
 ``site_campuses`` opens ``p`` of the vacant and under-used buildings so that the students of the
 chosen grades, grouped in 400 m cells (each cell at its students' mean home), travel the least in
-all (seconds under the shared straight-line model, `facilities.travel.DEFAULT_MODEL`). Here every pair of candidate buildings is tried; the answer must be
-the best pair, only candidates may be chosen, every cell goes to its nearest chosen building, and
-the students served add up. Capacitated, no campus may serve more students than its building's
-spare seats (from the capacity module).
+all (seconds under the shared straight-line model, `facilities.travel.DEFAULT_MODEL`). Here every
+pair of candidate buildings is tried; the answer must be the best pair, only candidates may be
+chosen, every cell goes to its nearest chosen building, and the students served add up. Capacitated,
+no campus may serve more students than its building's spare seats (from the capacity module).
 """
 
 from __future__ import annotations

@@ -15,7 +15,9 @@ from routing.stops import EligibilityRule, eligibility_rules, eligible_riders, p
 CRS = "EPSG:32619"
 
 
-def _students(n: int, seed: int, *, spread: float = 3000.0, max_walk: float | None = 400.0) -> gpd.GeoDataFrame:
+def _students(
+    n: int, seed: int, *, spread: float = 3000.0, max_walk: float | None = 400.0
+) -> gpd.GeoDataFrame:
     rng = np.random.default_rng(seed)
     xy = 330_000 + rng.random((n, 2)) * spread
     return gpd.GeoDataFrame(
@@ -31,11 +33,15 @@ def _students(n: int, seed: int, *, spread: float = 3000.0, max_walk: float | No
     )
 
 
-SCHOOLS = gpd.GeoDataFrame({"id": ["A", "B"]}, geometry=gpd.points_from_xy([331_500, 331_000], [4_681_500, 4_682_500]), crs=CRS)
+SCHOOLS = gpd.GeoDataFrame(
+    {"id": ["A", "B"]}, geometry=gpd.points_from_xy([331_500, 331_000], [4_681_500, 4_682_500]), crs=CRS
+)
 
 
 def test_rules_read_both_forms() -> None:
-    long = eligibility_rules({"eligibility": [{"grades": "K-5", "walk_beyond_mi": 1.0}, {"grades": "9-12", "transit_pass": True}]})
+    long = eligibility_rules(
+        {"eligibility": [{"grades": "K-5", "walk_beyond_mi": 1.0}, {"grades": "9-12", "transit_pass": True}]}
+    )
     short = eligibility_rules({"eligibility": {"K-5": 1609.344}})
     assert long[0] == short[0] == EligibilityRule(tuple(range(0, 6)), 1609.344, False)
     assert long[1].transit_pass
@@ -126,6 +132,11 @@ def test_stops_on_the_street_network(shared) -> None:  # type: ignore[no-untyped
     assert set(plan.stops["node"]) <= set(net.node_ids.tolist())  # every stop is a street node
     a = plan.assignment.merge(plan.stops[["id", "node"]], left_on="stop", right_on="id")
     home = riders.set_index("id").loc[a["student"]]
-    walk = np.array([distance_matrix(net, np.array([[p.x, p.y]]), np.array([node]), walking=True)[0, 0] for p, node in zip(home.geometry, a["node"])])
+    walk = np.array(
+        [
+            distance_matrix(net, np.array([[p.x, p.y]]), np.array([node]), walking=True)[0, 0]
+            for p, node in zip(home.geometry, a["node"])
+        ]
+    )
     assert (walk <= 400.0 + 1e-6).all()
     assert len(a) + len(plan.infeasible) == n

@@ -84,15 +84,19 @@ def _city_folder(folder: Path) -> Path:
         return pd.DataFrame(frame.drop(columns="geometry")).assign(lon=xy.x, lat=xy.y)
 
     schools = lonlat(city.schools)[["id", "name", "sector", "grades", "bell_start", "bell_end", "lon", "lat"]]
-    schools = schools.assign(grades=schools["grades"].map(format_grades),
-                             bell_start=schools["bell_start"].map(format_time),
-                             bell_end=schools["bell_end"].map(format_time))  # fmt: skip
+    schools = schools.assign(
+        grades=schools["grades"].map(format_grades),
+        bell_start=schools["bell_start"].map(format_time),
+        bell_end=schools["bell_end"].map(format_time),
+    )
     students = lonlat(city.students).assign(grade=lambda f: [format_grades((g,)) for g in f["grade"]])
     for name, frame in (("schools", schools), ("students", students), ("yards", lonlat(city.yards))):
         frame.to_csv(folder / f"{name}.csv", index=False)
     city.bus_types[["id", "seats", "wheelchair"]].to_csv(folder / "bus_types.csv", index=False)
-    layers = "".join(f'[layers.{n}]\nfile = "{n}.csv"\nx = "lon"\ny = "lat"\ncrs = "EPSG:4326"\n'
-                     for n in ("schools", "students", "yards"))  # fmt: skip
+    layers = "".join(
+        f'[layers.{n}]\nfile = "{n}.csv"\nx = "lon"\ny = "lat"\ncrs = "EPSG:4326"\n'
+        for n in ("schools", "students", "yards")
+    )
     (folder / "city.toml").write_text(
         f'[city]\nname = "Testville"\ncrs = "auto"\n{layers}[layers.bus_types]\nfile = "bus_types.csv"\n'
         '[transport]\nmax_ride = 2700\n[transport.eligibility]\n"K-12" = 800\n'
@@ -109,8 +113,21 @@ def test_compact_bells_sweep_gives_the_same_csv_with_local_processes_and_a_sched
 
     city = _city_folder(tmp_path / "city")
     (tmp_path / "s.toml").write_text(TOML)
-    common = ["bells", "sweep", str(city), "--scenarios", str(tmp_path / "s.toml"), "--time-limit", "2",
-              "--prepare-time", "6", "--am-only", "--seed", "2", "--quiet"]  # fmt: skip
+    common = [
+        "bells",
+        "sweep",
+        str(city),
+        "--scenarios",
+        str(tmp_path / "s.toml"),
+        "--time-limit",
+        "2",
+        "--prepare-time",
+        "6",
+        "--am-only",
+        "--seed",
+        "2",
+        "--quiet",
+    ]
     runner = CliRunner()
     tables = []
     for how in (["--workers", "2"], ["--scheduler", cluster.scheduler_address]):

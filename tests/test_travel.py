@@ -77,7 +77,9 @@ def test_walking_ignores_one_way_streets(seed, n):
     drive = distance_matrix(net, nodes, nodes)
     streets = nx.Graph()
     streets.add_nodes_from(nodes)
-    for u, v, length in sorted(G.edges(data="length"), key=lambda e: -e[2]):  # the shortest parallel edge wins
+    for u, v, length in sorted(
+        G.edges(data="length"), key=lambda e: -e[2]
+    ):  # the shortest parallel edge wins
         streets.add_edge(u, v, length=length)
     reach = dict(nx.all_pairs_dijkstra_path_length(streets, weight="length"))
     expected = np.array([[reach[a].get(b, np.inf) for b in nodes] for a in nodes])
@@ -141,7 +143,10 @@ def test_points_pay_their_snap_offset_at_access_speed(backbay):
     np.testing.assert_allclose(travel_time_matrix(net, snapped, snapped), expected)
     metres = distance_matrix(net, points, points)
     np.testing.assert_allclose(
-        metres, distance_matrix(net, snapped.node, snapped.node) + snapped.distance[:, None] + snapped.distance[None, :]
+        metres,
+        distance_matrix(net, snapped.node, snapped.node)
+        + snapped.distance[:, None]
+        + snapped.distance[None, :],
     )
 
 
@@ -149,7 +154,9 @@ def test_geoseries_in_another_crs_is_reprojected(backbay):
     _, net = backbay
     xy = net.xy[:10]
     points = gpd.GeoSeries(gpd.points_from_xy(xy[:, 0], xy[:, 1]), crs=net.crs).to_crs(4326)
-    np.testing.assert_allclose(net.matrix(points, points), net.matrix(net.node_ids[:10], net.node_ids[:10]), atol=0.01)
+    np.testing.assert_allclose(
+        net.matrix(points, points), net.matrix(net.node_ids[:10], net.node_ids[:10]), atol=0.01
+    )
 
 
 def test_path_follows_the_matrix_and_geometry_follows_streets(backbay):
@@ -200,7 +207,9 @@ def test_parallel_edges_keep_the_fastest_and_the_shortest():
 def test_progress_reports_every_origin(backbay):
     _, net = backbay
     calls = []
-    travel_time_matrix(net, net.node_ids[:20], net.node_ids[:30], progress=lambda done, total: calls.append((done, total)))
+    travel_time_matrix(
+        net, net.node_ids[:20], net.node_ids[:30], progress=lambda done, total: calls.append((done, total))
+    )
     assert calls[-1] == (20, 20)
 
 

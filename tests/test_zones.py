@@ -65,7 +65,9 @@ def test_polsby_popper_of_known_shapes():
 
 
 def test_residents_spread_bands_over_school_ages():
-    frame = pd.DataFrame({"population_0_4": [50], "population_5_9": [100], "population_10_14": [60], "population_15_17": [30]})
+    frame = pd.DataFrame(
+        {"population_0_4": [50], "population_5_9": [100], "population_10_14": [60], "population_15_17": [30]}
+    )
     res = residents_by_grade(frame)
     assert res[0, 0] == pytest.approx(10)  # PK = age 4: a fifth of 0-4
     assert res[0, 1:6].sum() == pytest.approx(100)  # K-4 = ages 5-9
@@ -94,8 +96,11 @@ def test_shared_zone_coverage_and_guarantee(city):
     row = cov.zones.iloc[0]
     assert row["residents"] == g["residents"].sum() and 0 < row["polsby_popper"] <= 1
     # population is conserved: the whole city as one zone holds all its school-age residents
-    whole = gpd.GeoDataFrame({"id": ["all"], "name": ["all"], "kind": ["shared"]},
-                             geometry=[shapely.union_all(city.zones.geometry.values)], crs=city.crs)  # fmt: skip
+    whole = gpd.GeoDataFrame(
+        {"id": ["all"], "name": ["all"], "kind": ["shared"]},
+        geometry=[shapely.union_all(city.zones.geometry.values)],
+        crs=city.crs,
+    )
     total = coverage(city, whole).zones["residents"].iloc[0]
     assert total == pytest.approx(residents_by_grade(city.zones).sum(), rel=1e-3, abs=14)
 
@@ -115,7 +120,11 @@ def test_bad_zones_name_the_row(city, tmp_path):
         shared_zone(city, units=["u000", "Atlantis"])
     with pytest.raises(ValidationError, match="unknown school 'nope'"):
         shared_zone(city, units=["u000"], schools=["nope"])
-    frame = gpd.GeoDataFrame({"zid": ["a", "b"]}, geometry=[shapely.box(0, 0, 1, 1), shapely.LineString([(0, 0), (1, 1)])], crs=4326)
+    frame = gpd.GeoDataFrame(
+        {"zid": ["a", "b"]},
+        geometry=[shapely.box(0, 0, 1, 1), shapely.LineString([(0, 0), (1, 1)])],
+        crs=4326,
+    )
     path = tmp_path / "zones.geojson"
     frame.to_file(path)
     with pytest.raises(ValidationError, match=r"row 2.*LineString"):
@@ -137,7 +146,9 @@ def test_design_is_contiguous_covers_and_is_reproducible(small):
     assert 0 <= m["coverage"] <= 1 and 0 <= m["dissimilarity"] <= 1
     # seats suffice city-wide with 10% spare: the plan guarantees nearly everyone
     assert m["coverage"] >= 0.95
-    table = compare_plans({"greedy": greedy, "design": plan, "units": ZonePlan.from_labels(data, data.unit_ids, grades=K5)})
+    table = compare_plans(
+        {"greedy": greedy, "design": plan, "units": ZonePlan.from_labels(data, data.unit_ids, grades=K5)}
+    )
     assert list(table.columns) == ["greedy", "design", "units"] and table.loc["zones", "units"] == len(units)
 
 
@@ -169,7 +180,9 @@ def test_lottery_meets_the_guarantee_when_seats_suffice(city):
 
 
 def test_lottery_rejects_unknown_school_in_rankings(city):
-    choices = pd.DataFrame({"student": ["A000001", "A000001"], "school": [city.schools["id"].iloc[0], "ghost"], "rank": [1, 2]})
+    choices = pd.DataFrame(
+        {"student": ["A000001", "A000001"], "school": [city.schools["id"].iloc[0], "ghost"], "rank": [1, 2]}
+    )
     with pytest.raises(ValidationError, match="ghost"):
         lottery_data(city, choices=choices, grades=[0])
 
@@ -178,13 +191,23 @@ def _write_city(folder, units: gpd.GeoDataFrame, schools: gpd.GeoDataFrame) -> N
     folder.mkdir()
     units.to_crs(4326).to_file(folder / "zones.geojson")
     s = schools.to_crs(4326)
-    pd.DataFrame({"id": s["id"], "name": s["name"], "sector": s["sector"],
-                  "grades": [f"{min(g)}-{max(g)}".replace("0-", "K-") for g in s["grades"]],
-                  "capacity": s["capacity"], "enrollment": s["enrollment"], "lon": s.geometry.x, "lat": s.geometry.y,
-                  }).to_csv(folder / "schools.csv", index=False)  # fmt: skip
+    pd.DataFrame(
+        {
+            "id": s["id"],
+            "name": s["name"],
+            "sector": s["sector"],
+            "grades": [f"{min(g)}-{max(g)}".replace("0-", "K-") for g in s["grades"]],
+            "capacity": s["capacity"],
+            "enrollment": s["enrollment"],
+            "lon": s.geometry.x,
+            "lat": s.geometry.y,
+        }
+    ).to_csv(folder / "schools.csv", index=False)
     (folder / "city.toml").write_text(
-        '[city]\nname = "Tiny"\ncrs = "EPSG:32619"\n[layers.schools]\nfile = "schools.csv"\nx = "lon"\ny = "lat"\n'
-        '[layers.zones]\nfile = "zones.geojson"\n[[enrollment.shared_zones]]\nid = "east"\nunits = ["u000", "u001"]\n'
+        '[city]\nname = "Tiny"\ncrs = "EPSG:32619"\n[layers.schools]\nfile = "schools.csv"\nx = "lon"\ny '
+        '= "lat"\n'
+        '[layers.zones]\nfile = "zones.geojson"\n[[enrollment.shared_zones]]\nid = "east"\nunits = ["u000", '
+        '"u001"]\n'
     )
 
 
@@ -199,8 +222,20 @@ def test_cli_writes_aggregates_and_private_file_only_on_request(small, tmp_path)
     summary = json.loads((out / "summary.json").read_text())
     assert summary["zones"] == 1 and "straight-line" in summary["travel"]
     private = tmp_path / "private.csv"
-    res = runner.invoke(app, ["zones", "lottery", str(tmp_path / "city"), "--out", str(out), "--seed", "1",
-                              "--private-out", str(private)])  # fmt: skip
+    res = runner.invoke(
+        app,
+        [
+            "zones",
+            "lottery",
+            str(tmp_path / "city"),
+            "--out",
+            str(out),
+            "--seed",
+            "1",
+            "--private-out",
+            str(private),
+        ],
+    )
     assert res.exit_code == 0, res.output
     ids = set(pd.read_csv(private)["student"])
     assert len(ids) > 10
@@ -209,7 +244,9 @@ def test_cli_writes_aggregates_and_private_file_only_on_request(small, tmp_path)
     for f in out.iterdir():
         text = f.read_text(errors="ignore") if f.suffix in (".csv", ".json", ".html") else ""
         assert not any(i in text for i in list(ids)[:50]), f"{f.name} holds student ids"
-    res = runner.invoke(app, ["zones", "design", str(tmp_path / "city"), "--out", str(out), "--time-limit", "5"])
+    res = runner.invoke(
+        app, ["zones", "design", str(tmp_path / "city"), "--out", str(out), "--time-limit", "5"]
+    )
     assert res.exit_code == 0, res.output
     table = pd.read_csv(out / "comparison.csv")
     assert {"each neighborhood", "greedy", "designed"} <= set(table.columns)

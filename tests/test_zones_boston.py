@@ -10,16 +10,28 @@ import geopandas as gpd
 import pytest
 
 from facilities import read_city
-from facilities.schema import parse_grades
 from facilities.enrollment import run_lottery
+from facilities.schema import parse_grades
 from facilities.zones import coverage, shared_zone
 
 HERE = Path(__file__).resolve().parent
 DATA = HERE.parents[1] / "shared" / "data" / "boston"
-pytestmark = pytest.mark.skipif(not DATA.exists(), reason="../shared/data/boston is absent (real Boston data)")
+pytestmark = pytest.mark.skipif(
+    not DATA.exists(), reason="../shared/data/boston is absent (real Boston data)"
+)
 #: The layer gives district schools a type, not grades; these are BPS's usual spans.
-TYPES = {"ES": "K-5", "K-8": "K-8", "MS": "6-8", "HS": "9-12", "ELC": "PK-1", "EEC": "PK-1", "6-12": "6-12", "7-12": "7-12"}
-#: Illustrative seats per grade (the public layers give no capacity): the test checks properties, not Boston's seats.
+TYPES = {
+    "ES": "K-5",
+    "K-8": "K-8",
+    "MS": "6-8",
+    "HS": "9-12",
+    "ELC": "PK-1",
+    "EEC": "PK-1",
+    "6-12": "6-12",
+    "7-12": "7-12",
+}
+#: : Illustrative seats per grade (the public layers give no capacity): the test checks properties, not
+#: Boston's seats.
 SEATS_PER_GRADE = 50
 
 
@@ -82,5 +94,9 @@ def test_lottery_on_simulated_lists(city):
     seats = d.seats[[list(d.school_ids).index(x) for x in zone["schools"].iloc[0]]].sum(axis=0)
     for grade in set(d.grades[(d.zones == "shared") & (r.assignment < 0)]):
         zone_ids = set(zone["schools"].iloc[0])
-        taken = sum(1 for a, g in zip(r.assignment, d.grades, strict=True) if a >= 0 and g == grade and d.school_ids[a] in zone_ids)
+        taken = sum(
+            1
+            for a, g in zip(r.assignment, d.grades, strict=True)
+            if a >= 0 and g == grade and d.school_ids[a] in zone_ids
+        )
         assert taken >= seats[grade + 1]

@@ -18,8 +18,14 @@ LEVELS = {"elementary": 74, "middle-school": 21, "senior-high": 9}
 
 @pytest.mark.parametrize(("level", "count"), LEVELS.items())
 def test_attendance_zones_load(level, count):
-    zones = read_zones(DC / f"school-attendance-zones-{level}.geojson", crs=CRS, id="GIS_ID", name="NAME", schools="GIS_ID",
-                       repair=True)  # fmt: skip
+    zones = read_zones(
+        DC / f"school-attendance-zones-{level}.geojson",
+        crs=CRS,
+        id="GIS_ID",
+        name="NAME",
+        schools="GIS_ID",
+        repair=True,
+    )
     assert len(zones) == count and zones.is_valid.all()
     assert zones.geometry.geom_type.isin(["Polygon", "MultiPolygon"]).all()
 
@@ -34,7 +40,9 @@ def test_invalid_zone_is_named_unless_repaired():
 def test_elementary_compactness_matches_published():
     from facilities.zones import polsby_popper
 
-    zones = read_zones(DC / "school-attendance-zones-elementary.geojson", crs=CRS, id="GIS_ID", name="NAME", repair=True)
+    zones = read_zones(
+        DC / "school-attendance-zones-elementary.geojson", crs=CRS, id="GIS_ID", name="NAME", repair=True
+    )
     pp = polsby_popper(zones.geometry)
     assert np.median(pp) == pytest.approx(0.52, abs=0.02)  # published median 0.52
     assert pp.min() == pytest.approx(0.27, abs=0.02)  # published minimum 0.27
@@ -44,9 +52,17 @@ def test_seats_against_enrolled_where_known():
     import geopandas as gpd
 
     schools = gpd.read_file(DC / "public-schools.geojson")
-    zones = read_zones(DC / "school-attendance-zones-elementary.geojson", crs=CRS, id="GIS_ID", name="NAME", repair=True)
-    frame = pd.DataFrame({"id": schools["GIS_ID"], "grades": [tuple(range(-1, 6))] * len(schools),
-                          "capacity": schools["CAPACITY"], "enrollment": schools["TOTAL_STUD"]})  # fmt: skip
+    zones = read_zones(
+        DC / "school-attendance-zones-elementary.geojson", crs=CRS, id="GIS_ID", name="NAME", repair=True
+    )
+    frame = pd.DataFrame(
+        {
+            "id": schools["GIS_ID"],
+            "grades": [tuple(range(-1, 6))] * len(schools),
+            "capacity": schools["CAPACITY"],
+            "enrollment": schools["TOTAL_STUD"],
+        }
+    )
     known = frame.dropna(subset=["capacity", "enrollment"]).drop_duplicates("id").set_index("id")
     zoned = known.loc[known.index.intersection(zones["id"])]
     assert len(zoned) >= 10  # zones whose school reports both capacity and enrollment

@@ -15,8 +15,8 @@ import pytest
 from typer.testing import CliRunner
 
 from facilities import City
-from facilities.schema import parse_grades
 from facilities.enrollment import run_lottery
+from facilities.schema import parse_grades
 from facilities.zones import coverage, read_zones, schools_in_units, shared_zone
 
 DC = Path(__file__).resolve().parents[2] / "shared" / "data" / "dc"

@@ -169,7 +169,9 @@ def coverage(
         travel, how = travel_for(city)
         options = {"units": units, "schools": schools, "zones": zones, "source": source, "basis": basis}
         inputs = [*city_inputs(city_dir), *([zones] if zones else [])]
-        with output_folder(out, command="zones coverage", inputs=inputs, settings={**options, "grades": grades}, say=_echo) as tmp:
+        with output_folder(
+            out, command="zones coverage", inputs=inputs, settings={**options, "grades": grades}, say=_echo
+        ) as tmp:
             coverage_city(
                 city, tmp, zones=chosen, travel=travel, how=how, source=source, basis=basis, grades=wanted
             )
@@ -214,11 +216,24 @@ def coverage_city(
     from facilities.zones import coverage as measure
     from facilities.zones import gap_closers
 
-    cov = measure(city, zones, travel=travel, source=source, basis=basis, grades=grades)  # type: ignore[arg-type]
+    cov = measure(
+        city,
+        zones,
+        travel=travel,
+        source=source,  # type: ignore[arg-type]
+        basis=basis,  # type: ignore[arg-type]
+        grades=grades,
+    )
     gaps = gap_closers(city, cov)
     out.mkdir(parents=True, exist_ok=True)
-    counts = [c for c in ("residents", "guaranteed", "shortfall") if c in cov.grades] if cov.source == "students" else []
-    table = suppress_small(_plain(cov.zones), [c for c in counts if c in cov.zones])  # no count below 10 students
+    counts = (
+        [c for c in ("residents", "guaranteed", "shortfall") if c in cov.grades]
+        if cov.source == "students"
+        else []
+    )
+    table = suppress_small(
+        _plain(cov.zones), [c for c in counts if c in cov.zones]
+    )  # no count below 10 students
     shown = {c: table[c].to_numpy() for c in ("schools", *counts) if c in table}
     write_geo(cov.zones.assign(**shown), out / "zones.gpkg", layer="zones")
     _write_csv(table, out / "zones.csv")
@@ -286,12 +301,32 @@ def lottery(
         )
         ranked = _choices(choices) if choices is not None else None
         wanted = list(_grades(grades)) if grades else None
-        options = {"units": units, "schools": schools, "zones": zones, "source": source, "basis": basis,
-                   "grades": grades, "choices": choices, "no_guarantee": no_guarantee}  # fmt: skip
+        options = {
+            "units": units,
+            "schools": schools,
+            "zones": zones,
+            "source": source,
+            "basis": basis,
+            "grades": grades,
+            "choices": choices,
+            "no_guarantee": no_guarantee,
+        }
         inputs = [*city_inputs(city_dir), *(p for p in (zones, choices) if p is not None)]
-        with output_folder(out, command="zones lottery", inputs=inputs, settings=options, seed=seed, say=_echo) as tmp:
-            lottery_city(city, tmp, zones=chosen, choices=ranked, guarantee=not no_guarantee, seed=seed,
-                         grades=wanted, source=source, basis=basis, private_out=private_out)  # fmt: skip
+        with output_folder(
+            out, command="zones lottery", inputs=inputs, settings=options, seed=seed, say=_echo
+        ) as tmp:
+            lottery_city(
+                city,
+                tmp,
+                zones=chosen,
+                choices=ranked,
+                guarantee=not no_guarantee,
+                seed=seed,
+                grades=wanted,
+                source=source,
+                basis=basis,
+                private_out=private_out,
+            )
     _echo(f"wrote {out}")
 
 
@@ -399,7 +434,14 @@ def design(
         _require(city, "design", defaults=(source, basis, wanted) == ("auto", "capacity", DESIGN_GRADES))
         units = area_units(city, grades=wanted)
         travel, how = travel_for(city)
-        data = ZoneData.from_city(city, units=units, travel=travel, source=source, basis=basis, grades=wanted)  # type: ignore[arg-type]
+        data = ZoneData.from_city(
+            city,
+            units=units,
+            travel=travel,
+            source=source,  # type: ignore[arg-type]
+            basis=basis,  # type: ignore[arg-type]
+            grades=wanted,
+        )
         options = {"min_schools": min_schools, "max_schools": max_schools, "grades": wanted}
         kind = str(units["kind"].iloc[0]) if "kind" in units and len(units) else "unit"
         plans: dict[str, ZonePlan] = {
@@ -419,9 +461,18 @@ def design(
             plans["cp-sat"] = design_cpsat(data, time_limit=time_limit, seed=seed, **options)
         walk_m = rider_walk_limit(city, wanted)
         table = compare_plans(plans, walk_m=walk_m).reset_index(names="measure")
-    asked = {"source": source, "basis": basis, "grades": grades, "min_schools": min_schools,
-             "max_schools": max_schools, "time_limit": time_limit, "cpsat": cpsat}  # fmt: skip
-    with output_folder(out, command="zones design", inputs=city_inputs(city_dir), settings=asked, seed=seed, say=_echo) as tmp:
+    asked = {
+        "source": source,
+        "basis": basis,
+        "grades": grades,
+        "min_schools": min_schools,
+        "max_schools": max_schools,
+        "time_limit": time_limit,
+        "cpsat": cpsat,
+    }
+    with output_folder(
+        out, command="zones design", inputs=city_inputs(city_dir), settings=asked, seed=seed, say=_echo
+    ) as tmp:
         for name, plan in plans.items():
             frame = plan.to_geodataframe()
             write_geo(

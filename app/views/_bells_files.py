@@ -32,18 +32,32 @@ def _run_frame(_comparison: Comparison, comparison_id: int, scenario: str, sessi
     rows = []
     for k, run in enumerate(plan.runs):
         school = plan.data.schools[run.schools[0]].id
-        rows.append({"run": k + 1, "bus": bus_of.get(k), "school": school, "riders": run.students, "start": run.start, "end": run.end,
-                     "tier": format_time(times.get(school))})  # fmt: skip
+        rows.append(
+            {
+                "run": k + 1,
+                "bus": bus_of.get(k),
+                "school": school,
+                "riders": run.students,
+                "start": run.start,
+                "end": run.end,
+                "tier": format_time(times.get(school)),
+            }
+        )
     frame = gpd.GeoDataFrame(rows, geometry=lines, crs=_comparison.prepared.crs)
     drawn = frame.geometry.notna()
     frame["path"] = None
-    frame.loc[drawn, "path"] = pd.Series([list(g.coords) for g in frame[drawn].to_crs(4326).geometry], index=frame.index[drawn], dtype=object)
+    frame.loc[drawn, "path"] = pd.Series(
+        [list(g.coords) for g in frame[drawn].to_crs(4326).geometry], index=frame.index[drawn], dtype=object
+    )
     return frame
 
 
 def run_frame(comparison: Comparison, scenario: str, session: str) -> gpd.GeoDataFrame:
-    """One row per run of a scenario's session: ``run``, ``bus``, ``school``, ``riders``, ``start``, ``end``, ``tier``,
-    its public line (``geometry``, ``None`` for runs serving only home stops) and that line in lon/lat (``path``)."""
+    """One row per run of a scenario's session.
+
+    Columns ``run``, ``bus``, ``school``, ``riders``, ``start``, ``end``, ``tier``, its public line
+    (``geometry``, ``None`` for runs serving only home stops) and that line in lon/lat (``path``).
+    """
     return _run_frame(comparison, id(comparison), scenario, session)
 
 
@@ -55,14 +69,25 @@ def public_zip(comparison: Comparison) -> bytes:
     stops = comparison.stops_frame()
     with tempfile.TemporaryDirectory(prefix="compact-bells-") as folder:
         root = Path(folder)
-        frames = [run_frame(comparison, r.scenario.name, s).drop(columns="path").assign(scenario=r.scenario.name, session=s)
-                  for r in comparison.results for s in r.plans]  # fmt: skip
-        runs = gpd.GeoDataFrame(pd.concat(frames, ignore_index=True), geometry="geometry", crs=comparison.prepared.crs)
+        frames = [
+            run_frame(comparison, r.scenario.name, s)
+            .drop(columns="path")
+            .assign(scenario=r.scenario.name, session=s)
+            for r in comparison.results
+            for s in r.plans
+        ]
+        runs = gpd.GeoDataFrame(
+            pd.concat(frames, ignore_index=True), geometry="geometry", crs=comparison.prepared.crs
+        )
         write_geo(runs[runs.geometry.notna()], root / "runs.gpkg", layer="runs")
-        write_geo(stops[~stops["service"].isin(maps.PRIVATE_SERVICES)], root / "stops.gpkg", layer="corner_stops")
+        write_geo(
+            stops[~stops["service"].isin(maps.PRIVATE_SERVICES)], root / "stops.gpkg", layer="corner_stops"
+        )
         pd.concat([r.schedules() for r in comparison.results]).to_csv(root / "schedules.csv", index=False)
         comparison.changes().to_csv(root / "bell_changes.csv", index=False)
-        (root / "summary.json").write_text(json.dumps(comparison.to_json(), indent=2, default=str), encoding="utf-8")
+        (root / "summary.json").write_text(
+            json.dumps(comparison.to_json(), indent=2, default=str), encoding="utf-8"
+        )
         write_report(comparison, root / "report.html")
         return state.zip_folder(folder)
 

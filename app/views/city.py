@@ -22,15 +22,24 @@ if shared is not None and len(shared):
     other_zones = pd.concat([other_zones, shared[["id", "name", "kind", "geometry"]]], ignore_index=True)
 
 cols = st.columns(5)
-cols[0].metric("Schools", f"{len(schools):,}", help=", ".join(f"{(schools['sector'] == s).sum()} {s}" for s in SECTORS))
-cols[1].metric("Buildings", f"{len(buildings):,}", help="vacant and under-used ones are offered to charter schools")
+cols[0].metric(
+    "Schools", f"{len(schools):,}", help=", ".join(f"{(schools['sector'] == s).sum()} {s}" for s in SECTORS)
+)
+cols[1].metric(
+    "Buildings", f"{len(buildings):,}", help="vacant and under-used ones are offered to charter schools"
+)
 cols[2].metric("Available buildings", f"{int(buildings['status'].isin(['vacant', 'under-used']).sum()):,}")
 cols[3].metric("Students", f"{len(students):,}")
 cols[4].metric("Neighborhoods", f"{len(hoods):,}")
 
 # ---------------------------------------------------------------- map
 controls = st.columns([3, 3, 2])
-sectors = controls[0].multiselect("Schools of", list(SECTORS), default=[s for s in SECTORS if (schools["sector"] == s).any()], key="city_sectors")
+sectors = controls[0].multiselect(
+    "Schools of",
+    list(SECTORS),
+    default=[s for s in SECTORS if (schools["sector"] == s).any()],
+    key="city_sectors",
+)
 show = controls[1].pills(
     "Show",
     ["Buildings", "Student homes", *(["Zones"] if len(other_zones) else []), "Streets"],
@@ -38,20 +47,41 @@ show = controls[1].pills(
     default=["Buildings", "Student homes", "Streets"],
     key="city_layers",
 )
-cell = controls[2].select_slider("Hexagon size (m)", options=[150, 250, 400, 600, 1000], value=400, key="city_cell", disabled=not len(students))
+cell = controls[2].select_slider(
+    "Hexagon size (m)",
+    options=[150, 250, 400, 600, 1000],
+    value=400,
+    key="city_cell",
+    disabled=not len(students),
+)
 
 areas = []
 if "Zones" in show and len(other_zones):
-    areas.append(maps.polygon_layer(other_zones, fill=(0, 114, 178, 40), tip=[f"{n} ({k} zone)" for n, k in zip(other_zones["name"], other_zones["kind"])],
-                                    line=(0, 114, 178), line_width=3, layer_id="zones"))  # fmt: skip
+    areas.append(
+        maps.polygon_layer(
+            other_zones,
+            fill=(0, 114, 178, 40),
+            tip=[f"{n} ({k} zone)" for n, k in zip(other_zones["name"], other_zones["kind"])],
+            line=(0, 114, 178),
+            line_width=3,
+            layer_id="zones",
+        )
+    )
 homes_note = ""
 homes_key = ""
 if "Student homes" in show and len(students):
     cells = maps.hexbin(students, size=cell)
     areas.append(maps.hexbin_layer(cells))
     if len(cells):
-        homes_key = maps.ramp_legend(f"{int(cells['count'].min()):,}", f"{int(cells['count'].max()):,} students", title="Student homes per hexagon")
-    homes_note = f" Student homes are counted in hexagons of at least {maps.MIN_CELL}; {cells.attrs['hidden']:,} students in sparser cells are not drawn."
+        homes_key = maps.ramp_legend(
+            f"{int(cells['count'].min()):,}",
+            f"{int(cells['count'].max()):,} students",
+            title="Student homes per hexagon",
+        )
+    homes_note = (
+        f" Student homes are counted in hexagons of at least {maps.MIN_CELL}; "
+        f"{cells.attrs['hidden']:,} students in sparser cells are not drawn."
+    )
 layers = maps.base_layers(city, under=areas, streets="Streets" in show)
 if "Buildings" in show and len(buildings):
     layers.append(
@@ -72,30 +102,55 @@ layers.append(
         color=maps.SECTOR_COLORS,
         by="sector",
         radius=5,
-        tip=lambda s: f"{s['name']} — {s['sector']}" + (f", grades {format_grades(s['grades'])}" if isinstance(s["grades"], tuple) else ""),
+        tip=lambda s: (
+            f"{s['name']} — {s['sector']}"
+            + (f", grades {format_grades(s['grades'])}" if isinstance(s["grades"], tuple) else "")
+        ),
         layer_id="schools",
     )
 )
 st.pydeck_chart(maps.deck(layers, city=city), key="city_map")
 st.markdown(
-    maps.legend({s: maps.SECTOR_COLORS[s] for s in sectors}, title="Schools", counts=schools["sector"].value_counts().to_dict())
-    + (maps.legend(maps.STATUS_COLORS, title="Buildings", counts=buildings["status"].value_counts().to_dict(), ring=True) if "Buildings" in show and len(buildings) else "")
+    maps.legend(
+        {s: maps.SECTOR_COLORS[s] for s in sectors},
+        title="Schools",
+        counts=schools["sector"].value_counts().to_dict(),
+    )
+    + (
+        maps.legend(
+            maps.STATUS_COLORS,
+            title="Buildings",
+            counts=buildings["status"].value_counts().to_dict(),
+            ring=True,
+        )
+        if "Buildings" in show and len(buildings)
+        else ""
+    )
     + (maps.legend({"zone": (0, 114, 178)}, line=True) if "Zones" in show and len(other_zones) else "")
     + homes_key,
     unsafe_allow_html=True,
 )
-st.caption("Streets and neighborhoods are drawn from the city's own files; no map tiles are used." + homes_note)
+st.caption(
+    "Streets and neighborhoods are drawn from the city's own files; no map tiles are used." + homes_note
+)
 
 # ---------------------------------------------------------------- tables and charts
 tabs = st.tabs(["Schools", "Buildings", "Students", "Zones", "Fleet and needs"])
 with tabs[0]:
     left, right = st.columns([3, 2])
     with left:
-        st.caption(f"{len(shown):,} schools of {', '.join(sectors) or 'no sector'} (the sectors picked above the map).")
+        st.caption(
+            f"{len(shown):,} schools of {', '.join(sectors) or 'no sector'} (the sectors picked above "
+            "the map)."
+        )
         ui.show_table(shown, height=360, key="schools_table")
-        ui.download_csv(ui.readable(shown), label="Download schools", file_name="schools.csv", key="dl_schools")
+        ui.download_csv(
+            ui.readable(shown), label="Download schools", file_name="schools.csv", key="dl_schools"
+        )
     with right:
-        by_hood = shown.groupby(["neighborhood", "sector"], dropna=False).size().rename("schools").reset_index()
+        by_hood = (
+            shown.groupby(["neighborhood", "sector"], dropna=False).size().rename("schools").reset_index()
+        )
         by_hood["neighborhood"] = by_hood["neighborhood"].astype(object).fillna("(outside)")
         chart = (
             alt.Chart(by_hood)
@@ -103,10 +158,17 @@ with tabs[0]:
             .encode(
                 y=alt.Y("neighborhood:N", sort="-x", title=None),
                 x=alt.X("schools:Q", title="schools"),
-                color=alt.Color("sector:N", scale=alt.Scale(domain=list(SECTORS), range=[f"rgb{maps.SECTOR_COLORS[s][:3]}" for s in SECTORS])),
+                color=alt.Color(
+                    "sector:N",
+                    scale=alt.Scale(
+                        domain=list(SECTORS), range=[f"rgb{maps.SECTOR_COLORS[s][:3]}" for s in SECTORS]
+                    ),
+                ),
                 tooltip=["neighborhood", "sector", "schools"],
             )
-            .properties(height=max(200, 16 * by_hood["neighborhood"].nunique()), title="Schools by neighborhood")
+            .properties(
+                height=max(200, 16 * by_hood["neighborhood"].nunique()), title="Schools by neighborhood"
+            )
         )
         st.altair_chart(chart, width="stretch")
 with tabs[1]:
@@ -116,12 +178,16 @@ with tabs[1]:
         for col, (status, n) in zip(c, counts.items()):
             col.metric(status.capitalize(), f"{n:,}")
         ui.show_table(buildings, height=360, key="buildings_table")
-        ui.download_csv(ui.readable(buildings), label="Download buildings", file_name="buildings.csv", key="dl_buildings")
+        ui.download_csv(
+            ui.readable(buildings), label="Download buildings", file_name="buildings.csv", key="dl_buildings"
+        )
     else:
         st.info("This city has no buildings layer: add [layers.buildings] to city.toml to plan space.")
 with tabs[2]:
     if len(students):
-        table = students.groupby(["neighborhood", "grade"], dropna=False).size().rename("students").reset_index()
+        table = (
+            students.groupby(["neighborhood", "grade"], dropna=False).size().rename("students").reset_index()
+        )
         table["neighborhood"] = table["neighborhood"].astype(object).fillna("(outside)")
         small = table["students"] < maps.MIN_CELL
         table.loc[small, "students"] = pd.NA
@@ -129,7 +195,9 @@ with tabs[2]:
         pivot = table.pivot(index="neighborhood", columns="grade", values="students")
         pivot.columns = [format_grades((int(g),)) for g in pivot.columns]
         st.dataframe(pivot, width="stretch")
-        by_service = students["service"].value_counts().rename_axis("service").rename("students").reset_index()
+        by_service = (
+            students["service"].value_counts().rename_axis("service").rename("students").reset_index()
+        )
         st.bar_chart(by_service, x="service", y="students", height=220)
     else:
         st.info("This city has no students layer.")
@@ -139,7 +207,11 @@ with tabs[3]:
     else:
         st.info("This city has no zones layer.")
 with tabs[4]:
-    parts = [("Bus types", city.bus_types), ("Bus yards", city.yards), ("Charter schools' space needs", city.needs)]
+    parts = [
+        ("Bus types", city.bus_types),
+        ("Bus yards", city.yards),
+        ("Charter schools' space needs", city.needs),
+    ]
     for title, frame in parts:
         st.markdown(f"**{title}**")
         if len(frame):

@@ -22,7 +22,7 @@ from __future__ import annotations
 import math
 import re
 import tomllib
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -69,7 +69,7 @@ def address_columns(
 
 
 def geocoders_for(
-    settings: dict[str, Any],
+    settings: Mapping[str, Any],
     *,
     address_points: gpd.GeoDataFrame | None,
     root: Path | None,
@@ -113,13 +113,12 @@ def geocoders_for(
         )
     elif online is not None:
         cache = Cache(root / "cache" / "geocode.sqlite") if root is not None else None
-        where = {"city": str(cfg.get("city", "")), "state": str(cfg.get("state", ""))}
+        city, state = str(cfg.get("city", "")), str(cfg.get("state", ""))
         if online == "census":
-            out.append(CensusBatch(cache=cache, **where))
+            out.append(CensusBatch(cache=cache, city=city, state=state))
         else:
-            out.append(
-                Nominatim(cache=cache, user_agent=str(cfg.get("user_agent", "compact-planner")), **where)
-            )
+            agent = str(cfg.get("user_agent", "compact-planner"))
+            out.append(Nominatim(cache=cache, user_agent=agent, city=city, state=state))
     if problems is None:
         found.raise_if_any(city="city.toml")
     else:
@@ -221,7 +220,7 @@ def place_students(
     rows: list[int | None],
     *,
     cfg: dict,
-    settings: dict[str, Any],
+    settings: Mapping[str, Any],
     address_points: gpd.GeoDataFrame | None,
     root: Path | None,
     source: str,
@@ -313,7 +312,7 @@ def _within(
 
 def _report_rows(
     frame: pd.DataFrame,
-    rows: list[int | None],
+    rows: Sequence[int | None],
     written: list[str],
     matches: list[Match],
     distance: np.ndarray | None = None,
@@ -349,7 +348,7 @@ def _report_rows(
 
 
 def check_addresses(
-    root: str | Path, *, address_points: gpd.GeoDataFrame | None, settings: dict[str, Any]
+    root: str | Path, *, address_points: gpd.GeoDataFrame | None, settings: Mapping[str, Any]
 ) -> MatchReport:
     """Geocode every student row with an address, also those with coordinates, and measure against them.
 

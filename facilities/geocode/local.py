@@ -22,6 +22,7 @@ from __future__ import annotations
 import itertools
 import math
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import geopandas as gpd
 import numpy as np
@@ -141,21 +142,23 @@ class AddressPoints:
     def _on_street(
         self, a: Address, key: str, *, kind: str, score: float, note: str, nearest: bool = True
     ) -> Match:
+        number = a.number
+        assert number is not None, "_match answers the addresses without a number"
         numbers, rows = self._streets[key]
-        lo, hi = np.searchsorted(numbers, [a.number, a.number + 1])
+        lo, hi = np.searchsorted(numbers, [number, number + 1])
         here = rows[lo:hi]
         if len(here):
-            return self._at(a, key, here, kind=kind, score=score, note=note, number=a.number)
+            return self._at(a, key, here, kind=kind, score=score, note=note, number=number)
         if not nearest:
             return unmatched(
-                f"no number {a.number} on {key} (matched the street fuzzily: numbers must then be exact)",
+                f"no number {number} on {key} (matched the street fuzzily: numbers must then be exact)",
                 source=self.name,
             )
-        block = (a.number // 100) * 100
+        block = (number // 100) * 100
         near = (
-            (numbers % 2 == a.number % 2)
+            (numbers % 2 == number % 2)
             & (numbers // 100 * 100 == block)
-            & (np.abs(numbers - a.number) <= MAX_NUMBER_GAP)
+            & (np.abs(numbers - number) <= MAX_NUMBER_GAP)
         )
         if a.zip and near.any():
             in_zip = near & (self._zip[rows] == a.zip)
@@ -163,16 +166,15 @@ class AddressPoints:
         if not near.any():
             span = f"{numbers.min()}-{numbers.max()}"
             return unmatched(
-                f"no number {a.number} on {key} and none of its side within {MAX_NUMBER_GAP} "
-                f"(numbers {span})",
+                f"no number {number} on {key} and none of its side within {MAX_NUMBER_GAP} (numbers {span})",
                 source=self.name,
             )
-        gaps = np.abs(numbers[near] - a.number)
+        gaps = np.abs(numbers[near] - number)
         closest = numbers[near][gaps == gaps.min()]
         chosen = rows[near][gaps == gaps.min()]
         if len(np.unique(closest)) > 1 and not self._one_place(chosen):
             return unmatched(
-                f"no number {a.number} on {key}; {closest[0]} and {closest[1]} are equally near",
+                f"no number {number} on {key}; {closest[0]} and {closest[1]} are equally near",
                 source=self.name,
             )
         gap = int(gaps.min())
@@ -184,7 +186,7 @@ class AddressPoints:
             at,
             kind="nearest number",
             score=score,
-            note=f"no {a.number}: {closest[0]} on file, {gap} away",
+            note=f"no {number}: {closest[0]} on file, {gap} away",
             number=int(closest[0]),
         )
 
@@ -220,7 +222,7 @@ class AddressPoints:
         return math.hypot(dx, dy) <= _SAME_PLACE
 
 
-def _per_value(column: pd.Series, fn: Callable[[object], object]) -> pd.Series:
+def _per_value(column: pd.Series, fn: Callable[[Any], object]) -> pd.Series:
     """``fn`` of each value, computed once per distinct value (address files repeat streets and units)."""
     codes, uniques = pd.factorize(column.astype(object), use_na_sentinel=False)
     return pd.Series(np.array([fn(u) for u in uniques], dtype=object)[codes], index=column.index)

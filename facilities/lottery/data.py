@@ -111,9 +111,9 @@ class LotteryData:
         for name, (arr, shape) in shapes.items():
             if np.shape(arr) != shape:
                 problems.add("lottery", None, name, f"has shape {np.shape(arr)}", f"give shape {shape}")
-        for name, arr, rows in (("student_xy", self.student_xy, n), ("school_xy", self.school_xy, m)):
-            if arr is not None and np.shape(arr) != (rows, 2):
-                problems.add("lottery", None, name, f"has shape {np.shape(arr)}", f"give shape {(rows, 2)}")
+        for name, xy, rows in (("student_xy", self.student_xy, n), ("school_xy", self.school_xy, m)):
+            if xy is not None and np.shape(xy) != (rows, 2):
+                problems.add("lottery", None, name, f"has shape {np.shape(xy)}", f"give shape {(rows, 2)}")
         problems.raise_if_any(city="the lottery data")
         ch = self.choices
         bad = (ch < -1) | (ch >= m)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import geopandas as gpd
 import numpy as np
@@ -26,6 +27,9 @@ from facilities.zones.measure import (
     spare_seats_by_grade,
 )
 from facilities.zones.residents import Residents, Source, residents
+
+if TYPE_CHECKING:
+    from facilities.city import City
 
 __all__ = ["Coverage", "coverage", "gap_closers"]
 
@@ -104,10 +108,10 @@ class Coverage:
         }
 
 
-def _default_zones(city: object) -> gpd.GeoDataFrame:
+def _default_zones(city: City) -> gpd.GeoDataFrame:
     """The zones to measure: attendance or shared zones (any kind but neighborhood, census and ward),
     else the neighborhoods (or whatever zones the city has)."""
-    zones = city.zones  # type: ignore[attr-defined]
+    zones = city.zones
     kinds = zones["kind"].astype(str) if "kind" in zones else pd.Series("zone", index=zones.index)
     picked = zones[~kinds.isin(["neighborhood", "census", "ward"]).to_numpy()]
     return picked if len(picked) else zones
@@ -134,7 +138,7 @@ def _format_grades(mask: np.ndarray) -> str:
 
 
 def coverage(
-    city: object,
+    city: City,
     zones: gpd.GeoDataFrame | None = None,
     *,
     travel: Travel = None,
@@ -183,17 +187,17 @@ def coverage(
                 "zones",
                 None,
                 None,
-                f"{city.name} has no zones to measure",  # type: ignore[attr-defined]
+                f"{city.name} has no zones to measure",
                 "add a zones layer ([layers.zones]), or give --units, --zones FILE or "
                 "[[enrollment.shared_zones]] in city.toml",
-                city=city.name,  # type: ignore[attr-defined]
+                city=city.name,
             )
     zones = zones.reset_index(drop=True)
     problems = Problems()
     _check_polygons(zones, source="zones", problems=problems)
     problems.raise_if_any(city="the zones")
     people: Residents = residents(city, source=source, participation=participation)
-    schools = city.schools  # type: ignore[attr-defined]
+    schools = city.schools
     pieces = people.pieces(zones)
     sets = zone_school_sets(zones, schools)
     seats = seats_by_grade(schools, basis=basis)
@@ -277,7 +281,7 @@ def _warnings(zones: pd.DataFrame, people: Residents) -> list[str]:
 
 
 def gap_closers(
-    city: object,
+    city: City,
     cov: Coverage,
     *,
     max_distance: float = 3000.0,
@@ -297,7 +301,7 @@ def gap_closers(
         ``zone``, ``grade``, ``shortfall``, ``kind`` ("school"/"building"), ``id``, ``name``,
         ``sector_or_owner``, ``distance_m``, ``seats``, ``cumulative``, ``closes_gap``.
     """
-    schools, buildings = city.schools, city.buildings  # type: ignore[attr-defined]
+    schools, buildings = city.schools, city.buildings
     spare = spare_seats_by_grade(schools)
     candidates = (
         buildings[buildings["status"].isin(["vacant", "under-used"])] if len(buildings) else buildings

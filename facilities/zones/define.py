@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import geopandas as gpd
 import numpy as np
@@ -13,6 +14,9 @@ import shapely
 from facilities._validate import Problems, parse_list
 from facilities.schema import is_missing, parse_grades
 from facilities.zones.measure import fail
+
+if TYPE_CHECKING:
+    from facilities.city import City
 
 __all__ = [
     "read_zones",
@@ -84,8 +88,14 @@ def read_zones(
     """
     path = Path(path)
     if not path.is_file():
-        fail(str(path), None, None, "file not found", "give a zones file (GeoJSON, GeoPackage, shapefile)",
-             city=path.name)  # fmt: skip
+        fail(
+            str(path),
+            None,
+            None,
+            "file not found",
+            "give a zones file (GeoJSON, GeoPackage, shapefile)",
+            city=path.name,
+        )
     frame = gpd.read_parquet(path) if path.suffix == ".parquet" else gpd.read_file(path)
     problems = Problems()
     for column in (id, name, schools):
@@ -168,24 +178,24 @@ def _school_index(schools: pd.DataFrame, ids: Sequence[str], *, what: str) -> np
     return np.asarray([index[str(s)] for s in ids], dtype=np.int64)
 
 
-def _need_zones(city: object, why: str) -> None:
+def _need_zones(city: City, why: str) -> None:
     """A ValidationError naming the zones layer when the city has none."""
-    if len(city.zones):  # type: ignore[attr-defined]
+    if len(city.zones):
         return
     fail(
         "zones",
         None,
         None,
-        f"{why}, but {city.name} has no zones layer",  # type: ignore[attr-defined]
+        f"{why}, but {city.name} has no zones layer",
         "add [layers.zones] (neighborhoods, census units, wards or attendance zones) to city.toml",
         city=city.name,
-    )  # type: ignore[attr-defined]
+    )
 
 
-def configured_zones(city: object) -> gpd.GeoDataFrame | None:
+def configured_zones(city: City) -> gpd.GeoDataFrame | None:
     """The shared zones listed in the city's ``city.toml`` (``[[enrollment.shared_zones]]`` tables
     with ``id``, ``units``, optional ``name``, ``schools`` and ``grades``), or ``None``."""
-    table = city.settings.get("enrollment", {}).get("shared_zones", [])  # type: ignore[attr-defined]
+    table = city.settings.get("enrollment", {}).get("shared_zones", [])
     if not table:
         return None
     _need_zones(city, "city.toml [[enrollment.shared_zones]] builds shared zones from units")
@@ -202,17 +212,17 @@ def configured_zones(city: object) -> gpd.GeoDataFrame | None:
     return pd.concat(frames, ignore_index=True)
 
 
-def configured_grades(city: object) -> tuple[int, ...] | None:
+def configured_grades(city: City) -> tuple[int, ...] | None:
     """The grades the city's configured shared zones guarantee (their ``grades`` keys), or ``None``
     for all."""
     listed = [
         z["grades"] for z in city.settings.get("enrollment", {}).get("shared_zones", []) if "grades" in z
-    ]  # type: ignore[attr-defined]
+    ]
     return tuple(sorted({g for text in listed for g in parse_grades(text)})) if listed else None
 
 
 def shared_zone(
-    city: object,
+    city: City,
     *,
     units: Sequence[str],
     schools: Sequence[str] | None = None,
@@ -253,14 +263,14 @@ def shared_zone(
             city=f"shared zone {id!r}",
         )
     _need_zones(city, f"shared zone {id!r} is built from units")
-    zones = city.zones  # type: ignore[attr-defined]
+    zones = city.zones
     pos = _unit_index(zones, units, what=f"shared zone {id!r} units")
     picked = zones.iloc[pos]
     geom = shapely.union_all(picked.geometry.values)
     if schools is None:
         school_ids = schools_in_units(city, units)
     else:
-        _school_index(city.schools, schools, what=f"shared zone {id!r} schools")  # type: ignore[attr-defined]
+        _school_index(city.schools, schools, what=f"shared zone {id!r} schools")
         school_ids = tuple(str(s) for s in schools)
     row = {
         "id": id,
@@ -376,16 +386,16 @@ def zone_grades(zones: pd.DataFrame, schools: gpd.GeoDataFrame) -> np.ndarray:
     return out
 
 
-def schools_in_units(city: object, units: Sequence[str]) -> tuple[str, ...]:
+def schools_in_units(city: City, units: Sequence[str]) -> tuple[str, ...]:
     """Ids of every school located in the named units (zone ids or names), in the schools' order.
 
     This is what a shared zone built from these units holds by default (:func:`shared_zone`);
     a school on a boundary between units counts once.
     """
     _need_zones(city, "a shared zone is built from units")
-    zones = city.zones  # type: ignore[attr-defined]
+    zones = city.zones
     pos = _unit_index(zones, units, what="units")
-    schools = city.schools  # type: ignore[attr-defined]
+    schools = city.schools
     if not len(schools):
         return ()
     hit, _ = gpd.GeoSeries(zones.geometry.values[pos], crs=zones.crs).sindex.query(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -129,13 +130,14 @@ def greedy_zones(
     seat_unit = np.zeros((data.n_units, _NG))
     np.add.at(seat_unit, data.school_unit[data.school_unit >= 0], data.seats[data.school_unit >= 0] * mask)
     xy = _xy(data.geometry)
-    zones = {z: set(np.flatnonzero(labels == z)) for z in np.unique(labels[labels >= 0])}
+    # zone label -> its units (numpy integers)
+    zones: dict[Any, set[Any]] = {z: set(np.flatnonzero(labels == z)) for z in np.unique(labels[labels >= 0])}
 
-    def stats(members: set[int]) -> tuple[float, int]:
+    def stats(members: set[Any]) -> tuple[float, int]:
         idx = list(members)
         return float(np.clip(res[idx].sum(0) - seat_unit[idx].sum(0), 0, None).sum()), int(nschool[idx].sum())
 
-    def centroid(members: set[int]) -> np.ndarray:
+    def centroid(members: set[Any]) -> np.ndarray:
         idx = list(members)
         w = res[idx].sum(1) + 1e-9
         return (xy[idx] * w[:, None]).sum(0) / w.sum()
@@ -348,9 +350,9 @@ def design_cpsat(
     return ZonePlan(data, plan.labels, "cp-sat", name, tuple(issues), grades, time.perf_counter() - t0)
 
 
-def compare_plans(plans: Mapping[str, ZonePlan], **kwargs: object) -> pd.DataFrame:
+def compare_plans(plans: Mapping[str, ZonePlan], **kwargs: Any) -> pd.DataFrame:
     """Plans side by side: one column per plan, one row per measure of :meth:`ZonePlan.metrics`."""
-    return pd.DataFrame({name: plan.metrics(**kwargs) for name, plan in plans.items()})  # type: ignore[arg-type]
+    return pd.DataFrame({name: plan.metrics(**kwargs) for name, plan in plans.items()})
 
 
 def _contiguous_without(members: set[int], unit: int, neighbors: tuple[np.ndarray, ...]) -> bool:

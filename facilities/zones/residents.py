@@ -21,6 +21,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
+from shapely.geometry.base import BaseGeometry
 
 from facilities._validate import Problems
 from facilities.zones.define import zone_grades, zone_school_sets
@@ -233,7 +234,7 @@ class Pieces:
         return out
 
 
-def _grid_points(poly: shapely.Geometry, target: int = 25) -> np.ndarray:
+def _grid_points(poly: BaseGeometry, target: int = 25) -> np.ndarray:
     """About ``target`` points of a regular grid inside a polygon (its representative point if none)."""
     minx, miny, maxx, maxy = poly.bounds
     step = max(np.sqrt(poly.area / target), 1.0)
@@ -412,7 +413,7 @@ def residents(city: Any, *, source: Source = "auto", participation: float = 1.0)
         if ok
     ]
     instead = f", or use --source {' or '.join(have)} (the city has it)" if have else ""
-    used = source
+    used: str = source
     if source == "auto":
         used = "students" if n_students else "population" if has_pop else "enrollment" if n_enrolled else ""
     if used == "students" and not n_students:
