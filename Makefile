@@ -9,8 +9,7 @@ TEST_STAMP := $(VENV)/.installed-test
 
 .PHONY: demo test lint app bench setup clean demo-data
 
-# Files another branch is still rewriting, left out of ruff until it is merged (then empty this line).
-LINT_EXCLUDE := --extend-exclude app/cli.py,app/commands/bells.py,app/outputs_bells.py,app/report_bells.py,bench/bench_bells.py,routing,tests/test_bells.py,tests/test_buses.py,tests/test_engine.py,tests/test_reproducible.py,tests/test_scenarios.py
+LINT_EXCLUDE :=
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)

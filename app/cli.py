@@ -27,11 +27,12 @@ app.command(name="geocode")(geocode.geocode)
 @app.command()
 def validate(
     city_dir: Path = typer.Argument(..., help="A city folder with a city.toml."),
-    streets: bool = typer.Option(True, "--streets/--no-streets", help="Also load the street network and report points far from it."),
+    streets: bool = typer.Option(
+        True, "--streets/--no-streets", help="Also load the street network and report points far from it."
+    ),
 ) -> None:
     """Load a city folder; print its summary, or every problem in its files, settings and streets."""
     from app._common import load_city
-
     from facilities.readiness import readiness
 
     city = load_city(city_dir)
@@ -47,7 +48,11 @@ def validate(
     within = f"within {city.network.snap_max:.0f} m of a street"
     for name, share in checked.covered.items():
         n = len(layers[name])
-        typer.echo(f"  every one of the {n:,} {name} is {within}" if share == 1.0 else f"  {share:.1%} of the {n:,} {name} are {within}")
+        typer.echo(
+            f"  every one of the {n:,} {name} is {within}"
+            if share == 1.0
+            else f"  {share:.1%} of the {n:,} {name} are {within}"
+        )
     for note in checked.notes:
         typer.echo(f"  warning: {note}")
 
@@ -55,11 +60,16 @@ def validate(
 @app.command()
 def demo(
     out: Path = typer.Option(Path("out/demo"), "--out", help="Folder for every output of the demo."),
-    city_dir: Path = typer.Option(DEMO_CITY, "--city", help="The city to run on (default: the embedded demo city)."),
-    time_limit: float = typer.Option(20.0, "--time-limit", help="Seconds for the bell-time step (runs and search)."),
+    city_dir: Path = typer.Option(
+        DEMO_CITY, "--city", help="The city to run on (default: the embedded demo city)."
+    ),
+    time_limit: float = typer.Option(
+        20.0, "--time-limit", help="Seconds for the bell-time step (runs and search)."
+    ),
     seed: int = typer.Option(1, "--seed", help="Same seed, same results."),
 ) -> None:
-    """The whole toolkit on one city: capacity and the charter match, bell-time alignment, a shared zone and a lottery."""
+    """The whole toolkit on one city: capacity and the charter match, bell-time alignment, a shared zone
+    and a lottery."""
     from app._common import (
         echo,
         load_city,
@@ -70,8 +80,8 @@ def demo(
     from app.commands.facilities import match_city
     from app.commands.zones import coverage_city, lottery_city
     from app.outputs import city_inputs, output_folder
-    from facilities.capacity import utilization
     from app.outputs_bells import write_comparison
+    from facilities.capacity import utilization
     from facilities.zones import configured_grades, configured_zones
     from routing.scenarios import compare
 
@@ -88,18 +98,31 @@ def demo(
         typer.echo("\n== Facilities: capacity from rooms, and charter needs matched to buildings ==")
         use = utilization(city).buildings
         flags = use["flag"].value_counts().to_dict()
-        typer.echo(f"{len(use)} buildings, {int(use['capacity'].sum()):,} seats from rooms; " + ", ".join(f"{n} {flag}" for flag, n in flags.items()))
-        match = match_city(city, tmp / "facilities", travel=model.matrix, how=how, time_limit=10.0, seed=seed).summary()
+        typer.echo(
+            f"{len(use)} buildings, {int(use['capacity'].sum()):,} seats from rooms; "
+            + ", ".join(f"{n} {flag}" for flag, n in flags.items())
+        )
+        match = match_city(
+            city, tmp / "facilities", travel=model.matrix, how=how, time_limit=10.0, seed=seed
+        ).summary()
 
         typer.echo("\n== Bell times: status quo, aligned to the district's tiers, optimized ==")
-        bells = compare(city, time_limit=time_limit, seed=seed, progress=progress_printer(), network=model if how.startswith("street") else None)
+        bells = compare(
+            city,
+            time_limit=time_limit,
+            seed=seed,
+            progress=progress_printer(),
+            network=model if how.startswith("street") else None,
+        )
         write_comparison(bells, tmp / "bells")
         typer.echo(bells.text())
         totals = bells.summary()
 
         typer.echo("\n== Shared enrollment zone: the seat guarantee and one lottery across sectors ==")
         shared = configured_zones(city)
-        zone = coverage_city(city, tmp / "zones", zones=shared, travel=model.matrix, how=how, grades=configured_grades(city))
+        zone = coverage_city(
+            city, tmp / "zones", zones=shared, travel=model.matrix, how=how, grades=configured_grades(city)
+        )
         lottery = lottery_city(city, tmp / "lottery", zones=shared, seed=seed)
 
         best = totals.iloc[totals["buses"].idxmin()]
@@ -107,24 +130,47 @@ def demo(
         summary = {
             "city": city.name,
             "facilities": {k: match[k] for k in ("needs", "housed", "housed_whole_plan", "status")},
-            "bells": totals[["scenario", "buses", "buses_saved", "dollars_per_year", "dollars_saved_per_year"]].to_dict("records"),
+            "bells": totals[
+                ["scenario", "buses", "buses_saved", "dollars_per_year", "dollars_saved_per_year"]
+            ].to_dict("records"),
             "zones": zone,
-            "lottery": {k: lottery[k] for k in ("students", "matched_share", "first_choice_share", "top_three_share", "unassigned")},
+            "lottery": {
+                k: lottery[k]
+                for k in ("students", "matched_share", "first_choice_share", "top_three_share", "unassigned")
+            },
             "addresses": addresses,
         }
         write_json(summary, tmp / "summary.json")
     typer.echo(f"\n== {city.name}: what the compact can do ==")
     typer.echo(f"  charter needs housed      {match['housed']} of {match['needs']} ({match['status']})")
-    typer.echo(f"  aligning bell times saves {int(aligned['buses_saved'])} buses, ${aligned['dollars_saved_per_year'] / 1e6:,.2f}M a year ({aligned['scenario']})")
-    typer.echo(f"  optimizing them saves     {int(best['buses_saved'])} buses, ${best['dollars_saved_per_year'] / 1e6:,.2f}M a year ({best['scenario']})")
-    typer.echo(f"  shared zone guarantee     {zone['share']:.0%} of {zone['residents']:,} resident students have a seat; shortfall {zone['shortfall']:,}")
-    typer.echo(f"  unified lottery           {lottery['matched_share']:.0%} matched, {lottery['first_choice_share']:.0%} first choice (simulated lists)")
+    typer.echo(
+        f"  aligning bell times saves {int(aligned['buses_saved'])} buses, "
+        f"${aligned['dollars_saved_per_year'] / 1e6:,.2f}M a year ({aligned['scenario']})"
+    )
+    typer.echo(
+        f"  optimizing them saves     {int(best['buses_saved'])} buses, "
+        f"${best['dollars_saved_per_year'] / 1e6:,.2f}M a year ({best['scenario']})"
+    )
+    typer.echo(
+        f"  shared zone guarantee     {zone['share']:.0%} of {zone['residents']:,} resident students have a "
+        f"seat; shortfall {zone['shortfall']:,}"
+    )
+    typer.echo(
+        f"  unified lottery           {lottery['matched_share']:.0%} matched, "
+        f"{lottery['first_choice_share']:.0%} first choice (simulated lists)"
+    )
     if addresses is not None:
         kept = addresses["counts"]["unmatched"] > addresses["not_placed"]
         kept = " (other unmatched rows keep the file's coordinates)" if kept else ""
-        typer.echo(f"  students' addresses       {addresses['matched_share']:.1%} placed, {addresses['disagreements']} wrong; "
-                   f"{addresses['not_placed']} students not placed (addresses unmatched){kept}")  # fmt: skip
-    typer.echo(f"  outputs in {out}/ (reports: facilities/, bells/, zones/, geocode/ and lottery/report.html); {time.perf_counter() - started:.0f} s")
+        typer.echo(
+            f"  students' addresses       {addresses['matched_share']:.1%} placed, "
+            f"{addresses['disagreements']} wrong; "
+            f"{addresses['not_placed']} students not placed (addresses unmatched){kept}"
+        )
+    typer.echo(
+        f"  outputs in {out}/ (reports: facilities/, bells/, zones/, geocode/ and lottery/report.html); "
+        f"{time.perf_counter() - started:.0f} s"
+    )
 
 
 guard_commands(app)

@@ -64,7 +64,10 @@ def write_comparison(
         write_geo(stops, Path(private_out) / "stops.gpkg", layer="stops")
     stops = public_points(stops, count="students")
     check_public(stops, name="stops", count="students")
-    paths = {"runs.parquet": write_geo(runs, root / "runs.parquet"), "stops.parquet": write_geo(stops, root / "stops.parquet")}
+    paths = {
+        "runs.parquet": write_geo(runs, root / "runs.parquet"),
+        "stops.parquet": write_geo(stops, root / "stops.parquet"),
+    }
     before = {"OGR_CURRENT_DATE": pyogrio.get_gdal_config_option("OGR_CURRENT_DATE")}
     pyogrio.set_gdal_config_options({"OGR_CURRENT_DATE": _GPKG_DATE})
     try:

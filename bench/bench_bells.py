@@ -41,21 +41,55 @@ def load_bps2017() -> City:
     """The BPS challenge city with each school's bell times (the most common among its students)
     and the fleet's yards and bus types; reads ../shared/data/boston in place."""
     city = read_city(ROOT / "tests" / "cities" / "bps2017")
-    raw = pd.read_excel(SHARED / "bps_simulated_students.xlsx", usecols=["Assigned School", "Current School Start Time", "Current School End Time"])
+    raw = pd.read_excel(
+        SHARED / "bps_simulated_students.xlsx",
+        usecols=["Assigned School", "Current School Start Time", "Current School End Time"],
+    )
     seconds = {c: pd.to_timedelta(raw[c].astype(str)).dt.total_seconds() for c in raw.columns[1:]}
-    bells = pd.DataFrame({"school": raw["Assigned School"], "start": seconds["Current School Start Time"], "end": seconds["Current School End Time"]})
+    bells = pd.DataFrame(
+        {
+            "school": raw["Assigned School"],
+            "start": seconds["Current School Start Time"],
+            "end": seconds["Current School End Time"],
+        }
+    )
     mode = bells.groupby("school").agg(lambda s: s.mode().iloc[0])
-    schools = city.schools.assign(bell_start=city.schools["id"].map(mode["start"]), bell_end=city.schools["id"].map(mode["end"]))
+    schools = city.schools.assign(
+        bell_start=city.schools["id"].map(mode["start"]), bell_end=city.schools["id"].map(mode["end"])
+    )
     buses = pd.read_excel(SHARED / "bps_buses.xlsx", header=0).dropna(subset=["Bus ID"])
-    yards = buses.groupby("Bus Yard").agg(buses=("Bus ID", "size"), lon=("Bus Longitude", "first"), lat=("Bus Latitude", "first")).reset_index()
-    yards = gpd.GeoDataFrame({"id": yards["Bus Yard"], "name": yards["Bus Yard"], "buses": yards["buses"]}, geometry=gpd.points_from_xy(yards["lon"], yards["lat"]), crs=4326).to_crs(city.crs)
+    yards = (
+        buses.groupby("Bus Yard")
+        .agg(buses=("Bus ID", "size"), lon=("Bus Longitude", "first"), lat=("Bus Latitude", "first"))
+        .reset_index()
+    )
+    yards = gpd.GeoDataFrame(
+        {"id": yards["Bus Yard"], "name": yards["Bus Yard"], "buses": yards["buses"]},
+        geometry=gpd.points_from_xy(yards["lon"], yards["lat"]),
+        crs=4326,
+    ).to_crs(city.crs)
     types = buses.groupby(["Bus Type", "Bus Capacity"]).size().rename("count").reset_index()
-    bus_types = pd.DataFrame({"id": [f"{t}-{c}" for t, c in zip(types["Bus Type"], types["Bus Capacity"])], "seats": types["Bus Capacity"].astype(int), "wheelchair": False, "count": types["count"], "cost_per_year": 100_000.0})
-    return dataclasses.replace(city, schools=schools, yards=yards, bus_types=bus_types, settings={**city.settings, "transport": BPS_TRANSPORT})
+    bus_types = pd.DataFrame(
+        {
+            "id": [f"{t}-{c}" for t, c in zip(types["Bus Type"], types["Bus Capacity"])],
+            "seats": types["Bus Capacity"].astype(int),
+            "wheelchair": False,
+            "count": types["count"],
+            "cost_per_year": 100_000.0,
+        }
+    )
+    return dataclasses.replace(
+        city,
+        schools=schools,
+        yards=yards,
+        bus_types=bus_types,
+        settings={**city.settings, "transport": BPS_TRANSPORT},
+    )
 
 
 def back_bay(city: City):  # type: ignore[no-untyped-def]
-    """The part of ``city`` inside the Back Bay street network (schools and their riders there), and the network."""
+    """The part of ``city`` inside the Back Bay street network (schools and their riders there), and the
+    network."""
     from routing.network import load_network
     from routing.travel import compile_network
 
@@ -64,7 +98,12 @@ def back_bay(city: City):  # type: ignore[no-untyped-def]
     schools = city.schools.cx[x0:x1, y0:y1]
     students = city.students.cx[x0:x1, y0:y1]
     students = students[students["school"].isin(schools["id"])]
-    return dataclasses.replace(city, name=f"{city.name}, Back Bay", schools=schools.reset_index(drop=True), students=students.reset_index(drop=True)), net
+    return dataclasses.replace(
+        city,
+        name=f"{city.name}, Back Bay",
+        schools=schools.reset_index(drop=True),
+        students=students.reset_index(drop=True),
+    ), net
 
 
 def _city(key: str) -> tuple[City, object]:
@@ -81,14 +120,29 @@ def _city(key: str) -> tuple[City, object]:
     return read_city(generate(size="city", seed=2026, out=tmp / "riverton")), "city"
 
 
-def _measure(key: str, label: str, engine: str, time_limit: float, sessions: tuple[str, ...]) -> dict[str, object]:
+def _measure(
+    key: str, label: str, engine: str, time_limit: float, sessions: tuple[str, ...]
+) -> dict[str, object]:
     """One city with one engine, in a fresh process: buses and dollars per scenario, seconds, peak memory."""
     city, network = _city(key)
     t0 = time.perf_counter()
-    result = compare(city, scenarios=DEFAULT_SCENARIOS, time_limit=time_limit, seed=1, network=network, sessions=sessions, engine=engine)
+    result = compare(
+        city,
+        scenarios=DEFAULT_SCENARIOS,
+        time_limit=time_limit,
+        seed=1,
+        network=network,
+        sessions=sessions,
+        engine=engine,
+    )
     seconds = time.perf_counter() - t0
     s = result.summary()
-    row: dict[str, object] = {"city": label, "engine": engine, "riders": int(s["riders"].iloc[0]), "sessions": "+".join(sessions)}
+    row: dict[str, object] = {
+        "city": label,
+        "engine": engine,
+        "riders": int(s["riders"].iloc[0]),
+        "sessions": "+".join(sessions),
+    }
     for k, name in enumerate(s["scenario"]):
         row[f"buses ({name})"] = int(s["buses"].iloc[k])
     for k, name in enumerate(s["scenario"]):
@@ -99,7 +153,9 @@ def _measure(key: str, label: str, engine: str, time_limit: float, sessions: tup
     return row
 
 
-def _side_by_side(key: str, label: str, *, time_limit: float, sessions: tuple[str, ...]) -> list[dict[str, object]]:
+def _side_by_side(
+    key: str, label: str, *, time_limit: float, sessions: tuple[str, ...]
+) -> list[dict[str, object]]:
     """The fixed-run engine (the reference) and the run-selection engine at the same time limit, each
     in its own process (so each peak memory is its own), and the new engine's change in buses."""
     rows = []
@@ -120,10 +176,22 @@ def run(quick: bool) -> None:
         rows += _side_by_side("demo", "Riverton demo (streets)", time_limit=10, sessions=sessions)
     if SHARED.exists():
         if not quick:
-            rows += _side_by_side("bps", "BPS 2017 (network-free)", time_limit=DEFAULT_TIME_LIMIT, sessions=sessions)
-        rows += _side_by_side("backbay", "BPS 2017 in Back Bay (streets)", time_limit=20 if quick else DEFAULT_TIME_LIMIT, sessions=sessions)
+            rows += _side_by_side(
+                "bps", "BPS 2017 (network-free)", time_limit=DEFAULT_TIME_LIMIT, sessions=sessions
+            )
+        rows += _side_by_side(
+            "backbay",
+            "BPS 2017 in Back Bay (streets)",
+            time_limit=20 if quick else DEFAULT_TIME_LIMIT,
+            sessions=sessions,
+        )
     else:
         print(f"(skipping Boston: {SHARED} is absent)")
     if not quick:
-        rows += _side_by_side("riverton", "Riverton, Boston-scale demo (streets)", time_limit=DEFAULT_TIME_LIMIT, sessions=sessions)
+        rows += _side_by_side(
+            "riverton",
+            "Riverton, Boston-scale demo (streets)",
+            time_limit=DEFAULT_TIME_LIMIT,
+            sessions=sessions,
+        )
     print(pd.DataFrame(rows).fillna("").to_string(index=False))

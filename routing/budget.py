@@ -29,7 +29,8 @@ def safety_cap(time_limit: float) -> float:
 
 @dataclass
 class Deadline:
-    """The clock as a safety cap: :meth:`passed` after ``seconds``; :attr:`fired` records that it ended a search.
+    """The clock as a safety cap: :meth:`passed` after ``seconds``; :attr:`fired` records that it
+    ended a search.
 
     Parameters
     ----------

@@ -27,7 +27,18 @@ from routing.selection import (
     select_runs,
 )
 
-__all__ = ["chain", "min_buses", "solve", "mix_loads", "routing_budget", "DEFAULT_ALTERNATIVES", "SECONDS_PER_CLIENT_ITERATION", "SHARED_TRAVEL", "SHARED_BELLS", "Progress"]
+__all__ = [
+    "chain",
+    "min_buses",
+    "solve",
+    "mix_loads",
+    "routing_budget",
+    "DEFAULT_ALTERNATIVES",
+    "SECONDS_PER_CLIENT_ITERATION",
+    "SHARED_TRAVEL",
+    "SHARED_BELLS",
+    "Progress",
+]
 
 log = logging.getLogger(__name__)
 
@@ -89,7 +100,18 @@ def solve(
         raise ValueError("mixed loads are implemented for AM plans; solve the PM session with single loads")
     t0 = time.perf_counter()
     deadline = Deadline(safety_cap(time_limit))
-    sets = run_sets(data, session=session, time_limit=time_limit, seed=seed, solver=solver, alternatives=alternatives, workers=workers, mixed_loads=mixed_loads, deadline=deadline, progress=progress)
+    sets = run_sets(
+        data,
+        session=session,
+        time_limit=time_limit,
+        seed=seed,
+        solver=solver,
+        alternatives=alternatives,
+        workers=workers,
+        mixed_loads=mixed_loads,
+        deadline=deadline,
+        progress=progress,
+    )
     routing_s = time.perf_counter() - t0
     if progress and sets.options:
         progress("choosing run sets jointly with the chaining", 0.75)
@@ -97,7 +119,11 @@ def solve(
     buses = chain(data, chosen)
     if progress:
         progress(f"{len(buses)} buses", 1.0)
-    capped = [name for name, fired in (("school runs", sets.clock_cap), ("run selection", info.pop("clock_cap", False))) if fired]
+    capped = [
+        name
+        for name, fired in (("school runs", sets.clock_cap), ("run selection", info.pop("clock_cap", False)))
+        if fired
+    ]
     stats = {
         "seconds": time.perf_counter() - t0,
         "routing_seconds": routing_s,
@@ -111,5 +137,7 @@ def solve(
     plan = BusPlan(data, session, tuple(chosen), tuple(buses), sets.infeasible, stats)
     if mixed_loads:
         plan = mix_loads(plan, time_limit=time_limit, progress=progress)
-    log.info("%s: %d buses, %d runs in %.1f s", data.name, plan.n_buses, len(plan.runs), time.perf_counter() - t0)
+    log.info(
+        "%s: %d buses, %d runs in %.1f s", data.name, plan.n_buses, len(plan.runs), time.perf_counter() - t0
+    )
     return plan

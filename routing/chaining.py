@@ -26,7 +26,9 @@ __all__ = ["TOLERANCE", "can_follow", "fewest_buses", "follow_matrix", "min_buse
 TOLERANCE = 1e-6
 
 
-def can_follow(end: np.ndarray | float, drive: np.ndarray | float, start: np.ndarray | float) -> np.ndarray | bool:
+def can_follow(
+    end: np.ndarray | float, drive: np.ndarray | float, start: np.ndarray | float
+) -> np.ndarray | bool:
     """Whether a bus free at ``end`` and driving ``drive`` seconds reaches a run starting at ``start``
     (elementwise): ``end + drive <= start`` within :data:`TOLERANCE`."""
     return (end + drive) <= (start + TOLERANCE)
@@ -41,7 +43,9 @@ def fewest_buses(n: int, rows: np.ndarray, cols: np.ndarray) -> int:
     order = np.argsort(rows, kind="stable")
     indptr = np.zeros(n + 1, dtype=np.int32)
     np.cumsum(np.bincount(rows, minlength=n), out=indptr[1:])
-    graph = sp.csr_matrix((np.ones(len(rows), dtype=np.int8), np.asarray(cols, dtype=np.int32)[order], indptr), shape=(n, n))
+    graph = sp.csr_matrix(
+        (np.ones(len(rows), dtype=np.int8), np.asarray(cols, dtype=np.int32)[order], indptr), shape=(n, n)
+    )
     return int((maximum_bipartite_matching(graph, perm_type="column") < 0).sum())
 
 
@@ -52,7 +56,9 @@ def follow_matrix(data: ProblemData, runs: Sequence[Run]) -> np.ndarray:
     s_loc = np.array([r.start_location for r in runs], dtype=int)
     e_loc = np.array([r.end_location for r in runs], dtype=int)
     kind = np.array([r.bus_type for r in runs])
-    ok = can_follow(end[:, None], data.durations[np.ix_(e_loc, s_loc)], start[None, :]) & (kind[:, None] == kind[None, :])
+    ok = can_follow(end[:, None], data.durations[np.ix_(e_loc, s_loc)], start[None, :]) & (
+        kind[:, None] == kind[None, :]
+    )
     np.fill_diagonal(ok, False)
     return ok
 
@@ -115,8 +121,13 @@ def _chain_one_type(data: ProblemData, runs: Sequence[Run]) -> list[tuple[list[i
     caps = np.concatenate([np.ones(len(ii) + n, dtype=np.int64), [n], np.ones(n, dtype=np.int64)])
     costs = np.concatenate([dead, back_cost, [0], big + pull_cost])
     flow = min_cost_flow.SimpleMinCostFlow()
-    arcs = flow.add_arcs_with_capacity_and_unit_cost(tails.astype(np.int32), heads.astype(np.int32), caps, costs)
-    flow.set_nodes_supplies(np.arange(2 * n + 2, dtype=np.int32), np.concatenate([np.ones(n, dtype=np.int64), -np.ones(n, dtype=np.int64), [0, 0]]))
+    arcs = flow.add_arcs_with_capacity_and_unit_cost(
+        tails.astype(np.int32), heads.astype(np.int32), caps, costs
+    )
+    flow.set_nodes_supplies(
+        np.arange(2 * n + 2, dtype=np.int32),
+        np.concatenate([np.ones(n, dtype=np.int64), -np.ones(n, dtype=np.int64), [0, 0]]),
+    )
     status = flow.solve()
     if status != flow.OPTIMAL:
         raise RuntimeError(f"min-cost flow failed with status {status}")

@@ -90,7 +90,13 @@ def _read(path: Path) -> list[list[str]]:
     return [ln.split() for ln in lines if ln.strip()]
 
 
-def check_plan(instance: str | os.PathLike[str], plan_csv: str | os.PathLike[str], *, max_ride: float, arrive_by: str = "early") -> CheckReport:
+def check_plan(
+    instance: str | os.PathLike[str],
+    plan_csv: str | os.PathLike[str],
+    *,
+    max_ride: float,
+    arrive_by: str = "early",
+) -> CheckReport:
     """Check a plan's itinerary CSV against an instance; never raises on a bad plan.
 
     Parameters
@@ -178,7 +184,9 @@ def check_plan(instance: str | os.PathLike[str], plan_csv: str | os.PathLike[str
                     picked[a] += n
                     onboard.append((stop_school[a], n, t1))
                     if sum(s for _, s, _ in onboard) > _SEATS:
-                        bad.append(f"{where}: {sum(s for _, s, _ in onboard)} students on a {_SEATS}-seat bus")
+                        bad.append(
+                            f"{where}: {sum(s for _, s, _ in onboard)} students on a {_SEATS}-seat bus"
+                        )
                 elif act == "dropoff":
                     if a not in bell:
                         bad.append(f"{where}: dropoff at a place that is not a school")
@@ -193,7 +201,9 @@ def check_plan(instance: str | os.PathLike[str], plan_csv: str | os.PathLike[str
                             bad.append(f"{where}: a ride of {ride:.1f} s exceeds {max_ride:.0f} s")
                     onboard = [o for o in onboard if o[0] != a]
                     if t1 - t0 < _DWELL - _TOL:
-                        bad.append(f"{where}: dropoff of {t1 - t0:.1f} s is shorter than the {_DWELL} s dwell")
+                        bad.append(
+                            f"{where}: dropoff of {t1 - t0:.1f} s is shorter than the {_DWELL} s dwell"
+                        )
                     if t1 > bell[a] + _TOL:
                         bad.append(f"{where}: ends after the bell at {bell[a]:.0f} s")
                     if t0 < opens[a] - _TOL:

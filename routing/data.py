@@ -12,7 +12,8 @@ Build a :class:`ProblemData` once, from any travel-time matrix (seconds) and dis
     data = ProblemData.from_matrices(
         durations=T, distances=D,                     # (n, n) arrays over locations 0..n-1
         schools=schools_df,    # id, location, am_bell, pm_dismissal, dwell   (seconds after midnight)
-        stops=stops_df,        # id, location, school (id), students, service ("corner"|"door-to-door"|"wheelchair")
+        stops=stops_df,        # id, location, school (id), students, service
+                               # ("corner"|"door-to-door"|"wheelchair")
         yards=yards_df,        # id, location
         bus_types=types_df,    # id, seats, wheelchair
         max_ride=2700, stop_time_fixed=19, stop_time_per_student=2.6,
@@ -131,7 +132,12 @@ class Yard:
 def _readonly(array: np.ndarray) -> np.ndarray:
     """A read-only float copy; an array that already is one (another ProblemData's, e.g. after
     :meth:`ProblemData.with_bells`) is shared, not copied: a city's matrices are gigabytes."""
-    if isinstance(array, np.ndarray) and array.dtype == float and not array.flags.writeable and array.base is None:
+    if (
+        isinstance(array, np.ndarray)
+        and array.dtype == float
+        and not array.flags.writeable
+        and array.base is None
+    ):
         return array
     out = np.array(array, dtype=float, copy=True)
     out.setflags(write=False)
@@ -183,12 +189,37 @@ class ProblemData:
         n = self.durations.shape[0] if self.durations.ndim == 2 else -1
         src = "matrices"
         if self.durations.ndim != 2 or self.durations.shape != (n, n) or self.distances.shape != (n, n):
-            out.append(Problem(src, None, None, f"durations {self.durations.shape} and distances {self.distances.shape} must be the same square shape", "pass (n, n) arrays over the same locations"))
+            out.append(
+                Problem(
+                    src,
+                    None,
+                    None,
+                    f"durations {self.durations.shape} and distances {self.distances.shape} must be the "
+                    "same square shape",
+                    "pass (n, n) arrays over the same locations",
+                )
+            )
             return out
         if not np.isfinite(self.durations).all() or (self.durations < 0).any():
-            out.append(Problem(src, None, "durations", "has negative or non-finite travel times", "snap every location to the connected street network"))
+            out.append(
+                Problem(
+                    src,
+                    None,
+                    "durations",
+                    "has negative or non-finite travel times",
+                    "snap every location to the connected street network",
+                )
+            )
         if not (self.max_ride > 0):
-            out.append(Problem("settings", None, "max_ride", f"must be positive, got {self.max_ride}", "give the longest ride in seconds"))
+            out.append(
+                Problem(
+                    "settings",
+                    None,
+                    "max_ride",
+                    f"must be positive, got {self.max_ride}",
+                    "give the longest ride in seconds",
+                )
+            )
         if not self.yards:
             out.append(Problem("yards", None, None, "no bus yard", "give at least one yard"))
         if not self.bus_types:
@@ -197,28 +228,82 @@ class ProblemData:
             ids = [it.id for it in items]
             for i, it in enumerate(items):
                 if not 0 <= it.location < n:
-                    out.append(Problem(layer, i + 1, "location", f"{it.id!r}: location {it.location} is not in 0..{n - 1}", "use a row/column index of the matrices"))
+                    out.append(
+                        Problem(
+                            layer,
+                            i + 1,
+                            "location",
+                            f"{it.id!r}: location {it.location} is not in 0..{n - 1}",
+                            "use a row/column index of the matrices",
+                        )
+                    )
             if len(set(ids)) != len(ids):
                 dup = sorted({x for x in ids if ids.count(x) > 1})[:5]
                 out.append(Problem(layer, None, "id", f"duplicate ids {dup}", "make ids unique"))
         for i, s in enumerate(self.schools):
             if not math.isfinite(s.am_bell) and not math.isfinite(s.pm_dismissal):
-                out.append(Problem("schools", i + 1, "am_bell", f"{s.id!r} has neither an AM bell nor a PM dismissal", "give bell times in seconds after midnight"))
+                out.append(
+                    Problem(
+                        "schools",
+                        i + 1,
+                        "am_bell",
+                        f"{s.id!r} has neither an AM bell nor a PM dismissal",
+                        "give bell times in seconds after midnight",
+                    )
+                )
             if s.dwell < 0:
-                out.append(Problem("schools", i + 1, "dwell", f"{s.id!r}: negative dwell", "give seconds >= 0"))
+                out.append(
+                    Problem("schools", i + 1, "dwell", f"{s.id!r}: negative dwell", "give seconds >= 0")
+                )
             if not s.am_window >= 0:
-                out.append(Problem("schools", i + 1, "am_window", f"{s.id!r}: negative arrival window", "give seconds >= 0"))
+                out.append(
+                    Problem(
+                        "schools",
+                        i + 1,
+                        "am_window",
+                        f"{s.id!r}: negative arrival window",
+                        "give seconds >= 0",
+                    )
+                )
         for i, st in enumerate(self.stops):
             if not 0 <= st.school < len(self.schools):
-                out.append(Problem("stops", i + 1, "school", f"{st.id!r}: unknown school index {st.school}", "refer to a school"))
+                out.append(
+                    Problem(
+                        "stops",
+                        i + 1,
+                        "school",
+                        f"{st.id!r}: unknown school index {st.school}",
+                        "refer to a school",
+                    )
+                )
             if st.students < 1:
-                out.append(Problem("stops", i + 1, "students", f"{st.id!r}: {st.students} students", "drop empty stops"))
+                out.append(
+                    Problem(
+                        "stops", i + 1, "students", f"{st.id!r}: {st.students} students", "drop empty stops"
+                    )
+                )
             if st.service not in _SERVICES:
-                out.append(Problem("stops", i + 1, "service", f"{st.id!r}: unknown service {st.service!r}", f"use one of {_SERVICES}"))
+                out.append(
+                    Problem(
+                        "stops",
+                        i + 1,
+                        "service",
+                        f"{st.id!r}: unknown service {st.service!r}",
+                        f"use one of {_SERVICES}",
+                    )
+                )
         if self.stops and self.bus_types:
             lift = [b for b in self.bus_types if b.wheelchair]
             if any(st.needs_lift for st in self.stops) and not lift:
-                out.append(Problem("bus_types", None, "wheelchair", "wheelchair stops but no bus type with a lift", "add a bus type with wheelchair = true"))
+                out.append(
+                    Problem(
+                        "bus_types",
+                        None,
+                        "wheelchair",
+                        "wheelchair stops but no bus type with a lift",
+                        "add a bus type with wheelchair = true",
+                    )
+                )
         return out
 
     # ------------------------------------------------------------------ constructors
@@ -262,7 +347,12 @@ class ProblemData:
             Naming every missing column, unknown school and out-of-range location.
         """
         problems: list[Problem] = []
-        need = {"schools": (schools, ("id", "location", "am_bell")), "stops": (stops, ("id", "location", "school", "students")), "yards": (yards, ("id", "location")), "bus_types": (bus_types, ("id", "seats"))}
+        need = {
+            "schools": (schools, ("id", "location", "am_bell")),
+            "stops": (stops, ("id", "location", "school", "students")),
+            "yards": (yards, ("id", "location")),
+            "bus_types": (bus_types, ("id", "seats")),
+        }
         for layer, (frame, cols) in need.items():
             for c in cols:
                 if c not in frame.columns:
@@ -272,7 +362,15 @@ class ProblemData:
         school_index = {str(s): i for i, s in enumerate(schools["id"])}
         for row, sid in enumerate(stops["school"]):
             if str(sid) not in school_index:
-                problems.append(Problem("stops", row + 1, "school", f"unknown school {sid!r}", "use an id of the schools table"))
+                problems.append(
+                    Problem(
+                        "stops",
+                        row + 1,
+                        "school",
+                        f"unknown school {sid!r}",
+                        "use an id of the schools table",
+                    )
+                )
         if problems:
             raise ValidationError(problems, city=name)
 
@@ -284,16 +382,34 @@ class ProblemData:
             distances=np.asarray(distances, dtype=float),
             schools=tuple(
                 School(str(i), int(loc), float(am), float(pm), float(dw), float(win))
-                for i, loc, am, pm, dw, win in zip(schools["id"], schools["location"], schools["am_bell"], col(schools, "pm_dismissal", math.nan), col(schools, "dwell", 0.0), col(schools, "am_window", 0.0))
+                for i, loc, am, pm, dw, win in zip(
+                    schools["id"],
+                    schools["location"],
+                    schools["am_bell"],
+                    col(schools, "pm_dismissal", math.nan),
+                    col(schools, "dwell", 0.0),
+                    col(schools, "am_window", 0.0),
+                )
             ),
             stops=tuple(
                 Stop(str(i), int(loc), school_index[str(s)], int(n), str(sv))
-                for i, loc, s, n, sv in zip(stops["id"], stops["location"], stops["school"], stops["students"], col(stops, "service", "corner"))
+                for i, loc, s, n, sv in zip(
+                    stops["id"],
+                    stops["location"],
+                    stops["school"],
+                    stops["students"],
+                    col(stops, "service", "corner"),
+                )
             ),
             yards=tuple(Yard(str(i), int(loc)) for i, loc in zip(yards["id"], yards["location"])),
             bus_types=tuple(
                 BusType(str(i), int(s), bool(w), float(c))
-                for i, s, w, c in zip(bus_types["id"], bus_types["seats"], col(bus_types, "wheelchair", False), col(bus_types, "cost_per_year", math.nan))
+                for i, s, w, c in zip(
+                    bus_types["id"],
+                    bus_types["seats"],
+                    col(bus_types, "wheelchair", False),
+                    col(bus_types, "cost_per_year", math.nan),
+                )
             ),
             max_ride=float(max_ride),
             stop_time_fixed=float(stop_time_fixed),
@@ -306,13 +422,31 @@ class ProblemData:
         """A copy with some fields changed (validated again)."""
         return replace(self, **changes)
 
-    def with_bells(self, *, am: Mapping[str, float] | None = None, pm: Mapping[str, float] | None = None) -> ProblemData:
+    def with_bells(
+        self, *, am: Mapping[str, float] | None = None, pm: Mapping[str, float] | None = None
+    ) -> ProblemData:
         """A copy with new AM bells and/or PM dismissals, given by school id (seconds after midnight)."""
         am, pm = dict(am or {}), dict(pm or {})
         unknown = sorted((set(am) | set(pm)) - {s.id for s in self.schools})
         if unknown:
-            raise ValidationError([Problem("bells", None, "school", f"unknown school ids {unknown[:5]}", "use ids of data.schools")], city=self.name)
-        schools = tuple(replace(s, am_bell=float(am.get(s.id, s.am_bell)), pm_dismissal=float(pm.get(s.id, s.pm_dismissal))) for s in self.schools)
+            raise ValidationError(
+                [
+                    Problem(
+                        "bells",
+                        None,
+                        "school",
+                        f"unknown school ids {unknown[:5]}",
+                        "use ids of data.schools",
+                    )
+                ],
+                city=self.name,
+            )
+        schools = tuple(
+            replace(
+                s, am_bell=float(am.get(s.id, s.am_bell)), pm_dismissal=float(pm.get(s.id, s.pm_dismissal))
+            )
+            for s in self.schools
+        )
         return self.replace(schools=schools)
 
     def bus_type_for(self, *, lift: bool, students: int | None = None) -> int:

@@ -33,13 +33,22 @@ def shared_pairs(data: ProblemData, groups: Sequence[tuple[int, int, list[int]]]
     for g, (s, t, _) in enumerate(groups):
         for h, (u, w, _) in enumerate(groups):
             a, b = data.schools[s], data.schools[u]
-            if g != h and t == w and s != u and (a.am_bell, s) < (b.am_bell, u) and b.am_bell - a.am_bell <= SHARED_BELLS and data.durations[a.location, b.location] <= SHARED_TRAVEL:
+            if (
+                g != h
+                and t == w
+                and s != u
+                and (a.am_bell, s) < (b.am_bell, u)
+                and b.am_bell - a.am_bell <= SHARED_BELLS
+                and data.durations[a.location, b.location] <= SHARED_TRAVEL
+            ):
                 out.append((g, h))
     return out
 
 
 def _parts(run: Run) -> tuple[list[tuple[int, int]], list[int]]:
-    return [(v.stop, v.students) for v in run.visits if v.stop is not None], [v.school for v in run.visits if v.stop is None]
+    return [(v.stop, v.students) for v in run.visits if v.stop is not None], [
+        v.school for v in run.visits if v.stop is None
+    ]
 
 
 class _Mixer:
@@ -57,13 +66,23 @@ class _Mixer:
         T = self.data.durations
         path = self.paths[self.bus_of[r]]
         i = path.index(r)
-        if i and (prev := self.runs[path[i - 1]]) is not None and not can_follow(prev.end, T[prev.end_location, run.start_location], run.start):
+        if (
+            i
+            and (prev := self.runs[path[i - 1]]) is not None
+            and not can_follow(prev.end, T[prev.end_location, run.start_location], run.start)
+        ):
             return False
-        if i + 1 < len(path) and (nxt := self.runs[path[i + 1]]) is not None and not can_follow(run.end, T[run.end_location, nxt.start_location], nxt.start):
+        if (
+            i + 1 < len(path)
+            and (nxt := self.runs[path[i + 1]]) is not None
+            and not can_follow(run.end, T[run.end_location, nxt.start_location], nxt.start)
+        ):
             return False
         return True
 
-    def _best_insertion(self, piece: tuple[int, int], bus: int, bus_type: int, limit_bell: float) -> tuple[int, Run] | None:
+    def _best_insertion(
+        self, piece: tuple[int, int], bus: int, bus_type: int, limit_bell: float
+    ) -> tuple[int, Run] | None:
         data, T = self.data, self.data.durations
         k, n = piece
         st = data.stops[k]
@@ -82,7 +101,11 @@ class _Mixer:
             run = self.runs[q]
             assert run is not None
             pickups, schools = _parts(run)
-            orders = [schools] if st.school in schools else [schools[:j] + [st.school] + schools[j:] for j in range(len(schools) + 1)]
+            orders = (
+                [schools]
+                if st.school in schools
+                else [schools[:j] + [st.school] + schools[j:] for j in range(len(schools) + 1)]
+            )
             for sch in orders:
                 for i in range(len(pickups) + 1):
                     new = mixed_run(data, pickups[:i] + [piece] + pickups[i:], sch, bus_type)
@@ -115,7 +138,9 @@ class _Mixer:
         return True
 
 
-def mix_loads(plan: BusPlan, *, time_limit: float = 60.0, candidates: int = 8, progress: Progress | None = None) -> BusPlan:
+def mix_loads(
+    plan: BusPlan, *, time_limit: float = 60.0, candidates: int = 8, progress: Progress | None = None
+) -> BusPlan:
     """Mixed loads: a run may carry students of several schools when bells and places allow.
 
     Starting from a single-load AM plan, buses with the fewest runs are emptied one at a time by
@@ -154,7 +179,10 @@ def _empty_buses(plan: BusPlan, *, time_limit: float, candidates: int, progress:
     while not deadline.passed():
         passes += 1
         mixer = _Mixer(data, runs, buses, candidates)
-        order = sorted(range(len(buses)), key=lambda b: (len(buses[b].runs), sum(runs[r].students for r in buses[b].runs), b))
+        order = sorted(
+            range(len(buses)),
+            key=lambda b: (len(buses[b].runs), sum(runs[r].students for r in buses[b].runs), b),
+        )
         for b in order:
             if deadline.passed():
                 break
@@ -166,6 +194,12 @@ def _empty_buses(plan: BusPlan, *, time_limit: float, candidates: int, progress:
         runs, buses = new_runs, new_buses
         if progress:
             progress(f"mixed loads: {len(buses)} buses after pass {passes}", 1.0 - 0.5**passes)
-    capped = [*plan.stats.get("clock_cap", ()), *(["mixed loads"] if deadline.fired else [])]  # type: ignore[misc]
-    stats = {**plan.stats, "buses_before_mixing": plan.n_buses, "mixed_runs": sum(len(r.schools) > 1 for r in runs), "clock_cap": tuple(capped)}
+    # type: ignore[misc]
+    capped = [*plan.stats.get("clock_cap", ()), *(["mixed loads"] if deadline.fired else [])]
+    stats = {
+        **plan.stats,
+        "buses_before_mixing": plan.n_buses,
+        "mixed_runs": sum(len(r.schools) > 1 for r in runs),
+        "clock_cap": tuple(capped),
+    }
     return BusPlan(data, plan.session, tuple(runs), tuple(buses), plan.infeasible, stats)

@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
+import geopandas as gpd
 import networkx as nx
 import numpy as np
 import osmnx as ox
@@ -92,9 +93,19 @@ WALK_SPEED_MPS = 1.4
 # Highway values that are never streets of the given type (as osmnx's download filters).
 _NEVER = {"abandoned", "construction", "no", "planned", "platform", "proposed", "raceway", "razed"}
 _NOT_DRIVE = _NEVER | {
-    "bridleway", "bus_guideway", "busway", "corridor", "cycleway", "elevator", "escalator", "footway",
-    "path", "pedestrian", "steps", "track",
-}  # fmt: skip
+    "bridleway",
+    "bus_guideway",
+    "busway",
+    "corridor",
+    "cycleway",
+    "elevator",
+    "escalator",
+    "footway",
+    "path",
+    "pedestrian",
+    "steps",
+    "track",
+}
 _NOT_WALK = _NEVER | {"bus_guideway", "busway", "motor", "motorway", "motorway_link"}
 _PRIVATE_SERVICE = {"alley", "driveway", "emergency_access", "parking", "parking_aisle", "private"}
 
@@ -148,10 +159,13 @@ class SnapResult:
         """A one-line message naming the far points, for a report or a log (empty when none)."""
         if not self.far.any():
             return ""
-        shown = ", ".join(f"{i} ({d:.0f} m)" for i, d in zip(self.ids[self.far][:10], self.distance[self.far][:10]))
+        shown = ", ".join(
+            f"{i} ({d:.0f} m)" for i, d in zip(self.ids[self.far][:10], self.distance[self.far][:10])
+        )
         more = f" and {int(self.far.sum()) - 10} more" if self.far.sum() > 10 else ""
         return (
-            f"{int(self.far.sum())} {layer} are farther than {self.max_distance:.0f} m from the street network: "
+            f"{int(self.far.sum())} {layer} are farther than {self.max_distance:.0f} m from the street "
+            "network: "
             f"{shown}{more}. Check their coordinates, or extend the network to cover them."
         )
 
@@ -205,7 +219,7 @@ def load_network(
     if len(given) != 1:
         raise ValueError(
             f"load_network needs exactly one of a file, a place name or a bbox; got {given or 'none'}. "
-            'Set one of file / place / bbox in the [network] table of city.toml.'
+            "Set one of file / place / bbox in the [network] table of city.toml."
         )
     network_type = network_type or "drive"
     if file is not None:
@@ -238,7 +252,15 @@ def read_network(path: str | Path, *, network_type: str = "drive") -> nx.MultiDi
     _check_network_type(network_type, file=str(path))
     if not path.is_file():
         raise ValidationError(
-            [Problem(str(path), None, None, "street network file not found", "check [network] file in city.toml")],
+            [
+                Problem(
+                    str(path),
+                    None,
+                    None,
+                    "street network file not found",
+                    "check [network] file in city.toml",
+                )
+            ],
             city=str(path.parent),
         )
     name = path.name.lower()
@@ -249,10 +271,17 @@ def read_network(path: str | Path, *, network_type: str = "drive") -> nx.MultiDi
         G = ox.simplify_graph(ox.truncate.largest_component(_filter(raw, network_type), strongly=False))
     else:
         raise ValidationError(
-            [Problem(str(path), None, None, "unknown street network format",
-                     "give an osmnx .graphml file or an OSM XML .osm / .osm.bz2 file")],
+            [
+                Problem(
+                    str(path),
+                    None,
+                    None,
+                    "unknown street network format",
+                    "give an osmnx .graphml file or an OSM XML .osm / .osm.bz2 file",
+                )
+            ],
             city=str(path.parent),
-        )  # fmt: skip
+        )
     G = ox.truncate.largest_component(G, strongly=False)
     log.info("read %s: %d nodes, %d edges (%s)", path.name, len(G), G.number_of_edges(), network_type)
     return G
@@ -422,10 +451,17 @@ def snap(network: Any, points: Any, *, max_distance: float | None = None) -> Sna
 def _check_network_type(network_type: str, *, file: str) -> None:
     if network_type not in NETWORK_TYPES:
         raise ValidationError(
-            [Problem(file, None, "network_type", f"unknown network type {network_type!r}",
-                     f"use one of {', '.join(NETWORK_TYPES)}")],
+            [
+                Problem(
+                    file,
+                    None,
+                    "network_type",
+                    f"unknown network type {network_type!r}",
+                    f"use one of {', '.join(NETWORK_TYPES)}",
+                )
+            ],
             city=file,
-        )  # fmt: skip
+        )
 
 
 def _values(tag: Any) -> Sequence[str]:
@@ -504,19 +540,28 @@ def _streets_only(spec: Any, *, crs: Any) -> _Nodes:
     if getattr(spec, "file", None) is not None:
         raw = read_network(spec.file, network_type=network_type)
     else:
-        raw = download_network(place=spec.place, bbox=spec.bbox, network_type=network_type, cache_dir=spec.cache_dir)
+        raw = download_network(
+            place=spec.place, bbox=spec.bbox, network_type=network_type, cache_dir=spec.cache_dir
+        )
     if raw.number_of_edges() == 0:
         raise ValueError("Graph contains no edges.")
     kept = np.asarray(list(max(nx.strongly_connected_components(raw), key=len)))
     x = np.asarray([raw.nodes[n]["x"] for n in kept], dtype=float)
     y = np.asarray([raw.nodes[n]["y"] for n in kept], dtype=float)
     target = pyproj.CRS.from_user_input(crs)
-    x, y = pyproj.Transformer.from_crs(raw.graph.get("crs", "EPSG:4326"), target, always_xy=True).transform(x, y)
+    x, y = pyproj.Transformer.from_crs(raw.graph.get("crs", "EPSG:4326"), target, always_xy=True).transform(
+        x, y
+    )
     return _Nodes(crs=target, node_ids=kept, kdtree=cKDTree(np.column_stack([x, y])))
 
 
 def check_network(
-    spec: Any, *, crs: Any, layers: Mapping[str, gpd.GeoDataFrame], city: str = "the city", travel_times: bool = True
+    spec: Any,
+    *,
+    crs: Any,
+    layers: Mapping[str, gpd.GeoDataFrame],
+    city: str = "the city",
+    travel_times: bool = True,
 ) -> NetworkCheck:
     """Load a city's street network and check it is usable: readable, with streets, covering the city.
 
@@ -576,14 +621,19 @@ def check_network(
         covered[name] = share
         least = float(getattr(spec, "min_covered", MIN_COVERED))
         if share < least:
-            problems.append(Problem(
-                source, None, None,
-                f"covers only {share:.0%} of the {name} ({int(snapped.far.sum()):,} of {len(snapped):,} "
-                "lie farther than "
-                f"{spec.snap_max:.0f} m from a street; at least {least:.0%} must be within it)",
-                "give a street network covering the whole city (a larger place or bbox), or check its CRS "
-                "(a network covering a part on purpose: lower [network] min_covered)",
-            ))  # fmt: skip
+            problems.append(
+                Problem(
+                    source,
+                    None,
+                    None,
+                    f"covers only {share:.0%} of the {name} ({int(snapped.far.sum()):,} of {len(snapped):,} "
+                    "lie farther than "
+                    f"{spec.snap_max:.0f} m from a street; at least {least:.0%} must be within it)",
+                    "give a street network covering the whole city (a larger place or bbox), or "
+                    "check its CRS "
+                    "(a network covering a part on purpose: lower [network] min_covered)",
+                )
+            )
         elif snapped.far.any():
             notes.append(snapped.describe_far(layer=name))
     if problems:

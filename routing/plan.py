@@ -86,7 +86,9 @@ class Run:
         """The same run ``delta`` seconds later (earlier when negative)."""
         if delta == 0:
             return self
-        return replace(self, visits=tuple(replace(v, start=v.start + delta, end=v.end + delta) for v in self.visits))
+        return replace(
+            self, visits=tuple(replace(v, start=v.start + delta, end=v.end + delta) for v in self.visits)
+        )
 
     def ride_times(self) -> list[tuple[int, float]]:
         """``(students, seconds)`` per stop: from leaving the stop to reaching school (AM), or from
@@ -96,10 +98,14 @@ class Run:
             if v.stop is None:
                 continue
             if self.session == "am":
-                arrive = next(w.start for w in self.visits[k + 1 :] if w.stop is None and w.school == v.school)
+                arrive = next(
+                    w.start for w in self.visits[k + 1 :] if w.stop is None and w.school == v.school
+                )
                 out.append((v.students, arrive - v.end))
             else:
-                leave = next(w.end for w in reversed(self.visits[:k]) if w.stop is None and w.school == v.school)
+                leave = next(
+                    w.end for w in reversed(self.visits[:k]) if w.stop is None and w.school == v.school
+                )
                 out.append((v.students, v.start - leave))
         return out
 
@@ -175,7 +181,9 @@ class BusPlan:
             run = self.runs[r]
             first = run.visits[0]
             if k == 0:
-                rows.append((here, first.location, "deadhead", first.start - T[here, first.location], first.start))
+                rows.append(
+                    (here, first.location, "deadhead", first.start - T[here, first.location], first.start)
+                )
             else:
                 leave = first.start - T[here, first.location]
                 prev_end = rows[-1][4]
@@ -243,12 +251,16 @@ class BusPlan:
         """A few lines for people."""
         t = self.totals()
         text = (
-            f"{self.data.name} ({self.session.upper()}): {t['buses']} buses, {t['runs']} runs, {t['students']} students; "
-            f"deadhead {t['deadhead_miles']:.0f} mi, loaded {t['loaded_miles']:.0f} mi, {t['driver_hours']:.0f} driver-hours; "
+            f"{self.data.name} ({self.session.upper()}): {t['buses']} buses, {t['runs']} runs, "
+            f"{t['students']} students; "
+            f"deadhead {t['deadhead_miles']:.0f} mi, loaded {t['loaded_miles']:.0f} mi, "
+            f"{t['driver_hours']:.0f} driver-hours; "
             f"ride mean {t['mean_ride_s'] / 60:.1f} min, max {t['max_ride_s'] / 60:.1f} min"
         )
         if self.infeasible:
-            text += f"\n{len(self.infeasible)} stops left out: " + "; ".join(f"{i.stop} ({i.reason})" for i in self.infeasible[:10])
+            text += f"\n{len(self.infeasible)} stops left out: " + "; ".join(
+                f"{i.stop} ({i.reason})" for i in self.infeasible[:10]
+            )
         return text
 
 

@@ -24,7 +24,21 @@ import numpy as np
 from routing.data import ProblemData
 from routing.plan import Infeasible, Run, Session, Visit
 
-__all__ = ["SCALE", "VrpInput", "solve_vrp", "solve_vrp_capped", "greedy_routes", "RunOptions", "school_runs", "SchoolVrp", "school_vrp", "shared_vrp", "runs_from_routes", "mixed_run", "SOLVERS"]
+__all__ = [
+    "SCALE",
+    "VrpInput",
+    "solve_vrp",
+    "solve_vrp_capped",
+    "greedy_routes",
+    "RunOptions",
+    "school_runs",
+    "SchoolVrp",
+    "school_vrp",
+    "shared_vrp",
+    "runs_from_routes",
+    "mixed_run",
+    "SOLVERS",
+]
 
 #: Integer time units per second used inside the solvers (travel times are rounded up).
 SCALE = 100
@@ -72,31 +86,52 @@ def _iterations(n: int) -> int:
     return 100 + 10 * n
 
 
-def _solve_pyvrp(inp: VrpInput, *, time_limit: float, seed: int, iterations: int) -> tuple[list[list[int]], bool]:
+def _solve_pyvrp(
+    inp: VrpInput, *, time_limit: float, seed: int, iterations: int
+) -> tuple[list[list[int]], bool]:
     import pyvrp
     from pyvrp.stop import MaxIterations, MaxRuntime, MultipleCriteria
 
     locations = [pyvrp.Location(x=0, y=0) for _ in range(inp.n + 1)]
     clients = [
-        pyvrp.Client(location=i, delivery=[int(inp.demand[i])], service_duration=int(inp.service[i]), tw_early=int(inp.tw_early[i]), tw_late=int(inp.tw_late[i]))
+        pyvrp.Client(
+            location=i,
+            delivery=[int(inp.demand[i])],
+            service_duration=int(inp.service[i]),
+            tw_early=int(inp.tw_early[i]),
+            tw_late=int(inp.tw_late[i]),
+        )
         for i in range(1, inp.n + 1)
     ]
     data = pyvrp.ProblemData(
         locations=locations,
         clients=clients,
         depots=[pyvrp.Depot(location=0, tw_early=int(inp.tw_early[0]), tw_late=int(inp.horizon))],
-        vehicle_types=[pyvrp.VehicleType(num_available=inp.max_vehicles, capacity=[inp.capacity], fixed_cost=inp.fixed_cost, tw_late=int(inp.horizon))],
+        vehicle_types=[
+            pyvrp.VehicleType(
+                num_available=inp.max_vehicles,
+                capacity=[inp.capacity],
+                fixed_cost=inp.fixed_cost,
+                tw_late=int(inp.horizon),
+            )
+        ],
         distance_matrices=[np.ascontiguousarray(inp.distances, dtype=np.int64)],
         duration_matrices=[np.ascontiguousarray(inp.durations, dtype=np.int64)],
     )
     stop = MultipleCriteria([MaxIterations(iterations), MaxRuntime(max(time_limit, 0.01))])
     greedy = greedy_routes(inp)
-    start = pyvrp.Solution(data, [[c - 1 for c in r] for r in greedy]) if len(greedy) <= inp.max_vehicles else None
+    start = (
+        pyvrp.Solution(data, [[c - 1 for c in r] for r in greedy])
+        if len(greedy) <= inp.max_vehicles
+        else None
+    )
     if start is not None and not start.is_feasible():
         start = None
     with warnings.catch_warnings():  # with a feasible warm start, penalty warnings are noise
         warnings.simplefilter("ignore")
-        result = pyvrp.solve(data, stop=stop, seed=seed, display=False, collect_stats=False, initial_solution=start)
+        result = pyvrp.solve(
+            data, stop=stop, seed=seed, display=False, collect_stats=False, initial_solution=start
+        )
     best = result.best if result.is_feasible() else start
     capped = result.num_iterations < iterations  # the clock, not the budget, stopped it
     if best is None:
@@ -132,7 +167,9 @@ def greedy_routes(inp: VrpInput) -> list[list[int]]:
     return routes
 
 
-def _solve_ortools(inp: VrpInput, *, time_limit: float, seed: int, iterations: int) -> tuple[list[list[int]], bool]:
+def _solve_ortools(
+    inp: VrpInput, *, time_limit: float, seed: int, iterations: int
+) -> tuple[list[list[int]], bool]:
     import time
 
     from ortools.constraint_solver import pywrapcp, routing_enums_pb2
@@ -188,7 +225,14 @@ def _solve_ortools(inp: VrpInput, *, time_limit: float, seed: int, iterations: i
     return routes, capped
 
 
-def solve_vrp(inp: VrpInput, *, solver: str = "pyvrp", time_limit: float = 1.0, seed: int = 0, iterations: int | None = None) -> list[list[int]]:
+def solve_vrp(
+    inp: VrpInput,
+    *,
+    solver: str = "pyvrp",
+    time_limit: float = 1.0,
+    seed: int = 0,
+    iterations: int | None = None,
+) -> list[list[int]]:
     """Solve a :class:`VrpInput`; return the routes as lists of client nodes (``[]`` if none found).
 
     Parameters
@@ -207,7 +251,14 @@ def solve_vrp(inp: VrpInput, *, solver: str = "pyvrp", time_limit: float = 1.0, 
     return solve_vrp_capped(inp, solver=solver, time_limit=time_limit, seed=seed, iterations=iterations)[0]
 
 
-def solve_vrp_capped(inp: VrpInput, *, solver: str = "pyvrp", time_limit: float = 1.0, seed: int = 0, iterations: int | None = None) -> tuple[list[list[int]], bool]:
+def solve_vrp_capped(
+    inp: VrpInput,
+    *,
+    solver: str = "pyvrp",
+    time_limit: float = 1.0,
+    seed: int = 0,
+    iterations: int | None = None,
+) -> tuple[list[list[int]], bool]:
     """:func:`solve_vrp`, and whether the clock (``time_limit``) rather than the budget stopped it."""
     budget = _iterations(inp.n) if iterations is None else iterations
     if solver == "pyvrp":
@@ -279,7 +330,17 @@ class SchoolVrp:
         return (self.school, *self.shared)
 
 
-def school_vrp(data: ProblemData, school: int, stops: Sequence[int], *, session: Session = "am", bus_type: int = 0, ride_factor: float = 1.0, run_cost: float = 7200.0, deadhead_weight: float = 0.0) -> SchoolVrp:
+def school_vrp(
+    data: ProblemData,
+    school: int,
+    stops: Sequence[int],
+    *,
+    session: Session = "am",
+    bus_type: int = 0,
+    ride_factor: float = 1.0,
+    run_cost: float = 7200.0,
+    deadhead_weight: float = 0.0,
+) -> SchoolVrp:
     """The routing problem of one school's riders at ``stops`` (see :func:`school_runs` and
     :class:`RunOptions` for the options).
 
@@ -298,13 +359,23 @@ def school_vrp(data: ProblemData, school: int, stops: Sequence[int], *, session:
         if not math.isfinite(bell):
             bad.append(Infeasible(st.id, sch.id, f"school has no {session.upper()} bell time"))
         elif direct > data.max_ride:
-            bad.append(Infeasible(st.id, sch.id, f"the direct ride takes {direct:.0f} s, over the {data.max_ride:.0f} s limit"))
+            bad.append(
+                Infeasible(
+                    st.id,
+                    sch.id,
+                    f"the direct ride takes {direct:.0f} s, over the {data.max_ride:.0f} s limit",
+                )
+            )
         else:  # a stop with more riders than seats is served by several visits
             n = st.students
             while n > 0:
                 pieces.append((k, min(n, seats)))
                 n -= seats
-    vrp = _vrp_input(data, sch.location, pieces, T, data.max_ride * ride_factor, seats, run_cost) if pieces else None
+    vrp = (
+        _vrp_input(data, sch.location, pieces, T, data.max_ride * ride_factor, seats, run_cost)
+        if pieces
+        else None
+    )
     if vrp is not None and deadhead_weight > 0:
         link = _linking_deadhead(data, school, [data.stops[k].location for k, _ in pieces], session)
         costs = vrp.distances.copy()
@@ -326,19 +397,32 @@ def _linking_deadhead(data: ProblemData, school: int, locs: Sequence[int], sessi
             return np.zeros(len(loc))
         u_loc = np.array([u.location for u in others])
         dh = T[np.ix_(u_loc, loc)]  # from the school to the stop
-        ok = np.array([u.am_bell for u in others])[:, None] + dh + T[loc, sch.location][None, :] + sch.dwell <= sch.am_bell
+        ok = (
+            np.array([u.am_bell for u in others])[:, None] + dh + T[loc, sch.location][None, :] + sch.dwell
+            <= sch.am_bell
+        )
     else:
         others = [u for u in others if math.isfinite(u.pm_dismissal)]
         if not others:
             return np.zeros(len(loc))
         u_loc = np.array([u.location for u in others])
         dh = T[np.ix_(loc, u_loc)].T  # from the stop to the school
-        ok = sch.pm_dismissal + sch.dwell + T[sch.location, loc][None, :] + dh <= np.array([u.pm_dismissal for u in others])[:, None]
+        ok = (
+            sch.pm_dismissal + sch.dwell + T[sch.location, loc][None, :] + dh
+            <= np.array([u.pm_dismissal for u in others])[:, None]
+        )
     best = np.where(ok, dh, np.inf).min(axis=0)
     return np.where(np.isfinite(best), best, 0.0)
 
 
-def shared_vrp(data: ProblemData, schools: Sequence[int], stops: Sequence[int], *, bus_type: int = 0, run_cost: float = 7200.0) -> SchoolVrp | None:
+def shared_vrp(
+    data: ProblemData,
+    schools: Sequence[int],
+    stops: Sequence[int],
+    *,
+    bus_type: int = 0,
+    run_cost: float = 7200.0,
+) -> SchoolVrp | None:
     """The AM routing problem of several nearby schools whose riders may share runs.
 
     The runs unload at the schools in the given order (earliest bell first); the VRP is seen from
@@ -350,7 +434,9 @@ def shared_vrp(data: ProblemData, schools: Sequence[int], stops: Sequence[int], 
     sch = [data.schools[s] for s in schools]
     offset = {schools[0]: 0.0}
     for k in range(1, len(sch)):
-        offset[schools[k]] = offset[schools[k - 1]] + sch[k - 1].dwell + T[sch[k - 1].location, sch[k].location]
+        offset[schools[k]] = (
+            offset[schools[k - 1]] + sch[k - 1].dwell + T[sch[k - 1].location, sch[k].location]
+        )
     seats = data.bus_types[bus_type].seats
     pieces: list[tuple[int, int]] = []
     for k in stops:
@@ -384,10 +470,17 @@ def runs_from_routes(data: ProblemData, problem: SchoolVrp, routes: Sequence[Seq
             out.append(run)
         return out
     bell = _bell(data, problem.school, problem.session)
-    return [_timed_run(data, problem.school, bell, [problem.pieces[i - 1] for i in r], problem.session, problem.bus_type) for r in routes]
+    return [
+        _timed_run(
+            data, problem.school, bell, [problem.pieces[i - 1] for i in r], problem.session, problem.bus_type
+        )
+        for r in routes
+    ]
 
 
-def mixed_run(data: ProblemData, pickups: Sequence[tuple[int, int]], schools: Sequence[int], bus_type: int) -> Run | None:
+def mixed_run(
+    data: ProblemData, pickups: Sequence[tuple[int, int]], schools: Sequence[int], bus_type: int
+) -> Run | None:
     """An AM run picking up ``(stop, students)`` in order, then unloading at ``schools`` in order,
     as late as the bells allow; ``None`` when seats, a bell or the ride limit make it infeasible."""
     T = data.durations
@@ -401,7 +494,9 @@ def mixed_run(data: ProblemData, pickups: Sequence[tuple[int, int]], schools: Se
             offset += sch[k - 1].dwell + T[sch[k - 1].location, s.location]
         offsets.append(offset)
     x = min(s.am_bell - s.dwell - o for s, o in zip(sch, offsets))
-    if any(s.am_window > 0 and x + o < s.am_bell - s.dwell - s.am_window - 1e-6 for s, o in zip(sch, offsets)):
+    if any(
+        s.am_window > 0 and x + o < s.am_bell - s.dwell - s.am_window - 1e-6 for s, o in zip(sch, offsets)
+    ):
         return None  # a school's arrival window would not be open yet
     drop_start = {schools[k]: x + offsets[k] for k in range(len(sch))}
     visits: list[Visit] = []
@@ -419,17 +514,37 @@ def mixed_run(data: ProblemData, pickups: Sequence[tuple[int, int]], schools: Se
         on_board[data.stops[k].school] += n
     if any(v == 0 for v in on_board.values()):
         return None
-    visits += [Visit("dropoff", data.schools[s].location, s, None, on_board[s], drop_start[s], drop_start[s] + data.schools[s].dwell) for s in schools]
+    visits += [
+        Visit(
+            "dropoff",
+            data.schools[s].location,
+            s,
+            None,
+            on_board[s],
+            drop_start[s],
+            drop_start[s] + data.schools[s].dwell,
+        )
+        for s in schools
+    ]
     return Run("am", tuple(visits), bus_type)
 
 
-def single_run(data: ProblemData, school: int, pieces: Sequence[tuple[int, int]], session: Session, bus_type: int) -> Run | None:
+def single_run(
+    data: ProblemData, school: int, pieces: Sequence[tuple[int, int]], session: Session, bus_type: int
+) -> Run | None:
     """A run of one school's riders at ``(stop, students)`` in the order the bus visits them (AM:
     pickups, then the school as late as the bell allows; PM: the school at dismissal, then the
     drop-offs); ``None`` when the seats or the ride limit make it infeasible."""
     if sum(n for _, n in pieces) > data.bus_types[bus_type].seats:
         return None
-    run = _timed_run(data, school, _bell(data, school, session), list(reversed(pieces)) if session == "am" else list(pieces), session, bus_type)
+    run = _timed_run(
+        data,
+        school,
+        _bell(data, school, session),
+        list(reversed(pieces)) if session == "am" else list(pieces),
+        session,
+        bus_type,
+    )
     return run if max(ride for _, ride in run.ride_times()) <= data.max_ride + 1e-6 else None
 
 
@@ -469,16 +584,35 @@ def school_runs(
     runs, infeasible
         The runs, and the stops left out with the reason.
     """
-    problem = school_vrp(data, school, stops, session=session, bus_type=bus_type, ride_factor=options.ride_factor, run_cost=options.run_cost, deadhead_weight=options.deadhead_weight)
+    problem = school_vrp(
+        data,
+        school,
+        stops,
+        session=session,
+        bus_type=bus_type,
+        ride_factor=options.ride_factor,
+        run_cost=options.run_cost,
+        deadhead_weight=options.deadhead_weight,
+    )
     if problem.vrp is None:
         return [], list(problem.infeasible)
-    routes = solve_vrp(problem.vrp, solver=solver, time_limit=time_limit, seed=options.seed, iterations=iterations)
+    routes = solve_vrp(
+        problem.vrp, solver=solver, time_limit=time_limit, seed=options.seed, iterations=iterations
+    )
     if not routes:  # OR-Tools without a first solution: the feasible greedy start
         routes = greedy_routes(problem.vrp)
     return runs_from_routes(data, problem, routes), list(problem.infeasible)
 
 
-def _vrp_input(data: ProblemData, school_loc: int, pieces: list[tuple[int, int]], T: np.ndarray, limit: float, seats: int, run_cost: float) -> VrpInput:
+def _vrp_input(
+    data: ProblemData,
+    school_loc: int,
+    pieces: list[tuple[int, int]],
+    T: np.ndarray,
+    limit: float,
+    seats: int,
+    run_cost: float,
+) -> VrpInput:
     locs = np.array([school_loc] + [data.stops[k].location for k, _ in pieces])
     M = np.ceil(T[np.ix_(locs, locs)] * SCALE).astype(np.int64)
     M[:, 0] = 0
@@ -503,7 +637,14 @@ def _vrp_input(data: ProblemData, school_loc: int, pieces: list[tuple[int, int]]
     )
 
 
-def _timed_run(data: ProblemData, school: int, bell: float, pieces: list[tuple[int, int]], session: Session, bus_type: int) -> Run:
+def _timed_run(
+    data: ProblemData,
+    school: int,
+    bell: float,
+    pieces: list[tuple[int, int]],
+    session: Session,
+    bus_type: int,
+) -> Run:
     """Times of a run given its pieces in the school-first order of the solver."""
     T = data.durations
     sch = data.schools[school]

@@ -24,7 +24,17 @@ import pandas as pd
 from facilities import Problem, ValidationError
 from routing.data import ProblemData
 
-__all__ = ["read_instance", "SPEED_FT_S", "FEET", "YARD_ID", "YARD_XY", "SEATS", "STOP_FIXED", "STOP_PER_STUDENT", "DWELL"]
+__all__ = [
+    "read_instance",
+    "SPEED_FT_S",
+    "FEET",
+    "YARD_ID",
+    "YARD_XY",
+    "SEATS",
+    "STOP_FIXED",
+    "STOP_PER_STUDENT",
+    "DWELL",
+]
 
 SPEED_FT_S = 20 * 5280 / 3600
 FEET = 0.3048
@@ -42,16 +52,32 @@ def _hmm(value: int) -> float:
 
 def _table(path: Path, names: list[str]) -> pd.DataFrame:
     if not path.exists():
-        raise ValidationError([Problem(str(path), None, None, "file not found", "point at an instance folder such as .../sbrp/RSRB/RSRB01")], city=path.parent.name)
+        raise ValidationError(
+            [
+                Problem(
+                    str(path),
+                    None,
+                    None,
+                    "file not found",
+                    "point at an instance folder such as .../sbrp/RSRB/RSRB01",
+                )
+            ],
+            city=path.parent.name,
+        )
     frame = pd.read_csv(path, sep=r"\s+", header=0, names=names, dtype={names[0]: str})
     bad = frame[names[1:]].isna().any(axis=1)
     if bad.any():
         row = int(np.flatnonzero(bad)[0]) + 2
-        raise ValidationError([Problem(str(path), row, None, "missing values", f"each row needs {' '.join(names)}")], city=path.parent.name)
+        raise ValidationError(
+            [Problem(str(path), row, None, "missing values", f"each row needs {' '.join(names)}")],
+            city=path.parent.name,
+        )
     return frame
 
 
-def read_instance(path: str | os.PathLike[str], *, max_ride: float, arrive_by: Literal["early", "late"] = "early") -> ProblemData:
+def read_instance(
+    path: str | os.PathLike[str], *, max_ride: float, arrive_by: Literal["early", "late"] = "early"
+) -> ProblemData:
     """Read one benchmark instance as :class:`~routing.problem.ProblemData`.
 
     Parameters
@@ -75,16 +101,35 @@ def read_instance(path: str | os.PathLike[str], *, max_ride: float, arrive_by: L
     schools = _table(root / "Schools.txt", ["id", "x", "y", "early", "late"])
     stops = _table(root / "Stops.txt", ["id", "x", "y", "school", "students"])
     stops["school"] = stops["school"].astype(int).astype(str)
-    xy = np.vstack([np.array([YARD_XY]), schools[["x", "y"]].to_numpy(float), stops[["x", "y"]].to_numpy(float)])
+    xy = np.vstack(
+        [np.array([YARD_XY]), schools[["x", "y"]].to_numpy(float), stops[["x", "y"]].to_numpy(float)]
+    )
     feet = np.abs(xy[:, None, 0] - xy[None, :, 0]) + np.abs(xy[:, None, 1] - xy[None, :, 1])
     n_sch = len(schools)
-    slack = np.array([_hmm(v) for v in schools["late"]]) - np.array([_hmm(v) for v in schools["early"]]) - DWELL
+    slack = (
+        np.array([_hmm(v) for v in schools["late"]]) - np.array([_hmm(v) for v in schools["early"]]) - DWELL
+    )
     window = np.maximum(slack, 0.0) if arrive_by == "late" else 0.0
     return ProblemData.from_matrices(
         durations=feet / SPEED_FT_S,
         distances=feet * FEET,
-        schools=pd.DataFrame({"id": schools["id"], "location": np.arange(1, n_sch + 1), "am_bell": [_hmm(v) for v in schools[arrive_by]], "dwell": DWELL, "am_window": window}),
-        stops=pd.DataFrame({"id": stops["id"], "location": np.arange(n_sch + 1, n_sch + 1 + len(stops)), "school": stops["school"], "students": stops["students"].astype(int)}),
+        schools=pd.DataFrame(
+            {
+                "id": schools["id"],
+                "location": np.arange(1, n_sch + 1),
+                "am_bell": [_hmm(v) for v in schools[arrive_by]],
+                "dwell": DWELL,
+                "am_window": window,
+            }
+        ),
+        stops=pd.DataFrame(
+            {
+                "id": stops["id"],
+                "location": np.arange(n_sch + 1, n_sch + 1 + len(stops)),
+                "school": stops["school"],
+                "students": stops["students"].astype(int),
+            }
+        ),
         yards=pd.DataFrame({"id": [YARD_ID], "location": [0]}),
         bus_types=pd.DataFrame({"id": ["bus"], "seats": [SEATS]}),
         max_ride=max_ride,

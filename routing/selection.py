@@ -82,7 +82,6 @@ DEFAULT_ALTERNATIVES: tuple[RunOptions, ...] = (
 )
 
 
-
 def _groups(data: ProblemData, session: Session) -> list[tuple[int, int, list[int]]]:
     """``(school, bus_type, stops)`` for every school and lift need that has riders."""
     by: dict[tuple[int, bool], list[int]] = {}
@@ -148,7 +147,9 @@ class _Selector:
         start = np.array([r.start for r in self.runs])
         s_loc = np.array([r.start_location for r in self.runs], dtype=int)
         types = np.array([r.bus_type for r in self.runs], dtype=int)
-        ok = can_follow(p_end[:, None], data.durations[np.ix_(p_loc, s_loc)], start[None, :]) & (p_type[:, None] == types[None, :])
+        ok = can_follow(p_end[:, None], data.durations[np.ix_(p_loc, s_loc)], start[None, :]) & (
+            p_type[:, None] == types[None, :]
+        )
         ap, aj = np.nonzero(ok)
         # for each run, the latest reaching pool of each place
         order = np.lexsort((-rank[ap], place[ap], aj))
@@ -156,7 +157,9 @@ class _Selector:
         latest = np.ones(len(ap), dtype=bool)
         latest[1:] = (aj[1:] != aj[:-1]) | (place[ap[1:]] != place[ap[:-1]])
         self.arcs = (ap[latest], aj[latest])
-        visits = [(v.stop, j, v.students) for j, r in enumerate(self.runs) for v in r.visits if v.stop is not None]
+        visits = [
+            (v.stop, j, v.students) for j, r in enumerate(self.runs) for v in r.visits if v.stop is not None
+        ]
         self.cover = tuple(np.array(col) for col in zip(*visits))
         self.need = np.zeros(len(data.stops))
         self.need[self.cover[0]] = [data.stops[k].students for k in self.cover[0]]
@@ -173,9 +176,29 @@ class _Selector:
         stop, col, riders = self.cover
         wf, wt = self.waits.T
         rows = [aj, np.arange(n), np.arange(n), n + ap, n + self.pool_of_run, n + wf, n + wt, n + P + stop]
-        cols = [X + np.arange(m), Z + np.arange(n), np.arange(n), X + np.arange(m), np.arange(n), W + np.arange(k), W + np.arange(k), col]
-        vals = [np.ones(m), np.ones(n), -np.ones(n), np.ones(m), -np.ones(n), np.ones(k), -np.ones(k), riders.astype(float)]
-        A = coo_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))), shape=(n + P + S, W + k)).tocsr()
+        cols = [
+            X + np.arange(m),
+            Z + np.arange(n),
+            np.arange(n),
+            X + np.arange(m),
+            np.arange(n),
+            W + np.arange(k),
+            W + np.arange(k),
+            col,
+        ]
+        vals = [
+            np.ones(m),
+            np.ones(n),
+            -np.ones(n),
+            np.ones(m),
+            -np.ones(n),
+            np.ones(k),
+            -np.ones(k),
+            riders.astype(float),
+        ]
+        A = coo_matrix(
+            (np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))), shape=(n + P + S, W + k)
+        ).tocsr()
         lo = np.concatenate([np.zeros(n), np.full(P, -np.inf), self.need])
         hi = np.concatenate([np.zeros(n), np.zeros(P), np.full(S, np.inf)])
         c = np.zeros(W + k)
@@ -199,7 +222,16 @@ class _Selector:
         c, A, lo, hi, ub = self._program()
         info: dict[str, object] = {"runs_offered": n, "arcs": len(self.arcs[0])}
         # the relaxation: run and pool rows as they are, riders as -A y <= -need
-        lp = linprog(c, A_ub=vstack([A[n : n + P], -A[n + P :]]), b_ub=np.concatenate([hi[n : n + P], -lo[n + P :]]), A_eq=A[:n], b_eq=lo[:n], bounds=np.column_stack([np.zeros_like(ub), ub]), method="highs-ipm", options={"time_limit": deadline.left()})
+        lp = linprog(
+            c,
+            A_ub=vstack([A[n : n + P], -A[n + P :]]),
+            b_ub=np.concatenate([hi[n : n + P], -lo[n + P :]]),
+            A_eq=A[:n],
+            b_eq=lo[:n],
+            bounds=np.column_stack([np.zeros_like(ub), ub]),
+            method="highs-ipm",
+            options={"time_limit": deadline.left()},
+        )
         masks = [np.ones(n, dtype=bool)]  # without a relaxation: the whole program
         capped = lp.status == 1 and deadline.passed()
         if lp.status == 0:
@@ -211,7 +243,13 @@ class _Selector:
             restricted = ub.copy()
             restricted[:n] *= mask
             # a node budget stops the search reproducibly; the clock is a safety cap
-            res = milp(c, constraints=LinearConstraint(A, lo, hi), integrality=np.concatenate([np.ones(n), np.zeros(len(c) - n)]), bounds=Bounds(0, restricted), options={"time_limit": deadline.left(), "node_limit": nodes or MIP_NODES, "disp": False})
+            res = milp(
+                c,
+                constraints=LinearConstraint(A, lo, hi),
+                integrality=np.concatenate([np.ones(n), np.zeros(len(c) - n)]),
+                bounds=Bounds(0, restricted),
+                options={"time_limit": deadline.left(), "node_limit": nodes or MIP_NODES, "disp": False},
+            )
             capped = capped or ("time limit" in str(res.message).lower() and deadline.passed())
             if res.x is not None and (best is None or res.fun < best[0].fun - 1e-9):
                 best = (res, int(mask.sum()))
@@ -221,7 +259,11 @@ class _Selector:
         res, size = best
         info["mip_status"] = res.message
         Z = n + len(self.arcs[0])
-        return [j for j in range(n) if res.x[j] > 0.5], {**info, "mip_buses": round(float(res.x[Z : Z + n].sum())), "runs_in_program": size}
+        return [j for j in range(n) if res.x[j] > 0.5], {
+            **info,
+            "mip_buses": round(float(res.x[Z : Z + n].sum())),
+            "runs_in_program": size,
+        }
 
     def _restrictions(self, y: np.ndarray) -> list[np.ndarray]:
         """The runs the relaxation ``y`` uses; then those plus the whole run sets it leans on
@@ -256,16 +298,25 @@ def _first_sets(options: Sequence[tuple[tuple[int, ...], list[Run]]]) -> list[in
 WINDOW_STEPS = 2
 
 
-def _within_windows(data: ProblemData, options: list[tuple[tuple[int, ...], list[Run]]]) -> list[tuple[tuple[int, ...], list[Run]]]:
+def _within_windows(
+    data: ProblemData, options: list[tuple[tuple[int, ...], list[Run]]]
+) -> list[tuple[tuple[int, ...], list[Run]]]:
     """The run sets, plus each single school's AM set unloading earlier within the school's
     arrival window (``am_window``), in :data:`WINDOW_STEPS` steps: the integer program then
     also chooses when each run arrives."""
     out = list(options)
     for covers, runs in options:
         schools = {s for r in runs for s in r.schools}
-        if len(schools) != 1 or runs[0].session != "am" or (window := data.schools[schools.pop()].am_window) <= 0:
+        if (
+            len(schools) != 1
+            or runs[0].session != "am"
+            or (window := data.schools[schools.pop()].am_window) <= 0
+        ):
             continue
-        out += [(covers, [r.shifted(-window * k / WINDOW_STEPS) for r in runs]) for k in range(1, WINDOW_STEPS + 1)]
+        out += [
+            (covers, [r.shifted(-window * k / WINDOW_STEPS) for r in runs])
+            for k in range(1, WINDOW_STEPS + 1)
+        ]
     return out
 
 
@@ -317,9 +368,19 @@ def _solve_task(task: tuple[VrpInput, str, int, int, float]) -> tuple[list[list[
     return solve_vrp_capped(inp, solver=solver, time_limit=cap, seed=seed, iterations=iterations)
 
 
-def _solve_all(problems: list[SchoolVrp], seeds: list[int], *, solver: str, iterations: Sequence[int], deadline: Deadline, workers: int, progress: Progress | None) -> tuple[list[list[list[int]]], bool]:
+def _solve_all(
+    problems: list[SchoolVrp],
+    seeds: list[int],
+    *,
+    solver: str,
+    iterations: Sequence[int],
+    deadline: Deadline,
+    workers: int,
+    progress: Progress | None,
+) -> tuple[list[list[list[int]]], bool]:
     """Routes of every school VRP, in ``workers`` processes (the same routes for any ``workers``),
     and whether the clock cap stopped any of them."""
+
     # the clock is only a safety cap: 4x the expected time plus a minute, and never past the deadline
     def cap(inp: VrpInput, its: int) -> float:
         return min(4 * SECONDS_PER_CLIENT_ITERATION * inp.n * its + 60.0, deadline.left())
@@ -328,7 +389,9 @@ def _solve_all(problems: list[SchoolVrp], seeds: list[int], *, solver: str, iter
     out: list[tuple[list[list[int]], bool]] = [([], False) for _ in tasks]
     order = sorted(range(len(tasks)), key=lambda i: -tasks[i][0].n)  # largest first: balanced
     if workers > 1 and len(tasks) > 2 * workers:
-        ctx = multiprocessing.get_context("fork") if "fork" in multiprocessing.get_all_start_methods() else None
+        ctx = (
+            multiprocessing.get_context("fork") if "fork" in multiprocessing.get_all_start_methods() else None
+        )
         with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
             futures = {pool.submit(_solve_task, tasks[i]): i for i in order}
             for done, fut in enumerate(as_completed(futures), 1):
@@ -423,7 +486,11 @@ def run_sets(
     never needs more buses than them, at any bells).
     """
     deadline = deadline or Deadline(4 * time_limit + 60.0)
-    recipes = list(DEFAULT_ALTERNATIVES[: max(1, alternatives)]) if isinstance(alternatives, int) else list(alternatives)
+    recipes = (
+        list(DEFAULT_ALTERNATIVES[: max(1, alternatives)])
+        if isinstance(alternatives, int)
+        else list(alternatives)
+    )
     groups = _groups(data, session)
     problems: list[SchoolVrp] = []
     seeds: list[int] = []
@@ -431,28 +498,56 @@ def run_sets(
     first: list[bool] = []
     for g, (school, bus_type, stops) in enumerate(groups):
         for k, rec in enumerate(recipes):
-            problems.append(school_vrp(data, school, stops, session=session, bus_type=bus_type, ride_factor=rec.ride_factor, run_cost=rec.run_cost, deadhead_weight=rec.deadhead_weight))
+            problems.append(
+                school_vrp(
+                    data,
+                    school,
+                    stops,
+                    session=session,
+                    bus_type=bus_type,
+                    ride_factor=rec.ride_factor,
+                    run_cost=rec.run_cost,
+                    deadhead_weight=rec.deadhead_weight,
+                )
+            )
             seeds.append(rec.seed + seed)
             covers.append((g,))
             first.append(k == 0)
     infeasible = [bad for p in problems[:: len(recipes)] for bad in p.infeasible]
     if mixed_loads and session == "am":
         for pair in shared_pairs(data, groups):
-            shared = shared_vrp(data, [groups[g][0] for g in pair], groups[pair[0]][2] + groups[pair[1]][2], bus_type=groups[pair[0]][1], run_cost=recipes[0].run_cost)
+            shared = shared_vrp(
+                data,
+                [groups[g][0] for g in pair],
+                groups[pair[0]][2] + groups[pair[1]][2],
+                bus_type=groups[pair[0]][1],
+                run_cost=recipes[0].run_cost,
+            )
             if shared is not None:
                 problems.append(shared)
                 seeds.append(recipes[0].seed + seed)
                 covers.append(pair)
                 first.append(False)
     solvable = [i for i, p in enumerate(problems) if p.vrp is not None]
-    # the budget counts the single-school problems only: their run sets are the same with and without mixed loads
+    # the budget counts the single-school problems only: their run sets are the same with and without mixed
+    # loads
     single = [i for i in solvable if len(covers[i]) == 1]
-    iterations = routing_budget(time_limit, sum(problems[i].vrp.n for i in single), workers=workers)  # type: ignore[union-attr]
+    # type: ignore[union-attr]
+    iterations = routing_budget(time_limit, sum(problems[i].vrp.n for i in single), workers=workers)
     each = [iterations] * len(solvable)
     if lead_budget:  # the first recipe: the budget it would have alone (the fixed-run engine's runs)
-        lead = routing_budget(time_limit, sum(problems[i].vrp.n for i in single if first[i]), workers=workers)  # type: ignore[union-attr]
+        # type: ignore[union-attr]
+        lead = routing_budget(time_limit, sum(problems[i].vrp.n for i in single if first[i]), workers=workers)
         each = [lead if first[i] else iterations for i in solvable]
-    routes, capped = _solve_all([problems[i] for i in solvable], [seeds[i] for i in solvable], solver=solver, iterations=each, deadline=deadline, workers=workers, progress=progress)
+    routes, capped = _solve_all(
+        [problems[i] for i in solvable],
+        [seeds[i] for i in solvable],
+        solver=solver,
+        iterations=each,
+        deadline=deadline,
+        workers=workers,
+        progress=progress,
+    )
     options: list[Option] = []
     seen: set[tuple] = set()
     for i, r in zip(solvable, routes):
@@ -464,7 +559,9 @@ def run_sets(
     return RunSets(session, tuple(options), tuple(groups), tuple(infeasible), iterations, capped)
 
 
-def select_runs(data: ProblemData, options: Sequence[Option], *, deadline: Deadline, nodes: int = 0) -> tuple[list[Run], dict[str, object]]:
+def select_runs(
+    data: ProblemData, options: Sequence[Option], *, deadline: Deadline, nodes: int = 0
+) -> tuple[list[Run], dict[str, object]]:
     """The runs chosen among ``options`` jointly with the chaining (each rider carried once), and
     the solver's details; never more buses than the first run set of each group.
 
@@ -486,5 +583,8 @@ def select_runs(data: ProblemData, options: Sequence[Option], *, deadline: Deadl
     cols, info = selector.choose(deadline=deadline, nodes=nodes)
     chosen = _drop_repeats(data, [selector.runs[c] for c in cols])
     if not cols or min_buses(data, plain) < min_buses(data, chosen):  # a search stopped early can do worse
-        chosen, info["mip_status"] = plain, f"{info.get('mip_status')}; the first run sets chain onto fewer buses"
+        chosen, info["mip_status"] = (
+            plain,
+            f"{info.get('mip_status')}; the first run sets chain onto fewer buses",
+        )
     return chosen, info

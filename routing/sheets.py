@@ -51,9 +51,27 @@ MIN_STUDENTS = 10
 _PRIVATE_SERVICES = ("door-to-door", "wheelchair")
 #: The columns of a route sheet, in order.
 SHEET_COLUMNS = [
-    "session", "bus", "bus_type", "step", "kind", "run", "from", "location", "school", "service", "students",
-    "arrive", "service_start", "depart", "arrive_time", "depart_time", "wait_min", "miles", "x", "y",
-]  # fmt: skip
+    "session",
+    "bus",
+    "bus_type",
+    "step",
+    "kind",
+    "run",
+    "from",
+    "location",
+    "school",
+    "service",
+    "students",
+    "arrive",
+    "service_start",
+    "depart",
+    "arrive_time",
+    "depart_time",
+    "wait_min",
+    "miles",
+    "x",
+    "y",
+]
 
 
 def _clock(seconds: float) -> str:

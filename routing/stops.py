@@ -188,7 +188,8 @@ class Hazards:
         a, b = np.asarray(a, dtype=float).reshape(-1, 2), np.asarray(b, dtype=float).reshape(-1, 2)
         out = np.zeros(len(a), dtype=bool)
         # only walks that reach as far as a hazard can meet it
-        near = shapely.distance(shapely.points(a), self._union) <= np.hypot(*(b - a).T) + 1e-9  # type: ignore[attr-defined]
+        # type: ignore[attr-defined]
+        near = shapely.distance(shapely.points(a), self._union) <= np.hypot(*(b - a).T) + 1e-9
         if near.any():
             lines = shapely.linestrings(np.stack([a[near], b[near]], axis=1))
             out[near] = shapely.intersects(lines, self._union)  # type: ignore[attr-defined]

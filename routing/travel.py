@@ -97,7 +97,10 @@ class CompiledNetwork:
         return len(self.node_ids)
 
     def __repr__(self) -> str:
-        return f"CompiledNetwork({len(self)} nodes, {self.time.nnz} edges, crs={self.crs.to_string() if self.crs else None})"
+        return (
+            f"CompiledNetwork({len(self)} nodes, {self.time.nnz} edges, "
+            f"crs={self.crs.to_string() if self.crs else None})"
+        )
 
     def positions(self, nodes: Sequence[Any] | np.ndarray) -> np.ndarray:
         """Positions (matrix rows) of node ids; raises ``KeyError`` naming an unknown id."""
@@ -207,7 +210,9 @@ def travel_time_matrix(
     numpy.ndarray
         ``(len(origins), len(destinations))`` float64.
     """
-    return _network_matrix(net, net.time, origins, destinations, cutoff, 1.0 / access_speed, progress, workers)
+    return _network_matrix(
+        net, net.time, origins, destinations, cutoff, 1.0 / access_speed, progress, workers
+    )
 
 
 def distance_matrix(
@@ -358,7 +363,12 @@ def _network_matrix(
 
 
 def _dijkstra_block(
-    graph: sp.csr_matrix, sources: np.ndarray, targets: np.ndarray, cutoff: float | None, progress: Progress | None, workers: int = 1
+    graph: sp.csr_matrix,
+    sources: np.ndarray,
+    targets: np.ndarray,
+    cutoff: float | None,
+    progress: Progress | None,
+    workers: int = 1,
 ) -> np.ndarray:
     """Bounded Dijkstra from ``sources`` in blocks; only the ``targets`` columns are kept.
 
@@ -389,7 +399,9 @@ def _rows(graph: sp.csr_matrix, sources: np.ndarray, targets: np.ndarray, limit:
     return dijkstra(graph, directed=True, indices=sources, limit=limit)[:, targets]
 
 
-def _fill(out: np.ndarray, starts: range, block: int, rows_iter: Iterable[np.ndarray], progress: Progress | None) -> None:
+def _fill(
+    out: np.ndarray, starts: range, block: int, rows_iter: Iterable[np.ndarray], progress: Progress | None
+) -> None:
     for start, rows in zip(starts, rows_iter, strict=True):
         out[start : start + block] = rows
         if progress is not None:

@@ -29,7 +29,16 @@ def _runs(data, seed: int, n: int, *, cover: bool = False) -> list[Run]:
         arrive = bell - sch.dwell
         end = arrive - data.durations[st.location, sch.location]
         riders = st.students if cover else 1
-        out.append(Run("am", (Visit("pickup", st.location, s_idx, k, riders, end - 10, end), Visit("dropoff", sch.location, s_idx, None, riders, arrive, bell)), 0))
+        out.append(
+            Run(
+                "am",
+                (
+                    Visit("pickup", st.location, s_idx, k, riders, end - 10, end),
+                    Visit("dropoff", sch.location, s_idx, None, riders, arrive, bell),
+                ),
+                0,
+            )
+        )
     return out
 
 
@@ -37,13 +46,24 @@ def _feasible(data, runs, buses):
     assert sorted(r for b in buses for r in b.runs) == list(range(len(runs)))
     for b in buses:
         for i, j in zip(b.runs, b.runs[1:]):
-            assert runs[i].end + data.durations[runs[i].end_location, runs[j].start_location] <= runs[j].start + 1e-6
+            assert (
+                runs[i].end + data.durations[runs[i].end_location, runs[j].start_location]
+                <= runs[j].start + 1e-6
+            )
 
 
 def _brute_force_min(data, runs):
     """Fewest buses by trying every assignment of successors (tiny inputs only)."""
     n = len(runs)
-    ok = [[i != j and runs[i].end + data.durations[runs[i].end_location, runs[j].start_location] <= runs[j].start + 1e-6 for j in range(n)] for i in range(n)]
+    ok = [
+        [
+            i != j
+            and runs[i].end + data.durations[runs[i].end_location, runs[j].start_location]
+            <= runs[j].start + 1e-6
+            for j in range(n)
+        ]
+        for i in range(n)
+    ]
     best = n
     for succ in itertools.product(*[[None] + [j for j in range(n) if ok[i][j]] for i in range(n)]):
         used = [s for s in succ if s is not None]
@@ -72,7 +92,10 @@ def test_chain_prefers_less_deadhead_among_minimal_plans():
         return D[yard, runs[seq[0]].start_location] + inner + D[runs[seq[-1]].end_location, yard]
 
     def feasible(seq):
-        return all(runs[x].end + data.durations[runs[x].end_location, runs[y].start_location] <= runs[y].start + 1e-6 for x, y in zip(seq, seq[1:]))
+        return all(
+            runs[x].end + data.durations[runs[x].end_location, runs[y].start_location] <= runs[y].start + 1e-6
+            for x, y in zip(seq, seq[1:])
+        )
 
     rng = np.random.default_rng(0)
     # any other plan with as many buses, made by swapping the tails of two buses, has no less deadhead
@@ -117,9 +140,13 @@ def _mixed_runs_are_feasible(data, runs):
     for r in runs:
         assert r.students <= data.bus_types[r.bus_type].seats
         drops = [v for v in r.visits if v.stop is None]
-        assert [v.action for v in r.visits] == ["pickup"] * (len(r.visits) - len(drops)) + ["dropoff"] * len(drops)
+        assert [v.action for v in r.visits] == ["pickup"] * (len(r.visits) - len(drops)) + ["dropoff"] * len(
+            drops
+        )
         for v in drops:  # each school gets exactly its own students, by its bell
-            assert v.students == sum(p.students for p in r.visits if p.stop is not None and p.school == v.school)
+            assert v.students == sum(
+                p.students for p in r.visits if p.stop is not None and p.school == v.school
+            )
             assert v.end <= data.schools[v.school].am_bell + 1e-6
             assert v.end - v.start == pytest.approx(data.schools[v.school].dwell)
         for a, b in zip(r.visits, r.visits[1:]):
@@ -130,7 +157,9 @@ def _mixed_runs_are_feasible(data, runs):
 
 @pytest.mark.parametrize("seed", [0, 7])
 def test_mixed_loads_never_need_more_buses_and_stay_feasible(seed):
-    data = toy_problem(n_schools=4, stops_per_school=8, seed=seed, max_ride=2400).with_bells(am={"S1": 7 * 3600 + 600, "S2": 7 * 3600 + 900})
+    data = toy_problem(n_schools=4, stops_per_school=8, seed=seed, max_ride=2400).with_bells(
+        am={"S1": 7 * 3600 + 600, "S2": 7 * 3600 + 900}
+    )
     single = solve(data, time_limit=5, seed=0, alternatives=2)
     mixed = mix_loads(single, time_limit=10)
     assert mixed.n_buses <= single.n_buses
@@ -206,7 +235,9 @@ def test_restricted_programs_hold_the_relaxation_s_runs_and_whole_run_sets_up_to
     y = np.zeros(len(selector.runs))
     a, b = min(first), max(last)
     y[[a, b]] = [0.5, 0.25]  # leans on the first set most, then the last
-    monkeypatch.setattr("routing.selection.RESTRICTED_RUNS", len(first | {b}))  # the last set would pass the cap
+    monkeypatch.setattr(
+        "routing.selection.RESTRICTED_RUNS", len(first | {b})
+    )  # the last set would pass the cap
     used, wider = selector._restrictions(y)
     assert set(np.nonzero(used)[0]) == {a, b}
     assert set(np.nonzero(wider)[0]) == first | {b}
@@ -238,7 +269,11 @@ def test_linking_deadhead_is_the_drive_from_the_nearest_school_that_fits():
     got = _linking_deadhead(data, 2, locs, "am")
     sch = data.schools[2]
     for loc, value in zip(locs, got):
-        fits = [T[u.location, loc] for u in data.schools[:2] if u.am_bell + T[u.location, loc] + T[loc, sch.location] + sch.dwell <= sch.am_bell]
+        fits = [
+            T[u.location, loc]
+            for u in data.schools[:2]
+            if u.am_bell + T[u.location, loc] + T[loc, sch.location] + sch.dwell <= sch.am_bell
+        ]
         assert value == pytest.approx(min(fits) if fits else 0.0)
     assert got.any()
 
@@ -249,7 +284,14 @@ def test_dropping_repeats_orders_runs_that_tie_in_time():
 
     def run(k):  # the same times at two stops: a tie on duration and start
         st = data.stops[k]
-        return Run("am", (Visit("pickup", st.location, 0, k, st.students, 100.0, 120.0), Visit("dropoff", sch.location, 0, None, st.students, 500.0, 560.0)), 0)
+        return Run(
+            "am",
+            (
+                Visit("pickup", st.location, 0, k, st.students, 100.0, 120.0),
+                Visit("dropoff", sch.location, 0, None, st.students, 500.0, 560.0),
+            ),
+            0,
+        )
 
     out = _drop_repeats(data, [run(1), run(0)])
     assert sorted(k for r in out for k in r.stops) == [0, 1]

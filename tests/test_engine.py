@@ -11,7 +11,14 @@ import pytest
 
 from routing.bells import RunChains
 from routing.chaining import can_follow, follow_matrix, min_buses
-from routing.scenarios import DEFAULT_SCENARIOS, Scenario, fleet_by_type, prepare, run_scenario, with_mixed_loads
+from routing.scenarios import (
+    DEFAULT_SCENARIOS,
+    Scenario,
+    fleet_by_type,
+    prepare,
+    run_scenario,
+    with_mixed_loads,
+)
 from tests.test_scenarios import _city
 
 TYPES = pd.DataFrame(
@@ -35,7 +42,8 @@ def results(prepared):  # type: ignore[no-untyped-def]
     return [run_scenario(prepared, sc, time_limit=3, seed=2) for sc in DEFAULT_SCENARIOS]
 
 
-def test_buses_never_mix_lift_and_plain_runs_and_take_the_cheapest_type_that_fits(results) -> None:  # type: ignore[no-untyped-def]
+# type: ignore[no-untyped-def]
+def test_buses_never_mix_lift_and_plain_runs_and_take_the_cheapest_type_that_fits(results) -> None:
     for r in results:
         for plan in r.plans.values():
             types = plan.data.bus_types
@@ -46,7 +54,13 @@ def test_buses_never_mix_lift_and_plain_runs_and_take_the_cheapest_type_that_fit
                 assert types[bus.bus_type].wheelchair == lift.pop()
                 load = max(run.students for run in runs)
                 assert types[bus.bus_type].seats >= load
-                cheaper = [t for t in types if t.wheelchair == types[bus.bus_type].wheelchair and t.seats >= load and t.cost_per_year < types[bus.bus_type].cost_per_year]
+                cheaper = [
+                    t
+                    for t in types
+                    if t.wheelchair == types[bus.bus_type].wheelchair
+                    and t.seats >= load
+                    and t.cost_per_year < types[bus.bus_type].cost_per_year
+                ]
                 assert not cheaper
             wheelchair = {k for k, st in enumerate(plan.data.stops) if st.needs_lift}
             for bus in plan.buses:  # wheelchair riders ride lift buses only
@@ -62,9 +76,13 @@ def test_buses_are_counted_and_priced_by_type(results) -> None:  # type: ignore[
         assert sum(fleet.values()) == r.metrics["fleet_buses"] >= r.metrics["buses"]
         for t, bt in enumerate(types):
             assert r.metrics[f"buses_{bt.id}"] == fleet.get(t, 0)
-        for plan in r.plans.values():  # every session's buses fit in the fleet, a type driving its own or smaller buses' runs
+        for plan in (
+            r.plans.values()
+        ):  # every session's buses fit in the fleet, a type driving its own or smaller buses' runs
             for lift in (False, True):
-                kinds = sorted((t for t, b in enumerate(types) if b.wheelchair == lift), key=lambda t: -types[t].seats)
+                kinds = sorted(
+                    (t for t, b in enumerate(types) if b.wheelchair == lift), key=lambda t: -types[t].seats
+                )
                 for k in range(len(kinds)):
                     used = sum(1 for b in plan.buses if b.bus_type in kinds[: k + 1])
                     assert used <= sum(fleet.get(t, 0) for t in kinds[: k + 1])
@@ -73,7 +91,8 @@ def test_buses_are_counted_and_priced_by_type(results) -> None:  # type: ignore[
         assert r.metrics["dollars_per_year"] == pytest.approx(bus_dollars + daily)
 
 
-def test_the_bell_search_counts_the_buses_of_the_final_plan(prepared, results) -> None:  # type: ignore[no-untyped-def]
+# type: ignore[no-untyped-def]
+def test_the_bell_search_counts_the_buses_of_the_final_plan(prepared, results) -> None:
     for r in results[1:]:
         if prepared.engine == "select":  # the final plan never needs more than the search counted
             assert r.metrics["buses"] <= r.metrics["search_buses"]
@@ -83,7 +102,10 @@ def test_the_bell_search_counts_the_buses_of_the_final_plan(prepared, results) -
         cur = prepared.schools.set_index("id")
         shift = np.array([r.bells.starts[s] - cur.loc[s, "bell_start"] for s in ids])
         end_shift = np.array([r.bells.ends[s] - cur.loc[s, "bell_end"] for s in ids])
-        moved = {k: [run.shifted((end_shift if k == "pm" else shift)[run.schools[0]]) for run in rs] for k, rs in prepared.runs.items()}
+        moved = {
+            k: [run.shifted((end_shift if k == "pm" else shift)[run.schools[0]]) for run in rs]
+            for k, rs in prepared.runs.items()
+        }
         data = r.plans["am"].data
         assert r.metrics["search_buses"] == max(min_buses(data, rs) for rs in moved.values())
         assert r.metrics["search_buses"] == prepared.chains.buses(shift, end_shift=end_shift)
@@ -96,7 +118,11 @@ def test_one_can_follow_test_for_chaining_and_the_evaluator(prepared) -> None:  
     T = prepared.data.durations
     for i, a in enumerate(runs[:30]):
         for j, b in enumerate(runs[:30]):
-            expected = i != j and a.bus_type == b.bus_type and bool(can_follow(a.end, T[a.end_location, b.start_location], b.start))
+            expected = (
+                i != j
+                and a.bus_type == b.bus_type
+                and bool(can_follow(a.end, T[a.end_location, b.start_location], b.start))
+            )
             assert ok[i, j] == expected
     chains = RunChains.from_runs(prepared.data, {"am": runs})
     assert chains.buses() == min_buses(prepared.data, runs)
@@ -110,7 +136,9 @@ def test_mixed_loads_are_their_own_scenario_and_never_need_more_buses() -> None:
     single, mixed = (run_scenario(prepared, sc, time_limit=2, seed=2) for sc in listed)
     assert single.metrics["mixed_runs"] == 0
     assert mixed.metrics["buses"] <= single.metrics["buses"]
-    carried = sorted((k, v.students) for r in mixed.plans["am"].runs for v in r.visits for k in [v.stop] if k is not None)
+    carried = sorted(
+        (k, v.students) for r in mixed.plans["am"].runs for v in r.visits for k in [v.stop] if k is not None
+    )
     merged: dict[int, int] = {}
     for k, n in carried:
         merged[k] = merged.get(k, 0) + n

@@ -22,7 +22,22 @@ _BUSY = "import time\nend = time.time() + 600\nwhile time.time() < end:\n    pas
 
 def _compare(out: Path) -> str:
     """The demo comparison through the CLI (small settings), as a user runs it."""
-    cmd = [sys.executable, "-c", "from app.cli import main; main()", "bells", "compare", str(DEMO), "--time-limit", "4", "--seed", "1", "--am-only", "--out", str(out), "--quiet"]
+    cmd = [
+        sys.executable,
+        "-c",
+        "from app.cli import main; main()",
+        "bells",
+        "compare",
+        str(DEMO),
+        "--time-limit",
+        "4",
+        "--seed",
+        "1",
+        "--am-only",
+        "--out",
+        str(out),
+        "--quiet",
+    ]
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     done = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=ROOT, timeout=600, check=False)
     assert done.returncode == 0, done.stderr[-2000:]
@@ -39,17 +54,29 @@ def test_demo_comparison_is_byte_identical_under_load(tmp_path) -> None:  # type
         busy.wait()
     names = sorted(p.name for p in (tmp_path / "a").iterdir())
     assert names == sorted(p.name for p in (tmp_path / "b").iterdir())
-    assert {"summary.json", "schedules.csv", "bell_changes.csv", "runs.parquet", "bells.gpkg", "report.html"} <= set(names)
+    assert {
+        "summary.json",
+        "schedules.csv",
+        "bell_changes.csv",
+        "runs.parquet",
+        "bells.gpkg",
+        "report.html",
+    } <= set(names)
     for name in names:
-        assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes(), f"{name} differs between two runs"
+        assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes(), (
+            f"{name} differs between two runs"
+        )
     assert first.splitlines()[:-1] == second.splitlines()[:-1]  # the last line gives the seconds taken
     assert json.loads((tmp_path / "a" / "summary.json").read_text())["clock_cap"] == []
 
 
-def test_the_clock_cap_is_named_in_every_output(tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+# type: ignore[no-untyped-def]
+def test_the_clock_cap_is_named_in_every_output(tmp_path, monkeypatch) -> None:
     monkeypatch.setattr(budget, "CAP_FACTOR", 0.0)
     monkeypatch.setattr(budget, "CAP_SLACK", 0.0)  # every search is stopped by the clock at once
-    result = compare(prepare(_city(), network=None, time_limit=4, seed=1, sessions=("am",)), time_limit=2, seed=1)
+    result = compare(
+        prepare(_city(), network=None, time_limit=4, seed=1, sessions=("am",)), time_limit=2, seed=1
+    )
     assert "bell search" in result.clock_cap()
     assert all(r.clock_cap for r in result.results)
     assert "WARNING: the clock's safety cap stopped" in result.text()
@@ -62,5 +89,9 @@ def test_the_clock_cap_is_named_in_every_output(tmp_path, monkeypatch) -> None: 
 
 @pytest.mark.parametrize("engine", ["select", "fixed"])
 def test_without_the_cap_nothing_is_flagged(engine) -> None:  # type: ignore[no-untyped-def]
-    result = compare(prepare(_city(), network=None, time_limit=4, seed=1, sessions=("am",), engine=engine), time_limit=2, seed=1)
+    result = compare(
+        prepare(_city(), network=None, time_limit=4, seed=1, sessions=("am",), engine=engine),
+        time_limit=2,
+        seed=1,
+    )
     assert result.clock_cap() == () and "WARNING" not in result.text()

@@ -29,19 +29,56 @@ def _city() -> City:
     starts = ["07:30", "08:30", "09:30", "08:30", "07:30", "08:10", "07:50", "08:05"]
     ends = ["14:00", "15:00", "16:00", "15:00", "14:00", "15:10", "14:50", "15:05"]
     schools = gpd.GeoDataFrame(
-        {"id": [f"S{i}" for i in range(n_sch)], "name": [f"School {i}" for i in range(n_sch)], "sector": sectors, "grades": ["K-5", "6-8", "9-12", "K-5", "K-8", "K-8", "9-12", "K-8"], "bell_start": starts, "bell_end": ends},
-        geometry=gpd.points_from_xy(lon0 + rng.uniform(-0.04, 0.04, n_sch), lat0 + rng.uniform(-0.03, 0.03, n_sch)),
+        {
+            "id": [f"S{i}" for i in range(n_sch)],
+            "name": [f"School {i}" for i in range(n_sch)],
+            "sector": sectors,
+            "grades": ["K-5", "6-8", "9-12", "K-5", "K-8", "K-8", "9-12", "K-8"],
+            "bell_start": starts,
+            "bell_end": ends,
+        },
+        geometry=gpd.points_from_xy(
+            lon0 + rng.uniform(-0.04, 0.04, n_sch), lat0 + rng.uniform(-0.03, 0.03, n_sch)
+        ),
         crs="EPSG:4326",
     )
     students = gpd.GeoDataFrame(
-        {"id": [f"st{i}" for i in range(n_st)], "grade": rng.integers(0, 9, n_st), "school": rng.choice(schools["id"], n_st), "service": rng.choice(["corner"] * 8 + ["door-to-door", "wheelchair"], n_st), "max_walk": 500.0, "neighborhood": rng.choice(["North", "South", "Tiny"], n_st, p=[0.5, 0.48, 0.02])},
-        geometry=gpd.points_from_xy(lon0 + rng.uniform(-0.06, 0.06, n_st), lat0 + rng.uniform(-0.05, 0.05, n_st)),
+        {
+            "id": [f"st{i}" for i in range(n_st)],
+            "grade": rng.integers(0, 9, n_st),
+            "school": rng.choice(schools["id"], n_st),
+            "service": rng.choice(["corner"] * 8 + ["door-to-door", "wheelchair"], n_st),
+            "max_walk": 500.0,
+            "neighborhood": rng.choice(["North", "South", "Tiny"], n_st, p=[0.5, 0.48, 0.02]),
+        },
+        geometry=gpd.points_from_xy(
+            lon0 + rng.uniform(-0.06, 0.06, n_st), lat0 + rng.uniform(-0.05, 0.05, n_st)
+        ),
         crs="EPSG:4326",
     )
-    yards = gpd.GeoDataFrame({"id": ["Y1"], "name": ["Yard"], "buses": [40]}, geometry=gpd.points_from_xy([lon0], [lat0 - 0.05]), crs="EPSG:4326")
+    yards = gpd.GeoDataFrame(
+        {"id": ["Y1"], "name": ["Yard"], "buses": [40]},
+        geometry=gpd.points_from_xy([lon0], [lat0 - 0.05]),
+        crs="EPSG:4326",
+    )
     bus_types = pd.DataFrame({"id": ["big", "lift"], "seats": [66, 20], "wheelchair": [False, True]})
-    settings = {"transport": {"max_ride": 2700, "eligibility": {"K-12": 800}, "bells": {"rules": [{"label": "no high school before 8:00", "grades": "9-12", "earliest": "08:00"}]}}}
-    return City.from_frames(name="Testville", schools=schools, students=students, yards=yards, bus_types=bus_types, settings=settings)
+    settings = {
+        "transport": {
+            "max_ride": 2700,
+            "eligibility": {"K-12": 800},
+            "bells": {
+                "rules": [{"label": "no high school before 8:00", "grades": "9-12", "earliest": "08:00"}]
+            },
+        }
+    }
+    return City.from_frames(
+        name="Testville",
+        schools=schools,
+        students=students,
+        yards=yards,
+        bus_types=bus_types,
+        settings=settings,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -54,7 +91,8 @@ def comparison(prepared):  # type: ignore[no-untyped-def]
     return compare(prepared, time_limit=10, seed=1)
 
 
-def test_every_eligible_rider_on_exactly_one_run(prepared, comparison) -> None:  # type: ignore[no-untyped-def]
+# type: ignore[no-untyped-def]
+def test_every_eligible_rider_on_exactly_one_run(prepared, comparison) -> None:
     riders = prepared.riders
     left = set(prepared.infeasible.loc[prepared.infeasible["kind"] == "student", "id"])
     for r in comparison.results:
@@ -71,7 +109,8 @@ def test_every_eligible_rider_on_exactly_one_run(prepared, comparison) -> None: 
             assert carried == expected.to_dict()
 
 
-def test_scenarios_never_need_more_buses_and_keep_the_rules(comparison) -> None:  # type: ignore[no-untyped-def]
+# type: ignore[no-untyped-def]
+def test_scenarios_never_need_more_buses_and_keep_the_rules(comparison) -> None:
     summary = comparison.summary()
     quo, aligned, optimized = summary["buses"]
     assert aligned <= quo and optimized <= quo
@@ -89,7 +128,14 @@ def test_same_seed_same_result(prepared) -> None:  # type: ignore[no-untyped-def
 
 def test_outputs_and_privacy(comparison, tmp_path) -> None:  # type: ignore[no-untyped-def]
     paths = write_comparison(comparison, tmp_path)
-    for name in ("runs.parquet", "stops.parquet", "bells.gpkg", "schedules.csv", "summary.json", "report.html"):
+    for name in (
+        "runs.parquet",
+        "stops.parquet",
+        "bells.gpkg",
+        "schedules.csv",
+        "summary.json",
+        "report.html",
+    ):
         assert paths[name].exists()
     runs = gpd.read_parquet(paths["runs.parquet"])
     assert set(runs["scenario"]) == {s.name for s in DEFAULT_SCENARIOS} and runs.crs.to_epsg() == 4326
@@ -104,14 +150,20 @@ def test_outputs_and_privacy(comparison, tmp_path) -> None:  # type: ignore[no-u
 
 def test_read_scenarios(tmp_path) -> None:  # type: ignore[no-untyped-def]
     f = tmp_path / "s.toml"
-    f.write_text('[[scenario]]\nname = "quo"\n[[scenario]]\nname = "S1 early"\nkind = "fixed"\ntimes = { S1 = "07:30" }\n[grid]\nmax_change_minutes = [30, 60]\n')
+    f.write_text(
+        '[[scenario]]\nname = "quo"\n[[scenario]]\nname = "S1 early"\nkind = "fixed"\ntimes = { S1 = '
+        '"07:30" }\n[grid]\nmax_change_minutes = [30, 60]\n'
+    )
     listed, grid = read_scenarios(f)
     assert [s.kind for s in listed] == ["status_quo", "fixed"] and listed[1].times == {"S1": 7.5 * 3600}
     assert grid == {"max_change_minutes": [30, 60]}
     f.write_text('[[scenario]]\nkind = "magic"\n')
     with pytest.raises(Exception, match="kind"):
         read_scenarios(f)
-    f.write_text('[[scenario]]\nkind = "aligned"\nalign = "start"\nbells = { max_day_change_minutes = 15 }\n[[scenario]]\nkind = "aligned"\n')
+    f.write_text(
+        '[[scenario]]\nkind = "aligned"\nalign = "start"\nbells = { max_day_change_minutes = 15 '
+        '}\n[[scenario]]\nkind = "aligned"\n'
+    )
     listed, _ = read_scenarios(f)
     assert [s.align for s in listed] == ["start", "start_and_end"]
     f.write_text('[[scenario]]\nkind = "aligned"\nalign = "ends"\n')
@@ -119,20 +171,35 @@ def test_read_scenarios(tmp_path) -> None:  # type: ignore[no-untyped-def]
         read_scenarios(f)
 
 
-def test_aligned_dismissals_reach_the_plans_and_the_day_cap_holds(prepared) -> None:  # type: ignore[no-untyped-def]
+# type: ignore[no-untyped-def]
+def test_aligned_dismissals_reach_the_plans_and_the_day_cap_holds(prepared) -> None:
     """Start-and-end alignment moves the afternoon runs by the dismissal's change; the cap bounds it."""
     schools = prepared.schools.set_index("id")
     for bells in ({}, {"max_day_change_minutes": 5}):
         r = run_scenario(prepared, Scenario("aligned", "aligned", bells=bells), time_limit=4, seed=1)
-        days = {s: (r.bells.ends[s] - r.bells.starts[s]) - (schools.loc[s, "bell_end"] - schools.loc[s, "bell_start"]) for s in schools.index}
+        days = {
+            s: (r.bells.ends[s] - r.bells.starts[s])
+            - (schools.loc[s, "bell_end"] - schools.loc[s, "bell_start"])
+            for s in schools.index
+        }
         assert all(abs(d) <= 5 * 60 for d in days.values()) or not bells
         assert r.policy_violations == ()
         moved = False
         for session, plan in r.plans.items():
-            new, old = (r.bells.ends, schools["bell_end"]) if session == "pm" else (r.bells.starts, schools["bell_start"])
-            for run in plan.runs:  # each run meets its school's new bell (AM: unloaded by it; PM: leaves at it)
+            new, old = (
+                (r.bells.ends, schools["bell_end"])
+                if session == "pm"
+                else (r.bells.starts, schools["bell_start"])
+            )
+            for (
+                run
+            ) in plan.runs:  # each run meets its school's new bell (AM: unloaded by it; PM: leaves at it)
                 sid = plan.data.schools[run.schools[0]].id
                 at_school = next(v for v in run.visits if v.stop is None)
                 assert (at_school.end if session == "am" else at_school.start) == pytest.approx(new[sid])
-                moved |= session == "pm" and new[sid] != r.bells.starts[sid] + schools.loc[sid, "bell_end"] - schools.loc[sid, "bell_start"]
+                moved |= (
+                    session == "pm"
+                    and new[sid]
+                    != r.bells.starts[sid] + schools.loc[sid, "bell_end"] - schools.loc[sid, "bell_start"]
+                )
         assert moved or bells  # without a cap some school's dismissal moves apart from its start

@@ -9,7 +9,9 @@ import typer
 from app._common import load_city
 from app._common import progress_printer as _progress
 
-app = typer.Typer(help="Compare bell-time scenarios: buses, miles, ride times and dollars.", no_args_is_help=True)
+app = typer.Typer(
+    help="Compare bell-time scenarios: buses, miles, ride times and dollars.", no_args_is_help=True
+)
 
 _QUICK = {"time_limit": 20.0, "sessions": ("am", "pm")}
 
@@ -19,7 +21,11 @@ def _load(city_dir: Path, scenarios: Path | None, engine: str):  # type: ignore[
     from routing.scenarios import DEFAULT_SCENARIOS, grid_scenarios, read_scenarios
 
     if engine not in ("select", "fixed"):
-        typer.echo(f"--engine {engine!r} is not an engine: use --engine select (default) or --engine fixed (the reference)", err=True)
+        typer.echo(
+            f"--engine {engine!r} is not an engine: use --engine select (default) or --engine fixed (the "
+            "reference)",
+            err=True,
+        )
         raise typer.Exit(code=1)
     city = load_city(city_dir)
     try:
@@ -47,29 +53,51 @@ def _require_bells(city) -> None:  # type: ignore[no-untyped-def]
 @app.command()
 def compare(
     city_dir: Path = typer.Argument(..., help="A city folder with a city.toml."),
-    out: Path = typer.Option(Path("out/bells"), "--out", help="Folder for runs, stops, schedules, summary and report."),
-    scenarios: Path | None = typer.Option(None, "--scenarios", help="TOML file of [[scenario]] tables (default: status quo, aligned, optimized)."),
-    time_limit: float = typer.Option(60.0, "--time-limit", help="Seconds in all, as work budgets (half for runs, half for the bell-time search): the same seed gives the same files on any machine."),
+    out: Path = typer.Option(
+        Path("out/bells"), "--out", help="Folder for runs, stops, schedules, summary and report."
+    ),
+    scenarios: Path | None = typer.Option(
+        None,
+        "--scenarios",
+        help="TOML file of [[scenario]] tables (default: status quo, aligned, optimized).",
+    ),
+    time_limit: float = typer.Option(
+        60.0,
+        "--time-limit",
+        help="Seconds in all, as work budgets (half for runs, half for the bell-time search): the same seed "
+        "gives the same files on any machine.",
+    ),
     quick: bool = typer.Option(False, "--quick", help="A fast look: 20 s in all."),
     am_only: bool = typer.Option(False, "--am-only", help="Route the morning only."),
     seed: int = typer.Option(0, "--seed", help="Same seed, same result."),
-    mixed_loads: bool = typer.Option(False, "--mixed-loads", help="Also each scenario with mixed loads (runs carrying several schools), in its own row."),
-    engine: str = typer.Option("select", "--engine", help="select: runs chosen among run sets with the chaining; fixed: one run set per school (the reference)."),
+    mixed_loads: bool = typer.Option(
+        False,
+        "--mixed-loads",
+        help="Also each scenario with mixed loads (runs carrying several schools), in its own row.",
+    ),
+    engine: str = typer.Option(
+        "select",
+        "--engine",
+        help="select: runs chosen among run sets with the chaining; fixed: one run set per school (the "
+        "reference).",
+    ),
     quiet: bool = typer.Option(False, "--quiet", help="No progress on stderr."),
     private_out: Path | None = typer.Option(
-        None, "--private-out",
-        help="Folder for the exact stops, route sheets and runs (PRIVATE: door-to-door and wheelchair stops locate students).",
+        None,
+        "--private-out",
+        help="Folder for the exact stops, route sheets and runs (PRIVATE: door-to-door and wheelchair stops "
+        "locate students).",
     ),
 ) -> None:
-    """Run the status quo, 'charter and Catholic schools align their start and dismissal to the district's tiers' and 'optimized'
-    (or the scenarios of --scenarios), and write what each costs and saves."""
+    """Run the status quo, 'charter and Catholic schools align their start and dismissal to the
+    district's tiers' and 'optimized' (or the scenarios of --scenarios), and write what each costs
+    and saves."""
+    from app._common import echo, travel_model_for
+    from app.outputs import city_inputs, output_folder
     from app.outputs_bells import write_comparison
     from app.outputs_sheets import write_sheets
     from routing.scenarios import compare as run_compare
     from routing.scenarios import with_mixed_loads
-
-    from app._common import echo, travel_model_for
-    from app.outputs import city_inputs, output_folder
 
     city, listed = _load(city_dir, scenarios, engine)
     _require_bells(city)
@@ -78,41 +106,79 @@ def compare(
     model, how = travel_model_for(city)  # the streets checked: readable, with edges, covering the city
     limit = _QUICK["time_limit"] if quick else time_limit
     result = run_compare(
-        city, scenarios=listed, time_limit=limit, seed=seed, progress=_progress(quiet), sessions=("am",) if am_only else ("am", "pm"),
-        engine=engine, mixed_loads=any(s.mixed_loads for s in listed), network=model if how.startswith("street") else None,
-    )  # fmt: skip
+        city,
+        scenarios=listed,
+        time_limit=limit,
+        seed=seed,
+        progress=_progress(quiet),
+        sessions=("am",) if am_only else ("am", "pm"),
+        engine=engine,
+        mixed_loads=any(s.mixed_loads for s in listed),
+        network=model if how.startswith("street") else None,
+    )
     if not result.summary()["riders"].iloc[0]:
         counts = result.prepared.infeasible.groupby(["kind", "reason"]).size()
-        why = "; ".join(f"{n} {kind}s: {reason}" for (kind, reason), n in counts.items()) or "no student rides"
-        typer.echo(f"No rider was routed, so there is nothing to compare ({why}). Give the schools bell_start and bell_end, and check [transport.eligibility].", err=True)
+        why = (
+            "; ".join(f"{n} {kind}s: {reason}" for (kind, reason), n in counts.items()) or "no student rides"
+        )
+        typer.echo(
+            f"No rider was routed, so there is nothing to compare ({why}). Give the schools bell_start and "
+            "bell_end, and check [transport.eligibility].",
+            err=True,
+        )
         raise typer.Exit(code=1)
-    asked = {"scenarios": scenarios, "time_limit": limit, "am_only": am_only, "mixed_loads": mixed_loads, "engine": engine}
-    with output_folder(out, command="bells compare", inputs=city_inputs(city_dir), settings=asked, seed=seed, say=echo) as tmp:
+    asked = {
+        "scenarios": scenarios,
+        "time_limit": limit,
+        "am_only": am_only,
+        "mixed_loads": mixed_loads,
+        "engine": engine,
+    }
+    with output_folder(
+        out, command="bells compare", inputs=city_inputs(city_dir), settings=asked, seed=seed, say=echo
+    ) as tmp:
         paths = write_comparison(result, tmp, private_out=private_out)
         sheets = write_sheets(result, tmp, private_out=private_out, yards=city.yards)
         paths |= {k: v for k, v in sheets.items() if not k.startswith("private/")}
     typer.echo(result.text())
     typer.echo(f"travel: {how}")
     if city.geocoding is not None and city.geocoding.not_placed:  # never dropped silently
-        typer.echo(f"  {city.geocoding.not_placed:,} students not placed (addresses unmatched): not routed; compact geocode lists the rows")
+        typer.echo(
+            f"  {city.geocoding.not_placed:,} students not placed (addresses unmatched): not routed; "
+            "compact geocode lists the rows"
+        )
     typer.echo(f"wrote {', '.join(sorted(paths))} to {out}")
     if private_out is not None:
-        typer.echo(f"wrote the exact stops, route sheets and runs to {private_out} (private: they locate students)")
+        typer.echo(
+            f"wrote the exact stops, route sheets and runs to {private_out} (private: they locate students)"
+        )
 
 
 @app.command()
 def sweep(
     city_dir: Path = typer.Argument(..., help="A city folder with a city.toml."),
-    scenarios: Path = typer.Option(..., "--scenarios", help="TOML file of [[scenario]] tables and/or a [grid] of policy values."),
+    scenarios: Path = typer.Option(
+        ..., "--scenarios", help="TOML file of [[scenario]] tables and/or a [grid] of policy values."
+    ),
     out: Path = typer.Option(Path("out/bells/sweep.csv"), "--out", help="CSV of totals per scenario."),
-    scheduler: str | None = typer.Option(None, "--scheduler", help="Dask scheduler address (tcp://host:8786); default: local processes."),
-    workers: int | None = typer.Option(None, "--workers", help="Local processes (default: the machine's cores)."),
-    time_limit: float = typer.Option(30.0, "--time-limit", help="Seconds of bell-time search per optimized scenario."),
+    scheduler: str | None = typer.Option(
+        None, "--scheduler", help="Dask scheduler address (tcp://host:8786); default: local processes."
+    ),
+    workers: int | None = typer.Option(
+        None, "--workers", help="Local processes (default: the machine's cores)."
+    ),
+    time_limit: float = typer.Option(
+        30.0, "--time-limit", help="Seconds of bell-time search per optimized scenario."
+    ),
     prepare_time: float = typer.Option(30.0, "--prepare-time", help="Seconds for the runs, computed once."),
     am_only: bool = typer.Option(False, "--am-only", help="Route the morning only."),
     seed: int = typer.Option(0, "--seed", help="Same seed, same result."),
-    mixed_loads: bool = typer.Option(False, "--mixed-loads", help="Also each scenario with mixed loads, in its own row."),
-    engine: str = typer.Option("select", "--engine", help="select (default) or fixed (the reference engine)."),
+    mixed_loads: bool = typer.Option(
+        False, "--mixed-loads", help="Also each scenario with mixed loads, in its own row."
+    ),
+    engine: str = typer.Option(
+        "select", "--engine", help="select (default) or fixed (the reference engine)."
+    ),
     quiet: bool = typer.Option(False, "--quiet", help="No progress on stderr."),
 ) -> None:
     """Evaluate many scenarios in parallel (local processes, or a Dask cluster with --scheduler)."""
@@ -130,13 +196,25 @@ def sweep(
     if mixed_loads:
         listed = with_mixed_loads(listed)
     prepared = prepare(
-        city, time_limit=prepare_time, seed=seed, progress=_progress(quiet), sessions=("am",) if am_only else ("am", "pm"),
-        engine=engine, mixed_loads=any(s.mixed_loads for s in listed),
-    )  # fmt: skip
+        city,
+        time_limit=prepare_time,
+        seed=seed,
+        progress=_progress(quiet),
+        sessions=("am",) if am_only else ("am", "pm"),
+        engine=engine,
+        mixed_loads=any(s.mixed_loads for s in listed),
+    )
     executor = DaskExecutor(scheduler) if scheduler else ProcessExecutor(workers)
     table = run_sweep(prepared, listed, executor=executor, time_limit=time_limit, seed=seed)
     with atomic_write(out) as tmp:
         table.to_csv(tmp, index=False)
-    cols = ["scenario", "buses", "buses_saved", "dollars_saved_per_year", "mean_ride_min", "policy_violations"]
+    cols = [
+        "scenario",
+        "buses",
+        "buses_saved",
+        "dollars_saved_per_year",
+        "mean_ride_min",
+        "policy_violations",
+    ]
     typer.echo(table[cols].to_string(index=False))
     typer.echo(f"wrote {out}")

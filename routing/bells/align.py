@@ -51,10 +51,10 @@ def align_bells(
     ``chains`` alignment is a choice per school between its allowed options and its current times
     (the status quo), made by the seeded search of :func:`optimize_bells` starting from the current
     times and scoring (buses, schools kept off the tiers, schools not exactly on a tier, buses
-    summed over the sessions, total change): it keeps only what lowers that score, so alignment never needs more buses than the
-    status quo. A school whose every option needs more buses keeps its times, even ones a rule
-    forbids (its reason names the rule; the scenario lists it among the policy violations); a
-    school the policy allows no tier keeps them too.
+    summed over the sessions, total change): it keeps only what lowers that score, so alignment
+    never needs more buses than the status quo. A school whose every option needs more buses keeps
+    its times, even ones a rule forbids (its reason names the rule; the scenario lists it among the
+    policy violations); a school the policy allows no tier keeps them too.
 
     Parameters
     ----------
@@ -89,7 +89,11 @@ def align_bells(
     current = {sid: (float(r["bell_start"]), float(r["bell_end"])) for sid, r in rows.items()}
     movers = sorted(sid for sid, r in rows.items() if r["sector"] in sectors and sid in allowed.times)
     options = {sid: _tier_options(rows[sid], tiers, policy, align) for sid in movers}
-    reasons = {sid: f"kept {_span(*current[sid])}: no {to} tier ({tier_text}) is allowed by the policy" for sid in movers if not options[sid]}
+    reasons = {
+        sid: f"kept {_span(*current[sid])}: no {to} tier ({tier_text}) is allowed by the policy"
+        for sid in movers
+        if not options[sid]
+    }
     movers = [sid for sid in movers if options[sid]]
     exact = set(tiers) if on_pairs else {t for t, _ in tiers}
 
@@ -97,12 +101,24 @@ def align_bells(
         return (pair if on_pairs else pair[0]) in exact
 
     if chains is None:
-        chosen = {sid: min(options[sid], key=lambda o, sid=sid: (not on_tier(o), abs(o[0] - current[sid][0]) + abs(o[1] - current[sid][1]), o)) for sid in movers}
+        chosen = {
+            sid: min(
+                options[sid],
+                key=lambda o, sid=sid: (
+                    not on_tier(o),
+                    abs(o[0] - current[sid][0]) + abs(o[1] - current[sid][1]),
+                    o,
+                ),
+            )
+            for sid in movers
+        }
         buses = None
     else:
         index = {s: i for i, s in enumerate(chains.school_ids)}
         now = np.array([current[s] for s in chains.school_ids])
-        choices = {index[sid]: np.array(sorted({current[sid], *options[sid]})) - now[index[sid]] for sid in movers}
+        choices = {
+            index[sid]: np.array(sorted({current[sid], *options[sid]})) - now[index[sid]] for sid in movers
+        }
         kept_off = [index[sid] for sid in movers if current[sid] not in options[sid]]
 
         def ties(x: np.ndarray, y: np.ndarray, total: int) -> tuple[float, ...]:
@@ -110,10 +126,22 @@ def align_bells(
             inexact = sum(not on_tier((now[i, 0] + x[i], now[i, 1] + y[i])) for i in choices)
             return (kept, inexact, total, float(np.abs(x).sum() + np.abs(y).sum()))
 
-        search = _Search(chains, choices, now, ties, search_budget(chains, time_limit=time_limit), Deadline(safety_cap(time_limit)), np.random.default_rng(seed))
+        search = _Search(
+            chains,
+            choices,
+            now,
+            ties,
+            search_budget(chains, time_limit=time_limit),
+            Deadline(safety_cap(time_limit)),
+            np.random.default_rng(seed),
+        )
         x0, y0 = np.zeros(len(now)), np.zeros(len(now))
         for i, opts in choices.items():
-            at = None if start is None else np.array([start.starts[chains.school_ids[i]], start.ends[chains.school_ids[i]]]) - now[i]
+            at = (
+                None
+                if start is None
+                else np.array([start.starts[chains.school_ids[i]], start.ends[chains.school_ids[i]]]) - now[i]
+            )
             if at is not None and np.any((opts == at).all(axis=1)):
                 x0[i], y0[i] = at
         x, y, best = search.run(x0, y0)
@@ -123,9 +151,23 @@ def align_bells(
             if chosen[sid] != current[sid] or on_tier(current[sid]):
                 continue
             i = index[sid]
-            more = min(_alone(chains, x, y, i, o[0] - current[sid][0], o[1] - current[sid][1]) for o in options[sid]) - buses
-            broken = "" if not allowed.binding.get(sid) else f"; its current time breaks {'; '.join(allowed.binding[sid])}"
-            why = f"the {to} tiers would need {more} more bus{'es' if more > 1 else ''}" if more > 0 else f"the search kept it off the {to} tiers"
+            more = (
+                min(
+                    _alone(chains, x, y, i, o[0] - current[sid][0], o[1] - current[sid][1])
+                    for o in options[sid]
+                )
+                - buses
+            )
+            broken = (
+                ""
+                if not allowed.binding.get(sid)
+                else f"; its current time breaks {'; '.join(allowed.binding[sid])}"
+            )
+            why = (
+                f"the {to} tiers would need {more} more bus{'es' if more > 1 else ''}"
+                if more > 0
+                else f"the search kept it off the {to} tiers"
+            )
             reasons[sid] = f"kept {_span(*current[sid])}: {why}{broken}"
     for sid in movers:
         new, old = chosen[sid], current[sid]
@@ -137,6 +179,15 @@ def align_bells(
         elif on_tier(new):
             reasons[sid] = f"aligned to the {to} tier {tier} ({_was(old, new)})"
         else:
-            reasons[sid] = f"aligned to the {to} start {format_time(new[0])} ({_was(old, new)}); {options[sid][new]}"
-    times = BellTimes.from_times(schools, {s: p[0] for s, p in chosen.items()}, ends={s: p[1] for s, p in chosen.items()}, reasons=reasons, infeasible=allowed.infeasible, buses=buses)
+            reasons[sid] = (
+                f"aligned to the {to} start {format_time(new[0])} ({_was(old, new)}); {options[sid][new]}"
+            )
+    times = BellTimes.from_times(
+        schools,
+        {s: p[0] for s, p in chosen.items()},
+        ends={s: p[1] for s, p in chosen.items()},
+        reasons=reasons,
+        infeasible=allowed.infeasible,
+        buses=buses,
+    )
     return replace(times, clock_cap=chains is not None and search.deadline.fired)

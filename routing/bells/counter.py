@@ -47,14 +47,21 @@ class RunChains:
     def __post_init__(self) -> None:
         # per candidate pair: end of the first run, start of the second, and both schools; and
         # per school the pairs whose test its shift changes (for the search's incremental counts)
-        pairs = {k: (end[rows], start[cols], school[rows], school[cols]) for k, (school, start, end, rows, cols, _) in self.sessions.items()}
+        pairs = {
+            k: (end[rows], start[cols], school[rows], school[cols])
+            for k, (school, start, end, rows, cols, _) in self.sessions.items()
+        }
         n = len(self.school_ids)
-        touching = {k: [np.flatnonzero((a == i) | (b == i)) for i in range(n)] for k, (_, _, a, b) in pairs.items()}
+        touching = {
+            k: [np.flatnonzero((a == i) | (b == i)) for i in range(n)] for k, (_, _, a, b) in pairs.items()
+        }
         object.__setattr__(self, "_pairs", pairs)
         object.__setattr__(self, "_touching", touching)
 
     @classmethod
-    def from_runs(cls, data: ProblemData, runs: Mapping[str, Sequence[Run]], *, max_shift: float = 4 * 3600) -> RunChains:
+    def from_runs(
+        cls, data: ProblemData, runs: Mapping[str, Sequence[Run]], *, max_shift: float = 4 * 3600
+    ) -> RunChains:
         """Build the evaluator from each session's runs (timed at the current bells of ``data``).
 
         Parameters
@@ -76,20 +83,36 @@ class RunChains:
             end = np.array([r.end for r in rs], dtype=float)
             drive = T[np.ix_([r.end_location for r in rs], [r.start_location for r in rs])]
             kind = np.array([r.bus_type for r in rs])
-            near = (end[:, None] + drive - start[None, :] <= max_shift + 1.0) & (kind[:, None] == kind[None, :])
+            near = (end[:, None] + drive - start[None, :] <= max_shift + 1.0) & (
+                kind[:, None] == kind[None, :]
+            )
             np.fill_diagonal(near, False)  # a bus type drives its own runs (as routing.buses.chain)
             rows, cols = np.nonzero(near)
-            out[session] = (school, start, end, rows.astype(np.int32), cols.astype(np.int32), drive[rows, cols])
+            out[session] = (
+                school,
+                start,
+                end,
+                rows.astype(np.int32),
+                cols.astype(np.int32),
+                drive[rows, cols],
+            )
         return cls(tuple(s.id for s in data.schools), out, float(max_shift))
 
-    def _follows(self, session: str, shift: np.ndarray, base: np.ndarray | None = None, moved: Sequence[int] = ()) -> np.ndarray:
-        """Which candidate pairs can chain: all tested, or ``base`` with the pairs of ``moved`` schools retested."""
+    def _follows(
+        self, session: str, shift: np.ndarray, base: np.ndarray | None = None, moved: Sequence[int] = ()
+    ) -> np.ndarray:
+        """Which candidate pairs can chain: all tested, or ``base`` with the pairs of ``moved`` schools
+        retested."""
         drive = self.sessions[session][5]
         end, start, first, then = self._pairs[session]
         if base is None:
             return can_follow(end + shift[first], drive, start + shift[then])
         ok = base.copy()
-        k = np.concatenate([self._touching[session][i] for i in moved]) if moved else np.zeros(0, dtype=np.intp)
+        k = (
+            np.concatenate([self._touching[session][i] for i in moved])
+            if moved
+            else np.zeros(0, dtype=np.intp)
+        )
         ok[k] = can_follow(end[k] + shift[first[k]], drive[k], start[k] + shift[then[k]])
         return ok
 
@@ -109,11 +132,22 @@ class RunChains:
         school (default: as the starts): the busier session."""
         return max(self.session_buses(shift, end_shift=end_shift).values(), default=0)
 
-    def session_buses(self, shift: np.ndarray | None = None, *, end_shift: np.ndarray | None = None) -> dict[str, int]:
+    def session_buses(
+        self, shift: np.ndarray | None = None, *, end_shift: np.ndarray | None = None
+    ) -> dict[str, int]:
         """Fewest buses per session (the number of buses :func:`routing.buses.chain` uses)."""
         return {k: self._count(k, x) for k, x in self._shifts(shift, end_shift).items()}
 
-    def _at_most(self, limit: int, shift: np.ndarray, end_shift: np.ndarray, *, first: str = "", base: Mapping[str, np.ndarray] | None = None, moved: Sequence[int] = ()) -> tuple[int, int]:
+    def _at_most(
+        self,
+        limit: int,
+        shift: np.ndarray,
+        end_shift: np.ndarray,
+        *,
+        first: str = "",
+        base: Mapping[str, np.ndarray] | None = None,
+        moved: Sequence[int] = (),
+    ) -> tuple[int, int]:
         """:meth:`buses` and the sum over sessions, or the first session's count (twice) when it is
         above ``limit`` (the search's quick rejection; pass the busiest session as ``first``).
         With ``base`` (:meth:`_follows` per session for shifts that differ only for the ``moved``

@@ -47,7 +47,8 @@ def optimize_bells(
     few schools (seeded) moved to random allowed times. The search ends after
     :func:`search_budget` bus counts or twice as many restarts as schools that can move (plus five)
     -- deterministic, so the same seed gives the same times; the clock only stops a search far past
-    its time limit (:func:`routing.budget.safety_cap`), and ``clock_cap`` then says so. Every kept time satisfies the policy.
+    its time limit (:func:`routing.budget.safety_cap`), and ``clock_cap`` then says so. Every kept
+    time satisfies the policy.
 
     Parameters
     ----------
@@ -84,7 +85,9 @@ def optimize_bells(
     options: dict[int, np.ndarray] = {}
     for i, s in enumerate(ids):
         if s in allowed.times:
-            pairs = {(t, t + now[i, 1] - now[i, 0]) for t in allowed.times[s]} | set(_tier_options(rows[s], tiers, policy, "start_and_end") if tiers else ())
+            pairs = {(t, t + now[i, 1] - now[i, 0]) for t in allowed.times[s]} | set(
+                _tier_options(rows[s], tiers, policy, "start_and_end") if tiers else ()
+            )
             options[i] = np.array(sorted(pairs)) - now[i]
     x, y = np.zeros(len(ids)), np.zeros(len(ids))
     for i, opts in options.items():  # the policy may forbid the current times
@@ -98,16 +101,34 @@ def optimize_bells(
     def ties(x: np.ndarray, y: np.ndarray, total: int) -> tuple[float, ...]:
         return (total, int(np.count_nonzero((x != 0) | (y != 0))), float(np.abs(x).sum() + np.abs(y).sum()))
 
-    search = _Search(chains, options, now, ties, search_budget(chains, time_limit=time_limit), Deadline(safety_cap(time_limit)), np.random.default_rng(seed), progress)
+    search = _Search(
+        chains,
+        options,
+        now,
+        ties,
+        search_budget(chains, time_limit=time_limit),
+        Deadline(safety_cap(time_limit)),
+        np.random.default_rng(seed),
+        progress,
+    )
     x, y, best = search.run(x, y)
     reasons = _explain(chains, x, y, ids, current, allowed)
     starts = {s: current[s][0] + x[i] for i, s in enumerate(ids)}
     ends = {s: current[s][1] + y[i] for i, s in enumerate(ids)}
-    times = BellTimes.from_times(schools, starts, ends=ends, reasons=reasons, infeasible=allowed.infeasible, buses=int(best[0]))
+    times = BellTimes.from_times(
+        schools, starts, ends=ends, reasons=reasons, infeasible=allowed.infeasible, buses=int(best[0])
+    )
     return replace(times, clock_cap=search.deadline.fired)
 
 
-def _explain(chains: RunChains, x: np.ndarray, y: np.ndarray, ids: list[str], current: Mapping[str, tuple[float, float]], allowed: Allowed) -> dict[str, str]:
+def _explain(
+    chains: RunChains,
+    x: np.ndarray,
+    y: np.ndarray,
+    ids: list[str],
+    current: Mapping[str, tuple[float, float]],
+    allowed: Allowed,
+) -> dict[str, str]:
     """Why each school has its times: the rule that forced them, or the buses they save."""
     buses = chains.buses(x, end_shift=y)
     bad = dict(zip(allowed.infeasible["school"], allowed.infeasible["reason"]))
@@ -120,13 +141,20 @@ def _explain(chains: RunChains, x: np.ndarray, y: np.ndarray, ids: list[str], cu
         elif s not in allowed.times:
             continue
         elif new == old:
-            reasons[s] = "kept: fixed by policy" if len(allowed.times[s]) == 1 else "kept: no allowed change saves a bus"
+            reasons[s] = (
+                "kept: fixed by policy"
+                if len(allowed.times[s]) == 1
+                else "kept: no allowed change saves a bus"
+            )
         elif allowed.binding.get(s):
             reasons[s] = f"moved by policy ({_was(old, new)}): {'; '.join(allowed.binding[s])}"
         else:
             more = _alone(chains, x, y, i, 0.0, 0.0) - buses
             if more > 0:
-                reasons[s] = f"{_was(old, new)}: keeping {_span(*old)} would need {more} more bus{'es' if more > 1 else ''}"
+                reasons[s] = (
+                    f"{_was(old, new)}: keeping {_span(*old)} would need {more} more "
+                    f"bus{'es' if more > 1 else ''}"
+                )
             else:
                 reasons[s] = f"{_was(old, new)}: part of a joint move with other schools that saves buses"
     return reasons

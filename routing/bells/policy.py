@@ -42,13 +42,16 @@ import numpy as np
 import pandas as pd
 
 from facilities import Problem, ValidationError
-from facilities.schema import parse_grades, parse_time
-from facilities.schema import format_time
+from facilities.schema import format_time, parse_grades, parse_time
 
 Progress = Callable[[str, float], None]
 
 #: Grade bands used by the rules' reports: elementary (PK-5), middle (6-8), high (9-12).
-BANDS: dict[str, tuple[int, ...]] = {"elementary": tuple(range(-1, 6)), "middle": (6, 7, 8), "high": (9, 10, 11, 12)}
+BANDS: dict[str, tuple[int, ...]] = {
+    "elementary": tuple(range(-1, 6)),
+    "middle": (6, 7, 8),
+    "high": (9, 10, 11, 12),
+}
 
 
 def grade_band(grade: int) -> str:
@@ -120,7 +123,8 @@ class BellRule:
             math.isnan(self.end_after) or end >= self.end_after,
             math.isnan(self.max_change) or abs(start - current) <= self.max_change,
             not self.times or start in self.times,
-            math.isnan(self.max_day_change) or abs((end - start) - (current_end - current)) <= self.max_day_change,
+            math.isnan(self.max_day_change)
+            or abs((end - start) - (current_end - current)) <= self.max_day_change,
         )
         return all(checks)
 
@@ -173,7 +177,9 @@ class BellPolicy:
             try:
                 return parse_time(table[key])
             except ValueError as err:
-                problems.append(Problem(where if row is None else f"{where}.rules", row, key, str(err), 'write "HH:MM"'))
+                problems.append(
+                    Problem(where if row is None else f"{where}.rules", row, key, str(err), 'write "HH:MM"')
+                )
                 return math.nan
 
         def names(value: object) -> tuple[str, ...]:
@@ -181,10 +187,32 @@ class BellPolicy:
 
         rules = []
         for k, r in enumerate(raw.get("rules", []) or []):
-            keys = ("label", "sector", "sectors", "grades", "schools", "earliest", "latest", "end_before", "end_after", "max_change_minutes", "max_day_change_minutes", "times", "fixed")
+            keys = (
+                "label",
+                "sector",
+                "sectors",
+                "grades",
+                "schools",
+                "earliest",
+                "latest",
+                "end_before",
+                "end_after",
+                "max_change_minutes",
+                "max_day_change_minutes",
+                "times",
+                "fixed",
+            )
             unknown = set(r) - set(keys)
             if unknown:
-                problems.append(Problem(f"{where}.rules", k + 1, sorted(unknown)[0], "unknown key", f"use {', '.join(k for k in keys if k != 'sectors')}"))
+                problems.append(
+                    Problem(
+                        f"{where}.rules",
+                        k + 1,
+                        sorted(unknown)[0],
+                        "unknown key",
+                        f"use {', '.join(k for k in keys if k != 'sectors')}",
+                    )
+                )
             try:
                 grades = parse_grades(r["grades"]) if "grades" in r else ()
             except ValueError as err:
@@ -195,7 +223,11 @@ class BellPolicy:
                 try:
                     times.append(parse_time(t))
                 except ValueError as err:
-                    problems.append(Problem(f"{where}.rules", k + 1, "times", str(err), 'write times = ["07:30", "08:30"]'))
+                    problems.append(
+                        Problem(
+                            f"{where}.rules", k + 1, "times", str(err), 'write times = ["07:30", "08:30"]'
+                        )
+                    )
             rules.append(
                 BellRule(
                     label=str(r.get("label", f"rule {k + 1}")),
@@ -209,7 +241,9 @@ class BellPolicy:
                     max_change=float(r["max_change_minutes"]) * 60 if "max_change_minutes" in r else math.nan,
                     times=tuple(times),
                     fixed=bool(r.get("fixed", False)),
-                    max_day_change=float(r["max_day_change_minutes"]) * 60 if "max_day_change_minutes" in r else math.nan,
+                    max_day_change=float(r["max_day_change_minutes"]) * 60
+                    if "max_day_change_minutes" in r
+                    else math.nan,
                 )
             )
         policy = cls(
@@ -219,10 +253,20 @@ class BellPolicy:
             shifts=tuple(float(m) * 60 for m in raw.get("shifts_minutes", []) or []),
             max_change=float(raw["max_change_minutes"]) * 60 if "max_change_minutes" in raw else math.inf,
             rules=tuple(rules),
-            max_day_change=float(raw["max_day_change_minutes"]) * 60 if "max_day_change_minutes" in raw else math.inf,
+            max_day_change=float(raw["max_day_change_minutes"]) * 60
+            if "max_day_change_minutes" in raw
+            else math.inf,
         )
         if not policy.step > 0:
-            problems.append(Problem(where, None, "step_minutes", f"must be positive, got {policy.step / 60}", "give minutes > 0"))
+            problems.append(
+                Problem(
+                    where,
+                    None,
+                    "step_minutes",
+                    f"must be positive, got {policy.step / 60}",
+                    "give minutes > 0",
+                )
+            )
         if problems:
             raise ValidationError(problems, city="bell-time policy")
         return policy
@@ -243,7 +287,9 @@ class BellPolicy:
         out += [r.label for r in self.rules if r.applies(school) and not r.allows(start, end, old, old_end)]
         return out
 
-    def violations(self, schools: pd.DataFrame, starts: Mapping[str, float], ends: Mapping[str, float] | None = None) -> list[str]:
+    def violations(
+        self, schools: pd.DataFrame, starts: Mapping[str, float], ends: Mapping[str, float] | None = None
+    ) -> list[str]:
         """The broken rules, one line per school and rule (empty when the times satisfy the policy).
 
         ``ends`` are the dismissals (default: each school day keeps its length).
@@ -252,8 +298,15 @@ class BellPolicy:
         for _, s in schools.iterrows():
             sid = str(s["id"])
             start = float(starts[sid])
-            end = float(ends[sid]) if ends is not None and sid in ends else start + float(s["bell_end"] - s["bell_start"])
-            out += [f"{sid}: {label} ({format_time(start)}-{format_time(end)})" for label in self.broken(s, start, end)]
+            end = (
+                float(ends[sid])
+                if ends is not None and sid in ends
+                else start + float(s["bell_end"] - s["bell_start"])
+            )
+            out += [
+                f"{sid}: {label} ({format_time(start)}-{format_time(end)})"
+                for label in self.broken(s, start, end)
+            ]
         return out
 
 
@@ -305,9 +358,10 @@ def allowed_times(schools: pd.DataFrame, policy: BellPolicy) -> Allowed:
         extra = [t for r in rules for t in r.times]
         cands = sorted({start, *grid.tolist(), *(start + d for d in policy.shifts), *extra})
         ok = tuple(
-            t for t in cands
+            t
+            for t in cands
             if abs(t - start) <= policy.max_change and all(r.allows(t, t + end - start, start) for r in rules)
-        )  # fmt: skip
+        )
         binding[sid] = tuple(r.label for r in rules if not r.allows(start, end, start))
         if not ok:
             labels = "; ".join(r.label for r in rules) or "the window and largest change"
@@ -346,7 +400,9 @@ def district_tiers(schools: pd.DataFrame, *, sector: str = "district") -> tuple[
     return tuple(tiers)
 
 
-def _tier_options(school: Mapping[str, object], tiers: Sequence[tuple[float, float]], policy: BellPolicy, align: Align) -> dict[tuple[float, float], str]:
+def _tier_options(
+    school: Mapping[str, object], tiers: Sequence[tuple[float, float]], policy: BellPolicy, align: Align
+) -> dict[tuple[float, float], str]:
     """The (start, dismissal) pairs the policy lets ``school`` take on ``tiers``, each with a note
     ("" when it is the tier itself; else why the dismissal is not the tier's)."""
     old, old_end = float(school["bell_start"]), float(school["bell_end"])  # type: ignore[arg-type]
@@ -361,8 +417,16 @@ def _tier_options(school: Mapping[str, object], tiers: Sequence[tuple[float, flo
         if not broken:
             out[(start, end)] = ""
         elif align == "start_and_end":  # the tier's start, and the allowed dismissal nearest the tier's
-            ends = sorted({start + day, *(start + day + c * sign for c in caps if math.isfinite(c) for sign in (-1, 1))}, key=lambda e: (abs(e - end), e))
+            ends = sorted(
+                {
+                    start + day,
+                    *(start + day + c * sign for c in caps if math.isfinite(c) for sign in (-1, 1)),
+                },
+                key=lambda e: (abs(e - end), e),
+            )
             ok = next((e for e in ends if not policy.broken(school, start, e)), None)
             if ok is not None:
-                out.setdefault((start, ok), f"the tier's dismissal {format_time(end)} breaks: {'; '.join(broken)}")
+                out.setdefault(
+                    (start, ok), f"the tier's dismissal {format_time(end)} breaks: {'; '.join(broken)}"
+                )
     return out

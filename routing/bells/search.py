@@ -44,11 +44,12 @@ class _Search:
 
     A descent tries moving whole groups of schools that share their times to each option they
     all have, then each school alone to each of its options (in a seeded order), keeping a move
-    when the score -- (buses, *ties(x, y, buses summed over the sessions)) -- is lower, pass after pass until a pass improves
-    nothing. Each further descent starts from the best times found with a few schools (seeded)
-    moved to random options. It ends after ``budget`` bus counts or ``2 * schools + 5`` restarts
-    (both deterministic: the same seed gives the same times), or at the clock's safety cap
-    (:func:`routing.budget.safety_cap`; the result's ``clock_cap`` then says so).
+    when the score -- (buses, *ties(x, y, buses summed over the sessions)) -- is lower, pass after
+    pass until a pass improves nothing. Each further descent starts from the best times found with
+    a few schools (seeded) moved to random options. It ends after ``budget`` bus counts or
+    ``2 * schools + 5`` restarts (both deterministic: the same seed gives the same times), or at
+    the clock's safety cap (:func:`routing.budget.safety_cap`; the result's ``clock_cap`` then says
+    so).
     """
 
     chains: RunChains
@@ -68,11 +69,20 @@ class _Search:
     def __post_init__(self) -> None:
         self.movable = [i for i, o in self.options.items() if len(o) > 1]
 
-    def score(self, x: np.ndarray, y: np.ndarray, limit: float = math.inf, base: Mapping[str, np.ndarray] | None = None, moved: Sequence[int] = ()) -> Score:
+    def score(
+        self,
+        x: np.ndarray,
+        y: np.ndarray,
+        limit: float = math.inf,
+        base: Mapping[str, np.ndarray] | None = None,
+        moved: Sequence[int] = (),
+    ) -> Score:
         """(buses, *ties); a count above ``limit`` is returned as soon as a session exceeds it
         (``base``, ``moved``: see :meth:`RunChains._at_most`)."""
         self.used += 1
-        buses, total = self.chains._at_most(int(min(limit, 1e9)), x, y, first=self.first, base=base, moved=moved)
+        buses, total = self.chains._at_most(
+            int(min(limit, 1e9)), x, y, first=self.first, base=base, moved=moved
+        )
         return (buses, *self.ties(x, y, total))
 
     def follows(self, x: np.ndarray, y: np.ndarray) -> dict[str, np.ndarray]:
@@ -93,10 +103,14 @@ class _Search:
                 groups.setdefault((self.current[i, 0] + x[i], self.current[i, 1] + y[i]), []).append(i)
             moves: list[list[tuple[int, np.ndarray]]] = []
             for at, members in sorted(groups.items()):
-                common = set.intersection(*({tuple(p) for p in (self.options[i] + self.current[i]).tolist()} for i in members)) - {at}
+                common = set.intersection(
+                    *({tuple(p) for p in (self.options[i] + self.current[i]).tolist()} for i in members)
+                ) - {at}
                 moves += [[(i, np.array(t) - self.current[i]) for i in members] for t in sorted(common)]
             for i in self.rng.permutation(self.movable).tolist():
-                moves += [[(i, o)] for o in self.rng.permutation(self.options[i]) if (o[0], o[1]) != (x[i], y[i])]
+                moves += [
+                    [(i, o)] for o in self.rng.permutation(self.options[i]) if (o[0], o[1]) != (x[i], y[i])
+                ]
             for move in moves:
                 tx, ty = x.copy(), y.copy()
                 for i, (d, e) in move:
@@ -111,10 +125,16 @@ class _Search:
 
     def run(self, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray, Score]:
         """The best times found from ``x``, ``y`` (never worse than them)."""
-        self.first = max(self.chains.session_buses(x, end_shift=y).items(), key=lambda kv: kv[1], default=("", 0))[0]
+        self.first = max(
+            self.chains.session_buses(x, end_shift=y).items(), key=lambda kv: kv[1], default=("", 0)
+        )[0]
         bx, by, best = self.descend(x, y, self.score(x, y))
         ax, ay, at = bx, by, best  # where the next perturbation starts: the last descent as good in buses
-        while self.movable and self.restarts < 2 * len(self.movable) + 5 and not self.done(f"bell times: {best[0]:.0f} buses"):
+        while (
+            self.movable
+            and self.restarts < 2 * len(self.movable) + 5
+            and not self.done(f"bell times: {best[0]:.0f} buses")
+        ):
             tx, ty = ax.copy(), ay.copy()
             k = int(self.rng.integers(2, max(3, len(self.movable) // 8) + 1))
             for i in self.rng.choice(self.movable, size=min(len(self.movable), k), replace=False).tolist():
@@ -125,12 +145,20 @@ class _Search:
                 ax, ay, at = tx, ty, value
             if value < best:
                 bx, by, best = tx, ty, value
-        log.info("bell times: %d buses, %d restarts, %d of %d counts in %.1f s", best[0], self.restarts, self.used, self.budget, time.perf_counter() - self.t0)
+        log.info(
+            "bell times: %d buses, %d restarts, %d of %d counts in %.1f s",
+            best[0],
+            self.restarts,
+            self.used,
+            self.budget,
+            time.perf_counter() - self.t0,
+        )
         return bx, by, best
 
 
 def _alone(chains: RunChains, x: np.ndarray, y: np.ndarray, i: int, d: float, e: float) -> int:
-    """Buses with school ``i`` alone shifted by ``d`` (start) and ``e`` (dismissal), the rest as in ``x``, ``y``."""
+    """Buses with school ``i`` alone shifted by ``d`` (start) and ``e`` (dismissal), the rest as in ``x``,
+    ``y``."""
     tx, ty = x.copy(), y.copy()
     tx[i], ty[i] = d, e
     return chains.buses(tx, end_shift=ty)

@@ -72,10 +72,39 @@ class BellTimes:
         for _, s in schools.iterrows():
             sid, old, old_end = str(s["id"]), float(s["bell_start"]), float(s["bell_end"])
             new = new_starts[sid] = float(starts.get(sid, old))
-            end = new_ends[sid] = float(ends[sid]) if ends is not None and sid in ends else new + (old_end - old)
-            moved = ((new - old) / 60 if math.isfinite(old) else math.nan, (end - old_end) / 60 if math.isfinite(old_end) else math.nan)
-            rows.append((sid, s.get("sector", ""), format_time(old), format_time(new), format_time(old_end), format_time(end), *moved, reasons.get(sid, "unchanged")))
-        changes = pd.DataFrame(rows, columns=["school", "sector", "old_start", "new_start", "old_end", "new_end", "change_min", "end_change_min", "reason"])
+            end = new_ends[sid] = (
+                float(ends[sid]) if ends is not None and sid in ends else new + (old_end - old)
+            )
+            moved = (
+                (new - old) / 60 if math.isfinite(old) else math.nan,
+                (end - old_end) / 60 if math.isfinite(old_end) else math.nan,
+            )
+            rows.append(
+                (
+                    sid,
+                    s.get("sector", ""),
+                    format_time(old),
+                    format_time(new),
+                    format_time(old_end),
+                    format_time(end),
+                    *moved,
+                    reasons.get(sid, "unchanged"),
+                )
+            )
+        changes = pd.DataFrame(
+            rows,
+            columns=[
+                "school",
+                "sector",
+                "old_start",
+                "new_start",
+                "old_end",
+                "new_end",
+                "change_min",
+                "end_change_min",
+                "reason",
+            ],
+        )
         if infeasible is None:
             infeasible = pd.DataFrame(columns=["school", "reason"])
         return cls(new_starts, new_ends, changes, infeasible, buses)
@@ -85,7 +114,8 @@ class BellTimes:
         return _offsets(self.starts, current, school_ids)
 
     def end_shift(self, school_ids: Sequence[str], current_ends: Mapping[str, float]) -> np.ndarray:
-        """Shifts (seconds) from ``current_ends`` dismissals, in the order of ``school_ids`` (0 for others)."""
+        """Shifts (seconds) from ``current_ends`` dismissals, in the order of ``school_ids`` (0 for
+        others)."""
         return _offsets(self.ends, current_ends, school_ids)
 
 
@@ -100,12 +130,18 @@ def _span(start: float, end: float) -> str:
 def _was(old: tuple[float, float], new: tuple[float, float]) -> str:
     """``07:50-14:50 -> 07:30-14:00, day 20 min shorter``."""
     day = (new[1] - new[0]) - (old[1] - old[0])
-    length = "day length kept" if day == 0 else f"day {abs(day) / 60:.0f} min {'longer' if day > 0 else 'shorter'}"
+    length = (
+        "day length kept" if day == 0 else f"day {abs(day) / 60:.0f} min {'longer' if day > 0 else 'shorter'}"
+    )
     return f"{_span(*old)} -> {_span(*new)}, {length}"
 
 
 def current_bells(schools: pd.DataFrame) -> BellTimes:
     """The status quo: every school keeps its times (schools without times are listed as infeasible)."""
-    missing = schools[~np.isfinite(schools["bell_start"].astype(float)) | ~np.isfinite(schools["bell_end"].astype(float))]
-    infeasible = pd.DataFrame({"school": missing["id"].astype(str), "reason": "no current start and end times"})
+    missing = schools[
+        ~np.isfinite(schools["bell_start"].astype(float)) | ~np.isfinite(schools["bell_end"].astype(float))
+    ]
+    infeasible = pd.DataFrame(
+        {"school": missing["id"].astype(str), "reason": "no current start and end times"}
+    )
     return BellTimes.from_times(schools, {}, infeasible=infeasible.reset_index(drop=True))

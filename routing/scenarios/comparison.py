@@ -51,7 +51,15 @@ class Comparison:
 
     def summary(self) -> pd.DataFrame:
         """One row per scenario: the totals and the savings against the reference."""
-        rows = [{"scenario": r.scenario.name, **r.metrics, "policy_violations": len(r.policy_violations), "clock_cap": ", ".join(r.clock_cap)} for r in self.results]
+        rows = [
+            {
+                "scenario": r.scenario.name,
+                **r.metrics,
+                "policy_violations": len(r.policy_violations),
+                "clock_cap": ", ".join(r.clock_cap),
+            }
+            for r in self.results
+        ]
         out = pd.DataFrame(rows)
         ref = out.iloc[0]
         out["buses_saved"] = ref["buses"] - out["buses"]
@@ -60,37 +68,58 @@ class Comparison:
 
     def by_sector(self) -> pd.DataFrame:
         """The sector tables of every scenario, stacked."""
-        return pd.concat([r.by_sector.assign(scenario=r.scenario.name) for r in self.results], ignore_index=True)
+        return pd.concat(
+            [r.by_sector.assign(scenario=r.scenario.name) for r in self.results], ignore_index=True
+        )
 
     def by_neighborhood(self) -> pd.DataFrame:
         """The neighborhood tables of every scenario, stacked (small cells blanked)."""
-        return pd.concat([r.by_neighborhood.assign(scenario=r.scenario.name) for r in self.results], ignore_index=True)
+        return pd.concat(
+            [r.by_neighborhood.assign(scenario=r.scenario.name) for r in self.results], ignore_index=True
+        )
 
     def changes(self) -> pd.DataFrame:
         """Every school's old and new times and the reason, per scenario."""
-        return pd.concat([r.bells.changes.assign(scenario=r.scenario.name) for r in self.results], ignore_index=True)
+        return pd.concat(
+            [r.bells.changes.assign(scenario=r.scenario.name) for r in self.results], ignore_index=True
+        )
 
     def text(self) -> str:
         """A few lines for people: buses and dollars per scenario, savings against the reference."""
         s = self.summary()
-        engine = "runs chosen among run sets with the chaining" if self.prepared.engine == "select" else "fixed runs (reference engine)"
-        lines = [f"{self.prepared.city_name}: {int(s['riders'].iloc[0]):,} riders, {len(self.prepared.stops.stops):,} stops; {engine}"]
+        engine = (
+            "runs chosen among run sets with the chaining"
+            if self.prepared.engine == "select"
+            else "fixed runs (reference engine)"
+        )
+        lines = [
+            f"{self.prepared.city_name}: {int(s['riders'].iloc[0]):,} riders, "
+            f"{len(self.prepared.stops.stops):,} stops; {engine}"
+        ]
         types = [b.id for b in self.prepared.data.bus_types]
         for _, row in s.iterrows():
             by_type = ", ".join(f"{int(row[f'buses_{t}'])} {t}" for t in types if row.get(f"buses_{t}", 0))
             lines.append(
-                f"  {row['scenario']:<24} {int(row['buses']):>5} buses ({by_type})  ${row['dollars_per_year'] / 1e6:,.2f}M/yr  "
+                f"  {row['scenario']:<24} {int(row['buses']):>5} buses ({by_type})  "
+                f"${row['dollars_per_year'] / 1e6:,.2f}M/yr  "
                 f"saves {int(row['buses_saved'])} buses, ${row['dollars_saved_per_year'] / 1e6:,.2f}M/yr; "
-                f"ride {row['mean_ride_min']:.1f} min (p95 {row['p95_ride_min']:.1f}); before 8:00 (elem/mid/high) "
+                f"ride {row['mean_ride_min']:.1f} min (p95 {row['p95_ride_min']:.1f}); before 8:00 "
+                "(elem/mid/high) "
                 f"{int(row['before_8_elementary'])}/{int(row['before_8_middle'])}/{int(row['before_8_high'])}"
             )
             if row["mixed_runs"]:
-                lines.append(f"  {'':<24} {int(row['mixed_runs'])} runs carry students of several schools (mixed loads)")
+                lines.append(
+                    f"  {'':<24} {int(row['mixed_runs'])} runs carry students of several schools "
+                    "(mixed loads)"
+                )
         if len(self.prepared.infeasible):
             lines.append(f"  left out: {len(self.prepared.infeasible)} (see infeasible.csv)")
         capped = self.clock_cap()
         if capped:
-            lines.append(f"  WARNING: the clock's safety cap stopped {', '.join(capped)}: this result may differ from the next run with the same seed")
+            lines.append(
+                f"  WARNING: the clock's safety cap stopped {', '.join(capped)}: this result may differ "
+                "from the next run with the same seed"
+            )
         return "\n".join(lines)
 
     def clock_cap(self) -> tuple[str, ...]:
@@ -111,7 +140,19 @@ class Comparison:
                         key = (session, k)
                         if key not in geoms:
                             geoms[key] = _run_line(run, xy, net, self.prepared)
-                        rows.append((r.scenario.name, session, b + 1, k + 1, data.schools[run.schools[0]].id, run.students, format_time(run.start), format_time(run.end), geoms[key]))
+                        rows.append(
+                            (
+                                r.scenario.name,
+                                session,
+                                b + 1,
+                                k + 1,
+                                data.schools[run.schools[0]].id,
+                                run.students,
+                                format_time(run.start),
+                                format_time(run.end),
+                                geoms[key],
+                            )
+                        )
         cols = ["scenario", "session", "bus", "run", "school", "students", "start", "end", "geometry"]
         return gpd.GeoDataFrame(pd.DataFrame(rows, columns=cols), geometry="geometry", crs=self.prepared.crs)
 
@@ -131,12 +172,17 @@ class Comparison:
             "by_neighborhood": _records(self.by_neighborhood()),
             "changes": _records(self.changes()),
             "policy_violations": {r.scenario.name: list(r.policy_violations) for r in self.results},
-            "infeasible": _records(self.prepared.infeasible.groupby(["kind", "reason"]).size().rename("count").reset_index()),
+            "infeasible": _records(
+                self.prepared.infeasible.groupby(["kind", "reason"]).size().rename("count").reset_index()
+            ),
         }
 
 
 def _records(frame: pd.DataFrame) -> list[dict[str, object]]:
-    return [{k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in row.items()} for row in frame.to_dict(orient="records")]
+    return [
+        {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in row.items()}
+        for row in frame.to_dict(orient="records")
+    ]
 
 
 def _location_xy(prepared: Prepared) -> np.ndarray:
@@ -196,13 +242,25 @@ def compare(
         prepared = city
         search = time_limit
     else:
-        prepared = prepare(city, time_limit=time_limit / 2, seed=seed, progress=lambda m, f: say(m, 0.5 * f), **prepare_options)
+        prepared = prepare(
+            city,
+            time_limit=time_limit / 2,
+            seed=seed,
+            progress=lambda m, f: say(m, 0.5 * f),
+            **prepare_options,
+        )
         search = time_limit / 2
     n_opt = max(sum(s.kind == "optimized" for s in scenarios), 1)
     results = []
     for k, scenario in enumerate(scenarios):
         base = 0.5 + 0.5 * k / len(scenarios)
-        results.append(run_scenario(prepared, scenario, time_limit=search / n_opt, seed=seed, progress=lambda m, f, base=base: say(m, base + 0.5 * f / len(scenarios))))
+        results.append(
+            run_scenario(
+                prepared,
+                scenario,
+                time_limit=search / n_opt,
+                seed=seed,
+                progress=lambda m, f, base=base: say(m, base + 0.5 * f / len(scenarios)),
+            )
+        )
     return Comparison(prepared, tuple(results))
-
-

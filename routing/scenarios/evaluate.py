@@ -101,7 +101,15 @@ class ScenarioResult:
         return out
 
 
-def scenario_bells(prepared: Prepared, scenario: Scenario, *, time_limit: float = 30.0, seed: int = 0, policy: BellPolicy | None = None, progress: Progress | None = None) -> BellTimes:
+def scenario_bells(
+    prepared: Prepared,
+    scenario: Scenario,
+    *,
+    time_limit: float = 30.0,
+    seed: int = 0,
+    policy: BellPolicy | None = None,
+    progress: Progress | None = None,
+) -> BellTimes:
     """The bell times of one scenario (no bus plan): what :func:`run_scenario` routes.
 
     ``time_limit`` is the optimized search's; the aligned search, over far fewer choices, takes a
@@ -112,21 +120,61 @@ def scenario_bells(prepared: Prepared, scenario: Scenario, *, time_limit: float 
     if scenario.kind == "status_quo":
         times = current_bells(schools)
     elif scenario.kind == "aligned":
-        times = align_bells(schools, policy=policy, sectors=scenario.sectors, to=scenario.to, chains=prepared.chains, align=scenario.align, time_limit=time_limit / 4, seed=seed)
+        times = align_bells(
+            schools,
+            policy=policy,
+            sectors=scenario.sectors,
+            to=scenario.to,
+            chains=prepared.chains,
+            align=scenario.align,
+            time_limit=time_limit / 4,
+            seed=seed,
+        )
     elif scenario.kind == "fixed":
         unknown = sorted(set(scenario.times) - set(schools["id"]))
         if unknown:
-            raise ValidationError([Problem(f"scenario {scenario.name!r}", None, "times", f"unknown schools {unknown[:5]}", "use school ids")], city=prepared.city_name)
+            raise ValidationError(
+                [
+                    Problem(
+                        f"scenario {scenario.name!r}",
+                        None,
+                        "times",
+                        f"unknown schools {unknown[:5]}",
+                        "use school ids",
+                    )
+                ],
+                city=prepared.city_name,
+            )
         base = current_bells(schools)
-        times = BellTimes.from_times(schools, scenario.times, reasons={s: "set by the scenario" for s in scenario.times}, infeasible=base.infeasible)
+        times = BellTimes.from_times(
+            schools,
+            scenario.times,
+            reasons={s: "set by the scenario" for s in scenario.times},
+            infeasible=base.infeasible,
+        )
     else:
         tiers = district_tiers(schools, sector=scenario.to) if scenario.align == "start_and_end" else ()
-        times = optimize_bells(prepared.chains, schools, policy=policy, time_limit=time_limit, seed=seed, tiers=tiers, progress=progress)
+        times = optimize_bells(
+            prepared.chains,
+            schools,
+            policy=policy,
+            time_limit=time_limit,
+            seed=seed,
+            tiers=tiers,
+            progress=progress,
+        )
     return times
 
 
 #: Policy keys of ``[transport.bells]`` and the :class:`~routing.bells.BellPolicy` fields they set.
-_POLICY_KEYS = {"earliest": "earliest", "latest": "latest", "step_minutes": "step", "shifts_minutes": "shifts", "max_change_minutes": "max_change", "max_day_change_minutes": "max_day_change"}
+_POLICY_KEYS = {
+    "earliest": "earliest",
+    "latest": "latest",
+    "step_minutes": "step",
+    "shifts_minutes": "shifts",
+    "max_change_minutes": "max_change",
+    "max_day_change_minutes": "max_day_change",
+}
 
 
 def scenario_policy(policy: BellPolicy, extra: Mapping[str, object]) -> BellPolicy:
@@ -167,26 +215,52 @@ def run_scenario(
     """
     t0 = time.perf_counter()
     policy = scenario_policy(prepared.policy, scenario.bells)
-    bells, plans, capped = _evaluate(prepared, scenario, policy, time_limit=time_limit, seed=seed, progress=progress)
+    bells, plans, capped = _evaluate(
+        prepared, scenario, policy, time_limit=time_limit, seed=seed, progress=progress
+    )
     if prepared.engine == "select" and scenario.kind in ("aligned", "optimized"):
         # a second round on the runs the selection chose (measured on the demo's morning: 54 -> 52 buses)
         again = _second_round(prepared, scenario, policy, bells, plans, time_limit=time_limit / 2, seed=seed)
         if again is not None and _size(again[1]) < _size(plans):
             bells, plans, capped = again[0], again[1], capped + again[2]
-    ok = prepared.schools["id"].isin(list(bells.starts)) & np.isfinite(prepared.schools["bell_start"].astype(float))
+    ok = prepared.schools["id"].isin(list(bells.starts)) & np.isfinite(
+        prepared.schools["bell_start"].astype(float)
+    )
     violations = tuple(policy.violations(prepared.schools[ok], bells.starts, bells.ends))
     metrics, by_sector, by_hood = _metrics(prepared, bells, plans)
     if bells.buses is not None:
-        metrics["search_buses"] = int(bells.buses)  # the evaluator's count: the fixed runs moved to these bells
+        metrics["search_buses"] = int(
+            bells.buses
+        )  # the evaluator's count: the fixed runs moved to these bells
     if progress is not None:
         progress(f"{scenario.name}: {metrics['buses']} buses", 1.0)
     capped = (*prepared.clock_cap, *capped)
-    return ScenarioResult(scenario, replace(bells, buses=int(metrics["buses"])), plans, metrics, by_sector, by_hood, violations, time.perf_counter() - t0, tuple(dict.fromkeys(capped)))
+    return ScenarioResult(
+        scenario,
+        replace(bells, buses=int(metrics["buses"])),
+        plans,
+        metrics,
+        by_sector,
+        by_hood,
+        violations,
+        time.perf_counter() - t0,
+        tuple(dict.fromkeys(capped)),
+    )
 
 
-def _evaluate(prepared: Prepared, scenario: Scenario, policy: BellPolicy, *, time_limit: float, seed: int, progress: Progress | None) -> tuple[BellTimes, dict[str, BusPlan], tuple[str, ...]]:
+def _evaluate(
+    prepared: Prepared,
+    scenario: Scenario,
+    policy: BellPolicy,
+    *,
+    time_limit: float,
+    seed: int,
+    progress: Progress | None,
+) -> tuple[BellTimes, dict[str, BusPlan], tuple[str, ...]]:
     """The scenario's bells searched on ``prepared``'s evaluator, and the plans at those bells."""
-    bells = scenario_bells(prepared, scenario, time_limit=time_limit, seed=seed, policy=policy, progress=progress)
+    bells = scenario_bells(
+        prepared, scenario, time_limit=time_limit, seed=seed, policy=policy, progress=progress
+    )
     plans, capped = _plans_at(prepared, scenario, bells, time_limit=time_limit)
     return bells, plans, (("bell search",) if bells.clock_cap else ()) + capped
 
@@ -196,7 +270,9 @@ def _size(plans: Mapping[str, BusPlan]) -> tuple[int, int]:
     return max((p.n_buses for p in plans.values()), default=0), sum(p.n_buses for p in plans.values())
 
 
-def _plans_at(prepared: Prepared, scenario: Scenario, bells: BellTimes, *, time_limit: float) -> tuple[dict[str, BusPlan], tuple[str, ...]]:
+def _plans_at(
+    prepared: Prepared, scenario: Scenario, bells: BellTimes, *, time_limit: float
+) -> tuple[dict[str, BusPlan], tuple[str, ...]]:
     """Every session's plan at ``bells`` (:func:`_plan`), and the stages the clock cap stopped."""
     ids = prepared.chains.school_ids
     shift, end_shift = _shifts(prepared, bells)
@@ -205,37 +281,93 @@ def _plans_at(prepared: Prepared, scenario: Scenario, bells: BellTimes, *, time_
         pm={s: bells.ends[s] for s in ids if math.isfinite(bells.ends.get(s, math.nan))},
     )
     deadline = Deadline(safety_cap(time_limit))
-    plans = {session: _plan(prepared, data, session, end_shift if session == "pm" else shift, mixed_loads=scenario.mixed_loads, deadline=deadline) for session in prepared.runs if prepared.runs[session]}
-    return plans, tuple(c for p in plans.values() for c in p.stats.get("clock_cap", ()))  # type: ignore[attr-defined]
+    plans = {
+        session: _plan(
+            prepared,
+            data,
+            session,
+            end_shift if session == "pm" else shift,
+            mixed_loads=scenario.mixed_loads,
+            deadline=deadline,
+        )
+        for session in prepared.runs
+        if prepared.runs[session]
+    }
+    # type: ignore[attr-defined]
+    return plans, tuple(c for p in plans.values() for c in p.stats.get("clock_cap", ()))
 
 
 def _shifts(prepared: Prepared, bells: BellTimes) -> tuple[np.ndarray, np.ndarray]:
     """Each school's change of start and of dismissal (seconds, in the evaluator's school order)."""
     ids = prepared.chains.school_ids
-    shift = np.nan_to_num(bells.shift(ids, dict(zip(prepared.schools["id"], prepared.schools["bell_start"].astype(float)))))
-    end_shift = np.nan_to_num(bells.end_shift(ids, dict(zip(prepared.schools["id"], prepared.schools["bell_end"].astype(float)))))
+    shift = np.nan_to_num(
+        bells.shift(ids, dict(zip(prepared.schools["id"], prepared.schools["bell_start"].astype(float))))
+    )
+    end_shift = np.nan_to_num(
+        bells.end_shift(ids, dict(zip(prepared.schools["id"], prepared.schools["bell_end"].astype(float))))
+    )
     return shift, end_shift
 
 
-def _second_round(prepared: Prepared, scenario: Scenario, policy: BellPolicy, bells: BellTimes, plans: Mapping[str, BusPlan], *, time_limit: float, seed: int) -> tuple[BellTimes, dict[str, BusPlan], tuple[str, ...]] | None:
-    """The aligned or optimized search again, on the runs the selection chose (moved back to the current bells)
-    and from the bells found on the fixed runs, then the selection at the new bells; ``None`` when
-    a run carries several schools (it cannot be moved back by one school's change)."""
+def _second_round(
+    prepared: Prepared,
+    scenario: Scenario,
+    policy: BellPolicy,
+    bells: BellTimes,
+    plans: Mapping[str, BusPlan],
+    *,
+    time_limit: float,
+    seed: int,
+) -> tuple[BellTimes, dict[str, BusPlan], tuple[str, ...]] | None:
+    """The aligned or optimized search again, on the runs the selection chose (moved back to the
+    current bells) and from the bells found on the fixed runs, then the selection at the new bells;
+    ``None`` when a run carries several schools (it cannot be moved back by one school's change)."""
     if any(len(r.schools) > 1 for p in plans.values() for r in p.runs):
         return None
     shift, end_shift = _shifts(prepared, bells)
-    back = {k: tuple(r.shifted(-(end_shift if k == "pm" else shift)[r.schools[0]]) for r in p.runs) for k, p in plans.items()}
+    back = {
+        k: tuple(r.shifted(-(end_shift if k == "pm" else shift)[r.schools[0]]) for r in p.runs)
+        for k, p in plans.items()
+    }
     chosen = replace(prepared, runs=back, chains=RunChains.from_runs(prepared.data, back))
     if scenario.kind == "aligned":
-        again = align_bells(prepared.schools, policy=policy, sectors=scenario.sectors, to=scenario.to, chains=chosen.chains, align=scenario.align, time_limit=time_limit / 4, seed=seed, start=bells)
+        again = align_bells(
+            prepared.schools,
+            policy=policy,
+            sectors=scenario.sectors,
+            to=scenario.to,
+            chains=chosen.chains,
+            align=scenario.align,
+            time_limit=time_limit / 4,
+            seed=seed,
+            start=bells,
+        )
     else:
-        tiers = district_tiers(prepared.schools, sector=scenario.to) if scenario.align == "start_and_end" else ()
-        again = optimize_bells(chosen.chains, prepared.schools, policy=policy, time_limit=time_limit, seed=seed, tiers=tiers, start=bells)
+        tiers = (
+            district_tiers(prepared.schools, sector=scenario.to) if scenario.align == "start_and_end" else ()
+        )
+        again = optimize_bells(
+            chosen.chains,
+            prepared.schools,
+            policy=policy,
+            time_limit=time_limit,
+            seed=seed,
+            tiers=tiers,
+            start=bells,
+        )
     new, capped = _plans_at(chosen, scenario, again, time_limit=time_limit)
     return again, new, (("bell search",) if again.clock_cap else ()) + capped
 
 
-def _plan(prepared: Prepared, data: ProblemData, session: str, shift: np.ndarray, *, mixed_loads: bool, deadline: Deadline) -> BusPlan:
+def _plan(
+    prepared: Prepared,
+    data: ProblemData,
+    session: str,
+    shift: np.ndarray,
+    *,
+    mixed_loads: bool,
+    deadline: Deadline,
+) -> BusPlan:
     """One session's plan at new bells: the runs chosen among the run sets moved to those bells
     (engine ``"select"``; never more buses than the prepared runs moved, which the bell search
     counted), or the prepared runs moved (``"fixed"``); chained exactly (fewest buses, then least
@@ -253,7 +385,9 @@ def _plan(prepared: Prepared, data: ProblemData, session: str, shift: np.ndarray
     else:
         chosen = moved
     capped = ("run selection",) if info.pop("clock_cap", False) else ()
-    plan = BusPlan(data, session, tuple(chosen), tuple(chain(data, chosen)), stats={**info, "clock_cap": capped})  # type: ignore[arg-type]
+    plan = BusPlan(
+        data, session, tuple(chosen), tuple(chain(data, chosen)), stats={**info, "clock_cap": capped}
+    )  # type: ignore[arg-type]
     if mixing:
         plan = mix_loads(plan, time_limit=deadline.seconds, progress=None)
     return _typed(plan)
@@ -272,7 +406,9 @@ def _typed(plan: BusPlan) -> BusPlan:
     return replace(plan, buses=tuple(buses))
 
 
-def _metrics(prepared: Prepared, bells: BellTimes, plans: Mapping[str, BusPlan]) -> tuple[dict[str, float], pd.DataFrame, pd.DataFrame]:
+def _metrics(
+    prepared: Prepared, bells: BellTimes, plans: Mapping[str, BusPlan]
+) -> tuple[dict[str, float], pd.DataFrame, pd.DataFrame]:
     """Totals, by sector and by neighborhood."""
     data = prepared.data
     totals = {s: p.totals() for s, p in plans.items()}
@@ -315,7 +451,12 @@ def _metrics(prepared: Prepared, bells: BellTimes, plans: Mapping[str, BusPlan])
         "mean_ride_min": float(r["ride_min"].mean()) if r["ride_min"].notna().any() else 0.0,
         "p95_ride_min": float(r["ride_min"].quantile(0.95)) if r["ride_min"].notna().any() else 0.0,
         "early_arrivals": int(r["early"].sum()),
-        "dollars_per_year": costs.dollars(buses=buses, miles_per_day=miles, driver_hours_per_day=hours, bus_dollars=costs.fleet_dollars(data, fleet)),
+        "dollars_per_year": costs.dollars(
+            buses=buses,
+            miles_per_day=miles,
+            driver_hours_per_day=hours,
+            bus_dollars=costs.fleet_dollars(data, fleet),
+        ),
         "mixed_runs": int(sum(len(r.schools) > 1 for p in plans.values() for r in p.runs)),
         "fleet_buses": int(sum(fleet.values())),
     }
@@ -333,7 +474,12 @@ def _metrics(prepared: Prepared, bells: BellTimes, plans: Mapping[str, BusPlan])
                 "mean_ride_min": g["ride_min"].mean(),
                 "p95_ride_min": g["ride_min"].quantile(0.95),
                 "early_arrivals": g["early"].sum(),
-                **{f"before_8_{b}": g.apply(lambda x, b=b: int((x["before_8"] & (x["band"] == b)).sum()), include_groups=False) for b in BANDS},
+                **{
+                    f"before_8_{b}": g.apply(
+                        lambda x, b=b: int((x["before_8"] & (x["band"] == b)).sum()), include_groups=False
+                    )
+                    for b in BANDS
+                },
             }
         )
         return out.reset_index().rename(columns={key: key})
@@ -358,10 +504,15 @@ def fleet_by_type(plans: Mapping[str, BusPlan]) -> dict[int, int]:
     if not plans:
         return {}
     data = next(iter(plans.values())).data
-    count = {s: np.bincount([b.bus_type for b in p.buses], minlength=len(data.bus_types)) for s, p in plans.items()}
+    count = {
+        s: np.bincount([b.bus_type for b in p.buses], minlength=len(data.bus_types)) for s, p in plans.items()
+    }
     fleet: dict[int, int] = {}
     for lift in (False, True):
-        kinds = sorted((t for t, b in enumerate(data.bus_types) if b.wheelchair == lift), key=lambda t: (-data.bus_types[t].seats, t))
+        kinds = sorted(
+            (t for t, b in enumerate(data.bus_types) if b.wheelchair == lift),
+            key=lambda t: (-data.bus_types[t].seats, t),
+        )
         have = 0
         for k, t in enumerate(kinds):
             need = max(int(c[kinds[: k + 1]].sum()) for c in count.values())
@@ -371,7 +522,9 @@ def fleet_by_type(plans: Mapping[str, BusPlan]) -> dict[int, int]:
     return fleet
 
 
-def _bus_share(plans: Mapping[str, BusPlan], data: ProblemData, sector: Mapping[str, str]) -> dict[str, float]:
+def _bus_share(
+    plans: Mapping[str, BusPlan], data: ProblemData, sector: Mapping[str, str]
+) -> dict[str, float]:
     """Buses attributed to each sector: each bus of the busier session split by its runs' schools."""
     if not plans:
         return {}
@@ -382,5 +535,3 @@ def _bus_share(plans: Mapping[str, BusPlan], data: ProblemData, sector: Mapping[
             s = sector[data.schools[plan.runs[r].schools[0]].id]
             share[s] = share.get(s, 0.0) + 1.0 / len(bus.runs)
     return share
-
-

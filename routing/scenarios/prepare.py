@@ -27,7 +27,14 @@ from routing.scenarios.scenario import (
     Progress,
 )
 from routing.selection import RunSets, run_sets
-from routing.stops import StopPlan, eligibility_rules, eligible_riders, hazard_riders, place_stops, read_hazards
+from routing.stops import (
+    StopPlan,
+    eligibility_rules,
+    eligible_riders,
+    hazard_riders,
+    place_stops,
+    read_hazards,
+)
 from routing.travel import (
     CompiledNetwork,
     StraightLineModel,
@@ -41,6 +48,7 @@ Engine = Literal["select", "fixed"]
 #: Run sets per school of the ``"select"`` engine (the first of
 #: :data:`routing.selection.DEFAULT_ALTERNATIVES`).
 ALTERNATIVES = 5
+
 
 @dataclass(frozen=True, eq=False)
 class Prepared:
@@ -100,7 +108,9 @@ class Prepared:
     costs: CostModel
     network: CompiledNetwork | None = None
     engine: Engine = "select"
-    hazard_riders: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=["school", "riders", "hazard_riders"]))
+    hazard_riders: pd.DataFrame = field(
+        default_factory=lambda: pd.DataFrame(columns=["school", "riders", "hazard_riders"])
+    )
     clock_cap: tuple[str, ...] = ()
     seconds: float = 0.0
 
@@ -148,15 +158,22 @@ def prepare(
     Prepared
     """
     if engine not in ("select", "fixed"):
-        raise ValidationError([Problem("engine", None, "engine", f"unknown engine {engine!r}", 'use "select" or "fixed"')], city=city.name)
+        raise ValidationError(
+            [Problem("engine", None, "engine", f"unknown engine {engine!r}", 'use "select" or "fixed"')],
+            city=city.name,
+        )
     t0 = time.perf_counter()
     say = progress or (lambda message, fraction: None)
     transport = dict(city.settings.get("transport", {}) or {})
     if network == "city":
         say("loading the street network", 0.0)
         network = travel_model(city.network, crs=city.crs) if city.network is not None else None
-    model: TravelModel = network if network is not None else StraightLineModel(kind="manhattan", circuity=1.0, crs=city.crs)
-    schools = city.schools[["id", "name", "sector", "grades", "neighborhood", "bell_start", "bell_end", "geometry"]].copy()
+    model: TravelModel = (
+        network if network is not None else StraightLineModel(kind="manhattan", circuity=1.0, crs=city.crs)
+    )
+    schools = city.schools[
+        ["id", "name", "sector", "grades", "neighborhood", "bell_start", "bell_end", "geometry"]
+    ].copy()
     rules = eligibility_rules(transport)
     # ungraded and adult students ride too, under their school's strictest walk rule
     students = city.transport_students(
@@ -170,26 +187,58 @@ def prepare(
     seats = _seats(city)
     plan = place_stops(riders, network=network, stop_capacity=seats, seed=seed, hazards=hazards)
     say("travel matrices", 0.15)
-    yards = city.yards if len(city.yards) else gpd.GeoDataFrame({"id": ["yard"]}, geometry=[schools.union_all().centroid], crs=schools.crs)
+    yards = (
+        city.yards
+        if len(city.yards)
+        else gpd.GeoDataFrame({"id": ["yard"]}, geometry=[schools.union_all().centroid], crs=schools.crs)
+    )
     points = pd.concat([yards.geometry, schools.geometry, plan.stops.geometry], ignore_index=True)
     xy, _ = point_coordinates(gpd.GeoSeries(points, crs=schools.crs))
     if network is not None:
-        node = np.concatenate([network.kdtree.query(xy[: len(yards) + len(schools)])[1], network.positions(plan.stops["node"].to_numpy())])
+        node = np.concatenate(
+            [
+                network.kdtree.query(xy[: len(yards) + len(schools)])[1],
+                network.positions(plan.stops["node"].to_numpy()),
+            ]
+        )
         where = network.node_ids[node]
         uniq, loc = np.unique(where, return_inverse=True)
         durations, distances = _frozen(model.matrix(uniq, uniq)), _frozen(model.distance_matrix(uniq, uniq))
     else:
         uniq_xy, loc = np.unique(np.round(xy, 1), axis=0, return_inverse=True)
-        durations, distances = _frozen(model.matrix(uniq_xy, uniq_xy)), _frozen(model.distance_matrix(uniq_xy, uniq_xy))
+        durations, distances = (
+            _frozen(model.matrix(uniq_xy, uniq_xy)),
+            _frozen(model.distance_matrix(uniq_xy, uniq_xy)),
+        )
     ny, ns = len(yards), len(schools)
-    bells_ok = (np.isfinite(schools["bell_start"].astype(float)) & np.isfinite(schools["bell_end"].astype(float))).to_numpy()
-    routed = plan.stops["school"].isin(schools.loc[bells_ok, "id"]).to_numpy()  # a school without bells cannot be routed
+    bells_ok = (
+        np.isfinite(schools["bell_start"].astype(float)) & np.isfinite(schools["bell_end"].astype(float))
+    ).to_numpy()
+    routed = (
+        plan.stops["school"].isin(schools.loc[bells_ok, "id"]).to_numpy()
+    )  # a school without bells cannot be routed
     dwell = float(transport.get("school_dwell", 300.0))
     data = ProblemData.from_matrices(
         durations=durations,
         distances=distances,
-        schools=pd.DataFrame({"id": schools["id"], "location": loc[ny : ny + ns], "am_bell": schools["bell_start"].astype(float), "pm_dismissal": schools["bell_end"].astype(float), "dwell": dwell})[bells_ok],
-        stops=pd.DataFrame({"id": plan.stops["id"], "location": loc[ny + ns :], "school": plan.stops["school"], "students": plan.stops["students"], "service": plan.stops["service"]})[routed],
+        schools=pd.DataFrame(
+            {
+                "id": schools["id"],
+                "location": loc[ny : ny + ns],
+                "am_bell": schools["bell_start"].astype(float),
+                "pm_dismissal": schools["bell_end"].astype(float),
+                "dwell": dwell,
+            }
+        )[bells_ok],
+        stops=pd.DataFrame(
+            {
+                "id": plan.stops["id"],
+                "location": loc[ny + ns :],
+                "school": plan.stops["school"],
+                "students": plan.stops["students"],
+                "service": plan.stops["service"],
+            }
+        )[routed],
         yards=pd.DataFrame({"id": yards["id"], "location": loc[:ny]}),
         bus_types=_bus_types(city, seats),
         max_ride=float(transport.get("max_ride", 3600.0)),
@@ -202,10 +251,19 @@ def prepare(
     sets: dict[str, RunSets] = {}
     for k, session in enumerate(sessions):
         sets[session] = run_sets(
-            data, session=session, time_limit=time_limit / len(sessions), seed=seed, alternatives=1 if engine == "fixed" else ALTERNATIVES,
-            workers=workers, mixed_loads=mixed_loads and engine == "select", lead_budget=True, deadline=deadline,
-            progress=lambda m, f, k=k, s=session: say(f"{s.upper()} runs", 0.2 + 0.75 * (k + f) / len(sessions)),
-        )  # fmt: skip
+            data,
+            session=session,
+            time_limit=time_limit / len(sessions),
+            seed=seed,
+            alternatives=1 if engine == "fixed" else ALTERNATIVES,
+            workers=workers,
+            mixed_loads=mixed_loads and engine == "select",
+            lead_budget=True,
+            deadline=deadline,
+            progress=lambda m, f, k=k, s=session: say(
+                f"{s.upper()} runs", 0.2 + 0.75 * (k + f) / len(sessions)
+            ),
+        )
     runs = {session: tuple(v.first()) for session, v in sets.items()}
     left_out = list(sets[sessions[0]].infeasible)
     say("chaining", 0.97)
@@ -213,23 +271,49 @@ def prepare(
     capped = ("school runs",) if any(v.clock_cap for v in sets.values()) else ()
     infeasible = pd.concat(
         [
-            pd.DataFrame({"kind": "student", "id": plan.infeasible["student"], "school": plan.infeasible["school"], "reason": plan.infeasible["reason"]}),
-            pd.DataFrame([("stop", i.stop, i.school, i.reason) for i in left_out], columns=["kind", "id", "school", "reason"]),
-            pd.DataFrame({"kind": "school", "id": schools.loc[~bells_ok, "id"], "school": schools.loc[~bells_ok, "id"], "reason": "no current bell times: its riders are not routed"}),
-            city.geocoding.left_out() if city.geocoding is not None else None,  # students whose address matched nothing
+            pd.DataFrame(
+                {
+                    "kind": "student",
+                    "id": plan.infeasible["student"],
+                    "school": plan.infeasible["school"],
+                    "reason": plan.infeasible["reason"],
+                }
+            ),
+            pd.DataFrame(
+                [("stop", i.stop, i.school, i.reason) for i in left_out],
+                columns=["kind", "id", "school", "reason"],
+            ),
+            pd.DataFrame(
+                {
+                    "kind": "school",
+                    "id": schools.loc[~bells_ok, "id"],
+                    "school": schools.loc[~bells_ok, "id"],
+                    "reason": "no current bell times: its riders are not routed",
+                }
+            ),
+            city.geocoding.left_out()
+            if city.geocoding is not None
+            else None,  # students whose address matched nothing
         ],
         ignore_index=True,
     )
     stop_of = dict(zip(plan.assignment["student"], plan.assignment["stop"]))
     rider_table = pd.DataFrame(
-        {"id": riders["id"].astype(str), "grade": riders["grade"].astype(int), "school": riders["school"].astype(str), "neighborhood": riders["neighborhood"].astype(str)}
+        {
+            "id": riders["id"].astype(str),
+            "grade": riders["grade"].astype(int),
+            "school": riders["school"].astype(str),
+            "neighborhood": riders["neighborhood"].astype(str),
+        }
     )
     rider_table["stop"] = rider_table["id"].map(stop_of)
     say("ready", 1.0)
     return Prepared(
         city_name=city.name,
         crs=city.crs,
-        schools=pd.DataFrame(schools.drop(columns="geometry")).assign(x=schools.geometry.x, y=schools.geometry.y),
+        schools=pd.DataFrame(schools.drop(columns="geometry")).assign(
+            x=schools.geometry.x, y=schools.geometry.y
+        ),
         riders=rider_table,
         stops=plan,
         data=data,
@@ -241,7 +325,9 @@ def prepare(
         costs=CostModel.from_settings(transport),
         network=network,
         engine=engine,
-        hazard_riders=hazard_riders(riders_all) if hazards is not None else pd.DataFrame(columns=["school", "riders", "hazard_riders"]),
+        hazard_riders=hazard_riders(riders_all)
+        if hazards is not None
+        else pd.DataFrame(columns=["school", "riders", "hazard_riders"]),
         clock_cap=capped,
         seconds=time.perf_counter() - t0,
     )
@@ -258,7 +344,8 @@ def _frozen(matrix: np.ndarray) -> np.ndarray:
 
 
 def _policy(transport: Mapping[str, object]) -> BellPolicy:
-    """The city's policy; ``bell_tiers`` (when no ``[transport.bells]`` grid is given) become the candidates."""
+    """The city's policy; ``bell_tiers`` (when no ``[transport.bells]`` grid is given) become the
+    candidates."""
     policy = BellPolicy.from_settings(transport)
     tiers = [parse_time(t) for t in transport.get("bell_tiers", []) or []]
     if tiers and "step_minutes" not in (transport.get("bells") or {}):
@@ -268,7 +355,9 @@ def _policy(transport: Mapping[str, object]) -> BellPolicy:
 
 
 def _seats(city: City) -> int:
-    plain = city.bus_types[~city.bus_types["wheelchair"].astype(bool)] if len(city.bus_types) else city.bus_types
+    plain = (
+        city.bus_types[~city.bus_types["wheelchair"].astype(bool)] if len(city.bus_types) else city.bus_types
+    )
     return int(plain["seats"].max()) if len(plain) else 66
 
 
@@ -277,12 +366,19 @@ def _bus_types(city: City, seats: int) -> pd.DataFrame:
     if len(city.bus_types):
         t = city.bus_types
         price = t["cost_per_year"].astype(float) if "cost_per_year" in t.columns else np.nan
-        return pd.DataFrame({"id": t["id"], "seats": t["seats"], "wheelchair": t["wheelchair"].astype(bool), "cost_per_year": price})
+        return pd.DataFrame(
+            {
+                "id": t["id"],
+                "seats": t["seats"],
+                "wheelchair": t["wheelchair"].astype(bool),
+                "cost_per_year": price,
+            }
+        )
     return pd.DataFrame({"id": ["bus", "lift"], "seats": [seats, 20], "wheelchair": [False, True]})
 
 
-def _single_loads(options: Sequence[tuple[tuple[int, ...], list[Run]]]) -> list[tuple[tuple[int, ...], list[Run]]]:
+def _single_loads(
+    options: Sequence[tuple[tuple[int, ...], list[Run]]],
+) -> list[tuple[tuple[int, ...], list[Run]]]:
     """The run sets that carry one school's riders each."""
     return [o for o in options if len(o[0]) == 1]
-
-

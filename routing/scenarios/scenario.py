@@ -36,7 +36,6 @@ MIN_CELL = 10
 _EIGHT = 8 * 3600.0
 
 
-
 @dataclass(frozen=True)
 class CostModel:
     """Dollars a year of a bus plan: buses, miles and (optionally) driver hours.
@@ -75,14 +74,30 @@ class CostModel:
             source=str(transport.get("cost_per_bus_year_source", d.source)),
         )
 
-    def dollars(self, *, buses: int, miles_per_day: float, driver_hours_per_day: float, bus_dollars: float | None = None) -> float:
+    def dollars(
+        self,
+        *,
+        buses: int,
+        miles_per_day: float,
+        driver_hours_per_day: float,
+        bus_dollars: float | None = None,
+    ) -> float:
         """Dollars a year (``bus_dollars``: the buses priced by type, instead of ``buses * per_bus_year``)."""
         daily = miles_per_day * self.per_mile + driver_hours_per_day * self.per_driver_hour
         return (buses * self.per_bus_year if bus_dollars is None else bus_dollars) + daily * self.school_days
 
     def fleet_dollars(self, data: ProblemData, fleet: Mapping[int, int]) -> float:
-        """Dollars a year of a fleet (bus type index -> buses): each type at its own price, else ``per_bus_year``."""
-        return sum(n * (data.bus_types[t].cost_per_year if math.isfinite(data.bus_types[t].cost_per_year) else self.per_bus_year) for t, n in fleet.items())
+        """Dollars a year of a fleet (bus type index -> buses): each type at its own price, else
+        ``per_bus_year``."""
+        return sum(
+            n
+            * (
+                data.bus_types[t].cost_per_year
+                if math.isfinite(data.bus_types[t].cost_per_year)
+                else self.per_bus_year
+            )
+            for t, n in fleet.items()
+        )
 
 
 Kind = Literal["status_quo", "aligned", "optimized", "fixed"]
@@ -141,8 +156,14 @@ def with_mixed_loads(scenarios: Sequence[Scenario]) -> list[Scenario]:
 
 DEFAULT_SCENARIOS: tuple[Scenario, ...] = (
     Scenario("status quo", "status_quo", "Every school keeps its current bell times."),
-    Scenario("aligned", "aligned", "Charter and Catholic schools align their start and dismissal to the district's tiers."),
-    Scenario("optimized", "optimized", "Every school may move to any time the policy allows, for the fewest buses."),
+    Scenario(
+        "aligned",
+        "aligned",
+        "Charter and Catholic schools align their start and dismissal to the district's tiers.",
+    ),
+    Scenario(
+        "optimized", "optimized", "Every school may move to any time the policy allows, for the fewest buses."
+    ),
 )
 
 
@@ -185,17 +206,36 @@ def read_scenarios(path: str | os.PathLike[str]) -> tuple[list[Scenario], Mappin
     try:
         raw = tomllib.loads(p.read_text())
     except (OSError, tomllib.TOMLDecodeError) as err:
-        raise ValidationError([Problem(str(p), None, None, f"cannot read: {err}", "give a TOML file with [[scenario]] tables")], city="scenarios") from None
+        raise ValidationError(
+            [Problem(str(p), None, None, f"cannot read: {err}", "give a TOML file with [[scenario]] tables")],
+            city="scenarios",
+        ) from None
     problems: list[Problem] = []
     out = []
     for k, s in enumerate(raw.get("scenario", [])):
         kind = s.get("kind", "status_quo")
         if kind not in ("status_quo", "aligned", "optimized", "fixed"):
-            problems.append(Problem(str(p), k + 1, "kind", f"unknown kind {kind!r}", "use status_quo, aligned, optimized or fixed"))
+            problems.append(
+                Problem(
+                    str(p),
+                    k + 1,
+                    "kind",
+                    f"unknown kind {kind!r}",
+                    "use status_quo, aligned, optimized or fixed",
+                )
+            )
             continue
         align = s.get("align", "start_and_end")
         if align not in ("start", "start_and_end"):
-            problems.append(Problem(str(p), k + 1, "align", f"unknown alignment {align!r}", 'use align = "start_and_end" or "start"'))
+            problems.append(
+                Problem(
+                    str(p),
+                    k + 1,
+                    "align",
+                    f"unknown alignment {align!r}",
+                    'use align = "start_and_end" or "start"',
+                )
+            )
             continue
         times = {}
         for sid, t in (s.get("times") or {}).items():
@@ -218,7 +258,9 @@ def read_scenarios(path: str | os.PathLike[str]) -> tuple[list[Scenario], Mappin
         )
     grid = {str(k): list(v) for k, v in (raw.get("grid") or {}).items()}
     if not out and not grid:
-        problems.append(Problem(str(p), None, None, "no [[scenario]] and no [grid]", "add at least one scenario"))
+        problems.append(
+            Problem(str(p), None, None, "no [[scenario]] and no [grid]", "add at least one scenario")
+        )
     if problems:
         raise ValidationError(problems, city="scenarios")
     return out, grid
@@ -228,8 +270,11 @@ def grid_scenarios(grid: Mapping[str, Sequence[object]]) -> list[Scenario]:
     """One optimized scenario per combination of the grid's policy values."""
     keys = sorted(grid)
     return [
-        Scenario(", ".join(f"{k}={v}" for k, v in zip(keys, values)), "optimized", "grid point", bells=dict(zip(keys, values)))
+        Scenario(
+            ", ".join(f"{k}={v}" for k, v in zip(keys, values)),
+            "optimized",
+            "grid point",
+            bells=dict(zip(keys, values)),
+        )
         for values in product(*(grid[k] for k in keys))
     ]
-
-

@@ -59,7 +59,9 @@ class ProcessExecutor:
         workers = min(self.workers or os.cpu_count() or 1, max(len(items), 1))
         if workers == 1:
             return [fn(shared, item) for item in items]
-        with ProcessPoolExecutor(workers, mp_context=get_context("fork"), initializer=_init, initargs=(shared,)) as pool:
+        with ProcessPoolExecutor(
+            workers, mp_context=get_context("fork"), initializer=_init, initargs=(shared,)
+        ) as pool:
             return list(pool.map(_call, [fn] * len(items), items))
 
 
@@ -93,7 +95,13 @@ class _Evaluate:
 
     def __call__(self, prepared: Prepared, scenario: Scenario) -> dict[str, object]:
         r = run_scenario(prepared, scenario, time_limit=self.time_limit, seed=self.seed)
-        return {"scenario": scenario.name, "kind": scenario.kind, **r.metrics, "policy_violations": len(r.policy_violations), "clock_cap": ", ".join(r.clock_cap)}
+        return {
+            "scenario": scenario.name,
+            "kind": scenario.kind,
+            **r.metrics,
+            "policy_violations": len(r.policy_violations),
+            "clock_cap": ", ".join(r.clock_cap),
+        }
 
 
 def sweep(
