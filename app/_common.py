@@ -95,12 +95,16 @@ def load_city(city_dir: Path) -> City:
     except ValidationError as err:
         echo(str(err))
         raise typer.Exit(code=1) from None
-    if city.geocoding is not None and city.geocoding.not_placed:  # every result below leaves them out
-        echo(
-            f"{city.geocoding.not_placed:,} students not placed (addresses unmatched): left out of "
-            "every result"
-        )
+    for line in unplaced(city):  # every result below leaves them out
+        echo(line)
     return city
+
+
+def unplaced(city: City) -> list[str]:
+    """The warning that students whose address matched nothing are left out, for every output that
+    counts students (empty when every student is placed)."""
+    n = city.geocoding.not_placed if city.geocoding is not None else 0
+    return [f"{n:,} students not placed (addresses unmatched): left out of every result"] if n else []
 
 
 def travel_model_for(city: City) -> tuple[Any, str]:

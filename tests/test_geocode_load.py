@@ -220,3 +220,22 @@ def test_address_parts_in_columns_of_their_own(tmp_path: Path) -> None:
     assert rows.loc["A1", "address"] == "12 ADAMS AV, 2, 2190"  # as written, parts joined
     assert list(city.students["id"]) == ["A1", "A2"] and city.geocoding.not_placed == 1
     assert rows.loc["A3", "row"] == 4  # the spreadsheet's row, under the header
+
+
+def test_zone_coverage_counts_the_students_not_placed(tmp_path: Path) -> None:
+    """A result that counts students says how many were left out because their address matched nothing."""
+    from facilities import demo
+
+    folder = demo.generate(size="test", seed=5, out=tmp_path / "riverton")
+    students = pd.read_csv(folder / "students.csv", dtype=str, keep_default_na=False)
+    students[["lon", "lat"]] = ""
+    students.to_csv(folder / "students.csv", index=False)
+    n = read_city(folder).geocoding.not_placed
+    assert n > 0
+    out = tmp_path / "coverage"
+    result = runner.invoke(app, ["zones", "coverage", str(folder), "--out", str(out), "--source", "students"])
+    assert result.exit_code == 0, result.output
+    said = f"{n:,} students not placed (addresses unmatched)"
+    assert said in result.output
+    assert any(said in w for w in json.loads((out / "summary.json").read_text())["warnings"])
+    assert said in (out / "report.html").read_text()

@@ -21,7 +21,7 @@ import typer
 
 from app._common import echo as _echo
 from app._common import load_city as _load
-from app._common import travel_for
+from app._common import travel_for, unplaced
 from app._common import write_csv as _write_csv
 from app._common import write_json as _write_json
 from app.outputs import city_inputs, output_folder
@@ -239,13 +239,13 @@ def coverage_city(
     _write_csv(table, out / "zones.csv")
     _write_csv(suppress_small(cov.grades, counts), out / "coverage.csv")
     _write_csv(gaps, out / "gaps.csv")
-    summary = {**cov.summary(), "travel": how}
+    summary = {**cov.summary(), "travel": how, "warnings": [*cov.warnings, *unplaced(city)]}
     _write_json(summary, out / "summary.json")
     write_report(
         out / "report.html",
         title=f"{city.name}: shared zones and the guarantee",
         notes={"Residents": cov.residents_note, "Seats": cov.seats_note, "Travel": how},
-        warnings=cov.warnings,
+        warnings=[*cov.warnings, *unplaced(city)],
         sections=coverage_sections(
             cov, gaps, city.schools, private=cov.source == "students", context=city.zones
         ),
@@ -371,14 +371,14 @@ def lottery_city(
         _write_csv(frame, out / f"lottery_by_{key}.csv")
     by_zone = run.by_zone()
     _write_csv(by_zone, out / "lottery_by_zone.csv")
-    summary = run.summary()
+    summary = {**run.summary(), "not_placed": unplaced(city)}
     _write_json(summary, out / "lottery_summary.json")
     lists = "simulated (random-utility model: distance, sector; seeded)" if run.simulated_choices else "given"
     people = f"simulated: {run.residents_note}" if run.simulated_applicants else run.residents_note
     write_report(
         out / "report.html",
         title=f"{city.name}: unified lottery",
-        warnings=run.warnings,
+        warnings=[*run.warnings, *unplaced(city)],
         notes={
             "Applicants": people,
             "Seats": run.seats_note,
@@ -489,7 +489,7 @@ def design(
                 "travel_unit": "seconds",
                 "residents_note": data.residents_note,
                 "seats_note": data.seats_note,
-                "warnings": list(data.warnings),
+                "warnings": [*data.warnings, *unplaced(city)],
                 "issues": issues,
                 "status": {n: p.status for n, p in plans.items()},
                 "bus_riders_walk_m": walk_m,
@@ -506,7 +506,7 @@ def design(
         write_report(
             tmp / "report.html",
             title=f"{city.name}: shared zone design ({grades})",
-            warnings=data.warnings,
+            warnings=[*data.warnings, *unplaced(city)],
             notes={
                 "Residents": data.residents_note,
                 "Seats": data.seats_note,
