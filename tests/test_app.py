@@ -648,21 +648,22 @@ def test_zone_design_is_on_the_page(zones_page, demo_city):
 @pytest.fixture
 def bells_run(small_app, monkeypatch):
     """The Bell times page after one run, counting the library's solves and file writes."""
+    from app import outputs_bells
     from routing import scenarios
 
     calls = {"compare": 0, "write": 0}
-    original_compare, original_write = scenarios.compare, scenarios.Comparison.write
+    original_compare, original_write = scenarios.compare, outputs_bells.write_comparison
 
     def counted_compare(*args, **kwargs):
         calls["compare"] += 1
         return original_compare(*args, **kwargs)
 
-    def counted_write(self, *args, **kwargs):
+    def counted_write(*args, **kwargs):
         calls["write"] += 1
-        return original_write(self, *args, **kwargs)
+        return original_write(*args, **kwargs)
 
     monkeypatch.setattr(scenarios, "compare", counted_compare)
-    monkeypatch.setattr(scenarios.Comparison, "write", counted_write)
+    monkeypatch.setattr(outputs_bells, "write_comparison", counted_write)
     at = small_app
     at.switch_page("views/bells.py").run()
     at.checkbox(key="bell_am_only").check()
