@@ -89,7 +89,9 @@ def test_the_compact_experiment_saves_buses(city) -> None:  # type: ignore[no-un
     summary = result.summary().set_index("scenario")
     assert summary.loc["status quo", "riders"] == len(city.students)
     assert summary.loc["status quo", "buses"] > 100
-    assert summary.loc["aligned", "dollars_saved_per_year"] >= 0
+    # alignment never needs more buses than the status quo (its search keeps only what lowers the
+    # count); its dollars may still move by a few miles either way
+    assert summary.loc["aligned", "buses"] <= summary.loc["status quo", "buses"]
     changes = result.results[1].bells.changes.set_index("school")
     sector = city.schools.set_index("id")["sector"]
     moved = changes.index[changes["change_min"].fillna(0) != 0]

@@ -224,9 +224,7 @@ TRANSPORT = """
 max_ride = 3600
 bell_tiers = ["07:30", "08:30", "09:30"]
 cost_per_bus_year = 100000
-cost_per_bus_year_source = (
-    "Boston Public Schools, about $100k per bus-year (Bertsimas, Delarue & Martin, PNAS 2019)"
-)
+cost_per_bus_year_source = "Boston Public Schools, about $100k per bus-year (Bertsimas, Delarue & Martin, PNAS 2019)"
 """
 
 
