@@ -57,11 +57,12 @@ def write_comparison(
     """
     root = Path(out)
     root.mkdir(parents=True, exist_ok=True)
-    runs, stops = comparison.runs_frame(), comparison.stops_frame()
+    runs, stops = comparison.runs_frame(homes=False), comparison.stops_frame()
     if private_out is not None:
         Path(private_out).mkdir(parents=True, exist_ok=True)
         write_geo(stops, Path(private_out) / "stops.parquet")
         write_geo(stops, Path(private_out) / "stops.gpkg", layer="stops")
+        write_geo(comparison.runs_frame(), Path(private_out) / "runs.parquet")
     stops = public_points(stops, count="students")
     check_public(stops, name="stops", count="students")
     paths = {

@@ -203,3 +203,20 @@ def test_aligned_dismissals_reach_the_plans_and_the_day_cap_holds(prepared) -> N
                     != r.bells.starts[sid] + schools.loc[sid, "bell_end"] - schools.loc[sid, "bell_start"]
                 )
         assert moved or bells  # without a cap some school's dismissal moves apart from its start
+
+
+def test_public_run_lines_lead_to_no_home(comparison, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """Public run lines skip door-to-door and wheelchair stops; the exact lines go to private_out only."""
+    import shapely
+
+    paths = write_comparison(comparison, tmp_path / "public", private_out=tmp_path / "private")
+    stops = comparison.stops_frame().to_crs(4326)
+    homes = stops[stops["service"].isin(["door-to-door", "wheelchair"])]
+    assert len(homes)
+    home_points = shapely.MultiPoint(list(zip(homes.geometry.x, homes.geometry.y)))
+    runs = gpd.read_parquet(paths["runs.parquet"]).to_crs(4326)
+    vertices = shapely.MultiPoint([p for g in runs.geometry.dropna() for p in g.coords])
+    assert vertices.distance(home_points) > 1e-7  # no public line passes through a home stop
+    exact = gpd.read_parquet(tmp_path / "private" / "runs.parquet").to_crs(4326)
+    exact_vertices = shapely.MultiPoint([p for g in exact.geometry.dropna() for p in g.coords])
+    assert exact_vertices.distance(home_points) < 1e-7  # the private lines do

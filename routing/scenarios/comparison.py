@@ -126,10 +126,20 @@ class Comparison:
         """The stages the clock's safety cap stopped in any scenario (empty: reproducible)."""
         return tuple(dict.fromkeys(c for r in self.results for c in r.clock_cap)) or self.prepared.clock_cap
 
-    def runs_frame(self) -> gpd.GeoDataFrame:
-        """Runs as street-following lines (straight legs without a network), per scenario and session."""
+    def runs_frame(self, *, homes: bool = True) -> gpd.GeoDataFrame:
+        """Runs as street-following lines (straight legs without a network), per scenario and session.
+
+        With ``homes=False`` a line skips the run's door-to-door and wheelchair stops (each at a
+        student's home), going from the place before to the place after: no line leads to a home.
+        A run left with fewer than two places has no line.
+        """
         data, net = self.prepared.data, self.prepared.network
-        geoms: dict[tuple[str, int], LineString] = {}
+        skip = (
+            frozenset()
+            if homes
+            else frozenset(k for k, s in enumerate(data.stops) if s.service in HOME_SERVICES)
+        )
+        geoms: dict[tuple[str, int], LineString | None] = {}
         rows = []
         xy = _location_xy(self.prepared)
         for r in self.results:
@@ -139,7 +149,7 @@ class Comparison:
                         run = plan.runs[k]
                         key = (session, k)
                         if key not in geoms:
-                            geoms[key] = _run_line(run, xy, net, self.prepared)
+                            geoms[key] = _run_line(run, xy, net, skip=skip)
                         rows.append(
                             (
                                 r.scenario.name,
@@ -185,6 +195,10 @@ def _records(frame: pd.DataFrame) -> list[dict[str, object]]:
     ]
 
 
+#: Stop services placed at a student's home: public run lines skip them.
+HOME_SERVICES = frozenset({"door-to-door", "wheelchair"})
+
+
 def _location_xy(prepared: Prepared) -> np.ndarray:
     """x/y of each matrix location (its first yard, school or stop)."""
     data = prepared.data
@@ -199,8 +213,12 @@ def _location_xy(prepared: Prepared) -> np.ndarray:
     return xy
 
 
-def _run_line(run: Run, xy: np.ndarray, net: CompiledNetwork | None, prepared: Prepared) -> LineString:
-    pts = xy[[v.location for v in run.visits]]
+def _run_line(
+    run: Run, xy: np.ndarray, net: CompiledNetwork | None, *, skip: frozenset[int] = frozenset()
+) -> LineString | None:
+    pts = xy[[v.location for v in run.visits if v.stop is None or v.stop not in skip]]
+    if skip and len(pts) < 2:
+        return None
     if net is None:
         return LineString(pts if len(pts) > 1 else np.vstack([pts, pts]))
     nodes = net.node_ids[net.kdtree.query(pts)[1]]
