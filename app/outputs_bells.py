@@ -36,6 +36,7 @@ def write_comparison(
     *,
     report: bool = True,
     private_out: str | os.PathLike[str] | None = None,
+    sections: str = "",
 ) -> dict[str, Path]:
     """Write a comparison's files into ``out`` (created if needed), each atomically.
 
@@ -49,6 +50,8 @@ def write_comparison(
         Also write ``report.html``.
     private_out
         A folder for every stop, exact (``stops.parquet``, ``stops.gpkg``): they locate students.
+    sections
+        More HTML for the end of the report (the route sheets' section).
 
     Returns
     -------
@@ -92,5 +95,5 @@ def write_comparison(
     if report:
         from app.report_bells import write_report
 
-        paths["report.html"] = write_report(comparison, root / "report.html")
+        paths["report.html"] = write_report(comparison, root / "report.html", sections=sections)
     return paths

@@ -145,7 +145,9 @@ def _map(comparison: Comparison, scenario: int, riders: gpd.GeoDataFrame) -> str
     return "".join(parts) + legend
 
 
-def render_report(comparison: Comparison, *, riders: gpd.GeoDataFrame | None = None) -> str:
+def render_report(
+    comparison: Comparison, *, riders: gpd.GeoDataFrame | None = None, sections: str = ""
+) -> str:
     """The report as one HTML string.
 
     Parameters
@@ -155,6 +157,8 @@ def render_report(comparison: Comparison, *, riders: gpd.GeoDataFrame | None = N
     riders
         Riders' points (metric CRS) for the hexagon map; by default the stops weighted by riders
         (stops stand in for homes: they are within each rider's walk).
+    sections
+        More HTML placed at the end (e.g. :func:`app.outputs_sheets.sheets_html`).
     """
     p = comparison.prepared
     summary = comparison.summary()
@@ -239,7 +243,8 @@ def render_report(comparison: Comparison, *, riders: gpd.GeoDataFrame | None = N
         ]
     return (
         "<!doctype html><html><head><meta charset='utf-8'><title>Bell times — "
-        f"{html.escape(p.city_name)}</title><style>{_CSS}</style></head><body>{''.join(body)}</body></html>"
+        f"{html.escape(p.city_name)}</title><style>{_CSS}</style></head><body>{''.join(body)}{sections}"
+        "</body></html>"
     )
 
 
@@ -256,9 +261,9 @@ def _clock_cap(comparison: Comparison) -> list[str]:
     ]
 
 
-def write_report(comparison: Comparison, path: str | os.PathLike[str]) -> Path:
-    """Write :func:`render_report` to ``path`` atomically."""
+def write_report(comparison: Comparison, path: str | os.PathLike[str], *, sections: str = "") -> Path:
+    """Write :func:`render_report` (with more ``sections`` of HTML at the end) to ``path`` atomically."""
     target = Path(path)
     with atomic_write(target) as tmp:
-        tmp.write_text(render_report(comparison), encoding="utf-8")
+        tmp.write_text(render_report(comparison, sections=sections), encoding="utf-8")
     return target

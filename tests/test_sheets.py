@@ -251,7 +251,9 @@ def test_command_line_writes_public_and_private_sheets(tmp_path) -> None:  # typ
         ],
     )
     assert result.exit_code == 0, result.output
-    assert f"exact route sheets and runs to {private}" in result.output
+    assert f"exact stops, route sheets and runs to {private}" in result.output
+    report = (out / "report.html").read_text()
+    assert "Route sheets and ride times" in report  # the sheets' section is in the report
     public, exact = pd.read_csv(out / "route_sheets.csv"), pd.read_csv(private / "route_sheets.csv")
     door = exact["service"].isin(["door-to-door", "wheelchair"]) & (exact["students"] < MIN_STUDENTS)
     assert door.any() and not public["location"].isin(exact.loc[door, "location"]).any()

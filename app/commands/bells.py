@@ -95,7 +95,7 @@ def compare(
     from app._common import echo, travel_model_for
     from app.outputs import city_inputs, output_folder
     from app.outputs_bells import write_comparison
-    from app.outputs_sheets import write_sheets
+    from app.outputs_sheets import sheets_html, street_lines, write_sheets
     from routing.scenarios import compare as run_compare
     from routing.scenarios import with_mixed_loads
 
@@ -137,8 +137,11 @@ def compare(
     with output_folder(
         out, command="bells compare", inputs=city_inputs(city_dir), settings=asked, seed=seed, say=echo
     ) as tmp:
-        paths = write_comparison(result, tmp, private_out=private_out)
-        sheets = write_sheets(result, tmp, private_out=private_out, yards=city.yards)
+        lines = street_lines(result, yards=city.yards)  # drawn once for the files and the report
+        paths = write_comparison(
+            result, tmp, private_out=private_out, sections=sheets_html(result, lines=lines)
+        )
+        sheets = write_sheets(result, tmp, private_out=private_out, yards=city.yards, lines=lines)
         paths |= {k: v for k, v in sheets.items() if not k.startswith("private/")}
     typer.echo(result.text())
     typer.echo(f"travel: {how}")
