@@ -151,6 +151,7 @@ def test_validate_counts_them(tmp_path: Path) -> None:
         "needs.csv",
         "streets.graphml",
         "river.geojson",
+        "address_points.csv",
     ):
         toml = toml.replace(f'"{name}"', f'"{DEMO / name}"')
     toml += '\n[layers.students.values.grade]\nSP = "Ungraded"\n'

@@ -64,8 +64,11 @@ def test_neighborhood_population_as_units(city):
     hoods = city.zones[city.zones["kind"] == "neighborhood"]
     assert len(hoods) == 24 and "population_0_17" in hoods
     cov = coverage(city, hoods)
-    # every child of school age (4-17 of 0-17) is counted once across the 24 neighborhoods
-    expected = hoods["population_0_17"].sum() * 14 / 18
+    # every child of school age (4-17 of 0-17) of the census units (the precincts, the finest
+    # population layer) is counted once across the 24 neighborhoods
+    census = city.zones[city.zones["kind"] == "census"]
+    assert len(census) == 255
+    expected = census["population_0_17"].sum() * 14 / 18
     assert cov.zones["residents"].sum() == pytest.approx(expected, rel=0.01)
 
 
