@@ -61,7 +61,7 @@ def prepared() -> Prepared:
 
 def _numbers(table: pd.DataFrame) -> pd.DataFrame:
     """The sweep's table without the wall time."""
-    return table.drop(columns="seconds").reset_index(drop=True)
+    return table.drop(columns="seconds", errors="ignore").reset_index(drop=True)
 
 
 def test_the_same_table_in_one_process_local_processes_and_dask(prepared: Prepared, cluster: Cluster) -> None:
