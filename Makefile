@@ -9,7 +9,6 @@ TEST_STAMP := $(VENV)/.installed-test
 
 .PHONY: demo test lint app bench setup clean demo-data
 
-LINT_EXCLUDE :=
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -29,8 +28,8 @@ demo: $(STAMP)
 	$(VENV)/bin/compact demo --out out/demo
 
 lint: $(TEST_STAMP)
-	$(VENV)/bin/ruff check $(LINT_EXCLUDE) .
-	$(VENV)/bin/ruff format --check $(LINT_EXCLUDE) .
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
 	$(PY) -m mypy
 
 test: lint
