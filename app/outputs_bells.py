@@ -18,16 +18,12 @@ import os
 from pathlib import Path
 
 import pandas as pd
-import pyogrio
 
 from facilities.io import atomic_write, write_geo
 from facilities.privacy import check_public, public_points
 from routing.scenarios import Comparison
 
 __all__ = ["write_comparison"]
-
-#: The GeoPackage records when it was written; a fixed date keeps the file the same from run to run.
-_GPKG_DATE = "2000-01-01T00:00:00Z"
 
 
 def write_comparison(
@@ -72,13 +68,8 @@ def write_comparison(
         "runs.parquet": write_geo(runs, root / "runs.parquet"),
         "stops.parquet": write_geo(stops, root / "stops.parquet"),
     }
-    before = {"OGR_CURRENT_DATE": pyogrio.get_gdal_config_option("OGR_CURRENT_DATE")}
-    pyogrio.set_gdal_config_options({"OGR_CURRENT_DATE": _GPKG_DATE})
-    try:
-        paths["bells.gpkg"] = write_geo(runs, root / "bells.gpkg", layer="runs")
-        write_geo(stops, root / "bells.gpkg", layer="stops")
-    finally:
-        pyogrio.set_gdal_config_options(before)
+    paths["bells.gpkg"] = write_geo(runs, root / "bells.gpkg", layer="runs")
+    write_geo(stops, root / "bells.gpkg", layer="stops")
     tables = {
         "schedules.csv": pd.concat([r.schedules() for r in comparison.results], ignore_index=True),
         "bell_changes.csv": comparison.changes(),

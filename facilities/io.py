@@ -20,6 +20,7 @@ from typing import Self
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import pyogrio
 import shapely
 
 from facilities import _files
@@ -657,11 +658,16 @@ def atomic_write(path: str | os.PathLike[str]) -> Iterator[Path]:
             tmp.unlink()
 
 
+#: The date written into every GeoPackage (it would otherwise record the time of writing).
+_GPKG_DATE = "2000-01-01T00:00:00Z"
+
+
 def write_geo(frame: gpd.GeoDataFrame, path: str | os.PathLike[str], *, layer: str | None = None) -> Path:
     """Write a GeoDataFrame in WGS84 atomically; the format follows the suffix (.gpkg, .geojson, .parquet).
 
     A GeoPackage with several layers is written one call per layer to the same path; each call
-    rewrites the file through a temporary copy, so a failure leaves the previous file intact.
+    rewrites the file through a temporary copy, so a failure leaves the previous file intact. A
+    GeoPackage records when it was written: a fixed date keeps the same data the same bytes.
     """
     target = Path(path)
     out = frame.to_crs(4326) if frame.crs is not None else frame
@@ -671,7 +677,12 @@ def write_geo(frame: gpd.GeoDataFrame, path: str | os.PathLike[str], *, layer: s
         elif target.suffix == ".gpkg":
             if layer is not None and target.exists():
                 tmp.write_bytes(target.read_bytes())
-            out.to_file(tmp, layer=layer or target.stem, driver="GPKG")
+            before = pyogrio.get_gdal_config_option("OGR_CURRENT_DATE")
+            pyogrio.set_gdal_config_options({"OGR_CURRENT_DATE": _GPKG_DATE})
+            try:
+                out.to_file(tmp, layer=layer or target.stem, driver="GPKG")
+            finally:
+                pyogrio.set_gdal_config_options({"OGR_CURRENT_DATE": before})
         else:
             out.to_file(tmp, driver="GeoJSON")
     return target

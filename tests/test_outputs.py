@@ -226,3 +226,19 @@ def test_a_command_killed_at_any_moment_leaves_a_whole_folder(tmp_path: Path, de
     assert files == set(manifest["files"]) == set(before), "the old folder or the new one, whole"
     for name, entry in manifest["files"].items():
         assert hashlib.sha256((out / name).read_bytes()).hexdigest() == entry["sha256"]
+
+
+def test_a_geopackage_of_the_same_data_is_the_same_bytes(tmp_path: Path) -> None:
+    """GeoPackages record when they were written; ours do not, so reruns give the same files."""
+    import time
+
+    import geopandas as gpd
+    from shapely.geometry import Point
+
+    from facilities.io import write_geo
+
+    frame = gpd.GeoDataFrame({"id": ["a", "b"]}, geometry=[Point(-71.0, 42.3), Point(-71.1, 42.4)], crs=4326)
+    write_geo(frame, tmp_path / "one.gpkg", layer="points")
+    time.sleep(1.1)  # a timestamp with seconds would now differ
+    write_geo(frame, tmp_path / "two.gpkg", layer="points")
+    assert (tmp_path / "one.gpkg").read_bytes() == (tmp_path / "two.gpkg").read_bytes()
