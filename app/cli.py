@@ -92,7 +92,8 @@ def demo(
     model, how = travel_model_for(city)
 
     options = {"time_limit": time_limit, "seed": seed}
-    inputs = city_inputs(city_dir)
+    applications = _applications(city_dir)
+    inputs = [*city_inputs(city_dir), *([city_dir / "choices.csv"] if applications else [])]
     with output_folder(out, command="demo", inputs=inputs, settings=options, seed=seed, say=echo) as tmp:
         addresses = geocode.demo_section(city, tmp / "geocode")
         typer.echo("\n== Facilities: capacity from rooms, and charter needs matched to buildings ==")
@@ -123,7 +124,7 @@ def demo(
         zone = coverage_city(
             city, tmp / "zones", zones=shared, travel=model.matrix, how=how, grades=configured_grades(city)
         )
-        lottery = lottery_city(city, tmp / "lottery", zones=shared, seed=seed)
+        lottery = lottery_city(city, tmp / "lottery", zones=shared, seed=seed, **applications)
 
         best = totals.iloc[totals["buses"].idxmin()]
         aligned = totals.iloc[1] if len(totals) > 1 else totals.iloc[0]
@@ -136,7 +137,15 @@ def demo(
             "zones": zone,
             "lottery": {
                 k: lottery[k]
-                for k in ("students", "matched_share", "first_choice_share", "top_three_share", "unassigned")
+                for k in (
+                    "students",
+                    "matched_share",
+                    "first_choice_share",
+                    "top_three_share",
+                    "unassigned",
+                    "simulated_choices",
+                    "priorities",
+                )
             },
             "addresses": addresses,
         }
@@ -155,9 +164,11 @@ def demo(
         f"  shared zone guarantee     {zone['share']:.0%} of {zone['residents']:,} resident students have a "
         f"seat; shortfall {zone['shortfall']:,}"
     )
+    lists = "simulated lists" if lottery["simulated_choices"] else "ranked lists from choices.csv"
     typer.echo(
-        f"  unified lottery           {lottery['matched_share']:.0%} matched, "
-        f"{lottery['first_choice_share']:.0%} first choice (simulated lists)"
+        f"  unified lottery           {lottery['students']:,} applicants: {lottery['matched_share']:.1%} "
+        f"matched, {lottery['first_choice_share']:.1%} first choice, {lottery['top_three_share']:.1%} top "
+        f"three ({lists})"
     )
     if addresses is not None:
         kept = addresses["counts"]["unmatched"] > addresses["not_placed"]
@@ -171,6 +182,20 @@ def demo(
         f"  outputs in {out}/ (reports: facilities/, bells/, zones/, geocode/ and lottery/report.html); "
         f"{time.perf_counter() - started:.0f} s"
     )
+
+
+def _applications(city_dir: Path) -> dict:
+    """The lottery's options for the demo: with the city's ``choices.csv`` (the demo city's families
+    applying for K, 6 and 9), those ranked lists, the entry grades and the zone priority (entry
+    grades have no continuing students); without it, simulated lists."""
+    import pandas as pd
+
+    from facilities.demo import APPLICATION_GRADES
+
+    path = city_dir / "choices.csv"
+    if not path.is_file():
+        return {}
+    return {"choices": pd.read_csv(path), "grades": list(APPLICATION_GRADES), "priorities": ["zone"]}
 
 
 guard_commands(app)

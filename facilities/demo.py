@@ -48,7 +48,7 @@ from shapely.geometry.base import BaseGeometry
 from facilities.geocode import synthetic
 from facilities.schema import GRADE_NAMES, ROOM_TYPES, format_grades, format_time, parse_grades
 
-__all__ = ["SIZES", "Size", "generate", "main"]
+__all__ = ["APPLICATION_GRADES", "SIZES", "Size", "generate", "main"]
 
 log = logging.getLogger(__name__)
 
@@ -133,6 +133,12 @@ ELIGIBILITY = {"K-5": 1609, "6-8": 2414, "9-12": 3219}
 #: Class sizes by grade band used to size classrooms (and by the capacity model).
 CLASS_SIZES = {"PK-3": 20, "4-8": 28, "9-12": 30}
 DISTRICT_TIERS = (7 * 3600 + 1800, 8 * 3600 + 1800, 9 * 3600 + 1800)
+#: Grades whose families apply in the demo's lottery (``choices.csv``): K, 6 and 9.
+APPLICATION_GRADES = (0, 6, 9)
+_SOUGHT_AFTER = (0.2, 2.5)  # share of schools families seek out, and their extra appeal (utility)
+_SECTOR_PULL = {"district": 0.0, "charter": 0.3, "catholic": -0.3}
+_PER_KM = 0.4  # appeal lost per km from home
+_LIST_LENGTH = (3, 6)  # schools a family ranks, at least and at most
 _DISTRICT_DAY = 6 * 3600 + 1800
 
 _AVENUES = (
@@ -850,7 +856,19 @@ def _school_names(sector: str, grades: str, count: int, rng: np.random.Generator
         if name not in used:
             used.add(name)
             return name
-    return f"{name} {count}"
+    return _unique_name(f"{name} {count}", used)
+
+
+def _unique_name(name: str, used: set[str], street: str = "") -> str:
+    """``name``, else followed by its street (or neighborhood), else numbered, so that no two names
+    in a file repeat (no random draw: the rest of the city stays as it was); the name found joins
+    ``used``."""
+    named = [name, f"{name} ({street})"] if street and street not in name else [name]
+    found = next(
+        n for n in itertools.chain(named, (f"{name} {k}" for k in itertools.count(2))) if n not in used
+    )
+    used.add(found)
+    return found
 
 
 def _make_schools(
@@ -1027,15 +1045,17 @@ def _add_vacant(
     rooms_range = {"district": (10, 29), "archdiocese": (8, 19), "private": (6, 21), "city": (6, 15)}
     gym_chance = {"district": 0.7, "archdiocese": 0.5, "private": 0.1, "city": 0.4}
     spacing = 0.3 * math.sqrt(size.extent**2 / size.schools)
+    used = {b["name"] for b in buildings}
     for owner, count in zip(kinds, counts, strict=True):
         for site in _pick_sites(points, points.weight * weights[owner], count, taken, spacing, rng).tolist():
             street = points.street[site]
-            name = {
+            drawn = {
                 "district": f"Former {rng.choice(_LAST)} School",
                 "archdiocese": f"St. {rng.choice(_SAINTS)} Parish School (closed)",
                 "private": f"{int(rng.integers(1, 90)) * 10} {street} (commercial)",
                 "city": f"{street} Community Building",
             }[owner]
+            name = _unique_name(drawn, used, street)
             rooms = _rooms(int(rng.integers(*rooms_range[owner])), 8 if owner != "private" else 5)
             available = "2026-07-01" if rng.random() < 0.7 else "2027-07-01"
             buildings.append(
@@ -1156,7 +1176,7 @@ def _make_needs(
                     b["annual_cost"] * 1.15,
                     other_hood(hood_of[k]),
                     school=charter["id"],
-                    name=f"{charter['name']} (second campus)",
+                    name=_unique_name(f"{charter['name']} (second campus)", used_names, hood_of[k]),
                     gym=True,
                     cafeteria=b["cafeteria"],
                     accessible=b["accessible"],
@@ -1211,7 +1231,7 @@ def _make_needs(
                 budget,
                 [hood_of[k]],
                 school=guest["id"],
-                name=f"{guest['name']} (grade {grade} annex)",
+                name=_unique_name(f"{guest['name']} (grade {grade} annex)", used_names, hood_of[k]),
             )
             annex["rooms"] = {
                 "classroom": annex["rooms"]["classroom"],
@@ -1321,6 +1341,45 @@ def _make_students(
     return students
 
 
+def _applications(
+    students: pd.DataFrame, homes: np.ndarray, schools: pd.DataFrame, sites: np.ndarray, seed: int
+) -> pd.DataFrame:
+    """Families' ranked lists for the lottery's entry grades, drawn from a generator of their own
+    (the other layers stay as they were).
+
+    Each student in an entry grade (:data:`APPLICATION_GRADES`) ranks 3 to 6 of the schools of
+    every sector serving that grade, by a random utility: the school's appeal (a fifth of the
+    schools are sought after), a pull by sector, minus distance from home, plus Gumbel noise. The
+    sought-after schools near many homes get more first choices than they have seats.
+    """
+    rng = np.random.default_rng([seed, 16])
+    share, pull = _SOUGHT_AFTER
+    appeal = rng.normal(0.0, 0.7, len(schools)) + pull * (rng.random(len(schools)) < share)
+    appeal += schools["sector"].map(_SECTOR_PULL).fillna(0.0).to_numpy(float)
+    served = [set(parse_grades(text)) for text in schools["grades"]]
+    ids, school_ids = students["id"].to_numpy(), schools["id"].to_numpy()
+    parts = []
+    for grade in APPLICATION_GRADES:
+        who = np.flatnonzero(students["grade"].to_numpy() == grade)
+        offer = np.flatnonzero([grade in g for g in served])
+        if not len(who) or not len(offer):
+            continue
+        km = np.hypot(*(homes[who, None, :] - sites[None, offer, :]).transpose(2, 0, 1)) / 1000
+        utility = appeal[offer] - _PER_KM * km + rng.gumbel(size=km.shape)
+        ranked = offer[np.argsort(-utility, axis=1, kind="stable")]
+        length = np.minimum(rng.integers(_LIST_LENGTH[0], _LIST_LENGTH[1] + 1, size=len(who)), len(offer))
+        keep = np.arange(len(offer))[None, :] < length[:, None]
+        rows, ranks = np.nonzero(keep)
+        parts.append(
+            pd.DataFrame(
+                {"student": ids[who[rows]], "school": school_ids[ranked[rows, ranks]], "rank": ranks + 1}
+            )
+        )
+    columns = ["student", "school", "rank"]
+    frame = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=columns)
+    return frame.sort_values(["student", "rank"], kind="stable").reset_index(drop=True)[columns]
+
+
 # ------------------------------------------------------------------------------------------- fleet
 def _make_yards(size: Size, points: _Points, buses: int) -> pd.DataFrame:
     """Bus yards on primary arterials at the edge of the city, one per quadrant (the demo has one)."""
@@ -1407,6 +1466,8 @@ def _manifest(size_name: str, seed: int) -> str:
         *(layer.format(name, "csv") + points for name in ("yards", "address_points")),
         layer.format("zones", "geojson"),
         *(layer.format(name, "csv") for name in ("bus_types", "needs")),
+        "# choices.csv holds the lottery's applications (ranked lists of the students of grades K, 6\n"
+        "# and 9): compact zones lottery <city> --choices <city>/choices.csv --grades K,6,9\n",
         '[map]\nwater = "river.geojson"      # drawn under the other layers\n',
         "[transport]\n"
         "bell_tiers = ["
@@ -1485,6 +1546,8 @@ def _readme(size_name: str, seed: int, counts: dict[str, int]) -> str:
         "students.csv": "students' homes (bus riders and some walkers), grade, school, service, address "
         "as exported",
         "address_points.csv": "the city's address points: number, street, unit, ZIP (one row per unit)",
+        "choices.csv": "the lottery's applications: students of grades K, 6 and 9 rank 3 to 6 schools "
+        "of every sector (student, school, rank; `compact zones lottery --choices`); count: applicants",
         "needs.csv": "charter schools' space needs",
         "yards.csv": "bus yards",
         "bus_types.csv": "bus types and fleet",
@@ -1599,6 +1662,8 @@ def _write(
     )
     _write_csv(_with_lonlat(frame, h_xy), folder / "students.csv")
     _write_csv(addresses, folder / "address_points.csv")
+    choices = _applications(students, h_xy, frame_schools, s_xy, seed)
+    _write_csv(choices, folder / "choices.csv")
 
     y_xy = points.xy[yards["site"].to_numpy()] + 20.0 * points.normal[yards["site"].to_numpy()]
     _write_csv(_with_lonlat(yards.drop(columns="site"), y_xy), folder / "yards.csv")
@@ -1636,6 +1701,7 @@ def _write(
         "buildings.csv": len(buildings),
         "students.csv": len(students),
         "address_points.csv": len(addresses),
+        "choices.csv": choices["student"].nunique(),
         "needs.csv": len(needs),
         "yards.csv": len(yards),
         "bus_types.csv": len(bus_types),

@@ -39,6 +39,10 @@ def test_demo_writes_every_capability(demo_out: tuple[Path, str]) -> None:
         and summary["zones"]["guaranteed"] <= summary["zones"]["residents"]
     )
     assert 0 < summary["lottery"]["matched_share"] <= 1
+    lottery = summary["lottery"]
+    assert not lottery["simulated_choices"] and lottery["priorities"] == ["zone"]
+    assert lottery["first_choice_share"] < lottery["top_three_share"], "some placed below their first choice"
+    assert "ranked lists from choices.csv" in printed
     assert "what the compact can do" in printed and "charter needs housed" in printed
     assert (
         "guarantee" in (out / "zones" / "report.html").read_text()

@@ -339,3 +339,80 @@ def test_read_city_loads_a_generated_city(tiny: Path) -> None:
     city = read_city(tiny)
     assert city.name == "Riverton (test)"
     assert len(city.needs) == demo.SIZES["test"].needs
+
+
+def test_names_are_unique(layers: dict[str, pd.DataFrame], tiny: Path) -> None:
+    """A planner tells buildings, schools and needs apart by name: no name repeats in a file."""
+    for folder in (DEMO, tiny):
+        for name in ("buildings", "schools", "needs"):
+            names = pd.read_csv(folder / f"{name}.csv", keep_default_na=False)["name"]
+            assert names.is_unique, f"{folder.name}/{name}.csv repeats {sorted(names[names.duplicated()])}"
+
+
+def test_a_repeated_name_takes_its_street_then_a_number() -> None:
+    used: set[str] = set()
+    drawn = [demo._unique_name("Former Hale School", used, "Elm Street") for _ in range(3)]
+    assert drawn == ["Former Hale School", "Former Hale School (Elm Street)", "Former Hale School 2"]
+    assert demo._unique_name("12 Elm Street (commercial)", {"12 Elm Street (commercial)"}, "Elm Street") == (
+        "12 Elm Street (commercial) 2"
+    )
+
+
+@pytest.fixture(scope="module")
+def choices(layers: dict[str, pd.DataFrame]) -> pd.DataFrame:
+    ranked = pd.read_csv(DEMO / "choices.csv")
+    students = layers["students"].set_index("id")
+    return ranked.assign(grade=[GRADE_NAMES.index(g) - 1 for g in students.loc[ranked["student"], "grade"]])
+
+
+def test_applications_rank_several_schools_of_every_sector(
+    layers: dict[str, pd.DataFrame], choices: pd.DataFrame
+) -> None:
+    students, schools = layers["students"], layers["schools"].set_index("id")
+    entry = students.loc[students["grade"].isin(["K", "6", "9"]), "id"]
+    assert set(choices["student"]) == set(entry), "every student of an entry grade applies, no one else"
+    lists = choices.groupby("student")
+    assert lists["rank"].apply(lambda r: sorted(r) == list(range(1, len(r) + 1))).all()
+    assert lists.size().between(3, 6).all() and not choices.duplicated(["student", "school"]).any()
+    served = {sid: _grades(text) for sid, text in schools["grades"].items()}
+    assert all(g in served[s] for s, g in zip(choices["school"], choices["grade"], strict=True))
+    sectors = choices.assign(sector=schools.loc[choices["school"], "sector"].to_numpy())
+    first = sectors[sectors["rank"] == 1]
+    assert set(first["sector"]) == {"district", "charter", "catholic"}
+    assert (sectors.groupby("student")["sector"].nunique() > 1).mean() > 0.5, "lists cross sectors"
+    seats = {sid: schools.loc[sid, "capacity"] / len(served[sid]) for sid in schools.index}
+    wanted = first.groupby(["school", "grade"]).size()
+    assert sum(n > seats[s] for (s, _), n in wanted.items()) >= 2, "sought-after schools are oversubscribed"
+    assert wanted.max() < 0.5 * len(first), "no one school draws most first choices"
+
+
+def test_the_demo_lottery_places_some_below_their_first_choice(demo_city, choices: pd.DataFrame) -> None:
+    """On the demo's applications, the lottery fills sought-after schools and places the others at a
+    later choice, only where every better choice is full; no school gets more than its seats."""
+    from facilities.enrollment import run_lottery
+    from facilities.zones import configured_zones
+
+    run = run_lottery(
+        demo_city,
+        zones=configured_zones(demo_city),
+        choices=choices.drop(columns="grade"),
+        grades=list(demo.APPLICATION_GRADES),
+        priorities=["zone"],
+        seed=1,
+    )
+    summary, r = run.summary(), run.result
+    d = r.data
+    assert summary["students"] == choices["student"].nunique() and not summary["simulated_choices"]
+    assert 0.6 < summary["first_choice_share"] < 1 and summary["matched_share"] > 0.95
+    assert (r.choice_rank > 0).sum() >= 20
+    by_sector = run.by_sector().set_index("sector")
+    assert set(by_sector.index) == {"district", "charter", "catholic"} and (by_sector["placed"] > 0).all()
+    placed = r.assignment >= 0
+    program = r.assignment * d.seats.shape[1] + d.grades + 1
+    held = np.bincount(program[placed], minlength=d.seats.size)
+    assert (held <= d.seats.ravel()).all(), "no school and grade gets more applicants than its seats"
+    for i in np.flatnonzero(r.choice_rank > 0):
+        better = d.programs[i, : r.choice_rank[i]]
+        assert (held[better] >= d.seats.ravel()[better]).all(), (
+            "placed lower only when better choices are full"
+        )

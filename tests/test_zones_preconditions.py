@@ -141,6 +141,7 @@ def test_a_missing_source_points_only_to_sources_the_city_has(tmp_path: Path) ->
         ("coverage", ["--zones", "missing.geojson"], "missing.geojson: file not found"),
         ("coverage", ["--grades", "15"], "--grades"),
         ("lottery", ["--grades", "X"], "--grades"),
+        ("lottery", ["--priorities", "zone,seniority"], "'seniority' is not a priority rule"),
         ("design", ["--grades", "K-15"], "--grades"),
         ("coverage", ["--units", "Atlantis"], "unknown unit 'Atlantis'"),
     ],
@@ -153,3 +154,28 @@ def test_bad_options_are_one_message(tmp_path: Path, command: str, option: list[
     assert result.exit_code == 1 and named in result.output, result.output
     assert result.exception is None or isinstance(result.exception, SystemExit)
     assert not out.exists()
+
+
+def test_the_demo_applications_run_with_the_priorities_asked(tmp_path: Path) -> None:
+    """The demo's ranked lists for K, 6 and 9 with only the zone priority: every applicant of those
+    grades is in the lottery, the summary records the rules, and some are placed below their first
+    choice (sought-after schools fill)."""
+    out = tmp_path / "out"
+    args = [
+        "--choices",
+        str(DEMO / "choices.csv"),
+        "--grades",
+        "K,6,9",
+        "--priorities",
+        "zone",
+        "--seed",
+        "1",
+    ]
+    result = CliRunner().invoke(cli, ["zones", "lottery", str(DEMO), "--out", str(out), *args])
+    assert result.exit_code == 0, result.output
+    summary = json.loads((out / "lottery_summary.json").read_text())
+    assert summary["priorities"] == ["zone"] and not summary["simulated_choices"]
+    assert summary["students"] == pd.read_csv(DEMO / "choices.csv")["student"].nunique()
+    assert summary["first_choice_share"] < 1 and summary["matched_share"] > 0.95
+    sectors = pd.read_csv(out / "lottery_by_sector.csv")
+    assert set(sectors["sector"]) == {"district", "charter", "catholic"} and (sectors["placed"] > 0).all()

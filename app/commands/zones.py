@@ -103,6 +103,25 @@ def _choices(path: Path) -> pd.DataFrame:
     return pd.read_csv(path)
 
 
+def _priorities(text: str | None) -> list[str] | None:
+    """The rules of a ``--priorities`` option, or one message naming the option and the fix."""
+    from facilities.lottery import PRIORITY_RULES
+    from facilities.zones.measure import fail
+
+    rules = _split(text)
+    unknown = [r for r in rules or [] if r not in PRIORITY_RULES]
+    if unknown:
+        fail(
+            "--priorities",
+            None,
+            None,
+            f"{', '.join(map(repr, unknown))} is not a priority rule",
+            f"use any of {', '.join(PRIORITY_RULES)}, best first, comma-separated",
+            city="options",
+        )
+    return rules
+
+
 def _split(text: str | None) -> list[str] | None:
     return [t.strip() for t in text.split(",") if t.strip()] if text else None
 
@@ -283,6 +302,12 @@ def lottery(
     no_guarantee: bool = typer.Option(
         False, "--no-guarantee", help="Do not apply the shared zones' guarantee."
     ),
+    priorities: str = typer.Option(
+        None,
+        "--priorities",
+        help="Priority rules, best first, comma-separated: continuing, sibling, zone, proximity, equity, "
+        "staff (default: continuing when the applicants are the city's students, then zone with zones).",
+    ),
     private_out: Path = typer.Option(
         None,
         "--private-out",
@@ -294,13 +319,14 @@ def lottery(
 
     city = _load(city_dir)
     with _problems():
-        given = (units, zones, choices, grades)
-        _require(city, "lottery", defaults=given == (None,) * 4 and (source, basis) == ("auto", "capacity"))
+        given = (units, zones, choices, grades, priorities)
+        _require(city, "lottery", defaults=given == (None,) * 5 and (source, basis) == ("auto", "capacity"))
         chosen = resolve_zones(
             city, units=units, schools=schools, zones_file=zones, zone_id=zone_id, zone_schools=zone_schools
         )
         ranked = _choices(choices) if choices is not None else None
         wanted = list(_grades(grades)) if grades else None
+        rules = _priorities(priorities)
         options = {
             "units": units,
             "schools": schools,
@@ -310,6 +336,7 @@ def lottery(
             "grades": grades,
             "choices": choices,
             "no_guarantee": no_guarantee,
+            "priorities": priorities,
         }
         inputs = [*city_inputs(city_dir), *(p for p in (zones, choices) if p is not None)]
         with output_folder(
@@ -325,6 +352,7 @@ def lottery(
                 grades=wanted,
                 source=source,
                 basis=basis,
+                priorities=rules,
                 private_out=private_out,
             )
     _echo(f"wrote {out}")
@@ -341,13 +369,15 @@ def lottery_city(
     grades: list[int] | None = None,
     source: str = "auto",
     basis: str = "capacity",
+    priorities: Sequence[str] | None = None,
     private_out: Path | None = None,
 ) -> dict:
     """Run the unified lottery on a loaded city, write aggregate outputs and the report to ``out``;
     return the summary.
 
-    Student-level assignments and waitlists are written only to ``private_out`` (and a
-    ``<name>_waitlists.csv`` beside it) when it is given.
+    ``priorities`` are the priority rules, best first (default: see
+    :func:`facilities.enrollment.lottery_data`). Student-level assignments and waitlists are written
+    only to ``private_out`` (and a ``<name>_waitlists.csv`` beside it) when it is given.
     """
     from app.report_zones import lottery_sections, write_report
     from facilities.enrollment import run_lottery
@@ -361,6 +391,7 @@ def lottery_city(
         grades=grades,
         source=source,
         basis=basis,
+        priorities=priorities,
     )
     out.mkdir(parents=True, exist_ok=True)
     tables = {
