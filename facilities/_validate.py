@@ -14,7 +14,14 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from facilities.schema import Field, Layer, is_missing, parse_grade, parse_grades, parse_time
+from facilities.schema import (
+    Field,
+    Layer,
+    is_missing,
+    parse_grade,
+    parse_grades,
+    parse_time,
+)
 
 __all__ = ["Problem", "ValidationError", "Problems"]
 
@@ -220,6 +227,9 @@ def parse_column(
 ) -> pd.Series:
     """Parse one column to its canonical kind, recording a problem for every bad cell.
 
+    Whole columns at once: empty cells are found with pandas, numbers are checked with numpy, and
+    each distinct text is parsed once; the problems are those of parsing cell by cell, in row order.
+
     Parameters
     ----------
     values
@@ -240,43 +250,52 @@ def parse_column(
     pandas.Series
         Parsed values (missing cells hold the field default, or NA).
     """
-    parse = _PARSERS[spec.kind]
-    empty = empty_value(spec)
-    out: list[object] = []
-    for value, row in zip(values.tolist(), rows, strict=True):
-        if is_missing(value):
-            if spec.required:
-                problems.add(
-                    source, row, column, f"{spec.name} is empty", f"fill in {spec.help or spec.name}"
-                )
-            out.append(empty)
+    raw = values.tolist()
+    rows = list(rows)
+    if len(rows) != len(raw):
+        raise ValueError(f"{len(rows)} row numbers for {len(raw)} values of {source}, column {column!r}")
+    missing = _missing(values, raw)
+    number = spec.kind in ("int", "float")
+    parsed, errors = _parse_cells(values, raw, missing, spec.kind)
+    failed = errors != None  # noqa: E711 - elementwise, on an object array
+    ok = ~missing & ~failed
+    if number and scale != 1.0:
+        parsed[ok] = parsed[ok] * scale
+    below = np.zeros(len(raw), dtype=bool)
+    if number and spec.minimum is not None:
+        below[ok] = parsed[ok].astype(float) < spec.minimum
+    unknown = np.zeros(len(raw), dtype=bool)
+    if spec.choices is not None:
+        unknown[ok] = [value not in spec.choices for value in parsed[ok]]
+    required = missing & spec.required
+    for i in np.flatnonzero(required | failed | below | unknown).tolist():
+        row, value = rows[i], raw[i]
+        if required[i]:
+            problems.add(source, row, column, f"{spec.name} is empty", f"fill in {spec.help or spec.name}")
             continue
-        try:
-            parsed = parse(value)
-        except (ValueError, TypeError, OverflowError) as err:
-            problems.add(source, row, column, str(err), _FIX[spec.kind])
-            out.append(empty)
+        if failed[i]:
+            problems.add(source, row, column, errors[i], _FIX[spec.kind])
             continue
-        if spec.kind in ("int", "float"):
-            parsed = parsed * scale if scale != 1.0 else parsed  # type: ignore[operator]
-            if spec.minimum is not None and parsed < spec.minimum:  # type: ignore[operator]
-                problems.add(
-                    source,
-                    row,
-                    column,
-                    f"{spec.name} is {value}, below {spec.minimum:g}",
-                    f"write a value of at least {spec.minimum:g}",
-                )
-        if spec.choices is not None and parsed not in spec.choices:
+        if below[i]:
+            problems.add(
+                source,
+                row,
+                column,
+                f"{spec.name} is {value}, below {spec.minimum:g}",
+                f"write a value of at least {spec.minimum:g}",
+            )
+        if unknown[i]:
             problems.add(
                 source,
                 row,
                 column,
                 f"{value!r} is not a known {spec.name}",
-                f"use one of {', '.join(spec.choices)} (or map your values in city.toml "
+                f"use one of {', '.join(spec.choices or ())} (or map your values in city.toml "
                 f"[layers.<layer>.values.{spec.name}])",
             )
-        out.append(parsed)
+    out = _objects([empty_value(spec)], np.zeros(len(raw), dtype=np.int64))
+    out[ok] = parsed[ok]
+    out = out.tolist()
     dtype: object = object
     if spec.kind == "int":
         dtype = "Int64"
@@ -288,8 +307,75 @@ def parse_column(
         dtype = "datetime64[ns]"
     try:
         return pd.Series(out, index=values.index, dtype=dtype)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # e.g. a whole number past 64 bits
         return pd.Series(out, index=values.index, dtype=object)
+
+
+def _missing(values: pd.Series, raw: list[object]) -> np.ndarray:
+    """:func:`facilities.schema.is_missing` of every cell: with pandas for text and number columns
+    (each distinct text looked at once), cell by cell for columns of mixed objects."""
+    if isinstance(values.dtype, pd.StringDtype) or values.dtype.kind in "biufM":
+        missing = values.isna().to_numpy(dtype=bool, copy=True)
+        if isinstance(values.dtype, pd.StringDtype):
+            words = values[~missing]
+            blanks = [w for w in words.unique() if is_missing(w)]
+            missing[np.flatnonzero(~missing)[words.isin(blanks).to_numpy(dtype=bool)]] = True
+        return missing
+    return np.fromiter(map(is_missing, raw), dtype=bool, count=len(raw))
+
+
+def _parse_cells(
+    values: pd.Series, raw: list[object], missing: np.ndarray, kind: str
+) -> tuple[np.ndarray, np.ndarray]:
+    """Each present cell parsed by the kind's parser, and each one's error message (``None`` when it
+    parsed), as object arrays: numbers checked at once with numpy, each distinct text parsed once,
+    other cells one by one."""
+    parsed = np.full(len(raw), None, dtype=object)
+    errors = np.full(len(raw), None, dtype=object)
+    present = np.flatnonzero(~missing)
+    if isinstance(values.dtype, pd.StringDtype):
+        kinds: set[type] = {str}
+    elif values.dtype.kind in "iu":
+        kinds = {int}
+    elif values.dtype.kind == "f":
+        kinds = {float}
+    else:
+        kinds = set(map(type, (raw[i] for i in present)))
+    parse = _PARSERS[kind]
+    if kind in ("int", "float") and kinds and kinds <= {int, float}:
+        numbers = np.array([raw[i] for i in present], dtype=float)
+        bad = ~np.isfinite(numbers) | (np.abs(numbers) >= 2.0**63)  # huge numbers: one by one below
+        if kind == "int":
+            bad |= numbers != np.trunc(numbers)
+        good = numbers[~bad]
+        parsed[present[~bad]] = (good.astype(np.int64) if kind == "int" else good).astype(object)
+        one_by_one = present[bad]
+    elif kinds == {str}:
+        codes, distinct = pd.factorize(pd.Series([raw[i] for i in present], dtype=object))
+        results = [_parse_one(parse, text) for text in distinct]
+        parsed[present] = _objects([value for value, _ in results], codes)
+        errors[present] = _objects([error for _, error in results], codes)
+        one_by_one = present[:0]
+    else:
+        one_by_one = present
+    for i in one_by_one.tolist():
+        parsed[i], errors[i] = _parse_one(parse, raw[i])
+    return parsed, errors
+
+
+def _objects(distinct: list[object], codes: np.ndarray) -> np.ndarray:
+    """``distinct[code]`` for each code, as an object array (values may be tuples)."""
+    table = np.empty(len(distinct), dtype=object)
+    for k, value in enumerate(distinct):
+        table[k] = value
+    return table[codes]
+
+
+def _parse_one(parse: Callable[[object], object], value: object) -> tuple[object, str | None]:
+    try:
+        return parse(value), None
+    except (ValueError, TypeError, OverflowError) as err:
+        return None, str(err)
 
 
 def check_unique_ids(
