@@ -8,7 +8,7 @@ from pathlib import Path
 import typer
 
 from app._common import INTERRUPTED, guard_commands
-from app.commands import bells, facilities, geocode, sbrp, zones
+from app.commands import bells, city_output, facilities, geocode, sbrp, zones
 
 DEMO_CITY = Path(__file__).resolve().parents[1] / "data" / "demo"
 
@@ -79,7 +79,6 @@ def demo(
     )
     from app.commands.facilities import match_city
     from app.commands.zones import coverage_city, lottery_city
-    from app.outputs import city_inputs, output_folder
     from app.outputs_bells import write_comparison
     from facilities.capacity import utilization
     from facilities.zones import configured_grades, configured_zones
@@ -93,8 +92,8 @@ def demo(
 
     options = {"time_limit": time_limit, "seed": seed}
     applications = _applications(city_dir)
-    inputs = [*city_inputs(city_dir), *([city_dir / "choices.csv"] if applications else [])]
-    with output_folder(out, command="demo", inputs=inputs, settings=options, seed=seed, say=echo) as tmp:
+    files = [city_dir / "choices.csv"] if applications else []
+    with city_output(out, city_dir, command="demo", settings=options, seed=seed, files=files) as tmp:
         addresses = geocode.demo_section(city, tmp / "geocode")
         typer.echo("\n== Facilities: capacity from rooms, and charter needs matched to buildings ==")
         use = utilization(city).buildings

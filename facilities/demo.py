@@ -80,46 +80,22 @@ class Size:
     parks: int
 
 
+def _sizes(table: str) -> dict[str, Size]:
+    """Sizes from a table: a header of :class:`Size`'s fields, then one row a size, its name first."""
+    header, *rows = (line.split() for line in table.strip().splitlines())
+    return {name: Size(**dict(zip(header, map(int, values), strict=True))) for name, *values in rows}
+
+
 #: The sizes :func:`generate` knows: ``test`` (tiny, for unit tests), ``demo`` (committed in
 #: ``data/demo``) and ``city`` (Boston-scale, for benchmarks).
-SIZES: dict[str, Size] = {
-    "test": Size(
-        extent=3000,
-        block=120,
-        neighborhoods=4,
-        schools=14,
-        riders=400,
-        available=8,
-        needs=8,
-        yards=1,
-        bridges=2,
-        parks=1,
-    ),
-    "demo": Size(
-        extent=6000,
-        block=110,
-        neighborhoods=12,
-        schools=60,
-        riders=6000,
-        available=25,
-        needs=8,
-        yards=1,
-        bridges=3,
-        parks=3,
-    ),
-    "city": Size(
-        extent=14000,
-        block=120,
-        neighborhoods=24,
-        schools=220,
-        riders=25000,
-        available=90,
-        needs=16,
-        yards=4,
-        bridges=8,
-        parks=20,
-    ),
-}
+SIZES: dict[str, Size] = _sizes(
+    """
+        extent  block  neighborhoods  schools  riders  available  needs  yards  bridges  parks
+test      3000    120              4       14     400          8      8      1        2      1
+demo      6000    110             12       60    6000         25      8      1        3      3
+city     14000    120             24      220   25000         90     16      4        8     20
+"""
+)
 
 #: Where Riverton sits (a real-looking place, so the UTM zone logic has work to do).
 ORIGIN = (-71.08, 42.33)
@@ -1160,6 +1136,11 @@ def _make_needs(
     def other_hood(hood: str) -> list[str]:
         return [hood, str(rng.choice([n for n in names if n != hood]))]
 
+    def fill(k: int, grades: str, years: int, spare: int, cost: float, hood: list[str], **extra) -> dict:
+        """A need filling building ``k`` but ``spare`` classrooms, on ``cost`` times its yearly cost."""
+        b = buildings[k]
+        return need(grades, years, b["rooms"]["classroom"] - spare, b["annual_cost"] * cost, hood, **extra)
+
     plans: list[dict] = []
     turn = iter(charters[k % len(charters)] for k in range(4 * size.needs))
     for _ in range(size.needs):
@@ -1168,46 +1149,14 @@ def _make_needs(
         charter = next(turn)
         if (k := pick("district", gym=True)) is not None:  # a new campus filling a former district school
             b = buildings[k]
-            plans.append(
-                need(
-                    "K-1",
-                    5,
-                    b["rooms"]["classroom"] - 2,
-                    b["annual_cost"] * 1.15,
-                    other_hood(hood_of[k]),
-                    school=charter["id"],
-                    name=_unique_name(f"{charter['name']} (second campus)", used_names, hood_of[k]),
-                    gym=True,
-                    cafeteria=b["cafeteria"],
-                    accessible=b["accessible"],
-                )
-            )
+            campus = _unique_name(f"{charter['name']} (second campus)", used_names, hood_of[k])
+            hood = other_hood(hood_of[k])
+            facts = {"gym": True, "cafeteria": b["cafeteria"], "accessible": b["accessible"]}
+            plans.append(fill(k, "K-1", 5, 2, 1.15, hood, school=charter["id"], name=campus, **facts))
         if (k := pick("archdiocese")) is not None:  # a new middle school in a closed parish school
-            b = buildings[k]
-            plans.append(
-                need(
-                    "6",
-                    3,
-                    b["rooms"]["classroom"] - 1,
-                    b["annual_cost"] * 1.2,
-                    other_hood(hood_of[k]),
-                    name=new_name(),
-                    co_location=False,
-                )
-            )
+            plans.append(fill(k, "6", 3, 1, 1.2, other_hood(hood_of[k]), name=new_name(), co_location=False))
         if (k := pick("private")) is not None:  # an elementary charter in accessible commercial space
-            b = buildings[k]
-            plans.append(
-                need(
-                    "K-1",
-                    5,
-                    b["rooms"]["classroom"] - 1,
-                    b["annual_cost"] * 1.1,
-                    [hood_of[k]],
-                    name=new_name(),
-                    accessible=True,
-                )
-            )
+            plans.append(fill(k, "K-1", 5, 1, 1.1, [hood_of[k]], name=new_name(), accessible=True))
         for k in [k for k in under if k not in taken][
             :2
         ]:  # only a share of an under-used building fits the budget

@@ -15,7 +15,7 @@ import typer
 from app._common import echo as _echo
 from app._common import load_city as _load
 from app._common import travel_for, write_csv, write_json
-from app.outputs import city_inputs, output_folder
+from app.commands import city_output
 from facilities.travel import describe as _describe_travel
 
 app = typer.Typer(
@@ -96,10 +96,7 @@ def capacity(
     ]
     typer.echo(shown.sort_values("utilization", ascending=False).to_string(index=False, max_rows=40))
     if out is not None:
-        inputs = city_inputs(city_dir)
-        with output_folder(
-            out, command="facilities capacity", inputs=inputs, settings={"band": band}, say=_echo
-        ) as tmp:
+        with city_output(out, city_dir, command="facilities capacity", settings={"band": band}) as tmp:
             for frame, name in ((b, "capacity_buildings.csv"), (s, "capacity_schools.csv")):
                 write_csv(frame, tmp / name)
         _echo(f"wrote {out / 'capacity_buildings.csv'} and {out / 'capacity_schools.csv'}")
@@ -126,10 +123,7 @@ def match(
     city = _load(city_dir)
     travel, how = (None, _STRAIGHT) if straight_line else travel_for(city)
     options = {"time_limit": time_limit, "years": years, "withdraw": withdraw, "straight_line": straight_line}
-    inputs = city_inputs(city_dir)
-    with output_folder(
-        out, command="facilities match", inputs=inputs, settings=options, seed=seed, say=_echo
-    ) as tmp:
+    with city_output(out, city_dir, command="facilities match", settings=options, seed=seed) as tmp:
         match_city(
             city,
             tmp,
@@ -253,9 +247,7 @@ def sites(
         "straight_line": straight_line,
     }
     wanted = parse_grades(grades) if grades else None
-    with output_folder(
-        out, command="facilities sites", inputs=city_inputs(city_dir), settings=options, say=_echo
-    ) as tmp:
+    with city_output(out, city_dir, command="facilities sites", settings=options) as tmp:
         sites_city(
             city,
             tmp,

@@ -52,16 +52,8 @@ def solve(
     def progress(message: str, fraction: float) -> None:
         typer.echo(f"[{fraction:4.0%}] {message}", err=True)
 
-    plan = solve_plan(
-        data,
-        time_limit=time_limit,
-        seed=seed,
-        solver=solver,
-        alternatives=alternatives,
-        workers=workers,
-        mixed_loads=mixed_loads,
-        progress=progress,
-    )
+    asked = {"solver": solver, "alternatives": alternatives, "workers": workers, "mixed_loads": mixed_loads}
+    plan = solve_plan(data, time_limit=time_limit, seed=seed, progress=progress, **asked)
     from app.outputs import output_file
 
     with output_file(out) as tmp:  # written whole, one run at a time

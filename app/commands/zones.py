@@ -10,8 +10,10 @@ Student-level results are written only to the file named by ``--private-out``.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+import inspect
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +26,7 @@ from app._common import load_city as _load
 from app._common import travel_for, unplaced
 from app._common import write_csv as _write_csv
 from app._common import write_json as _write_json
-from app.outputs import city_inputs, output_folder
+from app.commands import city_output
 from facilities.privacy import suppress_small
 
 app = typer.Typer(
@@ -126,24 +128,67 @@ def _split(text: str | None) -> list[str] | None:
     return [t.strip() for t in text.split(",") if t.strip()] if text else None
 
 
-def resolve_zones(
-    city: Any,
-    *,
-    units: str | None = None,
-    schools: str | None = None,
-    zones_file: Path | None = None,
-    zone_id: str = "id",
-    zone_schools: str | None = None,
-) -> gpd.GeoDataFrame | None:
-    """The zones asked for: ``--units`` (a shared zone), ``--zones FILE``, the city's
-    ``[[enrollment.shared_zones]]`` (``id``, ``units``, optional ``schools``), or ``None``."""
-    from facilities.zones import configured_zones, read_zones, shared_zone
+@dataclass(frozen=True)
+class ZonesAsked:
+    """The zones a command was asked for: ``--units`` (a shared zone of units, with ``--schools``),
+    ``--zones FILE`` (with ``--zone-id`` and ``--zone-schools``), else the city's
+    ``[[enrollment.shared_zones]]``."""
 
-    if units:
-        return shared_zone(city, units=_split(units) or [], schools=_split(schools), id="shared")
-    if zones_file is not None:
-        return read_zones(zones_file, crs=city.crs, id=zone_id, schools=zone_schools)
-    return configured_zones(city)
+    units: str | None = None
+    schools: str | None = None
+    zones: Path | None = None
+    zone_id: str = "id"
+    zone_schools: str | None = None
+
+    @property
+    def given(self) -> bool:
+        """Whether units or a zones file were named (else the city's own zones are used)."""
+        return self.units is not None or self.zones is not None
+
+    def settings(self) -> dict[str, object]:
+        """The options, as an output folder's manifest records them."""
+        return {"units": self.units, "schools": self.schools, "zones": self.zones}
+
+    def resolve(self, city: Any) -> gpd.GeoDataFrame | None:
+        """The zones: a shared zone from units, the file's zones, the city's shared zones, or ``None``."""
+        from facilities.zones import configured_zones, read_zones, shared_zone
+
+        if self.units:
+            return shared_zone(
+                city, units=_split(self.units) or [], schools=_split(self.schools), id="shared"
+            )
+        if self.zones is not None:
+            return read_zones(self.zones, crs=city.crs, id=self.zone_id, schools=self.zone_schools)
+        return configured_zones(city)
+
+
+#: The options that pick the zones: name, type and the typer option.
+_ZONE_OPTIONS = (
+    ("units", str, _UNITS),
+    ("schools", str, _SCHOOLS),
+    ("zones", Path, _ZONES),
+    ("zone_id", str, _ZONE_ID),
+    ("zone_schools", str, _ZONE_SCHOOLS),
+)
+
+
+def _asks_for_zones(command: Callable[..., None]) -> Callable[..., None]:
+    """Give a command the options that pick its zones (after its city and ``--out``); it receives
+    them as one ``asked: ZonesAsked``."""
+    signature = inspect.signature(command)
+    own = [p for name, p in signature.parameters.items() if name != "asked"]
+    added = [
+        inspect.Parameter(name, inspect.Parameter.POSITIONAL_OR_KEYWORD, default=option, annotation=kind)
+        for name, kind, option in _ZONE_OPTIONS
+    ]
+
+    def run(**options: Any) -> None:
+        command(asked=ZonesAsked(**{name: options.pop(name) for name, _, _ in _ZONE_OPTIONS}), **options)
+
+    run.__name__, run.__qualname__, run.__doc__ = command.__name__, command.__qualname__, command.__doc__
+    run.__annotations__ = {k: v for k, v in command.__annotations__.items() if k != "asked"}
+    run.__signature__ = signature.replace(parameters=[*own[:2], *added, *own[2:]])  # type: ignore[attr-defined]
+    return run
 
 
 def _plain(frame: gpd.GeoDataFrame) -> pd.DataFrame:
@@ -155,14 +200,10 @@ def _plain(frame: gpd.GeoDataFrame) -> pd.DataFrame:
 
 
 @app.command()
+@_asks_for_zones
 def coverage(
     city_dir: Path = _CITY,
     out: Path = _OUT,
-    units: str = _UNITS,
-    schools: str = _SCHOOLS,
-    zones: Path = _ZONES,
-    zone_id: str = _ZONE_ID,
-    zone_schools: str = _ZONE_SCHOOLS,
     source: str = _SOURCE,
     basis: str = _BASIS,
     grades: str = typer.Option(
@@ -170,26 +211,22 @@ def coverage(
         "--grades",
         help="Grades the zones guarantee, e.g. '6-8' (default: the city's shared zones' grades, else all).",
     ),
+    *,
+    asked: ZonesAsked,
 ) -> None:
     """Zones' residents and seats by grade, the guarantee and its shortfall, travel and compactness."""
     from facilities.zones import configured_grades
 
     city = _load(city_dir)
     with _problems():
-        _require(city, "coverage", defaults=(units, zones, source, basis) == (None, None, "auto", "capacity"))
-        chosen = resolve_zones(
-            city, units=units, schools=schools, zones_file=zones, zone_id=zone_id, zone_schools=zone_schools
-        )
-        wanted = (
-            _grades(grades)
-            if grades
-            else (configured_grades(city) if units is None and zones is None else None)
-        )
+        _require(city, "coverage", defaults=not asked.given and (source, basis) == ("auto", "capacity"))
+        chosen = asked.resolve(city)
+        wanted = _grades(grades) if grades else (None if asked.given else configured_grades(city))
         travel, how = travel_for(city)
-        options = {"units": units, "schools": schools, "zones": zones, "source": source, "basis": basis}
-        inputs = [*city_inputs(city_dir), *([zones] if zones else [])]
-        with output_folder(
-            out, command="zones coverage", inputs=inputs, settings={**options, "grades": grades}, say=_echo
+        options = {**asked.settings(), "source": source, "basis": basis}
+        settings = {**options, "grades": grades}
+        with city_output(
+            out, city_dir, command="zones coverage", settings=settings, files=[asked.zones]
         ) as tmp:
             coverage_city(
                 city, tmp, zones=chosen, travel=travel, how=how, source=source, basis=basis, grades=wanted
@@ -282,14 +319,10 @@ def coverage_city(
 
 
 @app.command()
+@_asks_for_zones
 def lottery(
     city_dir: Path = _CITY,
     out: Path = _OUT,
-    units: str = _UNITS,
-    schools: str = _SCHOOLS,
-    zones: Path = _ZONES,
-    zone_id: str = _ZONE_ID,
-    zone_schools: str = _ZONE_SCHOOLS,
     source: str = _SOURCE,
     basis: str = _BASIS,
     seed: int = _SEED,
@@ -313,24 +346,25 @@ def lottery(
         "--private-out",
         help="Write each student's assignment (PRIVATE) to this CSV, and the waitlists beside it.",
     ),
+    *,
+    asked: ZonesAsked,
 ) -> None:
     """One lottery (deferred acceptance) across district, charter and Catholic schools, with the zone
     guarantee."""
 
     city = _load(city_dir)
     with _problems():
-        given = (units, zones, choices, grades, priorities)
-        _require(city, "lottery", defaults=given == (None,) * 5 and (source, basis) == ("auto", "capacity"))
-        chosen = resolve_zones(
-            city, units=units, schools=schools, zones_file=zones, zone_id=zone_id, zone_schools=zone_schools
-        )
-        ranked = _choices(choices) if choices is not None else None
-        wanted = list(_grades(grades)) if grades else None
-        rules = _priorities(priorities)
+        given = asked.given or (choices, grades, priorities) != (None,) * 3
+        _require(city, "lottery", defaults=not given and (source, basis) == ("auto", "capacity"))
+        parsed = {  # the options as lottery_city takes them
+            "zones": asked.resolve(city),
+            "choices": _choices(choices) if choices is not None else None,
+            "grades": list(_grades(grades)) if grades else None,
+            "priorities": _priorities(priorities),
+            "guarantee": not no_guarantee,
+        }
         options = {
-            "units": units,
-            "schools": schools,
-            "zones": zones,
+            **asked.settings(),
             "source": source,
             "basis": basis,
             "grades": grades,
@@ -338,23 +372,11 @@ def lottery(
             "no_guarantee": no_guarantee,
             "priorities": priorities,
         }
-        inputs = [*city_inputs(city_dir), *(p for p in (zones, choices) if p is not None)]
-        with output_folder(
-            out, command="zones lottery", inputs=inputs, settings=options, seed=seed, say=_echo
+        files = [asked.zones, choices]
+        with city_output(
+            out, city_dir, command="zones lottery", settings=options, seed=seed, files=files
         ) as tmp:
-            lottery_city(
-                city,
-                tmp,
-                zones=chosen,
-                choices=ranked,
-                guarantee=not no_guarantee,
-                seed=seed,
-                grades=wanted,
-                source=source,
-                basis=basis,
-                priorities=rules,
-                private_out=private_out,
-            )
+            lottery_city(city, tmp, seed=seed, source=source, basis=basis, private_out=private_out, **parsed)
     _echo(f"wrote {out}")
 
 
@@ -501,9 +523,7 @@ def design(
         "time_limit": time_limit,
         "cpsat": cpsat,
     }
-    with output_folder(
-        out, command="zones design", inputs=city_inputs(city_dir), settings=asked, seed=seed, say=_echo
-    ) as tmp:
+    with city_output(out, city_dir, command="zones design", settings=asked, seed=seed) as tmp:
         for name, plan in plans.items():
             frame = plan.to_geodataframe()
             write_geo(
