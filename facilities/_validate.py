@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from facilities.schema import (
+    _MISSING_STRINGS,
     Field,
     Layer,
     is_missing,
@@ -313,14 +314,12 @@ def parse_column(
 
 def _missing(values: pd.Series, raw: list[object]) -> np.ndarray:
     """:func:`facilities.schema.is_missing` of every cell: with pandas for text and number columns
-    (each distinct text looked at once), cell by cell for columns of mixed objects."""
-    if isinstance(values.dtype, pd.StringDtype) or values.dtype.kind in "biufM":
-        missing = values.isna().to_numpy(dtype=bool, copy=True)
-        if isinstance(values.dtype, pd.StringDtype):
-            words = values[~missing]
-            blanks = [w for w in words.unique() if is_missing(w)]
-            missing[np.flatnonzero(~missing)[words.isin(blanks).to_numpy(dtype=bool)]] = True
-        return missing
+    (pandas strips the same whitespace as Python), cell by cell for columns of other objects."""
+    if isinstance(values.dtype, pd.StringDtype):
+        blank = values.str.strip().str.lower().isin(_MISSING_STRINGS).to_numpy(dtype=bool)
+        return values.isna().to_numpy(dtype=bool) | blank
+    if values.dtype.kind in "biufM":
+        return values.isna().to_numpy(dtype=bool, copy=True)
     return np.fromiter(map(is_missing, raw), dtype=bool, count=len(raw))
 
 
@@ -328,31 +327,29 @@ def _parse_cells(
     values: pd.Series, raw: list[object], missing: np.ndarray, kind: str
 ) -> tuple[np.ndarray, np.ndarray]:
     """Each present cell parsed by the kind's parser, and each one's error message (``None`` when it
-    parsed), as object arrays: numbers checked at once with numpy, each distinct text parsed once,
-    other cells one by one."""
+    parsed), as object arrays: texts stripped and numbers read with pandas and numpy, each distinct
+    text of other kinds parsed once, other cells one by one."""
     parsed = np.full(len(raw), None, dtype=object)
     errors = np.full(len(raw), None, dtype=object)
     present = np.flatnonzero(~missing)
-    if isinstance(values.dtype, pd.StringDtype):
-        kinds: set[type] = {str}
-    elif values.dtype.kind in "iu":
-        kinds = {int}
-    elif values.dtype.kind == "f":
-        kinds = {float}
-    else:
-        kinds = set(map(type, (raw[i] for i in present)))
+    text = isinstance(values.dtype, pd.StringDtype)
+    cells = values.to_numpy(dtype=object)[present]
+    kinds = {str} if text else set(map(type, cells))
+    numbers = _numbers(cells, kind) if kinds and kinds <= {str, int, float} else None
     parse = _PARSERS[kind]
-    if kind in ("int", "float") and kinds and kinds <= {int, float}:
-        numbers = np.array([raw[i] for i in present], dtype=float)
+    if numbers is not None:
         bad = ~np.isfinite(numbers) | (np.abs(numbers) >= 2.0**63)  # huge numbers: one by one below
         if kind == "int":
             bad |= numbers != np.trunc(numbers)
         good = numbers[~bad]
         parsed[present[~bad]] = (good.astype(np.int64) if kind == "int" else good).astype(object)
         one_by_one = present[bad]
+    elif text and kind == "str":  # a text is itself, stripped
+        parsed[present] = values.str.strip().to_numpy(dtype=object)[present]
+        one_by_one = present[:0]
     elif kinds == {str}:
-        codes, distinct = pd.factorize(pd.Series([raw[i] for i in present], dtype=object))
-        results = [_parse_one(parse, text) for text in distinct]
+        codes, distinct = pd.factorize(cells)
+        results = [_parse_one(parse, cell) for cell in distinct]
         parsed[present] = _objects([value for value, _ in results], codes)
         errors[present] = _objects([error for _, error in results], codes)
         one_by_one = present[:0]
@@ -361,6 +358,17 @@ def _parse_cells(
     for i in one_by_one.tolist():
         parsed[i], errors[i] = _parse_one(parse, raw[i])
     return parsed, errors
+
+
+def _numbers(cells: np.ndarray, kind: str) -> np.ndarray | None:
+    """Numbers as ``float`` reads them, when the kind is a number and every cell reads as one (texts
+    with thousands separators and other cells the parser must explain give ``None``)."""
+    if kind not in ("int", "float"):
+        return None
+    try:
+        return cells.astype(float)
+    except (ValueError, TypeError, OverflowError):
+        return None
 
 
 def _objects(distinct: list[object], codes: np.ndarray) -> np.ndarray:

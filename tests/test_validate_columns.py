@@ -19,6 +19,7 @@ POOL: list[object] = [
     "07:30", "8h30", "7:05", "14:45", "2027-08-01", "01/02/2026", "not a date",
     "district", "charter", "Charter", " catholic ", 4061.0,
     "a; b", "a, b", ";",
+    "\u00a0NA\u00a0", "\x1cnull\x1f", "\uff2eone", "  K-5\t", "7\u2009", "\u0130", "caf\u00e9", "12\n",
 ]  # fmt: skip
 
 FIELDS = [
@@ -74,8 +75,12 @@ def _columns(seed: int) -> list[pd.Series]:
     numbers[rng.random(300) < 0.1] = np.nan
     numbers[rng.random(300) < 0.02] = np.inf
     texts = [str(x) for x in rng.choice(["K-5", "6-8", "9-12", "x", "", "7:30", "3", "-4"], 300)]
+    words = [x for x in picks if isinstance(x, str)]
+    figures = [f"{x:.3f}" for x in numbers] + [" 7 ", "\u00a012\u00a0", "-0.0", "1_000", "1e3"]
     return [
         pd.Series(picks, dtype=object),
+        pd.Series(words, dtype="str"),  # as a CSV is read
+        pd.Series(figures, dtype="str"),
         pd.Series(numbers),
         pd.Series(numbers.round()),
         pd.Series(rng.integers(-5, 50, 300)),
