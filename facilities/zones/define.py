@@ -195,30 +195,19 @@ def _need_zones(city: City, why: str) -> None:
 def configured_zones(city: City) -> gpd.GeoDataFrame | None:
     """The shared zones listed in the city's ``city.toml`` (``[[enrollment.shared_zones]]`` tables
     with ``id``, ``units``, optional ``name``, ``schools`` and ``grades``), or ``None``."""
-    table = city.settings.get("enrollment", {}).get("shared_zones", [])
+    table = city.settings.enrollment.shared_zones
     if not table:
         return None
     _need_zones(city, "city.toml [[enrollment.shared_zones]] builds shared zones from units")
-    frames = [
-        shared_zone(
-            city,
-            units=z["units"],
-            schools=z.get("schools"),
-            id=str(z.get("id", f"shared{k + 1}")),
-            name=z.get("name"),
-        )
-        for k, z in enumerate(table)
-    ]
+    frames = [shared_zone(city, units=z.units, schools=z.schools, id=z.id, name=z.name) for z in table]
     return pd.concat(frames, ignore_index=True)
 
 
 def configured_grades(city: City) -> tuple[int, ...] | None:
     """The grades the city's configured shared zones guarantee (their ``grades`` keys), or ``None``
     for all."""
-    listed = [
-        z["grades"] for z in city.settings.get("enrollment", {}).get("shared_zones", []) if "grades" in z
-    ]
-    return tuple(sorted({g for text in listed for g in parse_grades(text)})) if listed else None
+    listed = [z.grades for z in city.settings.enrollment.shared_zones if z.grades is not None]
+    return tuple(sorted({g for grades in listed for g in grades})) if listed else None
 
 
 def shared_zone(

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from facilities import City, Problem, ValidationError
-from facilities.schema import parse_time
+from facilities.settings import TransportSettings
 from routing.bells import (
     BellPolicy,
     RunChains,
@@ -29,7 +29,6 @@ from routing.scenarios.scenario import (
 from routing.selection import RunSets, run_sets
 from routing.stops import (
     StopPlan,
-    eligibility_rules,
     eligible_riders,
     hazard_riders,
     place_stops,
@@ -164,7 +163,7 @@ def prepare(
         )
     t0 = time.perf_counter()
     say = progress or (lambda message, fraction: None)
-    transport = dict(city.settings.get("transport", {}) or {})
+    transport = city.settings.transport
     if network == "city":
         say("loading the street network", 0.0)
         network = travel_model(city.network, crs=city.crs) if city.network is not None else None
@@ -174,7 +173,7 @@ def prepare(
     schools = city.schools[
         ["id", "name", "sector", "grades", "neighborhood", "bell_start", "bell_end", "geometry"]
     ].copy()
-    rules = eligibility_rules(transport)
+    rules = transport.eligibility
     # ungraded and adult students ride too, under their school's strictest walk rule
     students = city.transport_students(
         walk_beyond={g: r.walk_beyond for r in rules if not r.transit_pass for g in r.grades}
@@ -217,7 +216,7 @@ def prepare(
     routed = (
         plan.stops["school"].isin(schools.loc[bells_ok, "id"]).to_numpy()
     )  # a school without bells cannot be routed
-    dwell = float(transport.get("school_dwell", 300.0))
+    dwell = transport.school_dwell
     data = ProblemData.from_matrices(
         durations=durations,
         distances=distances,
@@ -241,9 +240,9 @@ def prepare(
         )[routed],
         yards=pd.DataFrame({"id": yards["id"], "location": loc[:ny]}),
         bus_types=_bus_types(city, seats),
-        max_ride=float(transport.get("max_ride", 3600.0)),
-        stop_time_fixed=float(transport.get("stop_time_fixed", 19.0)),
-        stop_time_per_student=float(transport.get("stop_time_per_student", 2.6)),
+        max_ride=transport.max_ride,
+        stop_time_fixed=transport.stop_time_fixed,
+        stop_time_per_student=transport.stop_time_per_student,
         name=city.name,
     )
     del durations, distances
@@ -343,12 +342,12 @@ def _frozen(matrix: np.ndarray) -> np.ndarray:
     return out
 
 
-def _policy(transport: Mapping[str, object]) -> BellPolicy:
+def _policy(transport: TransportSettings) -> BellPolicy:
     """The city's policy; ``bell_tiers`` (when no ``[transport.bells]`` grid is given) become the
     candidates."""
-    policy = BellPolicy.from_settings(transport)
-    tiers = [parse_time(t) for t in transport.get("bell_tiers", []) or []]
-    if tiers and "step_minutes" not in (transport.get("bells") or {}):
+    policy = BellPolicy.from_typed(transport.bells)
+    tiers = list(transport.bell_tiers)
+    if tiers and transport.bells.step is None:
         step = min(np.diff(sorted(tiers)), default=policy.step)
         policy = replace(policy, earliest=min(tiers), latest=max(tiers), step=float(step))
     return policy
