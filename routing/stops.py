@@ -33,7 +33,7 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -129,6 +129,7 @@ class Hazards:
     """
 
     shapes: gpd.GeoDataFrame
+    _union: shapely.Geometry = field(init=False, repr=False)  # every hazard, prepared for queries
 
     def __post_init__(self) -> None:
         union = shapely.union_all(self.shapes.geometry.to_numpy())
@@ -140,24 +141,22 @@ class Hazards:
         a, b = np.asarray(a, dtype=float).reshape(-1, 2), np.asarray(b, dtype=float).reshape(-1, 2)
         out = np.zeros(len(a), dtype=bool)
         # only walks that reach as far as a hazard can meet it
-        # type: ignore[attr-defined]
         near = shapely.distance(shapely.points(a), self._union) <= np.hypot(*(b - a).T) + 1e-9
         if near.any():
             lines = shapely.linestrings(np.stack([a[near], b[near]], axis=1))
-            out[near] = shapely.intersects(lines, self._union)  # type: ignore[attr-defined]
+            out[near] = shapely.intersects(lines, self._union)
         return out
 
     def labels(self, a: np.ndarray, b: np.ndarray) -> list[str]:
         """The first hazard each straight walk ``a[i] -> b[i]`` meets (``""`` for none)."""
-        lines = shapely.linestrings(
-            np.stack([np.asarray(a, float).reshape(-1, 2), np.asarray(b, float).reshape(-1, 2)], axis=1)
-        )
+        walks = np.stack([np.asarray(a, float).reshape(-1, 2), np.asarray(b, float).reshape(-1, 2)], axis=1)
+        lines = shapely.linestrings(walks)
         tree = shapely.STRtree(self.shapes.geometry.to_numpy())
         which, hit = tree.query(lines, predicate="intersects")
         first: dict[int, str] = {}
         for i, h in zip(which.tolist(), hit.tolist()):
             first.setdefault(i, str(self.shapes["label"].iloc[h]))
-        return [first.get(i, "") for i in range(len(lines))]
+        return [first.get(i, "") for i in range(len(walks))]
 
 
 def read_hazards(city: City) -> Hazards | None:
@@ -426,8 +425,7 @@ def place_stops(
     limit = riders["max_walk"].astype(float).fillna(max_walk).to_numpy()
     services = riders["service"].astype(str).to_numpy()
     schools = riders["school"].astype(str).to_numpy()
-    nodes_xy = None if network is None else network.xy
-    stop_rows: list[tuple[str, str, int, float, int, float, float]] = []
+    stop_rows: list[tuple[str, str, str, int, int, float, float]] = []
     assign: list[tuple[str, str, float, float]] = []
     bad: list[tuple[str, str, str]] = []
     for school in sorted(set(schools)):
@@ -437,8 +435,8 @@ def place_stops(
             cand_xy, cand_node, walk = _candidates(xy[corner], limit[corner], network, grid_spacing)
             covers = walk <= limit[corner, None]
             if hazards is not None:
-                who, cand = np.nonzero(covers)
-                covers[who, cand] = ~hazards.crossing(xy[corner][who], cand_xy[cand])
+                pupil, cand = np.nonzero(covers)
+                covers[pupil, cand] = ~hazards.crossing(xy[corner][pupil], cand_xy[cand])
             chosen = _cover(covers, walk, stop_capacity, rng)
             for k, (c, who) in enumerate(chosen):
                 sid = f"{school}/c{k + 1}"
@@ -467,11 +465,12 @@ def place_stops(
                 )
         for k, i in enumerate(members[services[members] != "corner"]):
             sid = f"{school}/d{k + 1}"
+            node: int
             if network is None:
                 node, (x, y) = -1, _round(xy[i], grid_spacing / 4)
             else:
                 _, p = network.kdtree.query(xy[i])
-                node, (x, y) = int(network.node_ids[p]), nodes_xy[p]
+                node, (x, y) = int(network.node_ids[p]), network.xy[p]
             stop_rows.append((sid, school, services[i], 1, node, float(x), float(y)))
             assign.append((str(ids[i]), sid, 0.0, float(limit[i])))
     stops = pd.DataFrame(stop_rows, columns=["id", "school", "service", "students", "node", "x", "y"])
@@ -524,7 +523,7 @@ def _cover(
     n, m = covers.shape
     if m == 0:
         return []
-    todo = covers.any(axis=1)
+    todo = np.asarray(covers.any(axis=1), dtype=bool)
     noise = rng.random(m) * 1e-6  # reproducible tie-break
     walk_cost = np.where(covers, walk, 0.0).sum(axis=0)
     out: list[tuple[int, list[int]]] = []
