@@ -265,9 +265,15 @@ def test_command_line_writes_public_and_private_sheets(tmp_path) -> None:  # typ
     )
     manifest = json.loads((private / "manifest.json").read_text())  # written whole, as --out is
     assert manifest["command"] == "bells compare (private)"
-    assert set(manifest["files"]) == {
-        str(p.relative_to(private)) for p in private.rglob("*") if p.is_file() and p.name != "manifest.json"
-    } >= {"stops.parquet", "runs.parquet", "route_sheets.csv", "routes.gpkg"}
+    assert (
+        set(manifest["files"])
+        == {
+            str(p.relative_to(private))
+            for p in private.rglob("*")
+            if p.is_file() and p.name != "manifest.json"
+        }
+        >= {"stops.parquet", "runs.parquet", "route_sheets.csv", "routes.gpkg"}
+    )
     assert not [p.name for p in tmp_path.iterdir() if p.name.startswith(".")], "no lock or temporary folder"
 
 
