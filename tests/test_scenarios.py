@@ -254,3 +254,18 @@ def test_public_run_lines_lead_to_no_home(comparison, tmp_path) -> None:  # type
     exact = gpd.read_parquet(tmp_path / "private" / "runs.parquet").to_crs(4326)
     exact_vertices = shapely.MultiPoint([p for g in exact.geometry.dropna() for p in g.coords])
     assert exact_vertices.distance(home_points) < 1e-7  # the private lines do
+
+
+def test_scenario_flags_are_read_strictly(tmp_path: Path) -> None:
+    from facilities import ValidationError
+
+    (tmp_path / "s.toml").write_text(
+        '[[scenario]]\nname = "a"\nkind = "optimized"\nmixed_loads = "false"\n'
+        '[[scenario]]\nname = "b"\nkind = "optimized"\nmixed_loads = "Yes"\n'
+    )
+    listed, _ = read_scenarios(tmp_path / "s.toml")
+    assert [s.mixed_loads for s in listed] == [False, True]  # the text "false" is false
+    (tmp_path / "bad.toml").write_text('[[scenario]]\nname = "a"\nmixed_loads = "maybe"\n')
+    with pytest.raises(ValidationError, match=r"table 1.*mixed_loads.*'maybe' is not true or false") as err:
+        read_scenarios(tmp_path / "bad.toml")
+    assert len(err.value.problems) == 1  # the scenario is there, with one bad key

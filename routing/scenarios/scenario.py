@@ -264,7 +264,7 @@ def read_scenarios(path: str | os.PathLike[str]) -> tuple[list[Scenario], Mappin
             )
         )
     grid = {str(k): list(v) for k, v in (raw.get("grid") or {}).items()}
-    if not out and not grid:
+    if not raw.get("scenario") and not grid:
         problems.append(
             Problem(str(p), None, None, "no [[scenario]] and no [grid]", "add at least one scenario")
         )
