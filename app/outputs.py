@@ -8,6 +8,8 @@ Every command that writes ``--out DIR`` writes inside :func:`output_folder`:
 - a lock file (``.DIR.lock``, holding the run's process id) stops a second run on the same ``DIR``
   with a clear message; the lock of a run that was killed is recognized (its process is gone) and
   taken over, and that run's leftovers are removed and named;
+- the folder named by ``--private-out`` is written the same way (:func:`private_folder`): whole or
+  not at all, locked, with its own manifest; it may not lie inside ``--out`` nor hold it;
 - ``manifest.json`` in the folder says which run made it: the command, the inputs' SHA-256
   checksums, the settings, the seed, the version and every file written with its checksum. It
   holds no clock time, so the same inputs and seed give the same folder, byte for byte.
@@ -34,7 +36,15 @@ from typing import Any
 
 from facilities import Problem, ValidationError
 
-__all__ = ["OutputBusy", "output_folder", "output_file", "city_inputs", "MANIFEST"]
+__all__ = [
+    "MANIFEST",
+    "OutputBusy",
+    "check_apart",
+    "city_inputs",
+    "output_file",
+    "output_folder",
+    "private_folder",
+]
 
 MANIFEST = "manifest.json"
 
@@ -102,6 +112,81 @@ def _output_folder(
     finally:
         with contextlib.suppress(FileNotFoundError):
             lock.unlink()
+
+
+@contextlib.contextmanager
+def private_folder(
+    private_out: Path | None,
+    *,
+    out: Path | None,
+    command: str,
+    inputs: Iterable[Path] = (),
+    settings: Any = None,
+    seed: int | None = None,
+    say: Any = None,
+) -> Iterator[Path | None]:
+    """A temporary folder for the private outputs (``--private-out``), put in place of ``private_out``
+    when the block succeeds, exactly as :func:`output_folder` puts ``out`` in place; ``None`` (and
+    nothing written) without ``private_out``.
+
+    Used inside the ``with`` of :func:`output_folder`, it is put in place first: a run stopped
+    between the two leaves each folder whole (the new private one and the previous public one).
+
+    Parameters
+    ----------
+    private_out
+        The private folder the user named, or ``None``.
+    out
+        The public output folder (``--out``), if any: the two may not lie one inside the other,
+        since putting one in place would replace the other's files.
+    command, inputs, settings, seed, say
+        As for :func:`output_folder` (the manifest says ``"<command> (private)"``).
+
+    Raises
+    ------
+    ValidationError
+        When one folder lies inside the other (or they are the same).
+    OutputBusy
+        Another run (alive) holds the lock of ``private_out``.
+    """
+    if private_out is None:
+        yield None
+        return
+    if out is not None:
+        check_apart(out, private_out)
+    with output_folder(
+        Path(private_out),
+        command=f"{command} (private)",
+        inputs=inputs,
+        settings=settings,
+        seed=seed,
+        say=say,
+    ) as tmp:
+        yield tmp
+
+
+def check_apart(out: Path, private_out: Path) -> None:
+    """Stop when ``private_out`` and ``out`` are the same folder or one lies inside the other.
+
+    Raises
+    ------
+    ValidationError
+        Naming both folders and the fix.
+    """
+    public, private = Path(out).resolve(), Path(private_out).resolve()
+    if public == private or public in private.parents or private in public.parents:
+        raise ValidationError(
+            [
+                Problem(
+                    str(private_out),
+                    None,
+                    "--private-out",
+                    f"is {'the same folder as' if public == private else 'nested with'} --out {out}",
+                    "give --private-out a folder of its own, outside --out (e.g. private/bells)",
+                )
+            ],
+            city=str(private_out),
+        )
 
 
 @contextlib.contextmanager

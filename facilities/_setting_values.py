@@ -11,6 +11,8 @@ import math
 import re
 from collections.abc import Callable, Mapping
 
+import numpy as np
+
 from facilities._validate import parse_grades, parse_time
 
 _METRES = {
@@ -123,6 +125,23 @@ def flag(value: object, key: str) -> bool:
     if not isinstance(value, bool):
         raise Bad(f"{value!r} is not true or false", f"write {key} = true (or false), without quotes")
     return value
+
+
+_YES = {"true", "yes", "y", "t", "1"}
+_NO = {"false", "no", "n", "f", "0"}
+
+
+def boolean(value: object, key: str) -> bool:
+    """A yes/no value as a file or a table writes it: ``true``/``false``, ``yes``/``no``, ``1``/``0``
+    (any case, as text or as a value); anything else (``"maybe"``, ``2``) is :class:`Bad`, never true."""
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    if isinstance(value, (int, float, np.integer, np.floating)) and value in (0, 1):
+        return bool(value)
+    text = value.strip().lower() if isinstance(value, str) else None
+    if text in _YES or text in _NO:
+        return text in _YES
+    raise Bad(f"{value!r} is not true or false", f"write {key} as true or false (or yes / no)")
 
 
 def clock(value: object, key: str) -> float:

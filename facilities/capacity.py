@@ -20,14 +20,14 @@ the classrooms are estimated from that capacity and the class size (``classrooms
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 import pandas as pd
 
-from facilities._validate import Problems, ValidationError
-from facilities.schema import ROOM_TYPES, format_grades, parse_grades
+from facilities._validate import Problems
+from facilities.schema import ROOM_TYPES, format_grades
 
 if TYPE_CHECKING:
     from facilities.city import City
@@ -113,47 +113,16 @@ class CapacityRules:
 
     @classmethod
     def from_settings(cls, settings: Mapping[str, Any] | None) -> CapacityRules:
-        """Build the rules from a ``city.toml [capacity]`` table (unknown keys are an error).
+        """Build the rules from a ``city.toml [capacity]`` table, read and checked by
+        :func:`facilities.settings.parse_capacity` (unknown keys are an error).
 
         ``class_size`` is a table of grade bands to seats, e.g. ``{"PK-3" = 20, "4-8" = 28}``;
         ``band`` (or ``target``) a two-number list; the other keys are the attributes' names.
+        A city's rules are ``replace(CapacityRules(), **city.settings.capacity.given)``.
         """
-        settings = dict(settings or {})
-        if "target" in settings:  # the demo's and users' word for the band
-            settings["band"] = settings.pop("target")
-        known = {f.name for f in fields(cls)}
-        if unknown := sorted(set(settings) - known):
-            raise ValidationError(
-                [
-                    _problem(
-                        "city.toml [capacity]",
-                        None,
-                        ", ".join(unknown),
-                        "unknown setting",
-                        f"use {', '.join(sorted(known))}",
-                    )
-                ]
-            )
-        values: dict[str, Any] = {}
-        for key, value in settings.items():
-            if key in ("class_size", "area_per_seat"):
-                bands = []
-                for band, amount in dict(value).items():
-                    grades = parse_grades(band)
-                    bands.append(
-                        (grades[0], grades[-1], int(amount) if key == "class_size" else float(amount))
-                    )
-                values[key] = tuple(sorted(bands))
-            elif key in ("band", "specialty_rooms", "vacant_grades"):
-                values[key] = tuple(parse_grades(value) if key == "vacant_grades" else value)
-            else:
-                values[key] = value
-        try:
-            return replace(cls(), **values)
-        except (TypeError, ValueError) as err:
-            raise ValidationError(
-                [_problem("city.toml [capacity]", None, None, str(err), "fix the [capacity] table")]
-            ) from None
+        from facilities.settings import parse_capacity
+
+        return replace(cls(), **parse_capacity(settings).given)
 
     def class_size_for(self, grades: Iterable[int] | None) -> float:
         """Mean target class size over ``grades`` (each grade weighs the same); vacant grades when empty."""
@@ -449,7 +418,7 @@ def utilization(
     buildings, schools
         Canonical frames, overriding the city's.
     rules
-        Counting rules; default ``CapacityRules.from_settings(city.settings["capacity"])``.
+        Counting rules; default the city's (``city.settings.capacity``).
     band
         Target band ``(low, high)``, overriding ``rules.band``.
 

@@ -22,6 +22,7 @@ import pyproj
 import shapely
 
 from facilities import _validate as v
+from facilities._rows import RowSources
 from facilities.population import apportion_missing
 from facilities.schema import (
     LAYERS,
@@ -409,6 +410,11 @@ def _assemble(
     problems.raise_if_any(city=name)
     _add_neighborhoods(layers)
     layers["zones"] = apportion_missing(layers["zones"])
+    for layer_name, frame in layers.items():  # messages name the user's file and row, not a position
+        if layer_name in frames and "id" in frame and layer_name in rows:
+            ids = frame["id"].astype(str).tolist()
+            given = {i: r for i, r in zip(ids, rows[layer_name], strict=False) if r is not None}
+            frame.attrs["rows"] = RowSources(sources.get(layer_name, layer_name), given)
     students = layers["students"]
     has_program = "program" in students
     ungraded = students["program"].notna().to_numpy() if has_program else np.zeros(len(students), bool)

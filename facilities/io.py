@@ -15,7 +15,6 @@ import tempfile
 import tomllib
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Self
 
 import geopandas as gpd
 import numpy as np
@@ -26,6 +25,7 @@ import shapely
 from facilities import _files
 from facilities import _validate as v
 from facilities._crs import WrongCrs, file_crs, impossible_coordinates, report_wrong_crs
+from facilities._rows import FileRow
 from facilities.city import City, NetworkSpec, _assemble
 from facilities.geocode.load import address_columns, place_students
 from facilities.schema import LAYERS, Layer
@@ -245,20 +245,6 @@ _FILE_KEYS = (
 )
 #: Keys whose tables merge (a file's entries over the layer's) rather than replace.
 _MERGED = ("columns", "defaults", "units", "keep", "drop")
-
-
-class FileRow(int):
-    """A row number that also names its file, for layers read from several files."""
-
-    file: str
-
-    def __new__(cls, row: int, file: str) -> Self:
-        obj = super().__new__(cls, row)
-        obj.file = file
-        return obj
-
-    def __str__(self) -> str:
-        return f"{int(self)} of {self.file}"
 
 
 def _suggest(key: str, known: list[str]) -> str:
@@ -667,10 +653,12 @@ def write_geo(frame: gpd.GeoDataFrame, path: str | os.PathLike[str], *, layer: s
 
     A GeoPackage with several layers is written one call per layer to the same path; each call
     rewrites the file through a temporary copy, so a failure leaves the previous file intact. A
-    GeoPackage records when it was written: a fixed date keeps the same data the same bytes.
+    GeoPackage records when it was written: a fixed date keeps the same data the same bytes. The
+    frame's ``attrs`` are not written (GeoParquet would store them).
     """
     target = Path(path)
-    out = frame.to_crs(4326) if frame.crs is not None else frame
+    out = frame.to_crs(4326) if frame.crs is not None else frame.copy()
+    out.attrs = {}  # a layer's row provenance (facilities._rows) is for messages, never for files
     with atomic_write(target) as tmp:
         if target.suffix == ".parquet":
             out.to_parquet(tmp)

@@ -214,8 +214,7 @@ class MatchData:
         years
             Horizon in years; default the longest plan.
         rules
-            Hard rules; default
-            ``MatchRules(capacity=CapacityRules.from_settings(city.settings["capacity"]))``.
+            Hard rules; default the city's capacity rules (``city.settings.capacity``).
 
         Raises
         ------

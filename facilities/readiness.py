@@ -167,8 +167,11 @@ def _bells(city: City) -> tuple[list[Need], list[str]]:
 
 
 def _from_problems(err: ValidationError) -> list[Need]:
-    """The needs a zones function named when it refused (its message and its fix)."""
-    return [Need(p.message, fix=p.fix) for p in err.problems]
+    """The needs a zones function named when it refused (its message, where, and its fix)."""
+    return [
+        Need(p.message if p.row is None else f"{p.message} ({p.file}, row {p.row})", fix=p.fix)
+        for p in err.problems
+    ]
 
 
 def _people(city: City) -> tuple[list[Need], list[str], str]:

@@ -24,7 +24,7 @@ import difflib
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any
+from typing import Any, TypeVar
 
 from facilities import _setting_values as val
 from facilities._validate import Problems
@@ -37,15 +37,21 @@ __all__ = [
     "CitySettings",
     "EligibilityBand",
     "EnrollmentSettings",
+    "GeocodeSettings",
+    "HazardsSettings",
     "MapSettings",
     "NetworkSettings",
     "Settings",
     "SharedZoneSettings",
     "TransportSettings",
+    "parse_capacity",
+    "parse_flag",
     "parse_settings",
+    "parse_transport",
 ]
 
 _FILE = "city.toml"
+_T = TypeVar("_T")
 # --- the schema --------------------------------------------------------------------------------
 
 Reader = Callable[[object, str], Any]
@@ -69,6 +75,7 @@ SECTIONS: dict[str, dict[str, Reader]] = {
         "stop_time_per_student": val.seconds("2.6"), "bell_tiers": val.clocks, "eligibility": val.anything,
         "bells": val.anything, "hazards": val.anything,
     },
+    "hazards": {"file": val.text, "files": val.names, "label": val.text, "crs": val.text},
     "bells": {
         "earliest": val.clock, "latest": val.clock,
         "step_minutes": lambda v, k: val.number(v, k, minimum=1, example="15"),
@@ -90,7 +97,8 @@ SECTIONS: dict[str, dict[str, Reader]] = {
         "walk_beyond_mi": lambda v, k: val.number(v, k, minimum=0, example="1.0"), "transit_pass": val.flag,
     },
     "capacity": {
-        "target": val.band, "band": val.band, "class_size": val.anything, "specialty_rooms": val.names,
+        "target": val.band, "band": val.band, "class_size": val.anything, "area_per_seat": val.anything,
+        "specialty_rooms": val.names,
         "efficiency": lambda v, k: val.number(v, k, minimum=0.01, maximum=1.0, example="0.85"),
         "special_education_size": lambda v, k: val.number(v, k, minimum=1, integer=True, example="12"),
         "gym_slots": lambda v, k: val.number(v, k, minimum=1, integer=True, example="8"),
@@ -181,6 +189,16 @@ class BellsSettings:
 
 
 @dataclass(frozen=True)
+class HazardsSettings:
+    """``[transport.hazards]``: the files of lines or polygons no student walks across, the column
+    naming each hazard and the CRS of files that carry none."""
+
+    files: tuple[str, ...]
+    label: str = "name"
+    crs: str = "EPSG:4326"
+
+
+@dataclass(frozen=True)
 class TransportSettings:
     """``[transport]``: ride limit (seconds), costs (dollars), stop times (seconds), bell tiers
     (seconds after midnight), eligibility and the bell-time policy."""
@@ -197,6 +215,7 @@ class TransportSettings:
     bell_tiers: tuple[float, ...] = ()
     eligibility: tuple[EligibilityBand, ...] = ()
     bells: BellsSettings = field(default_factory=BellsSettings)
+    hazards: HazardsSettings | None = None
 
 
 @dataclass(frozen=True)
@@ -233,11 +252,24 @@ class MapSettings:
 
 
 @dataclass(frozen=True)
+class GeocodeSettings:
+    """``[geocode]``: the online geocoder (``None``: address points only), whether it may use the
+    network, and the city, state and user agent it is sent."""
+
+    online: str | None = None
+    allow_network: bool = False
+    city: str = ""
+    state: str = ""
+    user_agent: str = "compact-planner"
+
+
+@dataclass(frozen=True)
 class Settings(Mapping[str, Any]):
     """Every ``city.toml`` section but ``[layers.*]``, typed and checked.
 
-    It is also a read-only mapping of the sections' tables as written (``settings["transport"]``,
-    ``{**settings, "transport": {...}}``), for code that reads them raw.
+    It is also a read-only mapping of the sections' tables as written, so that a copy with one table
+    changed can be read again (``parse_settings({**settings, "transport": {...}})``); every setting is
+    read from the typed sections, never from these tables.
     """
 
     city: CitySettings = field(default_factory=CitySettings)
@@ -246,6 +278,7 @@ class Settings(Mapping[str, Any]):
     capacity: CapacitySettings = field(default_factory=CapacitySettings)
     enrollment: EnrollmentSettings = field(default_factory=EnrollmentSettings)
     map: MapSettings = field(default_factory=MapSettings)
+    geocode: GeocodeSettings = field(default_factory=GeocodeSettings)
     raw: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
 
     def __getitem__(self, section: str) -> Any:
@@ -346,7 +379,6 @@ def parse_settings(config: Mapping[str, Any], *, problems: Problems | None = Non
                 f"did you mean [{near[0]}]?" if near else f"known tables: {', '.join(TOP_LEVEL)}",
             )
     city = read.table(config.get("city"), "city", "city")
-    read.table(config.get("geocode"), "geocode", "geocode")  # checked here; read by facilities.geocode
     network = read.table(config.get("network"), "network", "network") if "network" in config else None
     settings = Settings(
         city=CitySettings(**city),
@@ -355,6 +387,7 @@ def parse_settings(config: Mapping[str, Any], *, problems: Problems | None = Non
         capacity=_capacity(read, config.get("capacity")),
         enrollment=_enrollment(read, config.get("enrollment")),
         map=MapSettings(**read.table(config.get("map"), "map", "map")),
+        geocode=GeocodeSettings(**read.table(config.get("geocode"), "geocode", "geocode")),
         raw=MappingProxyType({k: v for k, v in config.items() if k not in ("city", "layers", "network")}),
     )
     if problems is None:
@@ -362,12 +395,62 @@ def parse_settings(config: Mapping[str, Any], *, problems: Problems | None = Non
     return settings
 
 
+def _on_its_own(section: Callable[[_Reader, object], _T], table: object) -> _T:
+    """One section read by its reader, its problems raised together."""
+    problems = Problems()
+    out = section(_Reader(problems), table)
+    problems.raise_if_any(city=_FILE)
+    return out
+
+
+def parse_flag(value: object, key: str) -> bool:
+    """A yes/no value of a table or a file's cell, read strictly: ``true``/``false``, ``yes``/``no``,
+    ``1``/``0`` (any case); the text ``"false"`` is false.
+
+    Raises
+    ------
+    ValueError
+        For anything else (``"maybe"``), with the fix in its ``fix`` attribute.
+    """
+    return val.boolean(value, key)
+
+
+def parse_transport(table: Mapping[str, Any]) -> TransportSettings:
+    """Read and check one ``[transport]`` table on its own (as a scenario file or a test gives it).
+
+    Raises
+    ------
+    ValidationError
+        Naming each bad or unknown key and what to write instead.
+    """
+    return _on_its_own(_transport, table)
+
+
 def _transport(read: _Reader, value: object) -> TransportSettings:
     given = read.table(value, "transport", "transport")
     eligibility = given.pop("eligibility", None)
     bells = given.pop("bells", None)
-    given.pop("hazards", None)  # read and checked by routing.stops.read_hazards
-    return TransportSettings(**given, eligibility=_eligibility(read, eligibility), bells=_bells(read, bells))
+    hazards = given.pop("hazards", None)
+    return TransportSettings(
+        **given,
+        eligibility=_eligibility(read, eligibility),
+        bells=_bells(read, bells),
+        hazards=_hazards(read, hazards),
+    )
+
+
+def _hazards(read: _Reader, value: object) -> HazardsSettings | None:
+    """``[transport.hazards]``: ``file = "river.geojson"`` or ``files = [...]``; empty or absent: none."""
+    if not value:
+        return None
+    given = read.table(value, "transport.hazards", "hazards")
+    files = given.pop("files", ()) or ((given["file"],) if given.get("file") else ())
+    given.pop("file", None)
+    if not files:
+        if isinstance(value, Mapping) and not ({"file", "files"} & set(value)):
+            read.bad("transport.hazards", "file", "names no file", 'write file = "river.geojson"')
+        return None
+    return HazardsSettings(files=tuple(files), **given)
 
 
 def _eligibility(read: _Reader, value: object) -> tuple[EligibilityBand, ...]:
@@ -433,33 +516,28 @@ def _minutes(value: float | None) -> float | None:
     return None if value is None else float(value) * 60.0
 
 
+def parse_capacity(table: Mapping[str, Any] | None) -> CapacitySettings:
+    """Read and check one ``[capacity]`` table on its own (as a test or a what-if gives it).
+
+    Raises
+    ------
+    ValidationError
+        Naming each bad or unknown key and what to write instead.
+    """
+    return _on_its_own(_capacity, table)
+
+
+#: ``[capacity]`` tables of grade bands: seats a class (whole numbers) and square metres a seat.
+_BANDED = {"class_size": ("20", True), "area_per_seat": ("13.9", False)}
+
+
 def _capacity(read: _Reader, value: object) -> CapacitySettings:
     given = read.table(value, "capacity", "capacity")
     if "target" in given:  # the users' word for the band
         given["band"] = given.pop("target")
-    if "class_size" in given:
-        bands = []
-        sizes = given.pop("class_size")
-        if not isinstance(sizes, Mapping):
-            read.bad(
-                "capacity",
-                "class_size",
-                f"{sizes!r} is not a table",
-                '[capacity.class_size] then "K-5" = 20 on the next lines',
-            )
-        for grades, seats in sizes.items() if isinstance(sizes, Mapping) else ():
-            try:
-                span = val.grades(grades, "class_size")
-                bands.append(
-                    (
-                        span[0],
-                        span[-1],
-                        val.number(seats, f'"{grades}"', minimum=1, integer=True, example="20"),
-                    )
-                )
-            except val.Bad as err:
-                read.bad("capacity.class_size", grades, str(err), err.fix)
-        given["class_size"] = tuple(sorted(bands))
+    for key, (example, integer) in _BANDED.items():
+        if key in given:
+            given[key] = _banded(read, key, given.pop(key), example=example, integer=integer)
     if given:
         from dataclasses import replace
 
@@ -472,6 +550,34 @@ def _capacity(read: _Reader, value: object) -> CapacitySettings:
         except (TypeError, ValueError) as err:
             read.bad("capacity", None, str(err), "fix the [capacity] table (see README: capacity)")
     return CapacitySettings(given=MappingProxyType(given))
+
+
+def _banded(
+    read: _Reader, key: str, sizes: object, *, example: str, integer: bool
+) -> tuple[tuple[int, int, float], ...]:
+    """A table of grade bands to amounts (``"K-5" = 20``), as ``(first grade, last grade, amount)``."""
+    if not isinstance(sizes, Mapping):
+        read.bad(
+            "capacity",
+            key,
+            f"{sizes!r} is not a table",
+            f'[capacity.{key}] then "K-5" = {example} on the next lines',
+        )
+        return ()
+    bands = []
+    for grades, amount in sizes.items():
+        try:
+            span = val.grades(grades, key)
+            bands.append(
+                (
+                    span[0],
+                    span[-1],
+                    val.number(amount, f'"{grades}"', minimum=1, integer=integer, example=example),
+                )
+            )
+        except val.Bad as err:
+            read.bad(f"capacity.{key}", grades, str(err), err.fix)
+    return tuple(sorted(bands))
 
 
 def _enrollment(read: _Reader, value: object) -> EnrollmentSettings:

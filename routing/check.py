@@ -128,10 +128,10 @@ def check_plan(
         opens[sid] = _hhmm(early) if arrive_by == "late" else float("-inf")
     stop_school: dict[str, str] = {}
     stop_students: dict[str, int] = {}
-    for sid, x, y, school, n in _read(root / "Stops.txt"):
+    for sid, x, y, school, count in _read(root / "Stops.txt"):
         xy[sid] = (float(x), float(y))
         stop_school[sid] = school
-        stop_students[sid] = int(n)
+        stop_students[sid] = int(count)
 
     plan = pd.read_csv(plan_csv, dtype={"start_loc": str, "end_loc": str})
     need = ["bus_id", "start_loc", "end_loc", "action", "start_time", "end_time"]
@@ -144,7 +144,8 @@ def check_plan(
     report.buses = plan["bus_id"].nunique()
     for bus, rows in plan.groupby("bus_id", sort=False):
         onboard: list[tuple[str, int, float]] = []  # (school, students, end of pickup)
-        prev_loc, prev_end = None, None
+        prev_loc: str | None = None
+        prev_end = 0.0
         for r in rows.itertuples(index=False):
             a, b, act = str(r.start_loc), str(r.end_loc), str(r.action)
             t0, t1 = _seconds(r.start_time), _seconds(r.end_time)

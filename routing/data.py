@@ -35,8 +35,9 @@ leaves school to its arrival at their stop (PM) -- the convention of Bertsimas, 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -224,7 +225,12 @@ class ProblemData:
             out.append(Problem("yards", None, None, "no bus yard", "give at least one yard"))
         if not self.bus_types:
             out.append(Problem("bus_types", None, None, "no bus type", "give at least one bus type"))
-        for layer, items in (("schools", self.schools), ("stops", self.stops), ("yards", self.yards)):
+        located: list[tuple[str, Sequence[School | Stop | Yard]]] = [
+            ("schools", self.schools),
+            ("stops", self.stops),
+            ("yards", self.yards),
+        ]
+        for layer, items in located:
             ids = [it.id for it in items]
             for i, it in enumerate(items):
                 if not 0 <= it.location < n:
@@ -418,7 +424,7 @@ class ProblemData:
         )
 
     # ------------------------------------------------------------------ helpers
-    def replace(self, **changes: object) -> ProblemData:
+    def replace(self, **changes: Any) -> ProblemData:
         """A copy with some fields changed (validated again)."""
         return replace(self, **changes)
 

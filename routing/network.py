@@ -111,12 +111,16 @@ _PRIVATE_SERVICE = {"alley", "driveway", "emergency_access", "parking", "parking
 
 
 class _NetworkSource(Protocol):
-    """What :func:`load_network` reads from a ``facilities.NetworkSpec`` (duck-typed)."""
+    """What :func:`load_network` reads from a ``facilities.NetworkSpec`` (duck-typed, read-only)."""
 
-    file: Path | None
-    place: str | None
-    bbox: tuple[float, float, float, float] | None
-    network_type: str
+    @property
+    def file(self) -> Path | None: ...
+    @property
+    def place(self) -> str | None: ...
+    @property
+    def bbox(self) -> tuple[float, float, float, float] | None: ...
+    @property
+    def network_type(self) -> str: ...
 
 
 @dataclass(frozen=True)
@@ -315,7 +319,9 @@ def download_network(
     _check_network_type(network_type, file="[network]")
     if (place is None) == (bbox is None):
         raise ValueError("download_network needs exactly one of place= or bbox=")
-    query = place if place is not None else "bbox " + " ".join(f"{float(v):.6f}" for v in bbox)
+    west, south, east, north = (float(v) for v in bbox) if bbox is not None else (0.0, 0.0, 0.0, 0.0)
+    box = (west, south, east, north)
+    query = place if place is not None else "bbox " + " ".join(f"{v:.6f}" for v in box)
     cached = None
     if cache_dir is not None:
         slug = re.sub(r"[^a-z0-9]+", "-", query.lower()).strip("-")[:60]
@@ -328,7 +334,7 @@ def download_network(
     if place is not None:
         G = ox.graph_from_place(place, network_type=network_type)
     else:
-        G = ox.graph_from_bbox(tuple(float(v) for v in bbox), network_type=network_type)
+        G = ox.graph_from_bbox(box, network_type=network_type)
     if cached is not None:
         with atomic_write(cached) as tmp:
             ox.save_graphml(G, tmp)
@@ -545,7 +551,8 @@ def _streets_only(spec: Any, *, crs: Any) -> _Nodes:
         )
     if raw.number_of_edges() == 0:
         raise ValueError("Graph contains no edges.")
-    kept = np.asarray(list(max(nx.strongly_connected_components(raw), key=len)))
+    largest: set[Any] = max(nx.strongly_connected_components(raw), key=len)
+    kept = np.asarray(list(largest))
     x = np.asarray([raw.nodes[n]["x"] for n in kept], dtype=float)
     y = np.asarray([raw.nodes[n]["y"] for n in kept], dtype=float)
     target = pyproj.CRS.from_user_input(crs)
@@ -591,12 +598,15 @@ def check_network(
         The network file cannot be read, holds no streets, or fewer than :data:`MIN_COVERED` of a
         layer's points lie within ``spec.snap_max`` of a street.
     """
-    from routing.travel import travel_model
+    from routing.travel import CompiledNetwork, compile_network
 
     source = spec.file.name if getattr(spec, "file", None) is not None else "the street network"
     fix = "export the street network again (osmnx: ox.save_graphml), or fix [network] in city.toml"
+    network: CompiledNetwork | _Nodes
     try:
-        network = travel_model(spec, crs=crs) if travel_times else _streets_only(spec, crs=crs)
+        network = (
+            compile_network(load_network(spec, crs=crs)) if travel_times else _streets_only(spec, crs=crs)
+        )
     except ValidationError:
         raise
     except ET.ParseError as err:

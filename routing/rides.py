@@ -49,11 +49,11 @@ def stop_rides(
     for session, plan in items:
         data = plan.data
         for run in plan.runs:
-            visits = [v for v in run.visits if v.stop is not None]
-            for v, (students, seconds) in zip(visits, run.ride_times(), strict=True):
-                school = data.schools[v.school].id
+            pickups = [(v.school, v.stop) for v in run.visits if v.stop is not None]
+            for (at_school, at_stop), (students, seconds) in zip(pickups, run.ride_times(), strict=True):
+                school = data.schools[at_school].id
                 sector = (sectors or {}).get(school, "unknown")
-                stop = data.stops[v.stop]
+                stop = data.stops[at_stop]
                 rows.append(
                     (session, school, sector, stop.id, stop.service, students, seconds, data.max_ride)
                 )

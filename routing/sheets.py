@@ -328,9 +328,12 @@ class StreetLines:
             _, pred = dijkstra(net.time, directed=True, indices=chunk, return_predecessors=True, limit=limit)
             row = {src: i for i, src in enumerate(chunk)}
             for a, b in legs:
-                self._legs[(a, b)] = self._trace(pred[row[int(nodes[a])]], int(nodes[a]), int(nodes[b]), a, b)
+                start, end = int(nodes[a]), int(nodes[b])
+                self._legs[(a, b)] = self._trace(net, pred[row[start]], start, end, a, b)
 
-    def _trace(self, pred: np.ndarray, start: int, end: int, a: int, b: int) -> np.ndarray:
+    def _trace(
+        self, net: CompiledNetwork, pred: np.ndarray, start: int, end: int, a: int, b: int
+    ) -> np.ndarray:
         path = [end]
         while path[-1] != start:
             path.append(int(pred[path[-1]]))
@@ -338,10 +341,7 @@ class StreetLines:
                 return self.points[[a, b]]
         path.reverse()
         return np.concatenate(
-            [
-                edge_coords(self.network, u, v)[(1 if i else 0) :]
-                for i, (u, v) in enumerate(itertools.pairwise(path))
-            ]
+            [edge_coords(net, u, v)[(1 if i else 0) :] for i, (u, v) in enumerate(itertools.pairwise(path))]
         )
 
     def leg(self, a: int, b: int) -> np.ndarray:

@@ -20,7 +20,7 @@ crosses a hazard when the straight line from home to school (or stop) meets it: 
 could walk around the end of a river still counts as crossing it (they ride; the safe side).
 
 >>> from routing.stops import eligibility_rules, eligible_riders, place_stops
->>> rules = eligibility_rules(city.settings.get("transport", {}))  # doctest: +SKIP
+>>> rules = eligibility_rules(city.settings.transport)  # doctest: +SKIP
 >>> hazards = read_hazards(city)  # doctest: +SKIP
 >>> riders = eligible_riders(city.students, city.schools, rules=rules, hazards=hazards)  # doctest: +SKIP
 >>> plan = place_stops(riders[riders.eligible], max_walk=800, hazards=hazards, seed=1)  # doctest: +SKIP
@@ -33,8 +33,9 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import geopandas as gpd
 import numpy as np
@@ -43,7 +44,7 @@ import shapely
 
 from facilities import City, Problem, ValidationError
 from facilities.io import read_layer_file
-from facilities.schema import parse_grades
+from facilities.settings import EligibilityBand, TransportSettings, parse_transport
 from routing.network import point_coordinates
 from routing.problem import METRES_PER_MILE
 from routing.travel import CompiledNetwork, distance_matrix
@@ -73,33 +74,21 @@ _SPECIAL = ("door-to-door", "wheelchair")
 _HAZARD_REASON = "rides: the walk to school crosses"
 
 
-@dataclass(frozen=True)
-class EligibilityRule:
-    """Who of a grade band rides a school bus.
-
-    Parameters
-    ----------
-    grades
-        Grades of the band (``PK = -1``, ``K = 0``).
-    walk_beyond
-        Students living farther than this (metres, walking) from their school ride.
-    transit_pass
-        The band rides public transit with a pass instead (e.g. Boston's high schools): nobody of
-        it gets a school bus, whatever the distance.
-    """
-
-    grades: tuple[int, ...]
-    walk_beyond: float = 0.0
-    transit_pass: bool = False
+#: Who of a grade band rides a school bus: students of ``grades`` (``PK = -1``, ``K = 0``) living
+#: farther than ``walk_beyond`` metres (walking) from their school; a band with ``transit_pass``
+#: rides public transit instead (e.g. Boston's high schools), whatever the distance.
+EligibilityRule = EligibilityBand
 
 
-def eligibility_rules(transport: Mapping[str, object]) -> tuple[EligibilityRule, ...]:
-    """Read a city's eligibility rules from its ``[transport]`` settings.
+def eligibility_rules(transport: TransportSettings | Mapping[str, Any]) -> tuple[EligibilityRule, ...]:
+    """A city's eligibility rules, from its typed ``[transport]`` settings.
 
     Parameters
     ----------
     transport
-        The ``[transport]`` table, whose ``eligibility`` array holds one table per band::
+        ``city.settings.transport``, or a ``[transport]`` table as written (read by
+        :func:`facilities.settings.parse_transport`), whose ``eligibility`` array holds one table
+        per band::
 
             [[transport.eligibility]]
             grades = "K-5"
@@ -122,48 +111,11 @@ def eligibility_rules(transport: Mapping[str, object]) -> tuple[EligibilityRule,
     Raises
     ------
     facilities.ValidationError
-        Naming each bad rule and what to write instead.
+        Naming each bad rule and what to write instead (a table as written only: typed settings
+        were checked when the city was read).
     """
-    problems: list[Problem] = []
-    rules: list[EligibilityRule] = []
-    given = transport.get("eligibility", []) or []
-    if isinstance(given, Mapping):  # the short form: grades = metres
-        given = [{"grades": g, "walk_beyond_m": m} for g, m in given.items()]
-    for k, raw in enumerate(given):
-        where = ("city.toml [[transport.eligibility]]", k + 1)
-        try:
-            grades = parse_grades(raw["grades"])
-        except (KeyError, ValueError) as err:
-            problems.append(
-                Problem(*where, "grades", f"bad or missing grades ({err})", 'write grades = "K-5"')
-            )
-            continue
-        if "walk_beyond_mi" in raw:
-            beyond = float(raw["walk_beyond_mi"]) * METRES_PER_MILE
-        else:
-            beyond = float(raw.get("walk_beyond_m", 0.0))
-        if beyond < 0:
-            problems.append(
-                Problem(*where, "walk_beyond_m", f"negative distance {beyond}", "give metres >= 0")
-            )
-        rules.append(EligibilityRule(grades, beyond, bool(raw.get("transit_pass", False))))
-    seen: dict[int, int] = {}
-    for k, rule in enumerate(rules):
-        for g in rule.grades:
-            if g in seen:
-                problems.append(
-                    Problem(
-                        "city.toml [[transport.eligibility]]",
-                        k + 1,
-                        "grades",
-                        f"grade {g} is also in rule {seen[g] + 1}",
-                        "give each grade one rule",
-                    )
-                )
-            seen[g] = k
-    if problems:
-        raise ValidationError(problems, city="transport settings")
-    return tuple(rules)
+    typed = transport if isinstance(transport, TransportSettings) else parse_transport(transport)
+    return typed.eligibility
 
 
 @dataclass(frozen=True, eq=False)
@@ -177,6 +129,7 @@ class Hazards:
     """
 
     shapes: gpd.GeoDataFrame
+    _union: shapely.Geometry = field(init=False, repr=False)  # every hazard, prepared for queries
 
     def __post_init__(self) -> None:
         union = shapely.union_all(self.shapes.geometry.to_numpy())
@@ -188,24 +141,22 @@ class Hazards:
         a, b = np.asarray(a, dtype=float).reshape(-1, 2), np.asarray(b, dtype=float).reshape(-1, 2)
         out = np.zeros(len(a), dtype=bool)
         # only walks that reach as far as a hazard can meet it
-        # type: ignore[attr-defined]
         near = shapely.distance(shapely.points(a), self._union) <= np.hypot(*(b - a).T) + 1e-9
         if near.any():
             lines = shapely.linestrings(np.stack([a[near], b[near]], axis=1))
-            out[near] = shapely.intersects(lines, self._union)  # type: ignore[attr-defined]
+            out[near] = shapely.intersects(lines, self._union)
         return out
 
     def labels(self, a: np.ndarray, b: np.ndarray) -> list[str]:
         """The first hazard each straight walk ``a[i] -> b[i]`` meets (``""`` for none)."""
-        lines = shapely.linestrings(
-            np.stack([np.asarray(a, float).reshape(-1, 2), np.asarray(b, float).reshape(-1, 2)], axis=1)
-        )
+        walks = np.stack([np.asarray(a, float).reshape(-1, 2), np.asarray(b, float).reshape(-1, 2)], axis=1)
+        lines = shapely.linestrings(walks)
         tree = shapely.STRtree(self.shapes.geometry.to_numpy())
         which, hit = tree.query(lines, predicate="intersects")
         first: dict[int, str] = {}
         for i, h in zip(which.tolist(), hit.tolist()):
             first.setdefault(i, str(self.shapes["label"].iloc[h]))
-        return [first.get(i, "") for i in range(len(lines))]
+        return [first.get(i, "") for i in range(len(walks))]
 
 
 def read_hazards(city: City) -> Hazards | None:
@@ -222,16 +173,13 @@ def read_hazards(city: City) -> Hazards | None:
     facilities.ValidationError
         Naming the file that is missing or unreadable, or holds points instead of lines or polygons.
     """
-    cfg = (city.settings.get("transport") or {}).get("hazards")
-    if not cfg:
+    cfg = city.settings.transport.hazards
+    if cfg is None:
         return None
     where = "city.toml [transport.hazards]"
-    files = cfg.get("files") or ([cfg["file"]] if cfg.get("file") else [])
     problems: list[Problem] = []
-    if not files:
-        problems.append(Problem(where, None, "file", "names no file", 'write file = "river.geojson"'))
     frames = []
-    for name in files:
+    for name in cfg.files:
         path = (city.root or Path(".")) / str(name)
         try:
             frame = read_layer_file(path)
@@ -271,8 +219,8 @@ def read_hazards(city: City) -> Hazards | None:
             )
             continue
         if frame.crs is None:
-            frame = frame.set_crs(cfg.get("crs", "EPSG:4326"))
-        column = str(cfg.get("label", "name"))
+            frame = frame.set_crs(cfg.crs)
+        column = cfg.label
         labels = (
             frame[column].astype(str)
             if column in frame
@@ -477,8 +425,7 @@ def place_stops(
     limit = riders["max_walk"].astype(float).fillna(max_walk).to_numpy()
     services = riders["service"].astype(str).to_numpy()
     schools = riders["school"].astype(str).to_numpy()
-    nodes_xy = None if network is None else network.xy
-    stop_rows: list[tuple[str, str, int, float, int, float, float]] = []
+    stop_rows: list[tuple[str, str, str, int, int, float, float]] = []
     assign: list[tuple[str, str, float, float]] = []
     bad: list[tuple[str, str, str]] = []
     for school in sorted(set(schools)):
@@ -488,8 +435,8 @@ def place_stops(
             cand_xy, cand_node, walk = _candidates(xy[corner], limit[corner], network, grid_spacing)
             covers = walk <= limit[corner, None]
             if hazards is not None:
-                who, cand = np.nonzero(covers)
-                covers[who, cand] = ~hazards.crossing(xy[corner][who], cand_xy[cand])
+                pupil, cand = np.nonzero(covers)
+                covers[pupil, cand] = ~hazards.crossing(xy[corner][pupil], cand_xy[cand])
             chosen = _cover(covers, walk, stop_capacity, rng)
             for k, (c, who) in enumerate(chosen):
                 sid = f"{school}/c{k + 1}"
@@ -518,11 +465,12 @@ def place_stops(
                 )
         for k, i in enumerate(members[services[members] != "corner"]):
             sid = f"{school}/d{k + 1}"
+            node: int
             if network is None:
                 node, (x, y) = -1, _round(xy[i], grid_spacing / 4)
             else:
                 _, p = network.kdtree.query(xy[i])
-                node, (x, y) = int(network.node_ids[p]), nodes_xy[p]
+                node, (x, y) = int(network.node_ids[p]), network.xy[p]
             stop_rows.append((sid, school, services[i], 1, node, float(x), float(y)))
             assign.append((str(ids[i]), sid, 0.0, float(limit[i])))
     stops = pd.DataFrame(stop_rows, columns=["id", "school", "service", "students", "node", "x", "y"])
@@ -575,7 +523,7 @@ def _cover(
     n, m = covers.shape
     if m == 0:
         return []
-    todo = covers.any(axis=1)
+    todo = np.asarray(covers.any(axis=1), dtype=bool)
     noise = rng.random(m) * 1e-6  # reproducible tie-break
     walk_cost = np.where(covers, walk, 0.0).sum(axis=0)
     out: list[tuple[int, list[int]]] = []

@@ -271,3 +271,35 @@ def test_simulated_choices_are_seeded_and_flagged() -> None:
     result = solve(data, seed=1)
     assert isinstance(result, LotteryResult) and result.simulated
     assert result.aggregates(min_count=0)["simulated"].all()
+
+
+def _equity_lottery(equity: list[object]) -> LotteryData:
+    """Two students for one seat at one school; the equity rule decides who gets it."""
+    return LotteryData.from_frames(
+        students=pd.DataFrame({"id": ["a", "b"], "grade": [3, 3], "equity": equity}),
+        choices=pd.DataFrame({"student": ["a", "b"], "school": ["s", "s"], "rank": [1, 1]}),
+        schools=pd.DataFrame({"id": ["s"], "capacity": [1], "grades": [(3,)]}),
+        priorities=["equity"],
+    )
+
+
+@pytest.mark.parametrize(
+    ("equity", "tiers"),
+    [
+        (["false", "TRUE"], [1, 0]),
+        (["yes", "No"], [0, 1]),
+        ([0, 1], [1, 0]),
+        ([None, "1"], [1, 0]),
+        ([False, True], [1, 0]),
+    ],
+)
+def test_equity_flags_read_strictly(equity: list[object], tiers: list[int]) -> None:
+    data = _equity_lottery(equity)
+    assert data.tiers[:, 0].tolist() == tiers
+    seated = solve(data, seed=3).assignment
+    assert seated.tolist() == [0 if t == 0 else -1 for t in tiers]  # the equity student gets the seat
+
+
+def test_equity_flag_that_is_not_yes_or_no_names_its_row() -> None:
+    with pytest.raises(ValidationError, match=r"(?s)students.*row 1.*equity.*'maybe' is not true or false"):
+        _equity_lottery(["false", "maybe"])

@@ -61,6 +61,16 @@ def _start(out: Path, tag: str, pause: float) -> subprocess.Popen:
     )
 
 
+def kill_at(process: subprocess.Popen, said: str) -> None:
+    """Kill ``process`` (SIGKILL, as a power cut would) as soon as it prints the line ``said``."""
+    for line in process.stdout:  # type: ignore[union-attr]
+        if line.strip() == said:
+            process.send_signal(signal.SIGKILL)
+            break
+    process.wait(timeout=60)
+    assert process.returncode == -signal.SIGKILL
+
+
 def _run(out: Path, tag: str, pause: float = 0.0) -> subprocess.CompletedProcess:
     process = _start(out, tag, pause)
     stdout, stderr = process.communicate(timeout=120)
@@ -136,13 +146,7 @@ def test_the_lock_and_leftovers_of_a_killed_run_are_taken_over_and_named(tmp_pat
 def test_a_run_killed_while_writing_leaves_the_old_folder_whole(tmp_path: Path, killed_after: int) -> None:
     out = tmp_path / "out"
     assert _run(out, "old").returncode == 0
-    process = _start(out, "new", 0.3)
-    for line in process.stdout:  # type: ignore[union-attr]
-        if line.strip() == f"wrote {killed_after}":
-            process.send_signal(signal.SIGKILL)
-            break
-    process.wait(timeout=60)
-    assert process.returncode == -signal.SIGKILL
+    kill_at(_start(out, "new", 0.3), f"wrote {killed_after}")
     assert _whole(out) == "old"
     rerun = _run(out, "new")
     assert rerun.returncode == 0 and "interrupted run" in rerun.stdout, rerun.stderr

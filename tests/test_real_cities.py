@@ -158,7 +158,7 @@ def test_bells_sweep_stops_with_validates_reasons_where_bells_is_blocked(name, t
     if ready.state != "blocked":
         pytest.skip(f"bells is {ready.state} on {name}: compare runs it above (a sweep takes minutes)")
     (tmp_path / "s.toml").write_text('[[scenario]]\nname = "status quo"\n')
-    out = tmp_path / "sweep.csv"
+    out = tmp_path / "sweep"
     args = ["bells", "sweep", str(CITIES / name), "--scenarios", str(tmp_path / "s.toml"), "--out", str(out)]
     result = CliRunner().invoke(cli, [*args, "--quiet"])
     assert result.exit_code == 1 and not out.exists()

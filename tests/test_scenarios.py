@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import geopandas as gpd
 import numpy as np
@@ -11,6 +12,7 @@ import pytest
 
 from app.outputs_bells import write_comparison
 from facilities import City
+from facilities.schema import format_grades, format_time
 from routing.scenarios import (
     DEFAULT_SCENARIOS,
     Scenario,
@@ -79,6 +81,38 @@ def _city() -> City:
         bus_types=bus_types,
         settings=settings,
     )
+
+
+def city_folder(folder: Path) -> Path:
+    """The scenarios test city written as a city folder (CSV layers in WGS84, its city.toml)."""
+    city = _city()
+    folder.mkdir()
+
+    def lonlat(frame: gpd.GeoDataFrame) -> pd.DataFrame:
+        xy = frame.geometry.to_crs(4326)
+        return pd.DataFrame(frame.drop(columns="geometry")).assign(lon=xy.x, lat=xy.y)
+
+    schools = lonlat(city.schools)[["id", "name", "sector", "grades", "bell_start", "bell_end", "lon", "lat"]]
+    schools = schools.assign(
+        grades=schools["grades"].map(format_grades),
+        bell_start=schools["bell_start"].map(format_time),
+        bell_end=schools["bell_end"].map(format_time),
+    )
+    students = lonlat(city.students).assign(grade=lambda f: [format_grades((g,)) for g in f["grade"]])
+    for name, frame in (("schools", schools), ("students", students), ("yards", lonlat(city.yards))):
+        frame.to_csv(folder / f"{name}.csv", index=False)
+    city.bus_types[["id", "seats", "wheelchair"]].to_csv(folder / "bus_types.csv", index=False)
+    layers = "".join(
+        f'[layers.{n}]\nfile = "{n}.csv"\nx = "lon"\ny = "lat"\ncrs = "EPSG:4326"\n'
+        for n in ("schools", "students", "yards")
+    )
+    (folder / "city.toml").write_text(
+        f'[city]\nname = "Testville"\ncrs = "auto"\n{layers}[layers.bus_types]\nfile = "bus_types.csv"\n'
+        '[transport]\nmax_ride = 2700\n[transport.eligibility]\n"K-12" = 800\n'
+        '[[transport.bells.rules]]\nlabel = "no high school before 8:00"\n'
+        'grades = "9-12"\nearliest = "08:00"\n'
+    )
+    return folder
 
 
 @pytest.fixture(scope="module")
@@ -220,3 +254,18 @@ def test_public_run_lines_lead_to_no_home(comparison, tmp_path) -> None:  # type
     exact = gpd.read_parquet(tmp_path / "private" / "runs.parquet").to_crs(4326)
     exact_vertices = shapely.MultiPoint([p for g in exact.geometry.dropna() for p in g.coords])
     assert exact_vertices.distance(home_points) < 1e-7  # the private lines do
+
+
+def test_scenario_flags_are_read_strictly(tmp_path: Path) -> None:
+    from facilities import ValidationError
+
+    (tmp_path / "s.toml").write_text(
+        '[[scenario]]\nname = "a"\nkind = "optimized"\nmixed_loads = "false"\n'
+        '[[scenario]]\nname = "b"\nkind = "optimized"\nmixed_loads = "Yes"\n'
+    )
+    listed, _ = read_scenarios(tmp_path / "s.toml")
+    assert [s.mixed_loads for s in listed] == [False, True]  # the text "false" is false
+    (tmp_path / "bad.toml").write_text('[[scenario]]\nname = "a"\nmixed_loads = "maybe"\n')
+    with pytest.raises(ValidationError, match=r"table 1.*mixed_loads.*'maybe' is not true or false") as err:
+        read_scenarios(tmp_path / "bad.toml")
+    assert len(err.value.problems) == 1  # the scenario is there, with one bad key

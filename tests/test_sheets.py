@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 
 import numpy as np
 import pandas as pd
@@ -262,6 +263,18 @@ def test_command_line_writes_public_and_private_sheets(tmp_path) -> None:  # typ
         and (private / "routes.gpkg").exists()
         and (out / "ride_times.csv").exists()
     )
+    manifest = json.loads((private / "manifest.json").read_text())  # written whole, as --out is
+    assert manifest["command"] == "bells compare (private)"
+    assert (
+        set(manifest["files"])
+        == {
+            str(p.relative_to(private))
+            for p in private.rglob("*")
+            if p.is_file() and p.name != "manifest.json"
+        }
+        >= {"stops.parquet", "runs.parquet", "route_sheets.csv", "routes.gpkg"}
+    )
+    assert not [p.name for p in tmp_path.iterdir() if p.name.startswith(".")], "no lock or temporary folder"
 
 
 def test_command_line_refuses_a_comparison_without_riders(tmp_path) -> None:  # type: ignore[no-untyped-def]

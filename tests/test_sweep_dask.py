@@ -12,12 +12,10 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import geopandas as gpd
 import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from facilities.schema import format_grades, format_time
 from routing.scenarios import (
     DEFAULT_SCENARIOS,
     DaskExecutor,
@@ -27,7 +25,7 @@ from routing.scenarios import (
     prepare,
     sweep,
 )
-from tests.test_scenarios import _city
+from tests.test_scenarios import _city, city_folder
 
 Cluster = Any  # a distributed.LocalCluster
 distributed = pytest.importorskip(
@@ -74,44 +72,12 @@ def test_the_same_table_in_one_process_local_processes_and_dask(prepared: Prepar
     pd.testing.assert_frame_equal(_numbers(dask), _numbers(alone))
 
 
-def _city_folder(folder: Path) -> Path:
-    """The scenarios test city written as a city folder (CSV layers in WGS84, its city.toml)."""
-    city = _city()
-    folder.mkdir()
-
-    def lonlat(frame: gpd.GeoDataFrame) -> pd.DataFrame:
-        xy = frame.geometry.to_crs(4326)
-        return pd.DataFrame(frame.drop(columns="geometry")).assign(lon=xy.x, lat=xy.y)
-
-    schools = lonlat(city.schools)[["id", "name", "sector", "grades", "bell_start", "bell_end", "lon", "lat"]]
-    schools = schools.assign(
-        grades=schools["grades"].map(format_grades),
-        bell_start=schools["bell_start"].map(format_time),
-        bell_end=schools["bell_end"].map(format_time),
-    )
-    students = lonlat(city.students).assign(grade=lambda f: [format_grades((g,)) for g in f["grade"]])
-    for name, frame in (("schools", schools), ("students", students), ("yards", lonlat(city.yards))):
-        frame.to_csv(folder / f"{name}.csv", index=False)
-    city.bus_types[["id", "seats", "wheelchair"]].to_csv(folder / "bus_types.csv", index=False)
-    layers = "".join(
-        f'[layers.{n}]\nfile = "{n}.csv"\nx = "lon"\ny = "lat"\ncrs = "EPSG:4326"\n'
-        for n in ("schools", "students", "yards")
-    )
-    (folder / "city.toml").write_text(
-        f'[city]\nname = "Testville"\ncrs = "auto"\n{layers}[layers.bus_types]\nfile = "bus_types.csv"\n'
-        '[transport]\nmax_ride = 2700\n[transport.eligibility]\n"K-12" = 800\n'
-        '[[transport.bells.rules]]\nlabel = "no high school before 8:00"\n'
-        'grades = "9-12"\nearliest = "08:00"\n'
-    )
-    return folder
-
-
 def test_compact_bells_sweep_gives_the_same_csv_with_local_processes_and_a_scheduler(
     tmp_path: Path, cluster: Cluster
 ) -> None:
     from app.cli import app
 
-    city = _city_folder(tmp_path / "city")
+    city = city_folder(tmp_path / "city")
     (tmp_path / "s.toml").write_text(TOML)
     common = [
         "bells",
@@ -131,9 +97,9 @@ def test_compact_bells_sweep_gives_the_same_csv_with_local_processes_and_a_sched
     runner = CliRunner()
     tables = []
     for how in (["--workers", "2"], ["--scheduler", cluster.scheduler_address]):
-        out = tmp_path / f"{how[0][2:]}.csv"
+        out = tmp_path / how[0][2:]
         got = runner.invoke(app, [*common, *how, "--out", str(out)])
         assert got.exit_code == 0, got.output
-        tables.append(pd.read_csv(out))
+        tables.append(pd.read_csv(out / "sweep.csv"))
     assert len(tables[0]) == 4 and tables[0]["buses"].gt(0).all()
     pd.testing.assert_frame_equal(_numbers(tables[1]), _numbers(tables[0]))

@@ -93,12 +93,14 @@ def compare(
     district's tiers' and 'optimized' (or the scenarios of --scenarios), and write what each costs
     and saves."""
     from app._common import echo, travel_model_for
-    from app.outputs import city_inputs, output_folder
+    from app.outputs import check_apart, city_inputs, output_folder, private_folder
     from app.outputs_bells import write_comparison
     from app.outputs_sheets import sheets_html, street_lines, write_sheets
     from routing.scenarios import compare as run_compare
     from routing.scenarios import with_mixed_loads
 
+    if private_out is not None:
+        check_apart(out, private_out)  # before the work, not after it
     city, listed = _load(city_dir, scenarios, engine)
     _require_bells(city)
     if mixed_loads:
@@ -134,14 +136,16 @@ def compare(
         "mixed_loads": mixed_loads,
         "engine": engine,
     }
-    with output_folder(
-        out, command="bells compare", inputs=city_inputs(city_dir), settings=asked, seed=seed, say=echo
-    ) as tmp:
+    run = {"command": "bells compare", "inputs": city_inputs(city_dir), "settings": asked, "seed": seed}
+    with (
+        output_folder(out, **run, say=echo) as tmp,
+        private_folder(private_out, out=out, **run, say=echo) as private_tmp,  # in place first
+    ):
         lines = street_lines(result, yards=city.yards)  # drawn once for the files and the report
         paths = write_comparison(
-            result, tmp, private_out=private_out, sections=sheets_html(result, lines=lines)
+            result, tmp, private_out=private_tmp, sections=sheets_html(result, lines=lines)
         )
-        sheets = write_sheets(result, tmp, private_out=private_out, yards=city.yards, lines=lines)
+        sheets = write_sheets(result, tmp, private_out=private_tmp, yards=city.yards, lines=lines)
         paths |= {k: v for k, v in sheets.items() if not k.startswith("private/")}
     typer.echo(result.text())
     typer.echo(f"travel: {how}")
@@ -163,7 +167,11 @@ def sweep(
     scenarios: Path = typer.Option(
         ..., "--scenarios", help="TOML file of [[scenario]] tables and/or a [grid] of policy values."
     ),
-    out: Path = typer.Option(Path("out/bells/sweep.csv"), "--out", help="CSV of totals per scenario."),
+    out: Path = typer.Option(
+        Path("out/bells/sweep"),
+        "--out",
+        help="Folder for sweep.csv (totals per scenario) and its manifest, written whole or not at all.",
+    ),
     scheduler: str | None = typer.Option(
         None, "--scheduler", help="Dask scheduler address (tcp://host:8786); default: local processes."
     ),
@@ -185,7 +193,8 @@ def sweep(
     quiet: bool = typer.Option(False, "--quiet", help="No progress on stderr."),
 ) -> None:
     """Evaluate many scenarios in parallel (local processes, or a Dask cluster with --scheduler)."""
-    from facilities.io import atomic_write
+    from app._common import echo
+    from app.outputs import city_inputs, output_folder
     from routing.scenarios import (
         DaskExecutor,
         ProcessExecutor,
@@ -194,23 +203,37 @@ def sweep(
     )
     from routing.scenarios import sweep as run_sweep
 
+    if out.suffix.lower() == ".csv":
+        echo(f"--out {out}: a folder, not a CSV file (sweep.csv and manifest.json are written in it)")
+        echo(f"  write --out {out.with_suffix('')}")
+        raise typer.Exit(code=1)
     city, listed = _load(city_dir, scenarios, engine)
     _require_bells(city)
     if mixed_loads:
         listed = with_mixed_loads(listed)
-    prepared = prepare(
-        city,
-        time_limit=prepare_time,
-        seed=seed,
-        progress=_progress(quiet),
-        sessions=("am",) if am_only else ("am", "pm"),
-        engine=engine,
-        mixed_loads=any(s.mixed_loads for s in listed),
-    )
-    executor = DaskExecutor(scheduler) if scheduler else ProcessExecutor(workers)
-    table = run_sweep(prepared, listed, executor=executor, time_limit=time_limit, seed=seed)
-    with atomic_write(out) as tmp:
-        table.to_csv(tmp, index=False)
+    asked = {
+        "scenarios": scenarios,
+        "time_limit": time_limit,
+        "prepare_time": prepare_time,
+        "am_only": am_only,
+        "mixed_loads": mixed_loads,
+        "engine": engine,
+    }
+    inputs = [*city_inputs(city_dir), scenarios]
+    # the lock is held from the start: a second run on the same --out is stopped before its work
+    with output_folder(out, command="bells sweep", inputs=inputs, settings=asked, seed=seed, say=echo) as tmp:
+        prepared = prepare(
+            city,
+            time_limit=prepare_time,
+            seed=seed,
+            progress=_progress(quiet),
+            sessions=("am",) if am_only else ("am", "pm"),
+            engine=engine,
+            mixed_loads=any(s.mixed_loads for s in listed),
+        )
+        executor = DaskExecutor(scheduler) if scheduler else ProcessExecutor(workers)
+        table = run_sweep(prepared, listed, executor=executor, time_limit=time_limit, seed=seed)
+        table.to_csv(tmp / "sweep.csv", index=False)
     cols = [
         "scenario",
         "buses",
@@ -220,4 +243,4 @@ def sweep(
         "policy_violations",
     ]
     typer.echo(table[cols].to_string(index=False))
-    typer.echo(f"wrote {out}")
+    typer.echo(f"wrote sweep.csv and manifest.json to {out}")

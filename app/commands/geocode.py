@@ -45,27 +45,32 @@ def geocode(
     typer.echo(report.text(rows_to_fix=rows))
     if city.geocoding is not None:
         typer.echo(f"  at load: {city.geocoding.summary_line()}")
-    if out is not None:
-        from app.report_geocode import write_geocode_report
+    from app.outputs import check_apart, city_inputs, output_folder, private_folder
+    from app.report_geocode import write_geocode_report
 
-        write_geocode_report(out / "report.html", report, city=city)
-        write_json(
-            {
-                "city": city.name,
-                "counts": report.counts(),
-                "matched_share": report.matched_share,
-                "not_placed": report.not_placed,
-                "disagreements": report.disagreements(),
-            },
-            out / "summary.json",
-        )
+    if out is not None and private_out is not None:
+        check_apart(out, private_out)
+    run = {"command": "geocode", "inputs": city_inputs(city_dir), "seed": None, "say": echo}
+    if out is not None:
+        with output_folder(out, **run) as tmp:
+            write_geocode_report(tmp / "report.html", report, city=city)
+            write_json(
+                {
+                    "city": city.name,
+                    "counts": report.counts(),
+                    "matched_share": report.matched_share,
+                    "not_placed": report.not_placed,
+                    "disagreements": report.disagreements(),
+                },
+                tmp / "summary.json",
+            )
         typer.echo(f"wrote report.html and summary.json to {out}")
     if private_out is not None:
-        from app.report_geocode import write_geocode_report
-
-        write_geocode_report(private_out / "report.html", report, city=city, private=True)
-        write_csv(report.to_fix(), private_out / "rows_to_fix.csv")
-        write_csv(report.rows, private_out / "matches.csv")
+        with private_folder(private_out, out=out, **run) as private:
+            assert private is not None
+            write_geocode_report(private / "report.html", report, city=city, private=True)
+            write_csv(report.to_fix(), private / "rows_to_fix.csv")
+            write_csv(report.rows, private / "matches.csv")
         typer.echo(f"wrote the PRIVATE report.html, rows_to_fix.csv and matches.csv to {private_out}")
 
 

@@ -238,11 +238,10 @@ def rider_walk_limit(city: Any, grades: Sequence[int]) -> float:
     """The walk distance beyond which students of ``grades`` ride, from the bell-time capability's
     eligibility rules (``[transport.eligibility]``): the shortest limit of the bands covering them."""
     from facilities.zones import WALK_LIMIT_M
-    from routing.stops import eligibility_rules
 
     limits = [
         r.walk_beyond
-        for r in eligibility_rules(city.settings.get("transport", {}))
+        for r in city.settings.transport.eligibility
         if set(r.grades) & set(grades) and not r.transit_pass
     ]
     return min(limits) if limits else WALK_LIMIT_M

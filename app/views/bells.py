@@ -41,8 +41,13 @@ if not len(city.students) or not city.schools["bell_start"].notna().any():
     st.stop()
 
 # ---------------------------------------------------------------- scenarios
-transport = city.settings.get("transport", {}) or {}
-city_bells = dict(transport.get("bells", {}) or {})
+city_bells = city.settings.transport.bells
+city_values = {  # the city's [transport.bells], as the editors show them
+    "earliest": "07:00" if city_bells.earliest is None else format_time(city_bells.earliest),
+    "latest": "09:30" if city_bells.latest is None else format_time(city_bells.latest),
+    "step_minutes": 30 if city_bells.step is None else round(city_bells.step / 60),
+    "max_change_minutes": 0 if city_bells.max_change is None else round(city_bells.max_change / 60),
+}
 names = [s.name for s in DEFAULT_SCENARIOS]
 picked = st.multiselect(
     "Scenarios (the first is the reference for savings)", names, default=names, key="bell_scenarios"
@@ -71,12 +76,10 @@ with st.expander("Edit: per-school times, policy rules, cost model"):
             "them here."
         )
         p = st.columns(4)
-        earliest = p[0].text_input(
-            "Earliest start", str(city_bells.get("earliest", "07:00")), key="bell_earliest"
-        )
-        latest = p[1].text_input("Latest start", str(city_bells.get("latest", "09:30")), key="bell_latest")
+        earliest = p[0].text_input("Earliest start", city_values["earliest"], key="bell_earliest")
+        latest = p[1].text_input("Latest start", city_values["latest"], key="bell_latest")
         steps = [5, 10, 15, 30]
-        city_step = int(city_bells.get("step_minutes", 30))
+        city_step = city_values["step_minutes"]
         step = p[2].selectbox(
             "Candidate every (min)",
             steps,
@@ -87,7 +90,7 @@ with st.expander("Edit: per-school times, policy rules, cost model"):
             "Largest change (min, 0 = any)",
             0,
             240,
-            int(city_bells.get("max_change_minutes", 0)),
+            city_values["max_change_minutes"],
             step=15,
             key="bell_max_change",
         )
@@ -113,7 +116,7 @@ with st.expander("Edit: per-school times, policy rules, cost model"):
             key="bell_rules_editor",
         )
     with tab_cost:
-        base = CostModel.from_settings(transport)
+        base = CostModel.from_settings(city.settings.transport)
         c = st.columns(3)
         costs = dataclasses.replace(
             base,
@@ -129,12 +132,6 @@ with st.expander("Edit: per-school times, policy rules, cost model"):
 
 # only what the user changed is layered over the city's policy (so the defaults match the CLI)
 asked = {"earliest": earliest, "latest": latest, "step_minutes": step, "max_change_minutes": max_change}
-city_values = {
-    "earliest": str(city_bells.get("earliest", "07:00")),
-    "latest": str(city_bells.get("latest", "09:30")),
-    "step_minutes": city_step,
-    "max_change_minutes": int(city_bells.get("max_change_minutes", 0)),
-}
 bells = {k: v for k, v in asked.items() if v != city_values[k] and not (k == "max_change_minutes" and not v)}
 rule_rows = [
     {k: v for k, v in row.items() if isinstance(v, str) and v.strip()}

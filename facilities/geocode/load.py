@@ -38,6 +38,7 @@ from facilities.geocode.normalize import Address, parse
 from facilities.geocode.online import Cache, CensusBatch, Nominatim
 from facilities.geocode.report import MatchReport
 from facilities.schema import ADDRESS_PARTS
+from facilities.settings import Settings, parse_settings
 
 __all__ = ["address_columns", "check_addresses", "geocode_all", "geocoders_for", "place_students"]
 
@@ -69,7 +70,7 @@ def address_columns(
 
 
 def geocoders_for(
-    settings: Mapping[str, Any],
+    settings: Settings | Mapping[str, Any],
     *,
     address_points: gpd.GeoDataFrame | None,
     root: Path | None,
@@ -80,7 +81,8 @@ def geocoders_for(
     Parameters
     ----------
     settings
-        The city's other ``city.toml`` tables; ``[geocode]`` is read (see :mod:`facilities.geocode.online`).
+        The city's typed settings (or its ``city.toml`` tables, read here); ``[geocode]`` is used (see
+        :mod:`facilities.geocode.online`).
     address_points
         The ``address_points`` layer, or ``None``.
     root
@@ -92,8 +94,8 @@ def geocoders_for(
     out: list[Geocoder] = []
     if address_points is not None and len(address_points):
         out.append(AddressPoints(address_points))
-    cfg = settings.get("geocode", {}) or {}
-    online = cfg.get("online")
+    cfg = (settings if isinstance(settings, Settings) else parse_settings(settings)).geocode
+    online = cfg.online
     if online is not None and online not in _ONLINE:
         found.add(
             "city.toml",
@@ -102,7 +104,7 @@ def geocoders_for(
             f"unknown online geocoder {online!r}",
             f"use one of {', '.join(_ONLINE)}, or remove it",
         )
-    elif online is not None and cfg.get("allow_network") is not True:
+    elif online is not None and not cfg.allow_network:
         found.add(
             "city.toml",
             None,
@@ -113,12 +115,11 @@ def geocoders_for(
         )
     elif online is not None:
         cache = Cache(root / "cache" / "geocode.sqlite") if root is not None else None
-        city, state = str(cfg.get("city", "")), str(cfg.get("state", ""))
+        city, state = cfg.city, cfg.state
         if online == "census":
             out.append(CensusBatch(cache=cache, city=city, state=state))
         else:
-            agent = str(cfg.get("user_agent", "compact-planner"))
-            out.append(Nominatim(cache=cache, user_agent=agent, city=city, state=state))
+            out.append(Nominatim(cache=cache, user_agent=cfg.user_agent, city=city, state=state))
     if problems is None:
         found.raise_if_any(city="city.toml")
     else:
@@ -220,7 +221,7 @@ def place_students(
     rows: list[int | None],
     *,
     cfg: dict,
-    settings: Mapping[str, Any],
+    settings: Settings | Mapping[str, Any],
     address_points: gpd.GeoDataFrame | None,
     root: Path | None,
     source: str,
@@ -348,7 +349,7 @@ def _report_rows(
 
 
 def check_addresses(
-    root: str | Path, *, address_points: gpd.GeoDataFrame | None, settings: Mapping[str, Any]
+    root: str | Path, *, address_points: gpd.GeoDataFrame | None, settings: Settings | Mapping[str, Any]
 ) -> MatchReport:
     """Geocode every student row with an address, also those with coordinates, and measure against them.
 

@@ -11,6 +11,7 @@ import pandas as pd
 
 from facilities._validate import Problems, parse_list
 from facilities.schema import is_missing
+from facilities.settings import parse_flag
 
 __all__ = ["PRIORITY_RULES", "AGGREGATE_KEYS", "LotteryData"]
 
@@ -240,13 +241,17 @@ class LotteryData:
         choice_arr = _choice_array(choices, sid, school_ids, problems)
         problems.raise_if_any(city="the lottery tables")
 
+        if "equity" in tiers_of:
+            students = students.assign(equity=_flags(students, "students", "equity", problems))
+        simulated = "simulated" in choices.columns and bool(
+            _flags(choices, "choices", "simulated", problems).any()
+        )
+        problems.raise_if_any(city="the lottery tables")
+
         student_xy = students[["x", "y"]].to_numpy(float) if {"x", "y"} <= set(students.columns) else None
         school_xy = schools[["x", "y"]].to_numpy(float) if {"x", "y"} <= set(schools.columns) else None
         tiers = _tiers(
             tiers_of, students, schools, sid, school_ids, choice_arr, student_xy, school_xy, proximity_m
-        )
-        simulated = "simulated" in choices.columns and bool(
-            choices["simulated"].fillna(False).astype(bool).any()
         )
         return cls(
             student_ids=sid,
@@ -265,6 +270,20 @@ class LotteryData:
             priorities=tuple(sorted(tiers_of, key=tiers_of.__getitem__)),
             simulated=simulated,
         )
+
+
+def _flags(frame: pd.DataFrame, name: str, column: str, problems: Problems) -> np.ndarray:
+    """A yes/no column read strictly (``"false"`` is false; an empty cell is no); each other value
+    (``"maybe"``) is a problem naming its row."""
+    out = np.zeros(len(frame), dtype=bool)
+    for i, (label, value) in enumerate(frame[column].items()):
+        if is_missing(value):
+            continue
+        try:
+            out[i] = parse_flag(value, column)
+        except ValueError as err:
+            problems.add(name, label, column, str(err), getattr(err, "fix", ""))
+    return out
 
 
 def _optional_strings(frame: pd.DataFrame, column: str) -> np.ndarray:
@@ -431,8 +450,7 @@ def _tiers(
             d = np.hypot(*(student_xy[:, None, :] - school_xy[np.clip(choices, 0, None)]).transpose(2, 0, 1))
             holds = d <= proximity_m
         else:  # equity
-            flag = students["equity"].map(lambda v: False if is_missing(v) else bool(v)).to_numpy(bool)
-            holds = np.broadcast_to(flag[:, None], choices.shape)
+            holds = np.broadcast_to(students["equity"].to_numpy(bool)[:, None], choices.shape)
         tiers = np.where(holds & valid, np.minimum(tiers, tier), tiers)
     return tiers
 

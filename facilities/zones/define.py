@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 import shapely
 
+from facilities._rows import RowSources, source_row
 from facilities._validate import Problems, parse_list
 from facilities.schema import is_missing, parse_grades
 from facilities.zones.measure import fail
@@ -31,25 +32,21 @@ __all__ = [
 
 
 def _check_polygons(zones: gpd.GeoDataFrame, *, source: str, problems: Problems) -> None:
-    for row, geom in zip(range(1, len(zones) + 1), zones.geometry.values, strict=True):
-        if geom is None or geom.is_empty:
-            problems.add(source, row, "geometry", "zone has no geometry", "give the zone's boundary polygon")
-        elif geom.geom_type not in ("Polygon", "MultiPolygon"):
-            problems.add(
-                source,
-                row,
-                "geometry",
-                f"a {geom.geom_type} where a zone polygon is expected",
-                "give the zone's boundary as a Polygon or MultiPolygon",
-            )
-        elif not geom.is_valid:
-            problems.add(
-                source,
-                row,
-                "geometry",
+    """Every zone a valid polygon; each bad one named by its file and row (:func:`source_row`)."""
+    for position, geom in enumerate(zones.geometry.values):
+        if geom is not None and not geom.is_empty and geom.geom_type in ("Polygon", "MultiPolygon"):
+            if geom.is_valid:
+                continue
+            message, fix = (
                 f"invalid polygon ({shapely.is_valid_reason(geom)})",
                 "repair it (e.g. QGIS 'Fix geometries' or shapely.make_valid)",
             )
+        elif geom is None or geom.is_empty:
+            message, fix = "zone has no geometry", "give the zone's boundary polygon"
+        else:
+            message = f"a {geom.geom_type} where a zone polygon is expected"
+            fix = "give the zone's boundary as a Polygon or MultiPolygon"
+        problems.add(*source_row(zones, position, source=source), "geometry", message, fix)
 
 
 def read_zones(
@@ -128,6 +125,7 @@ def read_zones(
     ).to_crs(crs)
     if schools is not None:
         out["schools"] = [() if is_missing(v) else parse_list(str(v)) for v in frame[schools]]
+    out.attrs["rows"] = RowSources(path.name, {i: k for k, i in enumerate(ids, start=1)})
     return out
 
 
@@ -195,30 +193,19 @@ def _need_zones(city: City, why: str) -> None:
 def configured_zones(city: City) -> gpd.GeoDataFrame | None:
     """The shared zones listed in the city's ``city.toml`` (``[[enrollment.shared_zones]]`` tables
     with ``id``, ``units``, optional ``name``, ``schools`` and ``grades``), or ``None``."""
-    table = city.settings.get("enrollment", {}).get("shared_zones", [])
+    table = city.settings.enrollment.shared_zones
     if not table:
         return None
     _need_zones(city, "city.toml [[enrollment.shared_zones]] builds shared zones from units")
-    frames = [
-        shared_zone(
-            city,
-            units=z["units"],
-            schools=z.get("schools"),
-            id=str(z.get("id", f"shared{k + 1}")),
-            name=z.get("name"),
-        )
-        for k, z in enumerate(table)
-    ]
+    frames = [shared_zone(city, units=z.units, schools=z.schools, id=z.id, name=z.name) for z in table]
     return pd.concat(frames, ignore_index=True)
 
 
 def configured_grades(city: City) -> tuple[int, ...] | None:
     """The grades the city's configured shared zones guarantee (their ``grades`` keys), or ``None``
     for all."""
-    listed = [
-        z["grades"] for z in city.settings.get("enrollment", {}).get("shared_zones", []) if "grades" in z
-    ]
-    return tuple(sorted({g for text in listed for g in parse_grades(text)})) if listed else None
+    listed = [z.grades for z in city.settings.enrollment.shared_zones if z.grades is not None]
+    return tuple(sorted({g for grades in listed for g in grades})) if listed else None
 
 
 def shared_zone(
@@ -323,8 +310,7 @@ def zone_school_sets(
         for s in ids:
             if s not in index:
                 problems.add(
-                    "zones",
-                    z + 1,
+                    *source_row(zones, z, source="zones"),
                     column,
                     f"zone {zones['id'].iloc[z]!r} lists unknown school {s!r}",
                     "use ids of the schools layer",

@@ -20,7 +20,7 @@ its dismissal (:func:`district_tiers`), as Boston's charters did with their drop
 times; the same search keeps only moves that cost no bus.
 
 >>> from routing.bells import BellPolicy, allowed_times, optimize_bells
->>> policy = BellPolicy.from_settings(city.settings.get("transport", {}))  # doctest: +SKIP
+>>> policy = BellPolicy.from_settings(city.settings.transport)  # doctest: +SKIP
 >>> result = optimize_bells(chains, schools, policy=policy, time_limit=30, seed=1)  # doctest: +SKIP
 >>> result.changes[["school", "old_start", "new_start", "reason"]]  # doctest: +SKIP
 """

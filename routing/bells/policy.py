@@ -36,13 +36,13 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
 
-from facilities import Problem, ValidationError
-from facilities.schema import format_time, parse_grades, parse_time
+from facilities.schema import format_time
+from facilities.settings import BellsSettings, TransportSettings, parse_transport
 
 Progress = Callable[[str, float], None]
 
@@ -159,117 +159,51 @@ class BellPolicy:
     max_day_change: float = math.inf
 
     @classmethod
-    def from_settings(cls, transport: Mapping[str, object]) -> BellPolicy:
-        """Read ``[transport.bells]`` (see the module docstring); defaults for whatever is absent.
+    def from_settings(cls, transport: TransportSettings | Mapping[str, Any]) -> BellPolicy:
+        """The policy of a city's typed ``[transport]`` settings (``city.settings.transport``; or a table
+        as written, read by :func:`facilities.settings.parse_transport`); defaults for whatever is absent.
 
         Raises
         ------
         facilities.ValidationError
-            Naming each bad key of each rule, and what to write instead.
+            Naming each bad key of each rule, and what to write instead (a table as written only).
         """
-        raw = dict(transport.get("bells", {}) or {})
-        problems: list[Problem] = []
-        where = "city.toml [transport.bells]"
+        typed = transport if isinstance(transport, TransportSettings) else parse_transport(transport)
+        return cls.from_typed(typed.bells)
 
-        def clock(table: Mapping[str, object], key: str, row: int | None) -> float:
-            if key not in table:
-                return math.nan
-            try:
-                return parse_time(table[key])
-            except ValueError as err:
-                problems.append(
-                    Problem(where if row is None else f"{where}.rules", row, key, str(err), 'write "HH:MM"')
-                )
-                return math.nan
+    @classmethod
+    def from_typed(cls, bells: BellsSettings) -> BellPolicy:
+        """The policy of checked ``[transport.bells]`` settings; defaults for whatever is absent."""
 
-        def names(value: object) -> tuple[str, ...]:
-            return (value,) if isinstance(value, str) else tuple(str(v) for v in (value or ()))
+        def given(value: float | None, default: float) -> float:
+            return default if value is None else value
 
-        rules = []
-        for k, r in enumerate(raw.get("rules", []) or []):
-            keys = (
-                "label",
-                "sector",
-                "sectors",
-                "grades",
-                "schools",
-                "earliest",
-                "latest",
-                "end_before",
-                "end_after",
-                "max_change_minutes",
-                "max_day_change_minutes",
-                "times",
-                "fixed",
+        rules = tuple(
+            BellRule(
+                label=r.label,
+                sectors=r.sectors,
+                grades=r.grades,
+                schools=r.schools,
+                earliest=given(r.earliest, math.nan),
+                latest=given(r.latest, math.nan),
+                end_before=given(r.end_before, math.nan),
+                end_after=given(r.end_after, math.nan),
+                max_change=given(r.max_change, math.nan),
+                times=r.times,
+                fixed=r.fixed,
+                max_day_change=given(r.max_day_change, math.nan),
             )
-            unknown = set(r) - set(keys)
-            if unknown:
-                problems.append(
-                    Problem(
-                        f"{where}.rules",
-                        k + 1,
-                        sorted(unknown)[0],
-                        "unknown key",
-                        f"use {', '.join(k for k in keys if k != 'sectors')}",
-                    )
-                )
-            try:
-                grades = parse_grades(r["grades"]) if "grades" in r else ()
-            except ValueError as err:
-                problems.append(Problem(f"{where}.rules", k + 1, "grades", str(err), 'write grades = "9-12"'))
-                grades = ()
-            times = []
-            for t in r.get("times", []) or []:
-                try:
-                    times.append(parse_time(t))
-                except ValueError as err:
-                    problems.append(
-                        Problem(
-                            f"{where}.rules", k + 1, "times", str(err), 'write times = ["07:30", "08:30"]'
-                        )
-                    )
-            rules.append(
-                BellRule(
-                    label=str(r.get("label", f"rule {k + 1}")),
-                    sectors=names(r.get("sectors", r.get("sector"))),
-                    grades=grades,
-                    schools=names(r.get("schools")),
-                    earliest=clock(r, "earliest", k + 1),
-                    latest=clock(r, "latest", k + 1),
-                    end_before=clock(r, "end_before", k + 1),
-                    end_after=clock(r, "end_after", k + 1),
-                    max_change=float(r["max_change_minutes"]) * 60 if "max_change_minutes" in r else math.nan,
-                    times=tuple(times),
-                    fixed=bool(r.get("fixed", False)),
-                    max_day_change=float(r["max_day_change_minutes"]) * 60
-                    if "max_day_change_minutes" in r
-                    else math.nan,
-                )
-            )
-        policy = cls(
-            earliest=clock(raw, "earliest", None) if "earliest" in raw else cls.earliest,
-            latest=clock(raw, "latest", None) if "latest" in raw else cls.latest,
-            step=float(raw.get("step_minutes", cls.step / 60)) * 60,
-            shifts=tuple(float(m) * 60 for m in raw.get("shifts_minutes", []) or []),
-            max_change=float(raw["max_change_minutes"]) * 60 if "max_change_minutes" in raw else math.inf,
-            rules=tuple(rules),
-            max_day_change=float(raw["max_day_change_minutes"]) * 60
-            if "max_day_change_minutes" in raw
-            else math.inf,
+            for r in bells.rules
         )
-        if not policy.step > 0:
-            problems.append(
-                Problem(
-                    where,
-                    None,
-                    "step_minutes",
-                    f"must be positive, got {policy.step / 60}",
-                    "give minutes > 0",
-                )
-            )
-        if problems:
-            raise ValidationError(problems, city="bell-time policy")
-        return policy
+        return cls(
+            earliest=given(bells.earliest, cls.earliest),
+            latest=given(bells.latest, cls.latest),
+            step=given(bells.step, cls.step),
+            shifts=bells.shifts,
+            max_change=given(bells.max_change, math.inf),
+            rules=rules,
+            max_day_change=given(bells.max_day_change, math.inf),
+        )
 
     def with_rules(self, *rules: BellRule) -> BellPolicy:
         """A copy with more rules."""

@@ -13,15 +13,15 @@ import numpy as np
 import pandas as pd
 
 from facilities import City, Problem, ValidationError
-from facilities.schema import parse_time
+from facilities.settings import TransportSettings
 from routing.bells import (
     BellPolicy,
     RunChains,
 )
 from routing.budget import Deadline, safety_cap
 from routing.data import ProblemData
-from routing.network import point_coordinates
-from routing.plan import Run
+from routing.network import load_network, point_coordinates
+from routing.plan import Run, Session
 from routing.scenarios.scenario import (
     CostModel,
     Progress,
@@ -29,7 +29,6 @@ from routing.scenarios.scenario import (
 from routing.selection import RunSets, run_sets
 from routing.stops import (
     StopPlan,
-    eligibility_rules,
     eligible_riders,
     hazard_riders,
     place_stops,
@@ -39,7 +38,7 @@ from routing.travel import (
     CompiledNetwork,
     StraightLineModel,
     TravelModel,
-    travel_model,
+    compile_network,
 )
 
 #: ``"select"``: runs chosen among several run sets jointly with the chaining (the engine of
@@ -119,7 +118,7 @@ def prepare(
     city: City,
     *,
     network: CompiledNetwork | None | Literal["city"] = "city",
-    sessions: Sequence[str] = ("am", "pm"),
+    sessions: Sequence[Session] = ("am", "pm"),
     time_limit: float = 60.0,
     seed: int = 0,
     engine: Engine = "select",
@@ -164,28 +163,31 @@ def prepare(
         )
     t0 = time.perf_counter()
     say = progress or (lambda message, fraction: None)
-    transport = dict(city.settings.get("transport", {}) or {})
-    if network == "city":
+    transport = city.settings.transport
+    streets: CompiledNetwork | None = None
+    if network == "city" and city.network is not None:
         say("loading the street network", 0.0)
-        network = travel_model(city.network, crs=city.crs) if city.network is not None else None
+        streets = compile_network(load_network(city.network, crs=city.crs))
+    elif network != "city":
+        streets = network
     model: TravelModel = (
-        network if network is not None else StraightLineModel(kind="manhattan", circuity=1.0, crs=city.crs)
+        streets if streets is not None else StraightLineModel(kind="manhattan", circuity=1.0, crs=city.crs)
     )
     schools = city.schools[
         ["id", "name", "sector", "grades", "neighborhood", "bell_start", "bell_end", "geometry"]
     ].copy()
-    rules = eligibility_rules(transport)
+    rules = transport.eligibility
     # ungraded and adult students ride too, under their school's strictest walk rule
     students = city.transport_students(
         walk_beyond={g: r.walk_beyond for r in rules if not r.transit_pass for g in r.grades}
     )
     hazards = read_hazards(city)
     say("who rides", 0.02)
-    riders_all = eligible_riders(students, city.schools, rules=rules, network=network, hazards=hazards)
+    riders_all = eligible_riders(students, city.schools, rules=rules, network=streets, hazards=hazards)
     riders = riders_all[riders_all["eligible"]]
     say("placing stops", 0.05)
     seats = _seats(city)
-    plan = place_stops(riders, network=network, stop_capacity=seats, seed=seed, hazards=hazards)
+    plan = place_stops(riders, network=streets, stop_capacity=seats, seed=seed, hazards=hazards)
     say("travel matrices", 0.15)
     yards = (
         city.yards
@@ -194,14 +196,14 @@ def prepare(
     )
     points = pd.concat([yards.geometry, schools.geometry, plan.stops.geometry], ignore_index=True)
     xy, _ = point_coordinates(gpd.GeoSeries(points, crs=schools.crs))
-    if network is not None:
+    if streets is not None:
         node = np.concatenate(
             [
-                network.kdtree.query(xy[: len(yards) + len(schools)])[1],
-                network.positions(plan.stops["node"].to_numpy()),
+                streets.kdtree.query(xy[: len(yards) + len(schools)])[1],
+                streets.positions(plan.stops["node"].to_numpy()),
             ]
         )
-        where = network.node_ids[node]
+        where = streets.node_ids[node]
         uniq, loc = np.unique(where, return_inverse=True)
         durations, distances = _frozen(model.matrix(uniq, uniq)), _frozen(model.distance_matrix(uniq, uniq))
     else:
@@ -217,7 +219,7 @@ def prepare(
     routed = (
         plan.stops["school"].isin(schools.loc[bells_ok, "id"]).to_numpy()
     )  # a school without bells cannot be routed
-    dwell = float(transport.get("school_dwell", 300.0))
+    dwell = transport.school_dwell
     data = ProblemData.from_matrices(
         durations=durations,
         distances=distances,
@@ -241,9 +243,9 @@ def prepare(
         )[routed],
         yards=pd.DataFrame({"id": yards["id"], "location": loc[:ny]}),
         bus_types=_bus_types(city, seats),
-        max_ride=float(transport.get("max_ride", 3600.0)),
-        stop_time_fixed=float(transport.get("stop_time_fixed", 19.0)),
-        stop_time_per_student=float(transport.get("stop_time_per_student", 2.6)),
+        max_ride=transport.max_ride,
+        stop_time_fixed=transport.stop_time_fixed,
+        stop_time_per_student=transport.stop_time_per_student,
         name=city.name,
     )
     del durations, distances
@@ -260,9 +262,7 @@ def prepare(
             mixed_loads=mixed_loads and engine == "select",
             lead_budget=True,
             deadline=deadline,
-            progress=lambda m, f, k=k, s=session: say(
-                f"{s.upper()} runs", 0.2 + 0.75 * (k + f) / len(sessions)
-            ),
+            progress=_session_progress(say, session, k, len(sessions)),
         )
     runs = {session: tuple(v.first()) for session, v in sets.items()}
     left_out = list(sets[sessions[0]].infeasible)
@@ -323,7 +323,7 @@ def prepare(
         infeasible=infeasible,
         policy=_policy(transport),
         costs=CostModel.from_settings(transport),
-        network=network,
+        network=streets,
         engine=engine,
         hazard_riders=hazard_riders(riders_all)
         if hazards is not None
@@ -331,6 +331,11 @@ def prepare(
         clock_cap=capped,
         seconds=time.perf_counter() - t0,
     )
+
+
+def _session_progress(say: Progress, session: str, k: int, n: int) -> Progress:
+    """The progress of session ``k`` of ``n``'s runs, as a share of the preparation."""
+    return lambda message, fraction: say(f"{session.upper()} runs", 0.2 + 0.75 * (k + fraction) / n)
 
 
 def _frozen(matrix: np.ndarray) -> np.ndarray:
@@ -343,12 +348,12 @@ def _frozen(matrix: np.ndarray) -> np.ndarray:
     return out
 
 
-def _policy(transport: Mapping[str, object]) -> BellPolicy:
+def _policy(transport: TransportSettings) -> BellPolicy:
     """The city's policy; ``bell_tiers`` (when no ``[transport.bells]`` grid is given) become the
     candidates."""
-    policy = BellPolicy.from_settings(transport)
-    tiers = [parse_time(t) for t in transport.get("bell_tiers", []) or []]
-    if tiers and "step_minutes" not in (transport.get("bells") or {}):
+    policy = BellPolicy.from_typed(transport.bells)
+    tiers = list(transport.bell_tiers)
+    if tiers and transport.bells.step is None:
         step = min(np.diff(sorted(tiers)), default=policy.step)
         policy = replace(policy, earliest=min(tiers), latest=max(tiers), step=float(step))
     return policy

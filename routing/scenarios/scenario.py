@@ -19,10 +19,11 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from itertools import product
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from facilities import Problem, ValidationError
 from facilities.schema import parse_time
+from facilities.settings import TransportSettings, parse_flag, parse_transport
 from routing.bells import (
     Align,
 )
@@ -62,16 +63,17 @@ class CostModel:
     source: str = "Boston Public Schools, about $100k per bus-year (Bertsimas, Delarue & Martin, PNAS 2019)"
 
     @classmethod
-    def from_settings(cls, transport: Mapping[str, object]) -> CostModel:
-        """Read ``cost_per_bus_year``, ``cost_per_mile``, ``cost_per_driver_hour``, ``school_days``
-        and ``cost_per_bus_year_source`` from a city's ``[transport]`` table (defaults otherwise)."""
-        d = cls()
+    def from_settings(cls, transport: TransportSettings | Mapping[str, Any]) -> CostModel:
+        """The cost model of a city's typed ``[transport]`` settings (``city.settings.transport``; or a
+        table as written, read by :func:`facilities.settings.parse_transport`): ``cost_per_bus_year``,
+        ``cost_per_mile``, ``cost_per_driver_hour``, ``school_days`` and ``cost_per_bus_year_source``."""
+        typed = transport if isinstance(transport, TransportSettings) else parse_transport(transport)
         return cls(
-            per_bus_year=float(transport.get("cost_per_bus_year", d.per_bus_year)),
-            per_mile=float(transport.get("cost_per_mile", d.per_mile)),
-            per_driver_hour=float(transport.get("cost_per_driver_hour", d.per_driver_hour)),
-            school_days=int(transport.get("school_days", d.school_days)),
-            source=str(transport.get("cost_per_bus_year_source", d.source)),
+            per_bus_year=typed.cost_per_bus_year,
+            per_mile=typed.cost_per_mile,
+            per_driver_hour=typed.cost_per_driver_hour,
+            school_days=typed.school_days,
+            source=typed.cost_per_bus_year_source or cls.source,
         )
 
     def dollars(
@@ -237,6 +239,11 @@ def read_scenarios(path: str | os.PathLike[str]) -> tuple[list[Scenario], Mappin
                 )
             )
             continue
+        try:
+            mixed = parse_flag(s.get("mixed_loads", False), "mixed_loads")
+        except ValueError as err:
+            problems.append(Problem(str(p), k + 1, "mixed_loads", str(err), getattr(err, "fix", "")))
+            continue
         times = {}
         for sid, t in (s.get("times") or {}).items():
             try:
@@ -253,11 +260,11 @@ def read_scenarios(path: str | os.PathLike[str]) -> tuple[list[Scenario], Mappin
                 align=align,
                 bells=dict(s.get("bells", {})),
                 times=times,
-                mixed_loads=bool(s.get("mixed_loads", False)),
+                mixed_loads=mixed,
             )
         )
     grid = {str(k): list(v) for k, v in (raw.get("grid") or {}).items()}
-    if not out and not grid:
+    if not raw.get("scenario") and not grid:
         problems.append(
             Problem(str(p), None, None, "no [[scenario]] and no [grid]", "add at least one scenario")
         )
