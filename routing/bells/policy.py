@@ -36,7 +36,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -167,7 +167,8 @@ class BellPolicy:
         facilities.ValidationError
             Naming each bad key of each rule, and what to write instead.
         """
-        raw = dict(transport.get("bells", {}) or {})
+        given = transport.get("bells") or {}
+        raw: Mapping[str, Any] = given if isinstance(given, Mapping) else {}  # parsed TOML
         problems: list[Problem] = []
         where = "city.toml [transport.bells]"
 
@@ -183,10 +184,13 @@ class BellPolicy:
                 return math.nan
 
         def names(value: object) -> tuple[str, ...]:
-            return (value,) if isinstance(value, str) else tuple(str(v) for v in (value or ()))
+            if isinstance(value, str):
+                return (value,)
+            return tuple(str(v) for v in value) if isinstance(value, (list, tuple)) else ()
 
         rules = []
-        for k, r in enumerate(raw.get("rules", []) or []):
+        listed = raw.get("rules") or []
+        for k, r in enumerate(listed if isinstance(listed, list) else []):
             keys = (
                 "label",
                 "sector",
