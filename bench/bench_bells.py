@@ -170,6 +170,7 @@ def _side_by_side(
     for engine in ("fixed", "select"):
         with ProcessPoolExecutor(1, mp_context=get_context("spawn")) as pool:
             rows.append(pool.submit(_measure, key, label, engine, time_limit, sessions).result())
+        print(rows[-1], flush=True)  # each row as soon as measured: a long run shows its progress
     ref, new = rows
     change = {k: f"{(new[k] - ref[k]) / max(ref[k], 1):+.1%}" for k in ref if str(k).startswith("buses (")}
     rows.append({"city": label, "engine": "select vs fixed", **change})
