@@ -120,6 +120,13 @@ def _city(key: str) -> tuple[City, object]:
     return read_city(generate(size="city", seed=2026, out=tmp / "riverton")), "city"
 
 
+def _cpu_seconds() -> float:
+    """CPU seconds of this process and its finished children (the school VRPs' workers): what the
+    job costs, steadier than wall seconds on a shared machine."""
+    own, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
+
+
 def _measure(
     key: str, label: str, engine: str, time_limit: float, sessions: tuple[str, ...]
 ) -> dict[str, object]:
@@ -149,6 +156,7 @@ def _measure(
         row[f"$M/yr ({name})"] = round(float(s["dollars_per_year"].iloc[k]) / 1e6, 2)
     row["clock cap"] = ", ".join(result.clock_cap()) or "no"
     row["seconds"] = round(seconds, 1)
+    row["CPU s"] = round(_cpu_seconds(), 1)
     row["peak GB"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20, 2)
     return row
 
@@ -162,6 +170,7 @@ def _side_by_side(
     for engine in ("fixed", "select"):
         with ProcessPoolExecutor(1, mp_context=get_context("spawn")) as pool:
             rows.append(pool.submit(_measure, key, label, engine, time_limit, sessions).result())
+        print(rows[-1], flush=True)  # each row as soon as measured: a long run shows its progress
     ref, new = rows
     change = {k: f"{(new[k] - ref[k]) / max(ref[k], 1):+.1%}" for k in ref if str(k).startswith("buses (")}
     rows.append({"city": label, "engine": "select vs fixed", **change})

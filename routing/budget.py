@@ -12,9 +12,10 @@ the plan may then differ from one run to the next.
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-__all__ = ["CAP_FACTOR", "CAP_SLACK", "safety_cap", "Deadline"]
+__all__ = ["CAP_FACTOR", "CAP_SLACK", "safety_cap", "clock_caps", "Deadline"]
 
 #: The clock cap is this many times the time limit ...
 CAP_FACTOR = 4.0
@@ -25,6 +26,12 @@ CAP_SLACK = 60.0
 def safety_cap(time_limit: float) -> float:
     """Seconds after which the clock stops a search budgeted for ``time_limit`` seconds."""
     return CAP_FACTOR * max(float(time_limit), 0.0) + CAP_SLACK
+
+
+def clock_caps(stats: Mapping[str, object]) -> tuple[str, ...]:
+    """The stages the clock cap stopped, as a plan's ``stats["clock_cap"]`` records them."""
+    caps = stats.get("clock_cap", ())
+    return tuple(str(c) for c in caps) if isinstance(caps, (tuple, list)) else ()
 
 
 @dataclass

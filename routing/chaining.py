@@ -12,6 +12,7 @@ buses, the one with the least deadhead (min-cost flow, yards included).
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import overload
 
 import numpy as np
 import scipy.sparse as sp
@@ -26,6 +27,14 @@ __all__ = ["TOLERANCE", "can_follow", "fewest_buses", "follow_matrix", "min_buse
 TOLERANCE = 1e-6
 
 
+@overload
+def can_follow(end: float, drive: float, start: float) -> bool: ...
+@overload
+def can_follow(end: np.ndarray, drive: np.ndarray | float, start: np.ndarray | float) -> np.ndarray: ...
+@overload
+def can_follow(end: np.ndarray | float, drive: np.ndarray, start: np.ndarray | float) -> np.ndarray: ...
+@overload
+def can_follow(end: np.ndarray | float, drive: np.ndarray | float, start: np.ndarray) -> np.ndarray: ...
 def can_follow(
     end: np.ndarray | float, drive: np.ndarray | float, start: np.ndarray | float
 ) -> np.ndarray | bool:

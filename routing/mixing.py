@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
-from routing.budget import Deadline, safety_cap
+from routing.budget import Deadline, clock_caps, safety_cap
 from routing.chaining import can_follow, chain
 from routing.data import ProblemData
 from routing.plan import Bus, BusPlan, Run
@@ -118,7 +118,7 @@ class _Mixer:
 
     def empty_bus(self, bus: int) -> bool:
         """Move every pickup of ``bus`` elsewhere, or change nothing; whether it worked."""
-        saved = {}
+        saved: dict[int, Run | None] = {}
         for r in self.paths[bus]:
             run = self.runs[r]
             assert run is not None
@@ -194,8 +194,7 @@ def _empty_buses(plan: BusPlan, *, time_limit: float, candidates: int, progress:
         runs, buses = new_runs, new_buses
         if progress:
             progress(f"mixed loads: {len(buses)} buses after pass {passes}", 1.0 - 0.5**passes)
-    # type: ignore[misc]
-    capped = [*plan.stats.get("clock_cap", ()), *(["mixed loads"] if deadline.fired else [])]
+    capped = [*clock_caps(plan.stats), *(["mixed loads"] if deadline.fired else [])]
     stats = {
         **plan.stats,
         "buses_before_mixing": plan.n_buses,

@@ -115,8 +115,9 @@ def _solve_pyvrp(
                 tw_late=int(inp.horizon),
             )
         ],
-        distance_matrices=[np.ascontiguousarray(inp.distances, dtype=np.int64)],
-        duration_matrices=[np.ascontiguousarray(inp.durations, dtype=np.int64)],
+        # pyvrp's stub types a matrix as ``np.ndarray[int]`` (an int shape), which no array matches
+        distance_matrices=[np.ascontiguousarray(inp.distances, dtype=np.int64)],  # type: ignore[list-item]
+        duration_matrices=[np.ascontiguousarray(inp.durations, dtype=np.int64)],  # type: ignore[list-item]
     )
     stop = MultipleCriteria([MaxIterations(iterations), MaxRuntime(max(time_limit, 0.01))])
     greedy = greedy_routes(inp)

@@ -13,19 +13,21 @@ uses and stopped by a node budget; riders carried twice keep their first run onl
 
 from __future__ import annotations
 
+import math
 import multiprocessing
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
-from scipy.sparse import csr_matrix
+from scipy.sparse import coo_matrix, csr_matrix
 
 from routing.budget import Deadline
 from routing.chaining import can_follow, min_buses
 from routing.data import ProblemData
 from routing.mixing import shared_pairs
-from routing.plan import Infeasible, Run, Session
+from routing.plan import Infeasible, Run, Session, Visit
 from routing.runs import (
     RunOptions,
     SchoolVrp,
@@ -97,15 +99,20 @@ class _Selector:
     An integer program (HiGHS through :mod:`scipy.optimize`), the scenario selection of BiRD taken
     down to single runs, so that runs of several of a school's run sets combine. Runs that end at
     the same place and time (an AM school's runs, all ending at its bell) free their buses into one
-    *pool*; a bus may wait in place for the next pool at the same place (a *waiting* arc), so a run
-    only needs an arc from the latest pool of each place that reaches it in time — the same plans
-    as arcs from every such pool, with far fewer arcs. ``y[j]`` picks run ``j``; ``x[p, j]`` sends
-    a bus from pool ``p`` to run ``j``; ``w[p]`` keeps buses waiting from ``p`` to the next pool;
-    ``z[j]`` sends a new bus from the yard. Every chosen run gets exactly one bus, a pool gives at
-    most the buses its chosen runs freed plus those waiting into it, every stop's riders are carried
-    at least once (:func:`_drop_repeats` then drops the extra visits), and the objective is
-    ``sum(z)``, the buses, then fewer runs. Only ``y`` needs to be integer: given ``y`` the rest is
-    a transportation problem.
+    *end pool*; runs that start at the same place and time (a PM school's runs, all leaving at its
+    dismissal) take their buses from one *start pool*. A bus may wait in place for the next pool
+    at the same place (a *waiting* arc), so an end pool only needs a deadhead arc to the earliest
+    start pool of each place it reaches, and only when no later end pool of its own place reaches
+    that pool too: the same plans as arcs between every pair of runs, with far fewer arcs (about
+    runs × schools instead of runs², in the morning and the afternoon alike).
+
+    ``y[j]`` picks run ``j``; ``z[q]`` brings new buses from the yard to start pool ``q``;
+    ``x[p, q]`` sends buses from end pool ``p`` to start pool ``q``; ``u`` and ``v`` keep buses
+    waiting from an end pool, or a start pool, to the next at the same place. A start pool gives
+    its chosen runs at most the buses that reach it, an end pool sends on at most the buses its
+    chosen runs freed and those waiting into it, every stop's riders are carried at least once
+    (:func:`_drop_repeats` then drops the extra visits), and the objective is ``sum(z)``, the
+    buses, then fewer runs. Only ``y`` needs to be integer: given ``y`` the rest is a network flow.
 
     :meth:`choose` solves the linear relaxation (interior point: the program has tens of
     thousands of runs when schools have arrival windows) for a lower bound, then the integer
@@ -116,7 +123,7 @@ class _Selector:
     """
 
     def __init__(self, data: ProblemData, options: Sequence[tuple[tuple[int, ...], list[Run]]]) -> None:
-        index: dict[tuple, int] = {}
+        index: dict[tuple[tuple[Visit, ...], int], int] = {}
         self.runs: list[Run] = []
         #: each run set's runs (indices into :attr:`runs`, which holds every distinct run once)
         self.sets: list[np.ndarray] = []
@@ -124,89 +131,62 @@ class _Selector:
             for r in rs:
                 if index.setdefault((r.visits, r.bus_type), len(self.runs)) == len(self.runs):
                     self.runs.append(r)
-            self.sets.append(np.array([index[(r.visits, r.bus_type)] for r in rs], dtype=int))
-        keys = [(r.end_location, round(r.end, 3), r.bus_type) for r in self.runs]
-        pool_of: dict[tuple, int] = {}
-        self.pool_of_run = np.array([pool_of.setdefault(k, len(pool_of)) for k in keys], dtype=int)
-        pools = list(pool_of)
-        self.n_pools = len(pools)
-        # pools at one place (and bus type) in time order; a bus waits from each to the next
-        places: dict[tuple[int, int], list[int]] = {}
-        for p in sorted(range(self.n_pools), key=lambda p: pools[p][1]):
-            places.setdefault((pools[p][0], pools[p][2]), []).append(p)
-        place = np.zeros(self.n_pools, dtype=int)
-        rank = np.zeros(self.n_pools, dtype=int)
-        waits = []
-        for g, ps in enumerate(places.values()):
-            place[ps], rank[ps] = g, np.arange(len(ps))
-            waits += zip(ps[:-1], ps[1:])
-        self.waits = np.array(waits, dtype=int).reshape(-1, 2)
-        p_loc = np.array([k[0] for k in pools], dtype=int)
-        p_end = np.array([k[1] for k in pools])
-        p_type = np.array([k[2] for k in pools], dtype=int)
-        start = np.array([r.start for r in self.runs])
-        s_loc = np.array([r.start_location for r in self.runs], dtype=int)
-        types = np.array([r.bus_type for r in self.runs], dtype=int)
-        ok = can_follow(p_end[:, None], data.durations[np.ix_(p_loc, s_loc)], start[None, :]) & (
-            p_type[:, None] == types[None, :]
-        )
-        ap, aj = np.nonzero(ok)
-        # for each run, the latest reaching pool of each place
-        order = np.lexsort((-rank[ap], place[ap], aj))
-        ap, aj = ap[order], aj[order]
-        latest = np.ones(len(ap), dtype=bool)
-        latest[1:] = (aj[1:] != aj[:-1]) | (place[ap[1:]] != place[ap[:-1]])
-        self.arcs = (ap[latest], aj[latest])
+            self.sets.append(np.array([index[(r.visits, r.bus_type)] for r in rs], dtype=np.intp))
+        ends = _Pools([(r.end_location, round(r.end, 3), r.bus_type) for r in self.runs])
+        starts = _Pools([(r.start_location, round(r.start, 3), r.bus_type) for r in self.runs])
+        #: end pool and start pool of each run
+        self.end_pool, self.start_pool = ends.of_item, starts.of_item
+        self.n_ends, self.n_starts = ends.n, starts.n
+        #: ``(from, to)`` waiting arcs between end pools, and between start pools
+        self.end_waits, self.start_waits = ends.waits, starts.waits
+        self.arcs = _deadheads(data, ends, starts)
         visits = [
             (v.stop, j, v.students) for j, r in enumerate(self.runs) for v in r.visits if v.stop is not None
         ]
-        self.cover = tuple(np.array(col) for col in zip(*visits))
+        stop, col, riders = (np.array(c, dtype=np.intp) for c in zip(*visits))
+        self.cover = (stop, col, riders)
         self.need = np.zeros(len(data.stops))
-        self.need[self.cover[0]] = [data.stops[k].students for k in self.cover[0]]
+        self.need[stop] = [data.stops[k].students for k in stop]
 
-    def _program(self) -> tuple[np.ndarray, csr_matrix, np.ndarray, np.ndarray, np.ndarray]:
-        """``c, A, lo, hi, ub`` over the variables ``y (n) | x (arcs) | z (n) | w (waits)``; the
-        rows: one per run (buses in == chosen), per pool (buses out <= freed), per stop (riders)."""
-        from scipy.sparse import coo_matrix
-
-        n, P, S = len(self.runs), self.n_pools, len(self.need)
-        ap, aj = self.arcs
-        m, k = len(ap), len(self.waits)
-        X, Z, W = n, n + m, 2 * n + m
+    def _program(self) -> tuple[np.ndarray, csr_matrix, np.ndarray, np.ndarray]:
+        """``c, A, lo, ub``: minimize ``c @ v`` subject to ``A @ v >= lo`` and ``0 <= v <= ub`` over the
+        variables ``y (runs) | z (start pools) | x (arcs) | u (end waits) | v (start waits)``; the
+        rows: one per end pool (buses freed and waiting in >= sent on), per start pool (buses in >=
+        chosen runs and waiting on), per stop (riders)."""
+        n, E, S, R = len(self.runs), self.n_ends, self.n_starts, len(self.need)
+        ap, aq = self.arcs
+        m, ku, kv = len(ap), len(self.end_waits), len(self.start_waits)
+        Z = n
+        X = Z + S
+        U = X + m
+        V = U + ku
+        uf, ut = self.end_waits.T
+        vf, vt = self.start_waits.T
         stop, col, riders = self.cover
-        wf, wt = self.waits.T
-        rows = [aj, np.arange(n), np.arange(n), n + ap, n + self.pool_of_run, n + wf, n + wt, n + P + stop]
-        cols = [
-            X + np.arange(m),
-            Z + np.arange(n),
-            np.arange(n),
-            X + np.arange(m),
-            np.arange(n),
-            W + np.arange(k),
-            W + np.arange(k),
-            col,
+        run, arc = np.arange(n), np.arange(m)
+        parts = [  # (rows, columns, value)
+            (self.end_pool, run, 1.0),
+            (ap, X + arc, -1.0),
+            (ut, U + np.arange(ku), 1.0),
+            (uf, U + np.arange(ku), -1.0),
+            (E + np.arange(S), Z + np.arange(S), 1.0),
+            (E + aq, X + arc, 1.0),
+            (E + vt, V + np.arange(kv), 1.0),
+            (E + vf, V + np.arange(kv), -1.0),
+            (E + self.start_pool, run, -1.0),
+            (E + S + stop, col, riders.astype(float)),
         ]
-        vals = [
-            np.ones(m),
-            np.ones(n),
-            -np.ones(n),
-            np.ones(m),
-            -np.ones(n),
-            np.ones(k),
-            -np.ones(k),
-            riders.astype(float),
-        ]
-        A = coo_matrix(
-            (np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))), shape=(n + P + S, W + k)
-        ).tocsr()
-        lo = np.concatenate([np.zeros(n), np.full(P, -np.inf), self.need])
-        hi = np.concatenate([np.zeros(n), np.zeros(P), np.full(S, np.inf)])
-        c = np.zeros(W + k)
+        rows = np.concatenate([r for r, _, _ in parts])
+        cols = np.concatenate([c for _, c, _ in parts])
+        vals = np.concatenate([np.broadcast_to(np.asarray(v, dtype=float), len(r)) for r, _, v in parts])
+        A = coo_matrix((vals, (rows, cols)), shape=(E + S + R, V + kv)).tocsr()
+        lo = np.concatenate([np.zeros(E + S), self.need])
+        c = np.zeros(V + kv)
         c[:n] = 1e-3  # among plans with the fewest buses, fewer runs
-        c[Z:W] = 1.0
-        ub = np.ones(W + k)
-        ub[W:] = np.inf
-        return c, A, lo, hi, ub
+        c[Z:X] = 1.0
+        ub = np.full(V + kv, np.inf)
+        ub[:n] = 1.0
+        return c, A, lo, ub
 
     def choose(self, *, deadline: Deadline, nodes: int = 0) -> tuple[list[int], dict[str, object]]:
         """The runs chosen (indices into :attr:`runs`) and solver details; none without a solution.
@@ -216,36 +196,36 @@ class _Selector:
         safety cap (``info["clock_cap"]`` is true when it stopped a solver).
         """
         from scipy.optimize import Bounds, LinearConstraint, linprog, milp
-        from scipy.sparse import vstack
 
-        n, P = len(self.runs), self.n_pools
-        c, A, lo, hi, ub = self._program()
+        n = len(self.runs)
+        c, A, lo, ub = self._program()
         info: dict[str, object] = {"runs_offered": n, "arcs": len(self.arcs[0])}
-        # the relaxation: run and pool rows as they are, riders as -A y <= -need
         lp = linprog(
             c,
-            A_ub=vstack([A[n : n + P], -A[n + P :]]),
-            b_ub=np.concatenate([hi[n : n + P], -lo[n + P :]]),
-            A_eq=A[:n],
-            b_eq=lo[:n],
+            A_ub=-A,
+            b_ub=-lo,
             bounds=np.column_stack([np.zeros_like(ub), ub]),
             method="highs-ipm",
             options={"time_limit": deadline.left()},
         )
         masks = [np.ones(n, dtype=bool)]  # without a relaxation: the whole program
         capped = lp.status == 1 and deadline.passed()
+        fewest = 0  # the relaxation's buses, rounded up: no plan needs fewer
         if lp.status == 0:
             info["lp_bound"] = round(float(lp.fun), 3)
             masks = self._restrictions(lp.x[:n])
-        best = None
+            fewest = math.ceil(float(lp.x[n : n + self.n_starts].sum()) - 1e-6)
+        best: tuple[Any, int] | None = None
         res = None
         for mask in masks:
+            if best is not None and round(float(best[0].x[n : n + self.n_starts].sum())) <= fewest:
+                break  # the relaxation's runs already reach its bound: a wider program cannot do better
             restricted = ub.copy()
             restricted[:n] *= mask
             # a node budget stops the search reproducibly; the clock is a safety cap
             res = milp(
                 c,
-                constraints=LinearConstraint(A, lo, hi),
+                constraints=LinearConstraint(A, lo, np.inf),
                 integrality=np.concatenate([np.ones(n), np.zeros(len(c) - n)]),
                 bounds=Bounds(0, restricted),
                 options={"time_limit": deadline.left(), "node_limit": nodes or MIP_NODES, "disp": False},
@@ -258,10 +238,9 @@ class _Selector:
             return [], {**info, "mip_status": res.message if res is not None else "no program"}
         res, size = best
         info["mip_status"] = res.message
-        Z = n + len(self.arcs[0])
         return [j for j in range(n) if res.x[j] > 0.5], {
             **info,
-            "mip_buses": round(float(res.x[Z : Z + n].sum())),
+            "mip_buses": round(float(res.x[n : n + self.n_starts].sum())),
             "runs_in_program": size,
         }
 
@@ -279,6 +258,80 @@ class _Selector:
             if more.sum() <= RESTRICTED_RUNS:
                 wider = more
         return [used, wider] if wider.sum() > used.sum() else [used]
+
+
+class _Pools:
+    """Items (runs) grouped into pools by ``(place, time, bus type)``, and the waiting arcs from each
+    pool to the next one in time at the same place and bus type.
+
+    Attributes
+    ----------
+    of_item
+        Each item's pool.
+    n
+        Pools.
+    location, time, bus_type
+        Per pool.
+    place, rank
+        Per pool: its place (location and bus type) and its rank in time among the place's pools.
+    waits
+        ``(from, to)`` pool pairs, shape ``(k, 2)``.
+    """
+
+    def __init__(self, keys: Sequence[tuple[int, float, int]]) -> None:
+        index: dict[tuple[int, float, int], int] = {}
+        self.of_item = np.array([index.setdefault(k, len(index)) for k in keys], dtype=np.intp)
+        pools = list(index)
+        self.n = len(pools)
+        self.location = np.array([k[0] for k in pools], dtype=np.intp)
+        self.time = np.array([k[1] for k in pools], dtype=float)
+        self.bus_type = np.array([k[2] for k in pools], dtype=np.intp)
+        order = np.lexsort((self.time, self.bus_type, self.location))
+        loc, kind = self.location[order], self.bus_type[order]
+        same = (loc[1:] == loc[:-1]) & (kind[1:] == kind[:-1])
+        self.waits = np.column_stack([order[:-1][same], order[1:][same]]).reshape(-1, 2)
+        group = np.concatenate([[0], np.cumsum(~same)]).astype(np.intp)
+        first = np.flatnonzero(np.concatenate([[True], ~same]))
+        self.place = np.empty(self.n, dtype=np.intp)
+        self.rank = np.empty(self.n, dtype=np.intp)
+        self.place[order] = group
+        self.rank[order] = np.arange(self.n) - first[group]
+
+
+#: Pool pairs tested at once when finding the deadhead arcs (bounds the memory of the test).
+_BLOCK = 2_000_000
+
+
+def _deadheads(data: ProblemData, ends: _Pools, starts: _Pools) -> tuple[np.ndarray, np.ndarray]:
+    """The deadhead arcs ``(end pool, start pool)`` of the selection (see :class:`_Selector`): a bus
+    of the end pool's type reaches the start pool in time (:func:`~routing.chaining.can_follow`);
+    the latest end pool of its place that does so, and the earliest start pool of its place it
+    reaches. Every other reaching pair is a wait, that arc and a wait: the same plans."""
+    uE, placeE = np.unique(ends.location, return_inverse=True)
+    uS, placeS = np.unique(starts.location, return_inverse=True)
+    drive = data.durations[np.ix_(uE, uS)]
+    step = max(1, _BLOCK // max(1, starts.n))
+    found = []
+    for p0 in range(0, ends.n, step):
+        p = np.arange(p0, min(ends.n, p0 + step))
+        ok = can_follow(ends.time[p, None], drive[np.ix_(placeE[p], placeS)], starts.time[None, :])
+        ok &= ends.bus_type[p, None] == starts.bus_type[None, :]
+        a, b = np.nonzero(ok)
+        found.append((p[a], b))
+    ap = np.concatenate([a for a, _ in found]) if found else np.zeros(0, dtype=np.intp)
+    aq = np.concatenate([b for _, b in found]) if found else np.zeros(0, dtype=np.intp)
+    # for each start pool, the latest reaching end pool of each place
+    order = np.lexsort((-ends.rank[ap], ends.place[ap], aq))
+    ap, aq = ap[order], aq[order]
+    keep = np.ones(len(ap), dtype=bool)
+    keep[1:] = (aq[1:] != aq[:-1]) | (ends.place[ap[1:]] != ends.place[ap[:-1]])
+    ap, aq = ap[keep], aq[keep]
+    # then for each end pool, the earliest start pool it reaches of each place
+    order = np.lexsort((starts.rank[aq], starts.place[aq], ap))
+    ap, aq = ap[order], aq[order]
+    keep = np.ones(len(ap), dtype=bool)
+    keep[1:] = (ap[1:] != ap[:-1]) | (starts.place[aq[1:]] != starts.place[aq[:-1]])
+    return ap[keep], aq[keep]
 
 
 #: The most runs in the second restricted integer program of the run selection.
@@ -369,7 +422,7 @@ def _solve_task(task: tuple[VrpInput, str, int, int, float]) -> tuple[list[list[
 
 
 def _solve_all(
-    problems: list[SchoolVrp],
+    problems: list[VrpInput],
     seeds: list[int],
     *,
     solver: str,
@@ -385,7 +438,7 @@ def _solve_all(
     def cap(inp: VrpInput, its: int) -> float:
         return min(4 * SECONDS_PER_CLIENT_ITERATION * inp.n * its + 60.0, deadline.left())
 
-    tasks = [(p.vrp, solver, sd, its, cap(p.vrp, its)) for p, sd, its in zip(problems, seeds, iterations)]
+    tasks = [(p, solver, sd, its, cap(p, its)) for p, sd, its in zip(problems, seeds, iterations)]
     out: list[tuple[list[list[int]], bool]] = [([], False) for _ in tasks]
     order = sorted(range(len(tasks)), key=lambda i: -tasks[i][0].n)  # largest first: balanced
     if workers > 1 and len(tasks) > 2 * workers:
@@ -528,19 +581,18 @@ def run_sets(
                 seeds.append(recipes[0].seed + seed)
                 covers.append(pair)
                 first.append(False)
-    solvable = [i for i, p in enumerate(problems) if p.vrp is not None]
+    vrps = {i: p.vrp for i, p in enumerate(problems) if p.vrp is not None}
+    solvable = list(vrps)
     # the budget counts the single-school problems only: their run sets are the same with and without mixed
     # loads
     single = [i for i in solvable if len(covers[i]) == 1]
-    # type: ignore[union-attr]
-    iterations = routing_budget(time_limit, sum(problems[i].vrp.n for i in single), workers=workers)
+    iterations = routing_budget(time_limit, sum(vrps[i].n for i in single), workers=workers)
     each = [iterations] * len(solvable)
     if lead_budget:  # the first recipe: the budget it would have alone (the fixed-run engine's runs)
-        # type: ignore[union-attr]
-        lead = routing_budget(time_limit, sum(problems[i].vrp.n for i in single if first[i]), workers=workers)
+        lead = routing_budget(time_limit, sum(vrps[i].n for i in single if first[i]), workers=workers)
         each = [lead if first[i] else iterations for i in solvable]
     routes, capped = _solve_all(
-        [problems[i] for i in solvable],
+        [vrps[i] for i in solvable],
         [seeds[i] for i in solvable],
         solver=solver,
         iterations=each,

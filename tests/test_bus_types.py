@@ -221,8 +221,8 @@ def test_scenario_plans_keep_types_apart_and_match_the_search(scenario_city: Pre
         result = run_scenario(prepared, scenario, time_limit=3, seed=1)
         assert result.bells.starts == searched.starts
         if prepared.engine == "fixed":  # the same runs: the plan is exactly what the search counted
-            assert searched.buses == result.metrics["buses"], scenario.name
+            assert searched.buses == result.metrics["session_buses"], scenario.name
         else:  # runs chosen again at the bells found: never more buses than the search counted
-            assert result.metrics["buses"] <= searched.buses, scenario.name
+            assert result.metrics["session_buses"] <= searched.buses, scenario.name
         for plan in result.plans.values():
             check_fleet(plan.data, plan.runs, plan.buses)

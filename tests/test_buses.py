@@ -211,7 +211,7 @@ def test_selection_counts_its_buses_exactly_and_within_the_relaxation_and_the_be
     runs = _runs(data, seed, 11, cover=True)
     selector = _Selector(data, [((0,), runs)])
     cols, info = selector.choose(deadline=Deadline(60))
-    assert len(selector.waits) > 0
+    assert len(selector.end_waits) > 0
     chosen = [selector.runs[c] for c in cols]
     assert {k for r in chosen for k in r.stops} == set(range(len(data.stops)))
     assert info["mip_buses"] == min_buses(data, chosen)

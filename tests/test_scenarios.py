@@ -154,6 +154,17 @@ def test_scenarios_never_need_more_buses_and_keep_the_rules(comparison) -> None:
     assert summary["dollars_saved_per_year"].iloc[0] == 0
 
 
+def test_the_fleet_by_type_sums_to_the_buses_in_every_output(comparison) -> None:  # type: ignore[no-untyped-def]
+    summary = comparison.summary()
+    types = [f"buses_{b.id}" for b in comparison.prepared.data.bus_types]
+    assert (summary[types].sum(axis=1) == summary["buses"]).all()
+    for r in comparison.results:  # a bus keeps its type all day: no fewer than the busier session's
+        assert r.buses >= max(p.n_buses for p in r.plans.values())
+    for line, (_, row) in zip(comparison.text().splitlines()[1:], summary.iterrows()):
+        listed = line.split("(")[1].split(")")[0]  # "12 bus, 2 lift"
+        assert sum(int(part.split()[0]) for part in listed.split(", ")) == row["buses"]
+
+
 def test_same_seed_same_result(prepared) -> None:  # type: ignore[no-untyped-def]
     a = run_scenario(prepared, DEFAULT_SCENARIOS[2], time_limit=5, seed=4)
     b = run_scenario(prepared, DEFAULT_SCENARIOS[2], time_limit=5, seed=4)

@@ -250,7 +250,7 @@ for col, (_, row) in zip(cols, summary.iterrows()):
             f"{int(row['buses']):,}",
             delta=None if first else _delta(row["buses"], ref["buses"], "{:+,.0f}"),
             delta_color="inverse",
-            help="buses of the busier session (the fleet the day needs)",
+            help="the fleet the day needs: every bus type's buses, summed (a bus keeps its type all day)",
         )
         st.metric(
             "Dollars a year",
@@ -475,7 +475,7 @@ def _runs_map() -> None:
     private_runs = int(runs["path"].isna().sum())
     st.caption(
         f"{session.upper()}: {len(runs):,} runs on {plan.n_buses:,} buses ({result.buses:,} buses for the "
-        "day, the busier session); "
+        "day, every type's fleet summed); "
         f"{len(shown):,} runs drawn. Door-to-door and wheelchair stops are students' homes: they are never "
         "drawn, lines skip them, "
         f"and the {private_runs:,} runs that serve only them are not drawn."

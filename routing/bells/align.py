@@ -100,18 +100,13 @@ def align_bells(
     def on_tier(pair: tuple[float, float]) -> bool:
         return (pair if on_pairs else pair[0]) in exact
 
+    def nearest(sid: str) -> tuple[float, float]:
+        """The school's option on a tier closest to its current times."""
+        now = current[sid]
+        return min(options[sid], key=lambda o: (not on_tier(o), abs(o[0] - now[0]) + abs(o[1] - now[1]), o))
+
     if chains is None:
-        chosen = {
-            sid: min(
-                options[sid],
-                key=lambda o, sid=sid: (
-                    not on_tier(o),
-                    abs(o[0] - current[sid][0]) + abs(o[1] - current[sid][1]),
-                    o,
-                ),
-            )
-            for sid in movers
-        }
+        chosen = {sid: nearest(sid) for sid in movers}
         buses = None
     else:
         index = {s: i for i, s in enumerate(chains.school_ids)}

@@ -225,6 +225,11 @@ def _run_line(
     return route_geometry(net, list(nodes))
 
 
+def _part(say: Progress, base: float, share: float) -> Progress:
+    """``say`` for a part of the work: its fraction done maps to ``base + share * fraction``."""
+    return lambda message, fraction: say(message, base + share * fraction)
+
+
 def compare(
     city: City | Prepared,
     *,
@@ -278,7 +283,7 @@ def compare(
                 scenario,
                 time_limit=search / n_opt,
                 seed=seed,
-                progress=lambda m, f, base=base: say(m, base + 0.5 * f / len(scenarios)),
+                progress=_part(say, base, 0.5 / len(scenarios)),
             )
         )
     return Comparison(prepared, tuple(results))

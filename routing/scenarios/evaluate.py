@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -24,11 +24,11 @@ from routing.bells import (
     grade_band,
     optimize_bells,
 )
-from routing.budget import Deadline, safety_cap
+from routing.budget import Deadline, clock_caps, safety_cap
 from routing.chaining import chain, min_buses
 from routing.data import ProblemData
 from routing.mixing import mix_loads
-from routing.plan import Bus, BusPlan
+from routing.plan import Bus, BusPlan, Run, Session
 from routing.scenarios.prepare import (
     Prepared,
     _single_loads,
@@ -56,8 +56,10 @@ class ScenarioResult:
     plans
         Session -> the :class:`~routing.problem.BusPlan` (runs shifted to the new bells, chained).
     metrics
-        Totals: buses, miles, deadhead miles, driver hours, mean and 95th-percentile ride
-        (minutes), early arrivals, starts before 8:00 by band, dollars a year.
+        Totals: buses (the fleet: ``buses_<type>`` summed, see :func:`fleet_by_type`; a bus keeps
+        its type all day, so it may exceed ``session_buses``, the busier session's), miles, deadhead
+        miles, driver hours, mean and 95th-percentile ride (minutes), early arrivals, starts
+        before 8:00 by band, dollars a year.
     by_sector, by_neighborhood
         The same per sector of the schools and per home neighborhood of the riders
         (neighborhoods with fewer than :data:`MIN_CELL` riders are blanked).
@@ -84,7 +86,7 @@ class ScenarioResult:
 
     @property
     def buses(self) -> int:
-        """Buses needed (the busier session)."""
+        """Buses the fleet needs: every type's buses (:func:`fleet_by_type`), summed."""
         return int(self.metrics["buses"])
 
     def schedules(self) -> pd.DataFrame:
@@ -265,9 +267,14 @@ def _evaluate(
     return bells, plans, (("bell search",) if bells.clock_cap else ()) + capped
 
 
-def _size(plans: Mapping[str, BusPlan]) -> tuple[int, int]:
-    """Buses of the busier session, then summed over the sessions."""
-    return max((p.n_buses for p in plans.values()), default=0), sum(p.n_buses for p in plans.values())
+def _size(plans: Mapping[str, BusPlan]) -> tuple[int, int, int]:
+    """The fleet's buses (:func:`fleet_by_type`), then those of the busier session, then summed over
+    the sessions."""
+    return (
+        sum(fleet_by_type(plans).values()),
+        max((p.n_buses for p in plans.values()), default=0),
+        sum(p.n_buses for p in plans.values()),
+    )
 
 
 def _plans_at(
@@ -281,7 +288,8 @@ def _plans_at(
         pm={s: bells.ends[s] for s in ids if math.isfinite(bells.ends.get(s, math.nan))},
     )
     deadline = Deadline(safety_cap(time_limit))
-    plans = {
+    sessions = [rs.session for k, rs in prepared.sets.items() if prepared.runs[k]]
+    plans: dict[str, BusPlan] = {
         session: _plan(
             prepared,
             data,
@@ -290,11 +298,20 @@ def _plans_at(
             mixed_loads=scenario.mixed_loads,
             deadline=deadline,
         )
-        for session in prepared.runs
-        if prepared.runs[session]
+        for session in sessions
     }
-    # type: ignore[attr-defined]
-    return plans, tuple(c for p in plans.values() for c in p.stats.get("clock_cap", ()))
+    if prepared.engine == "select" and not scenario.mixed_loads:
+        # a bus keeps its type all day: the whole fleet never larger than the fixed runs' moved
+        fixed: dict[str, BusPlan] = {
+            s: _chained(data, s, _moved(prepared, s, end_shift if s == "pm" else shift), {"engine": "select"})
+            for s in sessions
+        }
+        if _size(fixed) < _size(plans):
+            plans = {
+                s: replace(p, stats={**p.stats, "runs": "the fixed runs moved (a smaller fleet)"})
+                for s, p in fixed.items()
+            }
+    return plans, tuple(c for p in plans.values() for c in clock_caps(p.stats))
 
 
 def _shifts(prepared: Prepared, bells: BellTimes) -> tuple[np.ndarray, np.ndarray]:
@@ -362,7 +379,7 @@ def _second_round(
 def _plan(
     prepared: Prepared,
     data: ProblemData,
-    session: str,
+    session: Session,
     shift: np.ndarray,
     *,
     mixed_loads: bool,
@@ -373,7 +390,7 @@ def _plan(
     counted), or the prepared runs moved (``"fixed"``); chained exactly (fewest buses, then least
     deadhead); mixed loads when asked; then each bus takes its type
     (:meth:`~routing.data.ProblemData.bus_type_for`)."""
-    moved = [r.shifted(float(shift[r.schools[0]])) for r in prepared.runs[session]]
+    moved = _moved(prepared, session, shift)
     info: dict[str, object] = {"engine": prepared.engine}
     mixing = mixed_loads and session == "am"
     if prepared.engine == "select":
@@ -385,12 +402,22 @@ def _plan(
     else:
         chosen = moved
     capped = ("run selection",) if info.pop("clock_cap", False) else ()
-    plan = BusPlan(
-        data, session, tuple(chosen), tuple(chain(data, chosen)), stats={**info, "clock_cap": capped}
-    )  # type: ignore[arg-type]
     if mixing:
-        plan = mix_loads(plan, time_limit=deadline.seconds, progress=None)
-    return _typed(plan)
+        plan = BusPlan(
+            data, session, tuple(chosen), tuple(chain(data, chosen)), stats={**info, "clock_cap": capped}
+        )
+        return _typed(mix_loads(plan, time_limit=deadline.seconds, progress=None))
+    return _chained(data, session, chosen, {**info, "clock_cap": capped})
+
+
+def _moved(prepared: Prepared, session: str, shift: np.ndarray) -> list[Run]:
+    """The prepared (fixed) runs of ``session`` moved by their schools' ``shift``."""
+    return [r.shifted(float(shift[r.schools[0]])) for r in prepared.runs[session]]
+
+
+def _chained(data: ProblemData, session: Session, runs: Sequence[Run], stats: dict[str, object]) -> BusPlan:
+    """``runs`` chained exactly (fewest buses, then least deadhead), each bus of its type."""
+    return _typed(BusPlan(data, session, tuple(runs), tuple(chain(data, runs)), stats=stats))
 
 
 def _typed(plan: BusPlan) -> BusPlan:
@@ -412,8 +439,8 @@ def _metrics(
     """Totals, by sector and by neighborhood."""
     data = prepared.data
     totals = {s: p.totals() for s, p in plans.items()}
-    buses = max((t["buses"] for t in totals.values()), default=0)
     fleet = fleet_by_type(plans)
+    buses = sum(fleet.values())
     miles = sum(t["deadhead_miles"] + t["loaded_miles"] for t in totals.values())
     dead = sum(t["deadhead_miles"] for t in totals.values())
     hours = sum(t["driver_hours"] for t in totals.values())
@@ -424,8 +451,9 @@ def _metrics(
         if session not in plans:
             continue
         for run in plans[session].runs:
-            for v, (_, secs) in zip((v for v in run.visits if v.stop is not None), run.ride_times()):
-                ride[data.stops[v.stop].id] = secs / 60
+            picked = [v.stop for v in run.visits if v.stop is not None]
+            for k, (_, secs) in zip(picked, run.ride_times()):
+                ride[data.stops[k].id] = secs / 60
             if session == "am":
                 arrive = next(v.start for v in run.visits if v.stop is None)
                 school = plans[session].data.schools[run.schools[0]]
@@ -458,7 +486,7 @@ def _metrics(
             bus_dollars=costs.fleet_dollars(data, fleet),
         ),
         "mixed_runs": int(sum(len(r.schools) > 1 for p in plans.values() for r in p.runs)),
-        "fleet_buses": int(sum(fleet.values())),
+        "session_buses": max((int(t["buses"]) for t in totals.values()), default=0),
     }
     for t, bt in enumerate(data.bus_types):
         metrics[f"buses_{bt.id}"] = int(fleet.get(t, 0))
