@@ -3,7 +3,8 @@
 Starts the app as ``make app`` does (``streamlit run app/streamlit_app.py``, its config file) on a
 free local port and drives Debian's chromium with Playwright, as a person would: through the
 sidebar, the controls and the buttons. Each step is timed from the action until the app has
-finished its run (``stApp``'s script state) and nothing is loading. Each solve is set beside a
+finished its run (``stApp``'s script state), nothing is loading and two frames are drawn; a Chrome
+trace of each step gives the seconds the GPU process spent drawing maps (WebGL). Each solve is set beside a
 reference measured in the same run: the same library call from Python, in this process.
 
 Targets (2-core machine): a control change that needs no solve redraws in under 1 s; a page
@@ -17,6 +18,7 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from pathlib import Path
@@ -73,27 +75,49 @@ def _serve() -> tuple[subprocess.Popen, str]:
     raise RuntimeError("streamlit did not start within 120 s")
 
 
-class _Timer:
-    """Times browser actions until the app has settled."""
+_DRAWN = "() => new Promise(done => requestAnimationFrame(() => requestAnimationFrame(done)))"
 
-    def __init__(self, page) -> None:
-        self.page = page
-        self.rows: list[tuple[str, str, float, float | None, str]] = []
+
+class _Timer:
+    """Times browser actions until the app has settled and the page is drawn, and how much of that
+    the browser's GPU process spent drawing maps (WebGL, from a Chrome trace of the step)."""
+
+    def __init__(self, page, browser=None, trace: Path | None = None) -> None:
+        self.page, self.browser, self.trace = page, browser, trace
+        self.rows: list[tuple[str, str, float, float | None, str, float | None]] = []
 
     def settle(self) -> None:
         self.page.wait_for_timeout(150)
         self.page.wait_for_function(_SETTLED, timeout=600_000)
+        self.page.evaluate(_DRAWN)  # two frames: the maps' WebGL drawing is done too
 
     def step(
         self, kind: str, what: str, action, *, reference: float | None = None, target: str = ""
     ) -> float:
+        tracing = self.browser is not None and self.trace is not None
+        if tracing:
+            self.browser.start_tracing(page=self.page, path=str(self.trace), categories=["gpu"])
         t0 = time.perf_counter()
         action()
         self.settle()
         seconds = time.perf_counter() - t0 - 0.15
-        self.rows.append((kind, what, seconds, reference, target))
-        print(f"  {kind:<15} {what:<48} {seconds:7.2f} s", flush=True)
+        webgl = None
+        if tracing:
+            self.browser.stop_tracing()
+            webgl = _webgl_seconds(self.trace)
+        self.rows.append((kind, what, seconds, reference, target, webgl))
+        gl = f" (WebGL {webgl:5.2f} s)" if webgl is not None else ""
+        print(f"  {kind:<15} {what:<48} {seconds:7.2f} s{gl}", flush=True)
         return seconds
+
+
+def _webgl_seconds(trace: Path) -> float:
+    """Seconds the GPU process spent on WebGL commands (the maps drawn in software) in a trace."""
+    import json
+
+    events = json.loads(trace.read_text(encoding="utf-8"))
+    events = events["traceEvents"] if isinstance(events, dict) else events
+    return sum(e.get("dur", 0) for e in events if e.get("name") == "WebGL" and e.get("ph") == "X") / 1e6
 
 
 def _references(quick: bool) -> dict[str, float]:
@@ -166,7 +190,7 @@ def run(quick: bool = False) -> None:
                 executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"], headless=True
             )
             page = browser.new_page(viewport={"width": 1440, "height": 900})
-            timer = _Timer(page)
+            timer = _Timer(page, browser, Path(tempfile.mkdtemp(prefix="bench-app-")) / "trace.json")
 
             def nav(link: str, heading: str | None = None):
                 return lambda: (
@@ -298,8 +322,10 @@ def run(quick: bool = False) -> None:
     print(
         "(no browser, streamlit.testing AppTest). The rest of a step's time is the browser drawing the page."
     )
-    print("| step | what | browser (s) | reference (s) | target |")
-    print("|---|---|---:|---:|---|")
-    for kind, what, seconds, reference, target in timer.rows:
+    print("WebGL: seconds the browser's GPU process spent drawing maps (software WebGL, no graphics card).")
+    print("| step | what | browser (s) | of it WebGL (s) | reference (s) | target |")
+    print("|---|---|---:|---:|---:|---|")
+    for kind, what, seconds, reference, target, webgl in timer.rows:
         ref = f"{reference:.2f}" if reference is not None else ""
-        print(f"| {kind} | {what} | {seconds:.2f} | {ref} | {target} |")
+        gl = f"{webgl:.2f}" if webgl is not None else ""
+        print(f"| {kind} | {what} | {seconds:.2f} | {gl} | {ref} | {target} |")
