@@ -30,7 +30,9 @@ _SETTLED = (
     "() => { const app = document.querySelector(\"[data-testid='stApp']\");"
     " const state = app && app.getAttribute('data-test-script-state');"
     " return state && !['running', 'rerunRequested', 'initial'].includes(state)"
-    " && !document.querySelector(\"[data-testid='stSkeleton']\"); }"
+    " && !document.querySelector(\"[data-testid='stSkeleton']\")"
+    " && [...document.querySelectorAll(\"[data-testid='stDeckGlJsonChart']\")]"
+    ".every(m => m.querySelector('canvas')); }"
 )
 
 
