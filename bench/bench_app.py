@@ -3,7 +3,7 @@
 Starts the app as ``make app`` does (``streamlit run app/streamlit_app.py``, its config file) on a
 free local port and drives Debian's chromium with Playwright, as a person would: through the
 sidebar, the controls and the buttons. Each step is timed from the action until the app has
-finished its run (``stApp``'s script state), nothing is loading and two frames are drawn; a Chrome
+finished its run (``stApp``'s script state), nothing is loading and every map is drawn; a Chrome
 trace of each step gives the seconds the GPU process spent drawing maps (WebGL). Each solve is set beside a
 reference measured in the same run: the same library call from Python, in this process.
 
@@ -77,7 +77,13 @@ def _serve() -> tuple[subprocess.Popen, str]:
     raise RuntimeError("streamlit did not start within 120 s")
 
 
-_DRAWN = "() => new Promise(done => requestAnimationFrame(() => requestAnimationFrame(done)))"
+# two frames, then each map's WebGL context finished (the GPU process has drawn what it was sent)
+_DRAWN = (
+    "() => new Promise(done => requestAnimationFrame(() => requestAnimationFrame(() => {"
+    " for (const c of document.querySelectorAll(\"[data-testid='stDeckGlJsonChart'] canvas\")) {"
+    " const gl = c.getContext('webgl2') || c.getContext('webgl'); if (gl) gl.finish(); }"
+    " done(); })))"
+)
 
 
 class _Timer:
@@ -91,7 +97,7 @@ class _Timer:
     def settle(self) -> None:
         self.page.wait_for_timeout(150)
         self.page.wait_for_function(_SETTLED, timeout=600_000)
-        self.page.evaluate(_DRAWN)  # two frames: the maps' WebGL drawing is done too
+        self.page.evaluate(_DRAWN)  # the maps' WebGL drawing is done too
 
     def step(
         self, kind: str, what: str, action, *, reference: float | None = None, target: str = ""
