@@ -42,10 +42,12 @@ __all__ = [
     "base_layers",
     "count_text",
     "deck",
+    "flat",
     "hexbin",
     "hexbin_layer",
     "label_layer",
     "legend",
+    "line_layer",
     "outline_layer",
     "path_layer",
     "point_layer",
@@ -58,6 +60,8 @@ __all__ = [
 ]
 
 Color = tuple[int, int, int] | tuple[int, int, int, int]
+#: A layer, several (a list, e.g. a fill and its outline) or nothing (``None``).
+Layers = pdk.Layer | list[pdk.Layer] | None
 
 #: Colors of the school sectors (colorblind-safe, Okabe–Ito).
 SECTOR_COLORS: dict[str, Color] = {
@@ -258,24 +262,87 @@ def polygon_layer(
     line_width: float = 1,
     layer_id: str | None = None,
     pickable: bool = True,
-) -> pdk.Layer:
-    """Polygons (zones, hexagons) with one fill per row (RGBA lists) or one fill for all."""
+) -> list[pdk.Layer]:
+    """Polygons (zones, hexagons) with one fill per row (RGBA lists) or one fill for all.
+
+    Returns the fill (a ``SolidPolygonLayer``, id ``layer_id``) and, when ``line_width`` > 0, the
+    outlines as straight segments (``LineLayer``, id ``layer_id + "_outline"``): deck.gl's
+    ``PolygonLayer`` would draw them with a ``PathLayer``, whose shader costs a software-WebGL
+    browser about twice a ``LineLayer``'s to compile each time a map is drawn anew.
+    """
     rings, rows = _rings(_wgs84(frame).reset_index(drop=True))
     per_row = len(fill) == len(frame) and len(fill) > 0 and not isinstance(fill[0], int)
     fills = [list(fill[i]) for i in rows] if per_row else [list(fill)] * len(rows)
     tips = [tip[i] for i in rows] if tip is not None else [""] * len(rows)
     data = pd.DataFrame({"polygon": rings, "fill": fills, "tip": tips})
+    layers = [
+        pdk.Layer(
+            "SolidPolygonLayer",
+            data,
+            id=layer_id,
+            get_polygon="polygon",
+            get_fill_color="fill",
+            filled=True,
+            pickable=pickable,
+        )
+    ]
+    if line_width > 0:
+        layers.append(
+            line_layer(
+                rings, colors=line, width=line_width, layer_id=f"{layer_id or 'polygons'}_outline", decimals=6
+            )
+        )
+    return layers
+
+
+def line_layer(
+    paths: Sequence[Sequence[Sequence[float]]],
+    *,
+    colors: Sequence[Sequence[int]] | Color,
+    tips: Sequence[str] | None = None,
+    width: float | Sequence[float] = 3,
+    layer_id: str | None = None,
+    extra: Mapping[str, Sequence[object]] | None = None,
+    decimals: int = 5,
+) -> pdk.Layer:
+    """Lines given as lists of ``[lon, lat]`` drawn as their straight segments (a ``LineLayer``):
+    streets, outlines, straight match lines.
+
+    A software-WebGL browser (no graphics card) compiles a ``LineLayer``'s shader in about half the
+    time of a ``PathLayer``'s, which it does each time a map is drawn anew (a page switch). Each
+    segment carries its line's color, width, tip and ``extra`` (a click on the map returns them), so
+    long lines with tips are better drawn by :func:`path_layer`. Coordinates are rounded to
+    ``decimals`` places (5: about a metre).
+    """
+    per_line = len(colors) == len(paths) and len(colors) > 0 and not isinstance(colors[0], int)
+    widths = width if isinstance(width, Sequence) else [width] * len(paths)
+    pieces = [np.round(np.asarray(p, dtype=float)[:, :2], decimals) for p in paths]
+    line_of = np.repeat(np.arange(len(pieces)), [max(len(p) - 1, 0) for p in pieces])
+    if len(line_of):
+        source = np.concatenate([p[:-1] for p in pieces if len(p) > 1]).tolist()
+        target = np.concatenate([p[1:] for p in pieces if len(p) > 1]).tolist()
+    else:
+        source, target = [], []
+    columns: dict[str, list[object]] = {"source": source, "target": target}
+    if per_line:
+        columns["color"] = [list(colors[i]) for i in line_of]
+    if isinstance(width, Sequence):
+        columns["width"] = [float(widths[i]) for i in line_of]
+    if tips is not None:
+        columns["tip"] = [tips[i] for i in line_of]
+    for name, values in (extra or {}).items():
+        columns[name] = [values[i] for i in line_of]
     return pdk.Layer(
-        "PolygonLayer",
-        data,
+        "LineLayer",
+        pd.DataFrame(columns),
         id=layer_id,
-        get_polygon="polygon",
-        get_fill_color="fill",
-        get_line_color=list(line),
-        line_width_min_pixels=line_width,
-        stroked=True,
-        filled=True,
-        pickable=pickable,
+        get_source_position="source",
+        get_target_position="target",
+        get_color="color" if per_line else list(colors),
+        width_units='"pixels"',
+        get_width="width" if isinstance(width, Sequence) else width,
+        width_min_pixels=1,
+        pickable=tips is not None,
     )
 
 
@@ -288,14 +355,15 @@ def path_layer(
     layer_id: str | None = None,
     extra: Mapping[str, Sequence[object]] | None = None,
 ) -> pdk.Layer:
-    """Lines given as lists of ``[lon, lat]`` (bus runs, streets), one color per line or one for all.
+    """Long lines given as lists of ``[lon, lat]`` (bus runs), one color per line or one for all, each
+    one object (a ``PathLayer``): one tip per line, however many points it has.
 
     ``extra`` columns ride along with each line (a click on the map returns them).
     """
     per_line = len(colors) == len(paths) and len(colors) > 0 and not isinstance(colors[0], int)
     data = pd.DataFrame(
         {
-            "path": [[[round(float(x), 6), round(float(y), 6)] for x, y in p] for p in paths],
+            "path": [np.round(np.asarray(p, dtype=float)[:, :2], 5).tolist() for p in paths],
             "color": [list(c) for c in colors] if per_line else [list(colors)] * len(paths),
             "tip": list(tips) if tips is not None else [""] * len(paths),
             **{name: list(values) for name, values in (extra or {}).items()},
@@ -359,9 +427,7 @@ def hexbin_layer(
             for p, c in zip(part, count)
         ]
         shade = part / count
-    return polygon_layer(
-        cells, fill=ramp(shade, alpha=alpha), tip=tips, line=(255, 255, 255), line_width=0, layer_id=layer_id
-    )
+    return polygon_layer(cells, fill=ramp(shade, alpha=alpha), tip=tips, line_width=0, layer_id=layer_id)[0]
 
 
 @functools.lru_cache(maxsize=4)
@@ -388,20 +454,10 @@ def street_layer(city: City) -> pdk.Layer | None:
     if city.network is None or city.network.file is None or not Path(city.network.file).is_file():
         return None
     paths, widths = _street_paths(str(city.network.file), city.network.network_type)
-    data = pd.DataFrame({"path": paths, "width": widths})
-    return pdk.Layer(
-        "PathLayer",
-        data,
-        id="streets",
-        get_path="path",
-        get_color=list(_STREET),
-        width_units='"pixels"',
-        get_width="width",
-        pickable=False,
-    )
+    return line_layer(paths, colors=_STREET, width=widths, layer_id="streets")
 
 
-def outline_layer(zones: gpd.GeoDataFrame, *, layer_id: str = "neighborhoods") -> pdk.Layer:
+def outline_layer(zones: gpd.GeoDataFrame, *, layer_id: str = "neighborhoods") -> list[pdk.Layer]:
     """Zone outlines with a faint fill; the tooltip names the zone."""
     return polygon_layer(
         zones,
@@ -456,7 +512,7 @@ def text_layer(frame: gpd.GeoDataFrame, *, text: str, layer_id: str = "labels", 
 def base_layers(
     city: City,
     *,
-    under: Sequence[pdk.Layer | None] = (),
+    under: Sequence[Layers] = (),
     streets: bool = True,
     neighborhoods: bool = True,
     labels: bool = True,
@@ -476,8 +532,8 @@ def base_layers(
     layers: list[pdk.Layer] = []
     hoods = city.zones[city.zones["kind"] == "neighborhood"] if len(city.zones) else city.zones
     if neighborhoods and len(hoods):
-        layers.append(outline_layer(hoods))
-    layers.extend(layer for layer in under if layer is not None)
+        layers.extend(outline_layer(hoods))
+    layers.extend(flat(under))
     street = street_layer(city) if streets else None
     if street is not None:
         layers.append(street)
@@ -497,8 +553,20 @@ def _bounds(city: City) -> tuple[float, float, float, float]:
     )
 
 
+def flat(layers: Sequence[Layers]) -> list[pdk.Layer]:
+    """``layers`` with the lists among them (e.g. :func:`polygon_layer`'s fill and outline) opened and
+    ``None`` dropped."""
+    out: list[pdk.Layer] = []
+    for layer in layers:
+        if isinstance(layer, list | tuple):
+            out.extend(flat(layer))
+        elif layer is not None:
+            out.append(layer)
+    return out
+
+
 def deck(
-    layers: Sequence[pdk.Layer | None],
+    layers: Sequence[Layers],
     *,
     city: City | None = None,
     bounds: tuple[float, float, float, float] | None = None,
@@ -510,7 +578,7 @@ def deck(
     Parameters
     ----------
     layers
-        Layers bottom first; ``None`` entries are skipped.
+        Layers bottom first (lists of layers opened, ``None`` entries skipped).
     city
         Frames the view on the city's zones, schools and buildings.
     bounds
@@ -524,7 +592,7 @@ def deck(
     zoom = float(np.clip(math.log2(width * 360 / (512 * span)) - 0.2, 1, 18))
     view = pdk.ViewState(latitude=(north + south) / 2, longitude=(west + east) / 2, zoom=zoom, pitch=0)
     return pdk.Deck(
-        layers=[layer for layer in layers if layer is not None],
+        layers=flat(layers),
         initial_view_state=view,
         map_provider=None,  # no basemap: pydeck writes its style sentinel, which Streamlit reads as "none"
         height=height,

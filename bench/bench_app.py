@@ -3,8 +3,10 @@
 Starts the app as ``make app`` does (``streamlit run app/streamlit_app.py``, its config file) on a
 free local port and drives Debian's chromium with Playwright, as a person would: through the
 sidebar, the controls and the buttons. Each step is timed from the action until the app has
-finished its run (``stApp``'s script state) and nothing is loading. Each solve is set beside a
-reference measured in the same run: the same library call from Python, in this process.
+finished its run (``stApp``'s script state), nothing is loading and every map is drawn: a Chrome
+trace of each step, kept 3 s longer, tells when the GPU process finished drawing maps (deck.gl
+compiles and draws after the page says it is done) and the seconds it spent on it (WebGL). Each
+solve is set beside a reference measured in the same run: the same library call from Python.
 
 Targets (2-core machine): a control change that needs no solve redraws in under 1 s; a page
 switch in under 2 s; a rerun with unchanged inputs never solves again (the tests count the
@@ -17,6 +19,7 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from pathlib import Path
@@ -28,7 +31,9 @@ _SETTLED = (
     "() => { const app = document.querySelector(\"[data-testid='stApp']\");"
     " const state = app && app.getAttribute('data-test-script-state');"
     " return state && !['running', 'rerunRequested', 'initial'].includes(state)"
-    " && !document.querySelector(\"[data-testid='stSkeleton']\"); }"
+    " && !document.querySelector(\"[data-testid='stSkeleton']\")"
+    " && [...document.querySelectorAll(\"[data-testid='stDeckGlJsonChart']\")]"
+    ".every(m => m.querySelector('canvas')); }"
 )
 
 
@@ -73,27 +78,67 @@ def _serve() -> tuple[subprocess.Popen, str]:
     raise RuntimeError("streamlit did not start within 120 s")
 
 
-class _Timer:
-    """Times browser actions until the app has settled."""
+_QUIET_MS = 3000
+# two frames, then each map's WebGL context finished (the GPU process has drawn what it was sent)
+_DRAWN = (
+    "() => new Promise(done => requestAnimationFrame(() => requestAnimationFrame(() => {"
+    " for (const c of document.querySelectorAll(\"[data-testid='stDeckGlJsonChart'] canvas\")) {"
+    " const gl = c.getContext('webgl2') || c.getContext('webgl'); if (gl) gl.finish(); }"
+    " done(); })))"
+)
 
-    def __init__(self, page) -> None:
-        self.page = page
-        self.rows: list[tuple[str, str, float, float | None, str]] = []
+
+class _Timer:
+    """Times browser actions until the app has settled and the page is drawn, and how much of that
+    the browser's GPU process spent drawing maps (WebGL, from a Chrome trace of the step)."""
+
+    def __init__(self, page, browser=None, trace: Path | None = None) -> None:
+        self.page, self.browser, self.trace = page, browser, trace
+        self.rows: list[tuple[str, str, float, float | None, str, float | None]] = []
 
     def settle(self) -> None:
         self.page.wait_for_timeout(150)
         self.page.wait_for_function(_SETTLED, timeout=600_000)
+        self.page.evaluate(_DRAWN)  # the maps' WebGL drawing is done too
 
     def step(
         self, kind: str, what: str, action, *, reference: float | None = None, target: str = ""
     ) -> float:
+        tracing = self.browser is not None and self.trace is not None
+        if tracing:
+            self.browser.start_tracing(page=self.page, path=str(self.trace), categories=["gpu"])
         t0 = time.perf_counter()
         action()
         self.settle()
         seconds = time.perf_counter() - t0 - 0.15
-        self.rows.append((kind, what, seconds, reference, target))
-        print(f"  {kind:<15} {what:<48} {seconds:7.2f} s", flush=True)
+        webgl = None
+        if tracing:
+            # deck.gl compiles its shaders and draws asynchronously, after the page reports it is done:
+            # the trace, kept a while longer, tells when the GPU process finished drawing
+            self.page.wait_for_timeout(_QUIET_MS)
+            self.browser.stop_tracing()
+            webgl, drawn = _webgl_seconds(self.trace)
+            seconds = max(seconds, drawn)
+        self.rows.append((kind, what, seconds, reference, target, webgl))
+        gl = f" (WebGL {webgl:5.2f} s)" if webgl is not None else ""
+        print(f"  {kind:<15} {what:<48} {seconds:7.2f} s{gl}", flush=True)
         return seconds
+
+
+def _webgl_seconds(trace: Path) -> tuple[float, float]:
+    """Seconds the GPU process spent on WebGL commands (the maps drawn in software) in a trace, and
+    when (seconds after the trace began) the last of them ended."""
+    import json
+
+    events = json.loads(trace.read_text(encoding="utf-8"))
+    events = events["traceEvents"] if isinstance(events, dict) else events
+    timed = [e for e in events if e.get("ph") == "X" and e.get("ts")]
+    webgl = [e for e in timed if e.get("name") == "WebGL"]
+    if not webgl:
+        return 0.0, 0.0
+    start = min(e["ts"] for e in timed)
+    end = max(e["ts"] + e.get("dur", 0) for e in webgl)
+    return sum(e.get("dur", 0) for e in webgl) / 1e6, (end - start) / 1e6
 
 
 def _references(quick: bool) -> dict[str, float]:
@@ -166,7 +211,7 @@ def run(quick: bool = False) -> None:
                 executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"], headless=True
             )
             page = browser.new_page(viewport={"width": 1440, "height": 900})
-            timer = _Timer(page)
+            timer = _Timer(page, browser, Path(tempfile.mkdtemp(prefix="bench-app-")) / "trace.json")
 
             def nav(link: str, heading: str | None = None):
                 return lambda: (
@@ -298,8 +343,10 @@ def run(quick: bool = False) -> None:
     print(
         "(no browser, streamlit.testing AppTest). The rest of a step's time is the browser drawing the page."
     )
-    print("| step | what | browser (s) | reference (s) | target |")
-    print("|---|---|---:|---:|---|")
-    for kind, what, seconds, reference, target in timer.rows:
+    print("WebGL: seconds the browser's GPU process spent drawing maps (software WebGL, no graphics card).")
+    print("| step | what | browser (s) | of it WebGL (s) | reference (s) | target |")
+    print("|---|---|---:|---:|---:|---|")
+    for kind, what, seconds, reference, target, webgl in timer.rows:
         ref = f"{reference:.2f}" if reference is not None else ""
-        print(f"| {kind} | {what} | {seconds:.2f} | {ref} | {target} |")
+        gl = f"{webgl:.2f}" if webgl is not None else ""
+        print(f"| {kind} | {what} | {seconds:.2f} | {gl} | {ref} | {target} |")

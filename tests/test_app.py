@@ -337,7 +337,7 @@ def test_zones_page_measures_a_zone_and_runs_the_lottery(small_app, small_city):
     at.switch_page("views/zones.py").run()
     assert not at.exception and at.title[0].value == "Enrollment zones"
     metrics = {m.label: m.value for m in at.metric}
-    assert {"Its schools", "Residents", "Seats", "Residents the seats cover"} <= set(metrics)
+    assert {"Its schools", "Residents", "Seats", "Seats cover"} <= set(metrics)
     spec = _deck(at)
     assert len(_layer(spec, "zones")["data"]) == 1
     if (
@@ -645,6 +645,16 @@ def test_zone_design_is_on_the_page(zones_page, demo_city):
 # ---------------------------------------------------------------- bells page (small city, morning only)
 
 
+def _run_bells(at: AppTest) -> AppTest:
+    """The Bell times page run as the tests run it: morning only, 4 s, seed 0."""
+    at.switch_page("views/bells.py").run()
+    at.checkbox(key="bell_am_only").check()
+    at.slider(key="bell_time").set_value(4)
+    at.button(key="bell_run").click().run()
+    assert not at.exception, at.exception
+    return at
+
+
 @pytest.fixture
 def bells_run(small_app, monkeypatch):
     """The Bell times page after one run, counting the library's solves and file writes."""
@@ -664,13 +674,7 @@ def bells_run(small_app, monkeypatch):
 
     monkeypatch.setattr(scenarios, "compare", counted_compare)
     monkeypatch.setattr(outputs_bells, "write_comparison", counted_write)
-    at = small_app
-    at.switch_page("views/bells.py").run()
-    at.checkbox(key="bell_am_only").check()
-    at.slider(key="bell_time").set_value(4)
-    at.button(key="bell_run").click().run()
-    assert not at.exception, at.exception
-    return at, calls
+    return _run_bells(small_app), calls
 
 
 def test_bells_a_rerun_never_solves_or_builds_downloads_again(bells_run):
@@ -762,21 +766,88 @@ def test_bells_map_filters_by_tier_and_school_and_shows_a_bus_day(bells_run):
     assert len(day) >= 1
 
 
-def test_bells_public_download_holds_no_home_stop(bells_run, tmp_path):
-    """The ZIP offered to everyone has corner stops only; the private one, asked for on purpose, has them
-    all."""
+def test_bells_spread_when_the_clock_cap_fired_is_the_library_for_the_same_seeds(
+    small_app, small_city, monkeypatch
+):
+    """When the clock's cap ended a search, a button (and only it) reruns other seeds; the table's
+    fewest/median/most buses and dollars are the library's for those seeds."""
+    from app.views._bells_spread import other_seeds
+    from facilities import read_city
+    from routing import scenarios
+    from routing.scenarios import Comparison
+
+    monkeypatch.setattr(Comparison, "clock_cap", lambda self: ("bell-time search",))
+    solves = []
+    original = scenarios.compare
+    monkeypatch.setattr(scenarios, "compare", lambda *a, **k: solves.append(k["seed"]) or original(*a, **k))
+    at = _run_bells(small_app)
+    assert solves == [0] and not [d for d in at.dataframe if "buses, fewest" in d.value.columns]
+    at.button(key="bell_spread").click().run()
+    assert not at.exception, at.exception
+    assert solves == [0, *other_seeds(0)]
+    shown = _table(at, "scenario", "buses, fewest", "buses, median", "buses, most").set_index("scenario")
+    city = read_city(small_city)
+    rows = pd.concat(
+        [original(city, time_limit=4.0, seed=s, sessions=("am",)).summary() for s in [0, *other_seeds(0)]]
+    )
+    expected = rows.groupby("scenario")[["buses", "dollars_per_year"]].agg(["min", "median", "max"])
+    assert sorted(shown.index) == sorted(expected.index)
+    for scenario, row in shown.iterrows():
+        want = expected.loc[scenario]
+        assert [row["buses, fewest"], row["buses, median"], row["buses, most"]] == list(want["buses"])
+        assert [row["$ / year, lowest"], row["$ / year, median"], row["$ / year, highest"]] == pytest.approx(
+            list(want["dollars_per_year"])
+        )
+    at.run()
+    assert solves == [0, *other_seeds(0)], "a rerun shows the spread again without solving"
+    assert _table(at, "scenario", "buses, fewest")["buses, most"].tolist() == shown["buses, most"].tolist()
+
+
+def test_bells_public_download_is_the_cli_folder_and_holds_no_home_stop(bells_run, small_city, tmp_path):
+    """The ZIP offered to everyone is what ``compact bells compare`` writes with its one writer (the same
+    files, the same summary; the CLI adds its route sheets and manifest), corner stops only; the private
+    one, asked for on purpose, has every stop."""
     import geopandas as gpd
+    from typer.testing import CliRunner
 
     from app import maps
+    from app.cli import app as cli
+    from app.outputs_sheets import street_lines, write_sheets
     from app.views import _bells_files as files
+    from facilities import read_city
 
     at, calls = bells_run
     comparison = at.session_state["result:bells"][1]
     with zipfile.ZipFile(io.BytesIO(files.public_zip(comparison))) as archive:
         archive.extractall(tmp_path / "public")
-    stops = gpd.read_file(tmp_path / "public" / "stops.gpkg")
+        names = set(archive.namelist())
+    assert calls["write"] == 1, "the ZIP is written by the one writer, once, when asked"
+    out = tmp_path / "cli"
+    args = [
+        "bells",
+        "compare",
+        str(small_city),
+        "--out",
+        str(out),
+        "--time-limit",
+        "4",
+        "--am-only",
+        "--quiet",
+    ]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 0, result.output
+    written = {p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file()}
+    yards = read_city(small_city).yards  # the CLI adds its route sheets (their own writer) and manifest
+    sheets = write_sheets(
+        comparison, tmp_path / "sheets", yards=yards, lines=street_lines(comparison, yards=yards)
+    )
+    others = {*sheets, "manifest.json"}
+    assert names == written - others, f"the CLI wrote {sorted(written)}; the ZIP holds {sorted(names)}"
+    app_summary = json.loads((tmp_path / "public" / "summary.json").read_text(encoding="utf-8"))
+    assert app_summary == json.loads((out / "summary.json").read_text(encoding="utf-8"))
+    stops = gpd.read_file(tmp_path / "public" / "bells.gpkg", layer="stops")
     assert len(stops) and not stops["service"].isin(maps.PRIVATE_SERVICES).any()
-    assert calls["write"] == 0, "the public ZIP is not the CLI's folder"
+    assert (stops["students"] >= maps.MIN_CELL).all()
     with zipfile.ZipFile(io.BytesIO(files.private_zip(comparison))) as archive:
         archive.extractall(tmp_path / "private")
     everything = gpd.read_file(tmp_path / "private" / "private" / "stops.gpkg", layer="stops")

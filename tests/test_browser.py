@@ -203,6 +203,7 @@ class Visit:
         self.page.screenshot(path=str(SHOTS / f"{self.name}.png"), full_page=True)
         boxes = self.page.locator("[data-testid='stException']")
         assert boxes.count() == 0, boxes.first.inner_text()
+        assert not self.cut_labels(), f"labels cut off at 1440x900: {self.cut_labels()}"
         assert not self.errors, self.errors
         outside = sorted(
             {
@@ -212,6 +213,18 @@ class Visit:
             }
         )
         assert not outside, f"requests left the machine: {outside}"
+
+    def cut_labels(self) -> list[str]:
+        """Metric labels and values, widget labels and tab names the page shows cut off (ellipsis)."""
+        return self.page.evaluate(
+            """() => [...document.querySelectorAll(
+                "[data-testid='stMetricLabel'], [data-testid='stMetricValue'], "
+                + "[data-testid='stWidgetLabel'], "
+                + "button[role='tab']")]
+              .flatMap(root => [root, ...root.querySelectorAll('*')])
+              .filter(e => e.scrollWidth > e.clientWidth + 1 && getComputedStyle(e).overflow !== 'visible')
+              .map(e => e.innerText.trim())"""
+        )
 
     def close(self) -> None:
         self.context.close()

@@ -1,13 +1,13 @@
 """The Bell times page's runs table and downloads (not a page: the page imports it).
 
-Public files never locate a student: run lines skip door-to-door and wheelchair stops
-(:func:`app.maps.public_run_lines`) and only corner stops are written. :func:`private_zip` holds
-everything ``compact bells compare`` writes, every stop included, for a download asked for on purpose.
+The map's run lines skip door-to-door and wheelchair stops (:func:`app.maps.public_run_lines`). The
+downloads are what ``compact bells compare`` writes, through its one writer
+(:func:`app.outputs_bells.write_comparison`), zipped: :func:`public_zip` its public folder,
+:func:`private_zip` that and every stop, exact, for a download asked for on purpose.
 """
 
 from __future__ import annotations
 
-import json
 import tempfile
 from pathlib import Path
 
@@ -62,41 +62,22 @@ def run_frame(comparison: Comparison, scenario: str, session: str) -> gpd.GeoDat
 
 
 def public_zip(comparison: Comparison) -> bytes:
-    """Runs (lines skipping home stops), corner stops, schedules, bell changes, summary and report, zipped."""
-    from app.report_bells import write_report
-    from facilities.io import write_geo
-
-    stops = comparison.stops_frame()
-    with tempfile.TemporaryDirectory(prefix="compact-bells-") as folder:
-        root = Path(folder)
-        frames = [
-            run_frame(comparison, r.scenario.name, s)
-            .drop(columns="path")
-            .assign(scenario=r.scenario.name, session=s)
-            for r in comparison.results
-            for s in r.plans
-        ]
-        runs = gpd.GeoDataFrame(
-            pd.concat(frames, ignore_index=True), geometry="geometry", crs=comparison.prepared.crs
-        )
-        write_geo(runs[runs.geometry.notna()], root / "runs.gpkg", layer="runs")
-        write_geo(
-            stops[~stops["service"].isin(maps.PRIVATE_SERVICES)], root / "stops.gpkg", layer="corner_stops"
-        )
-        pd.concat([r.schedules() for r in comparison.results]).to_csv(root / "schedules.csv", index=False)
-        comparison.changes().to_csv(root / "bell_changes.csv", index=False)
-        (root / "summary.json").write_text(
-            json.dumps(comparison.to_json(), indent=2, default=str), encoding="utf-8"
-        )
-        write_report(comparison, root / "report.html")
-        return state.zip_folder(folder)
+    """What ``compact bells compare --out`` writes with its one writer
+    (:func:`app.outputs_bells.write_comparison`: runs, public stops, schedules, bell changes, what was
+    left out, summary and report), zipped. No file in it locates a student."""
+    return _written_zip(comparison, private=False)
 
 
 def private_zip(comparison: Comparison) -> bytes:
     """Everything ``compact bells compare --private-out private`` writes: the public files and, in
     ``private/``, every stop, exact (it locates students' homes)."""
-    from app.outputs_bells import write_comparison
+    return _written_zip(comparison, private=True)
 
-    with tempfile.TemporaryDirectory(prefix="compact-bells-private-") as folder:
-        write_comparison(comparison, folder, private_out=Path(folder) / "private")
+
+def _written_zip(comparison: Comparison, *, private: bool) -> bytes:
+    from app import outputs_bells
+
+    with tempfile.TemporaryDirectory(prefix="compact-bells-") as folder:
+        private_out = Path(folder) / "private" if private else None
+        outputs_bells.write_comparison(comparison, folder, private_out=private_out)
         return state.zip_folder(folder)

@@ -14,6 +14,7 @@ import streamlit as st
 
 from app import maps, state
 from app.views import _bells_files as files
+from app.views._bells_spread import spread_panel
 from facilities import ValidationError
 from facilities.schema import SECTORS, format_time, parse_time
 from routing.scenarios import (
@@ -169,7 +170,7 @@ st.caption(
 )
 
 
-def _compare() -> Comparison:
+def _compare(run_seed: int) -> Comparison:
     """The scenarios through the library's one call (with the page's cost model when it was changed)."""
     bar = st.progress(0.0, text="Preparing riders, stops and runs…")
 
@@ -181,7 +182,7 @@ def _compare() -> Comparison:
             city,
             scenarios=scenarios,
             time_limit=float(time_limit),
-            seed=seed,
+            seed=run_seed,
             progress=say,
             sessions=sessions,
         )
@@ -189,7 +190,7 @@ def _compare() -> Comparison:
         prepared = prepare(
             city,
             time_limit=time_limit / 2,
-            seed=seed,
+            seed=run_seed,
             sessions=sessions,
             progress=lambda m, f: say(m, 0.5 * f),
         )
@@ -197,7 +198,7 @@ def _compare() -> Comparison:
             dataclasses.replace(prepared, costs=costs),
             scenarios=scenarios,
             time_limit=time_limit / 2,
-            seed=seed,
+            seed=run_seed,
             progress=lambda m, f: say(m, 0.5 + 0.5 * f),
         )
     bar.empty()
@@ -206,7 +207,7 @@ def _compare() -> Comparison:
 
 if go:
     try:
-        done = state.remember("bells", inputs, _compare())
+        done = state.remember("bells", inputs, _compare(seed))
     except ValidationError as err:
         state.show_problems(err)
         st.stop()
@@ -294,6 +295,8 @@ if stopped:
         "same seed may give a different answer. Give it a smaller time limit to get the same answer "
         "every time."
     )
+    if current:
+        spread_panel(comparison, seed=seed, inputs=inputs, solve=_compare)
 infeasible = comparison.prepared.infeasible
 if len(infeasible):
     st.warning(

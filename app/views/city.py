@@ -109,28 +109,30 @@ layers.append(
         layer_id="schools",
     )
 )
-st.pydeck_chart(maps.deck(layers, city=city), key="city_map")
-st.markdown(
+map_col, key_col = st.columns([4, 1])  # the keys beside the map, on the first screen
+map_col.pydeck_chart(maps.deck(layers, city=city, width=760), key="city_map")
+keys = [
     maps.legend(
         {s: maps.SECTOR_COLORS[s] for s in sectors},
         title="Schools",
         counts=schools["sector"].value_counts().to_dict(),
     )
-    + (
+]
+if "Buildings" in show and len(buildings):
+    keys.append(
         maps.legend(
             maps.STATUS_COLORS,
             title="Buildings",
             counts=buildings["status"].value_counts().to_dict(),
             ring=True,
         )
-        if "Buildings" in show and len(buildings)
-        else ""
     )
-    + (maps.legend({"zone": (0, 114, 178)}, line=True) if "Zones" in show and len(other_zones) else "")
-    + homes_key,
-    unsafe_allow_html=True,
-)
-st.caption(
+if "Zones" in show and len(other_zones):
+    keys.append(maps.legend({"zone": (0, 114, 178)}, line=True))
+if homes_key:
+    keys.append(homes_key)
+key_col.markdown("<br><br>".join(keys), unsafe_allow_html=True)
+key_col.caption(
     "Streets and neighborhoods are drawn from the city's own files; no map tiles are used." + homes_note
 )
 

@@ -235,7 +235,7 @@ layers.append(
 if result is not None and len(result.assignments):
     lines = result.lines().to_crs(4326)
     layers.append(
-        maps.path_layer(
+        maps.line_layer(
             [list(g.coords) for g in lines.geometry],
             colors=(0, 114, 178),
             tips=[

@@ -108,10 +108,10 @@ c[1].metric(
 )
 c[2].metric("Seats", f"{s['seats']:,}", help="seats of the zone's schools in those grades")
 c[3].metric(
-    "Residents the seats cover",
+    "Seats cover",
     f"{s['share']:.0%}" if s["residents"] else "–",
-    help=f"{s['guaranteed']:,} residents: grade by grade, the zone's seats are enough for this many; "
-    "who actually gets a seat is the lottery's answer below",
+    help=f"the share of the zone's residents its seats cover: grade by grade, the seats are enough for "
+    f"{s['guaranteed']:,} residents; who actually gets a seat is the lottery's answer below",
 )
 c[4].metric("Shortfall", f"{s['shortfall']:,}", help="residents beyond the seats of their grade")
 c[5].metric("Compactness", f"{s['polsby_popper_median']:.2f}", help="Polsby–Popper: 1 for a disc")
