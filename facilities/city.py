@@ -411,10 +411,13 @@ def _assemble(
     _add_neighborhoods(layers)
     layers["zones"] = apportion_missing(layers["zones"])
     for layer_name, frame in layers.items():  # messages name the user's file and row, not a position
+        kept = getattr(frames.get(layer_name), "attrs", {}).get("rows")
         if layer_name in frames and "id" in frame and layer_name in rows:
             ids = frame["id"].astype(str).tolist()
             given = {i: r for i, r in zip(ids, rows[layer_name], strict=False) if r is not None}
             frame.attrs["rows"] = RowSources(sources.get(layer_name, layer_name), given)
+        elif isinstance(kept, RowSources):  # a layer of a city read from files, given again (City.replace)
+            frame.attrs["rows"] = kept
     students = layers["students"]
     has_program = "program" in students
     ungraded = students["program"].notna().to_numpy() if has_program else np.zeros(len(students), bool)

@@ -75,6 +75,10 @@ def test_a_zone_is_named_by_its_file_and_row(tmp_path: Path) -> None:
     with pytest.raises(ValidationError) as err:
         zone_school_sets(high, city.schools)
     assert _only_problem(err) == ("high.geojson", 3)
+    again = city.replace(zones=city.zones.copy())  # a city changed in code keeps its files' rows
+    with pytest.raises(ValidationError) as err:
+        zone_school_sets(again.zones, again.schools)
+    assert _only_problem(err) == ("high.geojson", 3)
     reversed_ = city.zones.iloc[::-1].reset_index(drop=True)
     broken = reversed_.assign(geometry=[None, *reversed_.geometry.iloc[1:]])  # H-c, now first
     problems = Problems()
