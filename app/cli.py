@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import Any
 
 import typer
 
@@ -91,7 +92,7 @@ def demo(
     model, how = travel_model_for(city)
 
     options = {"time_limit": time_limit, "seed": seed}
-    applications = _applications(city_dir)
+    applications = _applications(city, city_dir)
     files = [city_dir / "choices.csv"] if applications else []
     with city_output(out, city_dir, command="demo", settings=options, seed=seed, files=files) as tmp:
         addresses = geocode.demo_section(city, tmp / "geocode")
@@ -183,10 +184,11 @@ def demo(
     )
 
 
-def _applications(city_dir: Path) -> dict:
+def _applications(city: Any, city_dir: Path) -> dict:
     """The lottery's options for the demo: with the city's ``choices.csv`` (the demo city's families
-    applying for K, 6 and 9), those ranked lists, the entry grades and the zone priority (entry
-    grades have no continuing students); without it, simulated lists."""
+    applying for K, 6 and 9), the lists of its students (those not placed from their address are
+    left out, as everywhere), the entry grades and the zone priority (entry grades have no
+    continuing students); without it, simulated lists."""
     import pandas as pd
 
     from facilities.demo import APPLICATION_GRADES
@@ -194,7 +196,9 @@ def _applications(city_dir: Path) -> dict:
     path = city_dir / "choices.csv"
     if not path.is_file():
         return {}
-    return {"choices": pd.read_csv(path), "grades": list(APPLICATION_GRADES), "priorities": ["zone"]}
+    ranked = pd.read_csv(path, dtype={"student": str, "school": str})
+    ranked = ranked[ranked["student"].isin(city.students["id"].astype(str))].reset_index(drop=True)
+    return {"choices": ranked, "grades": list(APPLICATION_GRADES), "priorities": ["zone"]}
 
 
 guard_commands(app)

@@ -720,25 +720,32 @@ def _pick_sites(
 
 
 # ---------------------------------------------------------------------------- schools and buildings
+def _levels(table: str) -> dict[str, tuple[tuple[str, float, tuple[int, int]], ...]]:
+    """Grade spans from a table: one row a span (sector, grades, share, fewest and most seats)."""
+    spans: dict[str, list[tuple[str, float, tuple[int, int]]]] = {}
+    for sector, grades, share, low, high in (line.split() for line in table.strip().splitlines()):
+        spans.setdefault(sector, []).append((grades, float(share), (int(low), int(high))))
+    return {sector: tuple(rows) for sector, rows in spans.items()}
+
+
 #: Grade spans by sector: (grades, share of the sector's schools, range of seats).
-_LEVELS: dict[str, tuple[tuple[str, float, tuple[int, int]], ...]] = {
-    "district": (
-        ("K-5", 0.22, (300, 560)),
-        ("PK-5", 0.20, (300, 560)),
-        ("K-8", 0.10, (420, 760)),
-        ("PK-8", 0.12, (420, 760)),
-        ("6-8", 0.14, (380, 700)),
-        ("9-12", 0.22, (500, 1300)),
-    ),
-    "charter": (
-        ("K-5", 0.20, (250, 450)),
-        ("K-8", 0.20, (350, 560)),
-        ("5-8", 0.20, (240, 400)),
-        ("6-12", 0.15, (450, 720)),
-        ("9-12", 0.25, (300, 560)),
-    ),
-    "catholic": (("PK-8", 0.70, (180, 420)), ("9-12", 0.30, (350, 750))),
-}
+_LEVELS = _levels(
+    """
+district  K-5   0.22  300   560
+district  PK-5  0.20  300   560
+district  K-8   0.10  420   760
+district  PK-8  0.12  420   760
+district  6-8   0.14  380   700
+district  9-12  0.22  500  1300
+charter   K-5   0.20  250   450
+charter   K-8   0.20  350   560
+charter   5-8   0.20  240   400
+charter   6-12  0.15  450   720
+charter   9-12  0.25  300   560
+catholic  PK-8  0.70  180   420
+catholic  9-12  0.30  350   750
+"""
+)
 _SECTOR_SHARE = {"district": 0.60, "charter": 0.25, "catholic": 0.15}
 _ID_PREFIX = {"district": "DIS", "charter": "CHA", "catholic": "CAT"}
 #: Rent or operating cost by owner, dollars a square metre a year.

@@ -155,3 +155,26 @@ def test_sites_say_why_when_seats_fall_short(tmp_path: Path) -> None:
     ]
     result = CliRunner().invoke(cli, args)
     assert result.exit_code == 1 and "raise p or capacities" in result.output
+
+
+def test_demo_applications_leave_out_the_students_not_placed(tmp_path: Path) -> None:
+    """On a copy of the demo whose students carry only addresses, those matched to nothing are left
+    out of the lottery's lists too (the lottery names any list of an unknown student as an error)."""
+    import shutil
+
+    from app.cli import _applications
+    from facilities import read_city
+
+    if not (DEMO / "city.toml").exists():
+        pytest.skip("data/demo has not been generated (make demo-data)")
+    folder = tmp_path / "city"
+    shutil.copytree(DEMO, folder)
+    students = pd.read_csv(folder / "students.csv", dtype=str, keep_default_na=False)
+    students[["lon", "lat"]] = ""
+    students.to_csv(folder / "students.csv", index=False)
+    city = read_city(folder)
+    assert city.geocoding is not None and city.geocoding.not_placed > 0
+    ranked = _applications(city, folder)["choices"]
+    listed = set(pd.read_csv(folder / "choices.csv", dtype=str)["student"])
+    assert set(ranked["student"]) == listed & set(city.students["id"].astype(str))
+    assert len(set(ranked["student"])) < len(listed)

@@ -50,6 +50,11 @@ _SOURCE = typer.Option(
 )
 _BASIS = typer.Option("capacity", "--basis", help="Seats from 'capacity' or 'enrollment'.")
 _SEED = typer.Option(0, "--seed", help="Random seed (the same seed gives the same results).")
+_COVERED_GRADES = typer.Option(
+    None,
+    "--grades",
+    help="Grades the zones guarantee, e.g. '6-8' (default: the city's shared zones' grades, else all).",
+)
 
 
 @contextmanager
@@ -206,11 +211,7 @@ def coverage(
     out: Path = _OUT,
     source: str = _SOURCE,
     basis: str = _BASIS,
-    grades: str = typer.Option(
-        None,
-        "--grades",
-        help="Grades the zones guarantee, e.g. '6-8' (default: the city's shared zones' grades, else all).",
-    ),
+    grades: str = _COVERED_GRADES,
     *,
     asked: ZonesAsked,
 ) -> None:
