@@ -70,10 +70,13 @@ def spread_panel(
         key="bell_spread",
         help="Each seed is one more run of the scenarios with the same time limit.",
     )
+    work = st.empty()  # on every run: the progress of the solves, so the page below keeps its place
     if pressed:
         runs = {seed: comparison}
-        for other in seeds:
-            runs[other] = solve(other)
+        with work.container():
+            for other in seeds:
+                runs[other] = solve(other)
+        work.empty()
         found = (state.remember("bells_spread", inputs, spread_table(runs)), True)
     if found is None or not found[1]:
         return

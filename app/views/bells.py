@@ -205,18 +205,21 @@ def _compare(run_seed: int) -> Comparison:
     return result
 
 
+# the solve's progress goes in one slot there on every run, so what follows keeps its place in the page
+# (a map that moves is a new map to the browser, drawn from scratch: seconds in software WebGL)
+work = st.empty()
 if go:
-    try:
-        done = state.remember("bells", inputs, _compare(seed))
-    except ValidationError as err:
-        state.show_problems(err)
-        st.stop()
-    with st.spinner(
-        "Drawing every scenario's runs…"
-    ):  # once, so switching scenario on the map is only a redraw
-        for r in done.results:
-            for s in r.plans:
-                files.run_frame(done, r.scenario.name, s)
+    with work.container():
+        try:
+            done = state.remember("bells", inputs, _compare(seed))
+        except ValidationError as err:
+            state.show_problems(err)
+            st.stop()
+        with st.spinner("Drawing every scenario's runs…"):  # once: another scenario on the map is a redraw
+            for r in done.results:
+                for s in r.plans:
+                    files.run_frame(done, r.scenario.name, s)
+    work.empty()
 
 found = state.remembered("bells", inputs)
 if found is None or not isinstance(found[0], Comparison) or found[0].prepared.city_name != city.name:

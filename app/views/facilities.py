@@ -175,8 +175,11 @@ with st.container(border=True):
         )
     run = right.button("Run the match", type="primary", key="match_run", width="stretch")
 match_inputs = (key, tuple(sorted(withdraw)), json.dumps(added_rows), float(time_limit), seed, repr(weights))
+# one slot on every run for the solve's progress, so the map below keeps its place (a map that moves
+# is drawn anew: seconds in software WebGL)
+work = st.empty()
 if run:
-    bar = st.progress(0.0, text="Matching…")
+    bar = work.progress(0.0, text="Matching…")
     result = solve(
         data,
         time_limit=float(time_limit),
@@ -184,7 +187,7 @@ if run:
         weights=weights,
         progress=lambda message, fraction: bar.progress(min(max(fraction, 0.0), 1.0), text=message),
     )
-    bar.empty()
+    work.empty()
     state.remember("match", match_inputs, result)
 found = state.remembered("match", match_inputs)
 result = found[0] if found else None

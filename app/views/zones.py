@@ -149,9 +149,15 @@ with st.container(border=True):
         seed,
         guarantee,
     )
+    # one slot on every run for the solve's progress, so the map below keeps its place (a map that moves
+    # is drawn anew: seconds in software WebGL)
+    work = st.empty()
     if go:
-        with st.spinner(
-            "Drawing lottery numbers and placing applicants, with the shared zone and without it…"
+        with (
+            work.container(),
+            st.spinner(
+                "Drawing lottery numbers and placing applicants, with the shared zone and without it…"
+            ),
         ):
             try:
                 with_zone = run_lottery(
@@ -161,6 +167,7 @@ with st.container(border=True):
             except ValueError as err:
                 st.error(str(err))
                 st.stop()
+        work.empty()
         state.remember("lottery", lottery_inputs, (with_zone, without))
 found = state.remembered("lottery", lottery_inputs)
 outcome, without = found[0] if found else (None, None)
@@ -451,13 +458,14 @@ with st.container(border=True):
     design_time = dc[3].slider("Time limit (s)", 1, 60, 5, key="design_time")
     design_go = dc[4].button("Design zones", type="primary", key="design_run", width="stretch")
 design_inputs = (key, design_band, min_schools, max_schools, design_time, seed)
+design_work = st.empty()  # the design's progress, in one slot on every run (the maps keep their places)
 if design_go:
     from app.commands.zones import rider_walk_limit
     from facilities.zones import ZoneData, ZonePlan, compare_plans, greedy_zones
     from facilities.zones import design as make
 
     wanted = BANDS[design_band]
-    with st.spinner("Growing zones from the neighborhoods…"):
+    with design_work.container(), st.spinner("Growing zones from the neighborhoods…"):
         try:
             data = ZoneData.from_city(city, travel=travel)
             options = {"min_schools": min_schools, "max_schools": max_schools, "grades": wanted}
@@ -470,6 +478,7 @@ if design_go:
         except (ValueError, ValidationError) as err:
             st.error(str(err))
             st.stop()
+    design_work.empty()
     state.remember("design", design_inputs, (plans, table))
 found_design = state.remembered("design", design_inputs)
 if found_design is not None:
