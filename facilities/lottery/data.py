@@ -165,6 +165,14 @@ class LotteryData:
         return len(self.school_ids)
 
     @cached_property
+    def seats_offered(self) -> np.ndarray:
+        """``(m,)`` seats each school offers in this lottery: its seats in the grades the lottery
+        places (its students' grades), not its seats in every grade."""
+        placed = np.zeros(_NG, dtype=bool)
+        placed[np.unique(self.grades) + 1] = True
+        return self.seats[:, placed].sum(axis=1)
+
+    @cached_property
     def programs(self) -> np.ndarray:
         """``(n, L)`` program (school × grade) of each choice, ``school * 14 + grade + 1``; -1 pads."""
         prog = self.choices * _NG + (self.grades[:, None] + 1)
