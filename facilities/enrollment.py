@@ -460,8 +460,8 @@ def _unassigned_warning(result: LotteryResult, sectors: pd.DataFrame) -> str:
             for s, k, f in zip(short["sector"], short["seats_offered"], short["first_choice"], strict=True)
         )
         if len(short)
-        else "no sector has fewer seats offered than applicants ranking it first: the lists "
-        "crowd onto schools that filled (longer lists, or seats at those schools, would place them)"
+        else "no sector is short of seats (each offers as many seats as applicants rank it first): "
+        "longer lists, or more seats at the schools that filled, would place them"
     )
     return (
         f"{n:,} of {d.n_students:,} applicants ({n / d.n_students:.1%}) have no seat: "

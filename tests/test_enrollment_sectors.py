@@ -57,7 +57,7 @@ def test_unassigned_warning_names_the_short_sector_and_the_full_lists() -> None:
     assert "1 listed no school" in warning
     # all five who list ask district's a first for its 2 seats in grades K and 1
     assert "sectors short of seats" in warning and "district (2 seats for 5)" in warning
-    assert "charter (" not in warning and "no sector has fewer seats" not in warning
+    assert "charter (" not in warning and "no sector is short" not in warning
 
 
 def test_unassigned_warning_without_a_short_sector_says_the_lists_crowd() -> None:
@@ -69,8 +69,8 @@ def test_unassigned_warning_without_a_short_sector_says_the_lists_crowd() -> Non
     warning = _unassigned_warning(run.result, table.reset_index())
     assert warning.startswith("2 of 4 applicants")
     assert "2 listed only schools full in their grade" in warning
-    assert "short of seats" not in warning and "listed no school" not in warning
-    assert "no sector has fewer seats offered than applicants ranking it first" in warning
+    assert "sectors short of seats" not in warning and "listed no school" not in warning
+    assert "no sector is short of seats (each offers as many seats as applicants rank it first)" in warning
 
 
 def test_no_warning_when_everyone_has_a_seat() -> None:
