@@ -143,6 +143,8 @@ def demo(
                     "first_choice_share",
                     "top_three_share",
                     "unassigned",
+                    "seats_offered",
+                    "seats_left",
                     "simulated_choices",
                     "priorities",
                 )

@@ -328,7 +328,7 @@ class Enrollment:
         order of ``result.data.school_ids``.
     warnings
         Degenerate results by name: sectors with schools but no seats, applicants left without
-        a seat because seats are missing.
+        a seat and why (every school they listed full; sectors short of seats when there are any).
     """
 
     result: LotteryResult
@@ -341,50 +341,15 @@ class Enrollment:
     warnings: tuple[str, ...] = ()
 
     def by_sector(self, *, min_count: int = 10) -> pd.DataFrame:
-        """One row per sector that has schools: ``schools``, ``seats``, ``seats_estimated`` (from
-        enrollment or at the typical school's seats a grade), ``schools_without_seats``,
-        ``first_choice`` (applicants ranking one of its schools first), ``placed`` (applicants
-        assigned to its schools), ``seats_left`` and ``matched``/``unassigned`` of the applicants
-        whose first choice it is.
+        """One row per sector that has schools: ``schools``, ``seats_offered`` (seats in the
+        grades the lottery places, not the schools' seats in every grade), ``seats_estimated`` (of
+        those, from enrollment or at the typical school's seats a grade), ``schools_without_seats``
+        (no seats in any grade), ``first_choice`` (applicants ranking one of its schools first),
+        ``placed`` (applicants assigned to its schools), ``seats_left`` (``seats_offered -
+        placed``) and ``matched``/``unassigned`` of the applicants whose first choice it is.
 
         Counts of fewer than ``min_count`` applicants are blanked (NA)."""
-        d, r = self.result.data, self.result
-        source = self.seat_source if self.seat_source is not None else np.full(len(d.school_ids), "capacity")
-        seats = d.seats.sum(axis=1)
-        placed = np.bincount(r.assignment[r.assignment >= 0], minlength=len(d.school_ids))
-        schools = pd.DataFrame(
-            {
-                "sector": d.sectors,
-                "schools": 1,
-                "seats": seats,
-                "seats_estimated": np.where(np.isin(source, ["enrollment", "typical"]), seats, 0),
-                "schools_without_seats": seats == 0,
-                "placed": placed,
-            }
-        )
-        out = schools.groupby("sector", sort=True).sum().reset_index()
-        out["seats_left"] = out["seats"] - out["placed"]
-        first = self.aggregates(by=["sector"], min_count=0)[["sector", "students", "matched", "unassigned"]]
-        first = first.rename(columns={"students": "first_choice"})
-        out = out.merge(first, on="sector", how="left")
-        counts = ["first_choice", "placed", "matched", "unassigned"]
-        out[counts] = out[counts].fillna(0)
-        out = out.astype(
-            {
-                c: "Int64"
-                for c in [
-                    *counts,
-                    "schools",
-                    "seats",
-                    "seats_estimated",
-                    "schools_without_seats",
-                    "seats_left",
-                ]
-            }
-        )
-        for c in counts:
-            out.loc[(out[c] > 0) & (out[c] < min_count), c] = pd.NA
-        return out
+        return _sector_table(self.result, self.seat_source, min_count=min_count)
 
     def aggregates(self, by: Sequence[str] = (), *, min_count: int = 10) -> pd.DataFrame:
         """Outcome counts overall or by ``sector``, ``neighborhood``, ``grade``
@@ -414,13 +379,19 @@ class Enrollment:
         return out
 
     def summary(self) -> dict[str, object]:
-        """Overall counts and shares, and what was simulated."""
+        """Overall counts and shares, the grades placed with their seats offered and left, and what
+        was simulated."""
         row = self.aggregates().iloc[0].to_dict()
         row = {
             k: (None if pd.isna(v) else (int(v) if isinstance(v, (int, np.integer)) else float(v)))
             for k, v in row.items()
         }
+        d, r = self.result.data, self.result
+        offered = int(d.seats_offered.sum())
         row.update(
+            grades=sorted(int(g) for g in np.unique(d.grades)),
+            seats_offered=offered,
+            seats_left=offered - int((r.assignment >= 0).sum()),
             simulated_applicants=self.simulated_applicants,
             simulated_choices=self.simulated_choices,
             priorities=list(self.result.data.priorities),
@@ -431,6 +402,71 @@ class Enrollment:
             warnings=list(self.warnings),
         )
         return row
+
+
+def _sector_table(result: LotteryResult, source: np.ndarray | None, *, min_count: int) -> pd.DataFrame:
+    """See :meth:`Enrollment.by_sector`."""
+    d, r = result.data, result
+    source = source if source is not None else np.full(len(d.school_ids), "capacity")
+    offered = d.seats_offered
+    placed = np.bincount(r.assignment[r.assignment >= 0], minlength=len(d.school_ids))
+    schools = pd.DataFrame(
+        {
+            "sector": d.sectors,
+            "schools": 1,
+            "seats_offered": offered,
+            "seats_estimated": np.where(np.isin(source, ["enrollment", "typical"]), offered, 0),
+            "schools_without_seats": d.seats.sum(axis=1) == 0,
+            "placed": placed,
+        }
+    )
+    out = schools.groupby("sector", sort=True).sum().reset_index()
+    out["seats_left"] = out["seats_offered"] - out["placed"]
+    first = r.aggregates(by=["sector"], min_count=0)[["sector", "students", "matched", "unassigned"]]
+    first = first.rename(columns={"students": "first_choice"})
+    out = out.merge(first, on="sector", how="left")
+    counts = ["first_choice", "placed", "matched", "unassigned"]
+    out[counts] = out[counts].fillna(0)
+    seats = ["schools", "seats_offered", "seats_estimated", "schools_without_seats", "seats_left"]
+    out = out.astype({c: "Int64" for c in [*counts, *seats]})
+    for c in counts:
+        out.loc[(out[c] > 0) & (out[c] < min_count), c] = pd.NA
+    return out
+
+
+def _unassigned_warning(result: LotteryResult, sectors: pd.DataFrame) -> str:
+    """Why applicants have no seat, by count: their lists are empty or every school listed is full in
+    their grade; sectors short of seats (fewer seats offered than applicants ranking them first) are
+    named only when there are any. ``""`` when everyone has a seat."""
+    d, r = result.data, result
+    lost = r.assignment < 0
+    if not lost.any():
+        return ""
+    listed = d.choices >= 0
+    room = np.zeros(d.choices.shape, dtype=bool)
+    room[listed] = r.seats_left.ravel()[d.programs[listed]] > 0
+    no_list = lost & ~listed.any(axis=1)
+    full = lost & listed.any(axis=1) & ~room.any(axis=1)
+    n = int(lost.sum())
+    causes = [
+        f"{int(full.sum()):,} listed only schools full in their grade" if full.any() else "",
+        f"{int(no_list.sum()):,} listed no school" if no_list.any() else "",
+    ]
+    short = sectors[sectors["first_choice"] > sectors["seats_offered"]]
+    where = (
+        "sectors short of seats (fewer seats offered than applicants ranking them first): "
+        + ", ".join(
+            f"{s} ({int(k):,} seats for {int(f):,})"
+            for s, k, f in zip(short["sector"], short["seats_offered"], short["first_choice"], strict=True)
+        )
+        if len(short)
+        else "no sector is short of seats (each offers as many seats as applicants rank it first): "
+        "longer lists, or more seats at the schools that filled, would place them"
+    )
+    return (
+        f"{n:,} of {d.n_students:,} applicants ({n / d.n_students:.1%}) have no seat: "
+        f"{'; '.join(c for c in causes if c)}; {where}"
+    )
 
 
 def run_lottery(
@@ -474,12 +510,9 @@ def run_lottery(
     seats_note, warnings = seat_notes(schools, basis=basis)
     order = pd.Index(schools["id"].astype(str)).get_indexer(data.school_ids)
     source = seat_sources(schools, basis=basis)[order]
-    unassigned = int((result.assignment < 0).sum())
-    if unassigned and data.n_students:
-        warnings.append(
-            f"{unassigned:,} of {data.n_students:,} applicants ({unassigned / data.n_students:.1%}) have no "
-            "seat: see the by-sector table for sectors short of seats"
-        )
+    unassigned = _unassigned_warning(result, _sector_table(result, source, min_count=0))
+    if unassigned:
+        warnings.append(unassigned)
     if people.estimated:
         warnings.insert(0, f"applicants simulated from an estimate: {people.note}")
     return Enrollment(

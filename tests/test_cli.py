@@ -42,6 +42,11 @@ def test_demo_writes_every_capability(demo_out: tuple[Path, str]) -> None:
     lottery = summary["lottery"]
     assert not lottery["simulated_choices"] and lottery["priorities"] == ["zone"]
     assert lottery["first_choice_share"] < lottery["top_three_share"], "some placed below their first choice"
+    placed = lottery["students"] - lottery["unassigned"]
+    assert lottery["seats_left"] == lottery["seats_offered"] - placed >= 0  # seats of the K, 6, 9 lottery
+    by_sector = pd.read_csv(out / "lottery" / "lottery_by_sector.csv")
+    assert by_sector["seats_offered"].sum() == lottery["seats_offered"]
+    assert "seats offered in the lottery's grades (K,6,9)" in printed
     assert "ranked lists from choices.csv" in printed
     assert "what the compact can do" in printed and "charter needs housed" in printed
     assert (

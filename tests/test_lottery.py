@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from facilities._validate import ValidationError
-from facilities.lottery import LotteryData, LotteryResult, simulate_choices, solve
+from facilities.lottery import PRIORITY_RULES, LotteryData, LotteryResult, simulate_choices, solve
 
 SETTINGS = settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -231,6 +231,22 @@ def test_bad_rows_are_named() -> None:
     seats = pd.DataFrame({"school": ["a", "b", "c"], "grade": [0, 0, 0], "seats": [1, 1, 1]})
     with pytest.raises(ValidationError, match="grade 1.*no seats in that grade"):
         LotteryData.from_frames(students, choices, schools, seats=seats)
+
+
+@pytest.mark.parametrize(
+    "priorities", [["continuing", "siblings"], {"zone": 0, "walk": 1}, ["siblings", "nearby"]]
+)
+def test_unknown_priority_rule_is_one_validation_error(priorities: object) -> None:
+    """The library (not only the CLI) names the rule, the known rules and the fix, no KeyError."""
+    students, choices, schools = _frames()
+    with pytest.raises(ValidationError) as err:
+        LotteryData.from_frames(students, choices, schools, priorities=priorities)  # type: ignore[arg-type]
+    text = str(err.value)
+    unknown = [r for r in priorities if r not in PRIORITY_RULES]  # type: ignore[attr-defined]
+    for rule in unknown:
+        assert f"{rule!r} is not a priority rule" in text
+    assert all(rule in text for rule in PRIORITY_RULES)
+    assert "spell the rule as one of the known rules" in text
 
 
 def test_to_csv_writes_private_tables(tmp_path: object) -> None:

@@ -118,7 +118,7 @@ def test_the_dc_lottery_has_seats_in_every_sector_that_has_schools_with_grades(o
     graded = set(schools.loc[schools["grades"].map(lambda g: isinstance(g, tuple) and len(g) > 0), "sector"])
     by_sector = pd.read_csv(out / "lottery_by_sector.csv").set_index("sector")
     assert graded <= set(by_sector.index)
-    assert (by_sector.loc[sorted(graded), "seats"] > 0).all(), by_sector
+    assert (by_sector.loc[sorted(graded), "seats_offered"] > 0).all(), by_sector
     assert (by_sector.loc[sorted(graded), "placed"] > 0).all(), by_sector
     ungraded = set(schools["sector"]) - graded
     for sector in ungraded:  # DC's independent schools publish no grades: a named warning, not a silent row

@@ -28,6 +28,7 @@ from app._common import write_csv as _write_csv
 from app._common import write_json as _write_json
 from app.commands import city_output
 from facilities.privacy import suppress_small
+from facilities.schema import format_grades
 
 app = typer.Typer(
     help="Shared enrollment zones: coverage, the lottery and zone design.", no_args_is_help=True
@@ -447,6 +448,10 @@ def lottery_city(
         run.result.to_csv(waitlists, table="waitlists")
         _echo(f"wrote each student's assignment and the waitlists (private) to {private_out} and {waitlists}")
     _echo(f"seats: {run.seats_note}")
+    _echo(
+        f"seats offered in the lottery's grades ({format_grades(summary['grades'])}): "
+        f"{summary['seats_offered']:,}, {summary['seats_left']:,} left after placing"
+    )
     _warn(run.warnings)
     _echo(
         f"{summary['students']:,} applicants ({people}; lists {lists}): "

@@ -165,6 +165,14 @@ class LotteryData:
         return len(self.school_ids)
 
     @cached_property
+    def seats_offered(self) -> np.ndarray:
+        """``(m,)`` seats each school offers in this lottery: its seats in the grades the lottery
+        places (its students' grades), not its seats in every grade."""
+        placed = np.zeros(_NG, dtype=bool)
+        placed[np.unique(self.grades) + 1] = True
+        return self.seats[:, placed].sum(axis=1)
+
+    @cached_property
     def programs(self) -> np.ndarray:
         """``(n, L)`` program (school × grade) of each choice, ``school * 14 + grade + 1``; -1 pads."""
         prog = self.choices * _NG + (self.grades[:, None] + 1)
@@ -213,6 +221,7 @@ class LotteryData:
         """
         problems = Problems()
         tiers_of = _tier_map(priorities, problems)
+        problems.raise_if_any(city="the lottery's priorities")  # the checks below read known rules only
         _require(students, "students", ("id", "grade"), problems)
         _require(choices, "choices", ("student", "school", "rank"), problems)
         _require(schools, "schools", ("id",), problems)
@@ -316,7 +325,11 @@ def _tier_map(priorities: Sequence[str] | Mapping[str, int], problems: Problems)
     for rule, tier in tiers.items():
         if rule not in PRIORITY_RULES:
             problems.add(
-                "priorities", None, rule, "is not a priority rule", f"use any of {', '.join(PRIORITY_RULES)}"
+                "priorities",
+                None,
+                rule,
+                f"{rule!r} is not a priority rule (known rules: {', '.join(PRIORITY_RULES)})",
+                "spell the rule as one of the known rules, or drop it from the priorities",
             )
         if not isinstance(tier, (int, np.integer)) or not 0 <= tier < 100:
             problems.add(

@@ -55,6 +55,15 @@ class LotteryResult:
         """Whether families' lists were simulated rather than real."""
         return self.data.simulated
 
+    @cached_property
+    def seats_left(self) -> np.ndarray:
+        """``(m, 14)`` seats left by school and grade (column ``grade + 1``) once everyone is placed."""
+        d = self.data
+        placed = self.assignment >= 0
+        taken = np.zeros_like(d.seats)
+        np.add.at(taken, (self.assignment[placed], d.grades[placed] + 1), 1)
+        return d.seats - taken
+
     def table(self) -> pd.DataFrame:
         """Each student's assignment (private): id, grade, school, choice (1-based), how."""
         d = self.data
