@@ -88,12 +88,11 @@ def demo(
     started = time.perf_counter()
     city = load_city(city_dir)
     typer.echo(city.summary())
-    echo("loading the street network")
-    model, how = travel_model_for(city)
-
     options = {"time_limit": time_limit, "seed": seed}
     inputs = city_inputs(city_dir)
     with output_folder(out, command="demo", inputs=inputs, settings=options, seed=seed, say=echo) as tmp:
+        echo("loading the street network")  # locked before the work
+        model, how = travel_model_for(city)
         addresses = geocode.demo_section(city, tmp / "geocode")
         typer.echo("\n== Facilities: capacity from rooms, and charter needs matched to buildings ==")
         use = utilization(city).buildings

@@ -83,8 +83,9 @@ def _city() -> City:
     )
 
 
-def city_folder(folder: Path) -> Path:
-    """The scenarios test city written as a city folder (CSV layers in WGS84, its city.toml)."""
+def city_folder(folder: Path, *, bells: bool = True) -> Path:
+    """The scenarios test city written as a city folder (CSV layers in WGS84, its city.toml); without
+    ``bells``, its schools have no bell times."""
     city = _city()
     folder.mkdir()
 
@@ -95,8 +96,8 @@ def city_folder(folder: Path) -> Path:
     schools = lonlat(city.schools)[["id", "name", "sector", "grades", "bell_start", "bell_end", "lon", "lat"]]
     schools = schools.assign(
         grades=schools["grades"].map(format_grades),
-        bell_start=schools["bell_start"].map(format_time),
-        bell_end=schools["bell_end"].map(format_time),
+        bell_start=schools["bell_start"].map(format_time) if bells else "",
+        bell_end=schools["bell_end"].map(format_time) if bells else "",
     )
     students = lonlat(city.students).assign(grade=lambda f: [format_grades((g,)) for g in f["grade"]])
     for name, frame in (("schools", schools), ("students", students), ("yards", lonlat(city.yards))):

@@ -5,7 +5,7 @@ the network-free straight-line model of :mod:`facilities.travel` (Manhattan dist
 20 mph). Residents come from students, else population by age, else an enrollment estimate, and
 every output says which. A data or precondition problem is one message naming what is missing
 and the fix (exit status 1, nothing written); degenerate results are warnings, never headlines.
-Student-level results are written only to the file named by ``--private-out``.
+Student-level results are written only into the folder named by ``--private-out``.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from app._common import load_city as _load
 from app._common import travel_for, unplaced
 from app._common import write_csv as _write_csv
 from app._common import write_json as _write_json
-from app.outputs import city_inputs, output_folder
+from app.outputs import check_folder, city_inputs, output_folder, output_folders
 from facilities.privacy import suppress_small
 
 app = typer.Typer(
@@ -48,6 +48,7 @@ _SOURCE = typer.Option(
 )
 _BASIS = typer.Option("capacity", "--basis", help="Seats from 'capacity' or 'enrollment'.")
 _SEED = typer.Option(0, "--seed", help="Random seed (the same seed gives the same results).")
+PRIVATE_LOTTERY = ("assignments.csv", "waitlists.csv")  # the files of the lottery's --private-out
 
 
 @contextmanager
@@ -166,12 +167,12 @@ def coverage(
             if grades
             else (configured_grades(city) if units is None and zones is None else None)
         )
-        travel, how = travel_for(city)
         options = {"units": units, "schools": schools, "zones": zones, "source": source, "basis": basis}
         inputs = [*city_inputs(city_dir), *([zones] if zones else [])]
         with output_folder(
             out, command="zones coverage", inputs=inputs, settings={**options, "grades": grades}, say=_echo
-        ) as tmp:
+        ) as tmp:  # locked before the work
+            travel, how = travel_for(city)
             coverage_city(
                 city, tmp, zones=chosen, travel=travel, how=how, source=source, basis=basis, grades=wanted
             )
@@ -285,12 +286,14 @@ def lottery(
     private_out: Path = typer.Option(
         None,
         "--private-out",
-        help="Write each student's assignment (PRIVATE) to this CSV, and the waitlists beside it.",
+        help="Folder for each student's assignment and the waitlists (PRIVATE: assignments.csv, "
+        "waitlists.csv), written whole or not at all, outside --out.",
     ),
 ) -> None:
     """One lottery (deferred acceptance) across district, charter and Catholic schools, with the zone
     guarantee."""
-
+    if private_out is not None:
+        check_folder(private_out, option="--private-out", holds=" and ".join(PRIVATE_LOTTERY))
     city = _load(city_dir)
     with _problems():
         given = (units, zones, choices, grades)
@@ -311,9 +314,10 @@ def lottery(
             "no_guarantee": no_guarantee,
         }
         inputs = [*city_inputs(city_dir), *(p for p in (zones, choices) if p is not None)]
-        with output_folder(
-            out, command="zones lottery", inputs=inputs, settings=options, seed=seed, say=_echo
-        ) as tmp:
+        with output_folders(
+            out, private_out, command="zones lottery", inputs=inputs, settings=options, seed=seed, say=_echo
+        ) as (tmp, private_tmp):  # both locked before the work
+            assert tmp is not None
             lottery_city(
                 city,
                 tmp,
@@ -324,9 +328,11 @@ def lottery(
                 grades=wanted,
                 source=source,
                 basis=basis,
-                private_out=private_out,
+                private_out=private_tmp,
             )
     _echo(f"wrote {out}")
+    if private_out is not None:
+        _echo(f"wrote each student's assignment and the waitlists (PRIVATE) to {private_out}")
 
 
 def lottery_city(
@@ -345,8 +351,8 @@ def lottery_city(
     """Run the unified lottery on a loaded city, write aggregate outputs and the report to ``out``;
     return the summary.
 
-    Student-level assignments and waitlists are written only to ``private_out`` (and a
-    ``<name>_waitlists.csv`` beside it) when it is given.
+    Student-level assignments and waitlists are written only into the folder ``private_out``
+    (``assignments.csv``, ``waitlists.csv``) when it is given.
     """
     from app.report_zones import lottery_sections, write_report
     from facilities.enrollment import run_lottery
@@ -388,10 +394,9 @@ def lottery_city(
         sections=lottery_sections(run.aggregates(), tables, by_zone),
     )
     if private_out is not None:
-        waitlists = private_out.with_name(f"{private_out.stem}_waitlists{private_out.suffix or '.csv'}")
-        run.result.to_csv(private_out)
-        run.result.to_csv(waitlists, table="waitlists")
-        _echo(f"wrote each student's assignment and the waitlists (private) to {private_out} and {waitlists}")
+        assignments, waitlists = PRIVATE_LOTTERY
+        run.result.to_csv(private_out / assignments)
+        run.result.to_csv(private_out / waitlists, table="waitlists")
     _echo(f"seats: {run.seats_note}")
     _warn(run.warnings)
     _echo(
@@ -431,6 +436,21 @@ def design(
     with _problems():
         wanted = _grades(grades)
         _require(city, "design", defaults=(source, basis, wanted) == ("auto", "capacity", DESIGN_GRADES))
+    asked = {
+        "source": source,
+        "basis": basis,
+        "grades": grades,
+        "min_schools": min_schools,
+        "max_schools": max_schools,
+        "time_limit": time_limit,
+        "cpsat": cpsat,
+    }
+    with (
+        output_folder(
+            out, command="zones design", inputs=city_inputs(city_dir), settings=asked, seed=seed, say=_echo
+        ) as tmp,  # locked before the work
+        _problems(),
+    ):
         units = area_units(city, grades=wanted)
         travel, how = travel_for(city)
         data = ZoneData.from_city(
@@ -460,18 +480,6 @@ def design(
             plans["cp-sat"] = design_cpsat(data, time_limit=time_limit, seed=seed, **options)
         walk_m = rider_walk_limit(city, wanted)
         table = compare_plans(plans, walk_m=walk_m).reset_index(names="measure")
-    asked = {
-        "source": source,
-        "basis": basis,
-        "grades": grades,
-        "min_schools": min_schools,
-        "max_schools": max_schools,
-        "time_limit": time_limit,
-        "cpsat": cpsat,
-    }
-    with output_folder(
-        out, command="zones design", inputs=city_inputs(city_dir), settings=asked, seed=seed, say=_echo
-    ) as tmp:
         for name, plan in plans.items():
             frame = plan.to_geodataframe()
             write_geo(
