@@ -15,6 +15,7 @@ from facilities import City
 from facilities.schema import format_grades, format_time
 from routing.scenarios import (
     DEFAULT_SCENARIOS,
+    CostModel,
     Scenario,
     compare,
     prepare,
@@ -270,3 +271,23 @@ def test_scenario_flags_are_read_strictly(tmp_path: Path) -> None:
     with pytest.raises(ValidationError, match=r"table 1.*mixed_loads.*'maybe' is not true or false") as err:
         read_scenarios(tmp_path / "bad.toml")
     assert len(err.value.problems) == 1  # the scenario is there, with one bad key
+
+
+@pytest.mark.parametrize(
+    ("transport", "said"),
+    [
+        ({}, "Boston Public Schools, about $100k"),
+        ({"cost_per_bus_year": "$90,000"}, "set in city.toml: [transport] cost_per_bus_year = 90,000"),
+        (
+            {"cost_per_bus_year": 90_000, "cost_per_bus_year_source": "our contract, 2025"},
+            "our contract, 2025",
+        ),
+    ],
+)
+def test_the_bus_year_figure_cites_where_it_comes_from(transport: dict, said: str) -> None:
+    """A city's own figure without a source is not credited to Boston: the report says where it is set."""
+    costs = CostModel.from_settings(transport)
+    assert said in costs.source
+    assert ("Boston" in costs.source) == (costs.per_bus_year == 100_000), (
+        "Boston's source for Boston's figure"
+    )
