@@ -88,13 +88,12 @@ def demo(
     started = time.perf_counter()
     city = load_city(city_dir)
     typer.echo(city.summary())
-    echo("loading the street network")
-    model, how = travel_model_for(city)
-
     options = {"time_limit": time_limit, "seed": seed}
     applications = _applications(city, city_dir)
     files = [city_dir / "choices.csv"] if applications else []
     with city_output(out, city_dir, command="demo", settings=options, seed=seed, files=files) as tmp:
+        echo("loading the street network")  # locked before the work
+        model, how = travel_model_for(city)
         addresses = geocode.demo_section(city, tmp / "geocode")
         typer.echo("\n== Facilities: capacity from rooms, and charter needs matched to buildings ==")
         use = utilization(city).buildings

@@ -40,9 +40,11 @@ __all__ = [
     "MANIFEST",
     "OutputBusy",
     "check_apart",
+    "check_folder",
     "city_inputs",
     "output_file",
     "output_folder",
+    "output_folders",
     "private_folder",
 ]
 
@@ -163,6 +165,71 @@ def private_folder(
         say=say,
     ) as tmp:
         yield tmp
+
+
+@contextlib.contextmanager
+def output_folders(
+    out: Path | None,
+    private_out: Path | None,
+    *,
+    command: str,
+    inputs: Iterable[Path] = (),
+    settings: Any = None,
+    seed: int | None = None,
+    say: Any = None,
+) -> Iterator[tuple[Path | None, Path | None]]:
+    """:func:`output_folder` for ``out`` and :func:`private_folder` for ``private_out`` (each optional,
+    ``None`` for a folder not asked for), both locked for the whole block.
+
+    A command does its work inside the block: a second run on the same folder is stopped before it
+    starts, not after. The private folder is put in place first.
+
+    Raises
+    ------
+    ValidationError
+        When one folder lies inside the other.
+    OutputBusy
+        Another run (alive) holds the lock of either folder.
+    """
+    run = {"command": command, "inputs": list(inputs), "settings": settings, "seed": seed, "say": say}
+    if out is not None and private_out is not None:
+        check_apart(out, private_out)
+    with contextlib.ExitStack() as stack:
+        tmp = stack.enter_context(output_folder(out, **run)) if out is not None else None
+        private = stack.enter_context(private_folder(private_out, out=out, **run))
+        yield tmp, private
+
+
+def check_folder(folder: Path, *, option: str, holds: str) -> None:
+    """Stop when a folder option was given a file's name (``--out sweep.csv``).
+
+    Parameters
+    ----------
+    folder
+        The path the user gave.
+    option
+        The option's name, for the message (``"--out"``).
+    holds
+        What the folder will hold, for the message (``"sweep.csv and manifest.json"``).
+
+    Raises
+    ------
+    ValidationError
+        Naming the option and the folder to give instead.
+    """
+    if Path(folder).suffix.lower() in (".csv", ".json", ".parquet", ".gpkg"):
+        raise ValidationError(
+            [
+                Problem(
+                    str(folder),
+                    None,
+                    option,
+                    f"is a folder, not a file ({holds} are written in it)",
+                    f"write {option} {Path(folder).with_suffix('')}",
+                )
+            ],
+            city=str(folder),
+        )
 
 
 def check_apart(out: Path, private_out: Path) -> None:

@@ -170,3 +170,79 @@ def test_a_sweep_killed_while_it_works_leaves_the_old_folder_whole(tmp_path: Pat
     assert again.returncode == 0 and "interrupted run" in again.stderr, again.stderr
     assert _files(out) == before, "the same inputs and seed give the same folder"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["city", "s.toml", "sweep"]
+
+
+LOTTERY = textwrap.dedent(
+    """
+    import sys, time
+    from pathlib import Path
+    from facilities.lottery.result import LotteryResult
+    from app.cli import main
+
+    written = LotteryResult.to_csv
+
+    def slowly(self, path, **kwargs):
+        done = written(self, path, **kwargs)
+        print(f"wrote {Path(path).name}", flush=True)
+        time.sleep(0.5)
+        return done
+
+    LotteryResult.to_csv = slowly
+    sys.argv = ["compact", *sys.argv[1:]]
+    main()
+    """
+)
+
+
+def _lottery(tmp_path: Path, seed: int) -> list[str]:
+    city, out, private = (str(tmp_path / name) for name in ("city", "out", "private"))
+    args = ["zones", "lottery", city, "--out", out, "--private-out", private, "--seed", str(seed)]
+    return [sys.executable, "-c", LOTTERY, *args]
+
+
+def test_a_lottery_killed_while_writing_its_private_folder_leaves_both_folders_whole(tmp_path: Path) -> None:
+    from bench.bench_zones import synthetic
+    from tests.test_zones import _write_city
+
+    _write_city(tmp_path / "city", *synthetic(30, seed=8))
+    first = subprocess.run(_lottery(tmp_path, 1), cwd=ROOT, env=ENV, capture_output=True, text=True)
+    assert first.returncode == 0, first.stderr
+    private, out = _files(tmp_path / "private"), _files(tmp_path / "out")
+    assert set(private) == {"assignments.csv", "waitlists.csv"}
+    manifest = json.loads((tmp_path / "private" / MANIFEST).read_text())
+    assert manifest["command"] == "zones lottery (private)"
+    assert not any(name.endswith("waitlists.csv") for name in os.listdir(tmp_path)), "nothing beside it"
+    process = subprocess.Popen(_lottery(tmp_path, 2), cwd=ROOT, env=ENV, stdout=subprocess.PIPE, text=True)
+    kill_at(process, "wrote assignments.csv")  # the new assignments written, not yet the waitlists
+    assert _files(tmp_path / "private") == private and _files(tmp_path / "out") == out, "the old, whole"
+    again = subprocess.run(_lottery(tmp_path, 2), cwd=ROOT, env=ENV, capture_output=True, text=True)
+    assert again.returncode == 0 and "interrupted run" in again.stderr, again.stderr
+    assert set(_files(tmp_path / "private")) == {"assignments.csv", "waitlists.csv"}
+    assert json.loads((tmp_path / "private" / MANIFEST).read_text())["seed"] == 2, "the new run's"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["city", "out", "private"], "leftovers removed"
+
+
+@pytest.mark.parametrize(
+    ("private", "said"), [("out/private", "nested with --out"), ("private.csv", "a folder")]
+)
+def test_the_lottery_refuses_a_private_folder_inside_out_or_named_as_a_file(
+    tmp_path: Path, private: str, said: str
+) -> None:
+    from app.cli import app
+    from bench.bench_zones import synthetic
+    from tests.test_zones import _write_city
+
+    _write_city(tmp_path / "city", *synthetic(30, seed=8))
+    out = tmp_path / "out"
+    args = [
+        "zones",
+        "lottery",
+        str(tmp_path / "city"),
+        "--out",
+        str(out),
+        "--private-out",
+        str(tmp_path / private),
+    ]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 1 and said in result.output and "Traceback" not in result.output
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["city"], "nothing written"

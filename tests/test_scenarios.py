@@ -15,6 +15,7 @@ from facilities import City
 from facilities.schema import format_grades, format_time
 from routing.scenarios import (
     DEFAULT_SCENARIOS,
+    CostModel,
     Scenario,
     compare,
     prepare,
@@ -83,8 +84,9 @@ def _city() -> City:
     )
 
 
-def city_folder(folder: Path) -> Path:
-    """The scenarios test city written as a city folder (CSV layers in WGS84, its city.toml)."""
+def city_folder(folder: Path, *, bells: bool = True) -> Path:
+    """The scenarios test city written as a city folder (CSV layers in WGS84, its city.toml); without
+    ``bells``, its schools have no bell times."""
     city = _city()
     folder.mkdir()
 
@@ -95,8 +97,8 @@ def city_folder(folder: Path) -> Path:
     schools = lonlat(city.schools)[["id", "name", "sector", "grades", "bell_start", "bell_end", "lon", "lat"]]
     schools = schools.assign(
         grades=schools["grades"].map(format_grades),
-        bell_start=schools["bell_start"].map(format_time),
-        bell_end=schools["bell_end"].map(format_time),
+        bell_start=schools["bell_start"].map(format_time) if bells else "",
+        bell_end=schools["bell_end"].map(format_time) if bells else "",
     )
     students = lonlat(city.students).assign(grade=lambda f: [format_grades((g,)) for g in f["grade"]])
     for name, frame in (("schools", schools), ("students", students), ("yards", lonlat(city.yards))):
@@ -280,3 +282,23 @@ def test_scenario_flags_are_read_strictly(tmp_path: Path) -> None:
     with pytest.raises(ValidationError, match=r"table 1.*mixed_loads.*'maybe' is not true or false") as err:
         read_scenarios(tmp_path / "bad.toml")
     assert len(err.value.problems) == 1  # the scenario is there, with one bad key
+
+
+@pytest.mark.parametrize(
+    ("transport", "said"),
+    [
+        ({}, "Boston Public Schools, about $100k"),
+        ({"cost_per_bus_year": "$90,000"}, "set in city.toml: [transport] cost_per_bus_year = 90,000"),
+        (
+            {"cost_per_bus_year": 90_000, "cost_per_bus_year_source": "our contract, 2025"},
+            "our contract, 2025",
+        ),
+    ],
+)
+def test_the_bus_year_figure_cites_where_it_comes_from(transport: dict, said: str) -> None:
+    """A city's own figure without a source is not credited to Boston: the report says where it is set."""
+    costs = CostModel.from_settings(transport)
+    assert said in costs.source
+    assert ("Boston" in costs.source) == (costs.per_bus_year == 100_000), (
+        "Boston's source for Boston's figure"
+    )

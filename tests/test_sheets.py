@@ -11,7 +11,6 @@ import pytest
 from shapely import Point
 
 from app.outputs_sheets import comparison_sheets, location_points, sheets_html, write_sheets
-from facilities.schema import format_time
 from routing.scenarios import DEFAULT_SCENARIOS, compare, prepare
 from routing.sheets import (
     MIN_STUDENTS,
@@ -22,7 +21,7 @@ from routing.sheets import (
     route_sheets,
     run_lines,
 )
-from tests.test_scenarios import _city
+from tests.test_scenarios import _city, city_folder
 
 
 @pytest.fixture(scope="module")
@@ -201,39 +200,12 @@ def test_runs_follow_the_streets(riverton) -> None:  # type: ignore[no-untyped-d
     assert "<svg" in section and "Route sheets" in section
 
 
-def _folder(tmp_path, *, bells: bool = True):  # type: ignore[no-untyped-def]
-    """Testville written as a city folder of CSV files."""
-    city = _city()
-    folder = tmp_path / "testville"
-    folder.mkdir()
-    for name in ("schools", "students", "yards"):
-        frame = getattr(city, name).to_crs(4326)
-        frame = frame.assign(lon=frame.geometry.x, lat=frame.geometry.y).drop(columns="geometry")
-        if name == "schools":
-            frame = frame.assign(
-                grades=[",".join(map(str, g)) for g in frame["grades"]],
-                bell_start=frame["bell_start"].map(format_time) if bells else "",
-                bell_end=frame["bell_end"].map(format_time) if bells else "",
-            )
-        frame.to_csv(folder / f"{name}.csv", index=False)
-    city.bus_types.to_csv(folder / "bus_types.csv", index=False)
-    layers = "".join(
-        f'[layers.{n}]\nfile = "{n}.csv"\nx = "lon"\ny = "lat"\ncrs = "EPSG:4326"\n'
-        for n in ("schools", "students", "yards")
-    )
-    (folder / "city.toml").write_text(
-        f'[city]\nname = "Testville"\n{layers}[layers.bus_types]\nfile = '
-        '"bus_types.csv"\n[transport]\nmax_ride = 2700\n'
-    )
-    return folder
-
-
 def test_command_line_writes_public_and_private_sheets(tmp_path) -> None:  # type: ignore[no-untyped-def]
     from typer.testing import CliRunner
 
     from app.cli import app
 
-    folder = _folder(tmp_path)
+    folder = city_folder(tmp_path / "testville")
     out, private = tmp_path / "out", tmp_path / "private"
     result = CliRunner().invoke(
         app,
@@ -282,7 +254,7 @@ def test_command_line_refuses_a_comparison_without_riders(tmp_path) -> None:  # 
 
     from app.cli import app
 
-    folder = _folder(tmp_path, bells=False)
+    folder = city_folder(tmp_path / "testville", bells=False)
     out = tmp_path / "out"
     result = CliRunner().invoke(
         app, ["bells", "compare", str(folder), "--out", str(out), "--time-limit", "4", "--am-only", "--quiet"]

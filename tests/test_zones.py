@@ -221,7 +221,7 @@ def test_cli_writes_aggregates_and_private_file_only_on_request(small, tmp_path)
     assert res.exit_code == 0, res.output
     summary = json.loads((out / "summary.json").read_text())
     assert summary["zones"] == 1 and "straight-line" in summary["travel"]
-    private = tmp_path / "private.csv"
+    private = tmp_path / "private"
     res = runner.invoke(
         app,
         [
@@ -237,9 +237,9 @@ def test_cli_writes_aggregates_and_private_file_only_on_request(small, tmp_path)
         ],
     )
     assert res.exit_code == 0, res.output
-    ids = set(pd.read_csv(private)["student"])
+    ids = set(pd.read_csv(private / "assignments.csv")["student"])
     assert len(ids) > 10
-    waitlists = pd.read_csv(tmp_path / "private_waitlists.csv")
+    waitlists = pd.read_csv(private / "waitlists.csv")
     assert set(waitlists["student"]) <= ids
     for f in out.iterdir():
         text = f.read_text(errors="ignore") if f.suffix in (".csv", ".json", ".html") else ""

@@ -50,6 +50,31 @@ def _require_bells(city) -> None:  # type: ignore[no-untyped-def]
         raise typer.Exit(code=1) from None
 
 
+def _routing(listed, *, seed: int, quiet: bool, am_only: bool, engine: str) -> dict:  # type: ignore[no-untyped-def]
+    """The options of :func:`routing.scenarios.prepare` (and ``compare``) the command line sets."""
+    return {
+        "seed": seed,
+        "progress": _progress(quiet),
+        "sessions": ("am",) if am_only else ("am", "pm"),
+        "engine": engine,
+        "mixed_loads": any(s.mixed_loads for s in listed),
+    }
+
+
+def _require_riders(result) -> None:  # type: ignore[no-untyped-def]
+    """Stop (exit 1, nothing written) when no rider was routed, saying why."""
+    if result.summary()["riders"].iloc[0]:
+        return
+    counts = result.prepared.infeasible.groupby(["kind", "reason"]).size()
+    why = "; ".join(f"{n} {kind}s: {reason}" for (kind, reason), n in counts.items()) or "no student rides"
+    typer.echo(
+        f"No rider was routed, so there is nothing to compare ({why}). Give the schools bell_start and "
+        "bell_end, and check [transport.eligibility].",
+        err=True,
+    )
+    raise typer.Exit(code=1)
+
+
 @app.command()
 def compare(
     city_dir: Path = typer.Argument(..., help="A city folder with a city.toml."),
@@ -93,7 +118,7 @@ def compare(
     district's tiers' and 'optimized' (or the scenarios of --scenarios), and write what each costs
     and saves."""
     from app._common import echo, travel_model_for
-    from app.outputs import check_apart, city_inputs, output_folder, private_folder
+    from app.outputs import check_apart, city_inputs, output_folders
     from app.outputs_bells import write_comparison
     from app.outputs_sheets import sheets_html, street_lines, write_sheets
     from routing.scenarios import compare as run_compare
@@ -105,30 +130,7 @@ def compare(
     _require_bells(city)
     if mixed_loads:
         listed = with_mixed_loads(listed)
-    model, how = travel_model_for(city)  # the streets checked: readable, with edges, covering the city
     limit = _QUICK["time_limit"] if quick else time_limit
-    result = run_compare(
-        city,
-        scenarios=listed,
-        time_limit=limit,
-        seed=seed,
-        progress=_progress(quiet),
-        sessions=("am",) if am_only else ("am", "pm"),
-        engine=engine,
-        mixed_loads=any(s.mixed_loads for s in listed),
-        network=model if how.startswith("street") else None,
-    )
-    if not result.summary()["riders"].iloc[0]:
-        counts = result.prepared.infeasible.groupby(["kind", "reason"]).size()
-        why = (
-            "; ".join(f"{n} {kind}s: {reason}" for (kind, reason), n in counts.items()) or "no student rides"
-        )
-        typer.echo(
-            f"No rider was routed, so there is nothing to compare ({why}). Give the schools bell_start and "
-            "bell_end, and check [transport.eligibility].",
-            err=True,
-        )
-        raise typer.Exit(code=1)
     asked = {
         "scenarios": scenarios,
         "time_limit": limit,
@@ -136,11 +138,21 @@ def compare(
         "mixed_loads": mixed_loads,
         "engine": engine,
     }
-    run = {"command": "bells compare", "inputs": city_inputs(city_dir), "settings": asked, "seed": seed}
-    with (
-        output_folder(out, **run, say=echo) as tmp,
-        private_folder(private_out, out=out, **run, say=echo) as private_tmp,  # in place first
-    ):
+    inputs = [*city_inputs(city_dir), *([scenarios] if scenarios else [])]
+    # both folders locked from the start: a second run on the same --out is stopped before its work
+    with output_folders(
+        out, private_out, command="bells compare", inputs=inputs, settings=asked, seed=seed, say=echo
+    ) as (tmp, private_tmp):
+        assert tmp is not None
+        model, how = travel_model_for(city)  # the streets checked: readable, with edges, covering the city
+        result = run_compare(
+            city,
+            scenarios=listed,
+            time_limit=limit,
+            network=model if how.startswith("street") else None,
+            **_routing(listed, seed=seed, quiet=quiet, am_only=am_only, engine=engine),
+        )
+        _require_riders(result)
         lines = street_lines(result, yards=city.yards)  # drawn once for the files and the report
         paths = write_comparison(
             result, tmp, private_out=private_tmp, sections=sheets_html(result, lines=lines)
@@ -194,7 +206,7 @@ def sweep(
 ) -> None:
     """Evaluate many scenarios in parallel (local processes, or a Dask cluster with --scheduler)."""
     from app._common import echo
-    from app.outputs import city_inputs, output_folder
+    from app.outputs import check_folder, city_inputs, output_folder
     from routing.scenarios import (
         DaskExecutor,
         ProcessExecutor,
@@ -203,10 +215,7 @@ def sweep(
     )
     from routing.scenarios import sweep as run_sweep
 
-    if out.suffix.lower() == ".csv":
-        echo(f"--out {out}: a folder, not a CSV file (sweep.csv and manifest.json are written in it)")
-        echo(f"  write --out {out.with_suffix('')}")
-        raise typer.Exit(code=1)
+    check_folder(out, option="--out", holds="sweep.csv and manifest.json")
     city, listed = _load(city_dir, scenarios, engine)
     _require_bells(city)
     if mixed_loads:
@@ -225,11 +234,7 @@ def sweep(
         prepared = prepare(
             city,
             time_limit=prepare_time,
-            seed=seed,
-            progress=_progress(quiet),
-            sessions=("am",) if am_only else ("am", "pm"),
-            engine=engine,
-            mixed_loads=any(s.mixed_loads for s in listed),
+            **_routing(listed, seed=seed, quiet=quiet, am_only=am_only, engine=engine),
         )
         executor = DaskExecutor(scheduler) if scheduler else ProcessExecutor(workers)
         table = run_sweep(prepared, listed, executor=executor, time_limit=time_limit, seed=seed)

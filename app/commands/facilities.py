@@ -16,6 +16,7 @@ from app._common import echo as _echo
 from app._common import load_city as _load
 from app._common import travel_for, write_csv, write_json
 from app.commands import city_output
+from app.outputs import city_inputs, output_folders
 from facilities.travel import describe as _describe_travel
 
 app = typer.Typer(
@@ -65,12 +66,17 @@ def capacity(
 
     city = _load(city_dir)
     _require(city, "capacity")
-    try:
-        result = utilization(city, band=_band(band))
-    except ValidationError as err:
-        _echo(str(err))
-        raise typer.Exit(code=1) from None
-    b, s = result.buildings, result.schools
+    run = {"command": "facilities capacity", "inputs": city_inputs(city_dir), "settings": {"band": band}}
+    with output_folders(out, None, **run, say=_echo) as (tmp, _):  # locked before the work
+        try:
+            result = utilization(city, band=_band(band))
+        except ValidationError as err:
+            _echo(str(err))
+            raise typer.Exit(code=1) from None
+        b, s = result.buildings, result.schools
+        if tmp is not None:
+            for frame, name in ((b, "capacity_buildings.csv"), (s, "capacity_schools.csv")):
+                write_csv(frame, tmp / name)
     low, high = result.rules.band
     typer.echo(
         f"{city.name}: {len(b)} buildings, {int(b['capacity'].sum()):,} seats, "
@@ -96,9 +102,6 @@ def capacity(
     ]
     typer.echo(shown.sort_values("utilization", ascending=False).to_string(index=False, max_rows=40))
     if out is not None:
-        with city_output(out, city_dir, command="facilities capacity", settings={"band": band}) as tmp:
-            for frame, name in ((b, "capacity_buildings.csv"), (s, "capacity_schools.csv")):
-                write_csv(frame, tmp / name)
         _echo(f"wrote {out / 'capacity_buildings.csv'} and {out / 'capacity_schools.csv'}")
 
 
@@ -121,9 +124,9 @@ def match(
     """Match charter needs to buildings (whole or co-located) over their growth plans; write the outputs and a
     report."""
     city = _load(city_dir)
-    travel, how = (None, _STRAIGHT) if straight_line else travel_for(city)
     options = {"time_limit": time_limit, "years": years, "withdraw": withdraw, "straight_line": straight_line}
     with city_output(out, city_dir, command="facilities match", settings=options, seed=seed) as tmp:
+        travel, how = (None, _STRAIGHT) if straight_line else travel_for(city)  # locked before the work
         match_city(
             city,
             tmp,
@@ -238,7 +241,6 @@ def sites(
     from facilities.schema import parse_grades
 
     city = _load(city_dir)
-    travel, how = (None, _STRAIGHT) if straight_line else travel_for(city)
     options = {
         "p": p,
         "grades": grades,
@@ -248,6 +250,7 @@ def sites(
     }
     wanted = parse_grades(grades) if grades else None
     with city_output(out, city_dir, command="facilities sites", settings=options) as tmp:
+        travel, how = (None, _STRAIGHT) if straight_line else travel_for(city)  # locked before the work
         sites_city(
             city,
             tmp,

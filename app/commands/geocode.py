@@ -34,25 +34,24 @@ def geocode(
     rows: int = typer.Option(20, "--rows", help="Rows to fix printed here (0: none)."),
 ) -> None:
     """Place every student's address, print the match report and the spreadsheet rows to fix."""
+    from app.outputs import check_apart, city_inputs, output_folders
+    from app.report_geocode import write_geocode_report
     from facilities import ValidationError
 
-    city = load_city(city_dir)
-    try:
-        report = report_for(city)
-    except ValidationError as err:
-        echo(str(err))
-        raise typer.Exit(code=1) from None
-    typer.echo(report.text(rows_to_fix=rows))
-    if city.geocoding is not None:
-        typer.echo(f"  at load: {city.geocoding.summary_line()}")
-    from app.outputs import check_apart, city_inputs, output_folder, private_folder
-    from app.report_geocode import write_geocode_report
-
     if out is not None and private_out is not None:
-        check_apart(out, private_out)
+        check_apart(out, private_out)  # before the work, not after it
+    city = load_city(city_dir)
     run = {"command": "geocode", "inputs": city_inputs(city_dir), "seed": None, "say": echo}
-    if out is not None:
-        with output_folder(out, **run) as tmp:
+    with output_folders(out, private_out, **run) as (tmp, private):  # both locked before the work
+        try:
+            report = report_for(city)
+        except ValidationError as err:
+            echo(str(err))
+            raise typer.Exit(code=1) from None
+        typer.echo(report.text(rows_to_fix=rows))
+        if city.geocoding is not None:
+            typer.echo(f"  at load: {city.geocoding.summary_line()}")
+        if tmp is not None:
             write_geocode_report(tmp / "report.html", report, city=city)
             write_json(
                 {
@@ -64,13 +63,13 @@ def geocode(
                 },
                 tmp / "summary.json",
             )
-        typer.echo(f"wrote report.html and summary.json to {out}")
-    if private_out is not None:
-        with private_folder(private_out, out=out, **run) as private:
-            assert private is not None
+        if private is not None:
             write_geocode_report(private / "report.html", report, city=city, private=True)
             write_csv(report.to_fix(), private / "rows_to_fix.csv")
             write_csv(report.rows, private / "matches.csv")
+    if out is not None:
+        typer.echo(f"wrote report.html and summary.json to {out}")
+    if private_out is not None:
         typer.echo(f"wrote the PRIVATE report.html, rows_to_fix.csv and matches.csv to {private_out}")
 
 

@@ -5,7 +5,7 @@ the network-free straight-line model of :mod:`facilities.travel` (Manhattan dist
 20 mph). Residents come from students, else population by age, else an enrollment estimate, and
 every output says which. A data or precondition problem is one message naming what is missing
 and the fix (exit status 1, nothing written); degenerate results are warnings, never headlines.
-Student-level results are written only to the file named by ``--private-out``.
+Student-level results are written only into the folder named by ``--private-out``.
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ from app._common import travel_for, unplaced
 from app._common import write_csv as _write_csv
 from app._common import write_json as _write_json
 from app.commands import city_output
+from app.outputs import check_folder, city_inputs, output_folder, output_folders
 from facilities.privacy import suppress_small
 from facilities.schema import format_grades
 
@@ -56,6 +57,7 @@ _COVERED_GRADES = typer.Option(
     "--grades",
     help="Grades the zones guarantee, e.g. '6-8' (default: the city's shared zones' grades, else all).",
 )
+PRIVATE_LOTTERY = ("assignments.csv", "waitlists.csv")  # the files of the lottery's --private-out
 
 
 @contextmanager
@@ -224,12 +226,12 @@ def coverage(
         _require(city, "coverage", defaults=not asked.given and (source, basis) == ("auto", "capacity"))
         chosen = asked.resolve(city)
         wanted = _grades(grades) if grades else (None if asked.given else configured_grades(city))
-        travel, how = travel_for(city)
         options = {**asked.settings(), "source": source, "basis": basis}
         settings = {**options, "grades": grades}
         with city_output(
             out, city_dir, command="zones coverage", settings=settings, files=[asked.zones]
         ) as tmp:
+            travel, how = travel_for(city)  # locked before the work
             coverage_city(
                 city, tmp, zones=chosen, travel=travel, how=how, source=source, basis=basis, grades=wanted
             )
@@ -345,14 +347,16 @@ def lottery(
     private_out: Path = typer.Option(
         None,
         "--private-out",
-        help="Write each student's assignment (PRIVATE) to this CSV, and the waitlists beside it.",
+        help="Folder for each student's assignment and the waitlists (PRIVATE: assignments.csv, "
+        "waitlists.csv), written whole or not at all, outside --out.",
     ),
     *,
     asked: ZonesAsked,
 ) -> None:
     """One lottery (deferred acceptance) across district, charter and Catholic schools, with the zone
     guarantee."""
-
+    if private_out is not None:
+        check_folder(private_out, option="--private-out", holds=" and ".join(PRIVATE_LOTTERY))
     city = _load(city_dir)
     with _problems():
         given = asked.given or (choices, grades, priorities) != (None,) * 3
@@ -374,11 +378,15 @@ def lottery(
             "priorities": priorities,
         }
         files = [asked.zones, choices]
-        with city_output(
-            out, city_dir, command="zones lottery", settings=options, seed=seed, files=files
-        ) as tmp:
-            lottery_city(city, tmp, seed=seed, source=source, basis=basis, private_out=private_out, **parsed)
+        inputs = [*city_inputs(city_dir), *(f for f in files if f is not None)]
+        with output_folders(
+            out, private_out, command="zones lottery", inputs=inputs, settings=options, seed=seed, say=_echo
+        ) as (tmp, private_tmp):  # both locked before the work
+            assert tmp is not None
+            lottery_city(city, tmp, seed=seed, source=source, basis=basis, private_out=private_tmp, **parsed)
     _echo(f"wrote {out}")
+    if private_out is not None:
+        _echo(f"wrote each student's assignment and the waitlists (PRIVATE) to {private_out}")
 
 
 def lottery_city(
@@ -400,7 +408,7 @@ def lottery_city(
 
     ``priorities`` are the priority rules, best first (default: see
     :func:`facilities.enrollment.lottery_data`). Student-level assignments and waitlists are written
-    only to ``private_out`` (and a ``<name>_waitlists.csv`` beside it) when it is given.
+    only into the folder ``private_out`` (``assignments.csv``, ``waitlists.csv``) when it is given.
     """
     from app.report_zones import lottery_sections, write_report
     from facilities.enrollment import run_lottery
@@ -443,10 +451,9 @@ def lottery_city(
         sections=lottery_sections(run.aggregates(), tables, by_zone),
     )
     if private_out is not None:
-        waitlists = private_out.with_name(f"{private_out.stem}_waitlists{private_out.suffix or '.csv'}")
-        run.result.to_csv(private_out)
-        run.result.to_csv(waitlists, table="waitlists")
-        _echo(f"wrote each student's assignment and the waitlists (private) to {private_out} and {waitlists}")
+        assignments, waitlists = PRIVATE_LOTTERY
+        run.result.to_csv(private_out / assignments)
+        run.result.to_csv(private_out / waitlists, table="waitlists")
     _echo(f"seats: {run.seats_note}")
     _echo(
         f"seats offered in the lottery's grades ({format_grades(summary['grades'])}): "
@@ -490,6 +497,21 @@ def design(
     with _problems():
         wanted = _grades(grades)
         _require(city, "design", defaults=(source, basis, wanted) == ("auto", "capacity", DESIGN_GRADES))
+    asked = {
+        "source": source,
+        "basis": basis,
+        "grades": grades,
+        "min_schools": min_schools,
+        "max_schools": max_schools,
+        "time_limit": time_limit,
+        "cpsat": cpsat,
+    }
+    with (
+        output_folder(
+            out, command="zones design", inputs=city_inputs(city_dir), settings=asked, seed=seed, say=_echo
+        ) as tmp,  # locked before the work
+        _problems(),
+    ):
         units = area_units(city, grades=wanted)
         travel, how = travel_for(city)
         data = ZoneData.from_city(
@@ -519,16 +541,6 @@ def design(
             plans["cp-sat"] = design_cpsat(data, time_limit=time_limit, seed=seed, **options)
         walk_m = rider_walk_limit(city, wanted)
         table = compare_plans(plans, walk_m=walk_m).reset_index(names="measure")
-    asked = {
-        "source": source,
-        "basis": basis,
-        "grades": grades,
-        "min_schools": min_schools,
-        "max_schools": max_schools,
-        "time_limit": time_limit,
-        "cpsat": cpsat,
-    }
-    with city_output(out, city_dir, command="zones design", settings=asked, seed=seed) as tmp:
         for name, plan in plans.items():
             frame = plan.to_geodataframe()
             write_geo(

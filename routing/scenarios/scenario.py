@@ -73,7 +73,7 @@ class CostModel:
             per_mile=typed.cost_per_mile,
             per_driver_hour=typed.cost_per_driver_hour,
             school_days=typed.school_days,
-            source=typed.cost_per_bus_year_source or cls.source,
+            source=typed.cost_per_bus_year_source or _source_of(typed.cost_per_bus_year, default=cls),
         )
 
     def dollars(
@@ -100,6 +100,17 @@ class CostModel:
             )
             for t, n in fleet.items()
         )
+
+
+def _source_of(per_bus_year: float, *, default: type[CostModel]) -> str:
+    """Where a bus-year figure given without ``cost_per_bus_year_source`` comes from: Boston's figure
+    when it is the default, else the city's own file (never Boston's source for another number)."""
+    if per_bus_year == default.per_bus_year:
+        return default.source
+    return (
+        f"set in city.toml: [transport] cost_per_bus_year = {per_bus_year:,.0f}, no "
+        "cost_per_bus_year_source given"
+    )
 
 
 Kind = Literal["status_quo", "aligned", "optimized", "fixed"]
