@@ -7,9 +7,10 @@ from the plan's runs and the travel matrix, so that a bus reaching a visit arriv
 matrix's travel time after leaving the previous one, and leaves it after the service time (the
 stop time of its students, or the school's dwell).
 
-Privacy: a door-to-door or wheelchair stop serving fewer than :data:`MIN_STUDENTS` students sits
-at (the street corner nearest) a student's home. :func:`public_sheets` merges such visits of a
-run into one row ("2 door-to-door pickups") with no location, and :func:`run_lines` and
+Privacy: a stop serving fewer than :data:`MIN_STUDENTS` students locates them (a door-to-door or
+wheelchair stop sits at the street corner nearest a home; a small corner stop names the corner of a
+few homes). :func:`public_sheets` merges such visits of a run into one row ("2 door-to-door
+pickups", "3 corner pickups") with no location, and :func:`run_lines` and
 :func:`bus_days` with ``public=True`` draw the runs through the other stops only; the exact sheets
 and lines belong in the private output folder.
 
@@ -31,6 +32,7 @@ import pandas as pd
 from scipy.sparse.csgraph import dijkstra
 from shapely import LineString
 
+from facilities.privacy import MIN_CELL
 from routing.problem import METRES_PER_MILE, BusPlan, Visit
 from routing.travel import CompiledNetwork
 from routing.travel import _edge_coords as edge_coords  # the street geometry of one edge
@@ -46,9 +48,8 @@ __all__ = [
     "run_lines",
 ]
 
-#: Fewest students a door-to-door or wheelchair stop may serve and still be shown where it is.
-MIN_STUDENTS = 10
-_PRIVATE_SERVICES = ("door-to-door", "wheelchair")
+#: Fewest students a stop may serve and still be shown where it is (:data:`facilities.privacy.MIN_CELL`).
+MIN_STUDENTS = MIN_CELL
 #: The columns of a route sheet, in order.
 SHEET_COLUMNS = [
     "session",
@@ -80,10 +81,10 @@ def _clock(seconds: float) -> str:
 
 
 def private_stops(plan: BusPlan, *, min_students: int = MIN_STUDENTS) -> np.ndarray:
-    """Whether each stop of ``plan.data`` locates a student (door-to-door or wheelchair, few students)."""
-    return np.array(
-        [st.service in _PRIVATE_SERVICES and st.students < min_students for st in plan.data.stops], dtype=bool
-    )
+    """Whether each stop of ``plan.data`` locates a student: it serves fewer than ``min_students``
+    (door-to-door and wheelchair stops at a home, and small corner stops alike, as
+    :func:`facilities.privacy.public_points` pools them in the public stop files)."""
+    return np.array([st.students < min_students for st in plan.data.stops], dtype=bool)
 
 
 def route_sheets(plan: BusPlan, *, points: np.ndarray | None = None) -> pd.DataFrame:
@@ -215,8 +216,8 @@ def route_sheets(plan: BusPlan, *, points: np.ndarray | None = None) -> pd.DataF
 def public_sheets(sheets: pd.DataFrame, *, private: Iterable[str]) -> pd.DataFrame:
     """Route sheets with every visit that locates a student merged away: safe outside ``--private-out``.
 
-    Consecutive private visits of one run (door-to-door or wheelchair stops serving fewer than
-    :data:`MIN_STUDENTS` students, e.g. from :func:`private_stops`) become one row with no
+    Consecutive private visits of one run (stops serving fewer than :data:`MIN_STUDENTS` students,
+    e.g. from :func:`private_stops`) become one row with no
     location, coordinates or street, and a ``note`` such as ``"2 door-to-door pickups"``; a leg
     or visit that starts or ends at such a stop names it only as ``"hidden stop"``. Times,
     students and miles are kept (summed over the merged visits), so the sheet still adds up.

@@ -662,7 +662,7 @@ def bells_run(small_app, monkeypatch):
     from routing import scenarios
 
     calls = {"compare": 0, "write": 0}
-    original_compare, original_write = scenarios.compare, outputs_bells.write_comparison
+    original_compare, original_write = scenarios.compare, outputs_bells.write_bells
 
     def counted_compare(*args, **kwargs):
         calls["compare"] += 1
@@ -673,7 +673,7 @@ def bells_run(small_app, monkeypatch):
         return original_write(*args, **kwargs)
 
     monkeypatch.setattr(scenarios, "compare", counted_compare)
-    monkeypatch.setattr(outputs_bells, "write_comparison", counted_write)
+    monkeypatch.setattr(outputs_bells, "write_bells", counted_write)
     return _run_bells(small_app), calls
 
 
@@ -803,52 +803,64 @@ def test_bells_spread_when_the_clock_cap_fired_is_the_library_for_the_same_seeds
     assert _table(at, "scenario", "buses, fewest")["buses, most"].tolist() == shown["buses, most"].tolist()
 
 
-def test_bells_public_download_is_the_cli_folder_and_holds_no_home_stop(bells_run, small_city, tmp_path):
-    """The ZIP offered to everyone is what ``compact bells compare`` writes with its one writer (the same
-    files, the same summary; the CLI adds its route sheets and manifest), corner stops only; the private
-    one, asked for on purpose, has every stop."""
+def _zipped(data: bytes, folder: Path) -> set[str]:
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
+        archive.extractall(folder)
+        return set(archive.namelist())
+
+
+def _files(folder: Path) -> set[str]:
+    return {p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file()}
+
+
+def test_bells_downloads_are_the_cli_folders_and_the_public_one_locates_nobody(
+    bells_run, small_city, tmp_path
+):
+    """The ZIP offered to everyone holds exactly the files ``compact bells compare`` writes into --out,
+    the private one exactly those of --private-out (only the manifests are not in them), written by
+    the same writer, once each, when asked; no public stop serves fewer than ten students."""
     import geopandas as gpd
     from typer.testing import CliRunner
 
     from app import maps
     from app.cli import app as cli
-    from app.outputs_sheets import street_lines, write_sheets
     from app.views import _bells_files as files
     from facilities import read_city
 
     at, calls = bells_run
     comparison = at.session_state["result:bells"][1]
-    with zipfile.ZipFile(io.BytesIO(files.public_zip(comparison))) as archive:
-        archive.extractall(tmp_path / "public")
-        names = set(archive.namelist())
+    yards = read_city(small_city).yards
+    names = _zipped(files.public_zip(comparison, yards=yards), tmp_path / "public")
     assert calls["write"] == 1, "the ZIP is written by the one writer, once, when asked"
-    out = tmp_path / "cli"
-    args = [
-        "bells",
-        "compare",
-        str(small_city),
-        "--out",
-        str(out),
-        "--time-limit",
-        "4",
-        "--am-only",
-        "--quiet",
-    ]
-    result = CliRunner().invoke(cli, args)
+    private_names = _zipped(files.private_zip(comparison, yards=yards), tmp_path / "private")
+    assert calls["write"] == 2
+    out, private_out = tmp_path / "cli", tmp_path / "cli_private"
+    args = ["bells", "compare", str(small_city), "--out", str(out), "--private-out", str(private_out)]
+    result = CliRunner().invoke(cli, [*args, "--time-limit", "4", "--am-only", "--quiet"])
     assert result.exit_code == 0, result.output
-    written = {p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file()}
-    yards = read_city(small_city).yards  # the CLI adds its route sheets (their own writer) and manifest
-    sheets = write_sheets(
-        comparison, tmp_path / "sheets", yards=yards, lines=street_lines(comparison, yards=yards)
+    written, written_private = _files(out), _files(private_out)
+    assert {"route_sheets.csv", "routes.gpkg", "ride_times.csv", "report.html"} <= written
+    assert names == written - {"manifest.json"}, f"the CLI wrote {sorted(written)}; the ZIP {sorted(names)}"
+    assert {"route_sheets.csv", "routes.gpkg", "stops.gpkg"} <= written_private
+    assert private_names == written_private - {"manifest.json"}, (
+        f"the CLI wrote {sorted(written_private)}; the private ZIP {sorted(private_names)}"
     )
-    others = {*sheets, "manifest.json"}
-    assert names == written - others, f"the CLI wrote {sorted(written)}; the ZIP holds {sorted(names)}"
-    app_summary = json.loads((tmp_path / "public" / "summary.json").read_text(encoding="utf-8"))
-    assert app_summary == json.loads((out / "summary.json").read_text(encoding="utf-8"))
-    stops = gpd.read_file(tmp_path / "public" / "bells.gpkg", layer="stops")
-    assert len(stops) and not stops["service"].isin(maps.PRIVATE_SERVICES).any()
-    assert (stops["students"] >= maps.MIN_CELL).all()
-    with zipfile.ZipFile(io.BytesIO(files.private_zip(comparison))) as archive:
-        archive.extractall(tmp_path / "private")
-    everything = gpd.read_file(tmp_path / "private" / "private" / "stops.gpkg", layer="stops")
+    for name in ("summary.json", "route_sheets.csv", "ride_times.csv", "schedules.csv"):  # same answer
+        assert (tmp_path / "public" / name).read_bytes() == (out / name).read_bytes(), name
+    assert (tmp_path / "private" / "route_sheets.csv").read_bytes() == (
+        private_out / "route_sheets.csv"
+    ).read_bytes()
+    for stops in (
+        gpd.read_file(tmp_path / "public" / "bells.gpkg", layer="stops"),
+        gpd.read_parquet(tmp_path / "public" / "stops.parquet"),
+    ):
+        assert len(stops) and not stops["service"].isin(maps.PRIVATE_SERVICES).any()
+        assert (stops["students"] >= maps.MIN_CELL).all()
+    sheets = pd.read_csv(tmp_path / "public" / "route_sheets.csv")
+    visits = sheets[sheets["kind"].isin(["pickup", "dropoff"]) & sheets["x"].notna()]
+    stop_ids = set(comparison.prepared.stops.stops["id"].astype(str))
+    located = visits[visits["location"].astype(str).isin(stop_ids)]
+    per_stop = located.groupby(["scenario", "session", "location"])["students"].sum()
+    assert len(per_stop) and (per_stop >= maps.MIN_CELL).all(), per_stop[per_stop < maps.MIN_CELL]
+    everything = gpd.read_file(tmp_path / "private" / "stops.gpkg", layer="stops")
     assert len(everything) == len(comparison.stops_frame())

@@ -135,10 +135,8 @@ def test_public_sheet_locates_nobody(testville) -> None:  # type: ignore[no-unty
     for col in ("students", "miles"):
         assert public[col].sum() == pytest.approx(exact[col].sum())
     merged = public["note"] != ""
-    assert (
-        merged.any()
-        and public.loc[merged, "note"].str.match(r"\d+ (door-to-door|wheelchair) (pickup|dropoff)").all()
-    )
+    notes = public.loc[merged, "note"]
+    assert merged.any() and notes.str.match(r"\d+ (door-to-door|wheelchair|corner) (pickup|dropoff)").all()
     key = ["scenario", "session", "bus"]
     assert (public.groupby(key)["depart"].max() == exact.groupby(key)["depart"].max()).all()
 

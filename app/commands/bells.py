@@ -119,8 +119,7 @@ def compare(
     and saves."""
     from app._common import echo, travel_model_for
     from app.outputs import check_apart, city_inputs, output_folders
-    from app.outputs_bells import write_comparison
-    from app.outputs_sheets import sheets_html, street_lines, write_sheets
+    from app.outputs_bells import write_bells
     from routing.scenarios import compare as run_compare
     from routing.scenarios import with_mixed_loads
 
@@ -153,12 +152,8 @@ def compare(
             **_routing(listed, seed=seed, quiet=quiet, am_only=am_only, engine=engine),
         )
         _require_riders(result)
-        lines = street_lines(result, yards=city.yards)  # drawn once for the files and the report
-        paths = write_comparison(
-            result, tmp, private_out=private_tmp, sections=sheets_html(result, lines=lines)
-        )
-        sheets = write_sheets(result, tmp, private_out=private_tmp, yards=city.yards, lines=lines)
-        paths |= {k: v for k, v in sheets.items() if not k.startswith("private/")}
+        written = write_bells(result, tmp, private_out=private_tmp, yards=city.yards)
+        paths = {k: v for k, v in written.items() if not k.startswith("private/")}
     typer.echo(result.text())
     typer.echo(f"travel: {how}")
     if city.geocoding is not None and city.geocoding.not_placed:  # never dropped silently

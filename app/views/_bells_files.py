@@ -2,8 +2,9 @@
 
 The map's run lines skip door-to-door and wheelchair stops (:func:`app.maps.public_run_lines`). The
 downloads are what ``compact bells compare`` writes, through its one writer
-(:func:`app.outputs_bells.write_comparison`), zipped: :func:`public_zip` its public folder,
-:func:`private_zip` that and every stop, exact, for a download asked for on purpose.
+(:func:`app.outputs_bells.write_bells`), zipped: :func:`public_zip` its ``--out`` folder (no file
+locates a student), :func:`private_zip` its ``--private-out`` folder (every stop, exact, and the exact
+route sheets), for a download asked for on purpose. Both are built only when their button is pressed.
 """
 
 from __future__ import annotations
@@ -61,23 +62,37 @@ def run_frame(comparison: Comparison, scenario: str, session: str) -> gpd.GeoDat
     return _run_frame(comparison, id(comparison), scenario, session)
 
 
-def public_zip(comparison: Comparison) -> bytes:
-    """What ``compact bells compare --out`` writes with its one writer
-    (:func:`app.outputs_bells.write_comparison`: runs, public stops, schedules, bell changes, what was
-    left out, summary and report), zipped. No file in it locates a student."""
-    return _written_zip(comparison, private=False)
+def public_zip(comparison: Comparison, *, yards: gpd.GeoDataFrame | None = None) -> bytes:
+    """What ``compact bells compare --out`` writes (but its manifest), zipped.
+
+    Runs, public stops, schedules, bell changes, what was left out, summary, report, route sheets,
+    runs on the streets, buses' days and ride times (:func:`app.outputs_bells.write_bells`). No file
+    in it locates fewer than ten students.
+
+    Parameters
+    ----------
+    comparison
+        The page's comparison.
+    yards
+        The city's yards (their points), where each bus's day starts and ends: the CLI's are
+        ``city.yards``.
+    """
+    return _written_zip(comparison, yards=yards, private=False)
 
 
-def private_zip(comparison: Comparison) -> bytes:
-    """Everything ``compact bells compare --private-out private`` writes: the public files and, in
-    ``private/``, every stop, exact (it locates students' homes)."""
-    return _written_zip(comparison, private=True)
+def private_zip(comparison: Comparison, *, yards: gpd.GeoDataFrame | None = None) -> bytes:
+    """What ``compact bells compare --private-out`` writes (but its manifest), zipped: every stop,
+    exact, runs through them, and the exact route sheets and lines. PRIVATE: they locate students'
+    homes. ``yards`` as for :func:`public_zip`."""
+    return _written_zip(comparison, yards=yards, private=True)
 
 
-def _written_zip(comparison: Comparison, *, private: bool) -> bytes:
+def _written_zip(comparison: Comparison, *, yards: gpd.GeoDataFrame | None, private: bool) -> bytes:
     from app import outputs_bells
 
     with tempfile.TemporaryDirectory(prefix="compact-bells-") as folder:
-        private_out = Path(folder) / "private" if private else None
-        outputs_bells.write_comparison(comparison, folder, private_out=private_out)
-        return state.zip_folder(folder)
+        public_out, private_out = Path(folder) / "public", Path(folder) / "private"
+        outputs_bells.write_bells(
+            comparison, public_out, private_out=private_out if private else None, yards=yards
+        )
+        return state.zip_folder(private_out if private else public_out)

@@ -551,8 +551,8 @@ with tabs[3]:
 st.markdown("**Downloads** (each file is built when you press its button)")
 d = st.columns(3)
 d[0].download_button(
-    "Download runs, corner stops, schedules, report (ZIP)",
-    lambda: files.public_zip(comparison),
+    "Download runs, corner stops, schedules, route sheets, report (ZIP)",
+    lambda: files.public_zip(comparison, yards=city.yards),
     file_name="bells.zip",
     mime="application/zip",
     key="dl_bells_zip",
@@ -577,14 +577,14 @@ d[2].download_button(
     icon="⬇️",
     on_click="ignore",
 )
-with st.expander("Private download: every stop, door-to-door and wheelchair included"):
+with st.expander("Private download: every stop and route sheet, door-to-door and wheelchair included"):
     st.caption(
         "These files locate individual students' homes (as `--private-out` on the command line): keep them "
         "in the transportation office."
     )
     st.download_button(
-        "Download everything with students' home stops (PRIVATE ZIP)",
-        lambda: files.private_zip(comparison),
+        "Download every stop and exact route sheet (PRIVATE ZIP)",
+        lambda: files.private_zip(comparison, yards=city.yards),
         file_name="bells_private.zip",
         mime="application/zip",
         key="dl_bells_private",
