@@ -154,16 +154,17 @@ def test_files_keep_the_exact_sheets_private(testville, tmp_path) -> None:  # ty
     runs = gpd.read_file(paths["routes.gpkg"], layer="runs")
     days = gpd.read_parquet(paths["bus_days.parquet"])
     assert len(days) == sum(plan.n_buses for _, plan in _plans(comparison))
-    # public lines pass through no door-to-door stop (network-free: they join the shown points only)
-    hidden = exact.loc[door, ["x", "y"]].drop_duplicates()
-    private_points = gpd.GeoSeries(
-        [Point(x, y) for x, y in zip(hidden["x"], hidden["y"])], crs=comparison.prepared.crs
-    ).to_crs(4326)
-    corners = comparison.prepared.stops.stops
-    corners = corners[corners["service"] == "corner"].geometry.to_crs(4326)
+    # public lines pass through no stop of fewer than ten students, door-to-door or corner (network-free:
+    # they join the shown points only)
+    hidden_ids = {
+        st.id for _, plan in _plans(comparison) for st, h in zip(plan.data.stops, private_stops(plan)) if h
+    }
+    stops = comparison.prepared.stops.stops.to_crs(4326)
+    hidden = stops["id"].astype(str).isin(hidden_ids)
+    assert (stops.loc[hidden, "service"] == "corner").any()  # small corner stops are hidden too
     vertices = {tuple(np.round(c, 6)) for g in runs.geometry if g is not None for c in g.coords}
-    leaked = {tuple(np.round((p.x, p.y), 6)) for p in private_points} & vertices
-    assert not leaked - {tuple(np.round((p.x, p.y), 6)) for p in corners}
+    leaked = {tuple(np.round((p.x, p.y), 6)) for p in stops.geometry[hidden]} & vertices
+    assert not leaked - {tuple(np.round((p.x, p.y), 6)) for p in stops.geometry[~hidden]}
     assert (gpd.read_file(paths["private/routes.gpkg"], layer="runs")["hidden_stops"] == 0).all()
     assert runs["hidden_stops"].sum() > 0
     ride = pd.read_csv(paths["ride_times.csv"])
