@@ -3,7 +3,7 @@
 For every scenario and session of a :class:`~routing.scenarios.Comparison`:
 
 - ``route_sheets.csv``: each bus's day in order (:func:`routing.sheets.route_sheets`), with the
-  visits that locate a student merged away (:func:`routing.sheets.public_sheets`);
+  visits that locate a student (stops of fewer than ten) merged away (:func:`routing.sheets.public_sheets`);
 - ``routes.gpkg`` (layers ``runs`` and ``bus_days``) and ``runs_streets.parquet`` /
   ``bus_days.parquet`` (GeoParquet): the runs and each bus's whole day drawn on the streets,
   through the stops that locate nobody;
@@ -273,8 +273,9 @@ def sheets_html(
     parts = [
         "<h2>Route sheets and ride times</h2>",
         (
-            '<p class="note">Every bus\'s sheet is in route_sheets.csv; door-to-door and wheelchair stops of '
-            "fewer than ten students are merged and not located (exact sheets only in --private-out).</p>"
+            '<p class="note">Every bus\'s sheet is in route_sheets.csv; stops of fewer than ten students '
+            "(door-to-door, wheelchair and small corners) are merged and not located (exact sheets only in "
+            "--private-out).</p>"
         ),
     ]
     if len(rides):
