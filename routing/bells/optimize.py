@@ -52,8 +52,10 @@ def optimize_bells(
     few schools (seeded) moved to random allowed times. The search ends after
     :func:`search_budget` bus counts or twice as many restarts as schools that can move (plus five)
     -- deterministic, so the same seed gives the same times; the clock only stops a search far past
-    its time limit (:func:`routing.budget.safety_cap`), and ``clock_cap`` then says so. Every kept
-    time satisfies the policy.
+    its time limit (:func:`routing.budget.safety_cap`), and ``clock_cap`` then says so. With
+    ``also`` (allowed), a second such search starts from its times with :data:`ALSO_SHARE` of the
+    bus counts (the first keeps the rest) and the better of the two is kept. Every kept time
+    satisfies the policy.
 
     Parameters
     ----------
