@@ -24,6 +24,10 @@ from routing.bells.search import (
 from routing.bells.times import BellTimes, _span, _was
 from routing.budget import Deadline, safety_cap
 
+#: Share of an optimized search's budget spent on a second descent from ``also``'s times (e.g. the
+#: aligned scenario's), so that the optimized times never need more buses than those when allowed.
+ALSO_SHARE = 0.2
+
 
 def optimize_bells(
     chains: RunChains,
@@ -34,6 +38,7 @@ def optimize_bells(
     seed: int = 0,
     tiers: Sequence[tuple[float, float]] = (),
     start: BellTimes | None = None,
+    also: BellTimes | None = None,
     progress: Progress | None = None,
 ) -> BellTimes:
     """Choose allowed bell times that need the fewest buses, and explain each change.
@@ -47,8 +52,10 @@ def optimize_bells(
     few schools (seeded) moved to random allowed times. The search ends after
     :func:`search_budget` bus counts or twice as many restarts as schools that can move (plus five)
     -- deterministic, so the same seed gives the same times; the clock only stops a search far past
-    its time limit (:func:`routing.budget.safety_cap`), and ``clock_cap`` then says so. Every kept
-    time satisfies the policy.
+    its time limit (:func:`routing.budget.safety_cap`), and ``clock_cap`` then says so. With
+    ``also`` (allowed), a second such search starts from its times with :data:`ALSO_SHARE` of the
+    bus counts (the first keeps the rest) and the better of the two is kept. Every kept time
+    satisfies the policy.
 
     Parameters
     ----------
@@ -68,6 +75,12 @@ def optimize_bells(
     start
         Times to start from (e.g. those found on other runs; each school's must be among its
         options, else it starts from its current times, or the nearest allowed).
+    also
+        The aligned scenario's times (:func:`align_bells`): a second descent starts from them, with
+        :data:`ALSO_SHARE` of the budget; the better of the two searches is kept, so the times never
+        need more buses than ``also``'s. Only when the policy allows every school's ``also`` times;
+        otherwise the search is unchanged and each school whose ``also`` times are not allowed says
+        so in its reason.
     progress
         Called with ``(message, fraction of the budget used)``.
 
@@ -89,36 +102,51 @@ def optimize_bells(
                 _tier_options(rows[s], tiers, policy, "start_and_end") if tiers else ()
             )
             options[i] = np.array(sorted(pairs)) - now[i]
-    x, y = np.zeros(len(ids)), np.zeros(len(ids))
-    for i, opts in options.items():  # the policy may forbid the current times
-        if not np.any((opts == 0).all(axis=1)):
-            x[i], y[i] = opts[np.argmin(np.abs(opts).sum(axis=1))]
-        if start is not None:
-            at = np.array([start.starts[ids[i]], start.ends[ids[i]]]) - now[i]
-            if np.any((opts == at).all(axis=1)):
-                x[i], y[i] = at
+
+    def begin(times: BellTimes | None) -> tuple[np.ndarray, np.ndarray, list[int]]:
+        """Shifts to start from (``times`` where allowed), and the schools whose ``times`` are not."""
+        x, y = np.zeros(len(ids)), np.zeros(len(ids))
+        off = []
+        for i, opts in options.items():  # the policy may forbid the current times
+            if not np.any((opts == 0).all(axis=1)):
+                x[i], y[i] = opts[np.argmin(np.abs(opts).sum(axis=1))]
+            if times is not None:
+                at = np.array([times.starts[ids[i]], times.ends[ids[i]]]) - now[i]
+                if np.any((opts == at).all(axis=1)):
+                    x[i], y[i] = at
+                else:
+                    off.append(i)
+        return x, y, off
 
     def ties(x: np.ndarray, y: np.ndarray, total: int) -> tuple[float, ...]:
         return (total, int(np.count_nonzero((x != 0) | (y != 0))), float(np.abs(x).sum() + np.abs(y).sum()))
 
-    search = _Search(
-        chains,
-        options,
-        now,
-        ties,
-        search_budget(chains, time_limit=time_limit),
-        Deadline(safety_cap(time_limit)),
-        np.random.default_rng(seed),
-        progress,
-    )
-    x, y, best = search.run(x, y)
+    budget = search_budget(chains, time_limit=time_limit)
+    ax, ay, off = begin(also)
+    second = 0 if also is None or off else max(int(budget * ALSO_SHARE), 1)
+    deadline = Deadline(safety_cap(time_limit))
+
+    def search(x: np.ndarray, y: np.ndarray, counts: int) -> tuple[np.ndarray, np.ndarray, tuple[float, ...]]:
+        return _Search(
+            chains, options, now, ties, counts, deadline, np.random.default_rng(seed), progress
+        ).run(x, y)
+
+    x, y, best = search(*begin(start)[:2], max(budget - second, 1))
+    if second:
+        tx, ty, value = search(ax, ay, second)
+        if value < best:
+            x, y, best = tx, ty, value
     reasons = _explain(chains, x, y, ids, current, allowed)
+    for s in (ids[i] for i in off):  # not searched from: say why, by rule
+        pair = (also.starts[s], also.ends[s]) if also is not None else current[s]
+        why = "; ".join(policy.broken(rows[s], *pair)) or "not among its allowed times"
+        reasons[s] = f"{reasons.get(s, 'unchanged')}; the aligned times {_span(*pair)} are not allowed: {why}"
     starts = {s: current[s][0] + x[i] for i, s in enumerate(ids)}
     ends = {s: current[s][1] + y[i] for i, s in enumerate(ids)}
     times = BellTimes.from_times(
         schools, starts, ends=ends, reasons=reasons, infeasible=allowed.infeasible, buses=int(best[0])
     )
-    return replace(times, clock_cap=search.deadline.fired)
+    return replace(times, clock_cap=deadline.fired)
 
 
 def _explain(

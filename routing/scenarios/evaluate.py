@@ -115,23 +115,17 @@ def scenario_bells(
     """The bell times of one scenario (no bus plan): what :func:`run_scenario` routes.
 
     ``time_limit`` is the optimized search's; the aligned search, over far fewer choices, takes a
-    quarter of it. ``policy``: the scenario's (default :func:`scenario_policy`).
+    quarter of it. The optimized search also descends from the aligned times under the city's policy
+    (the default aligned scenario's), so that it never needs more buses than they do where its own
+    policy allows them (each school whose aligned times it forbids says so in its reason).
+    ``policy``: the scenario's (default :func:`scenario_policy`).
     """
     policy = policy or scenario_policy(prepared.policy, scenario.bells)
     schools = prepared.schools
     if scenario.kind == "status_quo":
         times = current_bells(schools)
     elif scenario.kind == "aligned":
-        times = align_bells(
-            schools,
-            policy=policy,
-            sectors=scenario.sectors,
-            to=scenario.to,
-            chains=prepared.chains,
-            align=scenario.align,
-            time_limit=time_limit / 4,
-            seed=seed,
-        )
+        times = _aligned(prepared, scenario, policy, time_limit=time_limit, seed=seed)
     elif scenario.kind == "fixed":
         unknown = sorted(set(scenario.times) - set(schools["id"]))
         if unknown:
@@ -163,9 +157,36 @@ def scenario_bells(
             time_limit=time_limit,
             seed=seed,
             tiers=tiers,
+            also=_aligned(prepared, scenario, prepared.policy, time_limit=time_limit, seed=seed),
             progress=progress,
         )
     return times
+
+
+def _aligned(
+    prepared: Prepared,
+    scenario: Scenario,
+    policy: BellPolicy,
+    *,
+    time_limit: float,
+    seed: int,
+    start: BellTimes | None = None,
+) -> BellTimes:
+    """The aligned times of ``scenario``'s sectors under ``policy`` on ``prepared``'s evaluator, with a
+    quarter of ``time_limit`` (from ``start``): the aligned scenario's, and where the optimized search
+    also descends from (the city's policy), so that it never ends above them when its own policy
+    allows them."""
+    return align_bells(
+        prepared.schools,
+        policy=policy,
+        sectors=scenario.sectors,
+        to=scenario.to,
+        chains=prepared.chains,
+        align=scenario.align,
+        time_limit=time_limit / 4,
+        seed=seed,
+        start=start,
+    )
 
 
 #: Policy keys of ``[transport.bells]`` and the :class:`~routing.bells.BellPolicy` fields they set.
@@ -348,17 +369,7 @@ def _second_round(
     }
     chosen = replace(prepared, runs=back, chains=RunChains.from_runs(prepared.data, back))
     if scenario.kind == "aligned":
-        again = align_bells(
-            prepared.schools,
-            policy=policy,
-            sectors=scenario.sectors,
-            to=scenario.to,
-            chains=chosen.chains,
-            align=scenario.align,
-            time_limit=time_limit / 4,
-            seed=seed,
-            start=bells,
-        )
+        again = _aligned(chosen, scenario, policy, time_limit=time_limit, seed=seed, start=bells)
     else:
         tiers = (
             district_tiers(prepared.schools, sector=scenario.to) if scenario.align == "start_and_end" else ()
