@@ -80,7 +80,7 @@ def demo(
     )
     from app.commands.facilities import match_city
     from app.commands.zones import coverage_city, lottery_city
-    from app.outputs_bells import write_comparison
+    from app.outputs_bells import write_bells
     from facilities.capacity import utilization
     from facilities.zones import configured_grades, configured_zones
     from routing.scenarios import compare
@@ -114,7 +114,7 @@ def demo(
             progress=progress_printer(),
             network=model if how.startswith("street") else None,
         )
-        write_comparison(bells, tmp / "bells")
+        write_bells(bells, tmp / "bells", yards=city.yards)  # with the route sheets
         typer.echo(bells.text())
         totals = bells.summary()
 

@@ -619,16 +619,21 @@ def public_run_lines(
 ) -> list[shapely.LineString | None]:
     """Each run of a bus plan as a line through its shared stops and schools only, in the plan's CRS.
 
-    Door-to-door and wheelchair stops (:data:`PRIVATE_SERVICES`) are a student's home: the line
-    skips them (it goes from the stop before to the stop after), so no drawn line leads to a home.
+    Door-to-door and wheelchair stops (:data:`PRIVATE_SERVICES`) are a student's home, and a corner
+    stop of fewer than ten students locates them too (:func:`routing.sheets.private_stops`, the rule of
+    the public route sheets): the line skips both (it goes from the stop before to the stop after),
+    so no drawn line leads to a home or a small stop.
     A run with fewer than two places left gives ``None`` (not drawn). Lines follow the streets of
     ``network`` (a compiled network) when given, else go straight.
     """
+    from routing.sheets import private_stops
     from routing.travel import route_geometry
 
     data = plan.data  # type: ignore[attr-defined]
     stops = prepared.stops.stops  # type: ignore[attr-defined]
+    small = private_stops(plan)  # type: ignore[arg-type]
     private = set(stops["id"][stops["service"].isin(PRIVATE_SERVICES)])
+    private |= {stop.id for stop, hidden in zip(data.stops, small) if hidden}
     xy: dict[int, tuple[float, float]] = {}
     schools = prepared.schools.set_index("id")  # type: ignore[attr-defined]
     for s in data.schools:

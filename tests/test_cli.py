@@ -30,6 +30,8 @@ def test_demo_writes_every_capability(demo_out: tuple[Path, str]) -> None:
     out, printed = demo_out
     for report in ("facilities/report.html", "bells/report.html", "zones/report.html", "lottery/report.html"):
         assert (out / report).stat().st_size > 1000
+    sheets = pd.read_csv(out / "bells" / "route_sheets.csv")  # what a transportation office runs
+    assert {"leave yard", "pickup", "dropoff", "return to yard"} <= set(sheets["kind"])
     summary = json.loads((out / "summary.json").read_text())
     assert 0 < summary["facilities"]["housed"] <= summary["facilities"]["needs"]
     buses = {row["scenario"]: row["buses"] for row in summary["bells"]}

@@ -109,9 +109,11 @@ def test_count_text_never_shows_a_small_count():
 
 
 def test_public_run_lines_pass_only_through_shared_stops_and_schools(tmp_path):
-    """A drawn run never leads to a door-to-door or wheelchair stop (a student's home)."""
+    """A drawn run never leads to a door-to-door or wheelchair stop (a student's home), nor to a corner
+    stop of fewer than ten students."""
     from facilities import read_city
     from facilities.demo import generate
+    from facilities.privacy import MIN_CELL
     from routing.scenarios import DEFAULT_SCENARIOS, prepare, run_scenario
 
     city = read_city(generate(size="test", seed=7, out=tmp_path / "city"))
@@ -120,8 +122,11 @@ def test_public_run_lines_pass_only_through_shared_stops_and_schools(tmp_path):
     stops = prepared.stops.stops
     homes = stops[stops["service"].isin(maps.PRIVATE_SERVICES)]
     assert len(homes), "the test city has door-to-door riders"
+    small = {st.id for st in plan.data.stops if st.students < MIN_CELL}
+    assert small - set(homes["id"]), "the test city has corner stops of fewer than ten students"
+    shown = ~stops["service"].isin(maps.PRIVATE_SERVICES) & ~stops["id"].isin(small)
     public = np.r_[
-        np.c_[stops.geometry.x, stops.geometry.y][~stops["service"].isin(maps.PRIVATE_SERVICES)],
+        np.c_[stops.geometry.x, stops.geometry.y][shown],
         np.c_[prepared.schools["x"], prepared.schools["y"]],
     ]
     lines = maps.public_run_lines(prepared, plan)
@@ -130,7 +135,7 @@ def test_public_run_lines_pass_only_through_shared_stops_and_schools(tmp_path):
         if line is None:
             continue
         for x, y in line.coords:
-            assert np.hypot(public[:, 0] - x, public[:, 1] - y).min() < 1e-6, "a run line passes a home stop"
+            assert np.hypot(public[:, 0] - x, public[:, 1] - y).min() < 1e-6, "a run line passes a small stop"
     only_homes = [
         k
         for k, run in enumerate(plan.runs)

@@ -156,14 +156,16 @@ def test_a_sweep_killed_while_it_works_leaves_the_old_folder_whole(tmp_path: Pat
     first = subprocess.run(args, cwd=ROOT, env=ENV, capture_output=True, text=True, check=False)
     assert first.returncode == 0, first.stderr
     before = _files(out)
-    process = subprocess.Popen(args, cwd=ROOT, env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    process = subprocess.Popen(  # its own process group: the kill takes its workers too, as a power cut would
+        args, cwd=ROOT, env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
+    )
     lock = tmp_path / ".sweep.lock"
     for _ in range(600):  # the run holds the lock from the start of its work
         if lock.exists() and list(tmp_path.glob(".sweep.tmp-*")):
             break
         time.sleep(0.1)
     time.sleep(0.3)
-    process.send_signal(signal.SIGKILL)
+    os.killpg(process.pid, signal.SIGKILL)
     process.wait(timeout=60)
     assert _files(out) == before, "the old folder, whole"
     again = subprocess.run(args, cwd=ROOT, env=ENV, capture_output=True, text=True, check=False)
