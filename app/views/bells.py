@@ -31,9 +31,9 @@ key = state.city_key(city)
 
 st.title("Bell times")
 st.caption(
-    f"{city.name}: what moving bell times saves in buses, miles and dollars. Runs are built once at "
-    "today's bells; "
-    "each scenario shifts them to its bells and chains them onto the fewest buses."
+    f"{city.name}: what moving bell times saves in buses, miles and dollars. Each school's runs are "
+    "built several ways; each scenario chooses among them at its bells, jointly with chaining them onto "
+    "the fewest buses."
 )
 if not len(city.students) or not city.schools["bell_start"].notna().any():
     st.info(
