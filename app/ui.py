@@ -14,6 +14,7 @@ __all__ = [
     "HEADERS",
     "TIME_COLUMNS",
     "display_names",
+    "download",
     "download_csv",
     "header",
     "readable",
@@ -128,15 +129,32 @@ def show_table(
     )
 
 
+_MIME = {".csv": "text/csv", ".json": "application/json", ".zip": "application/zip"}
+
+
+def download(
+    label: str,
+    build: Callable[[], bytes],
+    *,
+    file_name: str,
+    key: str,
+    at: object = st,
+    icon: str = "⬇️",
+) -> None:
+    """A download button in ``at`` (a column, or the page) whose file ``build`` makes only when pressed;
+    the kind of file from ``file_name``'s suffix."""
+    at.download_button(  # type: ignore[attr-defined]
+        label,
+        build,
+        file_name=file_name,
+        mime=_MIME[file_name[file_name.rindex(".") :]],
+        key=key,
+        icon=icon,
+        on_click="ignore",
+    )
+
+
 def download_csv(frame: pd.DataFrame, *, label: str, file_name: str, key: str) -> None:
     """A download button for ``frame`` as CSV (geometry dropped), built when pressed."""
     plain = pd.DataFrame(frame.drop(columns="geometry", errors="ignore"))
-    st.download_button(
-        label,
-        lambda: plain.to_csv(index=False).encode("utf-8"),
-        file_name=file_name,
-        mime="text/csv",
-        key=key,
-        icon="⬇️",
-        on_click="ignore",
-    )
+    download(label, lambda: plain.to_csv(index=False).encode("utf-8"), file_name=file_name, key=key)

@@ -12,7 +12,7 @@ import altair as alt
 import pandas as pd
 import streamlit as st
 
-from app import maps, state
+from app import maps, state, ui
 from app.views import _bells_files as files
 from app.views._bells_spread import spread_panel
 from facilities import ValidationError
@@ -550,46 +550,38 @@ with tabs[3]:
 
 st.markdown("**Downloads** (each file is built when you press its button)")
 d = st.columns(3)
-d[0].download_button(
+ui.download(
     "Download runs, corner stops, schedules, route sheets, report (ZIP)",
     lambda: files.public_zip(comparison, yards=city.yards),
     file_name="bells.zip",
-    mime="application/zip",
     key="dl_bells_zip",
-    icon="⬇️",
-    on_click="ignore",
+    at=d[0],
 )
-d[1].download_button(
+ui.download(
     "Download schedules (CSV)",
     lambda: pd.concat([r.schedules() for r in comparison.results]).to_csv(index=False).encode(),
     file_name="schedules.csv",
-    mime="text/csv",
     key="dl_schedules",
-    icon="⬇️",
-    on_click="ignore",
+    at=d[1],
 )
-d[2].download_button(
+ui.download(
     "Download summary (JSON)",
     lambda: json.dumps(comparison.to_json(), indent=2, default=str).encode(),
     file_name="summary.json",
-    mime="application/json",
     key="dl_bells_summary",
-    icon="⬇️",
-    on_click="ignore",
+    at=d[2],
 )
 with st.expander("Private download: every stop and route sheet, door-to-door and wheelchair included"):
     st.caption(
         "These files locate individual students' homes (as `--private-out` on the command line): keep them "
         "in the transportation office."
     )
-    st.download_button(
+    ui.download(
         "Download every stop and exact route sheet (PRIVATE ZIP)",
         lambda: files.private_zip(comparison, yards=city.yards),
         file_name="bells_private.zip",
-        mime="application/zip",
         key="dl_bells_private",
         icon="🔒",
-        on_click="ignore",
     )
 st.caption(
     f"Cost model: ${comparison.prepared.costs.per_bus_year:,.0f} a bus-year, "

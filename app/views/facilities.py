@@ -333,32 +333,26 @@ else:
             return state.zip_folder(folder)
 
     d = st.columns(3)
-    d[0].download_button(
+    ui.download(
         "Download matches (CSV)",
         lambda: a.to_csv(index=False).encode(),
         file_name="matches.csv",
-        mime="text/csv",
         key="dl_matches",
-        icon="⬇️",
-        on_click="ignore",
+        at=d[0],
     )
-    d[1].download_button(
+    ui.download(
         "Download summary (JSON)",
         lambda: json.dumps(result.summary(), indent=2, default=str).encode(),
         file_name="summary.json",
-        mime="application/json",
         key="dl_match_summary",
-        icon="⬇️",
-        on_click="ignore",
+        at=d[1],
     )
-    d[2].download_button(
+    ui.download(
         "Download everything (ZIP: CSV, GeoPackage, JSON)",
         _zip,
         file_name="matching.zip",
-        mime="application/zip",
         key="dl_match_zip",
-        icon="⬇️",
-        on_click="ignore",
+        at=d[2],
     )
 
 # ---------------------------------------------------------------- one need: alternatives and misfits
