@@ -41,7 +41,8 @@ class Problem:
     row
         The row as the user sees it (a CSV's line number, a spreadsheet's row), or ``None``.
     column
-        The user's column name, or ``None``.
+        The user's column name (a ``city.toml`` key; a command-line option such as ``--out``), or
+        ``None``.
     message
         What is wrong.
     fix
@@ -60,7 +61,8 @@ class Problem:
         if self.row is not None:
             where += f", table {self.row}" if toml else f", row {self.row}"
         if self.column:
-            where += f", key {self.column!r}" if toml else f", column {self.column!r}"
+            kind = "key" if toml else "option" if self.column.startswith("--") else "column"
+            where += f", {kind} {self.column!r}"
         text = f"{where}: {self.message}"
         return f"{text} — {self.fix}" if self.fix else text
 

@@ -225,7 +225,8 @@ def test_a_lottery_killed_while_writing_its_private_folder_leaves_both_folders_w
 
 
 @pytest.mark.parametrize(
-    ("private", "said"), [("out/private", "nested with --out"), ("private.csv", "a folder")]
+    ("private", "said"),
+    [("out/private", "nested with --out"), ("private.csv", "option '--private-out': is a folder")],
 )
 def test_the_lottery_refuses_a_private_folder_inside_out_or_named_as_a_file(
     tmp_path: Path, private: str, said: str
