@@ -205,7 +205,9 @@ def prepare(
         )
         where = streets.node_ids[node]
         uniq, loc = np.unique(where, return_inverse=True)
-        durations, distances = _frozen(model.matrix(uniq, uniq)), _frozen(model.distance_matrix(uniq, uniq))
+        # h-prep: the searches run in the VRPs' worker processes (the same values for any number)
+        durations = _frozen(streets.matrix(uniq, uniq, workers=workers))
+        distances = _frozen(streets.distance_matrix(uniq, uniq, workers=workers))
     else:
         uniq_xy, loc = np.unique(np.round(xy, 1), axis=0, return_inverse=True)
         durations, distances = (
