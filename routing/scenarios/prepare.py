@@ -20,7 +20,7 @@ from routing.bells import (
 )
 from routing.budget import Deadline, safety_cap
 from routing.data import ProblemData
-from routing.network import load_network, point_coordinates
+from routing.network import point_coordinates
 from routing.plan import Run, Session
 from routing.scenarios.scenario import (
     CostModel,
@@ -38,7 +38,7 @@ from routing.travel import (
     CompiledNetwork,
     StraightLineModel,
     TravelModel,
-    compile_network,
+    travel_model,
 )
 
 #: ``"select"``: runs chosen among several run sets jointly with the chaining (the engine of
@@ -167,7 +167,7 @@ def prepare(
     streets: CompiledNetwork | None = None
     if network == "city" and city.network is not None:
         say("loading the street network", 0.0)
-        streets = compile_network(load_network(city.network, crs=city.crs))
+        streets = travel_model(city.network, crs=city.crs)  # h-prep: the graph's memory given back
     elif network != "city":
         streets = network
     model: TravelModel = (
