@@ -294,3 +294,27 @@ def test_matrix_in_processes_equals_one_process() -> None:
     one = travel_time_matrix(net, nodes[:120], nodes[::3])
     two = travel_time_matrix(net, nodes[:120], nodes[::3], workers=2)
     np.testing.assert_array_equal(one, two)
+    ahead = distance_matrix(net, nodes[::2], nodes[::2])
+    np.testing.assert_array_equal(ahead, distance_matrix(net, nodes[::2], nodes[::2], workers=2))
+
+
+@settings(max_examples=20, deadline=None)
+@given(seed=st.integers(0, 10_000), n=st.integers(3, 40))
+def test_rows_and_columns_in_the_callers_order(seed, n):
+    """Distinct nodes in any order (searched in that order, no reordering copy) and repeated nodes
+    (searched once) give every pair the value of the same nodes sorted, bit for bit, in the
+    caller's order."""
+    G = random_network(seed, n, 3 * n)
+    net = compile_network(G)
+    rng = np.random.default_rng(seed)
+    nodes = np.asarray(net.node_ids)
+    distinct = rng.permutation(nodes)
+    repeated = rng.choice(nodes, size=n + 5)  # some nodes twice
+    for origins, destinations in ((distinct, distinct), (repeated, distinct), (distinct, repeated)):
+        got = travel_time_matrix(net, origins, destinations)
+        assert got.flags.c_contiguous and got.shape == (len(origins), len(destinations))
+        o, d = np.unique(origins), np.unique(destinations)
+        want = travel_time_matrix(net, o, d)[
+            np.ix_(np.searchsorted(o, origins), np.searchsorted(d, destinations))
+        ]
+        np.testing.assert_array_equal(got, want)
