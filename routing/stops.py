@@ -149,7 +149,7 @@ class Hazards:
         out = np.zeros(len(i), dtype=bool)
         if not len(i):
             return out
-        gap = shapely.distance(shapely.points(a), self._union)
+        gap = np.asarray(shapely.distance(shapely.points(a), self._union), dtype=float)
         # only walks that reach as far as a hazard can meet it
         near = gap[i] <= np.hypot(*(b[j] - a[i]).T) + 1e-9
         if near.any():

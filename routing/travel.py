@@ -45,6 +45,7 @@ __all__ = [
     "CompiledNetwork",
     "StraightLineModel",
     "compile_network",
+    "load_compiled",
     "travel_time_matrix",
     "distance_matrix",
     "shortest_path",
@@ -314,7 +315,23 @@ def travel_model(
         return network
     if isinstance(network, nx.Graph):
         return compile_network(network)
-    compiled = compile_network(load_network(network, crs=crs, cache_dir=cache_dir))
+    return load_compiled(network, crs=crs, cache_dir=cache_dir)
+
+
+def load_compiled(source: Any, *, crs: Any = None, cache_dir: str | Path | None = None) -> CompiledNetwork:
+    """A network file or ``facilities.NetworkSpec``, loaded (:func:`~routing.network.load_network`)
+    and compiled, the graph's memory handed back to the operating system.
+
+    Parameters
+    ----------
+    source, crs, cache_dir
+        As :func:`~routing.network.load_network`.
+
+    Returns
+    -------
+    CompiledNetwork
+    """
+    compiled = compile_network(load_network(source, crs=crs, cache_dir=cache_dir))
     _release_freed_memory()  # the graph read from the file is gone: hundreds of MB for a city
     return compiled
 

@@ -38,7 +38,7 @@ from routing.travel import (
     CompiledNetwork,
     StraightLineModel,
     TravelModel,
-    travel_model,
+    load_compiled,
 )
 
 #: ``"select"``: runs chosen among several run sets jointly with the chaining (the engine of
@@ -167,7 +167,7 @@ def prepare(
     streets: CompiledNetwork | None = None
     if network == "city" and city.network is not None:
         say("loading the street network", 0.0)
-        streets = travel_model(city.network, crs=city.crs)  # h-prep: the graph's memory given back
+        streets = load_compiled(city.network, crs=city.crs)  # h-prep: the graph's memory given back
     elif network != "city":
         streets = network
     model: TravelModel = (
