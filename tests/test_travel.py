@@ -18,6 +18,7 @@ from routing.travel import (
     TravelModel,
     compile_network,
     distance_matrix,
+    load_compiled,
     route_geometry,
     shortest_path,
     travel_model,
@@ -318,3 +319,15 @@ def test_rows_and_columns_in_the_callers_order(seed, n):
             np.ix_(np.searchsorted(o, origins), np.searchsorted(d, destinations))
         ]
         np.testing.assert_array_equal(got, want)
+
+
+def test_load_compiled_is_the_network_loaded_then_compiled(backbay):
+    """One call (the graph's memory given back) compiles the same streets, edge for edge."""
+    _, net = backbay
+    again = load_compiled(BACKBAY)
+    np.testing.assert_array_equal(again.node_ids, net.node_ids)
+    np.testing.assert_array_equal(again.xy, net.xy)
+    for a, b in ((again.time, net.time), (again.length, net.length), (again.walk, net.walk)):
+        assert (a != b).nnz == 0 and a.nnz == b.nnz
+    nodes = net.node_ids[::7]
+    np.testing.assert_array_equal(again.matrix(nodes, nodes), net.matrix(nodes, nodes))
