@@ -598,15 +598,13 @@ def check_network(
         The network file cannot be read, holds no streets, or fewer than :data:`MIN_COVERED` of a
         layer's points lie within ``spec.snap_max`` of a street.
     """
-    from routing.travel import CompiledNetwork, compile_network
+    from routing.travel import CompiledNetwork, load_compiled
 
     source = spec.file.name if getattr(spec, "file", None) is not None else "the street network"
     fix = "export the street network again (osmnx: ox.save_graphml), or fix [network] in city.toml"
     network: CompiledNetwork | _Nodes
     try:
-        network = (
-            compile_network(load_network(spec, crs=crs)) if travel_times else _streets_only(spec, crs=crs)
-        )
+        network = load_compiled(spec, crs=crs) if travel_times else _streets_only(spec, crs=crs)
     except ValidationError:
         raise
     except ET.ParseError as err:

@@ -136,14 +136,24 @@ class Hazards:
         shapely.prepare(union)
         object.__setattr__(self, "_union", union)
 
-    def crossing(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
-        """Whether each straight walk ``a[i] -> b[i]`` (``(n, 2)`` x/y) meets a hazard."""
+    def crossing(
+        self, a: np.ndarray, b: np.ndarray, *, pairs: tuple[np.ndarray, np.ndarray] | None = None
+    ) -> np.ndarray:
+        """Whether each straight walk ``a[i] -> b[i]`` (``(n, 2)`` x/y) meets a hazard.
+
+        With ``pairs = (i, j)``, the walks ``a[i[k]] -> b[j[k]]`` instead: each start's distance
+        to the hazards is then computed once, however many walks leave from it.
+        """
         a, b = np.asarray(a, dtype=float).reshape(-1, 2), np.asarray(b, dtype=float).reshape(-1, 2)
-        out = np.zeros(len(a), dtype=bool)
+        i, j = pairs if pairs is not None else (np.arange(len(a)), np.arange(len(a)))
+        out = np.zeros(len(i), dtype=bool)
+        if not len(i):
+            return out
+        gap = np.asarray(shapely.distance(shapely.points(a), self._union), dtype=float)
         # only walks that reach as far as a hazard can meet it
-        near = shapely.distance(shapely.points(a), self._union) <= np.hypot(*(b - a).T) + 1e-9
+        near = gap[i] <= np.hypot(*(b[j] - a[i]).T) + 1e-9
         if near.any():
-            lines = shapely.linestrings(np.stack([a[near], b[near]], axis=1))
+            lines = shapely.linestrings(np.stack([a[i[near]], b[j[near]]], axis=1))
             out[near] = shapely.intersects(lines, self._union)
         return out
 
@@ -436,7 +446,7 @@ def place_stops(
             covers = walk <= limit[corner, None]
             if hazards is not None:
                 pupil, cand = np.nonzero(covers)
-                covers[pupil, cand] = ~hazards.crossing(xy[corner][pupil], cand_xy[cand])
+                covers[pupil, cand] = ~hazards.crossing(xy[corner], cand_xy, pairs=(pupil, cand))
             chosen = _cover(covers, walk, stop_capacity, rng)
             for k, (c, who) in enumerate(chosen):
                 sid = f"{school}/c{k + 1}"
@@ -526,9 +536,10 @@ def _cover(
     todo = np.asarray(covers.any(axis=1), dtype=bool)
     noise = rng.random(m) * 1e-6  # reproducible tie-break
     walk_cost = np.where(covers, walk, 0.0).sum(axis=0)
+    left = covers[todo].sum(axis=0)  # uncovered students each candidate covers (kept up to date)
     out: list[tuple[int, list[int]]] = []
     while todo.any():
-        count = covers[todo].sum(axis=0).astype(float)
+        count = left.astype(float)
         # most students first, then the shortest total walk among them
         score = np.minimum(count, capacity) - walk_cost / (1e6 * max(n, 1)) + noise
         c = int(np.argmax(score))
@@ -536,6 +547,7 @@ def _cover(
         who = who[np.argsort(walk[who, c], kind="stable")][:capacity]
         out.append((c, who.tolist()))
         todo[who] = False
+        left -= covers[who].sum(axis=0)
         walk_cost -= np.where(covers[who], walk[who], 0.0).sum(axis=0)
         if math.isclose(float(count[c]), 0.0):
             break

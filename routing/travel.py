@@ -19,6 +19,8 @@ are re-exported here:
 
 from __future__ import annotations
 
+import ctypes
+import gc
 import logging
 import multiprocessing
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -43,6 +45,7 @@ __all__ = [
     "CompiledNetwork",
     "StraightLineModel",
     "compile_network",
+    "load_compiled",
     "travel_time_matrix",
     "distance_matrix",
     "shortest_path",
@@ -116,13 +119,17 @@ class CompiledNetwork:
         """Snap points to nodes (see :func:`routing.network.snap`)."""
         return snap(self, points, max_distance=max_distance)
 
-    def matrix(self, origins: Any, destinations: Any, *, cutoff: float | None = None) -> np.ndarray:
+    def matrix(
+        self, origins: Any, destinations: Any, *, cutoff: float | None = None, workers: int = 1
+    ) -> np.ndarray:
         """Driving times (seconds); see :func:`travel_time_matrix`."""
-        return travel_time_matrix(self, origins, destinations, cutoff=cutoff)
+        return travel_time_matrix(self, origins, destinations, cutoff=cutoff, workers=workers)
 
-    def distance_matrix(self, origins: Any, destinations: Any, *, cutoff: float | None = None) -> np.ndarray:
+    def distance_matrix(
+        self, origins: Any, destinations: Any, *, cutoff: float | None = None, workers: int = 1
+    ) -> np.ndarray:
         """Driving distances (metres); see :func:`distance_matrix`."""
-        return distance_matrix(self, origins, destinations, cutoff=cutoff)
+        return distance_matrix(self, origins, destinations, cutoff=cutoff, workers=workers)
 
 
 def compile_network(G: nx.MultiDiGraph) -> CompiledNetwork:
@@ -223,12 +230,13 @@ def distance_matrix(
     cutoff: float | None = None,
     walking: bool = False,
     progress: Progress | None = None,
+    workers: int = 1,
 ) -> np.ndarray:
     """Network distances (metres) from every origin to every destination.
 
     Parameters
     ----------
-    net, origins, destinations, progress
+    net, origins, destinations, progress, workers
         As :func:`travel_time_matrix`; a point's straight distance to its node is added.
     cutoff
         Bound on the search (metres): distances beyond it are ``inf``.
@@ -242,7 +250,7 @@ def distance_matrix(
         ``(len(origins), len(destinations))`` float64.
     """
     graph = net.walk if walking else net.length
-    return _network_matrix(net, graph, origins, destinations, cutoff, 1.0, progress)
+    return _network_matrix(net, graph, origins, destinations, cutoff, 1.0, progress, workers)
 
 
 def shortest_path(net: CompiledNetwork, origin: Any, destination: Any, *, weight: str = "time") -> list[Any]:
@@ -305,12 +313,44 @@ def travel_model(
         return StraightLineModel(kind=kind, circuity=circuity, speed_mps=speed_mps, crs=crs)
     if isinstance(network, CompiledNetwork):
         return network
-    if not isinstance(network, nx.Graph):
-        network = load_network(network, crs=crs, cache_dir=cache_dir)
-    return compile_network(network)
+    if isinstance(network, nx.Graph):
+        return compile_network(network)
+    return load_compiled(network, crs=crs, cache_dir=cache_dir)
+
+
+def load_compiled(source: Any, *, crs: Any = None, cache_dir: str | Path | None = None) -> CompiledNetwork:
+    """A network file or ``facilities.NetworkSpec``, loaded (:func:`~routing.network.load_network`)
+    and compiled, the graph's memory handed back to the operating system.
+
+    Parameters
+    ----------
+    source, crs, cache_dir
+        As :func:`~routing.network.load_network`.
+
+    Returns
+    -------
+    CompiledNetwork
+    """
+    compiled = compile_network(load_network(source, crs=crs, cache_dir=cache_dir))
+    _release_freed_memory()  # the graph read from the file is gone: hundreds of MB for a city
+    return compiled
 
 
 # --- internals -----------------------------------------------------------------------------------
+
+
+def _release_freed_memory() -> None:
+    """Hand the memory of freed objects back to the operating system.
+
+    A city's networkx graph is millions of small objects; once freed, glibc keeps their pages for
+    the process (about 300 MB of the Boston-scale Riverton), which the travel matrices, allocated
+    apart, never reuse. Elsewhere than glibc this does nothing.
+    """
+    gc.collect()
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):  # not glibc
+        pass
 
 
 def _first_per_pair(u: np.ndarray, v: np.ndarray, w: np.ndarray) -> np.ndarray:
@@ -350,16 +390,33 @@ def _network_matrix(
 ) -> np.ndarray:
     o_pos, o_off = _locate(net, origins)
     d_pos, d_off = _locate(net, destinations)
-    uo, o_inv = np.unique(o_pos, return_inverse=True)
-    ud, d_inv = np.unique(d_pos, return_inverse=True)
+    uo, o_inv = _distinct(o_pos)
+    ud, d_inv = _distinct(d_pos)
     if len(ud) < len(uo):  # search backwards from the fewer destinations
         core = _dijkstra_block(graph.T.tocsr(), ud, uo, cutoff, progress, workers).T
     else:
         core = _dijkstra_block(graph, uo, ud, cutoff, progress, workers)
-    out = core[np.ix_(o_inv, d_inv)]
-    out += o_off[:, None] * offset_scale
-    out += d_off[None, :] * offset_scale
+    # rows and columns in the caller's order; no copy when the searches already ran in it
+    if o_inv is not None:
+        core = core[o_inv] if d_inv is None else core[np.ix_(o_inv, d_inv)]
+    elif d_inv is not None:
+        core = core[:, d_inv]
+    out = np.ascontiguousarray(core)
+    if o_off.any():
+        out += o_off[:, None] * offset_scale
+    if d_off.any():
+        out += d_off[None, :] * offset_scale
     return _cut(out, cutoff)
+
+
+def _distinct(pos: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+    """The distinct positions to search from and, when some repeat, where each position's row is.
+
+    Distinct positions are searched in the given order (``None``: no reordering, no copy of the
+    matrix); each search is independent of the others, so the values are the same either way.
+    """
+    uniq, inv = np.unique(pos, return_inverse=True)
+    return (pos, None) if len(uniq) == len(pos) else (uniq, inv)
 
 
 def _dijkstra_block(

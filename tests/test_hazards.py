@@ -174,3 +174,18 @@ def test_riverton_river_on_the_streets(demo_city) -> None:  # type: ignore[no-un
         # and the walk on the streets, from the home's street to the stop, stays on its bank
         start = net.node_ids[net.kdtree.query([home.x, home.y])[1]]
         assert not route_geometry(net, [start, corner.loc[row.stop, "node"]], weight="walk").intersects(river)
+
+
+def test_walks_from_shared_starts_cross_as_each_walk_alone() -> None:
+    """Walks given as pairs of starts and ends (each start's distance to the river computed once)
+    cross exactly when the same walks given one by one do, and exactly when they meet the river."""
+    rng = np.random.default_rng(5)
+    homes = np.column_stack([X0 + rng.random(40) * 3000, Y0 + 1000 + rng.random(40) * 1200])
+    stops = np.column_stack([X0 + rng.random(30) * 3000, Y0 + 1000 + rng.random(30) * 1200])
+    i, j = (g.ravel() for g in np.meshgrid(np.arange(40), np.arange(30), indexing="ij"))
+    pairs = HAZARDS.crossing(homes, stops, pairs=(i, j))
+    assert pairs.tolist() == HAZARDS.crossing(homes[i], stops[j]).tolist()
+    lines = shapely.linestrings(np.stack([homes[i], stops[j]], axis=1))
+    assert pairs.tolist() == shapely.intersects(lines, RIVER).tolist()
+    assert 0 < pairs.sum() < len(pairs)  # the town has walks on both sides of the answer
+    assert HAZARDS.crossing(homes, stops, pairs=(i[:0], j[:0])).shape == (0,)

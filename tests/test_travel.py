@@ -18,6 +18,7 @@ from routing.travel import (
     TravelModel,
     compile_network,
     distance_matrix,
+    load_compiled,
     route_geometry,
     shortest_path,
     travel_model,
@@ -294,3 +295,39 @@ def test_matrix_in_processes_equals_one_process() -> None:
     one = travel_time_matrix(net, nodes[:120], nodes[::3])
     two = travel_time_matrix(net, nodes[:120], nodes[::3], workers=2)
     np.testing.assert_array_equal(one, two)
+    ahead = distance_matrix(net, nodes[::2], nodes[::2])
+    np.testing.assert_array_equal(ahead, distance_matrix(net, nodes[::2], nodes[::2], workers=2))
+
+
+@settings(max_examples=20, deadline=None)
+@given(seed=st.integers(0, 10_000), n=st.integers(3, 40))
+def test_rows_and_columns_in_the_callers_order(seed, n):
+    """Distinct nodes in any order (searched in that order, no reordering copy) and repeated nodes
+    (searched once) give every pair the value of the same nodes sorted, bit for bit, in the
+    caller's order."""
+    G = random_network(seed, n, 3 * n)
+    net = compile_network(G)
+    rng = np.random.default_rng(seed)
+    nodes = np.asarray(net.node_ids)
+    distinct = rng.permutation(nodes)
+    repeated = rng.choice(nodes, size=n + 5)  # some nodes twice
+    for origins, destinations in ((distinct, distinct), (repeated, distinct), (distinct, repeated)):
+        got = travel_time_matrix(net, origins, destinations)
+        assert got.flags.c_contiguous and got.shape == (len(origins), len(destinations))
+        o, d = np.unique(origins), np.unique(destinations)
+        want = travel_time_matrix(net, o, d)[
+            np.ix_(np.searchsorted(o, origins), np.searchsorted(d, destinations))
+        ]
+        np.testing.assert_array_equal(got, want)
+
+
+def test_load_compiled_is_the_network_loaded_then_compiled(backbay):
+    """One call (the graph's memory given back) compiles the same streets, edge for edge."""
+    _, net = backbay
+    again = load_compiled(BACKBAY)
+    np.testing.assert_array_equal(again.node_ids, net.node_ids)
+    np.testing.assert_array_equal(again.xy, net.xy)
+    for a, b in ((again.time, net.time), (again.length, net.length), (again.walk, net.walk)):
+        assert (a != b).nnz == 0 and a.nnz == b.nnz
+    nodes = net.node_ids[::7]
+    np.testing.assert_array_equal(again.matrix(nodes, nodes), net.matrix(nodes, nodes))

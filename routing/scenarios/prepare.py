@@ -20,7 +20,7 @@ from routing.bells import (
 )
 from routing.budget import Deadline, safety_cap
 from routing.data import ProblemData
-from routing.network import load_network, point_coordinates
+from routing.network import point_coordinates
 from routing.plan import Run, Session
 from routing.scenarios.scenario import (
     CostModel,
@@ -38,7 +38,7 @@ from routing.travel import (
     CompiledNetwork,
     StraightLineModel,
     TravelModel,
-    compile_network,
+    load_compiled,
 )
 
 #: ``"select"``: runs chosen among several run sets jointly with the chaining (the engine of
@@ -167,7 +167,7 @@ def prepare(
     streets: CompiledNetwork | None = None
     if network == "city" and city.network is not None:
         say("loading the street network", 0.0)
-        streets = compile_network(load_network(city.network, crs=city.crs))
+        streets = load_compiled(city.network, crs=city.crs)  # h-prep: the graph's memory given back
     elif network != "city":
         streets = network
     model: TravelModel = (
@@ -205,7 +205,9 @@ def prepare(
         )
         where = streets.node_ids[node]
         uniq, loc = np.unique(where, return_inverse=True)
-        durations, distances = _frozen(model.matrix(uniq, uniq)), _frozen(model.distance_matrix(uniq, uniq))
+        # h-prep: the searches run in the VRPs' worker processes (the same values for any number)
+        durations = _frozen(streets.matrix(uniq, uniq, workers=workers))
+        distances = _frozen(streets.distance_matrix(uniq, uniq, workers=workers))
     else:
         uniq_xy, loc = np.unique(np.round(xy, 1), axis=0, return_inverse=True)
         durations, distances = (
