@@ -281,6 +281,7 @@ def _solve_mip(
 
     h = highspy.Highs()
     h.setOptionValue("output_flag", False)
+    h.setOptionValue("threads", 1)  # one thread: the same search on any machine
     h.setOptionValue("mip_max_nodes", int(nodes))
     h.setOptionValue("objective_target", float(target))
     h.setOptionValue("time_limit", max(0.0, deadline.left()))
