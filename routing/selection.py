@@ -45,6 +45,7 @@ __all__ = [
     "DEFAULT_ALTERNATIVES",
     "SECONDS_PER_CLIENT_ITERATION",
     "MIP_NODES",
+    "FIRST_NODES",
     "RESTRICTED_RUNS",
     "WINDOW_STEPS",
     "routing_budget",
@@ -116,12 +117,14 @@ class _Selector:
 
     :meth:`choose` solves the linear relaxation (interior point: the program has tens of
     thousands of runs when schools have arrival windows) for a lower bound, then the integer
-    program (HiGHS through ``highspy``) over the runs the relaxation uses plus the whole run sets it
-    leans on most, at most :data:`RESTRICTED_RUNS` runs (price-and-branch: a restricted program that
-    is always feasible, since those runs cover every rider). The search stops after
-    :data:`MIP_NODES` nodes or at the first plan that needs the relaxation's buses rounded up: no
-    plan needs fewer, so its buses are optimal, while "fewer runs" may then be left at a gap (the
-    target counts runs at a thousandth of a bus, so it applies to plans of fewer than 1,000 runs).
+    program (HiGHS through ``highspy``) over the runs the relaxation uses (price-and-branch: a
+    restricted program that is always feasible, since those runs cover every rider) for
+    :data:`FIRST_NODES` nodes, then, unless that reached the bound, over those plus the whole run
+    sets the relaxation leans on most, at most :data:`RESTRICTED_RUNS` runs. Each search stops after
+    its node budget (:data:`MIP_NODES` for the wider) or at the first plan that needs the
+    relaxation's buses rounded up: no plan needs fewer, so its buses are optimal, while "fewer runs"
+    may then be left at a gap (the target counts runs at a thousandth of a bus, so it applies to
+    plans of fewer than 1,000 runs).
     """
 
     def __init__(self, data: ProblemData, options: Sequence[tuple[tuple[int, ...], list[Run]]]) -> None:
@@ -193,8 +196,8 @@ class _Selector:
     def choose(self, *, deadline: Deadline, nodes: int = 0) -> tuple[list[int], dict[str, object]]:
         """The runs chosen (indices into :attr:`runs`) and solver details; none without a solution.
 
-        Deterministic: the relaxation runs to optimality and the integer program stops after
-        ``nodes`` branch-and-bound nodes (default :data:`MIP_NODES`) or at a plan with the bound's
+        Deterministic: the relaxation runs to optimality and each integer program stops after its
+        node budget (``nodes`` for the wider, default :data:`MIP_NODES`) or at a plan with the bound's
         buses (``info["bus_bound"]``; ``info["mip_status"]`` then says the target was reached);
         ``deadline`` is only a safety cap (``info["clock_cap"]`` is true when it stopped a solver).
         """
@@ -211,29 +214,39 @@ class _Selector:
             method="highs-ipm",
             options={"time_limit": deadline.left()},
         )
-        mask = np.ones(n, dtype=bool)  # without a relaxation: the whole program
+        masks = [np.ones(n, dtype=bool)]  # without a relaxation: the whole program
         capped = lp.status == 1 and deadline.passed()
         target = -math.inf
         if lp.status == 0:
             info["lp_bound"] = round(float(lp.fun), 3)
-            mask = self._restriction(lp.x[:n])
+            used, wider = lp.x[:n] > 1e-6, self._restriction(lp.x[:n])
+            masks = [used, wider] if wider.sum() > used.sum() else [wider]
             # the relaxation's buses, rounded up: no plan needs fewer, so a plan that needs that many
             # stops the search (its buses are optimal; fewer runs may be left at a gap)
             fewest = math.ceil(float(lp.x[n : n + self.n_starts].sum()) - 1e-6)
             info["bus_bound"] = fewest
             target = fewest + 1.0 - 1e-6
-        restricted = ub.copy()
-        restricted[:n] *= mask
-        # a node budget or the bound stops the search reproducibly; the clock is a safety cap
-        best = _solve_mip(c, A, lo, restricted, n, nodes=nodes or MIP_NODES, target=target, deadline=deadline)
-        capped = capped or best.clock_cap
+        best: _Mip | None = None
+        size = 0
+        for k, mask in enumerate(masks):
+            if best is not None and best.fun < target:
+                break  # buses at the bound: a wider program cannot need fewer
+            restricted = ub.copy()
+            restricted[:n] *= mask
+            # a node budget or the bound stops the search reproducibly; the clock is a safety cap
+            budget = (nodes or MIP_NODES) if k == len(masks) - 1 else FIRST_NODES
+            res = _solve_mip(c, A, lo, restricted, n, nodes=budget, target=target, deadline=deadline)
+            capped = capped or res.clock_cap
+            if best is None or res.fun < best.fun - 1e-9:
+                best, size = res, int(mask.sum())
+        assert best is not None
         info.update(clock_cap=capped, mip_status=best.status, mip_nodes=best.nodes)
         if best.x is None:
             return [], info
         return [j for j in range(n) if best.x[j] > 0.5], {
             **info,
             "mip_buses": round(float(best.x[n : n + self.n_starts].sum())),
-            "runs_in_program": int(mask.sum()),
+            "runs_in_program": size,
         }
 
     def _restriction(self, y: np.ndarray) -> np.ndarray:
@@ -459,6 +472,10 @@ def _drop_repeats(data: ProblemData, runs: Sequence[Run]) -> list[Run]:
 #: Branch-and-bound nodes of the run selection (a reproducible stop).
 MIP_NODES = 500
 
+#: Branch-and-bound nodes of the first, narrower integer program (the runs the relaxation uses): often
+#: enough to reach the bound; when not, the wider program follows.
+FIRST_NODES = 20
+
 #: Seconds per client and iteration of PyVRP on a school VRP (measured on the benchmark, 2 cores
 #: shared); converts a time limit into an iteration budget.
 SECONDS_PER_CLIENT_ITERATION = 3.5e-5
@@ -681,7 +698,7 @@ def select_runs(
     deadline
         The clock's safety cap (``info["clock_cap"]`` says when it stopped a solver).
     nodes
-        Branch-and-bound nodes of the integer program (default :data:`MIP_NODES`).
+        Branch-and-bound nodes of the wider integer program (default :data:`MIP_NODES`).
     """
     if not options:
         return [], {"clock_cap": False}
