@@ -201,24 +201,17 @@ class _Selector:
         buses (``info["bus_bound"]``; ``info["mip_status"]`` then says the target was reached);
         ``deadline`` is only a safety cap (``info["clock_cap"]`` is true when it stopped a solver).
         """
-        from scipy.optimize import linprog
-
         n = len(self.runs)
         c, A, lo, ub = self._program()
         info: dict[str, object] = {"runs_offered": n, "arcs": len(self.arcs[0])}
-        lp = linprog(
-            c,
-            A_ub=-A,
-            b_ub=-lo,
-            bounds=np.column_stack([np.zeros_like(ub), ub]),
-            method="highs-ipm",
-            options={"time_limit": deadline.left()},
-        )
+        # the relaxation by interior point (the program has tens of thousands of runs when schools
+        # have arrival windows), then crossover to a vertex: few runs used
+        lp = _solve(c, A, lo, ub, 0, deadline=deadline, options={"solver": "ipm"})
         masks = [np.ones(n, dtype=bool)]  # without a relaxation: the whole program
-        capped = lp.status == 1 and deadline.passed()
+        capped = lp.clock_cap
         target = -math.inf
-        if lp.status == 0:
-            info["lp_bound"] = round(float(lp.fun), 3)
+        if lp.optimal and lp.x is not None:
+            info["lp_bound"] = round(lp.fun, 3)
             used, wider = lp.x[:n] > 1e-6, self._restriction(lp.x[:n])
             masks = [used, wider] if wider.sum() > used.sum() else [wider]
             # the relaxation's buses, rounded up: no plan needs fewer, so a plan that needs that many
@@ -226,7 +219,7 @@ class _Selector:
             fewest = math.ceil(float(lp.x[n : n + self.n_starts].sum()) - 1e-6)
             info["bus_bound"] = fewest
             target = fewest + 1.0 - 1e-6
-        best: _Mip | None = None
+        best: _Solved | None = None
         size = 0
         for k, mask in enumerate(masks):
             if best is not None and best.fun < target:
@@ -235,7 +228,7 @@ class _Selector:
             restricted[:n] *= mask
             # a node budget or the bound stops the search reproducibly; the clock is a safety cap
             budget = (nodes or MIP_NODES) if k == len(masks) - 1 else FIRST_NODES
-            res = _solve_mip(c, A, lo, restricted, n, nodes=budget, target=target, deadline=deadline)
+            res = _solve(c, A, lo, restricted, n, deadline=deadline, options=_mip_options(budget, target))
             capped = capped or res.clock_cap
             if best is None or res.fun < best.fun - 1e-9:
                 best, size = res, int(mask.sum())
@@ -265,42 +258,49 @@ class _Selector:
 
 
 @dataclass(frozen=True)
-class _Mip:
-    """An integer program's end: its best plan (``None`` without one), objective, status, nodes and
-    whether the clock cap stopped it."""
+class _Solved:
+    """A HiGHS solve's end: its best solution (``None`` without one), objective, status, whether it
+    is optimal, branch-and-bound nodes and whether the clock cap stopped it."""
 
     x: np.ndarray | None
     fun: float
     status: str
+    optimal: bool
     nodes: int
     clock_cap: bool
 
 
-def _solve_mip(
+def _mip_options(nodes: int, target: float) -> dict[str, object]:
+    """HiGHS options of the selection's integer programs: stop after ``nodes`` branch-and-bound nodes
+    or as soon as a plan's objective is below ``target`` (both reproducible)."""
+    return {
+        "mip_max_nodes": int(nodes),
+        "objective_target": float(target),
+        # the root's sub-MIP heuristics cost most of the time here and find no better plans
+        "mip_heuristic_run_rens": False,
+        "mip_heuristic_run_rins": False,
+    }
+
+
+def _solve(
     c: np.ndarray,
     A: csr_matrix,
     lo: np.ndarray,
     ub: np.ndarray,
     n: int,
     *,
-    nodes: int,
-    target: float,
     deadline: Deadline,
-) -> _Mip:
+    options: dict[str, object],
+) -> _Solved:
     """Minimize ``c @ v`` subject to ``A @ v >= lo``, ``0 <= v <= ub``, the first ``n`` variables
-    integer (HiGHS); stopped by ``nodes`` branch-and-bound nodes or as soon as a plan's objective is
-    below ``target`` (both reproducible), or by the ``deadline`` (a safety cap, said in the result)."""
+    integer, with HiGHS (``highspy``, one version and one thread: the same search on any machine)
+    and its ``options``; the ``deadline`` is a safety cap, said in the result."""
     import highspy
 
     h = highspy.Highs()
-    h.setOptionValue("output_flag", False)
-    h.setOptionValue("threads", 1)  # one thread: the same search on any machine
-    h.setOptionValue("mip_max_nodes", int(nodes))
-    h.setOptionValue("objective_target", float(target))
+    for key, value in {"output_flag": False, "threads": 1, **options}.items():
+        h.setOptionValue(key, value)
     h.setOptionValue("time_limit", max(0.0, deadline.left()))
-    # the root's sub-MIP heuristics cost most of the time here and find no better plans
-    h.setOptionValue("mip_heuristic_run_rens", False)
-    h.setOptionValue("mip_heuristic_run_rins", False)
     lp = highspy.HighsLp()
     lp.num_col_, lp.num_row_ = len(c), A.shape[0]
     lp.col_cost_, lp.col_lower_, lp.col_upper_ = c, np.zeros(len(c)), ub
@@ -310,19 +310,20 @@ def _solve_mip(
     lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
     lp.a_matrix_.num_col_, lp.a_matrix_.num_row_ = len(c), A.shape[0]
     lp.a_matrix_.start_, lp.a_matrix_.index_, lp.a_matrix_.value_ = csc.indptr, csc.indices, csc.data
-    kinds = [highspy.HighsVarType.kInteger] * n + [highspy.HighsVarType.kContinuous] * (len(c) - n)
-    lp.integrality_ = kinds
+    if n:
+        kinds = [highspy.HighsVarType.kInteger] * n + [highspy.HighsVarType.kContinuous] * (len(c) - n)
+        lp.integrality_ = kinds
     h.passModel(lp)
     h.run()
     status = h.getModelStatus()
     info = h.getInfo()
     feasible = info.primal_solution_status == highspy.SolutionStatus.kSolutionStatusFeasible
-    x = np.asarray(h.getSolution().col_value) if feasible else None
-    return _Mip(
-        x,
+    return _Solved(
+        np.asarray(h.getSolution().col_value) if feasible else None,
         float(info.objective_function_value) if feasible else math.inf,
         h.modelStatusToString(status),
-        int(info.mip_node_count),
+        status == highspy.HighsModelStatus.kOptimal,
+        int(info.mip_node_count) if n else 0,
         status == highspy.HighsModelStatus.kTimeLimit and deadline.passed(),
     )
 
