@@ -8,7 +8,8 @@ buses come from, other seeds), each school VRP stopped by an iteration budget
 :func:`select_runs` chooses among them for any bell times: an integer program picks runs from all
 sets jointly with the chaining (BiRD's scenario selection taken down to single runs, so a school's
 runs may come from several sets), solved by price-and-branch over the runs its linear relaxation
-uses and stopped by a node budget; riders carried twice keep their first run only.
+uses and stopped by a node budget, or as soon as a plan needs the relaxation's buses rounded up
+(then the fewest possible); riders carried twice keep their first run only.
 """
 
 from __future__ import annotations
@@ -18,7 +19,6 @@ import multiprocessing
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 from scipy.sparse import coo_matrix, csr_matrix
@@ -45,6 +45,7 @@ __all__ = [
     "DEFAULT_ALTERNATIVES",
     "SECONDS_PER_CLIENT_ITERATION",
     "MIP_NODES",
+    "FIRST_NODES",
     "RESTRICTED_RUNS",
     "WINDOW_STEPS",
     "routing_budget",
@@ -96,7 +97,7 @@ class _Selector:
     """Choose runs among all run sets' runs, covering every rider, jointly with the chaining, to need
     the fewest buses.
 
-    An integer program (HiGHS through :mod:`scipy.optimize`), the scenario selection of BiRD taken
+    An integer program (HiGHS), the scenario selection of BiRD taken
     down to single runs, so that runs of several of a school's run sets combine. Runs that end at
     the same place and time (an AM school's runs, all ending at its bell) free their buses into one
     *end pool*; runs that start at the same place and time (a PM school's runs, all leaving at its
@@ -116,10 +117,14 @@ class _Selector:
 
     :meth:`choose` solves the linear relaxation (interior point: the program has tens of
     thousands of runs when schools have arrival windows) for a lower bound, then the integer
-    program over the runs the relaxation uses (price-and-branch: a restricted program that is
-    always feasible, since those runs cover every rider, and solves in seconds), and over those
-    plus the whole run sets the relaxation leans on most (at most :data:`RESTRICTED_RUNS` runs);
-    the better plan wins.
+    program (HiGHS through ``highspy``) over the runs the relaxation uses (price-and-branch: a
+    restricted program that is always feasible, since those runs cover every rider) for
+    :data:`FIRST_NODES` nodes, then, unless that reached the bound, over those plus the whole run
+    sets the relaxation leans on most, at most :data:`RESTRICTED_RUNS` runs. Each search stops after
+    its node budget (:data:`MIP_NODES` for the wider) or at the first plan that needs the
+    relaxation's buses rounded up: no plan needs fewer, so its buses are optimal, while "fewer runs"
+    may then be left at a gap (the target counts runs at a thousandth of a bus, so it applies to
+    plans of fewer than 1,000 runs).
     """
 
     def __init__(self, data: ProblemData, options: Sequence[tuple[tuple[int, ...], list[Run]]]) -> None:
@@ -191,64 +196,58 @@ class _Selector:
     def choose(self, *, deadline: Deadline, nodes: int = 0) -> tuple[list[int], dict[str, object]]:
         """The runs chosen (indices into :attr:`runs`) and solver details; none without a solution.
 
-        Deterministic: the relaxation runs to optimality and each integer program stops after
-        ``nodes`` branch-and-bound nodes (default :data:`MIP_NODES`); ``deadline`` is only a
-        safety cap (``info["clock_cap"]`` is true when it stopped a solver).
+        Deterministic: the relaxation runs to optimality and each integer program stops after its
+        node budget (``nodes`` for the wider, default :data:`MIP_NODES`) or at a plan with the bound's
+        buses (``info["bus_bound"]``; ``info["mip_status"]`` then says the target was reached);
+        ``deadline`` is only a safety cap (``info["clock_cap"]`` is true when it stopped a solver).
         """
-        from scipy.optimize import Bounds, LinearConstraint, linprog, milp
-
         n = len(self.runs)
         c, A, lo, ub = self._program()
         info: dict[str, object] = {"runs_offered": n, "arcs": len(self.arcs[0])}
-        lp = linprog(
-            c,
-            A_ub=-A,
-            b_ub=-lo,
-            bounds=np.column_stack([np.zeros_like(ub), ub]),
-            method="highs-ipm",
-            options={"time_limit": deadline.left()},
-        )
+        # the relaxation by interior point (the program has tens of thousands of runs when schools
+        # have arrival windows), then crossover to a vertex: few runs used
+        lp = _solve(c, A, lo, ub, 0, deadline=deadline, options={"solver": "ipm"})
         masks = [np.ones(n, dtype=bool)]  # without a relaxation: the whole program
-        capped = lp.status == 1 and deadline.passed()
-        fewest = 0  # the relaxation's buses, rounded up: no plan needs fewer
-        if lp.status == 0:
-            info["lp_bound"] = round(float(lp.fun), 3)
-            masks = self._restrictions(lp.x[:n])
+        capped = lp.clock_cap
+        target = -math.inf
+        if lp.optimal and lp.x is not None:
+            info["lp_bound"] = round(lp.fun, 3)
+            used, wider = lp.x[:n] > 1e-6, self._restriction(lp.x[:n])
+            masks = [used, wider] if wider.sum() > used.sum() else [wider]
+            # the relaxation's buses, rounded up: no plan needs fewer, so a plan that needs that many
+            # stops the search (its buses are optimal; fewer runs may be left at a gap)
             fewest = math.ceil(float(lp.x[n : n + self.n_starts].sum()) - 1e-6)
-        best: tuple[Any, int] | None = None
-        res = None
-        for mask in masks:
-            if best is not None and round(float(best[0].x[n : n + self.n_starts].sum())) <= fewest:
-                break  # the relaxation's runs already reach its bound: a wider program cannot do better
+            info["bus_bound"] = fewest
+            target = fewest + 1.0 - 1e-6
+        best: _Solved | None = None
+        size = 0
+        for k, mask in enumerate(masks):
+            if best is not None and best.fun < target:
+                break  # buses at the bound: a wider program cannot need fewer
             restricted = ub.copy()
             restricted[:n] *= mask
-            # a node budget stops the search reproducibly; the clock is a safety cap
-            res = milp(
-                c,
-                constraints=LinearConstraint(A, lo, np.inf),
-                integrality=np.concatenate([np.ones(n), np.zeros(len(c) - n)]),
-                bounds=Bounds(0, restricted),
-                options={"time_limit": deadline.left(), "node_limit": nodes or MIP_NODES, "disp": False},
-            )
-            capped = capped or ("time limit" in str(res.message).lower() and deadline.passed())
-            if res.x is not None and (best is None or res.fun < best[0].fun - 1e-9):
-                best = (res, int(mask.sum()))
-        info["clock_cap"] = capped
-        if best is None:
-            return [], {**info, "mip_status": res.message if res is not None else "no program"}
-        res, size = best
-        info["mip_status"] = res.message
-        return [j for j in range(n) if res.x[j] > 0.5], {
+            # a node budget or the bound stops the search reproducibly; the clock is a safety cap
+            last = k == len(masks) - 1
+            budget = (nodes or MIP_NODES) if last else FIRST_NODES
+            options = _mip_options(budget, target, wider=last and len(masks) > 1)
+            res = _solve(c, A, lo, restricted, n, deadline=deadline, options=options)
+            capped = capped or res.clock_cap
+            if best is None or res.fun < best.fun - 1e-9:
+                best, size = res, int(mask.sum())
+        assert best is not None
+        info.update(clock_cap=capped, mip_status=best.status, mip_nodes=best.nodes)
+        if best.x is None:
+            return [], info
+        return [j for j in range(n) if best.x[j] > 0.5], {
             **info,
-            "mip_buses": round(float(res.x[n : n + self.n_starts].sum())),
+            "mip_buses": round(float(best.x[n : n + self.n_starts].sum())),
             "runs_in_program": size,
         }
 
-    def _restrictions(self, y: np.ndarray) -> list[np.ndarray]:
-        """The runs the relaxation ``y`` uses; then those plus the whole run sets it leans on
-        most, up to :data:`RESTRICTED_RUNS` runs (when that adds any)."""
-        used = y > 1e-6
-        wider = used.copy()
+    def _restriction(self, y: np.ndarray) -> np.ndarray:
+        """The runs the relaxation ``y`` uses, plus the whole run sets it leans on most, up to
+        :data:`RESTRICTED_RUNS` runs (those it uses are always in)."""
+        wider = y > 1e-6
         mass = np.array([y[s].sum() for s in self.sets])
         for a in np.argsort(-mass, kind="stable"):
             if mass[a] <= 1e-6:
@@ -257,7 +256,80 @@ class _Selector:
             more[self.sets[a]] = True
             if more.sum() <= RESTRICTED_RUNS:
                 wider = more
-        return [used, wider] if wider.sum() > used.sum() else [used]
+        return wider
+
+
+@dataclass(frozen=True)
+class _Solved:
+    """A HiGHS solve's end: its best solution (``None`` without one), objective, status, whether it
+    is optimal, branch-and-bound nodes and whether the clock cap stopped it."""
+
+    x: np.ndarray | None
+    fun: float
+    status: str
+    optimal: bool
+    nodes: int
+    clock_cap: bool
+
+
+def _mip_options(nodes: int, target: float, *, wider: bool) -> dict[str, object]:
+    """HiGHS options of the selection's integer programs: stop after ``nodes`` branch-and-bound nodes
+    or as soon as a plan's objective is below ``target`` (both reproducible)."""
+    return {
+        "mip_max_nodes": int(nodes),
+        "objective_target": float(target),
+        # the root's sub-MIP heuristics cost most of the time here and found no better plans (on BPS
+        # 2017 and the Boston-scale Riverton); the wider program's plans come from its first dives
+        "mip_heuristic_run_rens": False,
+        "mip_heuristic_run_rins": False,
+        "mip_heuristic_run_root_reduced_cost": not wider,
+    }
+
+
+def _solve(
+    c: np.ndarray,
+    A: csr_matrix,
+    lo: np.ndarray,
+    ub: np.ndarray,
+    n: int,
+    *,
+    deadline: Deadline,
+    options: dict[str, object],
+) -> _Solved:
+    """Minimize ``c @ v`` subject to ``A @ v >= lo``, ``0 <= v <= ub``, the first ``n`` variables
+    integer, with HiGHS (``highspy``, one version and one thread: the same search on any machine)
+    and its ``options``; the ``deadline`` is a safety cap, said in the result."""
+    import highspy
+
+    h = highspy.Highs()
+    for key, value in {"output_flag": False, "threads": 1, **options}.items():
+        h.setOptionValue(key, value)
+    h.setOptionValue("time_limit", max(0.0, deadline.left()))
+    lp = highspy.HighsLp()
+    lp.num_col_, lp.num_row_ = len(c), A.shape[0]
+    lp.col_cost_, lp.col_lower_, lp.col_upper_ = c, np.zeros(len(c)), ub
+    lp.row_lower_, lp.row_upper_ = lo, np.full(A.shape[0], highspy.kHighsInf)
+    csc = A.tocsc()
+    csc.sort_indices()
+    lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
+    lp.a_matrix_.num_col_, lp.a_matrix_.num_row_ = len(c), A.shape[0]
+    lp.a_matrix_.start_, lp.a_matrix_.index_, lp.a_matrix_.value_ = csc.indptr, csc.indices, csc.data
+    if n:
+        kinds = [highspy.HighsVarType.kInteger] * n + [highspy.HighsVarType.kContinuous] * (len(c) - n)
+        lp.integrality_ = kinds
+    h.passModel(lp)
+    h.run()
+    status = h.getModelStatus()
+    info = h.getInfo()
+    feasible = info.primal_solution_status == highspy.SolutionStatus.kSolutionStatusFeasible
+    return _Solved(
+        np.asarray(h.getSolution().col_value) if feasible else None,
+        float(info.objective_function_value) if feasible else math.inf,
+        h.modelStatusToString(status),
+        status == highspy.HighsModelStatus.kOptimal,
+        int(info.mip_node_count) if n else 0,
+        status == highspy.HighsModelStatus.kTimeLimit and deadline.passed(),
+    )
 
 
 class _Pools:
@@ -334,7 +406,8 @@ def _deadheads(data: ProblemData, ends: _Pools, starts: _Pools) -> tuple[np.ndar
     return ap[keep], aq[keep]
 
 
-#: The most runs in the second restricted integer program of the run selection.
+#: The most runs in the restricted integer program of the run selection (besides those the relaxation
+#: uses, which are always in).
 RESTRICTED_RUNS = 2000
 
 
@@ -403,6 +476,10 @@ def _drop_repeats(data: ProblemData, runs: Sequence[Run]) -> list[Run]:
 
 #: Branch-and-bound nodes of the run selection (a reproducible stop).
 MIP_NODES = 500
+
+#: Branch-and-bound nodes of the first, narrower integer program (the runs the relaxation uses): often
+#: enough to reach the bound; when not, the wider program follows.
+FIRST_NODES = 20
 
 #: Seconds per client and iteration of PyVRP on a school VRP (measured on the benchmark, 2 cores
 #: shared); converts a time limit into an iteration budget.
@@ -626,7 +703,7 @@ def select_runs(
     deadline
         The clock's safety cap (``info["clock_cap"]`` says when it stopped a solver).
     nodes
-        Branch-and-bound nodes of each integer program (default :data:`MIP_NODES`).
+        Branch-and-bound nodes of the wider integer program (default :data:`MIP_NODES`).
     """
     if not options:
         return [], {"clock_cap": False}

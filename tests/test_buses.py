@@ -225,6 +225,31 @@ def test_selection_counts_its_buses_exactly_and_within_the_relaxation_and_the_be
     assert best <= info["mip_buses"]
 
 
+def test_selection_stops_at_the_relaxation_s_bus_bound_with_that_many_buses():
+    # the integer program stops at the first plan that needs the relaxation's buses rounded up: that
+    # plan's buses are then the fewest any choice of runs can chain onto
+    stopped = 0
+    for seed in range(6):
+        data = toy_problem(n_schools=2, stops_per_school=3, seed=seed)
+        runs = _runs(data, seed, 11, cover=True)
+        selector = _Selector(data, [((0,), runs[:6]), ((0,), runs[5:])])
+        cols, info = selector.choose(deadline=Deadline(60))
+        chosen = [selector.runs[c] for c in cols]
+        assert {k for r in chosen for k in r.stops} == set(range(len(data.stops)))
+        assert info["mip_buses"] == min_buses(data, chosen) >= info["bus_bound"]
+        if "target" in str(info["mip_status"]).lower():
+            stopped += 1
+            assert info["mip_buses"] == info["bus_bound"]
+            best = min(
+                min_buses(data, subset)
+                for size in range(1, len(runs) + 1)
+                for subset in itertools.combinations(runs, size)
+                if {k for r in subset for k in r.stops} == set(range(len(data.stops)))
+            )
+            assert best == info["mip_buses"]
+    assert stopped > 0  # the rule fired
+
+
 def test_restricted_programs_hold_the_relaxation_s_runs_and_whole_run_sets_up_to_the_cap(monkeypatch):
     data = toy_problem(n_schools=2, stops_per_school=3, seed=3)
     runs = _runs(data, 3, 12, cover=True)
@@ -238,11 +263,12 @@ def test_restricted_programs_hold_the_relaxation_s_runs_and_whole_run_sets_up_to
     monkeypatch.setattr(
         "routing.selection.RESTRICTED_RUNS", len(first | {b})
     )  # the last set would pass the cap
-    used, wider = selector._restrictions(y)
-    assert set(np.nonzero(used)[0]) == {a, b}
+    wider = selector._restriction(y)
     assert set(np.nonzero(wider)[0]) == first | {b}
+    monkeypatch.setattr("routing.selection.RESTRICTED_RUNS", 1)  # below the runs it uses: those stay in
+    assert set(np.nonzero(selector._restriction(y))[0]) == {a, b}
     monkeypatch.setattr("routing.selection.RESTRICTED_RUNS", len(first | last))
-    assert set(np.nonzero(selector._restrictions(y)[1])[0]) == first | last
+    assert set(np.nonzero(selector._restriction(y))[0]) == first | last
 
 
 def test_single_run_enforces_seats_and_the_ride_limit():
