@@ -21,6 +21,7 @@ from routing.scenarios import (
     run_scenario,
     with_mixed_loads,
 )
+from routing.scenarios.evaluate import no_worse_than
 from tests.test_scenarios import _city
 
 TYPES = pd.DataFrame(
@@ -190,6 +191,17 @@ def test_the_bell_search_counts_the_runs_the_status_quo_chose_whatever_the_order
         assert r.metrics["search_buses"] == min_buses(
             data, [run.shifted(shift[data.schools[run.schools[0]].id]) for run in searched["am"]]
         )
+    optimized, aligned = result.results[0], result.results[2]
+    assert optimized.buses <= aligned.buses  # optimized never above aligned (its policy allows them)
+    if optimized.buses < aligned.buses:  # the floor the other way round: the aligned scenario takes them
+        took = no_worse_than(result.prepared, aligned, optimized)
+        assert took.scenario == aligned.scenario and took.buses == optimized.buses
+        assert took.bells.starts == optimized.bells.starts and took.policy_violations == ()
+        assert took.bells.changes["reason"].str.endswith("fewer buses with the runs chosen at them)").all()
+        strict = dataclasses.replace(
+            aligned, scenario=Scenario("strict", "aligned", bells={"max_change_minutes": 1})
+        )
+        assert no_worse_than(result.prepared, strict, optimized) is strict  # its policy forbids them
     ordered = (
         compare(prepared, scenarios=DEFAULT_SCENARIOS, time_limit=2, seed=3).summary().set_index("scenario")
     )

@@ -241,10 +241,7 @@ def run_scenario(
     bells, plans, capped = _evaluate(
         prepared, scenario, policy, time_limit=time_limit, seed=seed, progress=progress
     )
-    ok = prepared.schools["id"].isin(list(bells.starts)) & np.isfinite(
-        prepared.schools["bell_start"].astype(float)
-    )
-    violations = tuple(policy.violations(prepared.schools[ok], bells.starts, bells.ends))
+    violations = _violations(prepared, policy, bells)
     metrics, by_sector, by_hood = _metrics(prepared, bells, plans)
     if bells.buses is not None:
         # the evaluator's count: the runs it was built from (Prepared.searched, else the fixed runs) moved
@@ -262,6 +259,35 @@ def run_scenario(
         violations,
         time.perf_counter() - t0,
         tuple(dict.fromkeys(capped)),
+    )
+
+
+def _violations(prepared: Prepared, policy: BellPolicy, bells: BellTimes) -> tuple[str, ...]:
+    """The rules of ``policy`` that ``bells`` break (schools with current bells only)."""
+    ok = prepared.schools["id"].isin(list(bells.starts)) & np.isfinite(
+        prepared.schools["bell_start"].astype(float)
+    )
+    return tuple(policy.violations(prepared.schools[ok], bells.starts, bells.ends))
+
+
+def no_worse_than(prepared: Prepared, result: ScenarioResult, floor: ScenarioResult) -> ScenarioResult:
+    """``result``, or ``floor``'s bells and plans as ``result``'s scenario when they need fewer buses
+    and ``result``'s policy allows them: an optimized scenario then never needs more buses than the
+    aligned one (after the run selection at each one's bells, not only in the bell search), and
+    each school's reason says whose times it took."""
+    if _size(floor.plans) >= _size(result.plans) or floor.scenario.mixed_loads != result.scenario.mixed_loads:
+        return result
+    if _violations(prepared, scenario_policy(prepared.policy, result.scenario.bells), floor.bells):
+        return result
+    took = f" (the {floor.scenario.name} scenario's times, fewer buses with the runs chosen at them)"
+    changes = floor.bells.changes.assign(reason=floor.bells.changes["reason"].astype(str) + took)
+    return replace(
+        floor,
+        scenario=result.scenario,
+        bells=replace(floor.bells, changes=changes),
+        policy_violations=(),
+        seconds=result.seconds,
+        clock_cap=tuple(dict.fromkeys((*result.clock_cap, *floor.clock_cap))),
     )
 
 
