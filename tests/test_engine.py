@@ -1,5 +1,6 @@
 """The engine of the bell-time scenarios: bus types (lift and small buses, priced by type), the bell
-search's count against the final plan, the one "can follow" test, and mixed loads as an option."""
+search's count against the final plan (on the status quo's chosen runs), the one "can follow" test,
+and mixed loads as an option."""
 
 from __future__ import annotations
 
@@ -14,11 +15,13 @@ from routing.chaining import can_follow, follow_matrix, min_buses
 from routing.scenarios import (
     DEFAULT_SCENARIOS,
     Scenario,
+    compare,
     fleet_by_type,
     prepare,
     run_scenario,
     with_mixed_loads,
 )
+from routing.scenarios.evaluate import no_worse_than
 from tests.test_scenarios import _city
 
 TYPES = pd.DataFrame(
@@ -166,3 +169,45 @@ def test_the_selection_engine_never_needs_more_buses_than_the_fixed_runs() -> No
         if sc.kind != "optimized":  # optimized: a second round on the chosen runs may move on
             assert a.bells.starts == b.bells.starts and a.bells.ends == b.bells.ends
         assert b.metrics["buses"] <= a.metrics["buses"]
+
+
+def test_the_bell_search_counts_the_runs_the_status_quo_chose_whatever_the_order() -> None:
+    city = dataclasses.replace(_city(), bus_types=TYPES)
+    prepared = prepare(city, network=None, time_limit=6, seed=3, sessions=("am",))
+    listed = (DEFAULT_SCENARIOS[2], DEFAULT_SCENARIOS[0], DEFAULT_SCENARIOS[1])  # the status quo not first
+    result = compare(prepared, scenarios=listed, time_limit=2, seed=3)
+    assert [r.scenario.name for r in result.results] == [s.name for s in listed]
+    quo = result.results[1]
+    searched = result.prepared.searched
+    assert prepared.searched is None and searched == {k: tuple(p.runs) for k, p in quo.plans.items()}
+    cur = prepared.schools.set_index("id")
+    for r in (result.results[0], result.results[2]):
+        # the search counts the status quo's runs moved to the scenario's bells; the plan needs no more
+        shift = {s: r.bells.starts[s] - cur.loc[s, "bell_start"] for s in result.prepared.chains.school_ids}
+        data = r.plans["am"].data
+        for runs in (searched["am"], prepared.runs["am"]):  # nor than the fixed runs moved
+            moved = [run.shifted(shift[data.schools[run.schools[0]].id]) for run in runs]
+            assert r.metrics["session_buses"] <= min_buses(data, moved)
+        assert r.metrics["search_buses"] == min_buses(
+            data, [run.shifted(shift[data.schools[run.schools[0]].id]) for run in searched["am"]]
+        )
+    optimized, aligned = result.results[0], result.results[2]
+    assert optimized.buses <= aligned.buses  # optimized never above aligned (its policy allows them)
+    if optimized.buses < aligned.buses:  # the floor the other way round: the aligned scenario takes them
+        took = no_worse_than(result.prepared, aligned, optimized)
+        assert took.scenario == aligned.scenario and took.buses == optimized.buses
+        assert took.bells.starts == optimized.bells.starts and took.policy_violations == ()
+        assert took.bells.changes["reason"].str.endswith("fewer buses with the runs chosen at them)").all()
+        strict = dataclasses.replace(
+            aligned, scenario=Scenario("strict", "aligned", bells={"max_change_minutes": 1})
+        )
+        assert no_worse_than(result.prepared, strict, optimized) is strict  # its policy forbids them
+    ordered = (
+        compare(prepared, scenarios=DEFAULT_SCENARIOS, time_limit=2, seed=3).summary().set_index("scenario")
+    )
+    again = result.summary().set_index("scenario").loc[ordered.index]
+    pd.testing.assert_frame_equal(
+        again.drop(columns=["buses_saved", "dollars_saved_per_year"]),
+        ordered.drop(columns=["buses_saved", "dollars_saved_per_year"]),
+        check_like=True,  # the columns in the order of the first row's metrics
+    )

@@ -26,7 +26,7 @@ class BellTimes:
     infeasible
         Schools that could not be given an allowed time (``school``, ``reason``).
     buses
-        Fewest buses for these times with the fixed runs (``None`` when not evaluated).
+        Fewest buses for these times with the runs the search counted (``None`` when not evaluated).
     clock_cap
         Whether the clock cap, not the search's budget, ended the search (the times may then
         differ between two runs on a loaded machine).

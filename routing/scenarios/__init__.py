@@ -6,7 +6,8 @@ The work is split so that the expensive part is done once per city:
    (:func:`routing.selection.run_sets`, AM and PM) at the current bells, plus the
    :class:`~routing.bells.RunChains` evaluator of each school's first run set. Runs do not
    depend on bells: moving a bell moves them.
-2. :func:`run_scenario` — bell times for one :class:`Scenario` (searched on the evaluator), the
+2. :func:`run_scenario` — bell times for one :class:`Scenario` (searched on the evaluator; with
+   ``engine="select"``, of the runs chosen at the current bells, :func:`on_status_quo_runs`), the
    runs chosen among the run sets moved to those bells jointly with the chaining
    (:func:`routing.selection.select_runs`; ``engine="fixed"``: the first sets only), chained onto
    the fewest buses, each bus its type, and every metric (buses by type, miles, driver hours, ride
@@ -31,6 +32,7 @@ from routing.scenarios.comparison import Comparison, compare
 from routing.scenarios.evaluate import (
     ScenarioResult,
     fleet_by_type,
+    on_status_quo_runs,
     run_scenario,
     scenario_bells,
     scenario_policy,
@@ -60,6 +62,7 @@ __all__ = [
     "prepare",
     "ScenarioResult",
     "run_scenario",
+    "on_status_quo_runs",
     "Comparison",
     "compare",
     "Executor",

@@ -241,20 +241,11 @@ def run_scenario(
     bells, plans, capped = _evaluate(
         prepared, scenario, policy, time_limit=time_limit, seed=seed, progress=progress
     )
-    if prepared.engine == "select" and scenario.kind in ("aligned", "optimized"):
-        # a second round on the runs the selection chose (measured on the demo's morning: 54 -> 52 buses)
-        again = _second_round(prepared, scenario, policy, bells, plans, time_limit=time_limit / 2, seed=seed)
-        if again is not None and _size(again[1]) < _size(plans):
-            bells, plans, capped = again[0], again[1], capped + again[2]
-    ok = prepared.schools["id"].isin(list(bells.starts)) & np.isfinite(
-        prepared.schools["bell_start"].astype(float)
-    )
-    violations = tuple(policy.violations(prepared.schools[ok], bells.starts, bells.ends))
+    violations = _violations(prepared, policy, bells)
     metrics, by_sector, by_hood = _metrics(prepared, bells, plans)
     if bells.buses is not None:
-        metrics["search_buses"] = int(
-            bells.buses
-        )  # the evaluator's count: the fixed runs moved to these bells
+        # the evaluator's count: the runs it was built from (Prepared.searched, else the fixed runs) moved
+        metrics["search_buses"] = int(bells.buses)
     if progress is not None:
         progress(f"{scenario.name}: {metrics['buses']} buses", 1.0)
     capped = (*prepared.clock_cap, *capped)
@@ -269,6 +260,68 @@ def run_scenario(
         time.perf_counter() - t0,
         tuple(dict.fromkeys(capped)),
     )
+
+
+def _violations(prepared: Prepared, policy: BellPolicy, bells: BellTimes) -> tuple[str, ...]:
+    """The rules of ``policy`` that ``bells`` break (schools with current bells only)."""
+    ok = prepared.schools["id"].isin(list(bells.starts)) & np.isfinite(
+        prepared.schools["bell_start"].astype(float)
+    )
+    return tuple(policy.violations(prepared.schools[ok], bells.starts, bells.ends))
+
+
+def no_worse_than(prepared: Prepared, result: ScenarioResult, floor: ScenarioResult) -> ScenarioResult:
+    """``result``, or ``floor``'s bells and plans as ``result``'s scenario when they need fewer buses
+    and ``result``'s policy allows them: an optimized scenario then never needs more buses than the
+    aligned one (after the run selection at each one's bells, not only in the bell search), and
+    each school's reason says whose times it took."""
+    if _size(floor.plans) >= _size(result.plans) or floor.scenario.mixed_loads != result.scenario.mixed_loads:
+        return result
+    if _violations(prepared, scenario_policy(prepared.policy, result.scenario.bells), floor.bells):
+        return result
+    took = f" (the {floor.scenario.name} scenario's times, fewer buses with the runs chosen at them)"
+    changes = floor.bells.changes.assign(reason=floor.bells.changes["reason"].astype(str) + took)
+    return replace(
+        floor,
+        scenario=result.scenario,
+        bells=replace(floor.bells, changes=changes),
+        policy_violations=(),
+        seconds=result.seconds,
+        clock_cap=tuple(dict.fromkeys((*result.clock_cap, *floor.clock_cap))),
+    )
+
+
+def on_status_quo_runs(
+    prepared: Prepared, *, plans: Mapping[str, BusPlan] | None = None, time_limit: float = 60.0
+) -> Prepared:
+    """``prepared`` whose bell search counts the runs the selection chooses at the current bells.
+
+    The aligned and optimized searches then move the status quo's own runs (the selection's,
+    fewer buses than the fixed runs) instead of the fixed runs, and one selection follows at the
+    bells found; every plan still needs no more buses than the fixed runs moved, nor than these
+    (:attr:`Prepared.searched`). Done once per city: :func:`compare` passes the status quo's plans.
+
+    Parameters
+    ----------
+    prepared
+        From :func:`prepare`; returned unchanged for the ``"fixed"`` engine or when already done.
+    plans
+        The status quo's plans (its :class:`ScenarioResult`'s); chosen here when not given or when a
+        run carries several schools (mixed loads).
+    time_limit
+        The selection's safety cap (:func:`routing.budget.safety_cap`) when it runs here.
+    """
+    if prepared.engine != "select" or prepared.searched is not None:
+        return prepared
+    if plans is None or any(len(r.schools) > 1 for p in plans.values() for r in p.runs):
+        plans, _ = _plans_at(
+            prepared,
+            Scenario("status quo", "status_quo"),
+            current_bells(prepared.schools),
+            time_limit=time_limit,
+        )
+    runs = {k: tuple(p.runs) for k, p in plans.items()}
+    return replace(prepared, searched=runs, chains=RunChains.from_runs(prepared.data, runs))
 
 
 def _evaluate(
@@ -322,16 +375,17 @@ def _plans_at(
         for session in sessions
     }
     if prepared.engine == "select" and not scenario.mixed_loads:
-        # a bus keeps its type all day: the whole fleet never larger than the fixed runs' moved
-        fixed: dict[str, BusPlan] = {
-            s: _chained(data, s, _moved(prepared, s, end_shift if s == "pm" else shift), {"engine": "select"})
-            for s in sessions
-        }
-        if _size(fixed) < _size(plans):
-            plans = {
-                s: replace(p, stats={**p.stats, "runs": "the fixed runs moved (a smaller fleet)"})
-                for s, p in fixed.items()
-            }
+        # a bus keeps its type all day: the whole fleet never larger than the fixed runs' moved, nor
+        # than the runs the bell search counted
+        moved = {s: _counted(prepared, s, end_shift if s == "pm" else shift) for s in sessions}
+        what = ("the fixed runs moved", "the runs the bell search counted, moved")
+        for k in range(len(moved[sessions[0]]) if sessions else 0):
+            other = {s: _chained(data, s, moved[s][k], {"engine": "select"}) for s in sessions}
+            if _size(other) < _size(plans):
+                plans = {
+                    s: replace(p, stats={**p.stats, "runs": f"{what[k]} (a smaller fleet)"})
+                    for s, p in other.items()
+                }
     return plans, tuple(c for p in plans.values() for c in clock_caps(p.stats))
 
 
@@ -347,46 +401,6 @@ def _shifts(prepared: Prepared, bells: BellTimes) -> tuple[np.ndarray, np.ndarra
     return shift, end_shift
 
 
-def _second_round(
-    prepared: Prepared,
-    scenario: Scenario,
-    policy: BellPolicy,
-    bells: BellTimes,
-    plans: Mapping[str, BusPlan],
-    *,
-    time_limit: float,
-    seed: int,
-) -> tuple[BellTimes, dict[str, BusPlan], tuple[str, ...]] | None:
-    """The aligned or optimized search again, on the runs the selection chose (moved back to the
-    current bells) and from the bells found on the fixed runs, then the selection at the new bells;
-    ``None`` when a run carries several schools (it cannot be moved back by one school's change)."""
-    if any(len(r.schools) > 1 for p in plans.values() for r in p.runs):
-        return None
-    shift, end_shift = _shifts(prepared, bells)
-    back = {
-        k: tuple(r.shifted(-(end_shift if k == "pm" else shift)[r.schools[0]]) for r in p.runs)
-        for k, p in plans.items()
-    }
-    chosen = replace(prepared, runs=back, chains=RunChains.from_runs(prepared.data, back))
-    if scenario.kind == "aligned":
-        again = _aligned(chosen, scenario, policy, time_limit=time_limit, seed=seed, start=bells)
-    else:
-        tiers = (
-            district_tiers(prepared.schools, sector=scenario.to) if scenario.align == "start_and_end" else ()
-        )
-        again = optimize_bells(
-            chosen.chains,
-            prepared.schools,
-            policy=policy,
-            time_limit=time_limit,
-            seed=seed,
-            tiers=tiers,
-            start=bells,
-        )
-    new, capped = _plans_at(chosen, scenario, again, time_limit=time_limit)
-    return again, new, (("bell search",) if again.clock_cap else ()) + capped
-
-
 def _plan(
     prepared: Prepared,
     data: ProblemData,
@@ -397,21 +411,21 @@ def _plan(
     deadline: Deadline,
 ) -> BusPlan:
     """One session's plan at new bells: the runs chosen among the run sets moved to those bells
-    (engine ``"select"``; never more buses than the prepared runs moved, which the bell search
-    counted), or the prepared runs moved (``"fixed"``); chained exactly (fewest buses, then least
-    deadhead); mixed loads when asked; then each bus takes its type
+    (engine ``"select"``; never more buses than the fixed runs moved, nor than the runs the bell
+    search counted, :func:`_counted`), or the fixed runs moved (``"fixed"``); chained exactly
+    (fewest buses, then least deadhead); mixed loads when asked; then each bus takes its type
     (:meth:`~routing.data.ProblemData.bus_type_for`)."""
-    moved = _moved(prepared, session, shift)
     info: dict[str, object] = {"engine": prepared.engine}
     mixing = mixed_loads and session == "am"
     if prepared.engine == "select":
         options = prepared.sets[session].shifted(data, shift)
         chosen, more = select_runs(data, options if mixing else _single_loads(options), deadline=deadline)
         info.update(more)
-        if min_buses(data, moved) < min_buses(data, chosen):
-            chosen = moved
+        for runs in _counted(prepared, session, shift):
+            if min_buses(data, runs) < min_buses(data, chosen):
+                chosen = runs
     else:
-        chosen = moved
+        chosen = _moved(prepared.runs[session], shift)
     capped = ("run selection",) if info.pop("clock_cap", False) else ()
     if mixing:
         plan = BusPlan(
@@ -421,9 +435,18 @@ def _plan(
     return _chained(data, session, chosen, {**info, "clock_cap": capped})
 
 
-def _moved(prepared: Prepared, session: str, shift: np.ndarray) -> list[Run]:
-    """The prepared (fixed) runs of ``session`` moved by their schools' ``shift``."""
-    return [r.shifted(float(shift[r.schools[0]])) for r in prepared.runs[session]]
+def _moved(runs: Sequence[Run], shift: np.ndarray) -> list[Run]:
+    """``runs`` moved by their schools' ``shift``."""
+    return [r.shifted(float(shift[r.schools[0]])) for r in runs]
+
+
+def _counted(prepared: Prepared, session: str, shift: np.ndarray) -> list[list[Run]]:
+    """The runs no plan of ``session`` needs more buses than, moved by ``shift``: the fixed runs, and
+    those the bell search counted when others (:attr:`Prepared.searched`)."""
+    out = [_moved(prepared.runs[session], shift)]
+    if prepared.searched is not None:
+        out.append(_moved(prepared.searched[session], shift))
+    return out
 
 
 def _chained(data: ProblemData, session: Session, runs: Sequence[Run], stats: dict[str, object]) -> BusPlan:

@@ -45,8 +45,11 @@ from routing.travel import (
 #: ``compact sbrp solve``); ``"fixed"``: one run set per school, chained (the reference).
 Engine = Literal["select", "fixed"]
 #: Run sets per school of the ``"select"`` engine (the first of
-#: :data:`routing.selection.DEFAULT_ALTERNATIVES`).
-ALTERNATIVES = 5
+#: :data:`routing.selection.DEFAULT_ALTERNATIVES`: fewest long runs, then shorter runs under 70 % and
+#: 85 % of the ride limit). Measured at 60 s, AM and PM: three give the same buses as five on BPS 2017
+#: (179 / 173 / 153), and on the Boston-scale Riverton 411 / 347 / 364 in 274 CPU-s where five
+#: needed 442 / 346 / 367 in 308 CPU-s, the run selection stopped by the clock's safety cap.
+ALTERNATIVES = 3
 
 
 @dataclass(frozen=True, eq=False)
@@ -68,7 +71,7 @@ class Prepared:
         The engine's problem at the current bells.
     runs
         ``{"am": [...], "pm": [...]}`` every school's first run set (its fewest long runs) at the
-        current bells: the runs the bell search's evaluator counts (``chains``).
+        current bells: the fixed runs (no scenario's plan needs more buses than them moved).
     sets
         Session -> every school's alternative run sets (:class:`~routing.selection.RunSets`), from
         which each scenario's runs are chosen again at its bells.
@@ -76,7 +79,10 @@ class Prepared:
         ``"select"`` (runs chosen among the run sets jointly with the chaining, per scenario) or
         ``"fixed"`` (one run set per school, the same runs in every scenario: the reference).
     chains
-        The bell-time evaluator.
+        The bell-time evaluator: of ``searched`` when set, else of ``runs``.
+    searched
+        The runs the bell search counts when they are not ``runs``: those the selection chose at
+        the current bells (:func:`~routing.scenarios.on_status_quo_runs`), at the current bells.
     infeasible
         Everything left out, by name: ``kind`` (student, stop, school), ``id``, ``school``, ``reason``.
     policy, costs
@@ -112,6 +118,7 @@ class Prepared:
     )
     clock_cap: tuple[str, ...] = ()
     seconds: float = 0.0
+    searched: Mapping[str, tuple[Run, ...]] | None = None
 
 
 def prepare(

@@ -12,6 +12,7 @@ from typing import Any, Protocol
 import pandas as pd
 
 from routing.scenarios.evaluate import (
+    on_status_quo_runs,
     run_scenario,
 )
 from routing.scenarios.prepare import (
@@ -117,7 +118,8 @@ def sweep(
     Parameters
     ----------
     prepared
-        From :func:`prepare` (sent to each worker once).
+        From :func:`prepare` (sent to each worker once), with the bell search on the status quo's
+        runs (:func:`on_status_quo_runs`, once, as :func:`compare` does).
     scenarios
         Any list (e.g. from :func:`read_scenarios` and :func:`grid_scenarios`).
     executor
@@ -132,7 +134,10 @@ def sweep(
     pandas.DataFrame
         The metrics per scenario, with savings against the first.
     """
-    rows = (executor or ProcessExecutor()).map(_Evaluate(time_limit, seed), prepared, list(scenarios))
+    listed = list(scenarios)
+    if any(sc.kind in ("aligned", "optimized") for sc in listed):  # searched on the status quo's runs
+        prepared = on_status_quo_runs(prepared, time_limit=time_limit)
+    rows = (executor or ProcessExecutor()).map(_Evaluate(time_limit, seed), prepared, listed)
     out = pd.DataFrame(rows)
     if len(out):
         out["buses_saved"] = out["buses"].iloc[0] - out["buses"]
