@@ -10,7 +10,8 @@ Each layer builder takes frames in the city's metric CRS and returns a :class:`p
 whose objects carry a ``tip`` (the tooltip text); :func:`deck` frames the layers in a view.
 
 >>> from app import maps
->>> schools = maps.point_layer(city.schools, color=maps.SECTOR_COLORS, by="sector")  # doctest: +SKIP
+>>> px = maps.metres_per_pixel(city)  # doctest: +SKIP
+>>> schools = maps.point_layer(city.schools, color=maps.SECTOR_COLORS, by="sector", scale=px)  # doctest: +SKIP
 >>> layers = [*maps.base_layers(city), schools]  # doctest: +SKIP
 >>> st.pydeck_chart(maps.deck(layers, city=city))  # doctest: +SKIP
 """
@@ -48,6 +49,7 @@ __all__ = [
     "label_layer",
     "legend",
     "line_layer",
+    "metres_per_pixel",
     "outline_layer",
     "path_layer",
     "point_layer",
@@ -85,6 +87,8 @@ _HIGH: Color = (189, 0, 38)
 _STREET = (150, 150, 150)
 _OUTLINE = (60, 60, 60)
 _SQRT3 = math.sqrt(3.0)
+#: Corners of the polygon a point is drawn as (:func:`point_layer`).
+_DOT_CORNERS = 12
 
 
 # --------------------------------------------------------------------------------------------
@@ -195,14 +199,22 @@ def point_layer(
     frame: gpd.GeoDataFrame,
     *,
     color: Color | Mapping[str, Color],
+    scale: float,
     by: str | None = None,
     tip: Callable[[pd.Series], str] | None = None,
     radius: float = 6,
     alpha: int = 230,
     ring: bool = False,
+    outline: bool = True,
+    paths: bool = False,
     layer_id: str | None = None,
-) -> pdk.Layer:
-    """Points (schools, buildings, stops) as dots, colored by the values of column ``by``.
+) -> list[pdk.Layer]:
+    """Points (schools, buildings, stops) as small round polygons, colored by the values of column ``by``.
+
+    Drawn in the polygons' own layer type (``SolidPolygonLayer``, outlines as the map's lines): a
+    software-WebGL browser compiles each layer type's shader anew each time a map is drawn, so a map
+    without a ``ScatterplotLayer`` opens faster. A dot is ``radius`` pixels wide as the map is first
+    drawn (``scale``) and, being a shape on the ground, grows as the map is zoomed in.
 
     Parameters
     ----------
@@ -210,47 +222,92 @@ def point_layer(
         Points in any CRS.
     color
         One color, or colors by value of ``by``.
+    scale
+        Metres a pixel spans on the map as first drawn (:func:`metres_per_pixel`).
     by
         Column whose values pick the color.
     tip
         Tooltip text of a row; default its ``name`` (or ``id``).
     radius
-        Dot radius in pixels.
+        Dot radius in pixels, at the first view.
     alpha
         Opacity, 0–255.
     ring
         Draw rings (the color on the outline, a white centre) instead of dots, to tell
         buildings from the schools drawn over them.
+    outline
+        Draw a thin white outline around each dot (rings always have their colored one).
+    paths
+        Draw the outlines as a ``PathLayer`` (on a map that has one anyway) instead of a ``LineLayer``.
     layer_id
-        pydeck layer id.
+        pydeck layer id of the dots (the outlines: ``layer_id + "_outline"``).
+
+    Returns
+    -------
+    list of pydeck.Layer
+        The dots (one object per row of ``frame``, with its ``tip``) and, when drawn, their outlines.
     """
     geo = _wgs84(frame)
     values = frame[by] if by else pd.Series([None] * len(frame), index=frame.index)
     colors = _colors(values, color, alpha)
-    data = pd.DataFrame(
-        {
-            "position": [[round(float(x), 6), round(float(y), 6)] for x, y in zip(geo.x, geo.y)],
-            "fill": [[255, 255, 255, 200]] * len(frame) if ring else colors,
-            "line": colors if ring else [[255, 255, 255, 255]] * len(frame),
-            "tip": [
-                tip(row) if tip else str(row.get("name") or row.get("id", "")) for _, row in frame.iterrows()
-            ],
-        }
-    )
+    rings = _dots(geo.x.to_numpy(), geo.y.to_numpy(), radius * scale)
+    tips = [tip(row) if tip else str(row.get("name") or row.get("id", "")) for _, row in frame.iterrows()]
+    layers = [_solid(rings, [[255, 255, 255, 200]] * len(frame) if ring else colors, tips, layer_id=layer_id)]
+    if ring or outline:
+        layers.append(
+            _outline(
+                rings,
+                colors=colors if ring else (255, 255, 255, 255),
+                width=3 if ring else 1,
+                layer_id=f"{layer_id or 'points'}_outline",
+                paths=paths,
+            )
+        )
+    return layers
+
+
+def _dots(lon: np.ndarray, lat: np.ndarray, metres: float) -> list[list[list[float]]]:
+    """A ring of :data:`_DOT_CORNERS` corners, ``metres`` from its centre, around each lon/lat point."""
+    angles = np.radians(np.arange(_DOT_CORNERS + 1) * 360 / _DOT_CORNERS)
+    dx = metres / (111_320.0 * np.cos(np.radians(lat)))
+    dy = metres / 110_574.0
+    xs = lon[:, None] + dx[:, None] * np.cos(angles)[None, :]
+    ys = lat[:, None] + dy * np.sin(angles)[None, :]
+    return np.round(np.stack([xs, ys], axis=-1), 6).tolist()
+
+
+def _solid(
+    rings: list[list[list[float]]],
+    fills: list[list[int]],
+    tips: list[str],
+    *,
+    layer_id: str | None,
+    pickable: bool = True,
+) -> pdk.Layer:
+    """Filled polygons given as lon/lat rings, one fill and tip each (a ``SolidPolygonLayer``)."""
     return pdk.Layer(
-        "ScatterplotLayer",
-        data,
+        "SolidPolygonLayer",
+        pd.DataFrame({"polygon": rings, "fill": fills, "tip": tips}),
         id=layer_id,
-        get_position="position",
+        get_polygon="polygon",
         get_fill_color="fill",
-        get_line_color="line",
-        line_width_units='"pixels"',
-        get_line_width=3 if ring else 1,
-        stroked=True,
-        radius_units='"pixels"',
-        get_radius=radius,
-        pickable=True,
+        filled=True,
+        pickable=pickable,
     )
+
+
+def _outline(
+    rings: list[list[list[float]]],
+    *,
+    colors: Sequence[Sequence[int]] | Color,
+    width: float,
+    layer_id: str,
+    paths: bool,
+) -> pdk.Layer:
+    """Outlines of rings as straight segments (``LineLayer``), or as paths when the map has a ``PathLayer``."""
+    if paths:
+        return path_layer(rings, colors=colors, width=width, layer_id=layer_id, decimals=6)
+    return line_layer(rings, colors=colors, width=width, layer_id=layer_id, decimals=6)
 
 
 def polygon_layer(
@@ -262,35 +319,24 @@ def polygon_layer(
     line_width: float = 1,
     layer_id: str | None = None,
     pickable: bool = True,
+    paths: bool = False,
 ) -> list[pdk.Layer]:
     """Polygons (zones, hexagons) with one fill per row (RGBA lists) or one fill for all.
 
     Returns the fill (a ``SolidPolygonLayer``, id ``layer_id``) and, when ``line_width`` > 0, the
     outlines as straight segments (``LineLayer``, id ``layer_id + "_outline"``): deck.gl's
     ``PolygonLayer`` would draw them with a ``PathLayer``, whose shader costs a software-WebGL
-    browser about twice a ``LineLayer``'s to compile each time a map is drawn anew.
+    browser about twice a ``LineLayer``'s to compile each time a map is drawn anew. On a map that
+    has a ``PathLayer`` anyway (bus runs), ``paths`` draws the outlines as one too (one line type).
     """
     rings, rows = _rings(_wgs84(frame).reset_index(drop=True))
     per_row = len(fill) == len(frame) and len(fill) > 0 and not isinstance(fill[0], int)
     fills = [list(fill[i]) for i in rows] if per_row else [list(fill)] * len(rows)
     tips = [tip[i] for i in rows] if tip is not None else [""] * len(rows)
-    data = pd.DataFrame({"polygon": rings, "fill": fills, "tip": tips})
-    layers = [
-        pdk.Layer(
-            "SolidPolygonLayer",
-            data,
-            id=layer_id,
-            get_polygon="polygon",
-            get_fill_color="fill",
-            filled=True,
-            pickable=pickable,
-        )
-    ]
+    layers = [_solid(rings, fills, tips, layer_id=layer_id, pickable=pickable)]
     if line_width > 0:
         layers.append(
-            line_layer(
-                rings, colors=line, width=line_width, layer_id=f"{layer_id or 'polygons'}_outline", decimals=6
-            )
+            _outline(rings, colors=line, width=line_width, layer_id=f"{layer_id or 'polygons'}_outline", paths=paths)
         )
     return layers
 
@@ -351,32 +397,34 @@ def path_layer(
     *,
     colors: Sequence[Sequence[int]] | Color,
     tips: Sequence[str] | None = None,
-    width: float = 3,
+    width: float | Sequence[float] = 3,
     layer_id: str | None = None,
     extra: Mapping[str, Sequence[object]] | None = None,
+    decimals: int = 5,
 ) -> pdk.Layer:
     """Long lines given as lists of ``[lon, lat]`` (bus runs), one color per line or one for all, each
     one object (a ``PathLayer``): one tip per line, however many points it has.
 
-    ``extra`` columns ride along with each line (a click on the map returns them).
+    ``width`` is in pixels, one for all lines or one per line; ``extra`` columns ride along with each
+    line (a click on the map returns them). Coordinates are rounded to ``decimals`` places.
     """
     per_line = len(colors) == len(paths) and len(colors) > 0 and not isinstance(colors[0], int)
-    data = pd.DataFrame(
-        {
-            "path": [np.round(np.asarray(p, dtype=float)[:, :2], 5).tolist() for p in paths],
-            "color": [list(c) for c in colors] if per_line else [list(colors)] * len(paths),
-            "tip": list(tips) if tips is not None else [""] * len(paths),
-            **{name: list(values) for name, values in (extra or {}).items()},
-        }
-    )
+    columns: dict[str, list[object]] = {
+        "path": [np.round(np.asarray(p, dtype=float)[:, :2], decimals).tolist() for p in paths],
+        "color": [list(c) for c in colors] if per_line else [list(colors)] * len(paths),
+        "tip": list(tips) if tips is not None else [""] * len(paths),
+        **{name: list(values) for name, values in (extra or {}).items()},
+    }
+    if isinstance(width, Sequence):
+        columns["width"] = [float(w) for w in width]
     return pdk.Layer(
         "PathLayer",
-        data,
+        pd.DataFrame(columns),
         id=layer_id,
         get_path="path",
         get_color="color",
         width_units='"pixels"',
-        get_width=width,
+        get_width="width" if isinstance(width, Sequence) else width,
         width_min_pixels=1,
         pickable=tips is not None,
     )
@@ -449,15 +497,19 @@ def _street_paths(file: str, network_type: str) -> tuple[list[list[list[float]]]
     return paths, widths
 
 
-def street_layer(city: City) -> pdk.Layer | None:
-    """The city's streets, drawn from its network file; ``None`` when it has no file."""
+def street_layer(city: City, *, paths: bool = False) -> pdk.Layer | None:
+    """The city's streets, drawn from its network file (as a ``PathLayer`` with ``paths``, else a
+    ``LineLayer``); ``None`` when it has no file."""
     if city.network is None or city.network.file is None or not Path(city.network.file).is_file():
         return None
-    paths, widths = _street_paths(str(city.network.file), city.network.network_type)
-    return line_layer(paths, colors=_STREET, width=widths, layer_id="streets")
+    lines, widths = _street_paths(str(city.network.file), city.network.network_type)
+    draw = path_layer if paths else line_layer
+    return draw(lines, colors=_STREET, width=widths, layer_id="streets")
 
 
-def outline_layer(zones: gpd.GeoDataFrame, *, layer_id: str = "neighborhoods") -> list[pdk.Layer]:
+def outline_layer(
+    zones: gpd.GeoDataFrame, *, layer_id: str = "neighborhoods", paths: bool = False
+) -> list[pdk.Layer]:
     """Zone outlines with a faint fill; the tooltip names the zone."""
     return polygon_layer(
         zones,
@@ -465,6 +517,7 @@ def outline_layer(zones: gpd.GeoDataFrame, *, layer_id: str = "neighborhoods") -
         tip=list(zones["name"].fillna(zones["id"]).astype(str)),
         line=_OUTLINE,
         layer_id=layer_id,
+        paths=paths,
     )
 
 
@@ -515,9 +568,14 @@ def base_layers(
     under: Sequence[Layers] = (),
     streets: bool = True,
     neighborhoods: bool = True,
-    labels: bool = True,
+    labels: bool = False,
+    paths: bool = False,
 ) -> list[pdk.Layer]:
     """The base map drawn from the city's own data: neighborhood outlines, streets and names.
+
+    Every layer type a map holds costs a software-WebGL browser a shader compiled anew each time the
+    map is drawn: names (a ``TextLayer``) are drawn only when asked (a neighborhood's tooltip names it
+    anyway), and ``paths`` draws streets and outlines as a ``PathLayer`` on a map that has one anyway.
 
     Parameters
     ----------
@@ -528,13 +586,15 @@ def base_layers(
         and names stay readable on top of them.
     streets, neighborhoods, labels
         Which parts to draw.
+    paths
+        Streets and outlines as a ``PathLayer`` (else a ``LineLayer``).
     """
     layers: list[pdk.Layer] = []
     hoods = city.zones[city.zones["kind"] == "neighborhood"] if len(city.zones) else city.zones
     if neighborhoods and len(hoods):
-        layers.extend(outline_layer(hoods))
+        layers.extend(outline_layer(hoods, paths=paths))
     layers.extend(flat(under))
-    street = street_layer(city) if streets else None
+    street = street_layer(city, paths=paths) if streets else None
     if street is not None:
         layers.append(street)
     if labels and len(hoods):
@@ -565,6 +625,27 @@ def flat(layers: Sequence[Layers]) -> list[pdk.Layer]:
     return out
 
 
+def _view(bounds: tuple[float, float, float, float], width: int, height: int) -> tuple[float, float, float]:
+    """Latitude, longitude and zoom of a ``width`` x ``height`` pixel map framing ``bounds``."""
+    west, south, east, north = bounds
+    tall = (north - south) / max(math.cos(math.radians((north + south) / 2)), 0.1) * width / height
+    span = max(east - west, tall, 1e-4)
+    zoom = float(np.clip(math.log2(width * 360 / (512 * span)) - 0.2, 1, 18))
+    return (north + south) / 2, (west + east) / 2, zoom
+
+
+def metres_per_pixel(
+    city: City | None = None,
+    *,
+    bounds: tuple[float, float, float, float] | None = None,
+    height: int = 560,
+    width: int = 900,
+) -> float:
+    """Metres a pixel spans on a map of :func:`deck` as first drawn (the same framing), to size dots."""
+    lat, _, zoom = _view(bounds if bounds is not None else _bounds(city), width, height)
+    return 40_075_016.686 * math.cos(math.radians(lat)) / (512 * 2**zoom)
+
+
 def deck(
     layers: Sequence[Layers],
     *,
@@ -586,11 +667,8 @@ def deck(
     height, width
         Map height, and the width it is framed for, in pixels.
     """
-    west, south, east, north = bounds if bounds is not None else _bounds(city)
-    tall = (north - south) / max(math.cos(math.radians((north + south) / 2)), 0.1) * width / height
-    span = max(east - west, tall, 1e-4)
-    zoom = float(np.clip(math.log2(width * 360 / (512 * span)) - 0.2, 1, 18))
-    view = pdk.ViewState(latitude=(north + south) / 2, longitude=(west + east) / 2, zoom=zoom, pitch=0)
+    lat, lon, zoom = _view(bounds if bounds is not None else _bounds(city), width, height)
+    view = pdk.ViewState(latitude=lat, longitude=lon, zoom=zoom, pitch=0)
     return pdk.Deck(
         layers=flat(layers),
         initial_view_state=view,

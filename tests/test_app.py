@@ -463,6 +463,21 @@ def test_facilities_needs_are_numbered_on_the_map_as_in_the_tables(facilities, d
     assert all(tip.startswith("#") for tip in tips)
 
 
+def _types(spec: dict) -> set[str]:
+    return {layer["@@type"] for layer in spec["layers"]}
+
+
+def test_maps_hold_few_layer_types(facilities):
+    """Each layer type costs a software-WebGL browser a shader compiled each time a map opens: points are
+    polygons, names are written only on the facility planner's map (the needs' numbers)."""
+    assert _types(_deck(facilities)) == {"SolidPolygonLayer", "LineLayer", "TextLayer"}
+    assert len(_layer(_deck(facilities), "neighborhoods")["data"]) and _layer(_deck(facilities), "labels")
+    app = facilities.switch_page("views/city.py").run()
+    assert _types(_deck(app)) == {"SolidPolygonLayer", "LineLayer"}
+    app.button_group(key="city_layers").set_value(["Streets", "Names"]).run()
+    assert _types(_deck(app)) == {"SolidPolygonLayer", "LineLayer", "TextLayer"}  # names when asked
+
+
 def test_facilities_match_shows_names_and_formatted_dollars(facilities, demo_city):
     facilities.slider(key="match_time").set_value(2)
     facilities.button(key="match_run").click().run()
@@ -627,6 +642,14 @@ def test_zone_design_is_on_the_page(zones_page, demo_city):
     at.slider(key="design_time").set_value(1)
     at.button(key="design_run").click().run()
     assert not at.exception
+    # drawn on the page's one map (a second map costs the browser a WebGL context and its shaders)
+    assert len(at.get("deck_gl_json_chart")) == 1
+    assert at.radio(key="zone_shade").value == "Designed zones"
+    assert _types(_deck(at)) == {"SolidPolygonLayer", "LineLayer"}
+    drawn = _layer(_deck(at), "designed")["data"]
+    at.radio(key="design_draw").set_value("greedy").run()
+    greedy = _layer(_deck(at), "designed")["data"]
+    assert greedy and drawn
     table = _table(at, "measure", "each neighborhood", "greedy", "designed")
     travel = __import__("app._common", fromlist=["travel_for"]).travel_for(demo_city)[0]
     data = ZoneData.from_city(demo_city, travel=travel)
@@ -639,6 +662,7 @@ def test_zone_design_is_on_the_page(zones_page, demo_city):
     )
     shown = table.set_index("measure")
     assert shown.at["zones", "greedy"] == expected.at["zones", "greedy"]
+    assert len({row["tip"] for row in greedy}) == expected.at["zones", "greedy"]
     assert shown.at["shortfall", "each neighborhood"] == expected.at["shortfall", "each neighborhood"]
 
 
@@ -741,13 +765,20 @@ def test_bells_map_locates_no_student(bells_run):
     drawn = _layer(spec, "stops")["data"]
     assert drawn
     for stop in drawn:
-        assert np.abs(corner_xy - np.asarray(stop["position"])).max(axis=1).min() < 1e-5, (
-            f"not a corner stop: {stop}"
-        )
+        centre = np.asarray(stop["polygon"])[:-1].mean(axis=0)  # a dot is a ring around its stop
+        assert np.abs(corner_xy - centre).max(axis=1).min() < 1e-5, f"not a corner stop: {stop}"
     tips = [r["tip"] for r in _layer(spec, "runs")["data"]] + [s["tip"] for s in drawn]
     assert not [
         t for t in tips if re.search(r"(?<![\d,])[1-9] riders", t) or "door-to-door" in t or "wheelchair" in t
     ]
+
+
+def test_bells_map_has_one_line_type(bells_run):
+    """Runs need a PathLayer (one tip per run): streets, outlines and dots' outlines are paths too."""
+    at, _ = bells_run
+    assert _types(_deck(at)) == {"SolidPolygonLayer", "PathLayer"}
+    at.selectbox(key="bell_map_scenario").set_value(at.selectbox(key="bell_map_scenario").options[-1]).run()
+    assert _types(_deck(at)) == {"SolidPolygonLayer", "PathLayer"}
 
 
 def test_bells_map_filters_by_tier_and_school_and_shows_a_bus_day(bells_run):

@@ -416,7 +416,10 @@ def _runs_map() -> None:
     if show_homes:
         riders = city.students[city.students["id"].astype(str).isin(comparison.prepared.riders["id"])]
         areas.append(maps.hexbin_layer(maps.hexbin(riders, size=400), label="riders"))
-    layers = maps.base_layers(city, under=areas)
+    # one line type on this map: runs need a PathLayer (one tip per run), so streets, outlines and dots'
+    # outlines are paths too (each layer type costs a software-WebGL browser a shader to compile)
+    layers = maps.base_layers(city, under=areas, paths=True)
+    px = maps.metres_per_pixel(city)
     layers.append(
         maps.path_layer(
             list(shown["path"]),
@@ -447,6 +450,8 @@ def _runs_map() -> None:
             color=(40, 40, 40),
             radius=2,
             alpha=160,
+            scale=px,
+            outline=False,
             layer_id="stops",
             tip=lambda s: (
                 f"corner stop for {school_name.get(s['school'], s['school'])}: "
@@ -460,6 +465,8 @@ def _runs_map() -> None:
             color=maps.SECTOR_COLORS,
             by="sector",
             radius=6,
+            scale=px,
+            paths=True,
             layer_id="schools",
             tip=lambda s: f"{s['name']} — {s['sector']}",
         )

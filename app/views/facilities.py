@@ -223,7 +223,8 @@ origins = gpd.GeoDataFrame(
 )
 origins = origins[origins.geometry.notna() & ~origins.geometry.is_empty]
 origins["label"] = origins["id"].map(number).astype(str)
-layers = maps.base_layers(city)
+layers = maps.base_layers(city, labels=True)  # the needs' numbers make it a map with labels anyway
+px = maps.metres_per_pixel(city)
 layers.append(
     maps.point_layer(
         buildings,
@@ -231,6 +232,7 @@ layers.append(
         by="status",
         radius=7,
         ring=True,
+        scale=px,
         tip=_building_tip,
         layer_id="buildings",
     )
@@ -256,6 +258,7 @@ layers.append(
         origins,
         color=NEED_COLOR,
         radius=9,
+        scale=px,
         tip=lambda n: f"#{n['label']} {n['name']} needs {int(n['seats']):,} seats",
         layer_id="needs",
     )
@@ -501,6 +504,7 @@ def _sites() -> None:
                     f"{int(row['spare_seats']):,} spare seats: "
                     "tick **Within spare seats** to keep each campus within its building."
                 )
+            px = maps.metres_per_pixel(city, height=420)
             layers = maps.base_layers(city) + [
                 maps.point_layer(
                     city.buildings,
@@ -508,12 +512,14 @@ def _sites() -> None:
                     by="status",
                     ring=True,
                     radius=5,
+                    scale=px,
                     layer_id="site_candidates",
                 ),
                 maps.point_layer(
                     chosen,
                     color=SITE_COLOR,
                     radius=12,
+                    scale=px,
                     layer_id="sites_chosen",
                     tip=lambda r: (
                         f"{r['name']}: {int(r['students_served']):,} students, {int(r['spare_seats']):,} "
