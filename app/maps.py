@@ -6,12 +6,16 @@ Every map is drawn offline with pydeck (no tile server): the base is the city's 
 homes, which are never drawn one by one: :func:`hexbin` counts them in hexagons and drops every
 cell with fewer than ``min_count`` (10) students.
 
-Each layer builder takes frames in the city's metric CRS and returns a :class:`pydeck.Layer`
-whose objects carry a ``tip`` (the tooltip text); :func:`deck` frames the layers in a view.
+Each layer builder takes frames in the city's metric CRS and returns a :class:`pydeck.Layer` (or a
+fill and its outline) whose objects carry a ``tip`` (the tooltip text); :func:`deck` frames the
+layers in a view. A browser without a graphics card (software WebGL) compiles one shader per layer
+type each time a map opens, so the maps use few: every area and point is a ``SolidPolygonLayer``
+(points are small round polygons), every line a ``LineLayer``; names (a ``TextLayer``) only where
+asked for.
 
 >>> from app import maps
 >>> px = maps.metres_per_pixel(city)  # doctest: +SKIP
->>> schools = maps.point_layer(city.schools, color=maps.SECTOR_COLORS, by="sector", scale=px)  # doctest: +SKIP
+>>> schools = maps.point_layer(city.schools, color=maps.SECTOR_COLORS, scale=px)  # doctest: +SKIP
 >>> layers = [*maps.base_layers(city), schools]  # doctest: +SKIP
 >>> st.pydeck_chart(maps.deck(layers, city=city))  # doctest: +SKIP
 """
@@ -19,6 +23,7 @@ whose objects carry a ``tip`` (the tooltip text); :func:`deck` frames the layers
 from __future__ import annotations
 
 import functools
+import json
 import math
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -51,7 +56,6 @@ __all__ = [
     "line_layer",
     "metres_per_pixel",
     "outline_layer",
-    "path_layer",
     "point_layer",
     "polygon_layer",
     "public_run_lines",
@@ -87,8 +91,6 @@ _HIGH: Color = (189, 0, 38)
 _STREET = (150, 150, 150)
 _OUTLINE = (60, 60, 60)
 _SQRT3 = math.sqrt(3.0)
-#: Corners of the polygon a point is drawn as (:func:`point_layer`).
-_DOT_CORNERS = 12
 
 
 # --------------------------------------------------------------------------------------------
@@ -206,12 +208,11 @@ def point_layer(
     alpha: int = 230,
     ring: bool = False,
     outline: bool = True,
-    paths: bool = False,
     layer_id: str | None = None,
 ) -> list[pdk.Layer]:
     """Points (schools, buildings, stops) as small round polygons, colored by the values of column ``by``.
 
-    Drawn in the polygons' own layer type (``SolidPolygonLayer``, outlines as the map's lines): a
+    Drawn in the polygons' own layer type (``SolidPolygonLayer``, outlines a ``LineLayer``): a
     software-WebGL browser compiles each layer type's shader anew each time a map is drawn, so a map
     without a ``ScatterplotLayer`` opens faster. A dot is ``radius`` pixels wide as the map is first
     drawn (``scale``) and, being a shape on the ground, grows as the map is zoomed in.
@@ -227,7 +228,7 @@ def point_layer(
     by
         Column whose values pick the color.
     tip
-        Tooltip text of a row; default its ``name`` (or ``id``).
+        Tooltip text of a row (a dict of its columns); default its ``name`` (or ``id``).
     radius
         Dot radius in pixels, at the first view.
     alpha
@@ -237,8 +238,6 @@ def point_layer(
         buildings from the schools drawn over them.
     outline
         Draw a thin white outline around each dot (rings always have their colored one).
-    paths
-        Draw the outlines as a ``PathLayer`` (on a map that has one anyway) instead of a ``LineLayer``.
     layer_id
         pydeck layer id of the dots (the outlines: ``layer_id + "_outline"``).
 
@@ -250,30 +249,39 @@ def point_layer(
     geo = _wgs84(frame)
     values = frame[by] if by else pd.Series([None] * len(frame), index=frame.index)
     colors = _colors(values, color, alpha)
-    rings = _dots(geo.x.to_numpy(), geo.y.to_numpy(), radius * scale)
-    tips = [tip(row) if tip else str(row.get("name") or row.get("id", "")) for _, row in frame.iterrows()]
+    rings = _dots(geo.x.to_numpy(), geo.y.to_numpy(), radius * scale, corners=6 if radius <= 3 else 12)
+    rows = pd.DataFrame(frame.drop(columns=frame.geometry.name)).to_dict("records")  # 10x iterrows' speed
+    tips = [tip(row) if tip else str(row.get("name") or row.get("id", "")) for row in rows]
     layers = [_solid(rings, [[255, 255, 255, 200]] * len(frame) if ring else colors, tips, layer_id=layer_id)]
     if ring or outline:
         layers.append(
-            _outline(
+            line_layer(
                 rings,
                 colors=colors if ring else (255, 255, 255, 255),
                 width=3 if ring else 1,
                 layer_id=f"{layer_id or 'points'}_outline",
-                paths=paths,
+                decimals=6,
             )
         )
     return layers
 
 
-def _dots(lon: np.ndarray, lat: np.ndarray, metres: float) -> list[list[list[float]]]:
-    """A ring of :data:`_DOT_CORNERS` corners, ``metres`` from its centre, around each lon/lat point."""
-    angles = np.radians(np.arange(_DOT_CORNERS + 1) * 360 / _DOT_CORNERS)
+def _dots(lon: np.ndarray, lat: np.ndarray, metres: float, *, corners: int) -> list[list[list[float]]]:
+    """A ring of ``corners`` corners, ``metres`` from its centre, around each lon/lat point (a dot of a
+    few pixels needs no more than six)."""
+    angles = np.radians(np.arange(corners + 1) * 360 / corners)
     dx = metres / (111_320.0 * np.cos(np.radians(lat)))
     dy = metres / 110_574.0
     xs = lon[:, None] + dx[:, None] * np.cos(angles)[None, :]
     ys = lat[:, None] + dy * np.sin(angles)[None, :]
     return np.round(np.stack([xs, ys], axis=-1), 6).tolist()
+
+
+def _records(columns: Mapping[str, Sequence[object]]) -> list[dict[str, object]]:
+    """Columns of equal length as the rows pydeck sends (what it makes of a DataFrame, in a fifth of
+    the time: the streets are built on every rerun of a map)."""
+    names = list(columns)
+    return [dict(zip(names, row)) for row in zip(*columns.values())]
 
 
 def _solid(
@@ -287,27 +295,13 @@ def _solid(
     """Filled polygons given as lon/lat rings, one fill and tip each (a ``SolidPolygonLayer``)."""
     return pdk.Layer(
         "SolidPolygonLayer",
-        pd.DataFrame({"polygon": rings, "fill": fills, "tip": tips}),
+        _records({"polygon": rings, "fill": fills, "tip": tips}),
         id=layer_id,
         get_polygon="polygon",
         get_fill_color="fill",
         filled=True,
         pickable=pickable,
     )
-
-
-def _outline(
-    rings: list[list[list[float]]],
-    *,
-    colors: Sequence[Sequence[int]] | Color,
-    width: float,
-    layer_id: str,
-    paths: bool,
-) -> pdk.Layer:
-    """Outlines of rings as straight segments (``LineLayer``), or as paths when the map has a ``PathLayer``."""
-    if paths:
-        return path_layer(rings, colors=colors, width=width, layer_id=layer_id, decimals=6)
-    return line_layer(rings, colors=colors, width=width, layer_id=layer_id, decimals=6)
 
 
 def polygon_layer(
@@ -319,15 +313,13 @@ def polygon_layer(
     line_width: float = 1,
     layer_id: str | None = None,
     pickable: bool = True,
-    paths: bool = False,
 ) -> list[pdk.Layer]:
     """Polygons (zones, hexagons) with one fill per row (RGBA lists) or one fill for all.
 
     Returns the fill (a ``SolidPolygonLayer``, id ``layer_id``) and, when ``line_width`` > 0, the
     outlines as straight segments (``LineLayer``, id ``layer_id + "_outline"``): deck.gl's
     ``PolygonLayer`` would draw them with a ``PathLayer``, whose shader costs a software-WebGL
-    browser about twice a ``LineLayer``'s to compile each time a map is drawn anew. On a map that
-    has a ``PathLayer`` anyway (bus runs), ``paths`` draws the outlines as one too (one line type).
+    browser about twice a ``LineLayer``'s to compile each time a map is drawn anew.
     """
     rings, rows = _rings(_wgs84(frame).reset_index(drop=True))
     per_row = len(fill) == len(frame) and len(fill) > 0 and not isinstance(fill[0], int)
@@ -336,7 +328,9 @@ def polygon_layer(
     layers = [_solid(rings, fills, tips, layer_id=layer_id, pickable=pickable)]
     if line_width > 0:
         layers.append(
-            _outline(rings, colors=line, width=line_width, layer_id=f"{layer_id or 'polygons'}_outline", paths=paths)
+            line_layer(
+                rings, colors=line, width=line_width, layer_id=f"{layer_id or 'polygons'}_outline", decimals=6
+            )
         )
     return layers
 
@@ -352,13 +346,14 @@ def line_layer(
     decimals: int = 5,
 ) -> pdk.Layer:
     """Lines given as lists of ``[lon, lat]`` drawn as their straight segments (a ``LineLayer``):
-    streets, outlines, straight match lines.
+    streets, outlines, match lines, bus runs; every line of every map.
 
     A software-WebGL browser (no graphics card) compiles a ``LineLayer``'s shader in about half the
-    time of a ``PathLayer``'s, which it does each time a map is drawn anew (a page switch). Each
-    segment carries its line's color, width, tip and ``extra`` (a click on the map returns them), so
-    long lines with tips are better drawn by :func:`path_layer`. Coordinates are rounded to
-    ``decimals`` places (5: about a metre).
+    time of a ``PathLayer``'s, which it does each time a map is drawn anew (a page switch), and draws
+    it faster. Each segment carries its line's color, width, tip and ``extra`` (a click on the map
+    returns them): a run of 50 points sends its tip 49 times (the demo's morning runs: 0.6 MB of JSON
+    as segments, 0.1 MB as paths), cheaper than a second line type's shader. Coordinates are rounded
+    to ``decimals`` places (5: about a metre).
     """
     per_line = len(colors) == len(paths) and len(colors) > 0 and not isinstance(colors[0], int)
     widths = width if isinstance(width, Sequence) else [width] * len(paths)
@@ -380,49 +375,11 @@ def line_layer(
         columns[name] = [values[i] for i in line_of]
     return pdk.Layer(
         "LineLayer",
-        pd.DataFrame(columns),
+        _records(columns),
         id=layer_id,
         get_source_position="source",
         get_target_position="target",
         get_color="color" if per_line else list(colors),
-        width_units='"pixels"',
-        get_width="width" if isinstance(width, Sequence) else width,
-        width_min_pixels=1,
-        pickable=tips is not None,
-    )
-
-
-def path_layer(
-    paths: Sequence[Sequence[Sequence[float]]],
-    *,
-    colors: Sequence[Sequence[int]] | Color,
-    tips: Sequence[str] | None = None,
-    width: float | Sequence[float] = 3,
-    layer_id: str | None = None,
-    extra: Mapping[str, Sequence[object]] | None = None,
-    decimals: int = 5,
-) -> pdk.Layer:
-    """Long lines given as lists of ``[lon, lat]`` (bus runs), one color per line or one for all, each
-    one object (a ``PathLayer``): one tip per line, however many points it has.
-
-    ``width`` is in pixels, one for all lines or one per line; ``extra`` columns ride along with each
-    line (a click on the map returns them). Coordinates are rounded to ``decimals`` places.
-    """
-    per_line = len(colors) == len(paths) and len(colors) > 0 and not isinstance(colors[0], int)
-    columns: dict[str, list[object]] = {
-        "path": [np.round(np.asarray(p, dtype=float)[:, :2], decimals).tolist() for p in paths],
-        "color": [list(c) for c in colors] if per_line else [list(colors)] * len(paths),
-        "tip": list(tips) if tips is not None else [""] * len(paths),
-        **{name: list(values) for name, values in (extra or {}).items()},
-    }
-    if isinstance(width, Sequence):
-        columns["width"] = [float(w) for w in width]
-    return pdk.Layer(
-        "PathLayer",
-        pd.DataFrame(columns),
-        id=layer_id,
-        get_path="path",
-        get_color="color",
         width_units='"pixels"',
         get_width="width" if isinstance(width, Sequence) else width,
         width_min_pixels=1,
@@ -497,19 +454,23 @@ def _street_paths(file: str, network_type: str) -> tuple[list[list[list[float]]]
     return paths, widths
 
 
-def street_layer(city: City, *, paths: bool = False) -> pdk.Layer | None:
-    """The city's streets, drawn from its network file (as a ``PathLayer`` with ``paths``, else a
-    ``LineLayer``); ``None`` when it has no file."""
+def street_layer(city: City) -> pdk.Layer | None:
+    """The city's streets, drawn from its network file; ``None`` when it has no file.
+
+    The layer is built once per file and shared by every map that draws it (it is never changed).
+    """
     if city.network is None or city.network.file is None or not Path(city.network.file).is_file():
         return None
-    lines, widths = _street_paths(str(city.network.file), city.network.network_type)
-    draw = path_layer if paths else line_layer
-    return draw(lines, colors=_STREET, width=widths, layer_id="streets")
+    return _street_layer(str(city.network.file), city.network.network_type)
 
 
-def outline_layer(
-    zones: gpd.GeoDataFrame, *, layer_id: str = "neighborhoods", paths: bool = False
-) -> list[pdk.Layer]:
+@functools.lru_cache(maxsize=4)
+def _street_layer(file: str, network_type: str) -> pdk.Layer:
+    paths, widths = _street_paths(file, network_type)
+    return line_layer(paths, colors=_STREET, width=widths, layer_id="streets")
+
+
+def outline_layer(zones: gpd.GeoDataFrame, *, layer_id: str = "neighborhoods") -> list[pdk.Layer]:
     """Zone outlines with a faint fill; the tooltip names the zone."""
     return polygon_layer(
         zones,
@@ -517,7 +478,6 @@ def outline_layer(
         tip=list(zones["name"].fillna(zones["id"]).astype(str)),
         line=_OUTLINE,
         layer_id=layer_id,
-        paths=paths,
     )
 
 
@@ -569,13 +529,12 @@ def base_layers(
     streets: bool = True,
     neighborhoods: bool = True,
     labels: bool = False,
-    paths: bool = False,
 ) -> list[pdk.Layer]:
     """The base map drawn from the city's own data: neighborhood outlines, streets and names.
 
     Every layer type a map holds costs a software-WebGL browser a shader compiled anew each time the
     map is drawn: names (a ``TextLayer``) are drawn only when asked (a neighborhood's tooltip names it
-    anyway), and ``paths`` draws streets and outlines as a ``PathLayer`` on a map that has one anyway.
+    anyway).
 
     Parameters
     ----------
@@ -586,15 +545,13 @@ def base_layers(
         and names stay readable on top of them.
     streets, neighborhoods, labels
         Which parts to draw.
-    paths
-        Streets and outlines as a ``PathLayer`` (else a ``LineLayer``).
     """
     layers: list[pdk.Layer] = []
     hoods = city.zones[city.zones["kind"] == "neighborhood"] if len(city.zones) else city.zones
     if neighborhoods and len(hoods):
-        layers.extend(outline_layer(hoods, paths=paths))
+        layers.extend(outline_layer(hoods))
     layers.extend(flat(under))
-    street = street_layer(city, paths=paths) if streets else None
+    street = street_layer(city) if streets else None
     if street is not None:
         layers.append(street)
     if labels and len(hoods):
@@ -623,6 +580,16 @@ def flat(layers: Sequence[Layers]) -> list[pdk.Layer]:
         elif layer is not None:
             out.append(layer)
     return out
+
+
+class _CompactDeck(pdk.Deck):
+    """A :class:`pydeck.Deck` whose JSON has no indentation: a third of the bytes to send the browser
+    and parse on each redraw (pydeck indents by two spaces)."""
+
+    def to_json(self) -> str:
+        from pydeck.bindings.json_tools import default_serialize
+
+        return json.dumps(self, sort_keys=True, default=default_serialize, separators=(",", ":"))
 
 
 def _view(bounds: tuple[float, float, float, float], width: int, height: int) -> tuple[float, float, float]:
@@ -669,7 +636,7 @@ def deck(
     """
     lat, lon, zoom = _view(bounds if bounds is not None else _bounds(city), width, height)
     view = pdk.ViewState(latitude=lat, longitude=lon, zoom=zoom, pitch=0)
-    return pdk.Deck(
+    return _CompactDeck(
         layers=flat(layers),
         initial_view_state=view,
         map_provider=None,  # no basemap: pydeck writes its style sentinel, which Streamlit reads as "none"

@@ -106,8 +106,9 @@ def test_point_layer_colors_by_value():
         here = gpd.GeoSeries([centre], crs=4326).to_crs(CRS).iloc[0]
         assert drawn.centroid.distance(here) < 0.5
         assert 55 < drawn.exterior.distance(here) <= 60.5  # 6 px x 10 m, a 12-gon's sides inside
-    rings = maps.point_layer(frame, color=maps.STATUS_COLORS, scale=10, ring=True, paths=True)
-    assert rings[1].type == "PathLayer"  # outlines in the map's one line type
+    dots, rings = maps.point_layer(frame, color=maps.STATUS_COLORS, by="sector", scale=10, ring=True)
+    assert all(list(f) == [255, 255, 255, 200] for f in pd.DataFrame(dots.data)["fill"])  # white centres
+    assert {tuple(c[:3]) for c in pd.DataFrame(rings.data)["color"]} == {(0, 0, 0)}  # no status: black rings
 
 
 def test_metres_per_pixel_matches_the_maps_framing():

@@ -416,12 +416,12 @@ def _runs_map() -> None:
     if show_homes:
         riders = city.students[city.students["id"].astype(str).isin(comparison.prepared.riders["id"])]
         areas.append(maps.hexbin_layer(maps.hexbin(riders, size=400), label="riders"))
-    # one line type on this map: runs need a PathLayer (one tip per run), so streets, outlines and dots'
-    # outlines are paths too (each layer type costs a software-WebGL browser a shader to compile)
-    layers = maps.base_layers(city, under=areas, paths=True)
+    # runs as straight segments, as streets are: one line type on the map (each layer type costs a
+    # software-WebGL browser a shader to compile each time the map opens)
+    layers = maps.base_layers(city, under=areas)
     px = maps.metres_per_pixel(city)
     layers.append(
-        maps.path_layer(
+        maps.line_layer(
             list(shown["path"]),
             colors=[
                 [*maps.SECTOR_COLORS.get(sector_of.get(s, ""), (0, 0, 0))[:3], 220] for s in shown["school"]
@@ -466,7 +466,6 @@ def _runs_map() -> None:
             by="sector",
             radius=6,
             scale=px,
-            paths=True,
             layer_id="schools",
             tip=lambda s: f"{s['name']} — {s['sector']}",
         )

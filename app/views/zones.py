@@ -220,7 +220,8 @@ def _design_layer(plan: object) -> tuple[list[object], str]:
     frame = plan.to_geodataframe()
     fills = [[*ZONE_PALETTE[k % len(ZONE_PALETTE)], 90] for k in range(len(frame))]
     tips = [
-        f"{n}: {r:,} residents, {s:,} seats" for n, r, s in zip(frame["name"], frame["residents"], frame["seats"])
+        f"{n}: {r:,} residents, {s:,} seats"
+        for n, r, s in zip(frame["name"], frame["residents"], frame["seats"])
     ]
     layer = maps.polygon_layer(
         frame, fill=fills, tip=tips, line=(255, 255, 255), line_width=2, layer_id="designed"
@@ -308,8 +309,8 @@ def _zone_map() -> None:
     if show == DESIGNED and plans[plan_name].issues:
         st.warning("; ".join(plans[plan_name].issues))
     st.caption(
-        f"Travel: {travel_how}. Applicants are drawn on the map only as hexagons of at least {maps.MIN_CELL}; "
-        "point at a neighborhood for its name."
+        f"Travel: {travel_how}. Applicants are drawn on the map only as hexagons of at least "
+        f"{maps.MIN_CELL}; point at a neighborhood for its name."
     )
 
 
