@@ -254,8 +254,12 @@ def test_facilities_page_chooses_sites_for_new_campuses(app):
     assert not app.exception, app.exception
     sites = _table(app, "students served", "mean travel (min)")
     assert len(sites) == 2 and set(sites["status"]) <= {"vacant", "under-used"}
-    chosen = _layer(_deck(app, index=len(app.get("deck_gl_json_chart")) - 1), "sites_chosen")["data"]
+    assert len(app.get("deck_gl_json_chart")) == 1  # the sites are drawn on the page's one map
+    chosen = _layer(_deck(app), "sites_chosen")["data"]
     assert len(chosen) == 2
+    assert {row["tip"].split(":")[0] for row in chosen} == set(sites["name"])
+    app.selectbox(key="sites_grades").set_value("middle (6-8)").run()  # other inputs: no sites drawn
+    assert "sites_chosen" not in {layer["id"] for layer in _deck(app)["layers"]}
 
 
 # ---------------------------------------------------------------- small generated city for bells and zones
@@ -538,9 +542,7 @@ def test_facilities_sites_have_their_own_color_a_legend_and_honest_seats(facilit
     assert not facilities.exception
     from app import maps
 
-    chosen = _layer(_deck(facilities, index=len(facilities.get("deck_gl_json_chart")) - 1), "sites_chosen")[
-        "data"
-    ]
+    chosen = _layer(_deck(facilities), "sites_chosen")["data"]
     colors = {tuple(row["fill"][:3]) for row in chosen}
     assert not colors & {tuple(c[:3]) for c in maps.STATUS_COLORS.values()}
     assert any("chosen for a new campus" in m.value for m in facilities.markdown)
