@@ -414,8 +414,7 @@ def _runs_map() -> None:
     public_stops = public_stops[public_stops["school"].isin(shown["school"])]
     areas = []
     if show_homes:
-        riders = city.students[city.students["id"].astype(str).isin(comparison.prepared.riders["id"])]
-        areas.append(maps.hexbin_layer(maps.hexbin(riders, size=400), label="riders"))
+        areas.append(files.riders_layer(comparison, city.students))
     # runs as straight segments, as streets are: one line type on the map (each layer type costs a
     # software-WebGL browser a shader to compile each time the map opens)
     layers = maps.base_layers(city, under=areas)
