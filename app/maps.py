@@ -6,11 +6,16 @@ Every map is drawn offline with pydeck (no tile server): the base is the city's 
 homes, which are never drawn one by one: :func:`hexbin` counts them in hexagons and drops every
 cell with fewer than ``min_count`` (10) students.
 
-Each layer builder takes frames in the city's metric CRS and returns a :class:`pydeck.Layer`
-whose objects carry a ``tip`` (the tooltip text); :func:`deck` frames the layers in a view.
+Each layer builder takes frames in the city's metric CRS and returns a :class:`pydeck.Layer` (or a
+fill and its outline) whose objects carry a ``tip`` (the tooltip text); :func:`deck` frames the
+layers in a view. A browser without a graphics card (software WebGL) compiles one shader per layer
+type each time a map opens, so the maps use few: every area and point is a ``SolidPolygonLayer``
+(points are small round polygons), every line a ``LineLayer``; names (a ``TextLayer``) only where
+asked for.
 
 >>> from app import maps
->>> schools = maps.point_layer(city.schools, color=maps.SECTOR_COLORS, by="sector")  # doctest: +SKIP
+>>> px = maps.metres_per_pixel(city)  # doctest: +SKIP
+>>> schools = maps.point_layer(city.schools, color=maps.SECTOR_COLORS, scale=px)  # doctest: +SKIP
 >>> layers = [*maps.base_layers(city), schools]  # doctest: +SKIP
 >>> st.pydeck_chart(maps.deck(layers, city=city))  # doctest: +SKIP
 """
@@ -18,6 +23,7 @@ whose objects carry a ``tip`` (the tooltip text); :func:`deck` frames the layers
 from __future__ import annotations
 
 import functools
+import json
 import math
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -48,8 +54,8 @@ __all__ = [
     "label_layer",
     "legend",
     "line_layer",
+    "metres_per_pixel",
     "outline_layer",
-    "path_layer",
     "point_layer",
     "polygon_layer",
     "public_run_lines",
@@ -195,14 +201,21 @@ def point_layer(
     frame: gpd.GeoDataFrame,
     *,
     color: Color | Mapping[str, Color],
+    scale: float,
     by: str | None = None,
     tip: Callable[[pd.Series], str] | None = None,
     radius: float = 6,
     alpha: int = 230,
     ring: bool = False,
+    outline: bool = True,
     layer_id: str | None = None,
-) -> pdk.Layer:
-    """Points (schools, buildings, stops) as dots, colored by the values of column ``by``.
+) -> list[pdk.Layer]:
+    """Points (schools, buildings, stops) as small round polygons, colored by the values of column ``by``.
+
+    Drawn in the polygons' own layer type (``SolidPolygonLayer``, outlines a ``LineLayer``): a
+    software-WebGL browser compiles each layer type's shader anew each time a map is drawn, so a map
+    without a ``ScatterplotLayer`` opens faster. A dot is ``radius`` pixels wide as the map is first
+    drawn (``scale``) and, being a shape on the ground, grows as the map is zoomed in.
 
     Parameters
     ----------
@@ -210,46 +223,84 @@ def point_layer(
         Points in any CRS.
     color
         One color, or colors by value of ``by``.
+    scale
+        Metres a pixel spans on the map as first drawn (:func:`metres_per_pixel`).
     by
         Column whose values pick the color.
     tip
-        Tooltip text of a row; default its ``name`` (or ``id``).
+        Tooltip text of a row (a dict of its columns); default its ``name`` (or ``id``).
     radius
-        Dot radius in pixels.
+        Dot radius in pixels, at the first view.
     alpha
         Opacity, 0–255.
     ring
         Draw rings (the color on the outline, a white centre) instead of dots, to tell
         buildings from the schools drawn over them.
+    outline
+        Draw a thin white outline around each dot (rings always have their colored one).
     layer_id
-        pydeck layer id.
+        pydeck layer id of the dots (the outlines: ``layer_id + "_outline"``).
+
+    Returns
+    -------
+    list of pydeck.Layer
+        The dots (one object per row of ``frame``, with its ``tip``) and, when drawn, their outlines.
     """
     geo = _wgs84(frame)
     values = frame[by] if by else pd.Series([None] * len(frame), index=frame.index)
     colors = _colors(values, color, alpha)
-    data = pd.DataFrame(
-        {
-            "position": [[round(float(x), 6), round(float(y), 6)] for x, y in zip(geo.x, geo.y)],
-            "fill": [[255, 255, 255, 200]] * len(frame) if ring else colors,
-            "line": colors if ring else [[255, 255, 255, 255]] * len(frame),
-            "tip": [
-                tip(row) if tip else str(row.get("name") or row.get("id", "")) for _, row in frame.iterrows()
-            ],
-        }
-    )
+    rings = _dots(geo.x.to_numpy(), geo.y.to_numpy(), radius * scale, corners=6 if radius <= 3 else 12)
+    rows = pd.DataFrame(frame.drop(columns=frame.geometry.name)).to_dict("records")  # 10x iterrows' speed
+    tips = [tip(row) if tip else str(row.get("name") or row.get("id", "")) for row in rows]
+    layers = [_solid(rings, [[255, 255, 255, 200]] * len(frame) if ring else colors, tips, layer_id=layer_id)]
+    if ring or outline:
+        layers.append(
+            line_layer(
+                rings,
+                colors=colors if ring else (255, 255, 255, 255),
+                width=3 if ring else 1,
+                layer_id=f"{layer_id or 'points'}_outline",
+                decimals=6,
+            )
+        )
+    return layers
+
+
+def _dots(lon: np.ndarray, lat: np.ndarray, metres: float, *, corners: int) -> list[list[list[float]]]:
+    """A ring of ``corners`` corners, ``metres`` from its centre, around each lon/lat point (a dot of a
+    few pixels needs no more than six)."""
+    angles = np.radians(np.arange(corners + 1) * 360 / corners)
+    dx = metres / (111_320.0 * np.cos(np.radians(lat)))
+    dy = metres / 110_574.0
+    xs = lon[:, None] + dx[:, None] * np.cos(angles)[None, :]
+    ys = lat[:, None] + dy * np.sin(angles)[None, :]
+    return np.round(np.stack([xs, ys], axis=-1), 6).tolist()
+
+
+def _records(columns: Mapping[str, Sequence[object]]) -> list[dict[str, object]]:
+    """Columns of equal length as the rows pydeck sends (what it makes of a DataFrame, in a fifth of
+    the time: the streets are built on every rerun of a map)."""
+    names = list(columns)
+    return [dict(zip(names, row)) for row in zip(*columns.values())]
+
+
+def _solid(
+    rings: list[list[list[float]]],
+    fills: list[list[int]],
+    tips: list[str],
+    *,
+    layer_id: str | None,
+    pickable: bool = True,
+) -> pdk.Layer:
+    """Filled polygons given as lon/lat rings, one fill and tip each (a ``SolidPolygonLayer``)."""
     return pdk.Layer(
-        "ScatterplotLayer",
-        data,
+        "SolidPolygonLayer",
+        _records({"polygon": rings, "fill": fills, "tip": tips}),
         id=layer_id,
-        get_position="position",
+        get_polygon="polygon",
         get_fill_color="fill",
-        get_line_color="line",
-        line_width_units='"pixels"',
-        get_line_width=3 if ring else 1,
-        stroked=True,
-        radius_units='"pixels"',
-        get_radius=radius,
-        pickable=True,
+        filled=True,
+        pickable=pickable,
     )
 
 
@@ -274,18 +325,7 @@ def polygon_layer(
     per_row = len(fill) == len(frame) and len(fill) > 0 and not isinstance(fill[0], int)
     fills = [list(fill[i]) for i in rows] if per_row else [list(fill)] * len(rows)
     tips = [tip[i] for i in rows] if tip is not None else [""] * len(rows)
-    data = pd.DataFrame({"polygon": rings, "fill": fills, "tip": tips})
-    layers = [
-        pdk.Layer(
-            "SolidPolygonLayer",
-            data,
-            id=layer_id,
-            get_polygon="polygon",
-            get_fill_color="fill",
-            filled=True,
-            pickable=pickable,
-        )
-    ]
+    layers = [_solid(rings, fills, tips, layer_id=layer_id, pickable=pickable)]
     if line_width > 0:
         layers.append(
             line_layer(
@@ -306,13 +346,14 @@ def line_layer(
     decimals: int = 5,
 ) -> pdk.Layer:
     """Lines given as lists of ``[lon, lat]`` drawn as their straight segments (a ``LineLayer``):
-    streets, outlines, straight match lines.
+    streets, outlines, match lines, bus runs; every line of every map.
 
     A software-WebGL browser (no graphics card) compiles a ``LineLayer``'s shader in about half the
-    time of a ``PathLayer``'s, which it does each time a map is drawn anew (a page switch). Each
-    segment carries its line's color, width, tip and ``extra`` (a click on the map returns them), so
-    long lines with tips are better drawn by :func:`path_layer`. Coordinates are rounded to
-    ``decimals`` places (5: about a metre).
+    time of a ``PathLayer``'s, which it does each time a map is drawn anew (a page switch), and draws
+    it faster. Each segment carries its line's color, width, tip and ``extra`` (a click on the map
+    returns them): a run of 50 points sends its tip 49 times (the demo's morning runs: 0.6 MB of JSON
+    as segments, 0.1 MB as paths), cheaper than a second line type's shader. Coordinates are rounded
+    to ``decimals`` places (5: about a metre).
     """
     per_line = len(colors) == len(paths) and len(colors) > 0 and not isinstance(colors[0], int)
     widths = width if isinstance(width, Sequence) else [width] * len(paths)
@@ -334,49 +375,13 @@ def line_layer(
         columns[name] = [values[i] for i in line_of]
     return pdk.Layer(
         "LineLayer",
-        pd.DataFrame(columns),
+        _records(columns),
         id=layer_id,
         get_source_position="source",
         get_target_position="target",
         get_color="color" if per_line else list(colors),
         width_units='"pixels"',
         get_width="width" if isinstance(width, Sequence) else width,
-        width_min_pixels=1,
-        pickable=tips is not None,
-    )
-
-
-def path_layer(
-    paths: Sequence[Sequence[Sequence[float]]],
-    *,
-    colors: Sequence[Sequence[int]] | Color,
-    tips: Sequence[str] | None = None,
-    width: float = 3,
-    layer_id: str | None = None,
-    extra: Mapping[str, Sequence[object]] | None = None,
-) -> pdk.Layer:
-    """Long lines given as lists of ``[lon, lat]`` (bus runs), one color per line or one for all, each
-    one object (a ``PathLayer``): one tip per line, however many points it has.
-
-    ``extra`` columns ride along with each line (a click on the map returns them).
-    """
-    per_line = len(colors) == len(paths) and len(colors) > 0 and not isinstance(colors[0], int)
-    data = pd.DataFrame(
-        {
-            "path": [np.round(np.asarray(p, dtype=float)[:, :2], 5).tolist() for p in paths],
-            "color": [list(c) for c in colors] if per_line else [list(colors)] * len(paths),
-            "tip": list(tips) if tips is not None else [""] * len(paths),
-            **{name: list(values) for name, values in (extra or {}).items()},
-        }
-    )
-    return pdk.Layer(
-        "PathLayer",
-        data,
-        id=layer_id,
-        get_path="path",
-        get_color="color",
-        width_units='"pixels"',
-        get_width=width,
         width_min_pixels=1,
         pickable=tips is not None,
     )
@@ -450,10 +455,18 @@ def _street_paths(file: str, network_type: str) -> tuple[list[list[list[float]]]
 
 
 def street_layer(city: City) -> pdk.Layer | None:
-    """The city's streets, drawn from its network file; ``None`` when it has no file."""
+    """The city's streets, drawn from its network file; ``None`` when it has no file.
+
+    The layer is built once per file and shared by every map that draws it (it is never changed).
+    """
     if city.network is None or city.network.file is None or not Path(city.network.file).is_file():
         return None
-    paths, widths = _street_paths(str(city.network.file), city.network.network_type)
+    return _street_layer(str(city.network.file), city.network.network_type)
+
+
+@functools.lru_cache(maxsize=4)
+def _street_layer(file: str, network_type: str) -> pdk.Layer:
+    paths, widths = _street_paths(file, network_type)
     return line_layer(paths, colors=_STREET, width=widths, layer_id="streets")
 
 
@@ -515,9 +528,13 @@ def base_layers(
     under: Sequence[Layers] = (),
     streets: bool = True,
     neighborhoods: bool = True,
-    labels: bool = True,
+    labels: bool = False,
 ) -> list[pdk.Layer]:
     """The base map drawn from the city's own data: neighborhood outlines, streets and names.
+
+    Every layer type a map holds costs a software-WebGL browser a shader compiled anew each time the
+    map is drawn: names (a ``TextLayer``) are drawn only when asked (a neighborhood's tooltip names it
+    anyway).
 
     Parameters
     ----------
@@ -565,6 +582,37 @@ def flat(layers: Sequence[Layers]) -> list[pdk.Layer]:
     return out
 
 
+class _CompactDeck(pdk.Deck):
+    """A :class:`pydeck.Deck` whose JSON has no indentation: a third of the bytes to send the browser
+    and parse on each redraw (pydeck indents by two spaces)."""
+
+    def to_json(self) -> str:
+        from pydeck.bindings.json_tools import default_serialize
+
+        return json.dumps(self, sort_keys=True, default=default_serialize, separators=(",", ":"))
+
+
+def _view(bounds: tuple[float, float, float, float], width: int, height: int) -> tuple[float, float, float]:
+    """Latitude, longitude and zoom of a ``width`` x ``height`` pixel map framing ``bounds``."""
+    west, south, east, north = bounds
+    tall = (north - south) / max(math.cos(math.radians((north + south) / 2)), 0.1) * width / height
+    span = max(east - west, tall, 1e-4)
+    zoom = float(np.clip(math.log2(width * 360 / (512 * span)) - 0.2, 1, 18))
+    return (north + south) / 2, (west + east) / 2, zoom
+
+
+def metres_per_pixel(
+    city: City | None = None,
+    *,
+    bounds: tuple[float, float, float, float] | None = None,
+    height: int = 560,
+    width: int = 900,
+) -> float:
+    """Metres a pixel spans on a map of :func:`deck` as first drawn (the same framing), to size dots."""
+    lat, _, zoom = _view(bounds if bounds is not None else _bounds(city), width, height)
+    return 40_075_016.686 * math.cos(math.radians(lat)) / (512 * 2**zoom)
+
+
 def deck(
     layers: Sequence[Layers],
     *,
@@ -586,12 +634,9 @@ def deck(
     height, width
         Map height, and the width it is framed for, in pixels.
     """
-    west, south, east, north = bounds if bounds is not None else _bounds(city)
-    tall = (north - south) / max(math.cos(math.radians((north + south) / 2)), 0.1) * width / height
-    span = max(east - west, tall, 1e-4)
-    zoom = float(np.clip(math.log2(width * 360 / (512 * span)) - 0.2, 1, 18))
-    view = pdk.ViewState(latitude=(north + south) / 2, longitude=(west + east) / 2, zoom=zoom, pitch=0)
-    return pdk.Deck(
+    lat, lon, zoom = _view(bounds if bounds is not None else _bounds(city), width, height)
+    view = pdk.ViewState(latitude=lat, longitude=lon, zoom=zoom, pitch=0)
+    return _CompactDeck(
         layers=flat(layers),
         initial_view_state=view,
         map_provider=None,  # no basemap: pydeck writes its style sentinel, which Streamlit reads as "none"

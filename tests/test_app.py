@@ -254,8 +254,12 @@ def test_facilities_page_chooses_sites_for_new_campuses(app):
     assert not app.exception, app.exception
     sites = _table(app, "students served", "mean travel (min)")
     assert len(sites) == 2 and set(sites["status"]) <= {"vacant", "under-used"}
-    chosen = _layer(_deck(app, index=len(app.get("deck_gl_json_chart")) - 1), "sites_chosen")["data"]
+    assert len(app.get("deck_gl_json_chart")) == 1  # the sites are drawn on the page's one map
+    chosen = _layer(_deck(app), "sites_chosen")["data"]
     assert len(chosen) == 2
+    assert {row["tip"].split(":")[0] for row in chosen} == set(sites["name"])
+    app.selectbox(key="sites_grades").set_value("middle (6-8)").run()  # other inputs: no sites drawn
+    assert "sites_chosen" not in {layer["id"] for layer in _deck(app)["layers"]}
 
 
 # ---------------------------------------------------------------- small generated city for bells and zones
@@ -463,6 +467,21 @@ def test_facilities_needs_are_numbered_on_the_map_as_in_the_tables(facilities, d
     assert all(tip.startswith("#") for tip in tips)
 
 
+def _types(spec: dict) -> set[str]:
+    return {layer["@@type"] for layer in spec["layers"]}
+
+
+def test_maps_hold_few_layer_types(facilities):
+    """Each layer type costs a software-WebGL browser a shader compiled each time a map opens: points are
+    polygons, names are written only on the facility planner's map (the needs' numbers)."""
+    assert _types(_deck(facilities)) == {"SolidPolygonLayer", "LineLayer", "TextLayer"}
+    assert len(_layer(_deck(facilities), "neighborhoods")["data"]) and _layer(_deck(facilities), "labels")
+    app = facilities.switch_page("views/city.py").run()
+    assert _types(_deck(app)) == {"SolidPolygonLayer", "LineLayer"}
+    app.button_group(key="city_layers").set_value(["Streets", "Names"]).run()
+    assert _types(_deck(app)) == {"SolidPolygonLayer", "LineLayer", "TextLayer"}  # names when asked
+
+
 def test_facilities_match_shows_names_and_formatted_dollars(facilities, demo_city):
     facilities.slider(key="match_time").set_value(2)
     facilities.button(key="match_run").click().run()
@@ -523,9 +542,7 @@ def test_facilities_sites_have_their_own_color_a_legend_and_honest_seats(facilit
     assert not facilities.exception
     from app import maps
 
-    chosen = _layer(_deck(facilities, index=len(facilities.get("deck_gl_json_chart")) - 1), "sites_chosen")[
-        "data"
-    ]
+    chosen = _layer(_deck(facilities), "sites_chosen")["data"]
     colors = {tuple(row["fill"][:3]) for row in chosen}
     assert not colors & {tuple(c[:3]) for c in maps.STATUS_COLORS.values()}
     assert any("chosen for a new campus" in m.value for m in facilities.markdown)
@@ -627,6 +644,14 @@ def test_zone_design_is_on_the_page(zones_page, demo_city):
     at.slider(key="design_time").set_value(1)
     at.button(key="design_run").click().run()
     assert not at.exception
+    # drawn on the page's one map (a second map costs the browser a WebGL context and its shaders)
+    assert len(at.get("deck_gl_json_chart")) == 1
+    assert at.radio(key="zone_shade").value == "Designed zones"
+    assert _types(_deck(at)) == {"SolidPolygonLayer", "LineLayer"}
+    drawn = _layer(_deck(at), "designed")["data"]
+    at.radio(key="design_draw").set_value("greedy").run()
+    greedy = _layer(_deck(at), "designed")["data"]
+    assert greedy and drawn
     table = _table(at, "measure", "each neighborhood", "greedy", "designed")
     travel = __import__("app._common", fromlist=["travel_for"]).travel_for(demo_city)[0]
     data = ZoneData.from_city(demo_city, travel=travel)
@@ -639,6 +664,7 @@ def test_zone_design_is_on_the_page(zones_page, demo_city):
     )
     shown = table.set_index("measure")
     assert shown.at["zones", "greedy"] == expected.at["zones", "greedy"]
+    assert len({row["tip"] for row in greedy}) == expected.at["zones", "greedy"]
     assert shown.at["shortfall", "each neighborhood"] == expected.at["shortfall", "each neighborhood"]
 
 
@@ -741,12 +767,25 @@ def test_bells_map_locates_no_student(bells_run):
     drawn = _layer(spec, "stops")["data"]
     assert drawn
     for stop in drawn:
-        assert np.abs(corner_xy - np.asarray(stop["position"])).max(axis=1).min() < 1e-5, (
-            f"not a corner stop: {stop}"
-        )
+        centre = np.asarray(stop["polygon"])[:-1].mean(axis=0)  # a dot is a ring around its stop
+        assert np.abs(corner_xy - centre).max(axis=1).min() < 1e-5, f"not a corner stop: {stop}"
     tips = [r["tip"] for r in _layer(spec, "runs")["data"]] + [s["tip"] for s in drawn]
     assert not [
         t for t in tips if re.search(r"(?<![\d,])[1-9] riders", t) or "door-to-door" in t or "wheelchair" in t
+    ]
+
+
+def test_bells_map_has_one_line_type(bells_run):
+    """Runs are straight segments as streets are (no PathLayer shader to compile), each with its run's tip
+    and bus; another scenario brings the same layers (the browser only uploads new data)."""
+    at, _ = bells_run
+    spec = _deck(at)
+    assert _types(spec) == {"SolidPolygonLayer", "LineLayer"}
+    assert all(s["tip"].startswith(f"bus {s['bus']}, run ") for s in _layer(spec, "runs")["data"])
+    at.selectbox(key="bell_map_scenario").set_value(at.selectbox(key="bell_map_scenario").options[-1]).run()
+    other = _deck(at)
+    assert [(x["id"], x["@@type"]) for x in other["layers"]] == [
+        (x["id"], x["@@type"]) for x in spec["layers"]
     ]
 
 

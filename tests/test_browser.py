@@ -320,6 +320,13 @@ def test_superintendent_visit(visit, demo):
     assert shown["Applicants"] == [f"{run['students']:,}"]
     assert shown["First choice"] == [f"{run['first_choice_share']:.0%}"]
     assert shown["Placed by the guarantee"] == [f"{run['guarantee']:,}"]
+    # zone design: its plans on the page's one map (a second map is a second WebGL context)
+    visit.slider_to_min("Time limit (s)")
+    visit.press("Design zones")
+    visit.page.get_by_text("The plans are drawn on the map above").wait_for(timeout=SETTLE_MS)
+    maps = visit.page.locator("[data-testid='stDeckGlJsonChart']")
+    assert maps.count() == 1 and maps.locator("canvas").count() >= 1
+    assert visit.page.get_by_role("radio", name="Designed zones").is_checked()
     # build a zone: its schools follow the neighborhoods
     visit.page.get_by_text("Build a shared zone from neighborhoods").click()
     visit.settle()

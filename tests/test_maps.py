@@ -91,15 +91,37 @@ def test_point_layer_colors_by_value():
         geometry=gpd.points_from_xy([330_000, 331_000], [4_690_000, 4_691_000]),
         crs=CRS,
     )
-    layer = maps.point_layer(frame, color=maps.SECTOR_COLORS, by="sector")
-    data = pd.DataFrame(layer.data)
+    dots, outline = maps.point_layer(frame, color=maps.SECTOR_COLORS, by="sector", scale=10, layer_id="s")
+    data = pd.DataFrame(dots.data)
     assert [list(c[:3]) for c in data["fill"]] == [
         list(maps.SECTOR_COLORS["district"]),
         list(maps.SECTOR_COLORS["charter"]),
     ]
     assert data["tip"].tolist() == ["One", "Two"]
-    lon, lat = data["position"][0]
-    assert -72 < lon < -70 and 42 < lat < 43
+    # drawn as the polygons' layer type (no ScatterplotLayer to compile): a ring of 6 pixels of 10 m
+    assert dots.type == "SolidPolygonLayer" and outline.type == "LineLayer" and outline.id == "s_outline"
+    centres = gpd.GeoSeries(frame.geometry).to_crs(4326)
+    for ring, centre in zip(data["polygon"], centres):
+        drawn = gpd.GeoSeries([shapely.Polygon(ring)], crs=4326).to_crs(CRS).iloc[0]
+        here = gpd.GeoSeries([centre], crs=4326).to_crs(CRS).iloc[0]
+        assert drawn.centroid.distance(here) < 0.5
+        assert 55 < drawn.exterior.distance(here) <= 60.5  # 6 px x 10 m, a 12-gon's sides inside
+    dots, rings = maps.point_layer(frame, color=maps.STATUS_COLORS, by="sector", scale=10, ring=True)
+    assert all(list(f) == [255, 255, 255, 200] for f in pd.DataFrame(dots.data)["fill"])  # white centres
+    assert {tuple(c[:3]) for c in pd.DataFrame(rings.data)["color"]} == {(0, 0, 0)}  # no status: black rings
+
+
+def test_metres_per_pixel_matches_the_maps_framing():
+    zones = gpd.GeoDataFrame(
+        {"id": ["a"], "name": ["A"], "kind": ["neighborhood"]},
+        geometry=[shapely.box(-71.12, 42.30, -71.04, 42.36)],
+        crs="EPSG:4326",
+    )
+    bounds = tuple(zones.total_bounds)
+    spec = json.loads(maps.deck([maps.outline_layer(zones)], bounds=bounds).to_json())
+    view = spec["initialViewState"]
+    expected = 40_075_016.686 * np.cos(np.radians(view["latitude"])) / (512 * 2 ** view["zoom"])
+    assert maps.metres_per_pixel(bounds=bounds) == pytest.approx(expected)
 
 
 def test_count_text_never_shows_a_small_count():

@@ -14,13 +14,14 @@ from pathlib import Path
 
 import geopandas as gpd
 import pandas as pd
+import pydeck as pdk
 import streamlit as st
 
 from app import maps, state
 from facilities.schema import format_time
 from routing.scenarios import Comparison
 
-__all__ = ["private_zip", "public_zip", "run_frame"]
+__all__ = ["private_zip", "public_zip", "riders_layer", "run_frame"]
 
 
 @st.cache_resource(show_spinner="Drawing the runs…", max_entries=16)
@@ -60,6 +61,18 @@ def run_frame(comparison: Comparison, scenario: str, session: str) -> gpd.GeoDat
     (``geometry``, ``None`` for runs serving only home stops) and that line in lon/lat (``path``).
     """
     return _run_frame(comparison, id(comparison), scenario, session)
+
+
+@st.cache_resource(show_spinner=False, max_entries=4)
+def _riders_layer(_comparison: Comparison, comparison_id: int, _students: gpd.GeoDataFrame) -> pdk.Layer:
+    riders = _students[_students["id"].astype(str).isin(_comparison.prepared.riders["id"])]
+    return maps.hexbin_layer(maps.hexbin(riders, size=400), label="riders")
+
+
+def riders_layer(comparison: Comparison, students: gpd.GeoDataFrame) -> pdk.Layer:
+    """Riders' homes in hexagons of 400 m holding ten or more (:func:`app.maps.hexbin`), built once per
+    comparison: the map's filters redraw it without counting again."""
+    return _riders_layer(comparison, id(comparison), students)
 
 
 def public_zip(comparison: Comparison, *, yards: gpd.GeoDataFrame | None = None) -> bytes:

@@ -414,11 +414,13 @@ def _runs_map() -> None:
     public_stops = public_stops[public_stops["school"].isin(shown["school"])]
     areas = []
     if show_homes:
-        riders = city.students[city.students["id"].astype(str).isin(comparison.prepared.riders["id"])]
-        areas.append(maps.hexbin_layer(maps.hexbin(riders, size=400), label="riders"))
+        areas.append(files.riders_layer(comparison, city.students))
+    # runs as straight segments, as streets are: one line type on the map (each layer type costs a
+    # software-WebGL browser a shader to compile each time the map opens)
     layers = maps.base_layers(city, under=areas)
+    px = maps.metres_per_pixel(city)
     layers.append(
-        maps.path_layer(
+        maps.line_layer(
             list(shown["path"]),
             colors=[
                 [*maps.SECTOR_COLORS.get(sector_of.get(s, ""), (0, 0, 0))[:3], 220] for s in shown["school"]
@@ -447,6 +449,8 @@ def _runs_map() -> None:
             color=(40, 40, 40),
             radius=2,
             alpha=160,
+            scale=px,
+            outline=False,
             layer_id="stops",
             tip=lambda s: (
                 f"corner stop for {school_name.get(s['school'], s['school'])}: "
@@ -460,6 +464,7 @@ def _runs_map() -> None:
             color=maps.SECTOR_COLORS,
             by="sector",
             radius=6,
+            scale=px,
             layer_id="schools",
             tip=lambda s: f"{s['name']} — {s['sector']}",
         )

@@ -42,7 +42,7 @@ sectors = controls[0].multiselect(
 )
 show = controls[1].pills(
     "Show",
-    ["Buildings", "Student homes", *(["Zones"] if len(other_zones) else []), "Streets"],
+    ["Buildings", "Student homes", *(["Zones"] if len(other_zones) else []), "Streets", "Names"],
     selection_mode="multi",
     default=["Buildings", "Student homes", "Streets"],
     key="city_layers",
@@ -82,7 +82,8 @@ if "Student homes" in show and len(students):
         f" Student homes are counted in hexagons of at least {maps.MIN_CELL}; "
         f"{cells.attrs['hidden']:,} students in sparser cells are not drawn."
     )
-layers = maps.base_layers(city, under=areas, streets="Streets" in show)
+layers = maps.base_layers(city, under=areas, streets="Streets" in show, labels="Names" in show)
+px = maps.metres_per_pixel(city, width=760)
 if "Buildings" in show and len(buildings):
     layers.append(
         maps.point_layer(
@@ -91,6 +92,7 @@ if "Buildings" in show and len(buildings):
             by="status",
             radius=7,
             ring=True,
+            scale=px,
             tip=lambda b: f"{b['name'] or b['id']} — {b['status']}, {int(b['rooms_classroom'])} classrooms",
             layer_id="buildings",
         )
@@ -102,6 +104,7 @@ layers.append(
         color=maps.SECTOR_COLORS,
         by="sector",
         radius=5,
+        scale=px,
         tip=lambda s: (
             f"{s['name']} — {s['sector']}"
             + (f", grades {format_grades(s['grades'])}" if isinstance(s["grades"], tuple) else "")
@@ -133,7 +136,8 @@ if homes_key:
     keys.append(homes_key)
 key_col.markdown("<br><br>".join(keys), unsafe_allow_html=True)
 key_col.caption(
-    "Streets and neighborhoods are drawn from the city's own files; no map tiles are used." + homes_note
+    "Streets and neighborhoods are drawn from the city's own files; no map tiles are used. Point at a "
+    "neighborhood for its name, or show **Names**." + homes_note
 )
 
 # ---------------------------------------------------------------- tables and charts

@@ -223,7 +223,8 @@ origins = gpd.GeoDataFrame(
 )
 origins = origins[origins.geometry.notna() & ~origins.geometry.is_empty]
 origins["label"] = origins["id"].map(number).astype(str)
-layers = maps.base_layers(city)
+layers = maps.base_layers(city, labels=True)  # the needs' numbers make it a map with labels anyway
+px = maps.metres_per_pixel(city)
 layers.append(
     maps.point_layer(
         buildings,
@@ -231,6 +232,7 @@ layers.append(
         by="status",
         radius=7,
         ring=True,
+        scale=px,
         tip=_building_tip,
         layer_id="buildings",
     )
@@ -251,11 +253,37 @@ if result is not None and len(result.assignments):
             layer_id="matches",
         )
     )
+# new campus sites chosen below are drawn here too: one map on the page (a second one would cost the
+# browser its own WebGL context and shaders); the inputs are the site picker's, as it last ran
+site_inputs_now = (
+    key,
+    int(st.session_state.get("sites_p", 1)),
+    st.session_state.get("sites_grades", "every grade"),
+    bool(st.session_state.get("sites_capacitated", False)),
+)
+found_sites_now = state.remembered("sites", site_inputs_now)
+sites_drawn = found_sites_now[0][0] if found_sites_now and found_sites_now[1] else None
+st.session_state["sites_on_map"] = site_inputs_now if sites_drawn is not None else None
+if sites_drawn is not None:
+    layers.append(
+        maps.point_layer(
+            sites_drawn.chosen,
+            color=SITE_COLOR,
+            radius=12,
+            scale=px,
+            layer_id="sites_chosen",
+            tip=lambda r: (
+                f"{r['name']}: chosen for a new campus, {int(r['students_served']):,} students, "
+                f"{int(r['spare_seats']):,} spare seats"
+            ),
+        )
+    )
 layers.append(
     maps.point_layer(
         origins,
         color=NEED_COLOR,
         radius=9,
+        scale=px,
         tip=lambda n: f"#{n['label']} {n['name']} needs {int(n['seats']):,} seats",
         layer_id="needs",
     )
@@ -267,7 +295,8 @@ st.markdown(
         maps.STATUS_COLORS, title="Buildings", counts=buildings["status"].value_counts().to_dict(), ring=True
     )
     + maps.legend({"space need, numbered as in the tables (its school, or its students' centre)": NEED_COLOR})
-    + (maps.legend({"match": (0, 114, 178)}, line=True) if result is not None else ""),
+    + (maps.legend({"match": (0, 114, 178)}, line=True) if result is not None else "")
+    + (maps.legend({"chosen for a new campus (below)": SITE_COLOR}) if sites_drawn is not None else ""),
     unsafe_allow_html=True,
 )
 
@@ -473,25 +502,31 @@ def _sites() -> None:
                     siting = site_campuses(
                         city, p=p, grades=levels[level], capacitated=capped, travel=state.city_travel(city)[0]
                     )
+                    problem = None
                 except (ValueError, RuntimeError) as err:
                     if capped and "capacit" in str(err):
-                        st.error(
+                        problem = (
                             f"{p} campus{'es' if p > 1 else ''} cannot seat every {level} student within "
                             f"spare seats: {_names(str(err)).split(';')[0]}. "
                             "Choose more campuses, or untick **Within spare seats** to see where they would "
                             "go regardless."
                         )
                     else:
-                        st.error(_names(str(err)))
+                        problem = _names(str(err))
                     siting = None
-            state.remember("sites", site_inputs, siting)
+            state.remember("sites", site_inputs, (siting, problem))
         found_sites = state.remembered("sites", site_inputs)
-        siting = found_sites[0] if found_sites and found_sites[1] else None
+        siting, problem = found_sites[0] if found_sites and found_sites[1] else (None, None)
+        if st.session_state.get("sites_on_map") != (site_inputs if siting is not None else None):
+            st.rerun()  # the page's map, above, draws the chosen sites: run the page to update it
+        if problem:
+            st.error(problem)
         if siting is not None:
             answer = "proven optimal" if siting.summary["optimal"] else f"gap {siting.summary['gap']:.1%}"
             st.success(
                 f"{len(siting.chosen)} building{'s' if len(siting.chosen) > 1 else ''} for "
-                f"{siting.summary['students']:,} students ({answer}); mean travel in minutes."
+                f"{siting.summary['students']:,} students ({answer}); mean travel in minutes. They are "
+                "drawn on the map above, in purple."
             )
             chosen = siting.chosen
             over = chosen[chosen["students_served"] > chosen["spare_seats"].fillna(0)]
@@ -501,32 +536,6 @@ def _sites() -> None:
                     f"{int(row['spare_seats']):,} spare seats: "
                     "tick **Within spare seats** to keep each campus within its building."
                 )
-            layers = maps.base_layers(city) + [
-                maps.point_layer(
-                    city.buildings,
-                    color=maps.STATUS_COLORS,
-                    by="status",
-                    ring=True,
-                    radius=5,
-                    layer_id="site_candidates",
-                ),
-                maps.point_layer(
-                    chosen,
-                    color=SITE_COLOR,
-                    radius=12,
-                    layer_id="sites_chosen",
-                    tip=lambda r: (
-                        f"{r['name']}: {int(r['students_served']):,} students, {int(r['spare_seats']):,} "
-                        "spare seats"
-                    ),
-                ),
-            ]
-            st.pydeck_chart(maps.deck(layers, city=city, height=420), key="sites_map")
-            st.markdown(
-                maps.legend(maps.STATUS_COLORS, title="Buildings", ring=True)
-                + maps.legend({"chosen for a new campus": SITE_COLOR}),
-                unsafe_allow_html=True,
-            )
             ui.show_table(
                 siting.table(),
                 key="sites_table",

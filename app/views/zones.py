@@ -115,8 +115,9 @@ c[3].metric(
 )
 c[4].metric("Shortfall", f"{s['shortfall']:,}", help="residents beyond the seats of their grade")
 c[5].metric("Compactness", f"{s['polsby_popper_median']:.2f}", help="Polsby–Popper: 1 for a disc")
+shortfall_place = st.container()  # always there, so the map below keeps its place
 if s["residents"] and s["shortfall"]:
-    st.warning(
+    shortfall_place.warning(
         f"The zone's schools lack {s['shortfall']:,} seats for its residents: the guarantee cannot hold for "
         "everyone."
     )
@@ -171,44 +172,91 @@ with st.container(border=True):
         state.remember("lottery", lottery_inputs, (with_zone, without))
 found = state.remembered("lottery", lottery_inputs)
 outcome, without = found[0] if found else (None, None)
+stale_place = st.container()  # always there, so the map below keeps its place
 if found and not found[1]:
-    st.warning(
+    stale_place.warning(
         "The lottery below ran with other settings than those above: press **Run the lottery** to update it.",
         icon="🔄",
     )
 
 
 # ---------------------------------------------------------------- map
+# The page's one map (a second one would cost the browser its own WebGL context and shaders): it shows
+# the lottery's outcomes or the designed zones below too, so it is drawn last, into this place.
+map_place = st.container()
+DESIGNED = "Designed zones"
+#: Fills of designed zones (Okabe–Ito).
+ZONE_PALETTE = [
+    (0, 114, 178),
+    (230, 159, 0),
+    (0, 158, 115),
+    (204, 121, 167),
+    (86, 180, 233),
+    (213, 94, 0),
+    (240, 228, 66),
+]
+
+
+def _outcome_layer(show: str) -> tuple[object, str]:
+    """The lottery's shading (hexagons of applicants) and its key."""
+    d, r = outcome.result.data, outcome.result
+    if d.student_xy is None:
+        return None, ""
+    column = "first_choice" if show.endswith("first choice") else "matched"
+    points = gpd.GeoDataFrame(
+        {"first_choice": r.choice_rank == 0, "matched": r.assignment >= 0},
+        geometry=gpd.points_from_xy(d.student_xy[:, 0], d.student_xy[:, 1]),
+        crs=city.crs,
+    )
+    layer = maps.hexbin_layer(
+        maps.hexbin(points, size=400, sums=[column]), share=column, label="applicants", layer_id="outcomes"
+    )
+    what = "first choice" if column == "first_choice" else "matched"
+    return layer, maps.ramp_legend("lowest share", "highest share", title=f"Applicants {what}")
+
+
+def _design_layer(plan: object) -> tuple[list[object], str]:
+    """A designed plan's zones, each its own color, and their key."""
+    frame = plan.to_geodataframe()
+    fills = [[*ZONE_PALETTE[k % len(ZONE_PALETTE)], 90] for k in range(len(frame))]
+    tips = [
+        f"{n}: {r:,} residents, {s:,} seats"
+        for n, r, s in zip(frame["name"], frame["residents"], frame["seats"])
+    ]
+    layer = maps.polygon_layer(
+        frame, fill=fills, tip=tips, line=(255, 255, 255), line_width=2, layer_id="designed"
+    )
+    return layer, maps.legend({f"{len(frame)} designed zones (point at one for its seats)": ZONE_PALETTE[1]})
+
+
 @st.fragment
 def _zone_map() -> None:
-    """The map and its shading: a change here reruns only this part of the page."""
-    if outcome is None:
-        show = "Nothing"
+    """The map and what it shows: a change here reruns only this part of the page."""
+    found_design = state.remembered("design", design_inputs)
+    plans = found_design[0][0] if found_design is not None else {}
+    modes = (["Lottery: first choice", "Lottery: matched"] if outcome is not None else []) + (
+        [DESIGNED] if plans else []
+    )
+    # the controls' row is always there, so the map keeps its place (a map that moves is drawn anew)
+    row = st.columns([3, 2])
+    show = "Nothing"
+    if modes:
+        modes.append("Nothing")
+        if st.session_state.get("zone_shade") not in modes:
+            st.session_state["zone_shade"] = modes[0]
+        show = row[0].radio("Shade the map by", modes, horizontal=True, key="zone_shade")
     else:
-        show = st.radio(
-            "Shade the map by",
-            ["Lottery: first choice", "Lottery: matched", "Nothing"],
-            horizontal=True,
-            key="zone_shade",
-        )
-    areas = []
-    if outcome is not None and show != "Nothing":
-        d, r = outcome.result.data, outcome.result
-        if d.student_xy is not None:
-            column = "first_choice" if show.endswith("first choice") else "matched"
-            points = gpd.GeoDataFrame(
-                {"first_choice": r.choice_rank == 0, "matched": r.assignment >= 0},
-                geometry=gpd.points_from_xy(d.student_xy[:, 0], d.student_xy[:, 1]),
-                crs=city.crs,
-            )
-            areas.append(
-                maps.hexbin_layer(
-                    maps.hexbin(points, size=400, sums=[column]),
-                    share=column,
-                    label="applicants",
-                    layer_id="outcomes",
-                )
-            )
+        row[0].caption("Run the lottery or design zones below to shade the map.")
+    areas, shade_key = [], ""
+    if show == DESIGNED:
+        if st.session_state.get("design_draw") not in plans:
+            st.session_state["design_draw"] = list(plans)[-1]
+        plan_name = row[1].radio("Draw", list(plans), horizontal=True, key="design_draw")
+        layer, shade_key = _design_layer(plans[plan_name])
+        areas.append(layer)
+    elif show != "Nothing":
+        layer, shade_key = _outcome_layer(show)
+        areas.append(layer)
     layers = maps.base_layers(city, under=areas)
     zone_tips = [
         f"{n}: {r:,} residents, seats for {sh:.0%}"
@@ -225,6 +273,7 @@ def _zone_map() -> None:
         )
     )
     in_zone = {i for ids in cov.zones["schools"] for i in ids}
+    px = maps.metres_per_pixel(city)
     layers.append(
         maps.point_layer(
             city.schools[~city.schools["id"].isin(in_zone)],
@@ -232,6 +281,7 @@ def _zone_map() -> None:
             by="sector",
             radius=4,
             alpha=120,
+            scale=px,
             layer_id="other_schools",
         )
     )
@@ -241,15 +291,12 @@ def _zone_map() -> None:
             color=maps.SECTOR_COLORS,
             by="sector",
             radius=8,
+            scale=px,
             tip=lambda x: f"{x['name']} — {x['sector']}, in the zone",
             layer_id="zone_schools",
         )
     )
     st.pydeck_chart(maps.deck(layers, city=city), key="zones_map")
-    shade_key = ""
-    if areas:
-        what = "first choice" if show.endswith("first choice") else "matched"
-        shade_key = maps.ramp_legend("lowest share", "highest share", title=f"Applicants {what}")
     st.markdown(
         maps.legend(
             {sec: maps.SECTOR_COLORS[sec] for sec in SECTORS if (city.schools["sector"] == sec).any()},
@@ -259,12 +306,13 @@ def _zone_map() -> None:
         + shade_key,
         unsafe_allow_html=True,
     )
+    if show == DESIGNED and plans[plan_name].issues:
+        st.warning("; ".join(plans[plan_name].issues))
     st.caption(
-        f"Travel: {travel_how}. Applicants are drawn on the map only as hexagons of at least {maps.MIN_CELL}."
+        f"Travel: {travel_how}. Applicants are drawn on the map only as hexagons of at least "
+        f"{maps.MIN_CELL}; point at a neighborhood for its name."
     )
 
-
-_zone_map()
 
 # ---------------------------------------------------------------- coverage by grade
 left, right = st.columns(2)
@@ -475,43 +523,21 @@ if design_go:
                 "designed": make(data, time_limit=float(design_time), seed=seed, **options),
             }
             table = compare_plans(plans, walk_m=rider_walk_limit(city, wanted)).reset_index(names="measure")
+            design_error = None
         except (ValueError, ValidationError) as err:
-            st.error(str(err))
-            st.stop()
-    design_work.empty()
-    state.remember("design", design_inputs, (plans, table))
+            design_error = str(err)
+    if design_error is None:
+        design_work.empty()
+        state.remember("design", design_inputs, (plans, table))
+        st.session_state["zone_shade"] = DESIGNED  # the map (drawn below, in its place above) shows them
+        st.session_state["design_draw"] = list(plans)[-1]
+    else:
+        design_work.error(design_error)  # no st.stop(): the map, drawn last, stays on the page
 found_design = state.remembered("design", design_inputs)
 if found_design is not None:
     plans, table = found_design[0]
     st.dataframe(table, hide_index=True, width="stretch", key="design_table")
-    plan_name = st.radio("Draw", list(plans), index=len(plans) - 1, horizontal=True, key="design_draw")
-    frame = plans[plan_name].to_geodataframe()
-    palette = [
-        (0, 114, 178),
-        (230, 159, 0),
-        (0, 158, 115),
-        (204, 121, 167),
-        (86, 180, 233),
-        (213, 94, 0),
-        (240, 228, 66),
-    ]
-    fills = [[*palette[k % len(palette)], 90] for k in range(len(frame))]
-    tips = [
-        f"{n}: {r:,} residents, {s:,} seats"
-        for n, r, s in zip(frame["name"], frame["residents"], frame["seats"])
-    ]
-    layers = maps.base_layers(
-        city,
-        under=[
-            maps.polygon_layer(
-                frame, fill=fills, tip=tips, line=(255, 255, 255), line_width=2, layer_id="designed"
-            )
-        ],
-    )
-    layers.append(
-        maps.point_layer(city.schools, color=maps.SECTOR_COLORS, by="sector", radius=4, layer_id="schools")
-    )
-    st.pydeck_chart(maps.deck(layers, city=city, height=420), key="design_map")
-    issues = plans[plan_name].issues
-    if issues:
-        st.warning("; ".join(issues))
+    st.caption(f"The plans are drawn on the map above: shade it by **{DESIGNED}**.")
+
+with map_place:
+    _zone_map()
