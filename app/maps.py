@@ -497,12 +497,16 @@ def label_layer(zones: gpd.GeoDataFrame, *, layer_id: str = "labels") -> pdk.Lay
 
 def text_layer(frame: gpd.GeoDataFrame, *, text: str, layer_id: str = "labels", size: int = 12) -> pdk.Layer:
     """The values of column ``text`` written at the points of ``frame`` (names, numbers tying marks to table
-    rows)."""
+    rows).
+
+    The font atlas holds only the characters written (deck.gl draws every character of its set on
+    the page's first frame, about a hundred by default)."""
     centres = _wgs84(frame)
+    texts = frame[text].astype(str).to_list()
     data = pd.DataFrame(
         {
             "position": [[round(float(x), 6), round(float(y), 6)] for x, y in zip(centres.x, centres.y)],
-            "text": frame[text].astype(str).to_list(),
+            "text": texts,
         }
     )
     return pdk.Layer(
@@ -518,6 +522,7 @@ def text_layer(frame: gpd.GeoDataFrame, *, text: str, layer_id: str = "labels", 
         outline_width=2,
         outline_color=[255, 255, 255, 220],
         font_settings={"sdf": True},
+        character_set=pdk.types.String("".join(sorted(set("".join(texts)))) or " "),
         pickable=False,
     )
 

@@ -164,3 +164,17 @@ def test_public_run_lines_pass_only_through_shared_stops_and_schools(tmp_path):
         if all(plan.data.stops[v.stop].id in set(homes["id"]) for v in run.visits if v.stop is not None)
     ]
     assert all(lines[k] is None for k in only_homes)
+
+
+def test_a_text_layer_s_font_atlas_holds_exactly_the_characters_it_writes():
+    names = ["Cedar Grove", "Élan Heights", "12", ""]
+    layer = maps.text_layer(_points(np.array([[330_000.0, 4_690_000.0]] * 4), name=names), text="name")
+    drawn = json.loads(pdk_json(layer))["layers"][0]
+    assert set(drawn["characterSet"]) == set("".join(names))
+    assert [row["text"] for row in drawn["data"]] == names
+
+
+def pdk_json(layer) -> str:
+    import pydeck as pdk
+
+    return pdk.Deck(layers=[layer], map_provider=None).to_json()
