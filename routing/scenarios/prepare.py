@@ -45,11 +45,13 @@ from routing.travel import (
 #: ``compact sbrp solve``); ``"fixed"``: one run set per school, chained (the reference).
 Engine = Literal["select", "fixed"]
 #: Run sets per school of the ``"select"`` engine (the first of
-#: :data:`routing.selection.DEFAULT_ALTERNATIVES`: fewest long runs, then shorter runs under 70 % and
-#: 85 % of the ride limit). Measured at 60 s, AM and PM: three give the same buses as five on BPS 2017
-#: (179 / 173 / 153), and on the Boston-scale Riverton 411 / 347 / 364 in 274 CPU-s where five
-#: needed 442 / 346 / 367 in 308 CPU-s, the run selection stopped by the clock's safety cap.
-ALTERNATIVES = 3
+#: :data:`routing.selection.DEFAULT_ALTERNATIVES`: fewest long runs, shorter runs under 70 %, 85 % and
+#: 50 % of the ride limit, cheaper runs). Measured at 60 s, AM and PM, seed 1, with the integer
+#: program stopped at the relaxation's buses: on the Boston-scale Riverton five give 411 / 365 / 363
+#: buses (status quo / aligned / optimized) in 161 s and 2.1 GB, three 429 / 364 / 364 in 148 s
+#: (the status quo's relaxation bound 419.9 in the morning with three, 399.5 with five); on BPS 2017
+#: both give 179 / 173 / 153.
+ALTERNATIVES = 5
 
 
 @dataclass(frozen=True, eq=False)
