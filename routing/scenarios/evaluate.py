@@ -380,7 +380,9 @@ def _plans_at(
         moved = {s: _counted(prepared, s, end_shift if s == "pm" else shift) for s in sessions}
         what = ("the fixed runs moved", "the runs the bell search counted, moved")
         for k in range(len(moved[sessions[0]]) if sessions else 0):
-            other = {s: _chained(data, s, moved[s][k], {"engine": "select"}) for s in sessions}
+            other: dict[str, BusPlan] = {
+                s: _chained(data, s, moved[s][k], {"engine": "select"}) for s in sessions
+            }
             if _size(other) < _size(plans):
                 plans = {
                     s: replace(p, stats={**p.stats, "runs": f"{what[k]} (a smaller fleet)"})
