@@ -205,6 +205,17 @@ def test_an_uploaded_city_is_shown(tmp_path):
     assert len(_layer(_deck(at), "schools")["data"]) == 3
 
 
+def test_a_city_without_students_or_neighborhoods_says_so_instead_of_zero(tmp_path):
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    at.session_state["city_source"] = "A city folder"
+    at.session_state["city_folder"] = str(_small_city(tmp_path / "tiny"))
+    at.run()
+    assert not at.exception
+    shown = {m.label: m.value for m in at.metric}
+    assert shown["Schools"] == "3"
+    assert shown["Students"] == shown["Neighborhoods"] == "not given"
+
+
 # ---------------------------------------------------------------- facilities page
 
 

@@ -29,8 +29,17 @@ cols[1].metric(
     "Buildings", f"{len(buildings):,}", help="vacant and under-used ones are offered to charter schools"
 )
 cols[2].metric("Available buildings", f"{int(buildings['status'].isin(['vacant', 'under-used']).sum()):,}")
-cols[3].metric("Students", f"{len(students):,}")
-cols[4].metric("Neighborhoods", f"{len(hoods):,}")
+# a layer the city does not give is unknown, never a headline "0"
+cols[3].metric(
+    "Students",
+    f"{len(students):,}" if len(students) else "not given",
+    help=None if len(students) else "no students layer: add [layers.students] to city.toml",
+)
+cols[4].metric(
+    "Neighborhoods",
+    f"{len(hoods):,}" if len(hoods) else "not given",
+    help=None if len(hoods) else 'no zones of kind "neighborhood": add them to [layers.zones] in city.toml',
+)
 
 # ---------------------------------------------------------------- map
 controls = st.columns([3, 3, 2])
