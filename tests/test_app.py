@@ -162,11 +162,17 @@ def test_city_page_offers_tables_and_downloads(app):
 # ---------------------------------------------------------------- choosing a city
 
 
-def test_a_broken_city_folder_lists_its_problems_in_the_page(tmp_path):
+def _folder_app(folder: Path) -> AppTest:
+    """The app, run once on the city folder ``folder`` (the sidebar's "A city folder")."""
     at = AppTest.from_file(APP, default_timeout=TIMEOUT)
     at.session_state["city_source"] = "A city folder"
-    at.session_state["city_folder"] = str(_broken_city(tmp_path / "broken"))
+    at.session_state["city_folder"] = str(folder)
     at.run()
+    return at
+
+
+def test_a_broken_city_folder_lists_its_problems_in_the_page(tmp_path):
+    at = _folder_app(_broken_city(tmp_path / "broken"))
     assert not at.exception
     assert at.error and "problem" in at.error[0].value
     table = _problems_table(at)
@@ -206,10 +212,7 @@ def test_an_uploaded_city_is_shown(tmp_path):
 
 
 def test_a_city_without_students_or_neighborhoods_says_so_instead_of_zero(tmp_path):
-    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
-    at.session_state["city_source"] = "A city folder"
-    at.session_state["city_folder"] = str(_small_city(tmp_path / "tiny"))
-    at.run()
+    at = _folder_app(_small_city(tmp_path / "tiny"))
     assert not at.exception
     shown = {m.label: m.value for m in at.metric}
     assert shown["Schools"] == "3"
